@@ -1,0 +1,1127 @@
+#include <config.h>
+#include "agent/config.h"
+#include "agent/util/jsonpos.h"
+#include "agent/util/log.h"
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/*
+ * One table describes every key (STYLE C1): it drives validation (config_load), the
+ * effective-config dump (config_describe) and the key section of doc/dirmig.json.5
+ * (config_print_keys). Keys flagged CFG_EP exist under both "source" and "target"; their
+ * path is relative to the endpoint object. A key with an offset is copied into struct
+ * dm_config (or struct config_endpoint) by one generic loop; the few that need more
+ * (log.level, the secrets, the map) are handled after it.
+ */
+
+#define CONFIG_MAX_BYTES (16u << 20)
+
+enum cfg_type {
+    CFG_OBJ,     /* object whose keys are in this table */
+    CFG_OPAQUE,  /* reserved section: any object (or array), not checked yet */
+    CFG_MAP,     /* attribute map: checked by schema/map.c */
+    CFG_STR,     /* non-empty string */
+    CFG_PATH,    /* non-empty string; relative to the config file's directory */
+    CFG_ENV,     /* environment variable name */
+    CFG_INT,     /* integer in min..max */
+    CFG_BOOL,    /* true or false */
+    CFG_STRLIST, /* array of non-empty strings */
+};
+
+enum cfg_flag {
+    CFG_REQUIRED = 1 << 0,
+    CFG_SENSITIVE = 1 << 1, /* describe prints *** */
+    CFG_EP = 1 << 2,        /* under source and target */
+};
+
+enum cfg_check { CHK_NONE = 0, CHK_URI, CHK_DN, CHK_FILTER };
+
+enum cfg_where { AT_NONE = 0, AT_CONFIG, AT_EP };
+
+struct cfg_key {
+    const char *path;
+    enum cfg_type type;
+    const char *def; /* default as text, NULL = none */
+    unsigned flags;
+    long long min, max; /* CFG_INT */
+    const char *values; /* allowed values "a|b|c" (CFG_STR) */
+    enum cfg_check check;
+    enum cfg_where where;
+    size_t off;
+    const char *doc;
+};
+
+#define EPOFF(f) .where = AT_EP, .off = offsetof(struct config_endpoint, f)
+#define CFOFF(f) .where = AT_CONFIG, .off = offsetof(struct dm_config, f)
+
+#define DEFAULT_USERS_FILTER "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))"
+#define DEFAULT_GROUPS_FILTER                                                                      \
+    "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
+
+static const struct cfg_key keys[] = {
+    {"source", CFG_OBJ, NULL, CFG_REQUIRED,
+     .doc = "The directory to read from. Holds the endpoint keys below."},
+    {"target", CFG_OBJ, NULL, CFG_REQUIRED,
+     .doc = "The directory to write to. Holds the endpoint keys below."},
+    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap", EPOFF(conn.type), .doc = "Connector type."},
+    {"uri", CFG_STR, NULL, CFG_EP | CFG_REQUIRED, .check = CHK_URI, EPOFF(conn.uri),
+     .doc = "Server URI: ldap://, ldaps:// or ldapi://."},
+    {"base", CFG_STR, NULL, CFG_EP | CFG_REQUIRED, .check = CHK_DN, EPOFF(conn.base),
+     .doc = "Naming context read from (source) or written under (target)."},
+    {"bind_dn", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.bind_dn),
+     .doc = "DN for a simple bind. Unset: anonymous, or the SASL identity. "
+            "Needs exactly one of bind_pw_file and bind_pw_env unless sasl_mech is set."},
+    {"bind_pw_file", CFG_PATH, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "File holding the bind password (one trailing newline is dropped). "
+            "Must not be accessible by group or others."},
+    {"bind_pw_env", CFG_ENV, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "Environment variable holding the bind password."},
+    {"sasl_mech", CFG_STR, NULL, CFG_EP, .values = "EXTERNAL", EPOFF(conn.sasl_mech),
+     .doc = "SASL mechanism instead of a simple bind. EXTERNAL uses the ldapi:// peer "
+            "credentials or a TLS client certificate."},
+    {"starttls", CFG_BOOL, "false", CFG_EP, EPOFF(conn.starttls),
+     .doc = "Run StartTLS on an ldap:// connection; failure to start TLS is an error."},
+    {"tls", CFG_OBJ, NULL, CFG_EP, .doc = "TLS settings."},
+    {"tls.ca_file", CFG_PATH, NULL, CFG_EP, EPOFF(conn.ca_file),
+     .doc = "PEM file of trusted CA certificates. Unset: the system CAs."},
+    {"tls.verify", CFG_BOOL, "true", CFG_EP, EPOFF(conn.tls_verify),
+     .doc = "Demand a valid server certificate. Turn off only for tests."},
+    {"network_timeout_ms", CFG_INT, "10000", CFG_EP, 100, 600000, EPOFF(conn.network_timeout_ms),
+     .doc = "Connect timeout in milliseconds."},
+    {"timeout_ms", CFG_INT, "120000", CFG_EP, 100, 3600000, EPOFF(conn.op_timeout_ms),
+     .doc = "Timeout of one LDAP operation in milliseconds."},
+    {"page_size", CFG_INT, "500", CFG_EP, 1, 10000, EPOFF(conn.page_size),
+     .doc = "Paged-results page size for reads."},
+    {"max_retries", CFG_INT, "5", CFG_EP, 0, 100, EPOFF(conn.max_retries),
+     .doc = "Reconnect attempts after a dropped connection."},
+    {"write_window", CFG_INT, "32", CFG_EP, 1, 1024, EPOFF(conn.write_window),
+     .doc = "Maximum write operations in flight."},
+    {"member_chunk", CFG_INT, "1000", CFG_EP, 1, 100000, EPOFF(conn.member_chunk),
+     .doc = "Values per modify when writing big multi-valued attributes."},
+    {"users", CFG_OBJ, NULL, CFG_EP, .doc = "Where the users are."},
+    {"users.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(users_base),
+     .doc = "Search base for users. Default: the endpoint base."},
+    {"users.filter", CFG_STR, DEFAULT_USERS_FILTER, CFG_EP, .check = CHK_FILTER,
+     EPOFF(users_filter), .doc = "LDAP filter selecting users."},
+    {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
+    {"groups.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(groups_base),
+     .doc = "Search base for groups. Default: the endpoint base."},
+    {"groups.filter", CFG_STR, DEFAULT_GROUPS_FILTER, CFG_EP, .check = CHK_FILTER,
+     EPOFF(groups_filter), .doc = "LDAP filter selecting groups."},
+    {"map", CFG_MAP, NULL, 0,
+     .doc = "The attribute map: an inline map object, or {\"file\": \"maps/x.json\"}. "
+            "Default: copy attributes by name, correlate on entryUUID. See the map "
+            "documentation for its keys."},
+    {"state", CFG_OBJ, NULL, 0, .doc = "The state journal."},
+    {"state.path", CFG_PATH, "dirmig.db", 0, CFOFF(state_path),
+     .doc = "SQLite journal file (WAL mode; -wal and -shm files appear beside it)."},
+    {"run", CFG_OBJ, NULL, 0, .doc = "Migration run settings."},
+    {"run.batch_size", CFG_INT, "500", 0, 1, 10000, CFOFF(batch_size),
+     .doc = "Entries per journal transaction and write batch."},
+    {"run.dn_attributes", CFG_STRLIST, "member uniqueMember owner manager seeAlso secretary", 0,
+     CFOFF(dn_attrs),
+     .doc = "DN-valued attributes whose values are moved from the source base to the "
+            "target base."},
+    {"run.member_attributes", CFG_STRLIST, "member uniqueMember", 0, CFOFF(member_attrs),
+     .doc = "Membership attributes whose values are resolved through the journal."},
+    {"log", CFG_OBJ, NULL, 0, .doc = "Logging."},
+    {"log.level", CFG_STR, "info", 0, .values = "error|warn|info|debug",
+     .doc = "Lowest level logged."},
+    {"log.json", CFG_BOOL, "false", 0, CFOFF(log_json),
+     .doc = "Write JSON Lines instead of human-readable lines."},
+    {"log.file", CFG_PATH, NULL, 0, CFOFF(log_file), .doc = "Log file. Unset: standard error."},
+    {"credentials", CFG_OPAQUE, NULL, 0, .doc = "Reserved for password-hash handling."},
+    {"hook", CFG_OPAQUE, NULL, 0, .doc = "Reserved for the password-import hook server."},
+    {"waves", CFG_OPAQUE, NULL, 0, .doc = "Reserved for migration waves."},
+    {"reconcile", CFG_OPAQUE, NULL, 0, .doc = "Reserved for scheduled reconciliation."},
+};
+
+#define NKEYS DM_ARRAY_LEN(keys)
+
+static const char *const roles[2] = {"source", "target"};
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+/* The public struct plus what config_free needs: every string and list it owns. */
+struct config_priv {
+    struct dm_config pub;
+    void **pool;
+    size_t npool, cappool;
+    unsigned char present[NKEYS][2]; /* key given in the file (per endpoint) */
+    char *map_origin;                /* "default", "inline", or the map file path */
+};
+
+struct cfg_ctx {
+    struct config_priv *cp;
+    const char *origin; /* the config path as given */
+    char *dir;          /* its directory, NULL when it has none */
+    json_t *root;
+    struct jsonpos *jp;
+    struct dm_err *err;
+};
+
+/* ---- small helpers ---- */
+
+static int pool_add(struct config_priv *cp, void *p)
+{
+    if (p == NULL) {
+        return DM_ENOMEM;
+    }
+    if (cp->npool == cp->cappool) {
+        size_t n = cp->cappool ? cp->cappool * 2 : 32;
+        void **v = realloc(cp->pool, n * sizeof(*v));
+        if (v == NULL) {
+            free(p);
+            return DM_ENOMEM;
+        }
+        cp->pool = v;
+        cp->cappool = n;
+    }
+    cp->pool[cp->npool++] = p;
+    return DM_OK;
+}
+
+static char *pool_strdup(struct config_priv *cp, const char *s)
+{
+    char *p = strdup(s);
+
+    if (pool_add(cp, p) != DM_OK) {
+        return NULL;
+    }
+    return p;
+}
+
+static void full_path(char *buf, size_t len, const struct cfg_key *k, int role)
+{
+    if (k->flags & CFG_EP) {
+        snprintf(buf, len, "%s.%s", roles[role], k->path);
+    } else {
+        snprintf(buf, len, "%s", k->path);
+    }
+}
+
+/* Reports "origin:line:col: path: msg" at the position of path (or of its nearest
+ * existing parent when path is absent). */
+static int cfg_fail(struct cfg_ctx *x, const char *path, const char *fmt, ...) DM_PRINTF(3, 4);
+
+static int cfg_fail(struct cfg_ctx *x, const char *path, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    int line, col;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    jsonpos_find(x->jp, path, &line, &col);
+    return dm_err_set(x->err, DM_EINVAL, "%s:%d:%d: %s: %s", x->origin, line, col, path, msg);
+}
+
+/* The table entry for a full key path, or NULL. *role gets the endpoint index. */
+static const struct cfg_key *key_find(const char *path, int *role)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+        if (!(k->flags & CFG_EP)) {
+            if (strcmp(k->path, path) == 0) {
+                *role = 0;
+                return k;
+            }
+            continue;
+        }
+        for (int r = 0; r < 2; r++) {
+            size_t n = strlen(roles[r]);
+            if (strncmp(path, roles[r], n) == 0 && path[n] == '.' &&
+                strcmp(path + n + 1, k->path) == 0) {
+                *role = r;
+                return k;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* The value at a dotted path, or NULL when absent or JSON null. */
+static json_t *json_at(json_t *root, const char *path)
+{
+    char buf[256];
+    char *p, *dot;
+    json_t *v = root;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    p = buf;
+    for (;;) {
+        if (!json_is_object(v)) {
+            return NULL;
+        }
+        dot = strchr(p, '.');
+        if (dot != NULL) {
+            *dot = '\0';
+        }
+        v = json_object_get(v, p);
+        if (v == NULL || dot == NULL) {
+            break;
+        }
+        p = dot + 1;
+    }
+    return json_is_null(v) ? NULL : v;
+}
+
+/* Keys that look like an inline secret. Known keys (bind_pw_file...) never get here. */
+static int looks_secret(const char *name)
+{
+    static const char *const names[] = {"pw",     "password", "passwd",
+                                        "secret", "token",    "credential"};
+    static const char *const suffixes[] = {"_pw",     "_password", "_passwd",
+                                           "_secret", "_token",    "_key"};
+    size_t n = strlen(name);
+
+    for (size_t i = 0; i < DM_ARRAY_LEN(names); i++) {
+        if (strcasecmp(name, names[i]) == 0) {
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < DM_ARRAY_LEN(suffixes); i++) {
+        size_t m = strlen(suffixes[i]);
+        if (n > m && strcasecmp(name + n - m, suffixes[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int is_one_of(const char *values, const char *s)
+{
+    size_t n = strlen(s);
+    const char *p = values;
+
+    for (;;) {
+        const char *bar = strchr(p, '|');
+        size_t m = bar ? (size_t)(bar - p) : strlen(p);
+        if (m == n && strncmp(p, s, n) == 0) {
+            return 1;
+        }
+        if (bar == NULL) {
+            return 0;
+        }
+        p = bar + 1;
+    }
+}
+
+/* "ldap" -> "\"ldap\""; "a|b|c" -> "one of a, b, c" */
+static void values_text(char *buf, size_t len, const char *values)
+{
+    size_t o = 0;
+
+    if (strchr(values, '|') == NULL) {
+        snprintf(buf, len, "\"%s\"", values);
+        return;
+    }
+    o = (size_t)snprintf(buf, len, "one of ");
+    for (const char *p = values; *p && o + 3 < len; p++) {
+        if (*p == '|') {
+            buf[o++] = ',';
+            buf[o++] = ' ';
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = '\0';
+}
+
+static int check_uri(const char *s)
+{
+    return strncasecmp(s, "ldap://", 7) == 0 || strncasecmp(s, "ldaps://", 8) == 0 ||
+           strncasecmp(s, "ldapi://", 8) == 0;
+}
+
+/* A basic sanity check only; schema/dn.c parses DNs properly where it matters. */
+static int check_dn(const char *s)
+{
+    return strchr(s, '=') != NULL && s[0] != '=' && s[0] != ',';
+}
+
+/* Starts with '(' and the parentheses balance, ending at the last byte (RFC 4515 escapes
+ * parentheses in values as \28 \29, so a raw one is structure). */
+static int check_filter(const char *s)
+{
+    int depth = 0;
+
+    if (s[0] != '(') {
+        return 0;
+    }
+    for (const char *p = s; *p; p++) {
+        if (*p == '\\' && p[1] != '\0') {
+            p++;
+        } else if (*p == '(') {
+            depth++;
+        } else if (*p == ')') {
+            depth--;
+            if (depth < 0 || (depth == 0 && p[1] != '\0')) {
+                return 0;
+            }
+        }
+    }
+    return depth == 0;
+}
+
+static int check_env_name(const char *s)
+{
+    if (!(isalpha((unsigned char)s[0]) || s[0] == '_')) {
+        return 0;
+    }
+    for (const char *p = s; *p; p++) {
+        if (!(isalnum((unsigned char)*p) || *p == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- validation ---- */
+
+static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix);
+
+static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char *path, json_t *v)
+{
+    char why[128];
+    const char *s;
+
+    switch (k->type) {
+    case CFG_OBJ:
+        if (!json_is_object(v)) {
+            return cfg_fail(x, path, "must be an object");
+        }
+        return validate_object(x, v, path);
+    case CFG_OPAQUE:
+        if (!json_is_object(v) && !json_is_array(v)) {
+            return cfg_fail(x, path, "must be an object");
+        }
+        return DM_OK;
+    case CFG_MAP:
+        if (!json_is_object(v)) {
+            return cfg_fail(x, path, "must be an object");
+        }
+        return DM_OK;
+    case CFG_INT:
+        if (!json_is_integer(v)) {
+            return cfg_fail(x, path, "must be an integer");
+        }
+        if (json_integer_value(v) < k->min || json_integer_value(v) > k->max) {
+            return cfg_fail(x, path, "must be %lld..%lld", k->min, k->max);
+        }
+        return DM_OK;
+    case CFG_BOOL:
+        if (!json_is_boolean(v)) {
+            return cfg_fail(x, path, "must be true or false");
+        }
+        return DM_OK;
+    case CFG_STRLIST:
+        if (!json_is_array(v)) {
+            return cfg_fail(x, path, "must be an array of strings");
+        }
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            json_t *it = json_array_get(v, i);
+            if (!json_is_string(it) || json_string_length(it) == 0) {
+                char ip[340];
+                snprintf(ip, sizeof(ip), "%s[%zu]", path, i);
+                return cfg_fail(x, ip, "must be a non-empty string");
+            }
+        }
+        return DM_OK;
+    case CFG_STR:
+    case CFG_PATH:
+    case CFG_ENV:
+        break;
+    }
+    if (!json_is_string(v)) {
+        return cfg_fail(x, path, "must be a string");
+    }
+    s = json_string_value(v);
+    if (s[0] == '\0' || strlen(s) != json_string_length(v)) {
+        return cfg_fail(x, path, "must be a non-empty string");
+    }
+    if (k->type == CFG_ENV && !check_env_name(s)) {
+        return cfg_fail(x, path, "must be an environment variable name");
+    }
+    if (k->values != NULL && !is_one_of(k->values, s)) {
+        values_text(why, sizeof(why), k->values);
+        return cfg_fail(x, path, "must be %s", why);
+    }
+    switch (k->check) {
+    case CHK_URI:
+        if (!check_uri(s)) {
+            return cfg_fail(x, path, "scheme must be ldap://, ldaps:// or ldapi://");
+        }
+        break;
+    case CHK_DN:
+        if (!check_dn(s)) {
+            return cfg_fail(x, path, "must be a DN such as dc=example,dc=org");
+        }
+        break;
+    case CHK_FILTER:
+        if (!check_filter(s)) {
+            return cfg_fail(x, path,
+                            "must be an LDAP filter in parentheses, such as "
+                            "(objectClass=person)");
+        }
+        break;
+    case CHK_NONE:
+        break;
+    }
+    return DM_OK;
+}
+
+/* Checks every member of obj (at prefix, "" for the root) against the table, then the
+ * required keys whose parent is this object. Stops at the first error. */
+static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
+{
+    const char *name;
+    json_t *v;
+    char path[300];
+    int rc, role;
+
+    json_object_foreach(obj, name, v)
+    {
+        const struct cfg_key *k;
+
+        if (prefix[0] != '\0') {
+            snprintf(path, sizeof(path), "%s.%s", prefix, name);
+        } else {
+            snprintf(path, sizeof(path), "%s", name);
+        }
+        k = key_find(path, &role);
+        if (k == NULL) {
+            if (looks_secret(name)) {
+                if (strcmp(prefix, "source") == 0 || strcmp(prefix, "target") == 0) {
+                    return cfg_fail(x, path,
+                                    "secrets are not accepted inline; use bind_pw_file "
+                                    "or bind_pw_env");
+                }
+                return cfg_fail(x, path,
+                                "secrets are not accepted inline; use a *_file or *_env key");
+            }
+            return cfg_fail(x, path, "unknown key");
+        }
+        if (json_is_null(v)) {
+            if (k->flags & CFG_REQUIRED) {
+                return cfg_fail(x, path, "required key is null");
+            }
+            continue;
+        }
+        x->cp->present[k - keys][role] = 1;
+        rc = validate_value(x, k, path, v);
+        if (rc != DM_OK) {
+            return rc;
+        }
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+        int n = (k->flags & CFG_EP) ? 2 : 1;
+
+        if (!(k->flags & CFG_REQUIRED)) {
+            continue;
+        }
+        for (int r = 0; r < n; r++) {
+            const char *last;
+            size_t plen;
+
+            full_path(path, sizeof(path), k, r);
+            last = strrchr(path, '.');
+            plen = last ? (size_t)(last - path) : 0;
+            last = last ? last + 1 : path;
+            if (strlen(prefix) != plen || strncmp(prefix, path, plen) != 0) {
+                continue;
+            }
+            if (json_object_get(obj, last) == NULL) {
+                return cfg_fail(x, path, "required key is missing");
+            }
+        }
+    }
+    return DM_OK;
+}
+
+/* Rules that involve several keys of one endpoint. */
+static int validate_endpoint(struct cfg_ctx *x, int r)
+{
+    char p[64];
+    json_t *bind_dn, *pw_file, *pw_env, *sasl, *uri, *starttls;
+
+#define AT(k) (snprintf(p, sizeof(p), "%s.%s", roles[r], k), json_at(x->root, p))
+    bind_dn = AT("bind_dn");
+    pw_file = AT("bind_pw_file");
+    pw_env = AT("bind_pw_env");
+    sasl = AT("sasl_mech");
+    uri = AT("uri");
+    starttls = AT("starttls");
+#undef AT
+    if (pw_file != NULL && pw_env != NULL) {
+        snprintf(p, sizeof(p), "%s.bind_pw_env", roles[r]);
+        return cfg_fail(x, p, "use only one of bind_pw_file and bind_pw_env");
+    }
+    if (bind_dn != NULL && sasl == NULL && pw_file == NULL && pw_env == NULL) {
+        snprintf(p, sizeof(p), "%s.bind_dn", roles[r]);
+        return cfg_fail(x, p, "needs bind_pw_file or bind_pw_env (or sasl_mech)");
+    }
+    if ((pw_file != NULL || pw_env != NULL) && (bind_dn == NULL || sasl != NULL)) {
+        snprintf(p, sizeof(p), "%s.%s", roles[r], pw_file ? "bind_pw_file" : "bind_pw_env");
+        return cfg_fail(x, p, "only used for a simple bind with bind_dn");
+    }
+    if (starttls != NULL && json_is_true(starttls) &&
+        strncasecmp(json_string_value(uri), "ldap://", 7) != 0) {
+        snprintf(p, sizeof(p), "%s.starttls", roles[r]);
+        return cfg_fail(x, p, "only valid with an ldap:// uri");
+    }
+    return DM_OK;
+}
+
+/* ---- building struct dm_config ---- */
+
+/* A path from the config, resolved against the config file's directory. */
+static char *resolve_path(struct cfg_ctx *x, const char *s)
+{
+    char *p;
+    size_t n;
+
+    if (s[0] == '/' || x->dir == NULL) {
+        return pool_strdup(x->cp, s);
+    }
+    n = strlen(x->dir) + strlen(s) + 2;
+    p = malloc(n);
+    if (p == NULL) {
+        return NULL;
+    }
+    snprintf(p, n, "%s/%s", x->dir, s);
+    if (pool_add(x->cp, p) != DM_OK) {
+        return NULL;
+    }
+    return p;
+}
+
+static char **make_list(struct cfg_ctx *x, json_t *arr, const char *def)
+{
+    char **v;
+    size_t n = 0;
+
+    if (arr != NULL) {
+        n = json_array_size(arr);
+    } else {
+        for (const char *p = def; *p; p++) {
+            n += (*p != ' ' && (p == def || p[-1] == ' '));
+        }
+    }
+    v = calloc(n + 1, sizeof(*v));
+    if (pool_add(x->cp, v) != DM_OK) {
+        return NULL;
+    }
+    if (arr != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            v[i] = pool_strdup(x->cp, json_string_value(json_array_get(arr, i)));
+            if (v[i] == NULL) {
+                return NULL;
+            }
+        }
+        return v;
+    }
+    n = 0;
+    for (const char *p = def; *p;) {
+        size_t m = strcspn(p, " ");
+        if (m > 0) {
+            v[n] = pool_strdup(x->cp, p);
+            if (v[n] == NULL) {
+                return NULL;
+            }
+            v[n][m] = '\0';
+            n++;
+        }
+        p += m;
+        p += (*p == ' ');
+    }
+    return v;
+}
+
+static int fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
+{
+    struct dm_config *c = &x->cp->pub;
+    char path[128];
+    char *base, *s = NULL;
+    json_t *v;
+    int iv;
+    char **list;
+
+    full_path(path, sizeof(path), k, role);
+    v = json_at(x->root, path);
+    base = k->where == AT_EP ? (char *)(role == 0 ? &c->source : &c->target) : (char *)c;
+    switch (k->type) {
+    case CFG_STR:
+    case CFG_PATH:
+        if (v != NULL) {
+            s = k->type == CFG_PATH ? resolve_path(x, json_string_value(v))
+                                    : pool_strdup(x->cp, json_string_value(v));
+        } else if (k->def != NULL) {
+            s = k->type == CFG_PATH ? resolve_path(x, k->def) : pool_strdup(x->cp, k->def);
+        } else {
+            return DM_OK;
+        }
+        if (s == NULL) {
+            return dm_err_set(x->err, DM_ENOMEM, "config strings");
+        }
+        /* memcpy: the field is char * or const char * (conn_cfg) */
+        memcpy(base + k->off, &s, sizeof(s));
+        return DM_OK;
+    case CFG_INT:
+        iv = v != NULL ? (int)json_integer_value(v) : atoi(k->def);
+        memcpy(base + k->off, &iv, sizeof(iv));
+        return DM_OK;
+    case CFG_BOOL:
+        iv = v != NULL ? json_is_true(v) : strcmp(k->def, "true") == 0;
+        memcpy(base + k->off, &iv, sizeof(iv));
+        return DM_OK;
+    case CFG_STRLIST:
+        list = make_list(x, v, k->def);
+        if (list == NULL) {
+            return dm_err_set(x->err, DM_ENOMEM, "config lists");
+        }
+        memcpy(base + k->off, &list, sizeof(list));
+        return DM_OK;
+    case CFG_OBJ:
+    case CFG_OPAQUE:
+    case CFG_MAP:
+    case CFG_ENV:
+        break;
+    }
+    return DM_OK;
+}
+
+static int load_secret(struct cfg_ctx *x, int r)
+{
+    struct config_endpoint *ep = r == 0 ? &x->cp->pub.source : &x->cp->pub.target;
+    struct dm_err e = {0};
+    char p[64];
+    json_t *f, *env;
+    char *file = NULL;
+    int rc;
+
+    snprintf(p, sizeof(p), "%s.bind_pw_file", roles[r]);
+    f = json_at(x->root, p);
+    snprintf(p, sizeof(p), "%s.bind_pw_env", roles[r]);
+    env = json_at(x->root, p);
+    if (f == NULL && env == NULL) {
+        return DM_OK;
+    }
+    if (f != NULL) {
+        snprintf(p, sizeof(p), "%s.bind_pw_file", roles[r]);
+        file = resolve_path(x, json_string_value(f));
+        if (file == NULL) {
+            return dm_err_set(x->err, DM_ENOMEM, "config strings");
+        }
+    }
+    rc = secret_load(&ep->bind_pw, file, file ? NULL : json_string_value(env), &e);
+    if (rc != DM_OK) {
+        if (rc == DM_ENOMEM) {
+            return dm_err_set(x->err, rc, "%s", e.msg);
+        }
+        return cfg_fail(x, p, "%s", e.msg);
+    }
+    ep->conn.bind_pw = ep->bind_pw;
+    return DM_OK;
+}
+
+static int load_map(struct cfg_ctx *x)
+{
+    struct config_priv *cp = x->cp;
+    json_t *m = json_at(x->root, "map");
+    json_t *file = m != NULL ? json_object_get(m, "file") : NULL;
+    const char *origin;
+    char *path;
+    int rc;
+
+    if (m == NULL) {
+        rc = map_default(&cp->pub.map, x->err);
+        origin = "default (by-name)";
+    } else if (file != NULL && json_object_size(m) == 1) {
+        if (!json_is_string(file) || json_string_length(file) == 0) {
+            return cfg_fail(x, "map.file", "must be a non-empty string");
+        }
+        path = resolve_path(x, json_string_value(file));
+        if (path == NULL) {
+            return dm_err_set(x->err, DM_ENOMEM, "config strings");
+        }
+        rc = map_load_file(&cp->pub.map, path, x->err);
+        origin = path;
+    } else {
+        rc = map_compile(&cp->pub.map, m, x->origin, x->jp, "map", x->err);
+        origin = "inline";
+    }
+    if (rc != DM_OK) {
+        return rc;
+    }
+    cp->map_origin = pool_strdup(cp, origin);
+    if (cp->map_origin == NULL) {
+        return dm_err_set(x->err, DM_ENOMEM, "config strings");
+    }
+    return DM_OK;
+}
+
+static int build(struct cfg_ctx *x)
+{
+    struct dm_config *c = &x->cp->pub;
+    json_t *lvl;
+    int rc;
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        int n = (keys[i].flags & CFG_EP) ? 2 : 1;
+        if (keys[i].where == AT_NONE) {
+            continue;
+        }
+        for (int r = 0; r < n; r++) {
+            rc = fill_key(x, &keys[i], r);
+            if (rc != DM_OK) {
+                return rc;
+            }
+        }
+    }
+    lvl = json_at(x->root, "log.level");
+    c->log_level = log_level_parse(lvl != NULL ? json_string_value(lvl) : "info");
+    for (int r = 0; r < 2; r++) {
+        struct config_endpoint *ep = r == 0 ? &c->source : &c->target;
+        ep->conn.role = roles[r];
+        if (ep->users_base == NULL) {
+            ep->users_base = (char *)ep->conn.base;
+        }
+        if (ep->groups_base == NULL) {
+            ep->groups_base = (char *)ep->conn.base;
+        }
+        rc = load_secret(x, r);
+        if (rc != DM_OK) {
+            return rc;
+        }
+    }
+    return load_map(x);
+}
+
+static int read_file(char **out, size_t *outlen, const char *path, struct dm_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *data = NULL;
+    size_t len = 0, cap = 0, n;
+    int rc;
+
+    if (f == NULL) {
+        return dm_err_set(err, DM_EINVAL, "%s: cannot open: %s", path, strerror(errno));
+    }
+    for (;;) {
+        if (cap - len < 4096) {
+            char *p;
+            cap = cap ? cap * 2 : 8192;
+            p = realloc(data, cap + 1);
+            if (p == NULL) {
+                rc = dm_err_set(err, DM_ENOMEM, "%s: reading", path);
+                goto done;
+            }
+            data = p;
+        }
+        n = fread(data + len, 1, cap - len, f);
+        len += n;
+        if (len > CONFIG_MAX_BYTES) {
+            rc = dm_err_set(err, DM_EINVAL, "%s: file is larger than %u bytes", path,
+                            CONFIG_MAX_BYTES);
+            goto done;
+        }
+        if (n == 0) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: read error", path);
+        goto done;
+    }
+    data[len] = '\0';
+    *out = data;
+    *outlen = len;
+    data = NULL;
+    rc = DM_OK;
+done:
+    free(data);
+    fclose(f);
+    return rc;
+}
+
+static void sha256_hex(char out[65], const char *data, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+
+    out[0] = '\0';
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1) {
+        return;
+    }
+    for (unsigned i = 0; i < mdlen && i < 32; i++) {
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    }
+}
+
+int config_load(struct dm_config **out, const char *path, struct dm_err *err)
+{
+    struct config_priv *cp = calloc(1, sizeof(*cp));
+    struct cfg_ctx x = {0};
+    json_error_t jerr;
+    char *data = NULL;
+    const char *slash;
+    size_t len = 0;
+    int rc;
+
+    if (cp == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "config");
+    }
+    x.cp = cp;
+    x.origin = path;
+    x.err = err;
+    cp->pub.path = pool_strdup(cp, path);
+    if (cp->pub.path == NULL) {
+        rc = dm_err_set(err, DM_ENOMEM, "config");
+        goto done;
+    }
+    slash = strrchr(path, '/');
+    if (slash != NULL) {
+        x.dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+        if (x.dir == NULL) {
+            rc = dm_err_set(err, DM_ENOMEM, "config");
+            goto done;
+        }
+    }
+    rc = read_file(&data, &len, path, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    sha256_hex(cp->pub.digest, data, len);
+    x.root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (x.root == NULL) {
+        rc = dm_err_set(err, DM_EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        goto done;
+    }
+    rc = jsonpos_build(&x.jp, data, len, err);
+    if (rc != DM_OK) {
+        char msg[sizeof(err->msg)];
+        snprintf(msg, sizeof(msg), "%s", err->msg);
+        rc = dm_err_set(err, rc, "%s:%s", path, msg);
+        goto done;
+    }
+    if (!json_is_object(x.root)) {
+        rc = dm_err_set(err, DM_EINVAL, "%s:1:1: the top level must be an object", path);
+        goto done;
+    }
+    rc = validate_object(&x, x.root, "");
+    for (int r = 0; r < 2 && rc == DM_OK; r++) {
+        rc = validate_endpoint(&x, r);
+    }
+    if (rc != DM_OK) {
+        goto done;
+    }
+    rc = build(&x);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    *out = &cp->pub;
+    cp = NULL;
+    rc = DM_OK;
+done:
+    if (cp != NULL) {
+        config_free(&cp->pub);
+    }
+    jsonpos_free(x.jp);
+    json_decref(x.root);
+    free(x.dir);
+    free(data);
+    return rc;
+}
+
+void config_free(struct dm_config *c)
+{
+    struct config_priv *cp = (struct config_priv *)c;
+
+    if (c == NULL) {
+        return;
+    }
+    secret_free(c->source.bind_pw);
+    secret_free(c->target.bind_pw);
+    map_free(c->map);
+    for (size_t i = 0; i < cp->npool; i++) {
+        free(cp->pool[i]);
+    }
+    free(cp->pool);
+    free(cp);
+}
+
+/* ---- description ---- */
+
+static int describe_key(const struct config_priv *cp, const struct cfg_key *k, int role,
+                        struct buf *out)
+{
+    const struct dm_config *c = &cp->pub;
+    const char *base;
+    char path[128];
+    const char *s;
+    char **list;
+    int iv, rc;
+
+    full_path(path, sizeof(path), k, role);
+    if (k->flags & CFG_SENSITIVE) {
+        return buf_printf(out, "%s = %s\n", path, cp->present[k - keys][role] ? "***" : "(unset)");
+    }
+    if (strcmp(k->path, "log.level") == 0) {
+        iv = c->log_level;
+        s = iv >= 0 && (size_t)iv < DM_ARRAY_LEN(level_names) ? level_names[iv] : "?";
+        return buf_printf(out, "%s = %s\n", path, s);
+    }
+    if (k->type == CFG_MAP) {
+        return buf_printf(out, "%s = %s\n", path, cp->map_origin ? cp->map_origin : "?");
+    }
+    if (k->where == AT_NONE) {
+        return DM_OK;
+    }
+    base =
+        k->where == AT_EP ? (const char *)(role == 0 ? &c->source : &c->target) : (const char *)c;
+    switch (k->type) {
+    case CFG_STR:
+    case CFG_PATH:
+        memcpy(&s, base + k->off, sizeof(s));
+        return buf_printf(out, "%s = %s\n", path, s ? s : "(unset)");
+    case CFG_INT:
+        memcpy(&iv, base + k->off, sizeof(iv));
+        return buf_printf(out, "%s = %d\n", path, iv);
+    case CFG_BOOL:
+        memcpy(&iv, base + k->off, sizeof(iv));
+        return buf_printf(out, "%s = %s\n", path, iv ? "true" : "false");
+    case CFG_STRLIST:
+        memcpy(&list, base + k->off, sizeof(list));
+        rc = buf_printf(out, "%s =", path);
+        for (size_t i = 0; rc == DM_OK && list != NULL && list[i] != NULL; i++) {
+            rc = buf_printf(out, " %s", list[i]);
+        }
+        if (rc == DM_OK) {
+            rc = buf_puts(out, "\n");
+        }
+        return rc;
+    case CFG_OBJ:
+    case CFG_OPAQUE:
+    case CFG_MAP:
+    case CFG_ENV:
+        break;
+    }
+    return DM_OK;
+}
+
+int config_describe(const struct dm_config *c, struct buf *out)
+{
+    const struct config_priv *cp = (const struct config_priv *)c;
+    int rc;
+
+    rc = buf_printf(out, "config = %s\ndigest = %s\n", c->path, c->digest);
+    for (int r = 0; r < 2 && rc == DM_OK; r++) {
+        for (size_t i = 0; i < NKEYS && rc == DM_OK; i++) {
+            if (keys[i].flags & CFG_EP) {
+                rc = describe_key(cp, &keys[i], r, out);
+            }
+        }
+    }
+    for (size_t i = 0; i < NKEYS && rc == DM_OK; i++) {
+        if (!(keys[i].flags & CFG_EP) && keys[i].type != CFG_OBJ && keys[i].type != CFG_OPAQUE) {
+            rc = describe_key(cp, &keys[i], 0, out);
+        }
+    }
+    return rc;
+}
+
+/* ---- documentation ---- */
+
+static const char *type_name(enum cfg_type t)
+{
+    switch (t) {
+    case CFG_OBJ:
+        return "object";
+    case CFG_OPAQUE:
+        return "object, reserved";
+    case CFG_MAP:
+        return "object";
+    case CFG_STR:
+        return "string";
+    case CFG_PATH:
+        return "path";
+    case CFG_ENV:
+        return "environment variable name";
+    case CFG_INT:
+        return "integer";
+    case CFG_BOOL:
+        return "boolean";
+    case CFG_STRLIST:
+        return "array of strings";
+    }
+    return "?";
+}
+
+/* Writes s with roff-special characters escaped. */
+static void roff_puts(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\') {
+            fputs("\\e", out);
+        } else if (*s == '-') {
+            fputs("\\-", out);
+        } else {
+            fputc(*s, out);
+        }
+    }
+}
+
+void config_print_keys(FILE *out)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &keys[i];
+
+        fputs(".TP\n", out);
+        if (k->flags & CFG_EP) {
+            fputs("\\fIendpoint\\fB.", out);
+        } else {
+            fputs("\\fB", out);
+        }
+        roff_puts(out, k->path);
+        fputs("\\fR (", out);
+        fputs(type_name(k->type), out);
+        if (k->flags & CFG_REQUIRED) {
+            fputs(", required", out);
+        }
+        if (k->flags & CFG_SENSITIVE) {
+            fputs(", sensitive", out);
+        }
+        fputs(")\n", out);
+        roff_puts(out, k->doc);
+        if (k->type == CFG_INT) {
+            fprintf(out, " Range %lld..%lld.", k->min, k->max);
+        }
+        if (k->values != NULL) {
+            fputs(" One of: ", out);
+            for (const char *p = k->values; *p; p++) {
+                if (*p == '|') {
+                    fputs(", ", out);
+                } else {
+                    fputc(*p, out);
+                }
+            }
+            fputs(".", out);
+        }
+        if (k->def != NULL) {
+            fputs(" Default: \\fB", out);
+            roff_puts(out, k->def);
+            fputs("\\fR.", out);
+        }
+        fputs("\n", out);
+    }
+}

@@ -1,0 +1,559 @@
+#include <config.h>
+#include "agent/state.h"
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/*
+ * The state journal on SQLite (the only file that knows SQLite, STYLE L2).
+ *
+ * WAL mode with synchronous=NORMAL: a commit is durable against a process crash (the WAL
+ * is written before COMMIT returns) and only the last transactions can be lost on power
+ * failure, which the idempotent replay of a batch covers. Every statement is prepared once
+ * in state_open() and reused with reset + clear_bindings, so the per-object cost of a run
+ * is one step of an already compiled statement.
+ */
+
+#define STATE_SCHEMA_VERSION "1"
+#define STATE_BUSY_TIMEOUT_MS 10000
+
+enum st_stmt {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_RUN_INTERRUPT,
+    ST_RUN_INSERT,
+    ST_RUN_END,
+    ST_OBJ_GET,
+    ST_OBJ_BY_DN,
+    ST_OBJ_PUT,
+    ST_ERR_ADD,
+    ST_TOTALS,
+    ST_RUNS,
+    ST_RUN_ERR_COUNTS,
+    ST__LAST
+};
+
+static const char *const stmt_sql[ST__LAST] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted', finished = ?1 "
+                         "WHERE status = 'running'",
+    [ST_RUN_INSERT] = "INSERT INTO runs (kind, config_digest, started, finished, status) "
+                      "VALUES (?1, ?2, ?3, 0, 'running')",
+    [ST_RUN_END] = "UPDATE runs SET status = ?2, finished = ?3, created = ?4, updated = ?5, "
+                   "unchanged = ?6, failed = ?7, deleted = ?8, skipped = ?9 WHERE id = ?1",
+    [ST_OBJ_GET] = "SELECT kind, key, source_dn, target_dn, digest, status, last_run "
+                   "FROM objects WHERE kind = ?1 AND key = ?2",
+    [ST_OBJ_BY_DN] = "SELECT kind, key, source_dn, target_dn, digest, status, last_run "
+                     "FROM objects WHERE source_dn = ?1 LIMIT 1",
+    [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects "
+                   "(kind, key, source_dn, target_dn, digest, status, last_run) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
+    [ST_RUNS] = "SELECT id, kind, status, started, finished, created, updated, unchanged, "
+                "failed, deleted, skipped FROM runs ORDER BY id DESC LIMIT ?1",
+    [ST_RUN_ERR_COUNTS] = "SELECT category, count(*) FROM errors WHERE run = ?1 "
+                          "GROUP BY category ORDER BY category",
+};
+
+/* Idempotent schema for version 1. */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta ("
+    "  key TEXT PRIMARY KEY,"
+    "  value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS runs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind TEXT NOT NULL,"
+    "  config_digest TEXT,"
+    "  started INTEGER NOT NULL,"
+    "  finished INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL,"
+    "  created INTEGER NOT NULL DEFAULT 0,"
+    "  updated INTEGER NOT NULL DEFAULT 0,"
+    "  unchanged INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0,"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  skipped INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS objects ("
+    "  kind TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  source_dn TEXT,"
+    "  target_dn TEXT,"
+    "  digest TEXT,"
+    "  status TEXT NOT NULL,"
+    "  last_run INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (kind, key));"
+    "CREATE INDEX IF NOT EXISTS objects_source_dn ON objects (source_dn);"
+    "CREATE TABLE IF NOT EXISTS errors ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  run INTEGER NOT NULL,"
+    "  key TEXT,"
+    "  dn TEXT,"
+    "  category TEXT NOT NULL,"
+    "  message TEXT,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS errors_run ON errors (run, category);"
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" STATE_SCHEMA_VERSION
+    "');";
+
+struct state {
+    sqlite3 *db;
+    sqlite3_stmt *st[ST__LAST];
+    int in_batch;
+    char *path;
+};
+
+static int db_fail(struct state *s, struct dm_err *err, const char *what)
+{
+    return dm_err_set(err, DM_EINTERNAL, "state journal %s: %s: %s", s->path, what,
+                      sqlite3_errmsg(s->db));
+}
+
+/* Resets a statement after use so its read lock and bindings are released. */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v == NULL) {
+        sqlite3_bind_null(st, i);
+    } else {
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    }
+}
+
+/* Runs one statement to completion (no rows expected). */
+static int exec_stmt(struct state *s, enum st_stmt which, const char *what, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[which];
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, what);
+        stmt_done(st);
+        return rc;
+    }
+    stmt_done(st);
+    return DM_OK;
+}
+
+static int check_schema_version(struct state *s, struct dm_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK) {
+        return db_fail(s, err, "reading schema version");
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = db_fail(s, err, "reading schema version");
+    } else if (strcmp((const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION) != 0) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: journal schema version %s is not supported (want %s)",
+                        s->path, (const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION);
+    } else {
+        rc = DM_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int state_open(struct state **out, const char *path, struct dm_err *err)
+{
+    struct state *s = calloc(1, sizeof(*s));
+    sqlite3_stmt *st = NULL;
+    char *errmsg = NULL;
+    int rc;
+
+    if (s == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "state_open");
+    }
+    s->path = strdup(path);
+    if (s->path == NULL) {
+        free(s);
+        return dm_err_set(err, DM_ENOMEM, "state_open");
+    }
+    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot open the state journal: %s", path,
+                        s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto done;
+    }
+    sqlite3_busy_timeout(s->db, STATE_BUSY_TIMEOUT_MS);
+    /* The first real access happens here: a file that is not a database, or a directory we
+     * cannot create files in, fails now, so report it as a bad path. */
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot open the state journal: %s", path,
+                        sqlite3_errmsg(s->db));
+        goto done;
+    }
+    if (strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot switch the state journal to WAL mode", path);
+        goto done;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
+                     &errmsg) != SQLITE_OK) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot configure the state journal: %s", path,
+                        errmsg ? errmsg : "?");
+        goto done;
+    }
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE;", NULL, NULL, &errmsg) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK ||
+        sqlite3_exec(s->db, "COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the state journal schema: %s", path,
+                        errmsg ? errmsg : "?");
+        sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+        goto done;
+    }
+    rc = check_schema_version(s, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    for (int i = 0; i < ST__LAST; i++) {
+        if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK) {
+            rc = db_fail(s, err, "preparing statements");
+            goto done;
+        }
+    }
+    *out = s;
+    s = NULL;
+    rc = DM_OK;
+done:
+    sqlite3_free(errmsg);
+    sqlite3_finalize(st);
+    state_close(s);
+    return rc;
+}
+
+void state_close(struct state *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->in_batch) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    for (int i = 0; i < ST__LAST; i++) {
+        sqlite3_finalize(s->st[i]);
+    }
+    sqlite3_close(s->db);
+    free(s->path);
+    free(s);
+}
+
+int state_run_begin(long long *out, struct state *s, const char *kind, const char *config_digest,
+                    struct dm_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    st = s->st[ST_RUN_INTERRUPT];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)time(NULL));
+    rc = exec_stmt(s, ST_RUN_INTERRUPT, "marking interrupted runs", err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    st = s->st[ST_RUN_INSERT];
+    bind_text(st, 1, kind);
+    bind_text(st, 2, config_digest);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    rc = exec_stmt(s, ST_RUN_INSERT, "starting a run", err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    *out = (long long)sqlite3_last_insert_rowid(s->db);
+    return DM_OK;
+}
+
+int state_run_end(struct state *s, long long run, const char *status, const struct run_counts *c,
+                  struct dm_err *err)
+{
+    static const struct run_counts zero;
+    sqlite3_stmt *st = s->st[ST_RUN_END];
+    int rc;
+
+    if (c == NULL) {
+        c = &zero;
+    }
+    sqlite3_bind_int64(st, 1, run);
+    bind_text(st, 2, status);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(st, 4, c->created);
+    sqlite3_bind_int64(st, 5, c->updated);
+    sqlite3_bind_int64(st, 6, c->unchanged);
+    sqlite3_bind_int64(st, 7, c->failed);
+    sqlite3_bind_int64(st, 8, c->deleted);
+    sqlite3_bind_int64(st, 9, c->skipped);
+    rc = exec_stmt(s, ST_RUN_END, "ending a run", err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    if (sqlite3_changes(s->db) == 0) {
+        return dm_err_set(err, DM_ENOTFOUND, "state journal: no run %lld", run);
+    }
+    return DM_OK;
+}
+
+int state_batch_begin(struct state *s, struct dm_err *err)
+{
+    int rc;
+
+    if (s->in_batch) {
+        return dm_err_set(err, DM_EINTERNAL, "state journal: a batch is already open");
+    }
+    rc = exec_stmt(s, ST_BEGIN, "beginning a batch", err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    s->in_batch = 1;
+    return DM_OK;
+}
+
+int state_batch_commit(struct state *s, struct dm_err *err)
+{
+    int rc;
+
+    if (!s->in_batch) {
+        return dm_err_set(err, DM_EINTERNAL, "state journal: no batch is open");
+    }
+    rc = exec_stmt(s, ST_COMMIT, "committing a batch", err);
+    if (rc != DM_OK) {
+        /* A failed COMMIT may leave the transaction open; drop it so the journal stays at
+         * the last committed batch, which a replay continues from. */
+        if (!sqlite3_get_autocommit(s->db)) {
+            sqlite3_step(s->st[ST_ROLLBACK]);
+            stmt_done(s->st[ST_ROLLBACK]);
+        }
+    }
+    s->in_batch = 0;
+    return rc;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+
+    return v != NULL ? strdup((const char *)v) : NULL;
+}
+
+/* Steps a SELECT over objects and fills out from its single row. */
+static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *st, const char *what,
+                      struct dm_err *err)
+{
+    struct state_object o = {0};
+    const unsigned char *d;
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_DONE) {
+        rc = DM_ENOTFOUND;
+        dm_err_set(err, DM_ENOTFOUND, "state journal: no such object");
+        goto done;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = db_fail(s, err, what);
+        goto done;
+    }
+    o.kind = col_dup(st, 0);
+    o.key = col_dup(st, 1);
+    o.source_dn = col_dup(st, 2);
+    o.target_dn = col_dup(st, 3);
+    o.status = col_dup(st, 5);
+    if ((o.kind == NULL) || (o.key == NULL) || (o.status == NULL) ||
+        (o.source_dn == NULL && sqlite3_column_type(st, 2) != SQLITE_NULL) ||
+        (o.target_dn == NULL && sqlite3_column_type(st, 3) != SQLITE_NULL)) {
+        rc = dm_err_set(err, DM_ENOMEM, "state object");
+        goto done;
+    }
+    d = sqlite3_column_text(st, 4);
+    snprintf(o.digest, sizeof(o.digest), "%s", d ? (const char *)d : "");
+    o.last_run = (long long)sqlite3_column_int64(st, 6);
+    *out = o;
+    memset(&o, 0, sizeof(o));
+    rc = DM_OK;
+done:
+    state_object_clear(&o);
+    stmt_done(st);
+    return rc;
+}
+
+int state_object_get(struct state_object *out, struct state *s, const char *kind, const char *key,
+                     struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_OBJ_GET];
+
+    bind_text(st, 1, kind);
+    bind_text(st, 2, key);
+    return object_row(out, s, st, "reading an object", err);
+}
+
+int state_object_by_source_dn(struct state_object *out, struct state *s, const char *source_dn,
+                              struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_OBJ_BY_DN];
+
+    bind_text(st, 1, source_dn);
+    return object_row(out, s, st, "reading an object by DN", err);
+}
+
+int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_OBJ_PUT];
+
+    bind_text(st, 1, o->kind);
+    bind_text(st, 2, o->key);
+    bind_text(st, 3, o->source_dn);
+    bind_text(st, 4, o->target_dn);
+    bind_text(st, 5, o->digest);
+    bind_text(st, 6, o->status ? o->status : "ok");
+    sqlite3_bind_int64(st, 7, o->last_run);
+    return exec_stmt(s, ST_OBJ_PUT, "writing an object", err);
+}
+
+void state_object_clear(struct state_object *o)
+{
+    if (o == NULL) {
+        return;
+    }
+    free(o->kind);
+    free(o->key);
+    free(o->source_dn);
+    free(o->target_dn);
+    free(o->status);
+    memset(o, 0, sizeof(*o));
+}
+
+int state_error_add(struct state *s, long long run, const char *key, const char *dn,
+                    const char *category, const char *message, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_ERR_ADD];
+
+    sqlite3_bind_int64(st, 1, run);
+    bind_text(st, 2, key);
+    bind_text(st, 3, dn);
+    bind_text(st, 4, category ? category : "internal");
+    bind_text(st, 5, message);
+    sqlite3_bind_int64(st, 6, (sqlite3_int64)time(NULL));
+    return exec_stmt(s, ST_ERR_ADD, "recording an error", err);
+}
+
+int state_totals(struct state_totals *out, struct state *s, struct dm_err *err)
+{
+    struct state_totals t = {0};
+    sqlite3_stmt *st = s->st[ST_TOTALS];
+    int rc;
+
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+        const char *kind = (const char *)sqlite3_column_text(st, 0);
+        const char *status = (const char *)sqlite3_column_text(st, 1);
+        long long n = (long long)sqlite3_column_int64(st, 2);
+        int ok = status != NULL && strcmp(status, "ok") == 0;
+        int failed = status != NULL && strcmp(status, "failed") == 0;
+
+        if (kind != NULL && strcmp(kind, "user") == 0) {
+            t.users_ok += ok ? n : 0;
+            t.users_failed += failed ? n : 0;
+        } else if (kind != NULL && strcmp(kind, "group") == 0) {
+            t.groups_ok += ok ? n : 0;
+            t.groups_failed += failed ? n : 0;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, "counting objects");
+        stmt_done(st);
+        return rc;
+    }
+    stmt_done(st);
+    *out = t;
+    return DM_OK;
+}
+
+static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int i)
+{
+    const unsigned char *v = sqlite3_column_text(st, i);
+
+    snprintf(dst, len, "%s", v ? (const char *)v : "");
+}
+
+int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_RUNS];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, limit);
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+        struct state_run r = {0};
+
+        r.id = (long long)sqlite3_column_int64(st, 0);
+        copy_col(r.kind, sizeof(r.kind), st, 1);
+        copy_col(r.status, sizeof(r.status), st, 2);
+        r.started = (long long)sqlite3_column_int64(st, 3);
+        r.finished = (long long)sqlite3_column_int64(st, 4);
+        r.counts.created = (long long)sqlite3_column_int64(st, 5);
+        r.counts.updated = (long long)sqlite3_column_int64(st, 6);
+        r.counts.unchanged = (long long)sqlite3_column_int64(st, 7);
+        r.counts.failed = (long long)sqlite3_column_int64(st, 8);
+        r.counts.deleted = (long long)sqlite3_column_int64(st, 9);
+        r.counts.skipped = (long long)sqlite3_column_int64(st, 10);
+        if (fn(&r, payload) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, "listing runs");
+        stmt_done(st);
+        return rc;
+    }
+    stmt_done(st);
+    return DM_OK;
+}
+
+int state_run_error_counts(struct state *s, long long run, state_count_fn fn, void *payload,
+                           struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_RUN_ERR_COUNTS];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, run);
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+        const char *cat = (const char *)sqlite3_column_text(st, 0);
+
+        if (fn(cat ? cat : "", (long long)sqlite3_column_int64(st, 1), payload) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, "counting errors");
+        stmt_done(st);
+        return rc;
+    }
+    stmt_done(st);
+    return DM_OK;
+}

@@ -1,0 +1,33 @@
+/*
+ * jsonpos.h: source positions of the keys and values of a JSON document.
+ *
+ * jansson reports line:column only for syntax errors; dirmig also reports semantic errors
+ * (unknown key, wrong type, bad value) at their place in dirmig.json or a map file. A
+ * jsonpos is built once from the raw text with a small scanner and answers "where is the
+ * value at this key path". Paths join object keys with '.' and array indexes as "[i]":
+ * "source.page_size", "waves[1].filter". The position of a path is that of its key's
+ * opening quote (for array items: of the value). Lines and columns start at 1; columns
+ * count bytes.
+ */
+#ifndef DM_JSONPOS_H
+#define DM_JSONPOS_H
+
+#include <stddef.h>
+#include "attrs.h"
+#include "err.h"
+
+struct jsonpos;
+
+/* Scans text (len bytes). A syntax error gives DM_EINVAL with line:col in the message;
+ * callers normally parse with jansson first, so this is not expected. Caller frees with
+ * jsonpos_free(). */
+int jsonpos_build(struct jsonpos **out, const char *text, size_t len,
+                  struct dm_err *err) DM_MUST_USE;
+
+/* Position of path; returns 0 and sets line and col when found, -1 when not found (then
+ * line and col are those of the nearest existing parent path, or 1:1). */
+int jsonpos_find(const struct jsonpos *jp, const char *path, int *line, int *col);
+
+void jsonpos_free(struct jsonpos *jp); /* NULL-safe */
+
+#endif

@@ -1,0 +1,731 @@
+#include <config.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+#include "schema/map.h"
+#include "agent/util/buf.h"
+
+static char tmpdir[] = "/tmp/test_map.XXXXXX";
+
+/* Writes text to tmpdir/name and returns the path (static buffer). */
+static const char *write_map(const char *name, const char *text)
+{
+    static char path[512];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static struct map *load_map(const char *text)
+{
+    struct dm_err err = {0};
+    struct map *m = NULL;
+    int rc = map_load_file(&m, write_map("ok.json", text), &err);
+
+    if (rc != DM_OK) {
+        fail_msg("map_load_file: %s", err.msg);
+    }
+    return m;
+}
+
+/* Loads text as a map file and expects DM_EINVAL with message
+ * "<path>:<want>" (want starts after the file name). */
+static void expect_bad(const char *text, const char *want)
+{
+    struct dm_err err = {0};
+    struct map *m = NULL;
+    const char *path = write_map("bad.json", text);
+    char full[512];
+
+    assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
+    assert_null(m);
+    snprintf(full, sizeof(full), "%s%s", path, want);
+    assert_string_equal(err.msg, full);
+}
+
+/* Entry from dn, key and NULL-terminated name/value string pairs. */
+static struct entry *fixture_entry(const char *dn, const char *key, ...)
+{
+    struct entry *e = entry_new(dn);
+    const char *name;
+    va_list ap;
+
+    assert_non_null(e);
+    assert_int_equal(entry_set_key(e, key), DM_OK);
+    va_start(ap, key);
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        const char *v = va_arg(ap, const char *);
+
+        assert_int_equal(entry_add_str(e, name, v), DM_OK);
+    }
+    va_end(ap);
+    return e;
+}
+
+static struct entry *apply(const struct map *m, enum map_kind kind, const struct entry *in)
+{
+    struct dm_err err = {0};
+    struct entry *out = NULL;
+
+    assert_int_equal(map_apply(&out, m, kind, in, &err), DM_OK);
+    assert_non_null(out);
+    return out;
+}
+
+static size_t nvals(const struct entry *e, const char *name)
+{
+    const struct dm_attr *a = entry_attr(e, name);
+
+    return a == NULL ? 0 : a->nvals;
+}
+
+static const char *val(const struct entry *e, const char *name, size_t i)
+{
+    const struct dm_attr *a = entry_attr(e, name);
+
+    assert_non_null(a);
+    assert_true(i < a->nvals);
+    return (const char *)a->vals[i].data;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_map__default_copies_by_name(void **state)
+{
+    struct dm_err err = {0};
+    struct map *m = NULL;
+    struct entry *in, *out;
+
+    (void)state;
+    assert_int_equal(map_default(&m, &err), DM_OK);
+    assert_string_equal(map_key_attr(m), "entryUUID");
+    in = fixture_entry(
+        "uid=ada,ou=People,dc=src", "3e8e5ef6-7d1f-1041-9d55-8f40f8bcca1f", "objectClass",
+        "inetOrgPerson", "objectClass", "top", "uid", "ada", "cn", "Ada Lovelace", "sn", "Lovelace",
+        "userPassword", "{SSHA}abcdEFGH", "entryUUID", "3e8e5ef6-7d1f-1041-9d55-8f40f8bcca1f",
+        "entryCSN", "20261125132410.816863Z#000000#000#000000", "createTimestamp",
+        "20260101000000Z", "modifyTimestamp", "20260101000000Z", "creatorsName", "cn=admin",
+        "modifiersName", "cn=admin", "structuralObjectClass", "inetOrgPerson", "entryDN", "uid=ada",
+        "subschemaSubentry", "cn=Subschema", "hasSubordinates", "FALSE", "contextCSN", "x", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_string_equal(out->dn, "uid=ada,ou=People,dc=src");
+    assert_string_equal(out->key, "3e8e5ef6-7d1f-1041-9d55-8f40f8bcca1f");
+    assert_int_equal(out->nattrs, 5);
+    assert_int_equal(nvals(out, "objectClass"), 2);
+    assert_string_equal(entry_first(out, "cn"), "Ada Lovelace");
+    assert_string_equal(entry_first(out, "userPassword"), "{SSHA}abcdEFGH");
+    assert_null(entry_attr(out, "entryUUID"));
+    assert_null(entry_attr(out, "entryCSN"));
+    assert_null(entry_attr(out, "createTimestamp"));
+    assert_null(entry_attr(out, "hasSubordinates"));
+    assert_null(entry_attr(out, "contextCSN"));
+    entry_free(out);
+    /* groups too */
+    out = apply(m, MAP_GROUPS, in);
+    assert_int_equal(out->nattrs, 5);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+    map_free(NULL);
+}
+
+static void test_map__from_rename_and_transforms(void **state)
+{
+    struct map *m =
+        load_map("{\"users\": {\"auto\": \"none\", \"attributes\": {\n"
+                 "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"lower\"]},\n"
+                 "  \"mobile\": {\"from\": \"telephoneNumber\"},\n"
+                 "  \"uid\": {\"from\": \"uid\", \"transforms\": [\"upper\"]}\n"
+                 "}}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in =
+        fixture_entry("uid=a,dc=x", NULL, "mail", "  Ada@Example.ORG \t", "telephoneNumber",
+                      "+1 555", "telephoneNumber", "+1 556", "uid", "ad\xc3\xa9m", "cn", "x", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_null(out->key);
+    assert_int_equal(out->nattrs, 3);
+    assert_string_equal(entry_first(out, "mail"), "ada@example.org");
+    assert_int_equal(nvals(out, "mobile"), 2);
+    assert_string_equal(val(out, "mobile", 0), "+1 555");
+    assert_string_equal(val(out, "mobile", 1), "+1 556");
+    /* ASCII case mapping only: UTF-8 bytes kept */
+    assert_string_equal(entry_first(out, "uid"), "AD\xc3\xa9M");
+    assert_null(entry_attr(out, "cn"));
+    assert_null(entry_attr(out, "telephoneNumber"));
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__template_missing_attr_and_default(void **state)
+{
+    struct map *m = load_map(
+        "{\"users\": {\"attributes\": {\n"
+        "  \"displayName\": {\"template\": \"{givenName} {sn}\"},\n"
+        "  \"gecos\": {\"template\": \"{cn} ({title})\", \"default\": \"n/a\"},\n"
+        "  \"description\": {\"template\": \"{{literal}} {uid}\", \"transforms\": [\"upper\"]},\n"
+        "  \"l\": {\"from\": \"l\", \"default\": \"Unknown\", \"transforms\": [\"lower\"]},\n"
+        "  \"o\": {\"template\": \"Example\"}\n"
+        "}}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in = fixture_entry("uid=a,dc=x", "k", "givenName", "Ada", "givenName", "Augusta", "sn",
+                       "Lovelace", "cn", "Ada L", "uid", "ada", "gecos", "old", NULL);
+    out = apply(m, MAP_USERS, in);
+    /* first value of each placeholder */
+    assert_string_equal(entry_first(out, "displayName"), "Ada Lovelace");
+    assert_int_equal(nvals(out, "displayName"), 1);
+    /* title is missing: default, literal (not transformed), replaces auto's gecos */
+    assert_int_equal(nvals(out, "gecos"), 1);
+    assert_string_equal(entry_first(out, "gecos"), "n/a");
+    assert_string_equal(entry_first(out, "description"), "{LITERAL} ADA");
+    assert_string_equal(entry_first(out, "l"), "Unknown");
+    assert_string_equal(entry_first(out, "o"), "Example");
+    entry_free(out);
+    entry_free(in);
+
+    /* without the default a missing attribute gives no attribute at all */
+    in = fixture_entry("uid=b,dc=x", "k", "sn", "Only", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_null(entry_attr(out, "displayName"));
+    assert_null(entry_attr(out, "description"));
+    assert_string_equal(entry_first(out, "gecos"), "n/a");
+    assert_string_equal(entry_first(out, "sn"), "Only");
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__value_constant(void **state)
+{
+    struct map *m =
+        load_map("{\"groups\": {\"attributes\": {\n"
+                 "  \"o\": {\"value\": \"Example Corp\"},\n"
+                 "  \"businessCategory\": {\"value\": \" Eng \", \"transforms\": [\"trim\"]}\n"
+                 "}}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in = fixture_entry("cn=g,dc=x", "k", "cn", "g", "o", "Old Corp", NULL);
+    out = apply(m, MAP_GROUPS, in);
+    assert_int_equal(nvals(out, "o"), 1);
+    assert_string_equal(entry_first(out, "o"), "Example Corp");
+    assert_string_equal(entry_first(out, "businessCategory"), "Eng");
+    entry_free(out);
+    /* the users section is absent: by-name */
+    out = apply(m, MAP_USERS, in);
+    assert_string_equal(entry_first(out, "o"), "Old Corp");
+    assert_null(entry_attr(out, "businessCategory"));
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__auto_exclude_and_override(void **state)
+{
+    struct map *m = load_map("{\"users\": {\n"
+                             "  \"auto\": \"by-name\",\n"
+                             "  \"exclude\": [\"pwdHistory\", \"Description\", \"cn\"],\n"
+                             "  \"attributes\": {\n"
+                             "    \"mail\": {\"from\": \"mail\", \"transforms\": [\"lower\"]},\n"
+                             "    \"street\": null,\n"
+                             "    \"title\": {\"from\": \"nosuch\"}\n"
+                             "  }\n"
+                             "}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in = fixture_entry("uid=a,dc=x", "k", "uid", "a", "mail", "A@X.ORG", "mail", "b@x.org",
+                       "pwdHistory", "h", "description", "d", "cn", "c", "cn;lang-en", "c",
+                       "street", "Main St", "title", "Dr", "sn", "S", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_string_equal(entry_first(out, "uid"), "a");
+    assert_string_equal(entry_first(out, "sn"), "S");
+    assert_int_equal(nvals(out, "mail"), 2);
+    assert_string_equal(val(out, "mail", 0), "a@x.org");
+    assert_string_equal(val(out, "mail", 1), "b@x.org");
+    assert_null(entry_attr(out, "pwdHistory"));
+    assert_null(entry_attr(out, "description"));
+    assert_null(entry_attr(out, "cn"));
+    assert_null(entry_attr(out, "cn;lang-en"));
+    assert_null(entry_attr(out, "street"));
+    /* explicit rule wins even when it produces nothing */
+    assert_null(entry_attr(out, "title"));
+    assert_int_equal(out->nattrs, 3);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__objectclass_mapping_and_dropping(void **state)
+{
+    struct map *m = load_map("{\"users\": {\"objectclasses\": {\n"
+                             "  \"posixAccount\": null, \"shadowAccount\": null,\n"
+                             "  \"oldPerson\": \"inetOrgPerson\", \"oldGroup\": \"groupOfNames\"\n"
+                             "}}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in = fixture_entry("uid=a,dc=x", "k", "objectClass", "top", "objectClass", "POSIXACCOUNT",
+                       "objectClass", "oldperson", "objectClass", "inetorgperson", "objectClass",
+                       "shadowAccount", "objectClass", "extensibleObject", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_int_equal(nvals(out, "objectClass"), 3);
+    assert_string_equal(val(out, "objectClass", 0), "top");
+    assert_string_equal(val(out, "objectClass", 1), "inetOrgPerson");
+    assert_string_equal(val(out, "objectClass", 2), "extensibleObject");
+    entry_free(out);
+    entry_free(in);
+
+    /* every class dropped: no objectClass attribute left */
+    in = fixture_entry("uid=a,dc=x", "k", "objectClass", "posixAccount", "uid", "a", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_null(entry_attr(out, "objectClass"));
+    assert_string_equal(entry_first(out, "uid"), "a");
+    entry_free(out);
+    /* the groups section has no table: classes pass through */
+    out = apply(m, MAP_GROUPS, in);
+    assert_string_equal(entry_first(out, "objectClass"), "posixAccount");
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__binary_values_copied_exactly(void **state)
+{
+    static const unsigned char photo[] = {0xff, 0xd8, 0x00, 0x00, 'A', 0x00, 0x7f, 0x80};
+    static const unsigned char pw[] = {'{', 'S', 'S', 'H', 'A', '}', 'A', 0x00, 'b', ' '};
+    struct map *m = load_map("{\"users\": {\"attributes\": {\n"
+                             "  \"userPassword\": {\"from\": \"userPassword\",\n"
+                             "                   \"transforms\": [\"lower\", \"trim\"]},\n"
+                             "  \"photo\": {\"from\": \"jpegPhoto\"}\n"
+                             "}}}");
+    struct entry *in = fixture_entry("uid=a,dc=x", "k", NULL), *out;
+    const struct dm_attr *a;
+
+    (void)state;
+    assert_int_equal(entry_add_value(in, "jpegPhoto", photo, sizeof(photo)), DM_OK);
+    assert_int_equal(entry_add_value(in, "userPassword", pw, sizeof(pw)), DM_OK);
+    assert_int_equal(entry_add_value(in, "userPassword", pw, 6), DM_OK);
+    out = apply(m, MAP_USERS, in);
+    a = entry_attr(out, "jpegPhoto");
+    assert_non_null(a);
+    assert_int_equal(a->vals[0].len, sizeof(photo));
+    assert_memory_equal(a->vals[0].data, photo, sizeof(photo));
+    a = entry_attr(out, "photo");
+    assert_non_null(a);
+    assert_int_equal(a->vals[0].len, sizeof(photo));
+    assert_memory_equal(a->vals[0].data, photo, sizeof(photo));
+    /* never transformed */
+    a = entry_attr(out, "userPassword");
+    assert_non_null(a);
+    assert_int_equal(a->nvals, 2);
+    assert_int_equal(a->vals[0].len, sizeof(pw));
+    assert_memory_equal(a->vals[0].data, pw, sizeof(pw));
+    assert_int_equal(a->vals[1].len, 6);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__multivalued_dedup(void **state)
+{
+    struct map *m =
+        load_map("{\"users\": {\"attributes\": {\n"
+                 "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"lower\"]},\n"
+                 "  \"cn\": {\"from\": \"cn\", \"transforms\": [\"trim\"]}\n"
+                 "}}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in = fixture_entry("uid=a,dc=x", "k", "mail", "A@x.org", "mail", "a@x.org ", "mail", "b@x.org",
+                       "cn", "   ", "cn", "Ada", "sn", "x", "sn", "x", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_int_equal(nvals(out, "mail"), 2);
+    assert_string_equal(val(out, "mail", 0), "a@x.org");
+    assert_string_equal(val(out, "mail", 1), "b@x.org");
+    /* a value trimmed to nothing is dropped */
+    assert_int_equal(nvals(out, "cn"), 1);
+    assert_string_equal(entry_first(out, "cn"), "Ada");
+    /* auto-copied duplicates are removed too */
+    assert_int_equal(nvals(out, "sn"), 1);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__many_values(void **state)
+{
+    struct map *m =
+        load_map("{\"groups\": {\"attributes\": {\n"
+                 "  \"uniqueMember\": {\"from\": \"member\", \"transforms\": [\"lower\"]}\n"
+                 "}}}");
+    struct entry *in = fixture_entry("cn=g,dc=x", "k", NULL), *out;
+    char v[64];
+
+    (void)state;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(v, sizeof(v), "UID=U%d,DC=X", i % 2000);
+        assert_int_equal(entry_add_str(in, "member", v), DM_OK);
+    }
+    out = apply(m, MAP_GROUPS, in);
+    assert_int_equal(nvals(out, "member"), 2000);
+    assert_int_equal(nvals(out, "uniqueMember"), 2000);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__key_section(void **state)
+{
+    struct map *m = load_map("{\"key\": {\"source\": \"employeeNumber\", \"target\": \"uid\"}}");
+
+    (void)state;
+    assert_string_equal(map_key_attr(m), "employeeNumber");
+    map_free(m);
+}
+
+static void test_map__bad_maps_rejected_with_position(void **state)
+{
+    (void)state;
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"lowr\"]}\n"
+               "}}}",
+               ":2:51: users.attributes.mail.transforms[1]: unknown transform \"lowr\" "
+               "(known: trim, lower, upper)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"form\": \"mail\"}\n"
+               "}}}",
+               ":2:12: users.attributes.mail.form: unknown key "
+               "(known: from, template, value, transforms, default)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"cn\": {}\n"
+               "}}}",
+               ":2:3: users.attributes.cn: needs exactly one of \"from\", \"template\", \"value\"");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"cn\": {\"from\": \"cn\",\n"
+               "         \"value\": \"x\"}\n"
+               "}}}",
+               ":2:3: users.attributes.cn: needs exactly one of \"from\", \"template\", \"value\"");
+    expect_bad("{\"groups\": {\"attributes\": {\n"
+               "  \"cn\": {\"template\": \"{givenName} {sn\"}\n"
+               "}}}",
+               ":2:10: groups.attributes.cn.template: unterminated '{' at byte 12 of the template");
+    expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"template\": \"a{}\"}}}}",
+               ":1:34: users.attributes.cn.template: empty '{}' at byte 1 of the template");
+    expect_bad("{\"users\": {\"auto\": \"by-value\"}}",
+               ":1:12: users.auto: must be \"by-name\" or \"none\"");
+    expect_bad("{\n  \"users\": {\n    \"exclude\": [\"a\", 7]\n  }\n}",
+               ":3:22: users.exclude[1]: must be a string");
+    expect_bad("{\"users\": {\"exclude\": \"a\"}}",
+               ":1:12: users.exclude: must be an array of strings");
+    expect_bad("{\"users\": {\"objectclasses\": {\"a\": 1}}}",
+               ":1:30: users.objectclasses.a: must be a string or null");
+    expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": 1}}}}",
+               ":1:34: users.attributes.cn.from: must be a string");
+    expect_bad(
+        "{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"transforms\": \"trim\"}}}}",
+        ":1:48: users.attributes.cn.transforms: must be an array of strings");
+    expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"default\": []}}}}",
+               ":1:48: users.attributes.cn.default: must be a string");
+    expect_bad("{\"users\": {\"attributes\": {\"cn\": \"cn\"}}}",
+               ":1:27: users.attributes.cn: must be an object or null");
+    expect_bad("{\"users\": {\"attributes\": []}}", ":1:12: users.attributes: must be an object");
+    expect_bad("{\"users\": {\"autp\": \"none\"}}",
+               ":1:12: users.autp: unknown key (known: auto, exclude, objectclasses, attributes)");
+    expect_bad("{\"users\": [], \"groups\": {}}", ":1:2: users: must be an object");
+    expect_bad("{\"key\": {\"source\": \"\"}}",
+               ":1:10: key.source: must be a non-empty attribute name");
+    expect_bad("{\"key\": {\"src\": \"uid\"}}",
+               ":1:10: key.src: unknown key (known: source, target)");
+    expect_bad("{\"users\": {}, \"people\": {}}",
+               ":1:15: people: unknown key (known: key, users, groups)");
+    expect_bad("[1]", ":1:1: (top level): the map must be a JSON object");
+}
+
+static void test_map__syntax_errors_name_position(void **state)
+{
+    struct dm_err err = {0};
+    struct map *m = NULL;
+    const char *path = write_map("syntax.json", "{\"users\": {\n  \"auto\": \"none\",\n}}");
+    char want[600];
+
+    (void)state;
+    assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
+    snprintf(want, sizeof(want), "%s:3:", path);
+    assert_memory_equal(err.msg, want, strlen(want));
+    path = write_map("dup.json", "{\"users\": {\"auto\": \"none\", \"auto\": \"by-name\"}}");
+    assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
+    assert_non_null(strstr(err.msg, "duplicate"));
+    assert_int_equal(map_load_file(&m, "/nonexistent/map.json", &err), DM_ENOTFOUND);
+    assert_null(m);
+}
+
+static void test_map__inline_map_with_prefix(void **state)
+{
+    static const char text[] =
+        "{\n"
+        "  \"source\": {},\n"
+        "  \"map\": {\n"
+        "    \"users\": {\"attributes\": {\"cn\": {\"value\": \"x\", \"foo\": 1}}}\n"
+        "  }\n"
+        "}\n";
+    struct dm_err err = {0};
+    struct jsonpos *pos = NULL;
+    struct map *m = NULL;
+    json_error_t jerr;
+    json_t *root = json_loads(text, 0, &jerr);
+
+    (void)state;
+    assert_non_null(root);
+    assert_int_equal(jsonpos_build(&pos, text, strlen(text), &err), DM_OK);
+    assert_int_equal(map_compile(&m, json_object_get(root, "map"), "dirmig.json", pos, "map", &err),
+                     DM_EINVAL);
+    assert_string_equal(err.msg, "dirmig.json:4:51: map.users.attributes.cn.foo: unknown key "
+                                 "(known: from, template, value, transforms, default)");
+    /* without positions the message still names the path */
+    assert_int_equal(
+        map_compile(&m, json_object_get(root, "map"), "dirmig.json", NULL, "map", &err), DM_EINVAL);
+    assert_string_equal(err.msg, "dirmig.json: map.users.attributes.cn.foo: unknown key "
+                                 "(known: from, template, value, transforms, default)");
+    assert_null(m);
+    jsonpos_free(pos);
+    json_decref(root);
+}
+
+/* ---- golden cases: tests/data/map/<case>.{in.ldif,map.json,out.ldif} ---- */
+
+/* Reads a whole file into a new NUL-terminated string. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    struct buf b;
+    char chunk[4096];
+    size_t n;
+
+    if (f == NULL) {
+        fail_msg("cannot open %s", path);
+    }
+    buf_init(&b, 0);
+    assert_int_equal(buf_append(&b, "", 0), DM_OK);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        assert_int_equal(buf_append(&b, chunk, n), DM_OK);
+    }
+    fclose(f);
+    return buf_steal(&b);
+}
+
+/* Adds one "name: value" or "name:: base64" LDIF line to e (or sets the DN). */
+static void ldif_line(struct entry **e, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    char name[128];
+    size_t nlen;
+
+    assert_non_null(colon);
+    nlen = (size_t)(colon - line);
+    assert_true(nlen > 0 && nlen < sizeof(name));
+    memcpy(name, line, nlen);
+    name[nlen] = '\0';
+    if (colon[1] == ':') {
+        const char *b64 = colon + 2;
+        size_t len, pad = 0;
+        unsigned char *raw;
+        int n;
+
+        while (*b64 == ' ') {
+            b64++;
+        }
+        len = strlen(b64);
+        raw = malloc(len + 1);
+        assert_non_null(raw);
+        n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+        assert_true(n >= 0);
+        while (pad < 2 && len > pad && b64[len - 1 - pad] == '=') {
+            pad++;
+        }
+        raw[(size_t)n - pad] = '\0';
+        if (strcasecmp(name, "dn") == 0) {
+            assert_null(*e);
+            *e = entry_new((const char *)raw);
+            assert_non_null(*e);
+        } else {
+            assert_non_null(*e);
+            assert_int_equal(entry_add_value(*e, name, raw, (size_t)n - pad), DM_OK);
+        }
+        free(raw);
+        return;
+    }
+    colon++;
+    while (*colon == ' ') {
+        colon++;
+    }
+    if (strcasecmp(name, "dn") == 0) {
+        assert_null(*e);
+        *e = entry_new(colon);
+        assert_non_null(*e);
+    } else {
+        assert_non_null(*e);
+        assert_int_equal(entry_add_str(*e, name, colon), DM_OK);
+    }
+}
+
+/* Maps e (freed) and appends the dump of the result to out. Groups (groupOfNames,
+ * groupOfUniqueNames, posixGroup) go through the "groups" section. */
+static void golden_flush(struct buf *out, const struct map *m, struct entry *e)
+{
+    struct entry *res = NULL;
+    struct dm_err err = {0};
+    enum map_kind kind = MAP_USERS;
+
+    if (entry_has_class(e, "groupOfNames") || entry_has_class(e, "groupOfUniqueNames") ||
+        entry_has_class(e, "posixGroup")) {
+        kind = MAP_GROUPS;
+    }
+    if (map_apply(&res, m, kind, e, &err) != DM_OK) {
+        fail_msg("map_apply(%s): %s", e->dn, err.msg);
+    }
+    if (out->len > 0) {
+        assert_int_equal(buf_puts(out, "\n"), DM_OK);
+    }
+    assert_int_equal(entry_dump(res, out), DM_OK);
+    entry_free(res);
+    entry_free(e);
+}
+
+/* Maps every entry of an LDIF text (modified in place) and dumps the results, separated
+ * by blank lines. */
+static void golden_run(struct buf *out, const struct map *m, char *ldif)
+{
+    struct entry *e = NULL;
+    char *line = ldif, *next;
+
+    /* unfold continuation lines (RFC 2849: a line starting with one space continues) */
+    for (char *r = ldif, *w = ldif;; r++) {
+        if (r[0] == '\n' && r[1] == ' ') {
+            r++;
+            continue;
+        }
+        *w++ = *r;
+        if (*r == '\0') {
+            break;
+        }
+    }
+    while (line != NULL) {
+        next = strchr(line, '\n');
+        if (next != NULL) {
+            *next++ = '\0';
+        }
+        if (line[0] == '\0') {
+            if (e != NULL) {
+                golden_flush(out, m, e);
+                e = NULL;
+            }
+        } else if (line[0] != '#') {
+            ldif_line(&e, line);
+        }
+        line = next;
+    }
+    if (e != NULL) {
+        golden_flush(out, m, e);
+    }
+}
+
+static void test_map__golden_cases(void **state)
+{
+    static const char *const cases[] = {"by-name-exclude", "rename-template-classes",
+                                        "utf8-binary"};
+    const char *top = getenv("top_srcdir");
+    char path[1024];
+
+    (void)state;
+    if (top == NULL) {
+        top = ".";
+    }
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dm_err err = {0};
+        struct map *m = NULL;
+        struct buf out;
+        char *in, *want;
+        size_t wl;
+
+        snprintf(path, sizeof(path), "%s/tests/data/map/%s.map.json", top, cases[i]);
+        if (map_load_file(&m, path, &err) != DM_OK) {
+            fail_msg("%s", err.msg);
+        }
+        snprintf(path, sizeof(path), "%s/tests/data/map/%s.in.ldif", top, cases[i]);
+        in = slurp(path);
+        snprintf(path, sizeof(path), "%s/tests/data/map/%s.out.ldif", top, cases[i]);
+        want = slurp(path);
+        buf_init(&out, 0);
+        assert_int_equal(buf_append(&out, "", 0), DM_OK);
+        golden_run(&out, m, in);
+        /* trailing blank lines are not significant */
+        wl = strlen(want);
+        while (wl > 0 && want[wl - 1] == '\n') {
+            want[--wl] = '\0';
+        }
+        while (out.len > 0 && out.data[out.len - 1] == '\n') {
+            out.data[--out.len] = '\0';
+        }
+        if (strcmp(out.data, want) != 0) {
+            print_error("golden case %s differs; got:\n%s\n", cases[i], out.data);
+        }
+        assert_string_equal(out.data, want);
+        buf_free(&out);
+        free(in);
+        free(want);
+        map_free(m);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map__default_copies_by_name),
+        cmocka_unit_test(test_map__from_rename_and_transforms),
+        cmocka_unit_test(test_map__template_missing_attr_and_default),
+        cmocka_unit_test(test_map__value_constant),
+        cmocka_unit_test(test_map__auto_exclude_and_override),
+        cmocka_unit_test(test_map__objectclass_mapping_and_dropping),
+        cmocka_unit_test(test_map__binary_values_copied_exactly),
+        cmocka_unit_test(test_map__multivalued_dedup),
+        cmocka_unit_test(test_map__many_values),
+        cmocka_unit_test(test_map__key_section),
+        cmocka_unit_test(test_map__bad_maps_rejected_with_position),
+        cmocka_unit_test(test_map__syntax_errors_name_position),
+        cmocka_unit_test(test_map__inline_map_with_prefix),
+        cmocka_unit_test(test_map__golden_cases),
+    };
+
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

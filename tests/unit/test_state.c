@@ -1,0 +1,415 @@
+#include <config.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "agent/state.h"
+
+/* Each test gets a fresh journal path in one temp dir made by the group setup. */
+static char g_tmpdir[] = "/tmp/dm_test_state.XXXXXX";
+static int g_seq;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    return mkdtemp(g_tmpdir) == NULL ? -1 : 0;
+}
+
+static int group_teardown(void **state)
+{
+    char cmd[512];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void new_path(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/j%d.db", g_tmpdir, ++g_seq);
+}
+
+static struct state *open_new(char *path, size_t len)
+{
+    struct state *s = NULL;
+    struct dm_err e = {0};
+
+    new_path(path, len);
+    if (state_open(&s, path, &e) != DM_OK) {
+        fail_msg("state_open: %s", e.msg);
+    }
+    return s;
+}
+
+static void put(struct state *s, const char *kind, const char *key, const char *sdn,
+                const char *tdn, const char *status, long long run)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+
+    o.kind = (char *)kind;
+    o.key = (char *)key;
+    o.source_dn = (char *)sdn;
+    o.target_dn = (char *)tdn;
+    o.status = (char *)status;
+    o.last_run = run;
+    snprintf(o.digest, sizeof(o.digest), "%064d", (int)run);
+    assert_int_equal(state_object_put(s, &o, &e), DM_OK);
+}
+
+static void test_state__creates_journal_in_wal_mode(void **state)
+{
+    char path[512], wal[600];
+    struct state *s;
+    struct stat st;
+    FILE *f;
+    char hdr[20];
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(stat(path, &st), 0);
+    /* A WAL-mode database has file format numbers 2/2 at header offsets 18 and 19. */
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(hdr, 1, sizeof(hdr), f), sizeof(hdr));
+    fclose(f);
+    assert_memory_equal(hdr, "SQLite format 3", 15);
+    assert_int_equal(hdr[18], 2);
+    assert_int_equal(hdr[19], 2);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    assert_int_equal(stat(wal, &st), 0);
+    state_close(s);
+    state_close(NULL);
+}
+
+static void test_state__open_bad_path_is_einval(void **state)
+{
+    struct state *s = NULL;
+    struct dm_err e = {0};
+    char path[512];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/no/such/dir/j.db", g_tmpdir);
+    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(e.msg, path));
+}
+
+static void test_state__open_non_database_is_einval(void **state)
+{
+    struct state *s = NULL;
+    struct dm_err e = {0};
+    char path[512];
+    FILE *f;
+
+    (void)state;
+    new_path(path, sizeof(path));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 100; i++) {
+        fputs("this is not a database file at all\n", f);
+    }
+    fclose(f);
+    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(e.msg, path));
+}
+
+static int collect_runs(const struct state_run *r, void *payload)
+{
+    struct state_run *v = payload;
+    int i = 0;
+
+    while (v[i].id != 0) {
+        i++;
+    }
+    v[i] = *r;
+    return 0;
+}
+
+static void test_state__run_begin_end(void **state)
+{
+    struct run_counts c = {1, 2, 3, 4, 5, 6};
+    struct state_run runs[8];
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+    long long r1 = 0, r2 = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r1, s, "run", "abc", &e), DM_OK);
+    assert_true(r1 > 0);
+    assert_int_equal(state_run_end(s, r1, "done", &c, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r2, s, "plan", "abc", &e), DM_OK);
+    assert_true(r2 > r1);
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs(s, 10, collect_runs, runs, &e), DM_OK);
+    /* newest first */
+    assert_int_equal(runs[0].id, r2);
+    assert_string_equal(runs[0].kind, "plan");
+    assert_string_equal(runs[0].status, "running");
+    assert_int_equal(runs[0].finished, 0);
+    assert_int_equal(runs[1].id, r1);
+    assert_string_equal(runs[1].status, "done");
+    assert_true(runs[1].finished >= runs[1].started);
+    assert_int_equal(runs[1].counts.created, 1);
+    assert_int_equal(runs[1].counts.updated, 2);
+    assert_int_equal(runs[1].counts.unchanged, 3);
+    assert_int_equal(runs[1].counts.failed, 4);
+    assert_int_equal(runs[1].counts.deleted, 5);
+    assert_int_equal(runs[1].counts.skipped, 6);
+    assert_int_equal(runs[2].id, 0);
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs(s, 1, collect_runs, runs, &e), DM_OK);
+    assert_int_equal(runs[0].id, r2);
+    assert_int_equal(runs[1].id, 0);
+    assert_int_equal(state_run_end(s, 9999, "done", &c, &e), DM_ENOTFOUND);
+    state_close(s);
+}
+
+static void test_state__leftover_running_run_is_interrupted(void **state)
+{
+    struct state_run runs[4];
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+    long long r1 = 0, r2 = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r1, s, "run", "d", &e), DM_OK);
+    state_close(s); /* "crash": never ended */
+    s = NULL;
+    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r2, s, "run", "d", &e), DM_OK);
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs(s, 10, collect_runs, runs, &e), DM_OK);
+    assert_int_equal(runs[0].id, r2);
+    assert_string_equal(runs[0].status, "running");
+    assert_int_equal(runs[1].id, r1);
+    assert_string_equal(runs[1].status, "interrupted");
+    assert_true(runs[1].finished > 0);
+    state_close(s);
+}
+
+static void test_state__object_put_get(void **state)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put(s, "user", "k1", "uid=a,dc=src", "uid=a,dc=dst", "ok", 1);
+    put(s, "group", "k1", "cn=g,dc=src", "cn=g,dc=dst", "failed", 1);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+
+    assert_int_equal(state_object_get(&o, s, "user", "k1", &e), DM_OK);
+    assert_string_equal(o.kind, "user");
+    assert_string_equal(o.key, "k1");
+    assert_string_equal(o.source_dn, "uid=a,dc=src");
+    assert_string_equal(o.target_dn, "uid=a,dc=dst");
+    assert_string_equal(o.status, "ok");
+    assert_int_equal(strlen(o.digest), 64);
+    assert_int_equal(o.last_run, 1);
+    state_object_clear(&o);
+    assert_null(o.kind);
+
+    /* replace */
+    put(s, "user", "k1", "uid=a,dc=src", "uid=a2,dc=dst", "ok", 2);
+    assert_int_equal(state_object_get(&o, s, "user", "k1", &e), DM_OK);
+    assert_string_equal(o.target_dn, "uid=a2,dc=dst");
+    assert_int_equal(o.last_run, 2);
+    state_object_clear(&o);
+
+    assert_int_equal(state_object_get(&o, s, "user", "nope", &e), DM_ENOTFOUND);
+    assert_int_equal(state_object_get(&o, s, "group", "k1", &e), DM_OK);
+    assert_string_equal(o.status, "failed");
+    state_object_clear(&o);
+    state_close(s);
+}
+
+static void test_state__object_by_source_dn(void **state)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    put(s, "user", "k1", "uid=a,dc=src", "uid=a,dc=dst", "ok", 1);
+    put(s, "group", "k2", "cn=g,dc=src", "cn=g,dc=dst", "ok", 1);
+    assert_int_equal(state_object_by_source_dn(&o, s, "cn=g,dc=src", &e), DM_OK);
+    assert_string_equal(o.kind, "group");
+    assert_string_equal(o.key, "k2");
+    state_object_clear(&o);
+    assert_int_equal(state_object_by_source_dn(&o, s, "cn=x,dc=src", &e), DM_ENOTFOUND);
+    state_close(s);
+}
+
+static int collect_counts(const char *category, long long count, void *payload)
+{
+    char *out = payload;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 256 - n, "%s=%lld;", category, count);
+    return 0;
+}
+
+static void test_state__errors_and_totals(void **state)
+{
+    struct state_totals t;
+    struct dm_err e = {0};
+    char path[512], counts[256] = "";
+    struct state *s;
+    long long r = 0, r2 = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put(s, "user", "u1", "uid=1", "uid=1", "ok", r);
+    put(s, "user", "u2", "uid=2", "uid=2", "ok", r);
+    put(s, "user", "u3", "uid=3", "uid=3", "failed", r);
+    put(s, "group", "g1", "cn=1", "cn=1", "ok", r);
+    put(s, "group", "g2", "cn=2", "cn=2", "failed", r);
+    put(s, "group", "g3", "cn=3", "cn=3", "failed", r);
+    assert_int_equal(state_error_add(s, r, "u3", "uid=3", "schema", "objectClass violation", &e),
+                     DM_OK);
+    assert_int_equal(state_error_add(s, r, "g2", "cn=2", "schema", "x", &e), DM_OK);
+    assert_int_equal(state_error_add(s, r, NULL, NULL, "unavailable", "server down", &e), DM_OK);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r2, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_error_add(s, r2, "u9", NULL, "auth", "no", &e), DM_OK);
+
+    assert_int_equal(state_totals(&t, s, &e), DM_OK);
+    assert_int_equal(t.users_ok, 2);
+    assert_int_equal(t.users_failed, 1);
+    assert_int_equal(t.groups_ok, 1);
+    assert_int_equal(t.groups_failed, 2);
+    assert_int_equal(state_run_error_counts(s, r, collect_counts, counts, &e), DM_OK);
+    assert_string_equal(counts, "schema=2;unavailable=1;");
+    counts[0] = '\0';
+    assert_int_equal(state_run_error_counts(s, r2, collect_counts, counts, &e), DM_OK);
+    assert_string_equal(counts, "auth=1;");
+    state_close(s);
+}
+
+static void test_state__close_rolls_back_open_batch(void **state)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    put(s, "user", "committed", "uid=c", "uid=c", "ok", 1);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_EINTERNAL);
+    put(s, "user", "lost", "uid=l", "uid=l", "ok", 1);
+    state_close(s);
+    s = NULL;
+    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(state_object_get(&o, s, "user", "committed", &e), DM_OK);
+    state_object_clear(&o);
+    assert_int_equal(state_object_get(&o, s, "user", "lost", &e), DM_ENOTFOUND);
+    state_close(s);
+}
+
+static void test_state__reopen_persists(void **state)
+{
+    struct state_object o = {0};
+    struct state_run runs[4];
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+    long long r = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r, s, "run", "dig", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put(s, "user", "k", "uid=k", "uid=k", "ok", r);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+    assert_int_equal(state_run_end(s, r, "done", NULL, &e), DM_OK);
+    state_close(s);
+    s = NULL;
+    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(state_object_get(&o, s, "user", "k", &e), DM_OK);
+    assert_int_equal(o.last_run, r);
+    state_object_clear(&o);
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs(s, 5, collect_runs, runs, &e), DM_OK);
+    assert_int_equal(runs[0].id, r);
+    assert_string_equal(runs[0].status, "done");
+    state_close(s);
+}
+
+/* 100k puts and gets must be cheap with prepared statements and batching. */
+static void test_state__bulk_is_fast(void **state)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+    char path[512], key[32], dn[64];
+    struct state *s;
+    struct timespec t0, t1;
+    double secs;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 100000; i++) {
+        if (i % 500 == 0) {
+            assert_int_equal(state_batch_begin(s, &e), DM_OK);
+        }
+        snprintf(key, sizeof(key), "key%d", i);
+        snprintf(dn, sizeof(dn), "uid=u%d,dc=src", i);
+        put(s, "user", key, dn, dn, "ok", 1);
+        if (i % 500 == 499) {
+            assert_int_equal(state_batch_commit(s, &e), DM_OK);
+        }
+    }
+    for (int i = 0; i < 100000; i++) {
+        snprintf(key, sizeof(key), "key%d", i);
+        assert_int_equal(state_object_get(&o, s, "user", key, &e), DM_OK);
+        state_object_clear(&o);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* Generous bound (sanitizers, valgrind); a normal build takes well under a second. */
+    if (getenv("VALGRIND") == NULL && secs > 30.0) {
+        fail_msg("100k put+get took %.1f s", secs);
+    }
+    state_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state__creates_journal_in_wal_mode),
+        cmocka_unit_test(test_state__open_bad_path_is_einval),
+        cmocka_unit_test(test_state__open_non_database_is_einval),
+        cmocka_unit_test(test_state__run_begin_end),
+        cmocka_unit_test(test_state__leftover_running_run_is_interrupted),
+        cmocka_unit_test(test_state__object_put_get),
+        cmocka_unit_test(test_state__object_by_source_dn),
+        cmocka_unit_test(test_state__errors_and_totals),
+        cmocka_unit_test(test_state__close_rolls_back_open_batch),
+        cmocka_unit_test(test_state__reopen_persists),
+        cmocka_unit_test(test_state__bulk_is_fast),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

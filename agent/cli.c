@@ -1,0 +1,342 @@
+#include <config.h>
+#include "agent/cli.h"
+#include "agent/config.h"
+#include "agent/pipeline.h"
+#include "agent/report.h"
+#include "agent/state.h"
+#include "agent/util/log.h"
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: dirmig [-c FILE] [-v|-q] [--json] COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  check      parse the config, connect and bind to every endpoint, print capabilities\n"
+    "  plan       dry run: what a run would create, update or leave unchanged\n"
+    "             [--limit N] [--samples N]\n"
+    "  run        one-time bulk migration  [--limit N] [--no-progress]\n"
+    "  status     runs, counts and progress from the state journal\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration (default: $DIRMIG_CONFIG or ./dirmig.json)\n"
+    "  -v, --verbose       debug logging\n"
+    "  -q, --quiet         errors only\n"
+    "      --json          machine-readable output on stdout\n"
+    "  -h, --help          this text\n"
+    "  -V, --version       print the version\n"
+    "\n"
+    "Secrets are never taken from the command line: see bind_pw_file / bind_pw_env in\n"
+    "dirmig.json(5).\n";
+
+struct cli {
+    const char *config_path;
+    int verbose, quiet, json;
+    long long limit;
+    int samples;
+    int no_progress;
+    FILE *logf;
+};
+
+static int usage_error(int *exit_hint, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dirmig: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage_text);
+    *exit_hint = EX_USAGE;
+    return DM_EINVAL;
+}
+
+static void print_err(const struct dm_err *err)
+{
+    char msg[1200];
+
+    fprintf(stderr, "dirmig: %s\n", dm_err_format(err, msg, sizeof(msg)));
+}
+
+static int load_config(struct dm_config **cfg, struct cli *c, int *exit_hint, struct dm_err *err)
+{
+    int rc = config_load(cfg, c->config_path, err);
+    int level;
+
+    if (rc != DM_OK) {
+        print_err(err);
+        if (rc == DM_EINVAL || rc == DM_ENOTFOUND) {
+            *exit_hint = EX_CONFIG;
+        }
+        return rc;
+    }
+    level = (*cfg)->log_level;
+    if (c->verbose) {
+        level = LOG_LVL_DEBUG;
+    } else if (c->quiet) {
+        level = LOG_LVL_ERR;
+    }
+    if ((*cfg)->log_file != NULL) {
+        c->logf = fopen((*cfg)->log_file, "a");
+        if (c->logf == NULL) {
+            *exit_hint = EX_CANTCREAT;
+            rc = dm_err_set(err, DM_EINVAL, "%s: cannot open log file", (*cfg)->log_file);
+            print_err(err);
+            return rc;
+        }
+    }
+    log_init((enum log_level)level, c->logf, (*cfg)->log_json);
+    return DM_OK;
+}
+
+static int check_endpoint(const struct config_endpoint *ep, struct dm_err *err)
+{
+    const struct conn_ops *ops = conn_find(ep->conn.type);
+    struct conn *conn = NULL;
+    struct buf b;
+    int rc;
+
+    buf_init(&b, 1 << 20);
+    if (ops == NULL) {
+        return dm_err_set(err, DM_EINVAL, "%s: unknown connector type \"%s\"", ep->conn.role,
+                          ep->conn.type);
+    }
+    fprintf(stderr, "%s: %s (%s), base %s\n", ep->conn.role, ep->conn.uri, ops->name,
+            ep->conn.base);
+    rc = ops->open(&conn, &ep->conn, err);
+    if (rc != DM_OK) {
+        fprintf(stderr, "  FAILED: connect/bind\n");
+        goto done;
+    }
+    fprintf(stderr, "  connect and bind: ok\n");
+    if (ops->check != NULL) {
+        rc = ops->check(conn, &b, err);
+        if (b.len) {
+            fputs(b.data, stderr);
+        }
+        if (rc != DM_OK) {
+            goto done;
+        }
+    }
+    fprintf(stderr, "  capabilities:%s%s%s%s\n", ops->caps & CONN_READ ? " read" : "",
+            ops->caps & CONN_WRITE ? " write" : "", ops->caps & CONN_GROUPS ? " groups" : "",
+            ops->caps & CONN_VERIFY ? " verify-password" : "");
+done:
+    if (conn != NULL) {
+        ops->close(conn);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+static int cmd_check(struct cli *c, int *exit_hint)
+{
+    struct dm_config *cfg = NULL;
+    struct dm_err err = { 0 };
+    struct state *st = NULL;
+    int rc;
+
+    rc = load_config(&cfg, c, exit_hint, &err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    fprintf(stderr, "config %s: ok\n", c->config_path);
+    rc = check_endpoint(&cfg->source, &err);
+    if (rc == DM_OK) {
+        rc = check_endpoint(&cfg->target, &err);
+    }
+    if (rc == DM_OK) {
+        rc = state_open(&st, cfg->state_path, &err);
+        if (rc == DM_OK) {
+            fprintf(stderr, "state journal %s: ok\n", cfg->state_path);
+        }
+        state_close(st);
+    }
+    if (rc != DM_OK) {
+        print_err(&err);
+    } else if (c->json) {
+        printf("{\"check\":\"ok\"}\n");
+    }
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
+{
+    struct dm_config *cfg = NULL;
+    struct pipeline_stats st;
+    struct pipeline_opts o = { 0 };
+    struct dm_err err = { 0 };
+    int rc;
+
+    memset(&st, 0, sizeof(st));
+    rc = load_config(&cfg, c, exit_hint, &err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    o.mode = mode;
+    o.limit = c->limit;
+    o.samples = c->samples;
+    o.progress = !c->no_progress && !c->json && isatty(STDERR_FILENO);
+    rc = pipeline_execute(&st, cfg, &o, &err);
+    if (rc != DM_OK) {
+        print_err(&err);
+    }
+    if (st.run_id != 0) {
+        report_pipeline_text(stderr, &st, mode);
+        if (c->json) {
+            report_pipeline_json(stdout, &st, mode);
+        }
+    }
+    if (rc == DM_OK && mode == PIPE_RUN && st.users.failed + st.groups.failed > 0) {
+        *exit_hint = EX_DATAERR;
+    }
+    pipeline_stats_free(&st);
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_status(struct cli *c, int *exit_hint)
+{
+    struct dm_config *cfg = NULL;
+    struct state *st = NULL;
+    struct dm_err err = { 0 };
+    int rc;
+
+    rc = load_config(&cfg, c, exit_hint, &err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    if (access(cfg->state_path, F_OK) != 0) {
+        fprintf(stderr, "dirmig: no state journal at %s yet (nothing has run)\n",
+                cfg->state_path);
+        if (c->json) {
+            printf("{\"runs\":[]}\n");
+        }
+        config_free(cfg);
+        return DM_OK;
+    }
+    rc = state_open(&st, cfg->state_path, &err);
+    if (rc == DM_OK) {
+        rc = report_status(c->json ? stdout : stderr, st, c->json, &err);
+    }
+    if (rc != DM_OK) {
+        print_err(&err);
+    }
+    state_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+int cli_main(int argc, char **argv, int *exit_hint)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "json", no_argument, NULL, 'j' },
+        { "limit", required_argument, NULL, 'l' },
+        { "samples", required_argument, NULL, 's' },
+        { "no-progress", no_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct cli c;
+    const char *cmd;
+    char *end;
+    int ch, rc;
+
+    memset(&c, 0, sizeof(c));
+    c.samples = 10;
+    c.config_path = getenv("DIRMIG_CONFIG") ? getenv("DIRMIG_CONFIG") : "dirmig.json";
+    *exit_hint = 0;
+    log_init(LOG_LVL_INFO, NULL, 0);
+    /* "+" stops at the command; options may also follow it (parsed below). */
+    while ((ch = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            c.config_path = optarg;
+            break;
+        case 'v':
+            c.verbose = 1;
+            break;
+        case 'q':
+            c.quiet = 1;
+            break;
+        case 'j':
+            c.json = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return DM_OK;
+        case 'V':
+            printf("dirmig %s\n", PACKAGE_VERSION);
+            return DM_OK;
+        default:
+            *exit_hint = EX_USAGE;
+            fputs(usage_text, stderr);
+            return DM_EINVAL;
+        }
+    }
+    if (optind >= argc) {
+        return usage_error(exit_hint, "%s", "a command is required");
+    }
+    cmd = argv[optind];
+    argc -= optind;
+    argv += optind;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:vq", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            c.config_path = optarg;
+            break;
+        case 'v':
+            c.verbose = 1;
+            break;
+        case 'q':
+            c.quiet = 1;
+            break;
+        case 'j':
+            c.json = 1;
+            break;
+        case 'l':
+            c.limit = strtoll(optarg, &end, 10);
+            if (*end != '\0' || c.limit < 1) {
+                return usage_error(exit_hint, "--limit: not a positive number: %s", optarg);
+            }
+            break;
+        case 's':
+            c.samples = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || c.samples < 0 || c.samples > PIPE_MAX_SAMPLES) {
+                return usage_error(exit_hint, "--samples: must be 0..100: %s", optarg);
+            }
+            break;
+        case 'P':
+            c.no_progress = 1;
+            break;
+        default:
+            *exit_hint = EX_USAGE;
+            fputs(usage_text, stderr);
+            return DM_EINVAL;
+        }
+    }
+    if (optind < argc) {
+        return usage_error(exit_hint, "unexpected argument: %s", argv[optind]);
+    }
+    if (strcmp(cmd, "check") == 0) {
+        rc = cmd_check(&c, exit_hint);
+    } else if (strcmp(cmd, "plan") == 0) {
+        rc = cmd_pipeline(&c, PIPE_PLAN, exit_hint);
+    } else if (strcmp(cmd, "run") == 0) {
+        rc = cmd_pipeline(&c, PIPE_RUN, exit_hint);
+    } else if (strcmp(cmd, "status") == 0) {
+        rc = cmd_status(&c, exit_hint);
+    } else {
+        rc = usage_error(exit_hint, "unknown command: %s", cmd);
+    }
+    if (c.logf != NULL) {
+        fclose(c.logf);
+    }
+    return rc;
+}

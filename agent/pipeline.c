@@ -1,0 +1,724 @@
+#include <config.h>
+#include "agent/pipeline.h"
+#include "agent/state.h"
+#include "agent/util/log.h"
+#include "schema/cred.h"
+#include "schema/dn.h"
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Returned by the read callback to stop the read early (not an enum dm_rc). */
+#define PIPE_STOP 1000
+
+static volatile sig_atomic_t g_stop;
+
+void pipeline_request_stop(void)
+{
+    g_stop = 1;
+}
+
+/* One object waiting in the current batch. */
+struct pending {
+    struct entry *entry;   /* mapped target entry, owned */
+    char *key;             /* correlation key, owned */
+    char *source_dn;       /* normalized source DN, owned */
+    char digest[65];
+    int has_record;        /* the journal knows this object */
+    int failed;            /* failed before reaching the target */
+    struct dm_err err;     /* why, when failed */
+    const char *category;  /* static */
+};
+
+struct pipe {
+    const struct dm_config *cfg;
+    const struct pipeline_opts *o;
+    struct pipeline_stats *st;
+    struct state *state;
+    const struct conn_ops *sops, *tops;
+    struct conn *src, *dst;
+    enum map_kind kind;
+    const char *kind_name;      /* "user" / "group" */
+    struct kind_counts *kc;
+    int pass;                   /* 1, or 2 for the nested-group pass */
+    int final_pass;             /* report unresolved members in this pass */
+    long long pass_unresolved;
+    long long processed;        /* entries read, all kinds */
+    struct pending *batch;
+    size_t nbatch, cap;
+    struct change *changes;
+    struct apply_result *results;
+    int fatal_rc;
+    struct dm_err fatal_err;
+    double t_start, t_last_progress;
+};
+
+static double now_sec(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count_add(struct pipe_count *arr, size_t *n, const char *name, long long k)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp(arr[i].name, name) == 0) {
+            arr[i].n += k;
+            return;
+        }
+    }
+    if (*n < PIPE_MAX_CATS) {
+        arr[*n].name = name;
+        arr[*n].n = k;
+        (*n)++;
+    }
+}
+
+static void progress(struct pipe *p, int final)
+{
+    double t = now_sec();
+    struct kind_counts *k = p->kc;
+
+    if (!p->o->progress || (!final && t - p->t_last_progress < 0.25)) {
+        return;
+    }
+    p->t_last_progress = t;
+    fprintf(stderr, "\r\033[K%s%s: %lld read, %lld created, %lld updated, %lld unchanged, "
+                    "%lld failed (%.0f/s)",
+            p->kind_name, p->pass == 2 ? "s (nested pass)" : "s", k->seen, k->created,
+            k->updated, k->unchanged, k->failed,
+            (double)p->processed / (t - p->t_start > 0.001 ? t - p->t_start : 0.001));
+    if (final) {
+        fputc('\n', stderr);
+    }
+    fflush(stderr);
+}
+
+static void pending_clear(struct pending *q)
+{
+    entry_free(q->entry);
+    free(q->key);
+    free(q->source_dn);
+    memset(q, 0, sizeof(*q));
+}
+
+/* Records a per-object failure in the stats, the log and (run mode) the journal.
+ * Called inside the batch transaction. */
+static int note_failure(struct pipe *p, const char *key, const char *dn, const char *category,
+                        const struct dm_err *e, struct dm_err *err)
+{
+    char msg[1024];
+
+    if (dn == NULL && e->dn[0]) {
+        dn = e->dn;
+    }
+    dm_err_format(e, msg, sizeof(msg));
+    count_add(p->st->cats, &p->st->ncats, category, 1);
+    p->kc->failed++;
+    log_warn("%s %s failed [%s]: %s", p->kind_name, dn ? dn : "?", category, msg);
+    if (p->o->mode != PIPE_RUN) {
+        return DM_OK;
+    }
+    return state_error_add(p->state, p->st->run_id, key, dn, category, msg, err);
+}
+
+/* Category of an apply/map failure for the report. */
+static const char *category_of(const struct dm_err *e)
+{
+    return dm_rc_category(e->rc);
+}
+
+static void add_sample(struct pipe *p, const char *action, const struct entry *e,
+                       const struct entry_diff *d)
+{
+    struct pipe_sample *s;
+    struct buf b;
+
+    if (p->st->nsamples >= (size_t)p->o->samples || p->st->nsamples >= PIPE_MAX_SAMPLES) {
+        return;
+    }
+    buf_init(&b, 4096);
+    if (d != NULL) {
+        for (size_t i = 0; i < d->nmods; i++) {
+            int seen = 0;
+            for (size_t j = 0; j < i && !seen; j++) {
+                seen = strcasecmp(d->mods[j].name, d->mods[i].name) == 0;
+            }
+            if (!seen && buf_printf(&b, "%s%s", b.len ? "," : "", d->mods[i].name) != DM_OK) {
+                break;
+            }
+        }
+    } else {
+        for (size_t i = 0; i < e->nattrs; i++) {
+            if (buf_printf(&b, "%s%s", b.len ? "," : "", e->attrs[i].name) != DM_OK) {
+                break;
+            }
+        }
+    }
+    s = &p->st->samples[p->st->nsamples++];
+    snprintf(s->action, sizeof(s->action), "%s", action);
+    s->dn = strdup(e->dn ? e->dn : "");
+    s->attrs = buf_steal(&b);
+}
+
+/* Plan: classify each pending object against the current target entry. */
+static int flush_plan(struct pipe *p, struct dm_err *err)
+{
+    int rc = DM_OK;
+
+    for (size_t i = 0; i < p->nbatch && rc == DM_OK; i++) {
+        struct pending *q = &p->batch[i];
+        struct entry *cur = NULL;
+        struct entry_diff d = { 0, NULL };
+        struct dm_err e = { 0 };
+
+        if (q->failed) {
+            rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err,
+                              err);
+            continue;
+        }
+        rc = p->tops->lookup(&cur, p->dst, q->entry->dn, &e);
+        if (rc == DM_ENOTFOUND) {
+            p->kc->created++;
+            add_sample(p, "create", q->entry, NULL);
+            rc = DM_OK;
+            continue;
+        }
+        if (rc != DM_OK) {
+            if (rc == DM_EUNAVAIL || rc == DM_EAUTH) {
+                *err = e;
+                break;
+            }
+            rc = note_failure(p, q->key, q->entry->dn, category_of(&e), &e, err);
+            continue;
+        }
+        rc = entry_diff(&d, cur, q->entry, NULL, (size_t)p->cfg->target.conn.member_chunk, err);
+        if (rc == DM_OK) {
+            if (d.nmods == 0) {
+                p->kc->unchanged++;
+            } else {
+                p->kc->updated++;
+                add_sample(p, "update", q->entry, &d);
+            }
+        }
+        entry_diff_free(&d);
+        entry_free(cur);
+    }
+    return rc;
+}
+
+/* Run: apply the batch to the target, then journal the outcome in one transaction. */
+static int flush_run(struct pipe *p, struct dm_err *err)
+{
+    size_t n = 0;
+    int rc;
+
+    for (size_t i = 0; i < p->nbatch; i++) {
+        struct pending *q = &p->batch[i];
+        if (q->failed) {
+            continue;
+        }
+        p->changes[n].op = q->has_record ? CHANGE_MODIFY : CHANGE_ADD;
+        p->changes[n].entry = q->entry;
+        p->changes[n].keep = NULL;
+        memset(&p->results[n], 0, sizeof(p->results[n]));
+        n++;
+    }
+    if (n > 0) {
+        rc = p->tops->apply(p->dst, p->changes, n, p->results);
+        if (rc != DM_OK) {
+            return dm_err_set(err, rc, "target connection lost during a batch and could not "
+                                       "be re-established");
+        }
+    }
+    rc = state_batch_begin(p->state, err);
+    n = 0;
+    for (size_t i = 0; i < p->nbatch && rc == DM_OK; i++) {
+        struct pending *q = &p->batch[i];
+        struct state_object o = { 0 };
+        const struct apply_result *r = q->failed ? NULL : &p->results[n++];
+        int ok = r != NULL && r->status != APPLY_FAILED;
+
+        if (q->failed) {
+            rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err,
+                              err);
+        } else if (!ok) {
+            rc = note_failure(p, q->key, q->entry->dn, category_of(&r->err), &r->err, err);
+        } else if (r->status == APPLY_CREATED) {
+            p->kc->created++;
+        } else if (r->status == APPLY_UPDATED) {
+            p->kc->updated++;
+        } else {
+            p->kc->unchanged++;
+        }
+        if (rc != DM_OK || q->key == NULL) {
+            continue;
+        }
+        o.kind = (char *)p->kind_name;
+        o.key = q->key;
+        o.source_dn = q->source_dn ? q->source_dn : (char *)"";
+        o.target_dn = q->entry && q->entry->dn ? q->entry->dn : (char *)"";
+        /* A failed object keeps no digest, so the next run retries it. */
+        snprintf(o.digest, sizeof(o.digest), "%s", ok ? q->digest : "");
+        o.status = ok ? (char *)"ok" : (char *)"failed";
+        o.last_run = p->st->run_id;
+        rc = state_object_put(p->state, &o, err);
+    }
+    if (rc == DM_OK) {
+        rc = state_batch_commit(p->state, err);
+    }
+    return rc;
+}
+
+static int flush(struct pipe *p, struct dm_err *err)
+{
+    int rc;
+
+    if (p->nbatch == 0) {
+        return DM_OK;
+    }
+    rc = p->o->mode == PIPE_RUN ? flush_run(p, err) : flush_plan(p, err);
+    for (size_t i = 0; i < p->nbatch; i++) {
+        pending_clear(&p->batch[i]);
+    }
+    p->nbatch = 0;
+    progress(p, 0);
+    return rc;
+}
+
+/* Splits an optional RFC 4517 uniqueMember UID suffix ("#'0101'B") off a DN value.
+ * Returns the length of the DN part. */
+static size_t name_uid_split(const char *v, size_t len)
+{
+    if (len >= 4 && v[len - 1] == 'B' && v[len - 2] == '\'') {
+        for (size_t i = len - 2; i > 1; i--) {
+            if (v[i - 1] == '\'' && v[i - 2] == '#') {
+                return i - 2;
+            }
+        }
+    }
+    return len;
+}
+
+/* Resolves one DN-valued attribute value of the mapped entry into out.
+ * *resolved = 0 when a membership value names an object that was not migrated. */
+static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, struct buf *out,
+                         int *resolved, struct dm_err *err)
+{
+    size_t dnlen = name_uid_split((const char *)v->data, v->len);
+    char *dn = strndup((const char *)v->data, dnlen), *norm = NULL, *reb = NULL;
+    struct state_object o = { 0 };
+    struct dm_err e = { 0 };
+    int rc = DM_OK;
+
+    *resolved = 1;
+    buf_reset(out);
+    if (dn == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    if (is_member && dn_normalize(&norm, dn, &e) == DM_OK) {
+        rc = state_object_by_source_dn(&o, p->state, norm, &e);
+        if (rc == DM_OK && strcmp(o.status, "ok") == 0) {
+            rc = buf_puts(out, o.target_dn);
+            goto suffix;
+        }
+        if (rc != DM_OK && rc != DM_ENOTFOUND) {
+            *err = e;
+            goto done;
+        }
+        rc = DM_OK;
+        /* A plan predicts: members inside the migrated scopes will resolve. */
+        if (p->o->mode == PIPE_PLAN &&
+            (dn_is_under(dn, p->cfg->source.users_base) == 1 ||
+             dn_is_under(dn, p->cfg->source.groups_base) == 1)) {
+            goto rebase;
+        }
+        *resolved = 0;
+        goto done;
+    } else if (is_member) {
+        *resolved = 0; /* not even a DN */
+        goto done;
+    }
+rebase:
+    if (dn_rebase(&reb, dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &e) == DM_OK) {
+        rc = buf_puts(out, reb);
+    } else {
+        rc = buf_puts(out, dn); /* outside the source base: kept as is */
+    }
+suffix:
+    if (rc == DM_OK && dnlen < v->len) {
+        rc = buf_append(out, v->data + dnlen, v->len - dnlen);
+    }
+done:
+    state_object_clear(&o);
+    free(dn);
+    free(norm);
+    free(reb);
+    return rc;
+}
+
+static int in_list(char *const *list, const char *name)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        if (strcasecmp(list[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Rewrites every DN-valued attribute of the mapped entry; members that were not migrated
+ * are left out and reported. */
+static int rewrite_dn_attrs(struct pipe *p, struct entry *m, struct dm_err *err)
+{
+    struct buf b;
+    int rc = DM_OK;
+
+    buf_init(&b, 1 << 20);
+    for (size_t i = 0; i < m->nattrs && rc == DM_OK; i++) {
+        struct dm_attr *a = &m->attrs[i];
+        int is_member = in_list(p->cfg->member_attrs, a->name);
+        size_t out = 0;
+        if (!is_member && !in_list(p->cfg->dn_attrs, a->name)) {
+            continue;
+        }
+        for (size_t j = 0; j < a->nvals && rc == DM_OK; j++) {
+            int resolved;
+            rc = resolve_value(p, &a->vals[j], is_member, &b, &resolved, err);
+            if (rc != DM_OK) {
+                break;
+            }
+            if (!resolved) {
+                p->pass_unresolved++;
+                if (p->final_pass) {
+                    p->st->unresolved_members++;
+                    count_add(p->st->cats, &p->st->ncats, "member_unresolved", 1);
+                    log_warn("%s %s: %s \"%.*s\" was not migrated; left out of the target",
+                             p->kind_name, m->dn, a->name, (int)a->vals[j].len,
+                             (const char *)a->vals[j].data);
+                    if (p->o->mode == PIPE_RUN) {
+                        char msg[1024];
+                        snprintf(msg, sizeof(msg), "%s \"%.*s\" was not migrated; left out",
+                                 a->name, (int)(a->vals[j].len > 900 ? 900 : a->vals[j].len),
+                                 (const char *)a->vals[j].data);
+                        rc = state_batch_begin(p->state, err);
+                        if (rc == DM_OK) {
+                            rc = state_error_add(p->state, p->st->run_id, m->key, m->dn,
+                                                 "member_unresolved", msg, err);
+                        }
+                        if (rc == DM_OK) {
+                            rc = state_batch_commit(p->state, err);
+                        }
+                    }
+                }
+                free(a->vals[j].data);
+                continue;
+            }
+            free(a->vals[j].data);
+            a->vals[out].len = b.len;
+            a->vals[out].data = (unsigned char *)buf_steal(&b);
+            out++;
+        }
+        if (rc == DM_OK) {
+            a->nvals = out;
+        }
+    }
+    buf_free(&b);
+    return rc;
+}
+
+static int grow_batch(struct pipe *p)
+{
+    size_t n = (size_t)p->cfg->batch_size;
+
+    if (p->cap >= n) {
+        return DM_OK;
+    }
+    p->batch = calloc(n, sizeof(*p->batch));
+    p->changes = calloc(n, sizeof(*p->changes));
+    p->results = calloc(n, sizeof(*p->results));
+    if (p->batch == NULL || p->changes == NULL || p->results == NULL) {
+        return DM_ENOMEM;
+    }
+    p->cap = n;
+    return DM_OK;
+}
+
+/* The read callback: one source entry through map, rebase, digest, journal check. */
+static int on_entry(const struct entry *src, void *payload)
+{
+    struct pipe *p = payload;
+    struct pending *q;
+    struct entry *m = NULL;
+    struct state_object o = { 0 };
+    char *reb = NULL;
+    int rc;
+
+    if (g_stop || (p->o->limit > 0 && p->processed >= p->o->limit)) {
+        p->st->interrupted = 1;
+        return PIPE_STOP;
+    }
+    p->processed++;
+    if (p->pass == 1) {
+        p->kc->seen++;
+    }
+    log_set_context(p->st->run_id, src->dn);
+    q = &p->batch[p->nbatch];
+    memset(q, 0, sizeof(*q));
+    q->key = strdup(src->key ? src->key : "");
+    if (q->key == NULL || dn_normalize(&q->source_dn, src->dn, &q->err) != DM_OK) {
+        q->failed = 1;
+        q->category = "dn";
+        dm_err_dn(&q->err, src->dn);
+        goto queued;
+    }
+    if (src->key == NULL || src->key[0] == '\0') {
+        /* No key attribute on the entry: the normalized DN is the key. */
+        free(q->key);
+        q->key = strdup(q->source_dn);
+    }
+    if (p->kind == MAP_USERS && p->pass == 1) {
+        struct dm_attr *pw = entry_attr(src, "userPassword");
+        count_add(p->st->schemes, &p->st->nschemes,
+                  pw && pw->nvals ? cred_scheme(pw->vals[0].data, pw->vals[0].len) : "NONE", 1);
+    }
+    rc = map_apply(&m, p->cfg->map, p->kind, src, &q->err);
+    if (rc != DM_OK) {
+        q->failed = 1;
+        q->category = "map";
+        dm_err_dn(&q->err, src->dn);
+        goto queued;
+    }
+    rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &q->err);
+    if (rc != DM_OK || entry_set_dn(m, reb) != DM_OK) {
+        q->failed = 1;
+        q->category = "dn";
+        if (rc == DM_ENOTFOUND) {
+            dm_err_set(&q->err, DM_EINVAL, "entry is outside the source base %s",
+                       p->cfg->source.conn.base);
+        }
+        dm_err_dn(&q->err, src->dn);
+        q->entry = m;
+        m = NULL;
+        goto queued;
+    }
+    rc = rewrite_dn_attrs(p, m, &p->fatal_err);
+    if (rc != DM_OK) {
+        p->fatal_rc = rc;
+        goto out;
+    }
+    entry_digest(m, q->digest);
+    q->entry = m;
+    m = NULL;
+    rc = state_object_get(&o, p->state, p->kind_name, q->key, &p->fatal_err);
+    if (rc == DM_OK) {
+        q->has_record = 1;
+        if (strcmp(o.status, "ok") == 0 && strcmp(o.digest, q->digest) == 0) {
+            /* Same mapped content as the last successful write: nothing to do. */
+            if (p->pass == 1) {
+                p->kc->unchanged++;
+            }
+            state_object_clear(&o);
+            pending_clear(q);
+            goto out;
+        }
+    } else if (rc != DM_ENOTFOUND) {
+        p->fatal_rc = rc;
+        goto out;
+    }
+    state_object_clear(&o);
+queued:
+    p->nbatch++;
+    if (p->nbatch >= p->cap) {
+        rc = flush(p, &p->fatal_err);
+        if (rc != DM_OK) {
+            p->fatal_rc = rc;
+        }
+    }
+out:
+    entry_free(m);
+    free(reb);
+    log_set_context(p->st->run_id, NULL);
+    return p->fatal_rc != DM_OK ? PIPE_STOP : 0;
+}
+
+/* Reads one kind through the pipeline. */
+static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err *err)
+{
+    const struct config_endpoint *s = &p->cfg->source;
+    struct scope sc = { 0 };
+    struct kind_counts pass2 = { 0 };
+    int rc;
+
+    p->kind = kind;
+    p->kind_name = kind == MAP_USERS ? "user" : "group";
+    p->pass = pass;
+    p->kc = kind == MAP_USERS ? &p->st->users : &p->st->groups;
+    if (pass == 2) {
+        /* Second group pass: only its creates/updates/failures add to the totals. */
+        pass2 = *p->kc;
+    }
+    p->pass_unresolved = 0;
+    sc.base = kind == MAP_USERS ? s->users_base : s->groups_base;
+    sc.filter = kind == MAP_USERS ? s->users_filter : s->groups_filter;
+    sc.attrs = NULL;
+    sc.key_attr = map_key_attr(p->cfg->map);
+    log_info("reading %ss from %s (base \"%s\", filter %s)%s", p->kind_name, s->conn.uri,
+             sc.base, sc.filter, pass == 2 ? ", second pass for nested groups" : "");
+    rc = p->sops->read(p->src, &sc, on_entry, p, err);
+    if (p->fatal_rc != DM_OK) {
+        *err = p->fatal_err;
+        return p->fatal_rc;
+    }
+    if (rc != DM_OK && rc != PIPE_STOP) {
+        return rc;
+    }
+    rc = flush(p, err);
+    if (pass == 2) {
+        p->kc->seen = pass2.seen;
+        p->kc->unchanged = pass2.unchanged;
+    }
+    progress(p, 1);
+    return rc;
+}
+
+static int open_endpoint(const struct conn_ops **ops, struct conn **c,
+                         const struct config_endpoint *ep, struct dm_err *err)
+{
+    int rc;
+
+    *ops = conn_find(ep->conn.type);
+    if (*ops == NULL) {
+        return dm_err_set(err, DM_EINVAL, "%s: unknown connector type \"%s\"", ep->conn.role,
+                          ep->conn.type);
+    }
+    rc = (*ops)->open(c, &ep->conn, err);
+    if (rc != DM_OK) {
+        /* Prefix the message with the endpoint so the user knows which end failed. */
+        char tmp[sizeof(err->msg)];
+        int n;
+        memcpy(tmp, err->msg, sizeof(tmp));
+        n = snprintf(err->msg, sizeof(err->msg), "%s %s: ", ep->conn.role, ep->conn.uri);
+        if (n > 0 && (size_t)n < sizeof(err->msg)) {
+            size_t room = sizeof(err->msg) - (size_t)n - 1, len = strnlen(tmp, sizeof(tmp));
+            memcpy(err->msg + n, tmp, len < room ? len : room);
+            err->msg[(size_t)n + (len < room ? len : room)] = '\0';
+        }
+    }
+    return rc;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
+                     const struct pipeline_opts *o, struct dm_err *err)
+{
+    struct pipe p;
+    struct sigaction sa;
+    const char *status = "done";
+    int rc;
+
+    memset(&p, 0, sizeof(p));
+    memset(stats, 0, sizeof(*stats));
+    p.cfg = cfg;
+    p.o = o;
+    p.st = stats;
+    p.t_start = now_sec();
+    g_stop = 0;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    rc = grow_batch(&p);
+    if (rc != DM_OK) {
+        dm_err_set(err, rc, "out of memory");
+        goto done;
+    }
+    rc = state_open(&p.state, cfg->state_path, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    /* Connect and bind both ends before anything is written anywhere. */
+    rc = open_endpoint(&p.sops, &p.src, &cfg->source, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    rc = open_endpoint(&p.tops, &p.dst, &cfg->target, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    rc = state_run_begin(&stats->run_id, p.state, o->mode == PIPE_RUN ? "run" : "plan",
+                         cfg->digest, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    log_set_context(stats->run_id, NULL);
+    log_info("%s started: %s -> %s", o->mode == PIPE_RUN ? "run" : "plan", cfg->source.conn.uri,
+             cfg->target.conn.uri);
+
+    rc = run_kind(&p, MAP_USERS, 1, err);
+    if (rc == DM_OK && !stats->interrupted) {
+        p.final_pass = o->mode == PIPE_PLAN;
+        rc = run_kind(&p, MAP_GROUPS, 1, err);
+        if (rc == DM_OK && !stats->interrupted && p.pass_unresolved > 0 && !p.final_pass) {
+            /* Some members did not resolve: groups created in pass 1 may be among them. */
+            p.final_pass = 1;
+            rc = run_kind(&p, MAP_GROUPS, 2, err);
+        } else if (rc == DM_OK && !p.final_pass) {
+            /* Nothing unresolved: nothing to report. */
+        }
+    }
+    if (rc != DM_OK) {
+        status = "failed";
+    } else if (stats->interrupted) {
+        status = g_stop ? "interrupted" : "done";
+    }
+    {
+        struct run_counts c = { 0 };
+        struct dm_err e2 = { 0 };
+        c.created = stats->users.created + stats->groups.created;
+        c.updated = stats->users.updated + stats->groups.updated;
+        c.unchanged = stats->users.unchanged + stats->groups.unchanged;
+        c.failed = stats->users.failed + stats->groups.failed;
+        if (state_run_end(p.state, stats->run_id, status, &c, &e2) != DM_OK && rc == DM_OK) {
+            *err = e2;
+            rc = e2.rc;
+        }
+    }
+done:
+    for (size_t i = 0; i < p.nbatch; i++) {
+        pending_clear(&p.batch[i]);
+    }
+    free(p.batch);
+    free(p.changes);
+    free(p.results);
+    if (p.dst) {
+        p.tops->close(p.dst);
+    }
+    if (p.src) {
+        p.sops->close(p.src);
+    }
+    state_close(p.state);
+    log_set_context(0, NULL);
+    return rc;
+}
+
+void pipeline_stats_free(struct pipeline_stats *stats)
+{
+    for (size_t i = 0; i < stats->nsamples; i++) {
+        free(stats->samples[i].dn);
+        free(stats->samples[i].attrs);
+    }
+    stats->nsamples = 0;
+}

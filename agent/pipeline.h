@@ -1,0 +1,75 @@
+/*
+ * pipeline.h: the one code path behind plan and run (DESIGN "Data flow").
+ *
+ *   source read (paged, streaming) -> map -> DN rebase + member resolution -> digest vs
+ *   journal -> batch -> [plan: compare with the target]  [run: apply to the target, journal]
+ *
+ * Users first, then groups. Group members resolve through the journal (source DN -> the
+ * target DN of a migrated object); a member that was not migrated is reported and left
+ * out, never silently dropped. Groups that name groups not yet created are revisited in a
+ * second pass once every group exists (nested groups). One journal transaction per batch.
+ *
+ * A run is idempotent: an object whose mapped digest equals the journal's is unchanged
+ * without touching the target; anything else goes to the target connector, whose
+ * add-or-compare makes replays after a crash safe. Memory is bounded by the batch size
+ * (plus the largest group): nothing holds the whole directory.
+ */
+#ifndef DM_PIPELINE_H
+#define DM_PIPELINE_H
+
+#include "agent/config.h"
+#include "agent/util/err.h"
+
+enum pipeline_mode { PIPE_PLAN = 0, PIPE_RUN = 1 };
+
+struct pipeline_opts {
+    enum pipeline_mode mode;
+    long long limit;     /* stop after this many source entries (0 = all) */
+    int samples;         /* plan: how many sample changes to keep */
+    int progress;        /* 1 = draw a progress line on stderr */
+};
+
+/* Per kind: plan fills create/update/unchanged; run fills created/updated/unchanged/failed
+ * (create == created etc. share the fields). */
+struct kind_counts {
+    long long seen, created, updated, unchanged, failed;
+};
+
+#define PIPE_MAX_CATS 32
+#define PIPE_MAX_SAMPLES 100
+
+struct pipe_count {
+    const char *name; /* static string */
+    long long n;
+};
+
+struct pipe_sample {
+    char action[8];   /* create / update */
+    char *dn;
+    char *attrs;      /* comma-separated attribute names (never values) */
+};
+
+struct pipeline_stats {
+    long long run_id;
+    int interrupted;                 /* stopped by a signal or --limit */
+    struct kind_counts users, groups;
+    long long unresolved_members;
+    size_t nschemes, ncats;
+    struct pipe_count schemes[PIPE_MAX_CATS];  /* userPassword schemes seen */
+    struct pipe_count cats[PIPE_MAX_CATS];     /* error categories */
+    size_t nsamples;
+    struct pipe_sample samples[PIPE_MAX_SAMPLES];
+};
+
+/* Runs the pipeline. Connection or journal failures return their rc with err filled
+ * (before any write when the failure is at open/bind). Per-entry failures are counted in
+ * stats, recorded in the journal and logged, and do not fail the call. Free the stats'
+ * samples with pipeline_stats_free(). */
+int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
+                     const struct pipeline_opts *o, struct dm_err *err) DM_MUST_USE;
+void pipeline_stats_free(struct pipeline_stats *stats);
+
+/* Asks a running pipeline to stop after the current batch (async-signal-safe). */
+void pipeline_request_stop(void);
+
+#endif

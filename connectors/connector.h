@@ -1,0 +1,116 @@
+/*
+ * connectors/connector.h: the one interface every connector implements (DESIGN, STYLE V1).
+ *
+ * Call order: conn_find(name) -> ops->open(cfg) -> any of read / lookup / apply / check ->
+ * ops->close. One thread owns a struct conn. A source is read with read(), which streams
+ * one entry at a time to a callback; paging, reconnects and resumption are the
+ * connector's business, never the caller's. A target is written with apply(), which takes
+ * a batch of changes and fills one result per change; the connector may pipeline the
+ * batch (several operations in flight) but results are reported in batch order.
+ *
+ * Optional slots are NULL; callers check `caps` before calling them.
+ */
+#ifndef DM_CONNECTOR_H
+#define DM_CONNECTOR_H
+
+#include <stddef.h>
+#include "agent/util/buf.h"
+#include "agent/util/err.h"
+#include "agent/util/secret.h"
+#include "schema/entry.h"
+
+enum conn_caps {
+    CONN_READ = 1 << 0,
+    CONN_WRITE = 1 << 1,
+    CONN_HASH_IMPORT = 1 << 2,
+    CONN_PASSWORD_HOOK = 1 << 3,
+    CONN_DELTA = 1 << 4,
+    CONN_GROUPS = 1 << 5,
+    CONN_VERIFY = 1 << 6,
+};
+
+/* Everything a connector needs to open; filled from dirmig.json by the config module.
+ * Strings and the secret are borrowed from the config and outlive the connection. */
+struct conn_cfg {
+    const char *role;            /* "source" or "target", for messages */
+    const char *type;            /* "ldap" */
+    const char *uri;             /* ldap://, ldaps:// or ldapi:// */
+    const char *base;            /* naming context to read from / write under */
+    const char *bind_dn;         /* NULL = anonymous (or SASL identity) */
+    const struct secret *bind_pw;/* NULL unless bind_dn set; never empty */
+    const char *sasl_mech;       /* NULL = simple bind; "EXTERNAL" */
+    int starttls;                /* 1 = StartTLS on ldap:// (required to succeed) */
+    const char *ca_file;         /* NULL = system CAs */
+    int tls_verify;              /* 1 (default) = demand a valid certificate */
+    int network_timeout_ms;      /* connect timeout */
+    int op_timeout_ms;           /* per operation */
+    int page_size;               /* paged-results page size */
+    int write_window;            /* max operations in flight during apply() */
+    int member_chunk;            /* values per modify for big multi-valued attributes */
+    int max_retries;             /* reconnect attempts after a dropped connection */
+};
+
+/* What to read. attrs NULL = all user attributes; the connector always also fetches the
+ * attribute named by key_attr (e.g. "entryUUID") and sets entry->key from it. */
+struct scope {
+    const char *base;
+    const char *filter;
+    const char *const *attrs;
+    const char *key_attr;        /* NULL = the DN is the key */
+};
+
+/* Called once per entry; the entry is borrowed (valid until fn returns). A non-zero
+ * return stops the read and is returned by read(). */
+typedef int (*conn_entry_fn)(const struct entry *e, void *payload);
+
+enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE };
+
+struct change {
+    enum change_op op;
+    const struct entry *entry;   /* the wanted target entry (DN set); for DELETE only dn */
+    const char *const *keep;     /* attributes never deleted by a modify; may be NULL */
+};
+
+enum apply_status {
+    APPLY_CREATED = 0,
+    APPLY_UPDATED,
+    APPLY_UNCHANGED,
+    APPLY_DELETED,
+    APPLY_FAILED,
+};
+
+struct apply_result {
+    enum apply_status status;
+    struct dm_err err;           /* set when FAILED */
+};
+
+struct conn;
+
+struct conn_ops {
+    const char *name;
+    unsigned caps;
+    /* Connects, sets up TLS, binds; fails with DM_EUNAVAIL (unreachable), DM_EAUTH (bind
+     * refused) or DM_EINVAL (bad settings). Returns a new conn; free with close(). */
+    int (*open)(struct conn **out, const struct conn_cfg *cfg, struct dm_err *err);
+    /* Streams every entry of the scope to fn. Survives dropped connections by
+     * reconnecting and resuming (entries already delivered are not delivered again). */
+    int (*read)(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
+                struct dm_err *err);
+    /* Reads one entry by DN (all user attributes); DM_ENOTFOUND if absent. */
+    int (*lookup)(struct entry **out, struct conn *c, const char *dn, struct dm_err *err);
+    /* Applies n changes. ADD of an existing entry becomes a compare-and-modify; MODIFY of
+     * a missing entry becomes an add; MODIFY computes the difference against the current
+     * target entry and sends only differing attributes (UNCHANGED if none). Big
+     * multi-valued attributes are written in member_chunk slices. Fills res[0..n-1];
+     * returns DM_OK unless the connection itself is lost for good (DM_EUNAVAIL). */
+    int (*apply)(struct conn *c, const struct change *v, size_t n, struct apply_result *res);
+    /* Describes the server (rootDSE: vendor, naming contexts, supported controls, the
+     * bound identity) as human text lines appended to out. */
+    int (*check)(struct conn *c, struct buf *out, struct dm_err *err);
+    void (*close)(struct conn *c); /* NULL-safe */
+};
+
+/* Registry lookup by name ("ldap"); NULL if unknown. */
+const struct conn_ops *conn_find(const char *name);
+
+#endif

@@ -1,6 +1,7 @@
 #include <config.h>
 #include "agent/cli.h"
 #include "agent/config.h"
+#include "agent/hook.h"
 #include "agent/pipeline.h"
 #include "agent/report.h"
 #include "agent/state.h"
@@ -21,6 +22,8 @@ static const char usage_text[] =
     "             [--limit N] [--samples N]\n"
     "  run        one-time bulk migration  [--limit N] [--no-progress]\n"
     "  status     runs, counts and progress from the state journal\n"
+    "  hook       serve the password-import hook (HTTPS), /metrics and /healthz\n"
+    "  report     password-migration progress per day\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration (default: $DIRMIG_CONFIG or ./dirmig.json)\n"
@@ -34,19 +37,13 @@ static const char usage_text[] =
     "dirmig.json(5).\n";
 
 struct cli {
-    const char *config_path;
-    int verbose, quiet, json;
-    long long limit;
-    int samples;
-    int no_progress;
+    struct cli_opts o;
     FILE *logf;
 };
 
-static int usage_error(int *exit_hint, const char *fmt, const char *arg)
+static int usage_error(int *exit_hint, const char *what, const char *arg)
 {
-    fprintf(stderr, "dirmig: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_text);
+    fprintf(stderr, "dirmig: %s%s\n%s", what, arg, usage_text);
     *exit_hint = EX_USAGE;
     return DM_EINVAL;
 }
@@ -60,7 +57,7 @@ static void print_err(const struct dm_err *err)
 
 static int load_config(struct dm_config **cfg, struct cli *c, int *exit_hint, struct dm_err *err)
 {
-    int rc = config_load(cfg, c->config_path, err);
+    int rc = config_load(cfg, c->o.config_path, err);
     int level;
 
     if (rc != DM_OK) {
@@ -71,9 +68,9 @@ static int load_config(struct dm_config **cfg, struct cli *c, int *exit_hint, st
         return rc;
     }
     level = (*cfg)->log_level;
-    if (c->verbose) {
+    if (c->o.verbose) {
         level = LOG_LVL_DEBUG;
-    } else if (c->quiet) {
+    } else if (c->o.quiet) {
         level = LOG_LVL_ERR;
     }
     if ((*cfg)->log_file != NULL) {
@@ -140,7 +137,7 @@ static int cmd_check(struct cli *c, int *exit_hint)
     if (rc != DM_OK) {
         return rc;
     }
-    fprintf(stderr, "config %s: ok\n", c->config_path);
+    fprintf(stderr, "config %s: ok\n", c->o.config_path);
     rc = check_endpoint(&cfg->source, &err);
     if (rc == DM_OK) {
         rc = check_endpoint(&cfg->target, &err);
@@ -154,7 +151,7 @@ static int cmd_check(struct cli *c, int *exit_hint)
     }
     if (rc != DM_OK) {
         print_err(&err);
-    } else if (c->json) {
+    } else if (c->o.json) {
         printf("{\"check\":\"ok\"}\n");
     }
     config_free(cfg);
@@ -175,16 +172,16 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
         return rc;
     }
     o.mode = mode;
-    o.limit = c->limit;
-    o.samples = c->samples;
-    o.progress = !c->no_progress && !c->json && isatty(STDERR_FILENO);
+    o.limit = c->o.limit;
+    o.samples = c->o.samples;
+    o.progress = !c->o.no_progress && !c->o.json && isatty(STDERR_FILENO);
     rc = pipeline_execute(&st, cfg, &o, &err);
     if (rc != DM_OK) {
         print_err(&err);
     }
     if (st.run_id != 0) {
         report_pipeline_text(stderr, &st, mode);
-        if (c->json) {
+        if (c->o.json) {
             report_pipeline_json(stdout, &st, mode);
         }
     }
@@ -210,7 +207,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
     if (access(cfg->state_path, F_OK) != 0) {
         fprintf(stderr, "dirmig: no state journal at %s yet (nothing has run)\n",
                 cfg->state_path);
-        if (c->json) {
+        if (c->o.json) {
             printf("{\"runs\":[]}\n");
         }
         config_free(cfg);
@@ -218,12 +215,31 @@ static int cmd_status(struct cli *c, int *exit_hint)
     }
     rc = state_open(&st, cfg->state_path, &err);
     if (rc == DM_OK) {
-        rc = report_status(c->json ? stdout : stderr, st, c->json, &err);
+        rc = report_status(c->o.json ? stdout : stderr, st, c->o.json, &err);
     }
     if (rc != DM_OK) {
         print_err(&err);
     }
     state_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+/* Loads the config and runs fn on it (commands that live in their own module). */
+static int with_config(struct cli *c, int *exit_hint, cli_cmd_fn fn)
+{
+    struct dm_config *cfg = NULL;
+    struct dm_err err = { 0 };
+    int rc;
+
+    rc = load_config(&cfg, c, exit_hint, &err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    rc = fn(cfg, &c->o, exit_hint, &err);
+    if (rc != DM_OK) {
+        print_err(&err);
+    }
     config_free(cfg);
     return rc;
 }
@@ -248,24 +264,24 @@ int cli_main(int argc, char **argv, int *exit_hint)
     int ch, rc;
 
     memset(&c, 0, sizeof(c));
-    c.samples = 10;
-    c.config_path = getenv("DIRMIG_CONFIG") ? getenv("DIRMIG_CONFIG") : "dirmig.json";
+    c.o.samples = 10;
+    c.o.config_path = getenv("DIRMIG_CONFIG") ? getenv("DIRMIG_CONFIG") : "dirmig.json";
     *exit_hint = 0;
     log_init(LOG_LVL_INFO, NULL, 0);
     /* "+" stops at the command; options may also follow it (parsed below). */
     while ((ch = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
-            c.config_path = optarg;
+            c.o.config_path = optarg;
             break;
         case 'v':
-            c.verbose = 1;
+            c.o.verbose = 1;
             break;
         case 'q':
-            c.quiet = 1;
+            c.o.quiet = 1;
             break;
         case 'j':
-            c.json = 1;
+            c.o.json = 1;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -280,7 +296,7 @@ int cli_main(int argc, char **argv, int *exit_hint)
         }
     }
     if (optind >= argc) {
-        return usage_error(exit_hint, "%s", "a command is required");
+        return usage_error(exit_hint, "a command is required", "");
     }
     cmd = argv[optind];
     argc -= optind;
@@ -289,31 +305,31 @@ int cli_main(int argc, char **argv, int *exit_hint)
     while ((ch = getopt_long(argc, argv, "c:vq", opts, NULL)) != -1) {
         switch (ch) {
         case 'c':
-            c.config_path = optarg;
+            c.o.config_path = optarg;
             break;
         case 'v':
-            c.verbose = 1;
+            c.o.verbose = 1;
             break;
         case 'q':
-            c.quiet = 1;
+            c.o.quiet = 1;
             break;
         case 'j':
-            c.json = 1;
+            c.o.json = 1;
             break;
         case 'l':
-            c.limit = strtoll(optarg, &end, 10);
-            if (*end != '\0' || c.limit < 1) {
-                return usage_error(exit_hint, "--limit: not a positive number: %s", optarg);
+            c.o.limit = strtoll(optarg, &end, 10);
+            if (*end != '\0' || c.o.limit < 1) {
+                return usage_error(exit_hint, "--limit: not a positive number: ", optarg);
             }
             break;
         case 's':
-            c.samples = (int)strtol(optarg, &end, 10);
-            if (*end != '\0' || c.samples < 0 || c.samples > PIPE_MAX_SAMPLES) {
-                return usage_error(exit_hint, "--samples: must be 0..100: %s", optarg);
+            c.o.samples = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || c.o.samples < 0 || c.o.samples > PIPE_MAX_SAMPLES) {
+                return usage_error(exit_hint, "--samples: must be 0..100: ", optarg);
             }
             break;
         case 'P':
-            c.no_progress = 1;
+            c.o.no_progress = 1;
             break;
         default:
             *exit_hint = EX_USAGE;
@@ -322,7 +338,7 @@ int cli_main(int argc, char **argv, int *exit_hint)
         }
     }
     if (optind < argc) {
-        return usage_error(exit_hint, "unexpected argument: %s", argv[optind]);
+        return usage_error(exit_hint, "unexpected argument: ", argv[optind]);
     }
     if (strcmp(cmd, "check") == 0) {
         rc = cmd_check(&c, exit_hint);
@@ -332,8 +348,12 @@ int cli_main(int argc, char **argv, int *exit_hint)
         rc = cmd_pipeline(&c, PIPE_RUN, exit_hint);
     } else if (strcmp(cmd, "status") == 0) {
         rc = cmd_status(&c, exit_hint);
+    } else if (strcmp(cmd, "hook") == 0) {
+        rc = with_config(&c, exit_hint, hook_cmd);
+    } else if (strcmp(cmd, "report") == 0) {
+        rc = with_config(&c, exit_hint, report_cmd);
     } else {
-        rc = usage_error(exit_hint, "unknown command: %s", cmd);
+        rc = usage_error(exit_hint, "unknown command: ", cmd);
     }
     if (c.logf != NULL) {
         fclose(c.logf);

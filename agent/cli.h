@@ -11,6 +11,23 @@
 #ifndef DM_CLI_H
 #define DM_CLI_H
 
+#include "agent/util/err.h"
+
+/* Options shared by every command, parsed by cli_main(). */
+struct cli_opts {
+    const char *config_path;
+    int verbose, quiet, json;
+    long long limit;
+    int samples;
+    int no_progress;
+};
+
+struct dm_config;
+
+/* A command that runs on a loaded config. Returns an enum dm_rc; may set *exit_hint. */
+typedef int (*cli_cmd_fn)(const struct dm_config *cfg, const struct cli_opts *o, int *exit_hint,
+                          struct dm_err *err);
+
 int cli_main(int argc, char **argv, int *exit_hint);
 
 #endif

@@ -1,0 +1,1186 @@
+#include <config.h>
+/*
+ * connectors/ldap.c: the generic LDAPv3 connector (OpenLDAP, 389-DS, ...).
+ *
+ * read() streams a Simple Paged Results search and resumes after a dropped connection by
+ * re-running the search and skipping what was already delivered. apply() pipelines plain
+ * adds and deletes (up to write_window in flight on one connection) and handles the rare
+ * cases synchronously: an add that finds the entry already there (compare and modify), a
+ * modify (look up, diff, modify), an entry with a very large attribute (add, then
+ * modify-add slices of member_chunk values).
+ *
+ * Pipelining and slapd: slapd runs the operations of one connection concurrently, so a
+ * child add can overtake its parent's add (32 noSuchObject) and a parent delete can
+ * overtake its children's (66 notAllowedOnNonLeaf). Such items are retried
+ * synchronously once everything in flight has completed.
+ */
+#include "connectors/ldap_common.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "agent/util/log.h"
+
+#define LDAP_DEFAULT_PAGE 500
+#define LDAP_DEFAULT_CHUNK 1000
+#define LDAP_MAX_WINDOW 4096
+
+enum item_state {
+    ST_TODO = 0, /* not sent yet (or to be resent after a reconnect) */
+    ST_INFLIGHT, /* sent on the pipeline, result pending */
+    ST_EXISTS,   /* pipelined add got 68: compare and modify after the drain */
+    ST_RETRY,    /* pipelined op overtook a dependency: redo synchronously */
+    ST_DONE,     /* res[i] is final */
+};
+
+struct conn {
+    struct ldap_common_sess s;
+
+    /* apply(): msgid -> batch index (open addressing, linear probing; 0 = empty) */
+    int *tkey;
+    size_t *tval;
+    size_t tcap;
+    size_t inflight;
+
+    /* apply(): scratch for LDAPMod arrays, reused from one request to the next */
+    LDAPMod **mptr;
+    LDAPMod *mv;
+    struct berval **bvp;
+    struct berval *bv;
+    size_t mcap;
+    size_t bvpcap;
+    size_t vcap;
+    size_t nm;
+    size_t nbv;
+    size_t nbvp;
+};
+
+struct apply_ctx {
+    struct conn *c;
+    const struct change *v;
+    size_t n;
+    struct apply_result *res;
+    unsigned char *state;
+    size_t ndone;
+    size_t window;
+    size_t chunk;
+};
+
+/* ---- open / close ---- */
+
+static void ldap_close(struct conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    ldap_common_close(&c->s);
+    free(c->tkey);
+    free(c->tval);
+    free(c->mptr);
+    free(c->mv);
+    free(c->bvp);
+    free(c->bv);
+    free(c);
+}
+
+static int ldap_open(struct conn **out, const struct conn_cfg *cfg, struct dm_err *err)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (c == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "ldap_open");
+    }
+    rc = ldap_common_open(&c->s, cfg, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    *out = c;
+    c = NULL;
+done:
+    ldap_close(c);
+    return rc;
+}
+
+/* Reconnects if a previous call left the session closed. */
+static int ensure_open(struct conn *c, struct dm_err *err)
+{
+    if (c->s.ld != NULL) {
+        return DM_OK;
+    }
+    return ldap_common_reconnect(&c->s, err);
+}
+
+static int is_lost(const struct dm_err *err)
+{
+    return err->rc == DM_EUNAVAIL;
+}
+
+/* ---- read ---- */
+
+struct read_ctx {
+    const struct scope *scope;
+    conn_entry_fn fn;
+    void *payload;
+    size_t delivered; /* entries handed to fn, over all attempts */
+    size_t seen;      /* entries seen in the current attempt */
+    char *last_dn;    /* DN of the last delivered entry */
+    size_t last_cap;
+    int fn_rc; /* non-zero: fn stopped the read */
+    struct dm_err *err;
+};
+
+static int remember_dn(struct read_ctx *rc, const char *dn)
+{
+    size_t n = strlen(dn) + 1;
+    char *p;
+
+    if (n > rc->last_cap) {
+        p = realloc(rc->last_dn, n);
+        if (p == NULL) {
+            return DM_ENOMEM;
+        }
+        rc->last_dn = p;
+        rc->last_cap = n;
+    }
+    memcpy(rc->last_dn, dn, n);
+    return DM_OK;
+}
+
+static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
+{
+    struct read_ctx *x = payload;
+    struct entry *e = NULL;
+    char *dn;
+    int rc;
+
+    x->seen++;
+    if (x->seen <= x->delivered) {
+        /* Resuming: skip what was delivered before the connection dropped. The order of a
+         * search is not guaranteed, so check that we are where we think we are. */
+        if (x->seen == x->delivered) {
+            dn = ldap_get_dn(ld, msg);
+            if (dn == NULL || x->last_dn == NULL || strcasecmp(dn, x->last_dn) != 0) {
+                log_warn("resume: entry #%zu is \"%s\", expected \"%s\"; continuing (entries "
+                         "may be delivered twice or missed until the next run)",
+                         x->seen, dn != NULL ? dn : "?", x->last_dn != NULL ? x->last_dn : "?");
+            }
+            ldap_memfree(dn);
+        }
+        return DM_OK;
+    }
+    rc = ldap_common_msg_to_entry(&e, ld, msg, x->scope->key_attr, x->err);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    rc = x->fn(e, x->payload);
+    if (rc != 0) {
+        x->fn_rc = rc;
+        goto done;
+    }
+    x->delivered++;
+    rc = remember_dn(x, e->dn);
+    if (rc != DM_OK) {
+        rc = dm_err_set(x->err, rc, "read: out of memory");
+    }
+done:
+    entry_free(e);
+    return rc;
+}
+
+static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
+                     struct dm_err *err)
+{
+    struct read_ctx x = {s, fn, payload, 0, 0, NULL, 0, 0, err};
+    const char *base = s->base != NULL ? s->base : c->s.cfg.base;
+    int page = c->s.cfg.page_size > 0 ? c->s.cfg.page_size : LDAP_DEFAULT_PAGE;
+    int tries = c->s.cfg.max_retries > 0 ? c->s.cfg.max_retries : 1;
+    char **attrs = NULL;
+    size_t na = 0;
+    size_t k = 0;
+    size_t before;
+    int stalls = 0;
+    int rc;
+
+    if (base == NULL) {
+        return dm_err_set(err, DM_EINVAL, "%s: read: no base", c->s.cfg.uri);
+    }
+    /* Ask for the key attribute by name: "*" does not include operational attributes
+     * such as entryUUID. */
+    while (s->attrs != NULL && s->attrs[na] != NULL) {
+        na++;
+    }
+    attrs = calloc(na + 3, sizeof(*attrs));
+    if (attrs == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "read: attrs");
+    }
+    if (s->attrs == NULL) {
+        attrs[k++] = "*";
+    }
+    for (size_t i = 0; i < na; i++) {
+        attrs[k++] = (char *)s->attrs[i];
+    }
+    if (s->key_attr != NULL) {
+        attrs[k++] = (char *)s->key_attr;
+    }
+    attrs[k] = NULL;
+
+    for (;;) {
+        rc = ensure_open(c, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
+        before = x.delivered;
+        x.seen = 0;
+        rc = ldap_common_search(&c->s, base, LDAP_SCOPE_SUBTREE, s->filter, attrs, page, read_cb,
+                                &x, err);
+        if (rc == DM_OK || x.fn_rc != 0 || !is_lost(err)) {
+            break;
+        }
+        /* The connection dropped mid-read: reopen and restart the paged search, skipping
+         * the entries already delivered (a paged-results cookie dies with its connection). */
+        stalls = x.delivered > before ? 0 : stalls + 1;
+        if (stalls > tries) {
+            break;
+        }
+        log_warn("%s: read interrupted after %zu entries: %s; resuming", c->s.cfg.uri, x.delivered,
+                 err->msg);
+        rc = ldap_common_reconnect(&c->s, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
+    }
+    if (x.fn_rc != 0) {
+        rc = x.fn_rc;
+    }
+    if (rc == DM_OK) {
+        log_debug("read %zu entries from %s (base=\"%s\")", x.delivered, c->s.cfg.uri, base);
+    }
+done:
+    free(attrs);
+    free(x.last_dn);
+    return rc;
+}
+
+/* ---- lookup ---- */
+
+static int ldap_lookup(struct entry **out, struct conn *c, const char *dn, struct dm_err *err)
+{
+    int rc;
+
+    for (int attempt = 0;; attempt++) {
+        rc = ensure_open(c, err);
+        if (rc != DM_OK) {
+            return rc;
+        }
+        log_debug("ldap_search(base=\"%s\", scope=base, attrs=*) uri=%s", dn, c->s.cfg.uri);
+        rc = ldap_common_lookup(out, &c->s, dn, NULL, err);
+        if (rc != DM_EUNAVAIL || attempt > 0 || !ldap_common_is_conn_err(err->ldap_rc)) {
+            return rc;
+        }
+        ldap_common_close(&c->s); /* ensure_open() reconnects with backoff */
+    }
+}
+
+/* ---- apply: LDAPMod scratch ---- */
+
+/* Grows the array whose pointer is at pp (any pointer type, copied with memcpy to stay
+ * clear of aliasing rules) to hold at least need elements of size bytes. */
+static int grow(void *pp, size_t *cap, size_t need, size_t size)
+{
+    void *p;
+    void *q;
+
+    if (need <= *cap) {
+        return DM_OK;
+    }
+    memcpy(&p, pp, sizeof(p));
+    q = realloc(p, (need + 64) * size);
+    if (q == NULL) {
+        return DM_ENOMEM;
+    }
+    memcpy(pp, &q, sizeof(q));
+    *cap = need + 64;
+    return DM_OK;
+}
+
+/* Makes room for nmods LDAPMods holding nvals values in all, and empties the scratch. */
+static int mods_reserve(struct conn *c, size_t nmods, size_t nvals)
+{
+    size_t cap;
+
+    cap = c->mcap;
+    if (grow(&c->mptr, &cap, nmods + 1, sizeof(*c->mptr)) != DM_OK) {
+        return DM_ENOMEM;
+    }
+    cap = c->mcap;
+    if (grow(&c->mv, &cap, nmods + 1, sizeof(*c->mv)) != DM_OK) {
+        return DM_ENOMEM;
+    }
+    c->mcap = cap;
+    if (grow(&c->bvp, &c->bvpcap, nvals + nmods + 1, sizeof(*c->bvp)) != DM_OK ||
+        grow(&c->bv, &c->vcap, nvals + 1, sizeof(*c->bv)) != DM_OK) {
+        return DM_ENOMEM;
+    }
+    c->nm = 0;
+    c->nbv = 0;
+    c->nbvp = 0;
+    c->mptr[0] = NULL;
+    return DM_OK;
+}
+
+/* Appends one LDAPMod with values vals[from..to) (or pvals[from..to)); op 0 for adds. */
+static void mods_push(struct conn *c, int op, const char *name, const struct dm_val *vals,
+                      const struct dm_val *const *pvals, size_t from, size_t to)
+{
+    LDAPMod *m = &c->mv[c->nm];
+    const struct dm_val *dv;
+
+    m->mod_op = op | LDAP_MOD_BVALUES;
+    m->mod_type = (char *)name;
+    if (from == to) {
+        m->mod_bvalues = NULL; /* DELETE of the whole attribute */
+    } else {
+        m->mod_bvalues = &c->bvp[c->nbvp];
+        for (size_t i = from; i < to; i++) {
+            dv = vals != NULL ? &vals[i] : pvals[i];
+            c->bv[c->nbv].bv_len = dv->len;
+            c->bv[c->nbv].bv_val = (char *)dv->data;
+            c->bvp[c->nbvp++] = &c->bv[c->nbv++];
+        }
+        c->bvp[c->nbvp++] = NULL;
+    }
+    c->mptr[c->nm++] = m;
+    c->mptr[c->nm] = NULL;
+}
+
+/* LDAPMods adding e with at most chunk values per attribute. */
+static int mods_for_add(LDAPMod ***out, struct conn *c, const struct entry *e, size_t chunk)
+{
+    size_t nv = 0;
+    int rc;
+
+    for (size_t i = 0; i < e->nattrs; i++) {
+        nv += e->attrs[i].nvals < chunk ? e->attrs[i].nvals : chunk;
+    }
+    rc = mods_reserve(c, e->nattrs, nv);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    c->mptr[0] = NULL;
+    for (size_t i = 0; i < e->nattrs; i++) {
+        const struct dm_attr *a = &e->attrs[i];
+        if (a->nvals > 0) {
+            mods_push(c, LDAP_MOD_ADD, a->name, a->vals, NULL, 0,
+                      a->nvals < chunk ? a->nvals : chunk);
+        }
+    }
+    *out = c->mptr;
+    return DM_OK;
+}
+
+static int needs_chunks(const struct entry *e, size_t chunk)
+{
+    for (size_t i = 0; i < e->nattrs; i++) {
+        if (e->attrs[i].nvals > chunk) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- apply: msgid table ---- */
+
+static int tab_init(struct conn *c, size_t window)
+{
+    size_t cap = 16;
+
+    while (cap < 2 * window) {
+        cap *= 2;
+    }
+    if (cap != c->tcap) {
+        free(c->tkey);
+        free(c->tval);
+        c->tkey = calloc(cap, sizeof(*c->tkey));
+        c->tval = calloc(cap, sizeof(*c->tval));
+        if (c->tkey == NULL || c->tval == NULL) {
+            c->tcap = 0;
+            return DM_ENOMEM;
+        }
+        c->tcap = cap;
+    } else {
+        memset(c->tkey, 0, cap * sizeof(*c->tkey));
+    }
+    c->inflight = 0;
+    return DM_OK;
+}
+
+static void tab_put(struct conn *c, int msgid, size_t idx)
+{
+    size_t m = c->tcap - 1;
+    size_t h = (size_t)msgid & m;
+
+    while (c->tkey[h] != 0) {
+        h = (h + 1) & m;
+    }
+    c->tkey[h] = msgid;
+    c->tval[h] = idx;
+    c->inflight++;
+}
+
+/* Removes msgid; 0 if unknown. Backward-shift deletion keeps probe chains intact. */
+static int tab_take(struct conn *c, int msgid, size_t *idx)
+{
+    size_t m = c->tcap - 1;
+    size_t h = (size_t)msgid & m;
+    size_t j;
+    size_t home;
+
+    while (c->tkey[h] != msgid) {
+        if (c->tkey[h] == 0) {
+            return 0;
+        }
+        h = (h + 1) & m;
+    }
+    *idx = c->tval[h];
+    c->inflight--;
+    j = h;
+    for (;;) {
+        c->tkey[h] = 0;
+        for (;;) {
+            j = (j + 1) & m;
+            if (c->tkey[j] == 0) {
+                return 1;
+            }
+            home = (size_t)c->tkey[j] & m;
+            /* leave it if its home lies cyclically in (h, j] */
+            if (h <= j ? (h < home && home <= j) : (h < home || home <= j)) {
+                continue;
+            }
+            break;
+        }
+        c->tkey[h] = c->tkey[j];
+        c->tval[h] = c->tval[j];
+        h = j;
+    }
+}
+
+/* ---- apply: results ---- */
+
+static void item_fail(struct apply_ctx *a, size_t i, int code, const char *matched,
+                      const char *diag, const char *op)
+{
+    struct apply_result *r = &a->res[i];
+
+    dm_err_clear(&r->err);
+    ldap_to_rc(&r->err, NULL, code, matched, diag != NULL ? diag : "", op);
+    if (r->err.rc == DM_OK) {
+        dm_err_set(&r->err, DM_EINTERNAL, "%s: failed", op);
+    }
+    dm_err_dn(&r->err, a->v[i].entry->dn);
+    ldap_common_guess_attr(&r->err, diag);
+    r->status = APPLY_FAILED;
+}
+
+static void item_done(struct apply_ctx *a, size_t i, enum apply_status st)
+{
+    a->res[i].status = st;
+    if (st != APPLY_FAILED) {
+        dm_err_clear(&a->res[i].err);
+    }
+    a->state[i] = ST_DONE;
+    a->ndone++;
+}
+
+/* Waits for the result of msgid. Returns 0 with *code (and the server's matched DN and
+ * diagnostic, to free with ldap_memfree) or a negative code: connection lost. */
+static int wait_one(struct conn *c, int msgid, int *code, char **matched, char **diag)
+{
+    struct timeval tv;
+    LDAPMessage *msg = NULL;
+    int n;
+    int lrc;
+
+    *matched = NULL;
+    *diag = NULL;
+    n = ldap_result(c->s.ld, msgid, LDAP_MSG_ALL, ldap_common_op_timeout(&c->s, &tv), &msg);
+    if (n == 0) {
+        ldap_abandon_ext(c->s.ld, msgid, NULL, NULL);
+        return LDAP_TIMEOUT;
+    }
+    if (n < 0) {
+        lrc = LDAP_SERVER_DOWN;
+        ldap_get_option(c->s.ld, LDAP_OPT_RESULT_CODE, &lrc);
+        return lrc < 0 ? lrc : LDAP_SERVER_DOWN;
+    }
+    lrc = ldap_parse_result(c->s.ld, msg, code, matched, diag, NULL, NULL, 1);
+    if (lrc != LDAP_SUCCESS) {
+        *code = lrc; /* undecodable result: fail the item */
+    }
+    return 0;
+}
+
+enum req_type { REQ_ADD, REQ_MODIFY, REQ_DELETE };
+
+/* Sends one request. Returns 0 with *msgid, a negative code (connection lost), or a
+ * positive local error (encoding) in *code with *msgid = -1. */
+static int send_req(struct conn *c, enum req_type t, const char *dn, LDAPMod **mods, int *msgid,
+                    int *code)
+{
+    int lrc;
+
+    *msgid = -1;
+    switch (t) {
+    case REQ_ADD:
+        lrc = ldap_add_ext(c->s.ld, dn, mods, NULL, NULL, msgid);
+        break;
+    case REQ_MODIFY:
+        lrc = ldap_modify_ext(c->s.ld, dn, mods, NULL, NULL, msgid);
+        break;
+    default:
+        lrc = ldap_delete_ext(c->s.ld, dn, NULL, NULL, msgid);
+        break;
+    }
+    if (lrc < 0 && ldap_common_is_conn_err(lrc)) {
+        return lrc;
+    }
+    if (lrc != LDAP_SUCCESS) {
+        *code = lrc;
+        *msgid = -1;
+    }
+    return 0;
+}
+
+/* One synchronous request. Returns 0 with *code, or negative: connection lost. */
+static int sync_req(struct conn *c, enum req_type t, const char *dn, LDAPMod **mods, int *code,
+                    char **matched, char **diag)
+{
+    int msgid;
+    int lost;
+
+    *matched = NULL;
+    *diag = NULL;
+    *code = LDAP_SUCCESS;
+    lost = send_req(c, t, dn, mods, &msgid, code);
+    if (lost != 0 || msgid < 0) {
+        return lost;
+    }
+    return wait_one(c, msgid, code, matched, diag);
+}
+
+/* Adds e; attributes with more than chunk values are completed by modify-add slices.
+ * Returns 0 with *code (LDAP_SUCCESS, 68 ...) and *op naming the failed step, or
+ * negative: connection lost. */
+static int add_chunked(struct apply_ctx *a, const struct entry *e, int *code, char **matched,
+                       char **diag, const char **op)
+{
+    struct conn *c = a->c;
+    LDAPMod **mods;
+    int lost;
+
+    *op = "add";
+    *matched = NULL;
+    *diag = NULL;
+    if (mods_for_add(&mods, c, e, a->chunk) != DM_OK) {
+        *code = LDAP_NO_MEMORY;
+        return 0;
+    }
+    log_debug("ldap_add(dn=\"%s\", %zu attrs) uri=%s", e->dn, e->nattrs, c->s.cfg.uri);
+    lost = sync_req(c, REQ_ADD, e->dn, mods, code, matched, diag);
+    if (lost != 0 || *code != LDAP_SUCCESS) {
+        return lost;
+    }
+    for (size_t i = 0; i < e->nattrs; i++) {
+        const struct dm_attr *at = &e->attrs[i];
+        for (size_t off = a->chunk; off < at->nvals; off += a->chunk) {
+            size_t end = off + a->chunk < at->nvals ? off + a->chunk : at->nvals;
+            if (mods_reserve(c, 1, end - off) != DM_OK) {
+                *code = LDAP_NO_MEMORY;
+                return 0;
+            }
+            mods_push(c, LDAP_MOD_ADD, at->name, at->vals, NULL, off, end);
+            log_debug("ldap_modify(dn=\"%s\", add %s values %zu-%zu) uri=%s", e->dn, at->name, off,
+                      end - 1, c->s.cfg.uri);
+            *op = "modify (add value slice)";
+            lost = sync_req(c, REQ_MODIFY, e->dn, c->mptr, code, matched, diag);
+            if (lost != 0 || *code != LDAP_SUCCESS) {
+                return lost;
+            }
+        }
+    }
+    return 0;
+}
+
+static int mod_class(const struct entry_mod *m)
+{
+    if (m->op == ENTRY_MOD_REPLACE || (m->op == ENTRY_MOD_DELETE && m->nvals == 0)) {
+        return 0;
+    }
+    return m->op == ENTRY_MOD_ADD ? 1 : 2;
+}
+
+static int ldap_mod_op(enum entry_mod_op op)
+{
+    switch (op) {
+    case ENTRY_MOD_ADD:
+        return LDAP_MOD_ADD;
+    case ENTRY_MOD_DELETE:
+        return LDAP_MOD_DELETE;
+    default:
+        return LDAP_MOD_REPLACE;
+    }
+}
+
+/* Sends the diff as modify requests of at most chunk values each: whole-attribute
+ * replacements and deletions first, then value additions, then value deletions (adding
+ * before deleting keeps a MUST attribute such as member non-empty in between). */
+static int send_diff(struct apply_ctx *a, const char *dn, const struct entry_diff *d, int *code,
+                     char **matched, char **diag)
+{
+    struct conn *c = a->c;
+    size_t *order = NULL;
+    size_t no = 0;
+    size_t i = 0;
+    size_t j;
+    size_t vals;
+    int lost = 0;
+
+    *code = LDAP_SUCCESS;
+    *matched = NULL;
+    *diag = NULL;
+    order = malloc(d->nmods * sizeof(*order));
+    if (order == NULL) {
+        *code = LDAP_NO_MEMORY;
+        return 0;
+    }
+    for (int cls = 0; cls < 3; cls++) {
+        for (size_t k = 0; k < d->nmods; k++) {
+            if (mod_class(&d->mods[k]) == cls) {
+                order[no++] = k;
+            }
+        }
+    }
+    while (i < no) {
+        vals = d->mods[order[i]].nvals;
+        for (j = i + 1; j < no && vals + d->mods[order[j]].nvals <= a->chunk; j++) {
+            vals += d->mods[order[j]].nvals;
+        }
+        if (mods_reserve(c, j - i, vals) != DM_OK) {
+            *code = LDAP_NO_MEMORY;
+            goto done;
+        }
+        for (size_t k = i; k < j; k++) {
+            const struct entry_mod *m = &d->mods[order[k]];
+            mods_push(c, ldap_mod_op(m->op), m->name, NULL, m->vals, 0, m->nvals);
+        }
+        log_debug("ldap_modify(dn=\"%s\", %zu mods, %zu values) uri=%s", dn, j - i, vals,
+                  c->s.cfg.uri);
+        lost = sync_req(c, REQ_MODIFY, dn, c->mptr, code, matched, diag);
+        if (lost != 0 || *code != LDAP_SUCCESS) {
+            goto done;
+        }
+        i = j;
+    }
+done:
+    free(order);
+    return lost;
+}
+
+/* The entry exists (or may): look it up, diff, modify; add it if it is absent. */
+static int update_item(struct apply_ctx *a, size_t i)
+{
+    const struct change *ch = &a->v[i];
+    struct entry *old = NULL;
+    struct entry_diff d = {0, NULL};
+    struct dm_err e;
+    char *matched = NULL;
+    char *diag = NULL;
+    const char *op;
+    int code;
+    int lost = 0;
+    int rc;
+
+    dm_err_clear(&e);
+    log_debug("ldap_search(base=\"%s\", scope=base, attrs=*) uri=%s", ch->entry->dn,
+              a->c->s.cfg.uri);
+    rc = ldap_common_lookup(&old, &a->c->s, ch->entry->dn, NULL, &e);
+    if (rc == DM_ENOTFOUND) {
+        lost = add_chunked(a, ch->entry, &code, &matched, &diag, &op);
+        if (lost == 0 && code == LDAP_SUCCESS) {
+            item_done(a, i, APPLY_CREATED);
+        } else if (lost == 0) {
+            item_fail(a, i, code, matched, diag, op);
+            item_done(a, i, APPLY_FAILED);
+        }
+        goto done;
+    }
+    if (rc != DM_OK) {
+        if (rc == DM_EUNAVAIL && ldap_common_is_conn_err(e.ldap_rc)) {
+            lost = e.ldap_rc;
+            goto done;
+        }
+        a->res[i].err = e;
+        dm_err_dn(&a->res[i].err, ch->entry->dn);
+        a->res[i].status = APPLY_FAILED;
+        item_done(a, i, APPLY_FAILED);
+        goto done;
+    }
+    rc = entry_diff(&d, old, ch->entry, ch->keep, a->chunk, &a->res[i].err);
+    if (rc != DM_OK) {
+        dm_err_dn(&a->res[i].err, ch->entry->dn);
+        item_done(a, i, APPLY_FAILED);
+        goto done;
+    }
+    if (d.nmods == 0) {
+        item_done(a, i, APPLY_UNCHANGED);
+        goto done;
+    }
+    lost = send_diff(a, ch->entry->dn, &d, &code, &matched, &diag);
+    if (lost == 0 && code == LDAP_SUCCESS) {
+        item_done(a, i, APPLY_UPDATED);
+    } else if (lost == 0) {
+        item_fail(a, i, code, matched, diag, "modify");
+        item_done(a, i, APPLY_FAILED);
+    }
+done:
+    ldap_memfree(matched);
+    ldap_memfree(diag);
+    entry_diff_free(&d);
+    entry_free(old);
+    return lost;
+}
+
+/* Handles item i synchronously (nothing else in flight). Returns 0 (res[i] final) or
+ * negative: the connection was lost and item i must be redone. */
+static int sync_item(struct apply_ctx *a, size_t i)
+{
+    const struct change *ch = &a->v[i];
+    char *matched = NULL;
+    char *diag = NULL;
+    const char *op = "delete";
+    int code = LDAP_SUCCESS;
+    int lost = 0;
+
+    switch (ch->op) {
+    case CHANGE_DELETE:
+        log_debug("ldap_delete(dn=\"%s\") uri=%s", ch->entry->dn, a->c->s.cfg.uri);
+        lost = sync_req(a->c, REQ_DELETE, ch->entry->dn, NULL, &code, &matched, &diag);
+        if (lost == 0 && (code == LDAP_SUCCESS || code == LDAP_NO_SUCH_OBJECT)) {
+            item_done(a, i, APPLY_DELETED);
+        } else if (lost == 0) {
+            item_fail(a, i, code, matched, diag, op);
+            item_done(a, i, APPLY_FAILED);
+        }
+        break;
+    case CHANGE_ADD:
+        if (a->state[i] != ST_EXISTS) {
+            lost = add_chunked(a, ch->entry, &code, &matched, &diag, &op);
+            if (lost != 0) {
+                break;
+            }
+            if (code == LDAP_SUCCESS) {
+                item_done(a, i, APPLY_CREATED);
+                break;
+            }
+            if (code != LDAP_ALREADY_EXISTS) {
+                item_fail(a, i, code, matched, diag, op);
+                item_done(a, i, APPLY_FAILED);
+                break;
+            }
+        }
+        lost = update_item(a, i);
+        break;
+    default:
+        lost = update_item(a, i);
+        break;
+    }
+    ldap_memfree(matched);
+    ldap_memfree(diag);
+    return lost;
+}
+
+static int is_fast(const struct apply_ctx *a, const struct change *ch)
+{
+    if (ch->op == CHANGE_DELETE) {
+        return 1;
+    }
+    return ch->op == CHANGE_ADD && !needs_chunks(ch->entry, a->chunk);
+}
+
+/* Sends item i on the pipeline. Returns 0 or negative: connection lost. */
+static int send_fast(struct apply_ctx *a, size_t i)
+{
+    const struct change *ch = &a->v[i];
+    LDAPMod **mods = NULL;
+    int msgid;
+    int code = LDAP_SUCCESS;
+    int lost;
+
+    if (ch->op == CHANGE_ADD) {
+        if (mods_for_add(&mods, a->c, ch->entry, a->chunk) != DM_OK) {
+            item_fail(a, i, LDAP_NO_MEMORY, NULL, NULL, "add");
+            item_done(a, i, APPLY_FAILED);
+            return 0;
+        }
+        lost = send_req(a->c, REQ_ADD, ch->entry->dn, mods, &msgid, &code);
+    } else {
+        lost = send_req(a->c, REQ_DELETE, ch->entry->dn, NULL, &msgid, &code);
+    }
+    if (lost != 0) {
+        return lost;
+    }
+    if (msgid < 0) {
+        item_fail(a, i, code, NULL, NULL, ch->op == CHANGE_ADD ? "add" : "delete");
+        item_done(a, i, APPLY_FAILED);
+        return 0;
+    }
+    tab_put(a->c, msgid, i);
+    a->state[i] = ST_INFLIGHT;
+    return 0;
+}
+
+/* Collects one pipelined result. Returns 0 or negative: connection lost. */
+static int collect_one(struct apply_ctx *a)
+{
+    struct conn *c = a->c;
+    struct timeval tv;
+    LDAPMessage *msg = NULL;
+    char *matched = NULL;
+    char *diag = NULL;
+    const struct change *ch;
+    int code = LDAP_OTHER;
+    int msgid;
+    size_t i;
+    int n;
+    int lrc;
+
+    n = ldap_result(c->s.ld, LDAP_RES_ANY, LDAP_MSG_ONE, ldap_common_op_timeout(&c->s, &tv), &msg);
+    if (n == 0) {
+        log_warn("%s: no result within %d ms with %zu operations in flight", c->s.cfg.uri,
+                 c->s.cfg.op_timeout_ms, c->inflight);
+        return LDAP_TIMEOUT;
+    }
+    if (n < 0) {
+        lrc = LDAP_SERVER_DOWN;
+        ldap_get_option(c->s.ld, LDAP_OPT_RESULT_CODE, &lrc);
+        return lrc < 0 ? lrc : LDAP_SERVER_DOWN;
+    }
+    msgid = ldap_msgid(msg);
+    if (msgid <= 0 || !tab_take(c, msgid, &i)) {
+        /* msgid 0: unsolicited notification (Notice of Disconnection): the server is
+         * about to close the connection. */
+        ldap_msgfree(msg);
+        return msgid == 0 ? LDAP_SERVER_DOWN : 0;
+    }
+    lrc = ldap_parse_result(c->s.ld, msg, &code, &matched, &diag, NULL, NULL, 1);
+    if (lrc != LDAP_SUCCESS) {
+        code = lrc;
+    }
+    ch = &a->v[i];
+    if (ch->op == CHANGE_ADD) {
+        if (code == LDAP_SUCCESS) {
+            item_done(a, i, APPLY_CREATED);
+        } else if (code == LDAP_ALREADY_EXISTS) {
+            a->state[i] = ST_EXISTS;
+        } else if (code == LDAP_NO_SUCH_OBJECT) {
+            a->state[i] = ST_RETRY; /* the parent may still be in flight */
+        } else {
+            item_fail(a, i, code, matched, diag, "add");
+            item_done(a, i, APPLY_FAILED);
+        }
+    } else {
+        if (code == LDAP_SUCCESS || code == LDAP_NO_SUCH_OBJECT) {
+            item_done(a, i, APPLY_DELETED);
+        } else if (code == LDAP_NOT_ALLOWED_ON_NONLEAF) {
+            a->state[i] = ST_RETRY; /* children may still be in flight */
+        } else {
+            item_fail(a, i, code, matched, diag, "delete");
+            item_done(a, i, APPLY_FAILED);
+        }
+    }
+    ldap_memfree(matched);
+    ldap_memfree(diag);
+    return 0;
+}
+
+static int drain(struct apply_ctx *a)
+{
+    int lost = 0;
+
+    while (lost == 0 && a->c->inflight > 0) {
+        lost = collect_one(a);
+    }
+    return lost;
+}
+
+/* One pass over the batch; returns 0 when every item is final, negative when the
+ * connection was lost (unfinished items stay TODO / EXISTS / RETRY). */
+static int apply_pass(struct apply_ctx *a)
+{
+    size_t next = 0;
+    int lost = 0;
+
+    while (lost == 0 && (next < a->n || a->c->inflight > 0)) {
+        if (next < a->n && a->c->inflight < a->window) {
+            size_t i = next++;
+            if (a->state[i] != ST_TODO) {
+                continue;
+            }
+            if (is_fast(a, &a->v[i])) {
+                lost = send_fast(a, i);
+                continue;
+            }
+            lost = drain(a);
+            if (lost == 0) {
+                lost = sync_item(a, i);
+            }
+            continue;
+        }
+        lost = collect_one(a);
+    }
+    for (size_t i = 0; lost == 0 && i < a->n; i++) {
+        if (a->state[i] == ST_EXISTS || a->state[i] == ST_RETRY) {
+            lost = sync_item(a, i);
+        }
+    }
+    return lost;
+}
+
+static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct apply_result *res)
+{
+    struct apply_ctx a;
+    struct dm_err e;
+    int tries = c->s.cfg.max_retries > 0 ? c->s.cfg.max_retries : 1;
+    int stalls = 0;
+    size_t before;
+    int lost;
+    int rc = DM_OK;
+
+    memset(&a, 0, sizeof(a));
+    dm_err_clear(&e);
+    a.c = c;
+    a.v = v;
+    a.n = n;
+    a.res = res;
+    a.window = c->s.cfg.write_window > 0 ? (size_t)c->s.cfg.write_window : 1;
+    if (a.window > LDAP_MAX_WINDOW) {
+        a.window = LDAP_MAX_WINDOW;
+    }
+    a.chunk = c->s.cfg.member_chunk > 0 ? (size_t)c->s.cfg.member_chunk : LDAP_DEFAULT_CHUNK;
+    for (size_t i = 0; i < n; i++) {
+        assert(v[i].entry != NULL && v[i].entry->dn != NULL);
+        res[i].status = APPLY_FAILED;
+        dm_err_clear(&res[i].err);
+    }
+    if (n == 0) {
+        return DM_OK;
+    }
+    a.state = calloc(n, 1);
+    if (a.state == NULL || tab_init(c, a.window) != DM_OK) {
+        rc = dm_err_set(&e, DM_ENOMEM, "apply: out of memory");
+        goto fail_rest;
+    }
+    rc = ensure_open(c, &e);
+    if (rc != DM_OK) {
+        goto fail_rest;
+    }
+    for (;;) {
+        before = a.ndone;
+        lost = apply_pass(&a);
+        if (lost == 0) {
+            break;
+        }
+        /* Connection lost: everything unconfirmed is redone on a new connection. Adds are
+         * safe to repeat (68 leads to compare-and-modify), deletes too (32 = deleted). */
+        for (size_t i = 0; i < n; i++) {
+            if (a.state[i] == ST_INFLIGHT) {
+                a.state[i] = ST_TODO;
+            }
+        }
+        tab_init(c, a.window);
+        ldap_to_rc(&e, c->s.ld, lost, NULL, NULL, "apply: connection lost");
+        stalls = a.ndone > before ? 0 : stalls + 1;
+        if (stalls > tries) {
+            rc = DM_EUNAVAIL;
+            goto fail_rest;
+        }
+        log_warn("%s: %s; %zu of %zu changes done, retrying the rest", c->s.cfg.uri, e.msg, a.ndone,
+                 n);
+        rc = ldap_common_reconnect(&c->s, &e);
+        if (rc != DM_OK) {
+            goto fail_rest;
+        }
+    }
+    rc = DM_OK;
+    goto done;
+fail_rest:
+    /* Only a connection that cannot be re-established fails the whole call. */
+    for (size_t i = 0; i < n; i++) {
+        if (a.state == NULL || a.state[i] != ST_DONE) {
+            res[i].status = APPLY_FAILED;
+            res[i].err = e;
+            dm_err_dn(&res[i].err, v[i].entry != NULL ? v[i].entry->dn : NULL);
+        }
+    }
+    if (rc != DM_ENOMEM && rc != DM_EAUTH) {
+        rc = DM_EUNAVAIL;
+    }
+done:
+    if (c->inflight > 0) {
+        ldap_common_close(&c->s); /* results we no longer track: start clean next time */
+        c->inflight = 0;
+    }
+    free(a.state);
+    return rc;
+}
+
+/* ---- check ---- */
+
+static int has_value(const struct entry *e, const char *attr, const char *val)
+{
+    const struct dm_attr *a = entry_attr(e, attr);
+
+    for (size_t i = 0; a != NULL && i < a->nvals; i++) {
+        if (strcasecmp((const char *)a->vals[i].data, val) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int put_list(struct buf *out, const struct entry *e, const char *attr, const char *label)
+{
+    const struct dm_attr *a = entry_attr(e, attr);
+    int rc;
+
+    rc = buf_printf(out, "  %s: ", label);
+    for (size_t i = 0; rc == DM_OK && a != NULL && i < a->nvals; i++) {
+        rc = buf_printf(out, "%s%s", i > 0 ? ", " : "", (const char *)a->vals[i].data);
+    }
+    if (rc == DM_OK && (a == NULL || a->nvals == 0)) {
+        rc = buf_puts(out, "(none)");
+    }
+    if (rc == DM_OK) {
+        rc = buf_puts(out, "\n");
+    }
+    return rc;
+}
+
+static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
+{
+    static char *root_attrs[] = {
+        "namingContexts",          "supportedControl", "supportedExtension",
+        "supportedSASLMechanisms", "vendorName",       "vendorVersion",
+        "supportedLDAPVersion",    "objectClass",      NULL};
+    static char *no_attrs[] = {"1.1", NULL};
+    struct entry *root = NULL;
+    struct entry *b = NULL;
+    struct berval *authzid = NULL;
+    const char *vendor;
+    const char *version;
+    int lrc;
+    int rc;
+
+    rc = ensure_open(c, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    log_debug("ldap_search(base=\"\", scope=base) rootDSE uri=%s", c->s.cfg.uri);
+    rc = ldap_common_lookup(&root, &c->s, "", root_attrs, err);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    vendor = entry_first(root, "vendorName");
+    version = entry_first(root, "vendorVersion");
+    if (vendor == NULL && has_value(root, "objectClass", "OpenLDAProotDSE")) {
+        vendor = "OpenLDAP";
+    }
+    if (vendor == NULL && entry_attr(root, "supportedCapabilities") != NULL) {
+        vendor = "Active Directory";
+    }
+    rc = buf_printf(out, "  uri: %s (%s)\n", c->s.cfg.uri,
+                    strncasecmp(c->s.cfg.uri, "ldaps://", 8) == 0   ? "TLS"
+                    : c->s.cfg.starttls                             ? "StartTLS"
+                    : strncasecmp(c->s.cfg.uri, "ldapi://", 8) == 0 ? "local socket"
+                                                                    : "no TLS");
+    if (rc == DM_OK) {
+        rc = buf_printf(out, "  vendor: %s%s%s\n", vendor != NULL ? vendor : "(not published)",
+                        version != NULL ? " " : "", version != NULL ? version : "");
+    }
+    if (rc == DM_OK) {
+        rc = put_list(out, root, "namingContexts", "naming contexts");
+    }
+    if (rc == DM_OK) {
+        rc = buf_printf(out, "  paged results: %s\n",
+                        has_value(root, "supportedControl", LDAP_CONTROL_PAGEDRESULTS) ? "yes"
+                                                                                       : "no");
+    }
+    if (rc == DM_OK) {
+        rc = buf_printf(out, "  StartTLS: %s\n",
+                        has_value(root, "supportedExtension", LDAP_EXOP_START_TLS) ? "yes" : "no");
+    }
+    if (rc == DM_OK) {
+        rc = buf_printf(out, "  who am I: %s\n",
+                        has_value(root, "supportedExtension", LDAP_EXOP_WHO_AM_I) ? "yes" : "no");
+    }
+    if (rc == DM_OK) {
+        rc = put_list(out, root, "supportedSASLMechanisms", "SASL mechanisms");
+    }
+    if (rc == DM_OK) {
+        rc = put_list(out, root, "supportedControl", "controls");
+    }
+    if (rc != DM_OK) {
+        rc = dm_err_set(err, rc, "check: output too large");
+        goto done;
+    }
+    log_debug("ldap_whoami() uri=%s", c->s.cfg.uri);
+    lrc = ldap_whoami_s(c->s.ld, &authzid, NULL, NULL);
+    if (lrc == LDAP_SUCCESS) {
+        if (authzid != NULL && authzid->bv_len > 0) {
+            rc = buf_printf(out, "  bound as: %.*s\n", (int)authzid->bv_len, authzid->bv_val);
+        } else {
+            rc = buf_puts(out, "  bound as: anonymous\n");
+        }
+    } else {
+        rc = buf_printf(out, "  bound as: %s (who-am-I: %s)\n",
+                        c->s.cfg.bind_dn != NULL ? c->s.cfg.bind_dn : "anonymous",
+                        ldap_err2string(lrc));
+    }
+    if (rc == DM_OK && c->s.cfg.base != NULL) {
+        log_debug("ldap_search(base=\"%s\", scope=base, attrs=1.1) uri=%s", c->s.cfg.base,
+                  c->s.cfg.uri);
+        rc = ldap_common_lookup(&b, &c->s, c->s.cfg.base, no_attrs, err);
+        if (rc == DM_OK) {
+            rc = buf_printf(out, "  base %s: exists\n", c->s.cfg.base);
+        } else if (rc == DM_ENOTFOUND) {
+            rc = buf_printf(out, "  base %s: NOT FOUND (matched: %s)\n", c->s.cfg.base,
+                            err->matched_dn[0] != '\0' ? err->matched_dn : "none");
+            dm_err_clear(err);
+        } else {
+            goto done;
+        }
+    }
+    if (rc != DM_OK) {
+        rc = dm_err_set(err, rc, "check: output too large");
+    }
+done:
+    if (authzid != NULL) {
+        ber_bvfree(authzid);
+    }
+    entry_free(b);
+    entry_free(root);
+    return rc;
+}
+
+const struct conn_ops conn_ldap_ops = {
+    .name = "ldap",
+    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY,
+    .open = ldap_open,
+    .read = ldap_read,
+    .lookup = ldap_lookup,
+    .apply = ldap_apply,
+    .check = ldap_check,
+    .close = ldap_close,
+};

@@ -34,6 +34,46 @@
  *
  * Errors at compile time name the map file position (file:line:col) via jsonpos and the
  * key path; errors at apply time name the entry DN and target attribute.
+ *
+ * ---- the full language (issue 3) ----
+ *
+ * Top-level keys besides "key", "users", "groups":
+ *   "source_attributes": ["uid", "cn", ...]   names the source may have; when given (or
+ *                        "source_profile"), every "from" name and template placeholder must
+ *                        be one of them (case-insensitive, options ignored) or the map is
+ *                        refused at load
+ *   "source_profile":    "../profiles/inetorgperson.json"  the same list from a profile file
+ *   "target_profile":    "../profiles/okta-user.json"  per-attribute constraints for the
+ *                        "users" section (validate.h); a section may name its own
+ *                        "target_profile" too
+ * Profile paths: absolute, or relative to the directory of the map file (origin), then to
+ * its parent directory (so "profiles/x.json" works from schema/maps/), then to the cwd.
+ *
+ * Rule keys ("attributes" members):
+ *   "from":       "attr", or ["a", "b"]: the first attribute present in the entry wins
+ *   "template":   "{givenName} {sn}" (first value of each placeholder)
+ *   "value":      a constant
+ *   "transforms": a chain of steps, see schema/transform.h (trim, lower, upper, first, all,
+ *                 email, guid, sid, filetime, generalized, regex, split, join, lookup,
+ *                 default, date, flag); values from "from"/"template"/"value" run through
+ *                 every step in order
+ *   "default":    literal used (untransformed) when the rule produced no value
+ *   constraint keys (validate.h): "type", "max_length", "min_length", "required", "unique",
+ *                 "pattern", "pii", "max_utf8_bytes_per_char"; they override the target
+ *                 profile's constraints for that attribute field by field
+ *
+ * Load-time checks (each "file:line:col: key.path: problem"): unknown key or transform, bad
+ * regex (regerror text), a replace group beyond the expression's groups, a "from" or
+ * placeholder not among the declared source attributes, the output type of the last typed
+ * transform differing from the attribute's "type" (a "string" type accepts any output), a
+ * "default" or untransformed "value" literal that is not of that type, max_length < 1,
+ * min_length > max_length, an unreadable or bad profile.
+ *
+ * Apply semantics: a "from" rule without transforms copies the values byte-exact; with
+ * transforms, each value runs through the chain (value-list steps see the whole list); an
+ * empty result is dropped; "default" fills an attribute left without values. Sensitive
+ * attributes (entry_is_sensitive_attr()) are never transformed. Constraints are not
+ * enforced by map_apply(): map_check() (validate.h) reports them.
  */
 #ifndef DM_MAP_H
 #define DM_MAP_H
@@ -48,11 +88,12 @@ enum map_kind { MAP_USERS = 0, MAP_GROUPS = 1 };
 struct map;
 
 /* Compiles root (borrowed). origin names the file for messages ("dirmig.json" or the map
- * file path); pos (may be NULL) gives positions, and prefix is the key path of root inside
- * that document ("map" for an inline map in dirmig.json, "" for a map file). Returns a
- * new map; caller frees with map_free(). */
-int map_compile(struct map **out, const json_t *root, const char *origin,
-                const struct jsonpos *pos, const char *prefix, struct dm_err *err) DM_MUST_USE;
+ * file path) and its directory is the base of relative profile paths; pos (may be NULL)
+ * gives positions, and prefix is the key path of root inside that document ("map" for an
+ * inline map in dirmig.json, "" for a map file). Returns a new map; caller frees with
+ * map_free(). */
+int map_compile(struct map **out, const json_t *root, const char *origin, const struct jsonpos *pos,
+                const char *prefix, struct dm_err *err) DM_MUST_USE;
 
 /* Reads and compiles a map file. */
 int map_load_file(struct map **out, const char *path, struct dm_err *err) DM_MUST_USE;
@@ -65,10 +106,39 @@ void map_free(struct map *m); /* NULL-safe */
 /* Source correlation attribute ("entryUUID" unless the map says otherwise). Borrowed. */
 const char *map_key_attr(const struct map *m);
 
+/* Target correlation attribute ("key": {"target": ...}), or NULL when the map does not say
+ * (then the source attribute name is used on both sides). Borrowed. */
+const char *map_key_target(const struct map *m);
+
+/* Fallback correlation rules ("key": {"fallback": [{"source": A, "target": B}, ...]}),
+ * tried in order by `dirmig mapping` when the key finds no candidate. Sets two borrowed
+ * parallel arrays; returns their length (at most MAP_MAX_FALLBACK). */
+#define MAP_MAX_FALLBACK 7
+size_t map_key_fallbacks(const struct map *m, const char *const **sources,
+                         const char *const **targets);
+
 /* Builds the target entry for src: attributes per the kind's rules, objectClass mapped,
  * dn and key copied from src (the caller rebases the DN). Returns a new entry; caller
- * frees with entry_free(). */
-int map_apply(struct entry **out, const struct map *m, enum map_kind kind,
-              const struct entry *src, struct dm_err *err) DM_MUST_USE;
+ * frees with entry_free(). A compiled map is read-only and may be shared by threads, but
+ * glibc's regexec() takes a lock per regex_t: workers that map in parallel with regex
+ * transforms scale better with one map_load_file() each. */
+int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const struct entry *src,
+              struct dm_err *err) DM_MUST_USE;
+
+/* ---- issue 3: constraints, profiles, explain ---- */
+
+struct validate_constraint;
+
+/* The constraint table of a kind's section: one entry per constrained target attribute
+ * (rule keys merged over the target profile). Borrowed; *n set to the count. */
+const struct validate_constraint *map_constraints(const struct map *m, enum map_kind kind,
+                                                  size_t *n);
+
+/* Appends to out a human explanation of how src maps: per target attribute its rule (auto /
+ * from / template / value / dropped), the source values, each transform step and its
+ * result, the default if used, the final values and the constraint problems. Values of
+ * pii and sensitive attributes (userPassword, ...) show as ***; binary bytes as \xNN. */
+int map_explain(struct buf *out, const struct map *m, enum map_kind kind, const struct entry *src,
+                struct dm_err *err) DM_MUST_USE;
 
 #endif

@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <openssl/evp.h>
 #include <unistd.h>
 #include "schema/map.h"
+#include "schema/validate.h"
 #include "agent/util/buf.h"
 
 static char tmpdir[] = "/tmp/test_map.XXXXXX";
@@ -52,6 +54,12 @@ static void expect_bad(const char *text, const char *want)
 
     assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
     assert_null(m);
+    if (want == NULL) {
+        /* the rest depends on the environment: only the start */
+        snprintf(full, sizeof(full), "%s:1:2: ", path);
+        assert_memory_equal(err.msg, full, strlen(full));
+        return;
+    }
     snprintf(full, sizeof(full), "%s%s", path, want);
     assert_string_equal(err.msg, full);
 }
@@ -411,7 +419,22 @@ static void test_map__key_section(void **state)
 
     (void)state;
     assert_string_equal(map_key_attr(m), "employeeNumber");
+    assert_string_equal(map_key_target(m), "uid");
     map_free(m);
+    m = load_map("{\"key\": {\"fallback\": [{\"source\": \"mail\", \"target\": \"email\"}, "
+                 "{\"source\": \"uid\", \"target\": \"login\"}]}}");
+    {
+        const char *const *fs = NULL, *const *ft = NULL;
+
+        assert_string_equal(map_key_attr(m), "entryUUID");
+        assert_null(map_key_target(m));
+        assert_int_equal(map_key_fallbacks(m, &fs, &ft), 2);
+        assert_string_equal(fs[1], "uid");
+        assert_string_equal(ft[1], "login");
+    }
+    map_free(m);
+    expect_bad("{\"key\": {\"fallback\": [{\"source\": \"mail\"}]}}",
+               ":1:23: key.fallback[0]: must be an object with exactly \"source\" and \"target\"");
 }
 
 static void test_map__bad_maps_rejected_with_position(void **state)
@@ -421,12 +444,14 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"lowr\"]}\n"
                "}}}",
                ":2:51: users.attributes.mail.transforms[1]: unknown transform \"lowr\" "
-               "(known: trim, lower, upper)");
+               "(known: trim, lower, upper, first, all, email, guid, sid, filetime, generalized, "
+               "regex, split, join, lookup, default, date, flag)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"mail\": {\"form\": \"mail\"}\n"
                "}}}",
                ":2:12: users.attributes.mail.form: unknown key "
-               "(known: from, template, value, transforms, default)");
+               "(known: from, template, value, transforms, default, type, max_length, "
+               "min_length, required, unique, pattern, pii, max_utf8_bytes_per_char)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"cn\": {}\n"
                "}}}",
@@ -454,21 +479,23 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                ":1:34: users.attributes.cn.from: must be a string");
     expect_bad(
         "{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"transforms\": \"trim\"}}}}",
-        ":1:48: users.attributes.cn.transforms: must be an array of strings");
+        ":1:48: users.attributes.cn.transforms: must be an array of transforms");
     expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"default\": []}}}}",
                ":1:48: users.attributes.cn.default: must be a string");
     expect_bad("{\"users\": {\"attributes\": {\"cn\": \"cn\"}}}",
                ":1:27: users.attributes.cn: must be an object or null");
     expect_bad("{\"users\": {\"attributes\": []}}", ":1:12: users.attributes: must be an object");
     expect_bad("{\"users\": {\"autp\": \"none\"}}",
-               ":1:12: users.autp: unknown key (known: auto, exclude, objectclasses, attributes)");
+               ":1:12: users.autp: unknown key (known: auto, exclude, objectclasses, attributes, "
+               "target_profile)");
     expect_bad("{\"users\": [], \"groups\": {}}", ":1:2: users: must be an object");
     expect_bad("{\"key\": {\"source\": \"\"}}",
                ":1:10: key.source: must be a non-empty attribute name");
     expect_bad("{\"key\": {\"src\": \"uid\"}}",
-               ":1:10: key.src: unknown key (known: source, target)");
+               ":1:10: key.src: unknown key (known: source, target, fallback)");
     expect_bad("{\"users\": {}, \"people\": {}}",
-               ":1:15: people: unknown key (known: key, users, groups)");
+               ":1:15: people: unknown key (known: key, users, groups, source_attributes, "
+               "source_profile, target_profile)");
     expect_bad("[1]", ":1:1: (top level): the map must be a JSON object");
 }
 
@@ -511,12 +538,16 @@ static void test_map__inline_map_with_prefix(void **state)
     assert_int_equal(map_compile(&m, json_object_get(root, "map"), "dirmig.json", pos, "map", &err),
                      DM_EINVAL);
     assert_string_equal(err.msg, "dirmig.json:4:51: map.users.attributes.cn.foo: unknown key "
-                                 "(known: from, template, value, transforms, default)");
+                                 "(known: from, template, value, transforms, default, type, "
+                                 "max_length, min_length, required, unique, pattern, pii, "
+                                 "max_utf8_bytes_per_char)");
     /* without positions the message still names the path */
     assert_int_equal(
         map_compile(&m, json_object_get(root, "map"), "dirmig.json", NULL, "map", &err), DM_EINVAL);
     assert_string_equal(err.msg, "dirmig.json: map.users.attributes.cn.foo: unknown key "
-                                 "(known: from, template, value, transforms, default)");
+                                 "(known: from, template, value, transforms, default, type, "
+                                 "max_length, min_length, required, unique, pattern, pii, "
+                                 "max_utf8_bytes_per_char)");
     assert_null(m);
     jsonpos_free(pos);
     json_decref(root);
@@ -662,8 +693,8 @@ static void golden_run(struct buf *out, const struct map *m, char *ldif)
 
 static void test_map__golden_cases(void **state)
 {
-    static const char *const cases[] = {"by-name-exclude", "rename-template-classes",
-                                        "utf8-binary"};
+    static const char *const cases[] = {"by-name-exclude", "rename-template-classes", "utf8-binary",
+                                        "ad-transforms"};
     const char *top = getenv("top_srcdir");
     char path[1024];
 
@@ -708,6 +739,374 @@ static void test_map__golden_cases(void **state)
     }
 }
 
+/* ---- issue 3: the full language ---- */
+
+static void test_map__starter_maps_load(void **state)
+{
+    const char *top = getenv("top_srcdir");
+    char dir[1024], path[1300];
+    struct dirent *de;
+    DIR *d;
+    size_t n = 0;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s/schema/maps", top != NULL ? top : ".");
+    d = opendir(dir);
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+        struct dm_err err = {0};
+        struct map *m = NULL;
+
+        if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (map_load_file(&m, path, &err) != DM_OK) {
+            fail_msg("%s", err.msg);
+        }
+        map_free(m);
+        n++;
+    }
+    closedir(d);
+    assert_true(n >= 3);
+}
+
+static void test_map__from_list_first_present_wins(void **state)
+{
+    struct map *m =
+        load_map("{\"users\": {\"auto\": \"none\", \"attributes\": {"
+                 "\"login\": {\"from\": [\"userPrincipalName\", \"mail\", \"uid\"]}}}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in = fixture_entry("uid=a,dc=x", "k", "uid", "a", "mail", "m1@x.org", "mail", "m2@x.org", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_int_equal(nvals(out, "login"), 2);
+    assert_string_equal(val(out, "login", 0), "m1@x.org");
+    entry_free(out);
+    entry_free(in);
+    in = fixture_entry("uid=a,dc=x", "k", "uid", "a", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_string_equal(val(out, "login", 0), "a");
+    entry_free(out);
+    entry_free(in);
+    in = fixture_entry("uid=a,dc=x", "k", "cn", "a", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_int_equal(nvals(out, "login"), 0);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__transform_chain_per_value(void **state)
+{
+    struct map *m = load_map(
+        "{\"users\": {\"auto\": \"none\", \"attributes\": {"
+        "\"mail\": {\"from\": \"mail\", \"transforms\": [\"email\", "
+        "  {\"regex\": {\"match\": \"@old\\\\.example$\", \"replace\": \"@new.example\"}}]},"
+        "\"firstMail\": {\"from\": \"mail\", \"transforms\": [\"first\", \"upper\"]},"
+        "\"allMail\": {\"from\": \"mail\", \"transforms\": [\"lower\", {\"join\": \",\"}]},"
+        "\"kind\": {\"from\": \"employeeType\", \"transforms\": [{\"lookup\": "
+        "  {\"table\": {\"staff\": \"EMP\", \"contractor\": \"CTR\"}, \"default\": \"OTHER\"}}]},"
+        "\"note\": {\"from\": \"description\", \"transforms\": [\"trim\"], \"default\": \"n/a\"}"
+        "}}}");
+    struct entry *in, *out;
+
+    (void)state;
+    in = fixture_entry("uid=a,dc=x", "k", "mail", " A@OLD.Example ", "mail", "b@Other.example",
+                       "employeeType", "staff", "employeeType", "intern", "description", "   ",
+                       NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_int_equal(nvals(out, "mail"), 2);
+    assert_string_equal(val(out, "mail", 0), "A@new.example");
+    assert_string_equal(val(out, "mail", 1), "b@other.example");
+    assert_int_equal(nvals(out, "firstMail"), 1);
+    assert_string_equal(val(out, "firstMail", 0), " A@OLD.EXAMPLE ");
+    assert_string_equal(val(out, "allMail", 0), " a@old.example ,b@other.example");
+    assert_int_equal(nvals(out, "kind"), 2);
+    assert_string_equal(val(out, "kind", 0), "EMP");
+    assert_string_equal(val(out, "kind", 1), "OTHER");
+    /* the transform left nothing: the rule default applies, untransformed */
+    assert_string_equal(val(out, "note", 0), "n/a");
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__source_attributes_checked_at_load(void **state)
+{
+    struct map *m;
+
+    (void)state;
+    expect_bad("{\"source_attributes\": [\"uid\", \"givenName\", \"sn\", \"cn\"],\n"
+               " \"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mial\"}}}}",
+               ":3:12: users.attributes.mail.from: \"mial\" is not a source attribute");
+    expect_bad("{\"source_attributes\": [\"uid\", \"givenName\", \"sn\", \"cn\"],\n"
+               " \"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": [\"uid\", \"mail\"]}}}}",
+               ":3:28: users.attributes.mail.from[1]: \"mail\" is not a source attribute");
+    expect_bad("{\"source_attributes\": [\"uid\", \"givenName\", \"sn\"],\n"
+               " \"users\": {\"attributes\": {\n"
+               "  \"cn\": {\"template\": \"{givenName} {surname}\"}}}}",
+               ":3:10: users.attributes.cn.template: placeholder {surname} names no source "
+               "attribute");
+    expect_bad("{\"source_attributes\": \"uid\"}",
+               ":1:2: source_attributes: must be an array of attribute names");
+    /* case-insensitive, options ignored; without a declaration nothing is checked */
+    m = load_map("{\"source_attributes\": [\"givenName\", \"CN\"], \"users\": {\"attributes\": {"
+                 "\"x\": {\"template\": \"{GIVENNAME} {cn;lang-en}\"}}}}");
+    map_free(m);
+    m = load_map("{\"users\": {\"attributes\": {\"x\": {\"from\": \"anything\"}}}}");
+    map_free(m);
+}
+
+static void test_map__source_and_target_profiles(void **state)
+{
+    const char *top = getenv("top_srcdir");
+    char text[2048], want[1400];
+    struct map *m;
+    struct entry *in, *out;
+    struct map_problem *pr = NULL;
+    struct dm_err err = {0};
+    size_t n = 0;
+
+    (void)state;
+    if (top == NULL) {
+        top = ".";
+    }
+    /* absolute profile paths; a rule's keys override the profile's */
+    snprintf(text, sizeof(text),
+             "{\"source_profile\": \"%s/schema/profiles/inetorgperson.json\",\n"
+             " \"target_profile\": \"%s/schema/profiles/okta-user.json\",\n"
+             " \"users\": {\"auto\": \"none\", \"attributes\": {\n"
+             "  \"login\": {\"from\": \"mail\"}, \"email\": {\"from\": \"mail\"},\n"
+             "  \"firstName\": {\"from\": \"givenName\", \"max_length\": 3},\n"
+             "  \"lastName\": {\"from\": \"sn\", \"required\": false}}}}",
+             top, top);
+    m = load_map(text);
+    in = fixture_entry("uid=a,dc=x", "k", "mail", "ada@example.org", "givenName", "Adah", NULL);
+    out = apply(m, MAP_USERS, in);
+    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(pr[0].category, "too_long");
+    assert_string_equal(pr[0].attr, "firstName");
+    assert_string_equal(pr[0].msg, "4 characters, at most 3");
+    free(pr);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+    /* a source profile refuses names it lacks */
+    snprintf(text, sizeof(text),
+             "{\"source_profile\": \"%s/schema/profiles/inetorgperson.json\",\n"
+             " \"users\": {\"attributes\": {\"x\": {\"from\": \"userPrincipalName\"}}}}",
+             top);
+    expect_bad(text, ":2:33: users.attributes.x.from: \"userPrincipalName\" is not a source "
+                     "attribute");
+    /* a missing profile names the key and the file */
+    expect_bad("{\"target_profile\": \"nosuch/okta.json\"}", NULL);
+    snprintf(want, sizeof(want),
+             ":1:2: target_profile: bad profile: %s/nosuch/okta.json: No such "
+             "file or directory",
+             tmpdir);
+    expect_bad("{\"target_profile\": \"nosuch/okta.json\"}", want);
+    /* the profile's type (date) against a flag transform (boolean output) */
+    snprintf(text, sizeof(text),
+             "{\"target_profile\": \"%s/schema/profiles/okta-user.json\",\n"
+             " \"users\": {\"attributes\": {\n"
+             "  \"email\": {\"from\": \"x\", \"transforms\": [\"trim\", {\"flag\": {\"bit\": 2}}, "
+             "\"upper\"]}}}}",
+             top);
+    snprintf(want, sizeof(want),
+             ":3:49: users.attributes.email.transforms[1]: transform \"flag\" outputs boolean but "
+             "the type (target profile) is email");
+    expect_bad(text, want);
+}
+
+static void test_map__bad_transforms_rejected_with_position(void **state)
+{
+    (void)state;
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"x\": {\"from\": \"x\", \"transforms\": [\n"
+               "    {\"regex\": {\"match\": \"([a-z]+\", \"replace\": \"\\\\1\"}}]}}}}",
+               ":3:5: users.attributes.x.transforms[0]: regex: bad regular expression "
+               "\"([a-z]+\": Unmatched ( or \\(");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"x\": {\"from\": \"x\", \"transforms\": [\"trim\", {\"frob\": 1}]}}}}",
+               ":2:45: users.attributes.x.transforms[1]: unknown transform \"frob\" (with an "
+               "argument: regex, split, join, lookup, default, date, flag)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"enabled\": {\"from\": \"userAccountControl\",\n"
+               "    \"transforms\": [{\"flag\": {\"bit\": 2}}],\n"
+               "    \"type\": \"integer\"}}}}",
+               ":4:5: users.attributes.enabled.type: transform \"flag\" outputs boolean but the "
+               "type is integer");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"exp\": {\"from\": \"accountExpires\", \"transforms\": [\"filetime\", \"trim\"],"
+               " \"type\": \"boolean\"}}}}",
+               ":2:73: users.attributes.exp.type: transform \"filetime\" outputs date but the "
+               "type is boolean");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"cn\": {\"from\": \"cn\", \"max_length\": 0}}}}",
+               ":2:24: users.attributes.cn.max_length: must be an integer >= 1 (characters)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"cn\": {\"from\": \"cn\", \"max_length\": 2, \"min_length\": 3}}}}",
+               ":2:3: users.attributes.cn: min_length is greater than max_length");
+    expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"pii\": \"yes\"}}}}",
+               ":1:48: users.attributes.cn.pii: pii: must be true or false");
+    expect_bad(
+        "{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"pattern\": \"a(\"}}}}",
+        ":1:48: users.attributes.cn.pattern: bad regular expression \"a(\": Unmatched ( or \\(");
+    expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": []}}}}",
+               ":1:34: users.attributes.cn.from: must be a name or a non-empty array of names");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"on\": {\"value\": \"yes\", \"type\": \"boolean\"}}}}",
+               ":2:10: users.attributes.on.value: \"yes\" is not a valid boolean");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"n\": {\"from\": \"n\", \"default\": \"none\", \"type\": \"integer\"}}}}",
+               ":2:22: users.attributes.n.default: \"none\" is not a valid integer");
+    /* type "string" takes any output; date output into a date type is fine */
+    map_free(
+        load_map("{\"users\": {\"attributes\": {"
+                 "\"a\": {\"from\": \"x\", \"transforms\": [\"guid\"], \"type\": \"string\"},"
+                 "\"b\": {\"from\": \"x\", \"transforms\": [\"filetime\"], \"type\": \"date\"},"
+                 "\"c\": {\"from\": \"x\", \"transforms\": [{\"flag\": {\"bit\": 2}}, "
+                 "\"trim\"], \"type\": \"boolean\"}}}}"));
+}
+
+static void test_map__explain_shows_steps_and_masks_pii(void **state)
+{
+    struct map *m = load_map(
+        "{\"users\": {\"exclude\": [\"entryUUID\"], \"attributes\": {"
+        "\"mail\": {\"from\": [\"userPrincipalName\", \"mail\"], \"transforms\": [\"trim\", "
+        "\"email\"],"
+        "  \"type\": \"email\"},"
+        "\"displayName\": {\"template\": \"{givenName} {sn}\", \"transforms\": [\"upper\"],"
+        "  \"max_length\": 5},"
+        "\"mobile\": {\"from\": \"mobile\", \"transforms\": [{\"regex\": {\"match\": \" \", "
+        "  \"replace\": \"\", \"global\": true}}], \"pii\": true},"
+        "\"title\": {\"from\": \"title\", \"default\": \"none\"},"
+        "\"employeeNumber\": {\"from\": \"employeeNumber\", \"required\": true},"
+        "\"street\": null"
+        "}}}");
+    struct entry *in = fixture_entry(
+        "uid=ada,dc=x", "key-1", "uid", "ada", "mail", " Ada@Example.ORG ", "givenName", "Ada",
+        "sn", "Lovelace", "mobile", "+1 555 0100", "userPassword", "{SSHA}c2VjcmV0c2VjcmV0",
+        "street", "1 Main St", "objectClass", "inetOrgPerson", NULL);
+    struct dm_err err = {0};
+    struct buf out;
+
+    (void)state;
+    buf_init(&out, 0);
+    assert_int_equal(map_explain(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_non_null(out.data);
+    assert_non_null(strstr(out.data, "entry: uid=ada,dc=x\nkey: key-1\nsection: users\n"));
+    assert_non_null(strstr(out.data, "uid: auto (by-name)\n  source: [\"ada\"]\n"
+                                     "  final: [\"ada\"]\n"));
+    assert_non_null(strstr(out.data, "mail: from userPrincipalName | mail\n"
+                                     "  source userPrincipalName: (absent)\n"
+                                     "  source mail: [\" Ada@Example.ORG \"]\n"
+                                     "  step 1 trim: [\"Ada@Example.ORG\"]\n"
+                                     "  step 2 email: [\"Ada@example.org\"]\n"
+                                     "  final: [\"Ada@example.org\"]\n"));
+    assert_non_null(strstr(out.data, "displayName: template \"{givenName} {sn}\"\n"
+                                     "  template: [\"Ada Lovelace\"]\n"
+                                     "  step 1 upper: [\"ADA LOVELACE\"]\n"
+                                     "  final: [\"ADA LOVELACE\"]\n"
+                                     "  problem too_long: 12 characters, at most 5\n"));
+    assert_non_null(strstr(out.data, "mobile: from mobile\n  source mobile: [***]\n"
+                                     "  step 1 regex: [***]\n  final: [***]\n"));
+    assert_non_null(strstr(out.data, "title: from title\n  source title: (absent)\n"
+                                     "  default: [\"none\"]\n"));
+    assert_non_null(strstr(out.data, "employeeNumber: from employeeNumber\n"
+                                     "  source employeeNumber: (absent)\n  final: (no value)\n"
+                                     "  problem missing_required: required attribute has no "
+                                     "value\n"));
+    assert_non_null(strstr(out.data, "street: dropped (null rule)\n  final: (no value)\n"));
+    assert_non_null(strstr(out.data, "userPassword: auto (by-name)\n  source: [***]\n"));
+    assert_non_null(strstr(out.data, "problems: 2\n"));
+    /* no pii or secret anywhere */
+    assert_null(strstr(out.data, "555"));
+    assert_null(strstr(out.data, "SSHA"));
+    assert_null(strstr(out.data, "1 Main"));
+    buf_free(&out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__explain_binary_values_escaped(void **state)
+{
+    struct map *m = load_map("{\"users\": {\"auto\": \"none\", \"attributes\": {"
+                             "\"guid\": {\"from\": \"objectGUID\", \"transforms\": [\"guid\"]}}}}");
+    static const unsigned char g[16] = {0x23, 0x8b, 0xee, 0x32, 0xaa, 0x34, 0x50, 0x40,
+                                        0x9e, 0xed, 0xa9, 0xab, 0xe3, 0xf1, 0x17, 0x83};
+    struct entry *in = fixture_entry("cn=a", NULL, NULL);
+    struct dm_err err = {0};
+    struct buf out;
+
+    (void)state;
+    assert_int_equal(entry_add_value(in, "objectGUID", g, sizeof(g)), DM_OK);
+    buf_init(&out, 0);
+    assert_int_equal(map_explain(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_non_null(strstr(out.data, "key: (none)\n"));
+    assert_non_null(strstr(out.data,
+                           "  source objectGUID: [\"#\\x8b\\xee2\\xaa4P@\\x9e\\xed"
+                           "\\xa9\\xab\\xe3\\xf1\\x17\\x83\"]\n"
+                           "  step 1 guid: [\"32ee8b23-34aa-4050-9eed-a9abe3f11783\"]\n"));
+    buf_free(&out);
+    entry_free(in);
+    map_free(m);
+}
+
+static void test_map__many_rules_and_option_names(void **state)
+{
+    struct buf text;
+    struct map *m;
+    struct entry *in, *out;
+    char name[32], v[32];
+
+    (void)state;
+    /* more source attributes than the per-entry stack index holds */
+    buf_init(&text, 0);
+    assert_int_equal(buf_puts(&text, "{\"users\": {\"exclude\": [\"description\"], "
+                                     "\"attributes\": {\"cn\": {\"from\": \"sn\"}"),
+                     DM_OK);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(buf_printf(&text, ", \"t%d\": {\"from\": \"s%d\"}", i, i), DM_OK);
+    }
+    assert_int_equal(buf_puts(&text, "}}}"), DM_OK);
+    m = load_map(text.data);
+    buf_free(&text);
+    in = fixture_entry("uid=a,dc=x", "k", "sn", "S", "cn", "C", "cn;lang-de", "CD", "description",
+                       "d", "description;lang-de", "dd", NULL);
+    for (int i = 0; i < 100; i += 3) {
+        snprintf(name, sizeof(name), "S%d", i);
+        snprintf(v, sizeof(v), "v%d", i);
+        assert_int_equal(entry_add_str(in, name, v), DM_OK);
+    }
+    out = apply(m, MAP_USERS, in);
+    for (int i = 0; i < 100; i++) {
+        snprintf(name, sizeof(name), "t%d", i);
+        snprintf(v, sizeof(v), "v%d", i);
+        if (i % 3 == 0) {
+            assert_string_equal(val(out, name, 0), v);
+        } else {
+            assert_int_equal(nvals(out, name), 0);
+        }
+    }
+    /* a rule target replaces the auto copy of that exact name only; excluded names also
+     * drop their ";options" variants */
+    assert_string_equal(val(out, "cn", 0), "S");
+    assert_int_equal(nvals(out, "cn"), 1);
+    assert_string_equal(val(out, "cn;lang-de", 0), "CD");
+    assert_int_equal(nvals(out, "description"), 0);
+    assert_int_equal(nvals(out, "description;lang-de"), 0);
+    entry_free(out);
+    entry_free(in);
+    map_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -725,6 +1124,15 @@ int main(void)
         cmocka_unit_test(test_map__syntax_errors_name_position),
         cmocka_unit_test(test_map__inline_map_with_prefix),
         cmocka_unit_test(test_map__golden_cases),
+        cmocka_unit_test(test_map__starter_maps_load),
+        cmocka_unit_test(test_map__from_list_first_present_wins),
+        cmocka_unit_test(test_map__transform_chain_per_value),
+        cmocka_unit_test(test_map__source_attributes_checked_at_load),
+        cmocka_unit_test(test_map__source_and_target_profiles),
+        cmocka_unit_test(test_map__bad_transforms_rejected_with_position),
+        cmocka_unit_test(test_map__explain_shows_steps_and_masks_pii),
+        cmocka_unit_test(test_map__explain_binary_values_escaped),
+        cmocka_unit_test(test_map__many_rules_and_option_names),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,9 +1,12 @@
 #include <config.h>
 #include "agent/pipeline.h"
+#include "agent/export.h"
 #include "agent/state.h"
 #include "agent/util/log.h"
 #include "schema/cred.h"
 #include "schema/dn.h"
+#include "schema/transform.h"
+#include "schema/validate.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -56,6 +59,18 @@ struct pipe {
     int fatal_rc;
     struct dm_err fatal_err;
     double t_start, t_last_progress;
+    /* scope */
+    const char *users_base;     /* source users base (a wave's OU replaces it) */
+    char *users_filter;         /* source users filter (ANDed with a wave's filter) */
+    char **wave_members;        /* sorted normalized member DNs of a group wave, or NULL */
+    size_t nwave_members;
+    int wave_groups;            /* a wave run also migrates groups */
+    struct retry_set *retry;    /* --retry-from */
+    int64_t now;                /* for dated activity */
+    /* validate */
+    int vphase;                 /* 1: count unique values, 2: check and export */
+    struct uniq *uniq;
+    struct export *exp;
 };
 
 static double now_sec(void)
@@ -451,6 +466,254 @@ static int grow_batch(struct pipe *p)
     return DM_OK;
 }
 
+/* Parses a date in any of the forms directories use: GeneralizedTime, ISO 8601, or AD
+ * FILETIME. *never is set for FILETIME's "never" values. Returns 0 on success. */
+static int parse_when(int64_t *t, int *never, const struct dm_val *v)
+{
+    const char *s = (const char *)v->data;
+
+    *never = 0;
+    if (transform_parse_generalized(t, s, v->len) == DM_OK ||
+        transform_parse_iso8601(t, s, v->len) == DM_OK) {
+        return 0;
+    }
+    return transform_parse_filetime(t, never, s, v->len) == DM_OK ? 0 : -1;
+}
+
+/* Dated activity (users): NULL when active, else the reason; *attr names the attribute. */
+static const char *activity(const struct pipe *p, const struct entry *src, const char **attr)
+{
+    const struct config_endpoint *s = &p->cfg->source;
+    const struct dm_attr *a;
+    int64_t t;
+    int never;
+
+    if (p->kind != MAP_USERS) {
+        return NULL;
+    }
+    if (s->activity_start != NULL && (a = entry_attr(src, s->activity_start)) != NULL &&
+        a->nvals > 0) {
+        *attr = s->activity_start;
+        if (parse_when(&t, &never, &a->vals[0]) != 0) {
+            return "bad_date";
+        }
+        if (!never && t > p->now + (int64_t)s->lookahead_days * 86400) {
+            return "not_yet_active";
+        }
+    }
+    if (s->activity_end != NULL && (a = entry_attr(src, s->activity_end)) != NULL &&
+        a->nvals > 0) {
+        *attr = s->activity_end;
+        if (parse_when(&t, &never, &a->vals[0]) != 0) {
+            return "bad_date";
+        }
+        if (!never && t <= p->now) {
+            return "expired";
+        }
+    }
+    return NULL;
+}
+
+static int strp_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Wave membership and --retry-from. (Dated activity is checked by the caller.) */
+static int in_scope(struct pipe *p, const struct entry *src, const struct pending *q)
+{
+    const char *attr = NULL, *why;
+
+    if (p->retry != NULL && !retry_has(p->retry, q->key)) {
+        return 0;
+    }
+    if (p->kind == MAP_USERS && p->wave_members != NULL &&
+        bsearch(&q->source_dn, p->wave_members, p->nwave_members, sizeof(char *), strp_cmp) ==
+            NULL) {
+        return 0;
+    }
+    if (p->o->mode == PIPE_VALIDATE) {
+        return 1; /* validate reports inactive entries as rows */
+    }
+    why = activity(p, src, &attr);
+    if (why != NULL) {
+        log_debug("%s %s skipped: %s (%s)", p->kind_name, src->dn, why, attr);
+        return 0;
+    }
+    return 1;
+}
+
+static void attrcat_add(struct pipeline_stats *st, const char *cat, const char *attr)
+{
+    for (size_t i = 0; i < st->nattrcats; i++) {
+        if (st->attrcats[i].cat == cat && strcasecmp(st->attrcats[i].attr, attr) == 0) {
+            st->attrcats[i].n++;
+            return;
+        }
+    }
+    if (st->nattrcats < PIPE_MAX_ATTRCATS) {
+        struct pipe_attr_count *c = &st->attrcats[st->nattrcats++];
+        c->cat = cat;
+        snprintf(c->attr, sizeof(c->attr), "%s", attr);
+        c->n = 1;
+    }
+}
+
+static void example_add(struct pipe *p, const char *cat, const char *key, const char *dn,
+                        const char *msg)
+{
+    struct pipeline_stats *st = p->st;
+    int have = 0;
+
+    for (size_t i = 0; i < st->nexamples; i++) {
+        have += st->examples[i].cat == cat;
+    }
+    if (have >= p->cfg->validate_examples || st->nexamples >= PIPE_MAX_EXAMPLES) {
+        return;
+    }
+    st->examples[st->nexamples].cat = cat;
+    st->examples[st->nexamples].key = strdup(key ? key : "");
+    st->examples[st->nexamples].dn = strdup(dn ? dn : "");
+    snprintf(st->examples[st->nexamples].msg, sizeof(st->examples[0].msg), "%s", msg);
+    st->nexamples++;
+}
+
+static int is_blocking(const struct pipe *p, const char *cat)
+{
+    for (size_t i = 0; p->cfg->validate_blocking && p->cfg->validate_blocking[i]; i++) {
+        if (strcmp(p->cfg->validate_blocking[i], cat) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int add_problem(struct map_problem **probs, size_t *n, const char *cat, const char *attr,
+                       const char *msg)
+{
+    struct map_problem *np = realloc(*probs, (*n + 1) * sizeof(*np));
+
+    if (np == NULL) {
+        return DM_ENOMEM;
+    }
+    *probs = np;
+    np[*n].category = cat;
+    snprintf(np[*n].attr, sizeof(np[*n].attr), "%s", attr ? attr : "");
+    snprintf(np[*n].msg, sizeof(np[*n].msg), "%s", msg);
+    (*n)++;
+    return DM_OK;
+}
+
+/* validate: phase 1 counts unique values; phase 2 checks every constraint and writes the
+ * export row. Problems never carry values, so pii cannot leak through them. */
+static int validate_entry(struct pipe *p, const struct entry *src, struct pending *q)
+{
+    struct map_problem *probs = NULL;
+    size_t nprobs = 0, nuniq;
+    const char **uattrs = NULL;
+    struct entry *m = NULL;
+    struct dm_err e = { 0 };
+    const char *attr = NULL, *why, *status;
+    char *reb = NULL;
+    int rc = DM_OK, blocking = 0;
+
+    nuniq = map_unique_attrs(p->cfg->map, p->kind, &uattrs);
+    if (!q->failed && map_apply(&m, p->cfg->map, p->kind, src, &e) != DM_OK) {
+        q->failed = 1;
+        q->category = "map";
+        q->err = e;
+    }
+    if (p->vphase == 1) {
+        for (size_t i = 0; m != NULL && i < nuniq && rc == DM_OK; i++) {
+            const struct dm_attr *a = entry_attr(m, uattrs[i]);
+            for (size_t j = 0; a != NULL && j < a->nvals && rc == DM_OK; j++) {
+                rc = uniq_add(p->uniq, a->name, a->vals[j].data, a->vals[j].len);
+            }
+        }
+        entry_free(m);
+        return rc == DM_OK ? DM_OK : dm_err_set(&p->fatal_err, rc, "out of memory");
+    }
+    if (q->failed) {
+        rc = add_problem(&probs, &nprobs, q->category, "", q->err.msg);
+    } else if (dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base,
+                         &e) != DM_OK) {
+        rc = add_problem(&probs, &nprobs, "dn", "", "entry is outside the source base");
+    } else {
+        rc = map_check(&probs, &nprobs, p->cfg->map, p->kind, m, &p->fatal_err);
+    }
+    for (size_t i = 0; rc == DM_OK && m != NULL && i < nuniq; i++) {
+        const struct dm_attr *a = entry_attr(m, uattrs[i]);
+        for (size_t j = 0; a != NULL && j < a->nvals && rc == DM_OK; j++) {
+            unsigned c = p->uniq ? uniq_count(p->uniq, a->name, a->vals[j].data, a->vals[j].len)
+                                 : 1;
+            if (c > 1) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "value is shared by %u entries (must be unique)", c);
+                rc = add_problem(&probs, &nprobs, "duplicate", a->name, msg);
+            }
+        }
+    }
+    why = rc == DM_OK ? activity(p, src, &attr) : NULL;
+    if (why != NULL) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s (%s)",
+                 strcmp(why, "expired") == 0          ? "end date has passed"
+                 : strcmp(why, "not_yet_active") == 0 ? "start date is still ahead"
+                                                      : "date cannot be parsed",
+                 attr);
+        rc = add_problem(&probs, &nprobs,
+                         strcmp(why, "expired") == 0          ? "expired"
+                         : strcmp(why, "not_yet_active") == 0 ? "not_yet_active"
+                                                              : "bad_date",
+                         attr, msg);
+    }
+    if (rc != DM_OK) {
+        goto done;
+    }
+    for (size_t i = 0; i < nprobs; i++) {
+        count_add(p->st->cats, &p->st->ncats, nprobs ? probs[i].category : "", 1);
+        attrcat_add(p->st, probs[i].category, probs[i].attr);
+        example_add(p, probs[i].category, q->key, src->dn, probs[i].msg);
+        blocking |= is_blocking(p, probs[i].category);
+    }
+    status = nprobs == 0 ? "ok" : why != NULL && nprobs == 1 ? "inactive" : "problem";
+    p->st->rows++;
+    if (nprobs > 0) {
+        p->st->rows_with_problems++;
+        p->kc->failed++;
+    } else {
+        p->kc->unchanged++; /* "valid" */
+    }
+    if (blocking) {
+        p->st->blocking++;
+    }
+    rc = export_row(p->exp, q->key, src->dn, p->kind_name, status, probs, nprobs, p->cfg->map,
+                    p->kind, m, &p->fatal_err);
+done:
+    free(probs);
+    free(reb);
+    entry_free(m);
+    return rc;
+}
+
+/* plan/run: the map's per-entry constraints (uniqueness needs the whole population and is
+ * left to validate). A blocking problem fails the entry with DM_EINVAL naming it. */
+static int check_constraints(struct pipe *p, const struct entry *m, struct dm_err *err)
+{
+    struct map_problem *probs = NULL;
+    size_t n = 0;
+    int rc = map_check(&probs, &n, p->cfg->map, p->kind, m, err);
+
+    for (size_t i = 0; rc == DM_OK && i < n; i++) {
+        if (is_blocking(p, probs[i].category)) {
+            rc = dm_err_set(err, DM_EINVAL, "%s: %s", probs[i].category, probs[i].msg);
+            dm_err_attr(err, probs[i].attr);
+        }
+    }
+    free(probs);
+    return rc;
+}
+
 /* The read callback: one source entry through map, rebase, digest, journal check. */
 static int on_entry(const struct entry *src, void *payload)
 {
@@ -459,14 +722,16 @@ static int on_entry(const struct entry *src, void *payload)
     struct entry *m = NULL;
     struct state_object o = { 0 };
     char *reb = NULL;
-    int rc;
+    int rc = DM_OK;
 
     if (g_stop || (p->o->limit > 0 && p->processed >= p->o->limit)) {
         p->st->interrupted = 1;
         return PIPE_STOP;
     }
-    p->processed++;
-    if (p->pass == 1) {
+    if (p->vphase != 1) {
+        p->processed++;
+    }
+    if (p->pass == 1 && p->vphase != 1) {
         p->kc->seen++;
     }
     log_set_context(p->st->run_id, src->dn);
@@ -477,12 +742,29 @@ static int on_entry(const struct entry *src, void *payload)
         q->failed = 1;
         q->category = "dn";
         dm_err_dn(&q->err, src->dn);
+        if (p->o->mode == PIPE_VALIDATE) {
+            rc = validate_entry(p, src, q);
+            pending_clear(q);
+            goto out_rc;
+        }
         goto queued;
     }
     if (src->key == NULL || src->key[0] == '\0') {
         /* No key attribute on the entry: the normalized DN is the key. */
         free(q->key);
         q->key = strdup(q->source_dn);
+    }
+    if (!in_scope(p, src, q)) {
+        if (p->vphase != 1) {
+            p->kc->skipped++;
+        }
+        pending_clear(q);
+        goto out;
+    }
+    if (p->o->mode == PIPE_VALIDATE) {
+        rc = validate_entry(p, src, q);
+        pending_clear(q);
+        goto out_rc;
     }
     if (p->kind == MAP_USERS && p->pass == 1) {
         struct dm_attr *pw = entry_attr(src, "userPassword");
@@ -494,6 +776,16 @@ static int on_entry(const struct entry *src, void *payload)
         q->failed = 1;
         q->category = "map";
         dm_err_dn(&q->err, src->dn);
+        goto queued;
+    }
+    rc = check_constraints(p, m, &q->err);
+    if (rc != DM_OK) {
+        /* Blocking data-quality problems are reported, never sent to the target. */
+        q->failed = 1;
+        q->category = "constraint";
+        dm_err_dn(&q->err, src->dn);
+        entry_free(m);
+        m = NULL;
         goto queued;
     }
     rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &q->err);
@@ -547,6 +839,11 @@ out:
     free(reb);
     log_set_context(p->st->run_id, NULL);
     return p->fatal_rc != DM_OK ? PIPE_STOP : 0;
+out_rc:
+    if (rc != DM_OK && p->fatal_rc == DM_OK) {
+        p->fatal_rc = rc;
+    }
+    goto out;
 }
 
 /* ---- the reader thread ----
@@ -697,8 +994,8 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
         pass2 = *p->kc;
     }
     p->pass_unresolved = 0;
-    sc.base = kind == MAP_USERS ? s->users_base : s->groups_base;
-    sc.filter = kind == MAP_USERS ? s->users_filter : s->groups_filter;
+    sc.base = kind == MAP_USERS ? p->users_base : s->groups_base;
+    sc.filter = kind == MAP_USERS ? p->users_filter : s->groups_filter;
     sc.attrs = NULL;
     sc.key_attr = map_key_attr(p->cfg->map);
     log_info("reading %ss from %s (base \"%s\", filter %s)%s", p->kind_name, s->conn.uri,
@@ -752,12 +1049,86 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
+/* Applies --wave: narrows the users scope by filter or OU, or collects the member DNs of
+ * the wave's group (a wave is small by design; its member list is held in memory). */
+static int setup_wave(struct pipe *p, struct dm_err *err)
+{
+    const struct config_wave *w = NULL;
+    struct entry *g = NULL;
+    int rc = DM_OK;
+
+    for (size_t i = 0; i < p->cfg->nwaves; i++) {
+        if (strcmp(p->cfg->waves[i].name, p->o->wave) == 0) {
+            w = &p->cfg->waves[i];
+        }
+    }
+    if (w == NULL) {
+        return dm_err_set(err, DM_EINVAL, "--wave %s: no such wave in the config", p->o->wave);
+    }
+    p->wave_groups = w->groups;
+    if (w->ou != NULL) {
+        p->users_base = w->ou;
+    } else if (w->filter != NULL) {
+        size_t n = strlen(p->users_filter) + strlen(w->filter) + 4;
+        char *f = malloc(n);
+        if (f == NULL) {
+            return dm_err_set(err, DM_ENOMEM, "out of memory");
+        }
+        snprintf(f, n, "(&%s%s)", p->users_filter, w->filter);
+        free(p->users_filter);
+        p->users_filter = f;
+    } else {
+        rc = p->sops->lookup(&g, p->src, w->group, err);
+        if (rc != DM_OK) {
+            if (rc == DM_ENOTFOUND) {
+                dm_err_set(err, DM_EINVAL, "wave %s: group %s not found in the source", w->name,
+                           w->group);
+                rc = DM_EINVAL;
+            }
+            return rc;
+        }
+        for (size_t i = 0; i < g->nattrs && rc == DM_OK; i++) {
+            const struct dm_attr *a = &g->attrs[i];
+            if (strcasecmp(a->name, "member") != 0 && strcasecmp(a->name, "uniqueMember") != 0) {
+                continue;
+            }
+            for (size_t j = 0; j < a->nvals && rc == DM_OK; j++) {
+                size_t dl = name_uid_split((const char *)a->vals[j].data, a->vals[j].len);
+                char *dn = strndup((const char *)a->vals[j].data, dl), *norm = NULL;
+                char **grown = realloc(p->wave_members, (p->nwave_members + 1) * sizeof(char *));
+                struct dm_err e = { 0 };
+                if (dn == NULL || grown == NULL) {
+                    free(dn);
+                    rc = dm_err_set(err, DM_ENOMEM, "out of memory");
+                    break;
+                }
+                p->wave_members = grown;
+                if (dn_normalize(&norm, dn, &e) == DM_OK) {
+                    p->wave_members[p->nwave_members++] = norm;
+                }
+                free(dn);
+            }
+        }
+        entry_free(g);
+        if (p->wave_members == NULL) {
+            p->wave_members = calloc(1, sizeof(char *)); /* empty wave: nobody */
+        }
+        qsort(p->wave_members, p->nwave_members, sizeof(char *), strp_cmp);
+    }
+    log_info("wave %s: %s", w->name,
+             w->ou ? "users under the wave's OU"
+             : w->filter ? "users matching the wave's filter"
+                         : "members of the wave's group");
+    return rc;
+}
+
 int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
                      const struct pipeline_opts *o, struct dm_err *err)
 {
     struct pipe p;
     struct sigaction sa;
     const char *status = "done";
+    const char *kinds[] = { "plan", "run", "validate" };
     int rc;
 
     memset(&p, 0, sizeof(p));
@@ -766,6 +1137,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     p.o = o;
     p.st = stats;
     p.t_start = now_sec();
+    p.now = (int64_t)time(NULL);
+    p.users_base = cfg->source.users_base;
+    p.users_filter = strdup(cfg->source.users_filter);
     g_stop = 0;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -773,42 +1147,96 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     sigaction(SIGTERM, &sa, NULL);
 
     rc = grow_batch(&p);
-    if (rc != DM_OK) {
-        dm_err_set(err, rc, "out of memory");
+    if (rc != DM_OK || p.users_filter == NULL) {
+        rc = dm_err_set(err, DM_ENOMEM, "out of memory");
         goto done;
     }
-    rc = state_open(&p.state, cfg->state_path, err);
-    if (rc != DM_OK) {
-        goto done;
+    if (o->retry_from != NULL) {
+        rc = retry_load(&p.retry, o->retry_from, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
+        log_info("retrying %zu entries listed in %s", retry_count(p.retry), o->retry_from);
+    }
+    if (o->mode != PIPE_VALIDATE) {
+        rc = state_open(&p.state, cfg->state_path, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
     }
     /* Connect and bind both ends before anything is written anywhere. */
     rc = open_endpoint(&p.sops, &p.src, &cfg->source, err);
     if (rc != DM_OK) {
         goto done;
     }
-    rc = open_endpoint(&p.tops, &p.dst, &cfg->target, err);
-    if (rc != DM_OK) {
-        goto done;
+    if (o->mode != PIPE_VALIDATE) {
+        rc = open_endpoint(&p.tops, &p.dst, &cfg->target, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
     }
-    rc = state_run_begin(&stats->run_id, p.state, o->mode == PIPE_RUN ? "run" : "plan",
-                         cfg->digest, err);
-    if (rc != DM_OK) {
-        goto done;
+    if (o->wave != NULL) {
+        rc = setup_wave(&p, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
+    }
+    if (o->mode == PIPE_VALIDATE) {
+        rc = export_open(&p.exp, o->out_prefix ? o->out_prefix : "validation", err);
+        if (rc != DM_OK) {
+            goto done;
+        }
+        stats->export_csv = strdup(export_csv_path(p.exp));
+        stats->export_jsonl = strdup(export_jsonl_path(p.exp));
+    } else {
+        rc = state_run_begin(&stats->run_id, p.state, kinds[o->mode], cfg->digest, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
     }
     log_set_context(stats->run_id, NULL);
-    log_info("%s started: %s -> %s", o->mode == PIPE_RUN ? "run" : "plan", cfg->source.conn.uri,
+    log_info("%s started: %s -> %s", kinds[o->mode], cfg->source.conn.uri,
              cfg->target.conn.uri);
 
+    if (o->mode == PIPE_VALIDATE) {
+        for (int k = 0; k < 2 && rc == DM_OK && !stats->interrupted; k++) {
+            const char **ua;
+            enum map_kind mk = k == 0 ? MAP_USERS : MAP_GROUPS;
+            if (mk == MAP_GROUPS && o->wave != NULL && !p.wave_groups) {
+                break;
+            }
+            uniq_free(p.uniq);
+            p.uniq = NULL;
+            if (map_unique_attrs(cfg->map, mk, &ua) > 0) {
+                /* Uniqueness needs the whole population: count first, then check. */
+                rc = uniq_new(&p.uniq, err);
+                p.vphase = 1;
+                if (rc == DM_OK) {
+                    rc = run_kind(&p, mk, 1, err);
+                }
+            }
+            p.vphase = 2;
+            if (rc == DM_OK) {
+                rc = run_kind(&p, mk, 1, err);
+            }
+        }
+        if (rc == DM_OK) {
+            rc = export_close(p.exp, err);
+        } else {
+            export_close(p.exp, NULL);
+        }
+        p.exp = NULL;
+        goto done;
+    }
+
     rc = run_kind(&p, MAP_USERS, 1, err);
-    if (rc == DM_OK && !stats->interrupted) {
+    if (rc == DM_OK && !stats->interrupted && (o->wave == NULL || p.wave_groups)) {
         p.final_pass = o->mode == PIPE_PLAN;
         rc = run_kind(&p, MAP_GROUPS, 1, err);
         if (rc == DM_OK && !stats->interrupted && p.pass_unresolved > 0 && !p.final_pass) {
             /* Some members did not resolve: groups created in pass 1 may be among them. */
             p.final_pass = 1;
             rc = run_kind(&p, MAP_GROUPS, 2, err);
-        } else if (rc == DM_OK && !p.final_pass) {
-            /* Nothing unresolved: nothing to report. */
         }
     }
     if (rc != DM_OK) {
@@ -823,6 +1251,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         c.updated = stats->users.updated + stats->groups.updated;
         c.unchanged = stats->users.unchanged + stats->groups.unchanged;
         c.failed = stats->users.failed + stats->groups.failed;
+        c.skipped = stats->users.skipped + stats->groups.skipped;
         if (state_run_end(p.state, stats->run_id, status, &c, &e2) != DM_OK && rc == DM_OK) {
             *err = e2;
             rc = e2.rc;
@@ -842,12 +1271,28 @@ done:
         p.sops->close(p.src);
     }
     state_close(p.state);
+    export_close(p.exp, NULL);
+    uniq_free(p.uniq);
+    retry_free(p.retry);
+    for (size_t i = 0; i < p.nwave_members; i++) {
+        free(p.wave_members[i]);
+    }
+    free(p.wave_members);
+    free(p.users_filter);
     log_set_context(0, NULL);
     return rc;
 }
 
 void pipeline_stats_free(struct pipeline_stats *stats)
 {
+    for (size_t i = 0; i < stats->nexamples; i++) {
+        free(stats->examples[i].key);
+        free(stats->examples[i].dn);
+    }
+    stats->nexamples = 0;
+    free(stats->export_csv);
+    free(stats->export_jsonl);
+    stats->export_csv = stats->export_jsonl = NULL;
     for (size_t i = 0; i < stats->nsamples; i++) {
         free(stats->samples[i].dn);
         free(stats->samples[i].attrs);

@@ -20,19 +20,23 @@
 #include "agent/config.h"
 #include "agent/util/err.h"
 
-enum pipeline_mode { PIPE_PLAN = 0, PIPE_RUN = 1 };
+enum pipeline_mode { PIPE_PLAN = 0, PIPE_RUN = 1, PIPE_VALIDATE = 2 };
 
 struct pipeline_opts {
     enum pipeline_mode mode;
     long long limit;     /* stop after this many source entries (0 = all) */
     int samples;         /* plan: how many sample changes to keep */
     int progress;        /* 1 = draw a progress line on stderr */
+    const char *wave;    /* only this wave's users (and groups if the wave says so) */
+    const char *retry_from; /* only the entries listed as problems in this export file */
+    const char *out_prefix; /* validate: export to PREFIX.csv and PREFIX.jsonl */
 };
 
 /* Per kind: plan fills create/update/unchanged; run fills created/updated/unchanged/failed
  * (create == created etc. share the fields). */
 struct kind_counts {
     long long seen, created, updated, unchanged, failed;
+    long long skipped;   /* inactive, outside the wave, or not in the retry list */
 };
 
 #define PIPE_MAX_CATS 32
@@ -49,6 +53,21 @@ struct pipe_sample {
     char *attrs;      /* comma-separated attribute names (never values) */
 };
 
+/* validate: problems per (category, attribute) and the first examples of each category. */
+#define PIPE_MAX_ATTRCATS 128
+#define PIPE_MAX_EXAMPLES 256
+struct pipe_attr_count {
+    const char *cat;
+    char attr[64];
+    long long n;
+};
+struct pipe_example {
+    const char *cat;
+    char *key;
+    char *dn;
+    char msg[256];
+};
+
 struct pipeline_stats {
     long long run_id;
     int interrupted;                 /* stopped by a signal or --limit */
@@ -59,6 +78,12 @@ struct pipeline_stats {
     struct pipe_count cats[PIPE_MAX_CATS];     /* error categories */
     size_t nsamples;
     struct pipe_sample samples[PIPE_MAX_SAMPLES];
+    /* validate */
+    long long rows, rows_with_problems, blocking;
+    size_t nattrcats, nexamples;
+    struct pipe_attr_count attrcats[PIPE_MAX_ATTRCATS];
+    struct pipe_example examples[PIPE_MAX_EXAMPLES];
+    char *export_csv, *export_jsonl;
 };
 
 /* Runs the pipeline. Connection or journal failures return their rc with err filled

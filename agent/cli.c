@@ -1,7 +1,9 @@
 #include <config.h>
 #include "agent/cli.h"
 #include "agent/config.h"
+#include "agent/explain.h"
 #include "agent/hook.h"
+#include "agent/mapping.h"
 #include "agent/pipeline.h"
 #include "agent/report.h"
 #include "agent/state.h"
@@ -18,9 +20,15 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  check      parse the config, connect and bind to every endpoint, print capabilities\n"
+    "  validate   data-quality report and validation export (CSV and JSON Lines)\n"
+    "             [--wave NAME] [--out PREFIX]\n"
+    "  mapping    correlation report: matched, source-only, target-only, ambiguous\n"
+    "             [--out PREFIX]\n"
+    "  map        --explain KEY: one entry through the map, step by step\n"
     "  plan       dry run: what a run would create, update or leave unchanged\n"
-    "             [--limit N] [--samples N]\n"
-    "  run        one-time bulk migration  [--limit N] [--no-progress]\n"
+    "             [--wave NAME] [--retry-from FILE] [--limit N] [--samples N]\n"
+    "  run        one-time bulk migration\n"
+    "             [--wave NAME] [--retry-from FILE] [--limit N] [--no-progress]\n"
     "  status     runs, counts and progress from the state journal\n"
     "  hook       serve the password-import hook (HTTPS), /metrics and /healthz\n"
     "  report     password-migration progress per day\n"
@@ -175,11 +183,24 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
     o.limit = c->o.limit;
     o.samples = c->o.samples;
     o.progress = !c->o.no_progress && !c->o.json && isatty(STDERR_FILENO);
+    o.wave = c->o.wave;
+    o.retry_from = c->o.retry_from;
+    o.out_prefix = c->o.out_prefix;
     rc = pipeline_execute(&st, cfg, &o, &err);
     if (rc != DM_OK) {
         print_err(&err);
     }
-    if (st.run_id != 0) {
+    if (mode == PIPE_VALIDATE) {
+        if (rc == DM_OK) {
+            report_validate_text(stderr, &st);
+            if (c->o.json) {
+                report_validate_json(stdout, &st);
+            }
+            if (st.blocking > 0) {
+                *exit_hint = EX_DATAERR;
+            }
+        }
+    } else if (st.run_id != 0) {
         report_pipeline_text(stderr, &st, mode);
         if (c->o.json) {
             report_pipeline_json(stdout, &st, mode);
@@ -254,6 +275,10 @@ int cli_main(int argc, char **argv, int *exit_hint)
         { "limit", required_argument, NULL, 'l' },
         { "samples", required_argument, NULL, 's' },
         { "no-progress", no_argument, NULL, 'P' },
+        { "wave", required_argument, NULL, 'w' },
+        { "retry-from", required_argument, NULL, 'r' },
+        { "out", required_argument, NULL, 'o' },
+        { "explain", required_argument, NULL, 'e' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -331,6 +356,18 @@ int cli_main(int argc, char **argv, int *exit_hint)
         case 'P':
             c.o.no_progress = 1;
             break;
+        case 'w':
+            c.o.wave = optarg;
+            break;
+        case 'r':
+            c.o.retry_from = optarg;
+            break;
+        case 'o':
+            c.o.out_prefix = optarg;
+            break;
+        case 'e':
+            c.o.explain = optarg;
+            break;
         default:
             *exit_hint = EX_USAGE;
             fputs(usage_text, stderr);
@@ -346,6 +383,12 @@ int cli_main(int argc, char **argv, int *exit_hint)
         rc = cmd_pipeline(&c, PIPE_PLAN, exit_hint);
     } else if (strcmp(cmd, "run") == 0) {
         rc = cmd_pipeline(&c, PIPE_RUN, exit_hint);
+    } else if (strcmp(cmd, "validate") == 0) {
+        rc = cmd_pipeline(&c, PIPE_VALIDATE, exit_hint);
+    } else if (strcmp(cmd, "mapping") == 0) {
+        rc = with_config(&c, exit_hint, mapping_cmd);
+    } else if (strcmp(cmd, "map") == 0) {
+        rc = with_config(&c, exit_hint, explain_cmd);
     } else if (strcmp(cmd, "status") == 0) {
         rc = cmd_status(&c, exit_hint);
     } else if (strcmp(cmd, "hook") == 0) {

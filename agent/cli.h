@@ -20,6 +20,10 @@ struct cli_opts {
     long long limit;
     int samples;
     int no_progress;
+    const char *wave;       /* --wave NAME */
+    const char *retry_from; /* --retry-from FILE */
+    const char *out_prefix; /* --out PREFIX (validate, mapping) */
+    const char *explain;    /* map --explain KEY */
 };
 
 struct dm_config;

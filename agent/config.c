@@ -27,6 +27,7 @@
 enum cfg_type {
     CFG_OBJ,     /* object whose keys are in this table */
     CFG_OPAQUE,  /* reserved section: any object (or array), not checked yet */
+    CFG_WAVES,   /* array of wave objects: checked by parse_waves() */
     CFG_MAP,     /* attribute map: checked by schema/map.c */
     CFG_STR,     /* non-empty string */
     CFG_PATH,    /* non-empty string; relative to the config file's directory */
@@ -102,7 +103,7 @@ static const struct cfg_key keys[] = {
      .doc = "Paged-results page size for reads."},
     {"max_retries", CFG_INT, "5", CFG_EP, 0, 100, EPOFF(conn.max_retries),
      .doc = "Reconnect attempts after a dropped connection."},
-    {"write_window", CFG_INT, "32", CFG_EP, 1, 1024, EPOFF(conn.write_window),
+    {"write_window", CFG_INT, "64", CFG_EP, 1, 1024, EPOFF(conn.write_window),
      .doc = "Maximum write operations in flight."},
     {"member_chunk", CFG_INT, "1000", CFG_EP, 1, 100000, EPOFF(conn.member_chunk),
      .doc = "Values per modify when writing big multi-valued attributes."},
@@ -111,6 +112,14 @@ static const struct cfg_key keys[] = {
      .doc = "Search base for users. Default: the endpoint base."},
     {"users.filter", CFG_STR, DEFAULT_USERS_FILTER, CFG_EP, .check = CHK_FILTER,
      EPOFF(users_filter), .doc = "LDAP filter selecting users."},
+    {"users.activity", CFG_OBJ, NULL, CFG_EP,
+     .doc = "Dated activity: users count only while start has passed and end has not."},
+    {"users.activity.start_attribute", CFG_STR, NULL, CFG_EP, EPOFF(activity_start),
+     .doc = "Attribute holding the start date (GeneralizedTime, ISO 8601 or FILETIME)."},
+    {"users.activity.end_attribute", CFG_STR, NULL, CFG_EP, EPOFF(activity_end),
+     .doc = "Attribute holding the end date; missing = no end."},
+    {"users.activity.lookahead_days", CFG_INT, "0", CFG_EP, 0, 3650, EPOFF(lookahead_days),
+     .doc = "Count users as active this many days before their start date."},
     {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
     {"groups.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(groups_base),
      .doc = "Search base for groups. Default: the endpoint base."},
@@ -139,8 +148,65 @@ static const struct cfg_key keys[] = {
      .doc = "Write JSON Lines instead of human-readable lines."},
     {"log.file", CFG_PATH, NULL, 0, CFOFF(log_file), .doc = "Log file. Unset: standard error."},
     {"credentials", CFG_OPAQUE, NULL, 0, .doc = "Reserved for password-hash handling."},
-    {"hook", CFG_OPAQUE, NULL, 0, .doc = "Reserved for the password-import hook server."},
-    {"waves", CFG_OPAQUE, NULL, 0, .doc = "Reserved for migration waves."},
+    {"hook", CFG_OBJ, NULL, 0, .doc = "The password-import hook server (dirmig hook)."},
+    {"hook.listen", CFG_STR, "127.0.0.1:8443", 0, CFOFF(hook.listen),
+     .doc = "Address and port: 127.0.0.1:8443, [::1]:8443 or 0.0.0.0:8443."},
+    {"hook.path", CFG_STR, "/okta/password-import", 0, CFOFF(hook.path),
+     .doc = "URL path of the Okta password import inline hook."},
+    {"hook.generic_path", CFG_STR, "/verify", 0, CFOFF(hook.generic_path),
+     .doc = "URL path of the generic endpoint: {\"username\",\"password\"} -> "
+            "{\"verified\": bool}."},
+    {"hook.tls", CFG_OBJ, NULL, 0, .doc = "TLS of the hook server."},
+    {"hook.tls.cert_file", CFG_PATH, NULL, 0, CFOFF(hook.tls_cert_file),
+     .doc = "PEM certificate (chain) of the hook server. Required unless plain_http."},
+    {"hook.tls.key_file", CFG_PATH, NULL, 0, CFOFF(hook.tls_key_file),
+     .doc = "PEM private key of the hook server."},
+    {"hook.plain_http", CFG_BOOL, "false", 0, CFOFF(hook.plain_http),
+     .doc = "Serve plain HTTP. Only allowed when listen is a loopback address (a TLS "
+            "terminating proxy in front)."},
+    {"hook.auth_header", CFG_STR, "Authorization", 0, CFOFF(hook.auth_header),
+     .doc = "Request header that carries the shared secret."},
+    {"hook.secret_file", CFG_PATH, NULL, CFG_SENSITIVE,
+     .doc = "File holding the shared secret (the whole header value). The server needs "
+            "this or secret_env."},
+    {"hook.secret_env", CFG_ENV, NULL, CFG_SENSITIVE,
+     .doc = "Environment variable holding the shared secret."},
+    {"hook.deadline_ms", CFG_INT, "2000", 0, 100, 2900, CFOFF(hook.deadline_ms),
+     .doc = "Internal deadline: a verification not done by then is UNVERIFIED (Okta gives "
+            "up after 3 s)."},
+    {"hook.login_attributes", CFG_STRLIST, "uid", 0, CFOFF(hook.login_attrs),
+     .doc = "Attributes searched for the username (one must match exactly one user)."},
+    {"hook.dn_template", CFG_STR, NULL, 0, CFOFF(hook.dn_template),
+     .doc = "Bind DN built from the username instead of a search, e.g. "
+            "uid={login},ou=people,dc=example,dc=org (RFC 4514 escaped)."},
+    {"hook.search_base", CFG_STR, NULL, 0, .check = CHK_DN, CFOFF(hook.search_base),
+     .doc = "Where users are searched. Default: source users.base."},
+    {"hook.max_failures", CFG_INT, "5", 0, 1, 1000, CFOFF(hook.max_failures),
+     .doc = "Failed verifications per username and window before the hook answers "
+            "UNVERIFIED without asking the source."},
+    {"hook.failure_window_s", CFG_INT, "900", 0, 1, 86400, CFOFF(hook.failure_window_s),
+     .doc = "Length of the failure window in seconds."},
+    {"hook.max_concurrency", CFG_INT, "64", 0, 1, 10000, CFOFF(hook.max_concurrency),
+     .doc = "Verifications in flight at once; more are answered UNVERIFIED at once."},
+    {"hook.max_body", CFG_INT, "16384", 0, 256, 1048576, CFOFF(hook.max_body),
+     .doc = "Largest request body in bytes (413 beyond)."},
+    {"hook.threads", CFG_INT, "64", 0, 0, 1024, CFOFF(hook.threads),
+     .doc = "HTTP worker threads (epoll pool; a verification occupies one while it waits "
+            "for the source); 0 = one thread per connection."},
+    {"hook.pool_size", CFG_INT, "32", 0, 1, 1024, CFOFF(hook.pool_size),
+     .doc = "Pooled source connections for searches, and as many for password binds."},
+    {"hook.request_timeout_s", CFG_INT, "10", 0, 1, 600, CFOFF(hook.request_timeout_s),
+     .doc = "Idle connection timeout; cuts off clients that send slowly."},
+    {"validate", CFG_OBJ, NULL, 0, .doc = "Data-quality validation (dirmig validate)."},
+    {"validate.blocking", CFG_STRLIST,
+     "missing_required duplicate wrong_type invalid_email too_long too_short pattern bad_chars "
+     "map dn",
+     0, CFOFF(validate_blocking),
+     .doc = "Problem categories that make dirmig validate exit with status 65."},
+    {"validate.examples", CFG_INT, "5", 0, 0, 1000, CFOFF(validate_examples),
+     .doc = "Examples kept per problem category in the summary."},
+    {"waves", CFG_WAVES, NULL, 0,
+     .doc = "Migration waves: an array of {name, filter | group | ou, groups}; see WAVES."},
     {"reconcile", CFG_OPAQUE, NULL, 0, .doc = "Reserved for scheduled reconciliation."},
 };
 
@@ -405,6 +471,8 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
             return cfg_fail(x, path, "must be an object");
         }
         return DM_OK;
+    case CFG_WAVES:
+        return DM_OK; /* parse_waves() checks it with positions */
     case CFG_MAP:
         if (!json_is_object(v)) {
             return cfg_fail(x, path, "must be an object");
@@ -582,6 +650,74 @@ static int validate_endpoint(struct cfg_ctx *x, int r)
     return DM_OK;
 }
 
+/* 1 for 127.0.0.0/8 and [::1] listen addresses ("host:port"). */
+static int is_loopback_listen(const char *s)
+{
+    return strncmp(s, "127.", 4) == 0 || strncmp(s, "[::1]:", 6) == 0 ||
+           strncmp(s, "localhost:", 10) == 0;
+}
+
+/* Rules that involve several hook keys. */
+static int validate_hook(struct cfg_ctx *x)
+{
+    json_t *listen = json_at(x->root, "hook.listen");
+    json_t *plain = json_at(x->root, "hook.plain_http");
+    json_t *cert = json_at(x->root, "hook.tls.cert_file");
+    json_t *key = json_at(x->root, "hook.tls.key_file");
+    json_t *tmpl = json_at(x->root, "hook.dn_template");
+    const char *l = listen != NULL ? json_string_value(listen) : "127.0.0.1:8443";
+    const char *colon = strrchr(l, ':');
+
+    if (colon == NULL || colon == l || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        return cfg_fail(x, "hook.listen", "must be address:port, e.g. 127.0.0.1:8443");
+    }
+    if (plain != NULL && json_is_true(plain) && !is_loopback_listen(l)) {
+        return cfg_fail(x, "hook.plain_http",
+                        "plain HTTP is only allowed on a loopback address (listen %s)", l);
+    }
+    if ((cert == NULL) != (key == NULL)) {
+        return cfg_fail(x, cert == NULL ? "hook.tls.key_file" : "hook.tls.cert_file",
+                        "tls.cert_file and tls.key_file go together");
+    }
+    if (json_at(x->root, "hook.secret_file") != NULL && json_at(x->root, "hook.secret_env")) {
+        return cfg_fail(x, "hook.secret_env", "use only one of secret_file and secret_env");
+    }
+    if (tmpl != NULL && strstr(json_string_value(tmpl), "{login}") == NULL) {
+        return cfg_fail(x, "hook.dn_template", "must contain {login}");
+    }
+    return DM_OK;
+}
+
+static char *resolve_path(struct cfg_ctx *x, const char *s);
+
+static int load_hook_secret(struct cfg_ctx *x)
+{
+    json_t *f = json_at(x->root, "hook.secret_file");
+    json_t *env = json_at(x->root, "hook.secret_env");
+    struct dm_err e = {0};
+    char *file = NULL;
+    int rc;
+
+    if (f == NULL && env == NULL) {
+        return DM_OK;
+    }
+    if (f != NULL) {
+        file = resolve_path(x, json_string_value(f));
+        if (file == NULL) {
+            return dm_err_set(x->err, DM_ENOMEM, "config strings");
+        }
+    }
+    rc = secret_load(&x->cp->pub.hook.secret, file, file ? NULL : json_string_value(env), &e);
+    if (rc != DM_OK) {
+        if (rc == DM_ENOMEM) {
+            return dm_err_set(x->err, rc, "%s", e.msg);
+        }
+        return cfg_fail(x, f != NULL ? "hook.secret_file" : "hook.secret_env", "%s", e.msg);
+    }
+    return DM_OK;
+}
+
 /* ---- building struct dm_config ---- */
 
 /* A path from the config, resolved against the config file's directory. */
@@ -693,6 +829,7 @@ static int fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
         return DM_OK;
     case CFG_OBJ:
     case CFG_OPAQUE:
+    case CFG_WAVES:
     case CFG_MAP:
     case CFG_ENV:
         break;
@@ -770,6 +907,98 @@ static int load_map(struct cfg_ctx *x)
     return DM_OK;
 }
 
+/* "waves": [{"name": "pilot", "filter": "(...)" | "group": "<dn>" | "ou": "<dn>",
+ *             "groups": false}, ...]: exactly one of filter/group/ou per wave. */
+static int parse_waves(struct cfg_ctx *x)
+{
+    struct dm_config *c = &x->cp->pub;
+    json_t *arr = json_at(x->root, "waves"), *w;
+    size_t i;
+
+    if (arr == NULL) {
+        return DM_OK;
+    }
+    if (!json_is_array(arr)) {
+        return cfg_fail(x, "waves", "must be an array of wave objects");
+    }
+    c->waves = calloc(json_array_size(arr) + 1, sizeof(*c->waves));
+    if (c->waves == NULL || pool_add(x->cp, c->waves) != DM_OK) {
+        return dm_err_set(x->err, DM_ENOMEM, "config waves");
+    }
+    json_array_foreach(arr, i, w)
+    {
+        struct config_wave *cw = &c->waves[i];
+        char path[64];
+        const char *key;
+        json_t *v;
+        int nsel = 0;
+
+        snprintf(path, sizeof(path), "waves[%zu]", i);
+        if (!json_is_object(w)) {
+            return cfg_fail(x, path, "must be an object");
+        }
+        json_object_foreach(w, key, v)
+        {
+            char kp[128];
+            snprintf(kp, sizeof(kp), "%s.%s", path, key);
+            if (strcmp(key, "groups") == 0) {
+                if (!json_is_boolean(v)) {
+                    return cfg_fail(x, kp, "must be true or false");
+                }
+                cw->groups = json_is_true(v);
+                continue;
+            }
+            if (strcmp(key, "name") != 0 && strcmp(key, "filter") != 0 &&
+                strcmp(key, "group") != 0 && strcmp(key, "ou") != 0) {
+                return cfg_fail(x, kp, "unknown key (name, filter, group, ou, groups)");
+            }
+            if (!json_is_string(v) || json_string_length(v) == 0) {
+                return cfg_fail(x, kp, "must be a non-empty string");
+            }
+            if (strcmp(key, "filter") == 0) {
+                const char *f = json_string_value(v);
+                int depth = 0;
+                for (const char *p = f; *p && depth >= 0; p++) {
+                    depth += (*p == '(') - (*p == ')');
+                }
+                if (f[0] != '(' || depth != 0) {
+                    return cfg_fail(x, kp, "must be an LDAP filter in parentheses");
+                }
+            } else if (strcmp(key, "name") != 0 && strchr(json_string_value(v), '=') == NULL) {
+                return cfg_fail(x, kp, "must be a DN");
+            }
+            {
+                char *s = pool_strdup(x->cp, json_string_value(v));
+                if (s == NULL) {
+                    return dm_err_set(x->err, DM_ENOMEM, "config waves");
+                }
+                if (strcmp(key, "name") == 0) {
+                    cw->name = s;
+                } else if (strcmp(key, "filter") == 0) {
+                    cw->filter = s, nsel++;
+                } else if (strcmp(key, "group") == 0) {
+                    cw->group = s, nsel++;
+                } else {
+                    cw->ou = s, nsel++;
+                }
+            }
+        }
+        if (cw->name == NULL) {
+            return cfg_fail(x, path, "a wave needs a \"name\"");
+        }
+        if (nsel != 1) {
+            return cfg_fail(x, path, "a wave needs exactly one of filter, group, ou");
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(c->waves[j].name, cw->name) == 0) {
+                return cfg_fail(x, path, "duplicate wave name \"%s\"", cw->name);
+            }
+        }
+        c->nwaves++;
+    }
+    return DM_OK;
+}
+
 static int build(struct cfg_ctx *x)
 {
     struct dm_config *c = &x->cp->pub;
@@ -803,6 +1032,17 @@ static int build(struct cfg_ctx *x)
         if (rc != DM_OK) {
             return rc;
         }
+    }
+    if (c->hook.search_base == NULL) {
+        c->hook.search_base = c->source.users_base;
+    }
+    rc = load_hook_secret(x);
+    if (rc != DM_OK) {
+        return rc;
+    }
+    rc = parse_waves(x);
+    if (rc != DM_OK) {
+        return rc;
     }
     return load_map(x);
 }
@@ -922,6 +1162,9 @@ int config_load(struct dm_config **out, const char *path, struct dm_err *err)
     for (int r = 0; r < 2 && rc == DM_OK; r++) {
         rc = validate_endpoint(&x, r);
     }
+    if (rc == DM_OK) {
+        rc = validate_hook(&x);
+    }
     if (rc != DM_OK) {
         goto done;
     }
@@ -952,6 +1195,7 @@ void config_free(struct dm_config *c)
     }
     secret_free(c->source.bind_pw);
     secret_free(c->target.bind_pw);
+    secret_free(c->hook.secret);
     map_free(c->map);
     for (size_t i = 0; i < cp->npool; i++) {
         free(cp->pool[i]);
@@ -1012,6 +1256,7 @@ static int describe_key(const struct config_priv *cp, const struct cfg_key *k, i
         return rc;
     case CFG_OBJ:
     case CFG_OPAQUE:
+    case CFG_WAVES:
     case CFG_MAP:
     case CFG_ENV:
         break;
@@ -1049,6 +1294,8 @@ static const char *type_name(enum cfg_type t)
         return "object";
     case CFG_OPAQUE:
         return "object, reserved";
+    case CFG_WAVES:
+        return "array of objects";
     case CFG_MAP:
         return "object";
     case CFG_STR:

@@ -16,6 +16,11 @@
 void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode);
 int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode);
 
+/* `dirmig validate`: rows, problem counts per category and attribute, first examples,
+ * whether blocking problems exist, and where the export went. */
+void report_validate_text(FILE *out, const struct pipeline_stats *st);
+int report_validate_json(FILE *out, const struct pipeline_stats *st);
+
 /* `dirmig status`: recent runs and journal totals. */
 int report_status(FILE *out, struct state *s, int json, struct dm_err *err) DM_MUST_USE;
 

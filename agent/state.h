@@ -92,4 +92,31 @@ typedef int (*state_count_fn)(const char *category, long long count, void *paylo
 int state_run_error_counts(struct state *s, long long run, state_count_fn fn, void *payload,
                            struct dm_err *err) DM_MUST_USE;
 
+/*
+ * Password migrations (the password-import hook, agent/hook.h). One row per verification
+ * that reached the source directory: login as typed, the user's source DN (NULL when not
+ * known), outcome ("verified", "wrong_password", "ambiguous_user", "source_error"), a short
+ * reason, time. Never the password. Users are counted by DN (the same person may sign in
+ * as "alice" and as "alice@example.org").
+ */
+int state_password_record(struct state *s, const char *login, const char *dn,
+                          const char *outcome, const char *reason,
+                          struct dm_err *err) DM_MUST_USE;
+
+/* Users created in the target with a password-import hook are counted by the importer in
+ * meta under this key (absent = 0). */
+#define STATE_META_HOOK_CREATED "hook_users_created"
+
+struct state_password_counts {
+    long long hook_created;   /* meta STATE_META_HOOK_CREATED, 0 if absent */
+    long long verified_users; /* distinct users (DN, else login) verified at least once */
+    long long verifications;  /* verified rows (a user may verify again) */
+};
+int state_password_counts(struct state_password_counts *out, struct state *s,
+                          struct dm_err *err) DM_MUST_USE;
+
+/* Users verified for the first time per UTC day, oldest first: fn("YYYY-MM-DD", n). */
+int state_password_daily(struct state *s, state_count_fn fn, void *payload,
+                         struct dm_err *err) DM_MUST_USE;
+
 #endif

@@ -33,6 +33,10 @@ enum st_stmt {
     ST_TOTALS,
     ST_RUNS,
     ST_RUN_ERR_COUNTS,
+    ST_PW_ADD,
+    ST_PW_COUNTS,
+    ST_PW_DAILY,
+    ST_META_GET,
     ST__LAST
 };
 
@@ -60,6 +64,15 @@ static const char *const stmt_sql[ST__LAST] = {
                 "failed, deleted, skipped FROM runs ORDER BY id DESC LIMIT ?1",
     [ST_RUN_ERR_COUNTS] = "SELECT category, count(*) FROM errors WHERE run = ?1 "
                           "GROUP BY category ORDER BY category",
+    [ST_PW_ADD] = "INSERT INTO password_migrations (login, dn, outcome, reason, at) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [ST_PW_COUNTS] = "SELECT count(DISTINCT lower(coalesce(dn, login))), count(*) "
+                     "FROM password_migrations WHERE outcome = 'verified'",
+    [ST_PW_DAILY] = "SELECT date(first, 'unixepoch'), count(*) FROM "
+                    "(SELECT lower(coalesce(dn, login)), min(at) AS first FROM password_migrations "
+                    "WHERE outcome = 'verified' GROUP BY lower(coalesce(dn, login))) "
+                    "GROUP BY 1 ORDER BY 1",
+    [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
 };
 
 /* Idempotent schema for version 1. */
@@ -99,6 +112,17 @@ static const char schema_sql[] =
     "  message TEXT,"
     "  at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS errors_run ON errors (run, category);"
+    /* Added after version 1 shipped; CREATE IF NOT EXISTS upgrades old journals in place.
+     * Never holds a password: login, DN, outcome, reason and time only. */
+    "CREATE TABLE IF NOT EXISTS password_migrations ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  login TEXT NOT NULL,"
+    "  dn TEXT,"
+    "  outcome TEXT NOT NULL,"
+    "  reason TEXT,"
+    "  at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS password_migrations_outcome "
+    "  ON password_migrations (outcome, login);"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" STATE_SCHEMA_VERSION
     "');";
 
@@ -556,4 +580,71 @@ int state_run_error_counts(struct state *s, long long run, state_count_fn fn, vo
     }
     stmt_done(st);
     return DM_OK;
+}
+
+int state_password_record(struct state *s, const char *login, const char *dn,
+                          const char *outcome, const char *reason, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_PW_ADD];
+
+    bind_text(st, 1, login);
+    bind_text(st, 2, dn);
+    bind_text(st, 3, outcome);
+    bind_text(st, 4, reason);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+    return exec_stmt(s, ST_PW_ADD, "recording a password verification", err);
+}
+
+int state_password_counts(struct state_password_counts *out, struct state *s,
+                          struct dm_err *err)
+{
+    struct state_password_counts c = {0};
+    sqlite3_stmt *st = s->st[ST_PW_COUNTS];
+    int rc;
+
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(s, err, "counting password verifications");
+        stmt_done(st);
+        return rc;
+    }
+    c.verified_users = sqlite3_column_int64(st, 0);
+    c.verifications = sqlite3_column_int64(st, 1);
+    stmt_done(st);
+    st = s->st[ST_META_GET];
+    bind_text(st, 1, STATE_META_HOOK_CREATED);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        c.hook_created = sqlite3_column_int64(st, 0);
+    } else if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, "reading " STATE_META_HOOK_CREATED);
+        stmt_done(st);
+        return rc;
+    }
+    stmt_done(st);
+    *out = c;
+    return DM_OK;
+}
+
+int state_password_daily(struct state *s, state_count_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_PW_DAILY];
+    int rc;
+
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "counting verifications per day");
+            break;
+        }
+        rc = fn((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), payload);
+        if (rc != 0) {
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
 }

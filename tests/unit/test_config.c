@@ -105,7 +105,7 @@ static void test_config__minimal_gets_defaults(void **state)
     assert_int_equal(c->source.conn.op_timeout_ms, 120000);
     assert_int_equal(c->source.conn.page_size, 500);
     assert_int_equal(c->source.conn.max_retries, 5);
-    assert_int_equal(c->source.conn.write_window, 32);
+    assert_int_equal(c->source.conn.write_window, 64);
     assert_int_equal(c->target.conn.member_chunk, 1000);
     assert_string_equal(c->source.users_base, "dc=src,dc=test");
     assert_string_equal(c->target.groups_base, "dc=dst,dc=test");
@@ -167,7 +167,7 @@ static void test_config__full_config_and_relative_paths(void **state)
         "           \"member_attributes\": [] },\n"
         "  \"log\": { \"level\": \"debug\", \"json\": true, \"file\": \"/var/log/d.log\" },\n"
         "  \"credentials\": { \"anything\": 1 },\n"
-        "  \"hook\": {}, \"waves\": [ { \"name\": \"a\" } ], \"reconcile\": {}\n"
+        "  \"hook\": {}, \"waves\": [ { \"name\": \"a\", \"ou\": \"ou=a,dc=src,dc=test\" } ], \"reconcile\": {}\n"
         "}\n";
 
     (void)state;
@@ -390,6 +390,18 @@ static void test_config__bad_values(void **state)
         "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
         "}\n",
         "2:51: source.starttls: only valid with an ldap:// uri");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" },\n"
+                 "  \"waves\": [ { \"name\": \"w\", \"filter\": \"(a=1)\", \"ou\": \"ou=x\" } ]\n"
+                 "}\n",
+                 "4:14: waves[0]: a wave needs exactly one of filter, group, ou");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" },\n"
+                 "  \"waves\": [ { \"name\": \"w\", \"colour\": \"red\" } ]\n"
+                 "}\n",
+                 "4:29: waves[0].colour: unknown key (name, filter, group, ou, groups)");
 }
 
 static void test_config__inline_secret_refused(void **state)

@@ -265,60 +265,106 @@ static int with_config(struct cli *c, int *exit_hint, cli_cmd_fn fn)
     return rc;
 }
 
+/* Long options, shared by the part before the command and the part after it. */
+static const struct option opts[] = {
+    { "config", required_argument, NULL, 'c' },
+    { "verbose", no_argument, NULL, 'v' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "json", no_argument, NULL, 'j' },
+    { "limit", required_argument, NULL, 'l' },
+    { "samples", required_argument, NULL, 's' },
+    { "no-progress", no_argument, NULL, 'P' },
+    { "wave", required_argument, NULL, 'w' },
+    { "retry-from", required_argument, NULL, 'r' },
+    { "out", required_argument, NULL, 'o' },
+    { "explain", required_argument, NULL, 'e' },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
+};
+
+/* Parses options until the end (or, with stop_at_command, the first non-option). Returns
+ * DM_OK, or DM_EINVAL with *exit_hint = EX_USAGE; *done is set after --help/--version. */
+static int parse_options(struct cli *cl, int argc, char **argv, int stop_at_command, int *done,
+                         int *exit_hint)
+{
+    char *end;
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, stop_at_command ? "+c:vqhV" : "c:vqhV", opts, NULL)) !=
+           -1) {
+        switch (ch) {
+        case 'c':
+            cl->o.config_path = optarg;
+            break;
+        case 'v':
+            cl->o.verbose = 1;
+            break;
+        case 'q':
+            cl->o.quiet = 1;
+            break;
+        case 'j':
+            cl->o.json = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            *done = 1;
+            return DM_OK;
+        case 'V':
+            printf("dirmig %s\n", PACKAGE_VERSION);
+            *done = 1;
+            return DM_OK;
+        case 'l':
+            cl->o.limit = strtoll(optarg, &end, 10);
+            if (*end != '\0' || cl->o.limit < 1) {
+                return usage_error(exit_hint, "--limit: not a positive number: ", optarg);
+            }
+            break;
+        case 's':
+            cl->o.samples = (int)strtol(optarg, &end, 10);
+            if (*end != '\0' || cl->o.samples < 0 || cl->o.samples > PIPE_MAX_SAMPLES) {
+                return usage_error(exit_hint, "--samples: must be 0..100: ", optarg);
+            }
+            break;
+        case 'P':
+            cl->o.no_progress = 1;
+            break;
+        case 'w':
+            cl->o.wave = optarg;
+            break;
+        case 'r':
+            cl->o.retry_from = optarg;
+            break;
+        case 'o':
+            cl->o.out_prefix = optarg;
+            break;
+        case 'e':
+            cl->o.explain = optarg;
+            break;
+        default:
+            *exit_hint = EX_USAGE;
+            fputs(usage_text, stderr);
+            return DM_EINVAL;
+        }
+    }
+    return DM_OK;
+}
+
 int cli_main(int argc, char **argv, int *exit_hint)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "verbose", no_argument, NULL, 'v' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "json", no_argument, NULL, 'j' },
-        { "limit", required_argument, NULL, 'l' },
-        { "samples", required_argument, NULL, 's' },
-        { "no-progress", no_argument, NULL, 'P' },
-        { "wave", required_argument, NULL, 'w' },
-        { "retry-from", required_argument, NULL, 'r' },
-        { "out", required_argument, NULL, 'o' },
-        { "explain", required_argument, NULL, 'e' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
     struct cli c;
     const char *cmd;
-    char *end;
-    int ch, rc;
+    int rc, done = 0;
 
     memset(&c, 0, sizeof(c));
     c.o.samples = 10;
     c.o.config_path = getenv("DIRMIG_CONFIG") ? getenv("DIRMIG_CONFIG") : "dirmig.json";
     *exit_hint = 0;
     log_init(LOG_LVL_INFO, NULL, 0);
-    /* "+" stops at the command; options may also follow it (parsed below). */
-    while ((ch = getopt_long(argc, argv, "+c:vqhV", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            c.o.config_path = optarg;
-            break;
-        case 'v':
-            c.o.verbose = 1;
-            break;
-        case 'q':
-            c.o.quiet = 1;
-            break;
-        case 'j':
-            c.o.json = 1;
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
-            return DM_OK;
-        case 'V':
-            printf("dirmig %s\n", PACKAGE_VERSION);
-            return DM_OK;
-        default:
-            *exit_hint = EX_USAGE;
-            fputs(usage_text, stderr);
-            return DM_EINVAL;
-        }
+    /* Options may come before the command and after it. */
+    rc = parse_options(&c, argc, argv, 1, &done, exit_hint);
+    if (rc != DM_OK || done) {
+        return rc;
     }
     if (optind >= argc) {
         return usage_error(exit_hint, "a command is required", "");
@@ -327,52 +373,9 @@ int cli_main(int argc, char **argv, int *exit_hint)
     argc -= optind;
     argv += optind;
     optind = 1;
-    while ((ch = getopt_long(argc, argv, "c:vq", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            c.o.config_path = optarg;
-            break;
-        case 'v':
-            c.o.verbose = 1;
-            break;
-        case 'q':
-            c.o.quiet = 1;
-            break;
-        case 'j':
-            c.o.json = 1;
-            break;
-        case 'l':
-            c.o.limit = strtoll(optarg, &end, 10);
-            if (*end != '\0' || c.o.limit < 1) {
-                return usage_error(exit_hint, "--limit: not a positive number: ", optarg);
-            }
-            break;
-        case 's':
-            c.o.samples = (int)strtol(optarg, &end, 10);
-            if (*end != '\0' || c.o.samples < 0 || c.o.samples > PIPE_MAX_SAMPLES) {
-                return usage_error(exit_hint, "--samples: must be 0..100: ", optarg);
-            }
-            break;
-        case 'P':
-            c.o.no_progress = 1;
-            break;
-        case 'w':
-            c.o.wave = optarg;
-            break;
-        case 'r':
-            c.o.retry_from = optarg;
-            break;
-        case 'o':
-            c.o.out_prefix = optarg;
-            break;
-        case 'e':
-            c.o.explain = optarg;
-            break;
-        default:
-            *exit_hint = EX_USAGE;
-            fputs(usage_text, stderr);
-            return DM_EINVAL;
-        }
+    rc = parse_options(&c, argc, argv, 0, &done, exit_hint);
+    if (rc != DM_OK || done) {
+        return rc;
     }
     if (optind < argc) {
         return usage_error(exit_hint, "unexpected argument: ", argv[optind]);

@@ -28,16 +28,22 @@ static void kind_line(FILE *out, const char *name, const struct kind_counts *k,
     }
 }
 
+/* Users plus groups. */
+static void total_of(struct kind_counts *t, const struct pipeline_stats *st)
+{
+    t->seen = st->users.seen + st->groups.seen;
+    t->created = st->users.created + st->groups.created;
+    t->updated = st->users.updated + st->groups.updated;
+    t->unchanged = st->users.unchanged + st->groups.unchanged;
+    t->failed = st->users.failed + st->groups.failed;
+    t->skipped = st->users.skipped + st->groups.skipped;
+}
+
 void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
 {
     struct kind_counts t;
 
-    t.seen = st->users.seen + st->groups.seen;
-    t.created = st->users.created + st->groups.created;
-    t.updated = st->users.updated + st->groups.updated;
-    t.unchanged = st->users.unchanged + st->groups.unchanged;
-    t.failed = st->users.failed + st->groups.failed;
-    t.skipped = st->users.skipped + st->groups.skipped;
+    total_of(&t, st);
     fprintf(out, "%s %lld%s:\n", mode == PIPE_PLAN ? "plan" : "run", st->run_id,
             st->interrupted ? " (stopped early)" : "");
     kind_line(out, "users", &st->users, mode);
@@ -92,12 +98,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
     json_t *o, *schemes = json_object(), *errs = json_object(), *samples = json_array();
     int rc;
 
-    t.seen = st->users.seen + st->groups.seen;
-    t.created = st->users.created + st->groups.created;
-    t.updated = st->users.updated + st->groups.updated;
-    t.unchanged = st->users.unchanged + st->groups.unchanged;
-    t.failed = st->users.failed + st->groups.failed;
-    t.skipped = st->users.skipped + st->groups.skipped;
+    total_of(&t, st);
     for (size_t i = 0; i < st->nschemes; i++) {
         json_object_set_new(schemes, st->schemes[i].name, json_integer(st->schemes[i].n));
     }

@@ -88,13 +88,10 @@ struct dm_attr *entry_attr(const struct entry *e, const char *name)
     return NULL;
 }
 
-struct dm_attr *entry_attr_add(struct entry *e, const char *name)
+struct dm_attr *entry_attr_append(struct entry *e, const char *name)
 {
-    struct dm_attr *a = entry_attr(e, name);
+    struct dm_attr *a;
 
-    if (a != NULL) {
-        return a;
-    }
     if (e->nattrs == e->cap) {
         size_t n = e->cap ? e->cap * 2 : 16;
         struct dm_attr *p = realloc(e->attrs, n * sizeof(*p));
@@ -112,6 +109,13 @@ struct dm_attr *entry_attr_add(struct entry *e, const char *name)
     }
     e->nattrs++;
     return a;
+}
+
+struct dm_attr *entry_attr_add(struct entry *e, const char *name)
+{
+    struct dm_attr *a = entry_attr(e, name);
+
+    return a != NULL ? a : entry_attr_append(e, name);
 }
 
 int attr_add_value(struct dm_attr *a, const void *data, size_t len)

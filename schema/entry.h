@@ -58,6 +58,10 @@ struct dm_attr *entry_attr(const struct entry *e, const char *name);
 /* Attribute by name, created empty if absent. NULL on allocation failure. */
 struct dm_attr *entry_attr_add(struct entry *e, const char *name);
 
+/* Appends a new empty attribute without looking for an existing one: only for callers
+ * that know the name is not there yet. NULL on allocation failure. */
+struct dm_attr *entry_attr_append(struct entry *e, const char *name);
+
 /* Appends a copy of len bytes to attribute `name` (created if needed). Duplicate values
  * are kept as given (LDAP servers reject them; the map engine removes them). */
 int entry_add_value(struct entry *e, const char *name, const void *data, size_t len) DM_MUST_USE;

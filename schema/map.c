@@ -1747,29 +1747,7 @@ static int attr_take_value(struct dm_attr *a, unsigned char *data, size_t len)
  * appends it without a search: auto-mapping skips rule targets, so it is not there yet. */
 static struct dm_attr *rule_attr(struct entry *dst, const struct map_rule *r)
 {
-    struct dm_attr *a;
-
-    if (!r->unique_target) {
-        return entry_attr_add(dst, r->target);
-    }
-    if (dst->nattrs == dst->cap) {
-        size_t n = dst->cap ? dst->cap * 2 : 16;
-        struct dm_attr *p = realloc(dst->attrs, n * sizeof(*p));
-
-        if (p == NULL) {
-            return NULL;
-        }
-        dst->attrs = p;
-        dst->cap = n;
-    }
-    a = &dst->attrs[dst->nattrs];
-    memset(a, 0, sizeof(*a));
-    a->name = strdup(r->target);
-    if (a->name == NULL) {
-        return NULL;
-    }
-    dst->nattrs++;
-    return a;
+    return r->unique_target ? entry_attr_append(dst, r->target) : entry_attr_add(dst, r->target);
 }
 
 /* Copies the values of the first present "from" attribute (or the default) straight into

@@ -1,7 +1,11 @@
 #include <config.h>
 #include "schema/cred.h"
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 
 /*
  * userPassword scheme classification. The value is only looked at, never copied, logged or
@@ -107,4 +111,500 @@ const char *cred_scheme(const unsigned char *v, size_t len)
         }
     }
     return "UNKNOWN";
+}
+
+/* ---- parsing (contracts/ldap-ad.md §3.1) ---- */
+
+#define CRED_MAX_ITERATIONS 100000000UL
+
+static int b64_val(unsigned char c, int ab64)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+' || (ab64 && c == '.')) {
+        return 62;
+    }
+    if (c == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+/*
+ * Decodes base64 (n bytes at p) into a new buffer. Strict standard base64 (length a multiple
+ * of 4, '=' only as final padding) unless ab64: passlib's "adapted base64" that pw-pbkdf2
+ * reads, '.' for '+', padding optional (both '+' and '=' are tolerated). Returns 0 or -1
+ * (malformed, or out of memory when *out stays NULL and *oom is set).
+ */
+static int b64_decode(unsigned char **out, size_t *out_len, const unsigned char *p, size_t n,
+                      int ab64, int *oom)
+{
+    unsigned char *buf;
+    size_t pad = 0, i, o = 0, data;
+    unsigned int acc = 0;
+    int bits = 0;
+
+    *out = NULL;
+    *out_len = 0;
+    while (pad < 2 && pad < n && p[n - 1 - pad] == '=') {
+        pad++;
+    }
+    data = n - pad;
+    if (!ab64 && (n % 4 != 0 || n == 0)) {
+        return -1;
+    }
+    if (ab64 && (data % 4 == 1 || (pad > 0 && n % 4 != 0) || data == 0)) {
+        return -1;
+    }
+    buf = malloc(data * 3 / 4 + 1);
+    if (buf == NULL) {
+        *oom = 1;
+        return -1;
+    }
+    for (i = 0; i < data; i++) {
+        int v = b64_val(p[i], ab64);
+
+        if (v < 0) {
+            explicit_bzero(buf, data * 3 / 4 + 1);
+            free(buf);
+            return -1;
+        }
+        acc = (acc << 6) | (unsigned int)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    /* Leftover bits must be zero (canonical encoding) and a lone 6-bit group is invalid. */
+    if (acc != 0) {
+        explicit_bzero(buf, data * 3 / 4 + 1);
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = o;
+    return 0;
+}
+
+static size_t md_size(enum cred_md md)
+{
+    switch (md) {
+    case CRED_MD_MD5:
+        return 16;
+    case CRED_MD_SHA1:
+        return 20;
+    case CRED_MD_SHA256:
+        return 32;
+    case CRED_MD_SHA384:
+        return 48;
+    case CRED_MD_SHA512:
+        return 64;
+    default:
+        return 0;
+    }
+}
+
+static const struct {
+    const char *scheme; /* cred_scheme() name */
+    enum cred_md md;
+    int salted;
+} digest_schemes[] = {
+    {"SHA", CRED_MD_SHA1, 0},       {"SSHA", CRED_MD_SHA1, 1},      {"SHA256", CRED_MD_SHA256, 0},
+    {"SSHA256", CRED_MD_SHA256, 1}, {"SHA384", CRED_MD_SHA384, 0},  {"SSHA384", CRED_MD_SHA384, 1},
+    {"SHA512", CRED_MD_SHA512, 0},  {"SSHA512", CRED_MD_SHA512, 1}, {"MD5", CRED_MD_MD5, 0},
+    {"SMD5", CRED_MD_MD5, 1},
+};
+
+static const struct {
+    const char *scheme;
+    enum cred_md md;
+} pbkdf2_schemes[] = {
+    {"PBKDF2", CRED_MD_SHA1},
+    {"PBKDF2-SHA1", CRED_MD_SHA1},
+    {"PBKDF2-SHA256", CRED_MD_SHA256},
+    {"PBKDF2-SHA512", CRED_MD_SHA512},
+};
+
+static int bad(struct dm_err *err, const char *scheme, const char *what)
+{
+    dm_err_attr(err, "userPassword");
+    return dm_err_set(err, DM_EINVAL, "userPassword %s value is malformed: %s", scheme, what);
+}
+
+static int oom(struct dm_err *err)
+{
+    return dm_err_set(err, DM_ENOMEM, "out of memory parsing userPassword");
+}
+
+/* {SHA} {SSHA} ...: b64( digest ‖ salt ). */
+static int parse_digest(struct cred *c, const unsigned char *p, size_t n, int salted,
+                        struct dm_err *err)
+{
+    unsigned char *raw = NULL;
+    size_t raw_len = 0, dlen = md_size(c->md);
+    int nomem = 0;
+
+    if (b64_decode(&raw, &raw_len, p, n, 0, &nomem) != 0) {
+        return nomem ? oom(err) : bad(err, c->scheme, "payload is not valid base64");
+    }
+    if ((!salted && raw_len != dlen) || (salted && raw_len <= dlen)) {
+        explicit_bzero(raw, raw_len);
+        free(raw);
+        return bad(err, c->scheme,
+                   salted ? "decoded length leaves no salt after the digest"
+                          : "decoded length is not the digest size");
+    }
+    c->digest = raw;
+    c->digest_len = dlen;
+    if (salted) {
+        c->salt = malloc(raw_len - dlen);
+        if (c->salt == NULL) {
+            return oom(err);
+        }
+        memcpy(c->salt, raw + dlen, raw_len - dlen);
+        c->salt_len = raw_len - dlen;
+        explicit_bzero(raw + dlen, raw_len - dlen);
+    }
+    return DM_OK;
+}
+
+/* {PBKDF2-*}: <iterations>$<ab64 salt>$<ab64 DK>. */
+static int parse_pbkdf2(struct cred *c, const unsigned char *p, size_t n, struct dm_err *err)
+{
+    const unsigned char *d1, *d2, *end = p + n;
+    unsigned long it = 0;
+    int nomem = 0;
+
+    d1 = memchr(p, '$', n);
+    if (d1 == NULL || d1 == p) {
+        return bad(err, c->scheme, "expected <iterations>$<salt>$<key>");
+    }
+    d2 = memchr(d1 + 1, '$', (size_t)(end - d1 - 1));
+    if (d2 == NULL) {
+        return bad(err, c->scheme, "expected <iterations>$<salt>$<key>");
+    }
+    for (const unsigned char *q = p; q < d1; q++) {
+        if (*q < '0' || *q > '9') {
+            return bad(err, c->scheme, "iteration count is not a number");
+        }
+        it = it * 10 + (unsigned long)(*q - '0');
+        if (it > CRED_MAX_ITERATIONS) {
+            return bad(err, c->scheme, "iteration count out of range");
+        }
+    }
+    if (it == 0) {
+        return bad(err, c->scheme, "iteration count is zero");
+    }
+    c->iterations = it;
+    if (b64_decode(&c->salt, &c->salt_len, d1 + 1, (size_t)(d2 - d1 - 1), 1, &nomem) != 0) {
+        return nomem ? oom(err) : bad(err, c->scheme, "salt is not valid base64");
+    }
+    if (b64_decode(&c->digest, &c->digest_len, d2 + 1, (size_t)(end - d2 - 1), 1, &nomem) != 0) {
+        return nomem ? oom(err) : bad(err, c->scheme, "derived key is not valid base64");
+    }
+    /* pw-pbkdf2 only verifies a DK of exactly the hash size. */
+    if (c->digest_len != md_size(c->md)) {
+        return bad(err, c->scheme, "derived key length is not the hash size");
+    }
+    return DM_OK;
+}
+
+/* $2a$NN$ + 22 salt + 31 hash characters (bcrypt alphabet). */
+static int parse_bcrypt(struct cred *c, const unsigned char *p, size_t n, struct dm_err *err)
+{
+    static const char alpha[] = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t i;
+
+    if (n != 60) {
+        return bad(err, c->scheme, "bcrypt string is not 60 characters");
+    }
+    if (p[4] < '0' || p[4] > '9' || p[5] < '0' || p[5] > '9' || p[6] != '$') {
+        return bad(err, c->scheme, "bcrypt cost is not two digits");
+    }
+    c->bcrypt_variant = (char)p[2];
+    c->bcrypt_cost = (p[4] - '0') * 10 + (p[5] - '0');
+    if (c->bcrypt_cost < 4 || c->bcrypt_cost > 31) {
+        return bad(err, c->scheme, "bcrypt cost out of range 04..31");
+    }
+    for (i = 7; i < 60; i++) {
+        if (p[i] == '\0' || strchr(alpha, p[i]) == NULL) {
+            return bad(err, c->scheme, "bcrypt string has a character outside its alphabet");
+        }
+    }
+    memcpy(c->bcrypt_salt, p + 7, 22);
+    c->bcrypt_salt[22] = '\0';
+    memcpy(c->bcrypt_hash, p + 29, 31);
+    c->bcrypt_hash[31] = '\0';
+    return DM_OK;
+}
+
+int cred_parse(struct cred **out, const unsigned char *v, size_t len, struct dm_err *err)
+{
+    struct cred *c;
+    const unsigned char *payload = NULL;
+    size_t plen = 0;
+    int rc = DM_OK;
+
+    *out = NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return oom(err);
+    }
+    c->scheme = cred_scheme(v, len);
+    if (v == NULL || len == 0) {
+        c->kind = CRED_KIND_NONE;
+        goto done;
+    }
+    if (strcmp(c->scheme, "CLEARTEXT") == 0) {
+        c->kind = CRED_KIND_CLEARTEXT;
+        c->digest = malloc(len);
+        if (c->digest == NULL) {
+            rc = oom(err);
+            goto done;
+        }
+        memcpy(c->digest, v, len);
+        c->digest_len = len;
+        goto done;
+    }
+    if (strcmp(c->scheme, "UNKNOWN") != 0) {
+        /* Tagged: the payload follows the first '}' (cred_scheme() found it). */
+        const unsigned char *close = memchr(v, '}', len);
+
+        payload = close + 1;
+        plen = len - (size_t)(payload - v);
+    }
+    c->kind = CRED_KIND_OTHER;
+    for (size_t i = 0; i < DM_ARRAY_LEN(digest_schemes); i++) {
+        if (strcmp(c->scheme, digest_schemes[i].scheme) == 0) {
+            c->kind = CRED_KIND_DIGEST;
+            c->md = digest_schemes[i].md;
+            rc = parse_digest(c, payload, plen, digest_schemes[i].salted, err);
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < DM_ARRAY_LEN(pbkdf2_schemes); i++) {
+        if (strcmp(c->scheme, pbkdf2_schemes[i].scheme) == 0) {
+            c->kind = CRED_KIND_PBKDF2;
+            c->md = pbkdf2_schemes[i].md;
+            rc = parse_pbkdf2(c, payload, plen, err);
+            goto done;
+        }
+    }
+    if (strcmp(c->scheme, "CRYPT-BCRYPT") == 0) {
+        c->kind = CRED_KIND_BCRYPT;
+        rc = parse_bcrypt(c, payload, plen, err);
+        goto done;
+    }
+
+done:
+    if (rc != DM_OK) {
+        cred_free(c);
+        return rc;
+    }
+    *out = c;
+    return DM_OK;
+}
+
+void cred_free(struct cred *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (c->salt != NULL) {
+        explicit_bzero(c->salt, c->salt_len);
+        free(c->salt);
+    }
+    if (c->digest != NULL) {
+        explicit_bzero(c->digest, c->digest_len);
+        free(c->digest);
+    }
+    explicit_bzero(c, sizeof(*c));
+    free(c);
+}
+
+/* ---- translation for Okta (contracts/okta-auth0-scim.md §2.2) ---- */
+
+#define OKTA_MIN_PBKDF2_ITERATIONS 4096UL
+#define OKTA_MAX_BCRYPT_COST 20
+#define CLEARTEXT_SALT_LEN 16
+
+/* Standard base64 with padding as a new JSON string (NULL on ENOMEM). */
+static json_t *json_b64(const unsigned char *p, size_t n)
+{
+    size_t cap = 4 * ((n + 2) / 3) + 1;
+    char *s = malloc(cap);
+    json_t *j;
+
+    if (s == NULL) {
+        return NULL;
+    }
+    EVP_EncodeBlock((unsigned char *)s, p, (int)n);
+    j = json_string(s);
+    explicit_bzero(s, cap);
+    free(s);
+    return j;
+}
+
+static const char *okta_digest_name(enum cred_md md)
+{
+    switch (md) {
+    case CRED_MD_MD5:
+        return "MD5";
+    case CRED_MD_SHA1:
+        return "SHA-1";
+    case CRED_MD_SHA256:
+        return "SHA-256";
+    case CRED_MD_SHA512:
+        return "SHA-512";
+    default:
+        return NULL;
+    }
+}
+
+/* Sets key to val (stolen) in o; returns -1 if val is NULL or the set fails. */
+static int put(json_t *o, const char *key, json_t *val)
+{
+    if (val == NULL) {
+        return -1;
+    }
+    return json_object_set_new(o, key, val);
+}
+
+static int hook(enum cred_outcome *outcome, const char **reason, const char *why)
+{
+    *outcome = CRED_HOOK;
+    if (reason != NULL) {
+        *reason = why;
+    }
+    return DM_OK;
+}
+
+/* SHA-512(pw ‖ salt) with a fresh random salt: the cleartext never leaves the agent. */
+static int hash_cleartext(json_t *o, const struct cred *c, struct dm_err *err)
+{
+    unsigned char salt[CLEARTEXT_SALT_LEN];
+    unsigned char md[SHA512_DIGEST_LENGTH];
+    EVP_MD_CTX *ctx;
+    int rc = DM_OK;
+
+    if (RAND_bytes(salt, sizeof(salt)) != 1) {
+        return dm_err_set(err, DM_EINTERNAL, "no random bytes for a password salt");
+    }
+    ctx = EVP_MD_CTX_new();
+    if (ctx == NULL) {
+        return oom(err);
+    }
+    if (EVP_DigestInit_ex(ctx, EVP_sha512(), NULL) != 1 ||
+        EVP_DigestUpdate(ctx, c->digest, c->digest_len) != 1 ||
+        EVP_DigestUpdate(ctx, salt, sizeof(salt)) != 1 || EVP_DigestFinal_ex(ctx, md, NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
+        return dm_err_set(err, DM_EINTERNAL, "SHA-512 failed");
+    }
+    EVP_MD_CTX_free(ctx);
+    if (put(o, "algorithm", json_string("SHA-512")) != 0 ||
+        put(o, "salt", json_b64(salt, sizeof(salt))) != 0 ||
+        put(o, "saltOrder", json_string("POSTFIX")) != 0 ||
+        put(o, "value", json_b64(md, sizeof(md))) != 0) {
+        rc = oom(err);
+    }
+    explicit_bzero(md, sizeof(md));
+    explicit_bzero(salt, sizeof(salt));
+    return rc;
+}
+
+int cred_to_okta(json_t **hash_out, enum cred_outcome *outcome, const char **reason,
+                 const struct cred *c, struct dm_err *err)
+{
+    json_t *o = NULL;
+    int rc = DM_OK, bad_put = 0;
+
+    *hash_out = NULL;
+    *outcome = CRED_HOOK;
+    if (reason != NULL) {
+        *reason = NULL;
+    }
+    switch (c->kind) {
+    case CRED_KIND_NONE:
+        return hook(outcome, reason, "no password");
+    case CRED_KIND_OTHER:
+        return hook(outcome, reason, "scheme not supported by Okta");
+    case CRED_KIND_DIGEST:
+        if (okta_digest_name(c->md) == NULL) {
+            return hook(outcome, reason, "scheme not supported by Okta");
+        }
+        break;
+    case CRED_KIND_PBKDF2:
+        if (c->md != CRED_MD_SHA256 && c->md != CRED_MD_SHA512) {
+            return hook(outcome, reason, "PBKDF2 with HMAC-SHA1 not supported by Okta");
+        }
+        if (c->iterations < OKTA_MIN_PBKDF2_ITERATIONS) {
+            return hook(outcome, reason, "PBKDF2 iteration count below 4096");
+        }
+        break;
+    case CRED_KIND_BCRYPT:
+        if (c->bcrypt_cost > OKTA_MAX_BCRYPT_COST) {
+            return hook(outcome, reason, "bcrypt cost above 20");
+        }
+        break;
+    case CRED_KIND_CLEARTEXT:
+        break;
+    }
+
+    o = json_object();
+    if (o == NULL) {
+        return oom(err);
+    }
+    switch (c->kind) {
+    case CRED_KIND_CLEARTEXT:
+        rc = hash_cleartext(o, c, err);
+        break;
+    case CRED_KIND_DIGEST:
+        bad_put |= put(o, "algorithm", json_string(okta_digest_name(c->md)));
+        if (c->salt_len > 0) {
+            bad_put |= put(o, "salt", json_b64(c->salt, c->salt_len));
+            bad_put |= put(o, "saltOrder", json_string("POSTFIX"));
+        }
+        bad_put |= put(o, "value", json_b64(c->digest, c->digest_len));
+        break;
+    case CRED_KIND_PBKDF2:
+        bad_put |= put(o, "algorithm", json_string("PBKDF2"));
+        bad_put |= put(o, "salt", json_b64(c->salt, c->salt_len));
+        bad_put |= put(o, "value", json_b64(c->digest, c->digest_len));
+        bad_put |= put(o, "iterationCount", json_integer((json_int_t)c->iterations));
+        bad_put |= put(o, "keySize", json_integer((json_int_t)c->digest_len));
+        bad_put |= put(o, "digestAlgorithm",
+                       json_string(c->md == CRED_MD_SHA256 ? "SHA256_HMAC" : "SHA512_HMAC"));
+        break;
+    case CRED_KIND_BCRYPT:
+        /* Okta takes no variant. $2b$ and $2y$ compute the same hash as $2a$ (libxcrypt,
+         * crypt_blowfish) except for the 8-bit-character bug of old $2a$ and the 255-byte
+         * wraparound of old OpenBSD $2a$; a password hit by either one fails at Okta and
+         * falls back to a reset. */
+        bad_put |= put(o, "algorithm", json_string("BCRYPT"));
+        bad_put |= put(o, "workFactor", json_integer(c->bcrypt_cost));
+        bad_put |= put(o, "salt", json_string(c->bcrypt_salt));
+        bad_put |= put(o, "value", json_string(c->bcrypt_hash));
+        break;
+    default:
+        break;
+    }
+    if (rc == DM_OK && bad_put != 0) {
+        rc = oom(err);
+    }
+    if (rc != DM_OK) {
+        json_decref(o);
+        return rc;
+    }
+    *hash_out = o;
+    *outcome = CRED_IMPORT;
+    return DM_OK;
 }

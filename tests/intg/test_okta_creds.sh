@@ -1,0 +1,161 @@
+#!/bin/bash
+# tests/intg/test_okta_creds.sh: userPassword -> Okta hash import, end to end without the
+# connector, plus the behaviour of the Okta contract server (tests/okta/okta_server.py).
+#
+# 1. gen_users.py makes users of every scheme it knows ({SSHA} {SSHA512} {CRYPT}$6$ $2b$
+#    {PBKDF2-SHA256} at 1000 iterations, {ARGON2}, cleartext); this script adds {SHA} {SSHA256}
+#    {SHA256} {MD5} {SMD5} {SHA512} {PBKDF2-SHA256/SHA512} at >= 4096 iterations, {PBKDF2-SHA1},
+#    $2a$ $2y$ $1$ $5$ {SSHA384}, a bcrypt of cost 21, a user without password and two malformed
+#    hashes. They are loaded into a throwaway slapd, and every password with a hash slapd can
+#    check is proven with a bind (bindcheck).
+# 2. userPassword is read back with ldapsearch, translated by tests/tools/credxlate (schema/cred.c)
+#    and each user is created at the contract server with the hash, or with the hook.
+# 3. Each user signs in at the contract server with the original password: every importable
+#    scheme VERIFIED (and a wrong password refused), every hook scheme NEEDS_HOOK, the malformed
+#    ones reported as errors for those users only (and not created).
+# 4. Contract server: 401, 411, E0000001 on a duplicate login and bad hash fields, 429 E0000047
+#    with X-Rate-Limit-Reset, Link pagination over > 1000 users and over group members, faults.
+
+. "$(dirname "$0")/lib.sh"
+
+: "${CREDXLATE:=$top_builddir/tests/tools/credxlate}"
+[ -x "$CREDXLATE" ] || fail "tests/tools/credxlate not built at $CREDXLATE (make check builds it)"
+OKTA_SERVER=$top_srcdir/tests/okta/okta_server.py
+OKTA_CHECKS=$top_srcdir/tests/okta/check_server.py
+SUF=dc=src,dc=example
+
+# ---- fixtures ----
+gen_users --suffix "$SUF" --users 21 --groups 3 --schemes all --ldif "$DATA/src.ldif" \
+    --passwords "$SECRETS/gen.pw"
+"$PYTHON3" - "$DATA/extra.ldif" "$SECRETS/extra.pw" "$SUF" << 'PYEOF' || fail "extra fixtures"
+import base64, ctypes, ctypes.util, hashlib, os, sys
+out, pwfile, suf = sys.argv[1:4]
+lib = ctypes.CDLL(ctypes.util.find_library("crypt") or "libcrypt.so.1")
+lib.crypt.restype = ctypes.c_char_p
+lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+def crypt(pw, s):
+    return lib.crypt(pw.encode(), s.encode()).decode()
+b64 = lambda b: base64.b64encode(b).decode()
+ab64 = lambda b: b64(b).replace("+", ".").rstrip("=")
+def salted(tag, alg, pw, salt):
+    return "{%s}%s" % (tag, b64(hashlib.new(alg, pw.encode() + salt).digest() + salt))
+def plain(tag, alg, pw):
+    return "{%s}%s" % (tag, b64(hashlib.new(alg, pw.encode()).digest()))
+def pbkdf2(tag, alg, it, pw, n):
+    s = bytes(range(250, 256)) + bytes(range(10))
+    dk = hashlib.pbkdf2_hmac(alg, pw.encode(), s, it, n)
+    return "{%s}%d$%s$%s" % (tag, it, ab64(s), ab64(dk))
+BC = "abcdefghijklmnopqrstuu"
+cases = [  # name, value(pw), expected sign-in result
+    ("sha", lambda p: plain("SHA", "sha1", p), "VERIFIED"),
+    ("ssha256", lambda p: salted("SSHA256", "sha256", p, b"\x00\x01\xfe\xff+/=a"), "VERIFIED"),
+    ("sha256", lambda p: plain("SHA256", "sha256", p), "VERIFIED"),
+    ("sha512", lambda p: plain("SHA512", "sha512", p), "VERIFIED"),
+    ("md5", lambda p: plain("MD5", "md5", p), "VERIFIED"),
+    ("smd5", lambda p: salted("SMD5", "md5", p, b"salt"), "VERIFIED"),
+    ("pbkdf2s256", lambda p: pbkdf2("PBKDF2-SHA256", "sha256", 4096, p, 32), "VERIFIED"),
+    ("pbkdf2s512", lambda p: pbkdf2("PBKDF2-SHA512", "sha512", 5000, p, 64), "VERIFIED"),
+    ("bcrypt2a", lambda p: "{CRYPT}" + crypt(p, "$2a$05$" + BC), "VERIFIED"),
+    ("bcrypt2y", lambda p: "{CRYPT}" + crypt(p, "$2y$04$" + BC), "VERIFIED"),
+    ("lowerssha", lambda p: salted("ssha", "sha1", p, b"1234"), "VERIFIED"),
+    ("pbkdf2sha1", lambda p: pbkdf2("PBKDF2-SHA1", "sha1", 10000, p, 20), "NEEDS_HOOK"),
+    ("pbkdf2plain", lambda p: pbkdf2("PBKDF2", "sha1", 10000, p, 20), "NEEDS_HOOK"),
+    ("md5crypt", lambda p: "{CRYPT}" + crypt(p, "$1$saltsalt"), "NEEDS_HOOK"),
+    ("sha256crypt", lambda p: "{CRYPT}" + crypt(p, "$5$saltsaltsaltsalt"), "NEEDS_HOOK"),
+    ("ssha384", lambda p: salted("SSHA384", "sha384", p, b"12345678"), "NEEDS_HOOK"),
+    ("bcrypt21", lambda p: "{CRYPT}$2b$21$" + BC + "0123456789012345678901234567890",
+     "NEEDS_HOOK"),
+    ("nopw", None, "NEEDS_HOOK"),
+    ("badb64", lambda p: "{SSHA}not*base64!!", "ERROR"),
+    ("badbcrypt", lambda p: "{CRYPT}$2b$04$" + BC + "tooshort", "ERROR"),
+]
+fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with open(out, "w") as f, os.fdopen(fd, "w") as pf:
+    for name, mk, want in cases:
+        pw = "Pw-%s-%s" % (name, base64.b32encode(os.urandom(10)).decode())
+        dn = "uid=x%s,ou=people,%s" % (name, suf)
+        f.write("\ndn: %s\nobjectClass: inetOrgPerson\nuid: x%s\ncn: X %s\nsn: %s\n"
+                % (dn, name, name, name))
+        if mk is not None:
+            f.write("userPassword: %s\n" % mk(pw))
+        pf.write("%s\t%s\t%s\n" % (dn, pw, want))
+PYEOF
+cat "$DATA/extra.ldif" >> "$DATA/src.ldif"
+add_canary "$DATA/src.ldif" "$SUF" "$SECRETS/gen.pw"
+register_ldif_passwords "$DATA/src.ldif"
+cut -f2 "$SECRETS/gen.pw" > "$SECRETS/pwlist"
+cut -f2 "$SECRETS/extra.pw" >> "$SECRETS/pwlist"
+register_secret_file "$SECRETS/pwlist"
+
+start_server SRC "$SUF" "$DATA/src.ldif"
+
+# The fixtures are genuine: slapd binds every user whose hash it can check (not: no password,
+# malformed, the cost-21 bcrypt made of invented characters).
+if [ -x "$BINDCHECK" ]; then
+    { cat "$SECRETS/gen.pw"; grep -vE '^uid=x(nopw|badb64|badbcrypt|bcrypt21),' \
+        "$SECRETS/extra.pw" | cut -f1,2; } > "$SECRETS/bind.pw"
+    "$BINDCHECK" "$SRC_URI" "$SECRETS/bind.pw" > "$WORK/bindcheck.out" 2>&1 ||
+        { cat "$WORK/bindcheck.out" >&2; fail "some fixture passwords do not bind at slapd"; }
+    log "slapd: $(tail -n1 "$WORK/bindcheck.out")"
+fi
+
+# ---- read back and translate ----
+slapd_search SRC -b "ou=people,$SUF" '(objectClass=inetOrgPerson)' userPassword \
+    > "$DATA/readback.ldif" || fail "ldapsearch failed"
+"$PYTHON3" - "$DATA/readback.ldif" > "$DATA/creds.tsv" << 'PYEOF' || fail "readback parse"
+import base64, sys
+dn, val = None, None
+def flush():
+    if dn is not None:
+        sys.stdout.write("%s\t%s\n" % (dn, val or ""))
+for line in open(sys.argv[1], encoding="utf-8"):
+    line = line.rstrip("\n")
+    if line.startswith("dn: "):
+        flush(); dn, val = line[4:], None
+    elif line.startswith("dn:: "):
+        flush(); dn, val = base64.b64decode(line[5:]).decode(), None
+    elif line.lower().startswith("userpassword:: "):
+        val = base64.b64decode(line[15:]).decode()
+    elif line.lower().startswith("userpassword: "):
+        val = line[14:]
+flush()
+PYEOF
+[ "$(wc -l < "$DATA/creds.tsv")" -ge 40 ] || fail "read back only $(wc -l < "$DATA/creds.tsv") users"
+"$CREDXLATE" "$DATA/creds.tsv" > "$DATA/xlate.jsonl" 2> "$WORK/credxlate.err" ||
+    fail "credxlate failed: $(cat "$WORK/credxlate.err")"
+[ "$(wc -l < "$DATA/xlate.jsonl")" = "$(wc -l < "$DATA/creds.tsv")" ] || fail "credxlate lost lines"
+
+# ---- contract server ----
+write_secret "$SECRETS/token" "okta-test-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+
+# start_okta NAME ARGS...: starts okta_server.py on a free port, sets NAME_PORT.
+start_okta() {
+    local name=$1 port="" i
+    shift
+    "$PYTHON3" "$OKTA_SERVER" --port 0 --token-file "$SECRETS/token" "$@" \
+        > "$WORK/$name.out" 2> "$WORK/$name.err" &
+    DM_BG_PIDS="$DM_BG_PIDS $!"
+    for i in $(seq 1 200); do
+        port=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$WORK/$name.out")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || fail "okta_server.py $name did not start: $(cat "$WORK/$name.err")"
+    printf -v "${name}_PORT" '%s' "$port"
+}
+start_okta OKTA
+start_okta OKTA_RL --rate-limit 30
+start_okta OKTA_FAULT --fail-5xx 0.25 --drop 0.15 --stall 0.1 --stall-seconds 1.5 --seed 7
+
+"$PYTHON3" "$OKTA_CHECKS" e2e "$OKTA_PORT" "$SECRETS/token" "$DATA/xlate.jsonl" \
+    "$SECRETS/gen.pw" "$SECRETS/extra.pw" "$CANARY_DN" > "$WORK/e2e.out" ||
+    fail "end-to-end check failed"
+log "end to end: $(cat "$WORK/e2e.out")"
+
+"$PYTHON3" "$OKTA_CHECKS" server "$OKTA_PORT" "$OKTA_RL_PORT" "$OKTA_FAULT_PORT" \
+    "$SECRETS/token" > "$WORK/server.out" || fail "contract server checks failed"
+log "contract server: $(cat "$WORK/server.out")"
+
+# Only the test input and the translated hashes ($DATA, $SECRETS) hold a secret.
+check_no_secrets "$WORK"
+exit 0

@@ -327,7 +327,9 @@ static void sha2_value(char *out, size_t cap, const char *tag, const EVP_MD *m, 
     EVP_DigestUpdate(ctx, salt, salt_len);
     EVP_DigestFinal_ex(ctx, buf, &n);
     EVP_MD_CTX_free(ctx);
-    memcpy(buf + n, salt, salt_len);
+    if (salt_len > 0) {
+        memcpy(buf + n, salt, salt_len);
+    }
     assert_true(strlen(tag) + 2 + 4 * ((n + salt_len + 2) / 3) < cap);
     strcpy(out, "{");
     strcat(out, tag);

@@ -137,7 +137,7 @@ done:
 static int cmd_check(struct cli *c, int *exit_hint)
 {
     struct dm_config *cfg = NULL;
-    struct dm_err err = { 0 };
+    struct dm_err err = {0};
     struct state *st = NULL;
     int rc;
 
@@ -170,8 +170,8 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
 {
     struct dm_config *cfg = NULL;
     struct pipeline_stats st;
-    struct pipeline_opts o = { 0 };
-    struct dm_err err = { 0 };
+    struct pipeline_opts o = {0};
+    struct dm_err err = {0};
     int rc;
 
     memset(&st, 0, sizeof(st));
@@ -218,7 +218,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
 {
     struct dm_config *cfg = NULL;
     struct state *st = NULL;
-    struct dm_err err = { 0 };
+    struct dm_err err = {0};
     int rc;
 
     rc = load_config(&cfg, c, exit_hint, &err);
@@ -226,8 +226,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
         return rc;
     }
     if (access(cfg->state_path, F_OK) != 0) {
-        fprintf(stderr, "dirmig: no state journal at %s yet (nothing has run)\n",
-                cfg->state_path);
+        fprintf(stderr, "dirmig: no state journal at %s yet (nothing has run)\n", cfg->state_path);
         if (c->o.json) {
             printf("{\"runs\":[]}\n");
         }
@@ -250,7 +249,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
 static int with_config(struct cli *c, int *exit_hint, cli_cmd_fn fn)
 {
     struct dm_config *cfg = NULL;
-    struct dm_err err = { 0 };
+    struct dm_err err = {0};
     int rc;
 
     rc = load_config(&cfg, c, exit_hint, &err);
@@ -267,20 +266,20 @@ static int with_config(struct cli *c, int *exit_hint, cli_cmd_fn fn)
 
 /* Long options, shared by the part before the command and the part after it. */
 static const struct option opts[] = {
-    { "config", required_argument, NULL, 'c' },
-    { "verbose", no_argument, NULL, 'v' },
-    { "quiet", no_argument, NULL, 'q' },
-    { "json", no_argument, NULL, 'j' },
-    { "limit", required_argument, NULL, 'l' },
-    { "samples", required_argument, NULL, 's' },
-    { "no-progress", no_argument, NULL, 'P' },
-    { "wave", required_argument, NULL, 'w' },
-    { "retry-from", required_argument, NULL, 'r' },
-    { "out", required_argument, NULL, 'o' },
-    { "explain", required_argument, NULL, 'e' },
-    { "help", no_argument, NULL, 'h' },
-    { "version", no_argument, NULL, 'V' },
-    { NULL, 0, NULL, 0 },
+    {"config", required_argument, NULL, 'c'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"json", no_argument, NULL, 'j'},
+    {"limit", required_argument, NULL, 'l'},
+    {"samples", required_argument, NULL, 's'},
+    {"no-progress", no_argument, NULL, 'P'},
+    {"wave", required_argument, NULL, 'w'},
+    {"retry-from", required_argument, NULL, 'r'},
+    {"out", required_argument, NULL, 'o'},
+    {"explain", required_argument, NULL, 'e'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
 };
 
 /* Parses options until the end (or, with stop_at_command, the first non-option). Returns

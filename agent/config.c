@@ -556,8 +556,7 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
     char path[300];
     int rc, role;
 
-    json_object_foreach(obj, name, v)
-    {
+    json_object_foreach (obj, name, v) {
         const struct cfg_key *k;
 
         if (prefix[0] != '\0') {
@@ -925,8 +924,7 @@ static int parse_waves(struct cfg_ctx *x)
     if (c->waves == NULL || pool_add(x->cp, c->waves) != DM_OK) {
         return dm_err_set(x->err, DM_ENOMEM, "config waves");
     }
-    json_array_foreach(arr, i, w)
-    {
+    json_array_foreach (arr, i, w) {
         struct config_wave *cw = &c->waves[i];
         char path[64];
         const char *key;
@@ -937,8 +935,7 @@ static int parse_waves(struct cfg_ctx *x)
         if (!json_is_object(w)) {
             return cfg_fail(x, path, "must be an object");
         }
-        json_object_foreach(w, key, v)
-        {
+        json_object_foreach (w, key, v) {
             char kp[128];
             snprintf(kp, sizeof(kp), "%s.%s", path, key);
             if (strcmp(key, "groups") == 0) {

@@ -29,41 +29,41 @@
 #include "schema/map.h"
 
 struct config_endpoint {
-    struct conn_cfg conn;        /* strings point into this config */
-    struct secret *bind_pw;      /* owned; conn.bind_pw points here */
-    char *users_base;            /* default: conn.base */
-    char *users_filter;          /* default "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))" */
-    char *activity_start;        /* dated activity (users): start attribute, or NULL */
-    char *activity_end;          /* end attribute, or NULL */
-    int lookahead_days;          /* active this many days before the start */
-    char *groups_base;           /* default: conn.base */
-    char *groups_filter;         /* default "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))" */
+    struct conn_cfg conn;   /* strings point into this config */
+    struct secret *bind_pw; /* owned; conn.bind_pw points here */
+    char *users_base;       /* default: conn.base */
+    char *users_filter;     /* default "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))" */
+    char *activity_start;   /* dated activity (users): start attribute, or NULL */
+    char *activity_end;     /* end attribute, or NULL */
+    int lookahead_days;     /* active this many days before the start */
+    char *groups_base;      /* default: conn.base */
+    char *groups_filter;    /* default: groupOfNames, groupOfUniqueNames or posixGroup */
 };
 
 /* The password-import hook server (`dirmig hook`, agent/hook.h). Strings point into the
  * config. The secret is required by the server, not by config_load(): a config without a
  * hook section (or with an empty one) is valid for every other command. */
 struct config_hook {
-    char *listen;                /* "127.0.0.1:8443", "[::1]:8443", "0.0.0.0:8443" */
-    char *path;                  /* Okta password import, default "/okta/password-import" */
-    char *generic_path;          /* {"username","password"} -> {"verified":bool}, "/verify" */
-    char *tls_cert_file;         /* PEM; required unless plain_http */
+    char *listen;        /* "127.0.0.1:8443", "[::1]:8443", "0.0.0.0:8443" */
+    char *path;          /* Okta password import, default "/okta/password-import" */
+    char *generic_path;  /* {"username","password"} -> {"verified":bool}, "/verify" */
+    char *tls_cert_file; /* PEM; required unless plain_http */
     char *tls_key_file;
-    int plain_http;              /* only with a loopback listen address */
-    char *auth_header;           /* default "Authorization" */
-    struct secret *secret;       /* owned; NULL when neither secret_file nor secret_env */
-    int deadline_ms;             /* answer UNVERIFIED after this, default 2000 */
-    char **login_attrs;          /* NULL-terminated, default uid */
-    char *dn_template;           /* "uid={login},ou=people,..." instead of a search */
-    char *search_base;           /* default: source users base */
-    int max_failures;            /* per username and window, default 5 */
-    int failure_window_s;        /* default 900 */
-    int max_concurrency;         /* verifications in flight, default 64 */
-    int max_body;                /* bytes, default 16384 */
-    int threads;                 /* epoll thread pool size, default 64; 0 = one thread
-                                  * per connection */
-    int pool_size;               /* LDAP connections per pool (search, bind), default 32 */
-    int request_timeout_s;       /* idle connection / slow body cut-off, default 10 */
+    int plain_http;        /* only with a loopback listen address */
+    char *auth_header;     /* default "Authorization" */
+    struct secret *secret; /* owned; NULL when neither secret_file nor secret_env */
+    int deadline_ms;       /* answer UNVERIFIED after this, default 2000 */
+    char **login_attrs;    /* NULL-terminated, default uid */
+    char *dn_template;     /* "uid={login},ou=people,..." instead of a search */
+    char *search_base;     /* default: source users base */
+    int max_failures;      /* per username and window, default 5 */
+    int failure_window_s;  /* default 900 */
+    int max_concurrency;   /* verifications in flight, default 64 */
+    int max_body;          /* bytes, default 16384 */
+    int threads;           /* epoll thread pool size, default 64; 0 = one thread
+                            * per connection */
+    int pool_size;         /* LDAP connections per pool (search, bind), default 32 */
+    int request_timeout_s; /* idle connection / slow body cut-off, default 10 */
 };
 
 /* One migration wave (waves[] in dirmig.json): users selected by exactly one of an LDAP
@@ -78,25 +78,25 @@ struct config_wave {
 };
 
 struct dm_config {
-    char *path;                  /* as given */
+    char *path; /* as given */
     struct config_endpoint source;
     struct config_endpoint target;
-    struct map *map;             /* compiled; never NULL after load */
-    char *state_path;            /* default "dirmig.db" beside the config */
-    int batch_size;              /* 1..10000, default 500 */
-    char **dn_attrs;             /* NULL-terminated; DN-valued attrs rebased to the target
-                                  * base; default member uniqueMember owner manager
-                                  * seeAlso secretary */
-    char **member_attrs;         /* NULL-terminated; DN-valued membership attrs resolved
-                                  * through the journal; default member uniqueMember */
-    int log_level;               /* enum log_level */
+    struct map *map;     /* compiled; never NULL after load */
+    char *state_path;    /* default "dirmig.db" beside the config */
+    int batch_size;      /* 1..10000, default 500 */
+    char **dn_attrs;     /* NULL-terminated; DN-valued attrs rebased to the target
+                          * base; default member uniqueMember owner manager
+                          * seeAlso secretary */
+    char **member_attrs; /* NULL-terminated; DN-valued membership attrs resolved
+                          * through the journal; default member uniqueMember */
+    int log_level;       /* enum log_level */
     int log_json;
-    char *log_file;              /* NULL = stderr */
-    char **validate_blocking;    /* NULL-terminated problem categories that block */
-    int validate_examples;       /* examples per category in the validate summary */
-    struct config_wave *waves;   /* nwaves entries */
+    char *log_file;            /* NULL = stderr */
+    char **validate_blocking;  /* NULL-terminated problem categories that block */
+    int validate_examples;     /* examples per category in the validate summary */
+    struct config_wave *waves; /* nwaves entries */
     size_t nwaves;
-    char digest[65];             /* SHA-256 of the file bytes */
+    char digest[65]; /* SHA-256 of the file bytes */
     struct config_hook hook;
 };
 

@@ -29,7 +29,7 @@ static int find_by_key(struct found *f, const struct conn_ops *ops, struct conn 
                        const char *base, const char *filter, const char *attr, const char *key,
                        struct dm_err *err)
 {
-    struct scope sc = { 0 };
+    struct scope sc = {0};
     char *esc = NULL, *flt;
     size_t n;
     int rc;
@@ -60,9 +60,9 @@ int explain_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit
     const struct config_endpoint *s = &cfg->source;
     const struct conn_ops *ops = conn_find(s->conn.type);
     struct conn *c = NULL;
-    struct found f = { NULL, 0 };
+    struct found f = {NULL, 0};
     struct dn *parsed = NULL;
-    struct dm_err e = { 0 };
+    struct dm_err e = {0};
     enum map_kind kind = MAP_USERS;
     struct buf b;
     int rc;
@@ -97,8 +97,8 @@ int explain_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit
                          o->explain, err);
         if (rc == DM_OK && f.n == 0) {
             kind = MAP_GROUPS;
-            rc = find_by_key(&f, ops, c, s->groups_base, s->groups_filter,
-                             map_key_attr(cfg->map), o->explain, err);
+            rc = find_by_key(&f, ops, c, s->groups_base, s->groups_filter, map_key_attr(cfg->map),
+                             o->explain, err);
         }
     }
     if (rc != DM_OK) {
@@ -111,8 +111,8 @@ int explain_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit
         goto done;
     }
     if (f.n > 1) {
-        fprintf(stderr, "dirmig: warning: %lld entries have %s \"%s\"; explaining the first\n",
-                f.n, map_key_attr(cfg->map), o->explain);
+        fprintf(stderr, "dirmig: warning: %lld entries have %s \"%s\"; explaining the first\n", f.n,
+                map_key_attr(cfg->map), o->explain);
     }
     rc = map_explain(&b, cfg->map, kind, f.e, err);
     if (rc == DM_OK) {

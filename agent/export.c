@@ -10,13 +10,13 @@
 #include <string.h>
 #include <strings.h>
 
-struct export {
+struct export
+{
     FILE *csv, *jsonl;
     char *csv_path, *jsonl_path;
 };
 
-static int open_one(FILE **f, char **path, const char *prefix, const char *ext,
-                    struct dm_err *err)
+static int open_one(FILE **f, char **path, const char *prefix, const char *ext, struct dm_err *err)
 {
     size_t n = strlen(prefix) + strlen(ext) + 1;
 
@@ -101,14 +101,12 @@ int export_row(struct export *x, const char *key, const char *dn, const char *ki
     buf_init(&cats, 1 << 16);
     buf_init(&msgs, 1 << 16);
     for (size_t i = 0; i < nprobs; i++) {
-        if (buf_printf(&cats, "%s%s:%s", i ? ";" : "", probs[i].category, probs[i].attr) !=
-                DM_OK ||
+        if (buf_printf(&cats, "%s%s:%s", i ? ";" : "", probs[i].category, probs[i].attr) != DM_OK ||
             buf_printf(&msgs, "%s%s", i ? "; " : "", probs[i].msg) != DM_OK) {
             break;
         }
         json_array_append_new(pa, json_pack("{s:s,s:s,s:s}", "category", probs[i].category,
-                                            "attribute", probs[i].attr, "message",
-                                            probs[i].msg));
+                                            "attribute", probs[i].attr, "message", probs[i].msg));
     }
     for (size_t i = 0; mapped != NULL && i < mapped->nattrs; i++) {
         const struct dm_attr *a = &mapped->attrs[i];
@@ -124,8 +122,8 @@ int export_row(struct export *x, const char *key, const char *dn, const char *ki
     export_csv_field(x->csv, status, 0);
     export_csv_field(x->csv, cats.data ? cats.data : "", 0);
     export_csv_field(x->csv, msgs.data ? msgs.data : "", 1);
-    row = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "key", key ? key : "", "dn", dn ? dn : "",
-                    "kind", kind, "status", status, "problems", pa, "values", vals);
+    row = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "key", key ? key : "", "dn", dn ? dn : "", "kind",
+                    kind, "status", status, "problems", pa, "values", vals);
     if (row == NULL || json_dumpf(row, x->jsonl, JSON_COMPACT) != 0) {
         rc = dm_err_set(err, DM_EINTERNAL, "%s: cannot write a row", x->jsonl_path);
     } else {
@@ -276,7 +274,7 @@ int retry_load(struct retry_set **out, const char *path, struct dm_err *err)
             }
         }
         if (is_csv) {
-            char *fl[6] = { 0 };
+            char *fl[6] = {0};
             if (csv_split(line, fl, 6) < 4) {
                 rc = dm_err_set(err, DM_EINVAL, "%s:%ld: expected at least 4 CSV fields", path,
                                 lineno);
@@ -291,8 +289,8 @@ int retry_load(struct retry_set **out, const char *path, struct dm_err *err)
             if (o == NULL || !json_is_object(o) || !json_is_string(k = json_object_get(o, "key")) ||
                 !json_is_string(s = json_object_get(o, "status"))) {
                 json_decref(o);
-                rc = dm_err_set(err, DM_EINVAL, "%s:%ld: not a validation export row", path,
-                                lineno);
+                rc =
+                    dm_err_set(err, DM_EINVAL, "%s:%ld: not a validation export row", path, lineno);
                 goto done;
             }
             if (strcmp(json_string_value(s), "ok") != 0 && json_string_length(k) > 0) {
@@ -419,7 +417,7 @@ int uniq_add(struct uniq *u, const char *attr, const void *v, size_t len)
     struct uslot *s;
 
     if ((u->n + 1) * 4 > u->cap * 3) {
-        struct uniq bigger = { 0, u->cap * 2, calloc(u->cap * 2, sizeof(struct uslot)) };
+        struct uniq bigger = {0, u->cap * 2, calloc(u->cap * 2, sizeof(struct uslot))};
         if (bigger.slots == NULL) {
             return DM_ENOMEM;
         }

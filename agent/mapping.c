@@ -23,7 +23,7 @@ struct tindex {
     struct tpair {
         char *v;
         size_t idx;
-    } *p;
+    } * p;
 };
 
 struct corr {
@@ -215,7 +215,7 @@ static int read_side(const struct config_endpoint *ep, const char *key_attr, con
 {
     const struct conn_ops *ops = conn_find(ep->conn.type);
     struct conn *conn = NULL;
-    struct scope sc = { 0 };
+    struct scope sc = {0};
     int rc;
 
     if (ops == NULL || (ops->caps & CONN_READ) == 0) {
@@ -293,8 +293,9 @@ int mapping_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit
     for (size_t r = 1; r < c.nrules; r++) {
         fprintf(stderr, ", then %s = %s", c.src_attr[r], c.tgt_attr[r]);
     }
-    fprintf(stderr, "):\n  matched      %8lld\n  ambiguous    %8lld\n  source-only  %8lld\n"
-                    "  target-only  %8lld\n  report: %s.csv, %s.jsonl\n",
+    fprintf(stderr,
+            "):\n  matched      %8lld\n  ambiguous    %8lld\n  source-only  %8lld\n"
+            "  target-only  %8lld\n  report: %s.csv, %s.jsonl\n",
             c.matched, c.ambiguous, c.source_only, c.target_only, prefix, prefix);
     if (o->json) {
         printf("{\"matched\":%lld,\"ambiguous\":%lld,\"source_only\":%lld,\"target_only\":%lld,"

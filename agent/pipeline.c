@@ -28,14 +28,14 @@ void pipeline_request_stop(void)
 
 /* One object waiting in the current batch. */
 struct pending {
-    struct entry *entry;   /* mapped target entry, owned */
-    char *key;             /* correlation key, owned */
-    char *source_dn;       /* normalized source DN, owned */
+    struct entry *entry; /* mapped target entry, owned */
+    char *key;           /* correlation key, owned */
+    char *source_dn;     /* normalized source DN, owned */
     char digest[65];
-    int has_record;        /* the journal knows this object */
-    int failed;            /* failed before reaching the target */
-    struct dm_err err;     /* why, when failed */
-    const char *category;  /* static */
+    int has_record;       /* the journal knows this object */
+    int failed;           /* failed before reaching the target */
+    struct dm_err err;    /* why, when failed */
+    const char *category; /* static */
 };
 
 struct pipe {
@@ -46,12 +46,12 @@ struct pipe {
     const struct conn_ops *sops, *tops;
     struct conn *src, *dst;
     enum map_kind kind;
-    const char *kind_name;      /* "user" / "group" */
+    const char *kind_name; /* "user" / "group" */
     struct kind_counts *kc;
-    int pass;                   /* 1, or 2 for the nested-group pass */
-    int final_pass;             /* report unresolved members in this pass */
+    int pass;       /* 1, or 2 for the nested-group pass */
+    int final_pass; /* report unresolved members in this pass */
     long long pass_unresolved;
-    long long processed;        /* entries read, all kinds */
+    long long processed; /* entries read, all kinds */
     struct pending *batch;
     size_t nbatch, cap;
     struct change *changes;
@@ -60,15 +60,15 @@ struct pipe {
     struct dm_err fatal_err;
     double t_start, t_last_progress;
     /* scope */
-    const char *users_base;     /* source users base (a wave's OU replaces it) */
-    char *users_filter;         /* source users filter (ANDed with a wave's filter) */
-    char **wave_members;        /* sorted normalized member DNs of a group wave, or NULL */
+    const char *users_base; /* source users base (a wave's OU replaces it) */
+    char *users_filter;     /* source users filter (ANDed with a wave's filter) */
+    char **wave_members;    /* sorted normalized member DNs of a group wave, or NULL */
     size_t nwave_members;
-    int wave_groups;            /* a wave run also migrates groups */
-    struct retry_set *retry;    /* --retry-from */
-    int64_t now;                /* for dated activity */
+    int wave_groups;         /* a wave run also migrates groups */
+    struct retry_set *retry; /* --retry-from */
+    int64_t now;             /* for dated activity */
     /* validate */
-    int vphase;                 /* 1: count unique values, 2: check and export */
+    int vphase; /* 1: count unique values, 2: check and export */
     struct uniq *uniq;
     struct export *exp;
 };
@@ -105,10 +105,11 @@ static void progress(struct pipe *p, int final)
         return;
     }
     p->t_last_progress = t;
-    fprintf(stderr, "\r\033[K%s%s: %lld read, %lld created, %lld updated, %lld unchanged, "
-                    "%lld failed (%.0f/s)",
-            p->kind_name, p->pass == 2 ? "s (nested pass)" : "s", k->seen, k->created,
-            k->updated, k->unchanged, k->failed,
+    fprintf(stderr,
+            "\r\033[K%s%s: %lld read, %lld created, %lld updated, %lld unchanged, "
+            "%lld failed (%.0f/s)",
+            p->kind_name, p->pass == 2 ? "s (nested pass)" : "s", k->seen, k->created, k->updated,
+            k->unchanged, k->failed,
             (double)p->processed / (t - p->t_start > 0.001 ? t - p->t_start : 0.001));
     if (final) {
         fputc('\n', stderr);
@@ -191,12 +192,11 @@ static int flush_plan(struct pipe *p, struct dm_err *err)
     for (size_t i = 0; i < p->nbatch && rc == DM_OK; i++) {
         struct pending *q = &p->batch[i];
         struct entry *cur = NULL;
-        struct entry_diff d = { 0, NULL };
-        struct dm_err e = { 0 };
+        struct entry_diff d = {0, NULL};
+        struct dm_err e = {0};
 
         if (q->failed) {
-            rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err,
-                              err);
+            rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err, err);
             continue;
         }
         rc = p->tops->lookup(&cur, p->dst, q->entry->dn, &e);
@@ -249,21 +249,21 @@ static int flush_run(struct pipe *p, struct dm_err *err)
     if (n > 0) {
         rc = p->tops->apply(p->dst, p->changes, n, p->results);
         if (rc != DM_OK) {
-            return dm_err_set(err, rc, "target connection lost during a batch and could not "
-                                       "be re-established");
+            return dm_err_set(err, rc,
+                              "target connection lost during a batch and could not "
+                              "be re-established");
         }
     }
     rc = state_batch_begin(p->state, err);
     n = 0;
     for (size_t i = 0; i < p->nbatch && rc == DM_OK; i++) {
         struct pending *q = &p->batch[i];
-        struct state_object o = { 0 };
+        struct state_object o = {0};
         const struct apply_result *r = q->failed ? NULL : &p->results[n++];
         int ok = r != NULL && r->status != APPLY_FAILED;
 
         if (q->failed) {
-            rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err,
-                              err);
+            rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err, err);
         } else if (!ok) {
             rc = note_failure(p, q->key, q->entry->dn, category_of(&r->err), &r->err, err);
         } else if (r->status == APPLY_CREATED) {
@@ -329,8 +329,8 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
 {
     size_t dnlen = name_uid_split((const char *)v->data, v->len);
     char *dn = strndup((const char *)v->data, dnlen), *norm = NULL, *reb = NULL;
-    struct state_object o = { 0 };
-    struct dm_err e = { 0 };
+    struct state_object o = {0};
+    struct dm_err e = {0};
     int rc = DM_OK;
 
     *resolved = 1;
@@ -350,9 +350,8 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
         }
         rc = DM_OK;
         /* A plan predicts: members inside the migrated scopes will resolve. */
-        if (p->o->mode == PIPE_PLAN &&
-            (dn_is_under(dn, p->cfg->source.users_base) == 1 ||
-             dn_is_under(dn, p->cfg->source.groups_base) == 1)) {
+        if (p->o->mode == PIPE_PLAN && (dn_is_under(dn, p->cfg->source.users_base) == 1 ||
+                                        dn_is_under(dn, p->cfg->source.groups_base) == 1)) {
             goto rebase;
         }
         *resolved = 0;
@@ -501,8 +500,7 @@ static const char *activity(const struct pipe *p, const struct entry *src, const
             return "not_yet_active";
         }
     }
-    if (s->activity_end != NULL && (a = entry_attr(src, s->activity_end)) != NULL &&
-        a->nvals > 0) {
+    if (s->activity_end != NULL && (a = entry_attr(src, s->activity_end)) != NULL && a->nvals > 0) {
         *attr = s->activity_end;
         if (parse_when(&t, &never, &a->vals[0]) != 0) {
             return "bad_date";
@@ -612,7 +610,7 @@ static int validate_entry(struct pipe *p, const struct entry *src, struct pendin
     size_t nprobs = 0, nuniq;
     const char **uattrs = NULL;
     struct entry *m = NULL;
-    struct dm_err e = { 0 };
+    struct dm_err e = {0};
     const char *attr = NULL, *why, *status;
     char *reb = NULL;
     int rc = DM_OK, blocking = 0;
@@ -635,8 +633,8 @@ static int validate_entry(struct pipe *p, const struct entry *src, struct pendin
     }
     if (q->failed) {
         rc = add_problem(&probs, &nprobs, q->category, "", q->err.msg);
-    } else if (dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base,
-                         &e) != DM_OK) {
+    } else if (dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &e) !=
+               DM_OK) {
         rc = add_problem(&probs, &nprobs, "dn", "", "entry is outside the source base");
     } else {
         rc = map_check(&probs, &nprobs, p->cfg->map, p->kind, m, &p->fatal_err);
@@ -644,8 +642,8 @@ static int validate_entry(struct pipe *p, const struct entry *src, struct pendin
     for (size_t i = 0; rc == DM_OK && m != NULL && i < nuniq; i++) {
         const struct dm_attr *a = entry_attr(m, uattrs[i]);
         for (size_t j = 0; a != NULL && j < a->nvals && rc == DM_OK; j++) {
-            unsigned c = p->uniq ? uniq_count(p->uniq, a->name, a->vals[j].data, a->vals[j].len)
-                                 : 1;
+            unsigned c =
+                p->uniq ? uniq_count(p->uniq, a->name, a->vals[j].data, a->vals[j].len) : 1;
             if (c > 1) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "value is shared by %u entries (must be unique)", c);
@@ -720,7 +718,7 @@ static int on_entry(const struct entry *src, void *payload)
     struct pipe *p = payload;
     struct pending *q;
     struct entry *m = NULL;
-    struct state_object o = { 0 };
+    struct state_object o = {0};
     char *reb = NULL;
     int rc = DM_OK;
 
@@ -890,7 +888,7 @@ static int rq_push(const struct entry *e, void *payload)
 static void *rq_main(void *arg)
 {
     struct rq *q = arg;
-    struct dm_err e = { 0 };
+    struct dm_err e = {0};
     int rc = q->ops->read(q->conn, q->sc, rq_push, q, &e);
 
     pthread_mutex_lock(&q->mu);
@@ -981,8 +979,8 @@ done:
 static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err *err)
 {
     const struct config_endpoint *s = &p->cfg->source;
-    struct scope sc = { 0 };
-    struct kind_counts pass2 = { 0 };
+    struct scope sc = {0};
+    struct kind_counts pass2 = {0};
     int rc;
 
     p->kind = kind;
@@ -998,8 +996,8 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
     sc.filter = kind == MAP_USERS ? p->users_filter : s->groups_filter;
     sc.attrs = NULL;
     sc.key_attr = map_key_attr(p->cfg->map);
-    log_info("reading %ss from %s (base \"%s\", filter %s)%s", p->kind_name, s->conn.uri,
-             sc.base, sc.filter, pass == 2 ? ", second pass for nested groups" : "");
+    log_info("reading %ss from %s (base \"%s\", filter %s)%s", p->kind_name, s->conn.uri, sc.base,
+             sc.filter, pass == 2 ? ", second pass for nested groups" : "");
     rc = read_threaded(p, &sc, err);
     if (p->fatal_rc != DM_OK) {
         *err = p->fatal_err;
@@ -1096,7 +1094,7 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
                 size_t dl = name_uid_split((const char *)a->vals[j].data, a->vals[j].len);
                 char *dn = strndup((const char *)a->vals[j].data, dl), *norm = NULL;
                 char **grown = realloc(p->wave_members, (p->nwave_members + 1) * sizeof(char *));
-                struct dm_err e = { 0 };
+                struct dm_err e = {0};
                 if (dn == NULL || grown == NULL) {
                     free(dn);
                     rc = dm_err_set(err, DM_ENOMEM, "out of memory");
@@ -1116,7 +1114,7 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
         qsort(p->wave_members, p->nwave_members, sizeof(char *), strp_cmp);
     }
     log_info("wave %s: %s", w->name,
-             w->ou ? "users under the wave's OU"
+             w->ou       ? "users under the wave's OU"
              : w->filter ? "users matching the wave's filter"
                          : "members of the wave's group");
     return rc;
@@ -1128,7 +1126,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     struct pipe p;
     struct sigaction sa;
     const char *status = "done";
-    const char *kinds[] = { "plan", "run", "validate" };
+    const char *kinds[] = {"plan", "run", "validate"};
     int rc;
 
     memset(&p, 0, sizeof(p));
@@ -1195,8 +1193,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         }
     }
     log_set_context(stats->run_id, NULL);
-    log_info("%s started: %s -> %s", kinds[o->mode], cfg->source.conn.uri,
-             cfg->target.conn.uri);
+    log_info("%s started: %s -> %s", kinds[o->mode], cfg->source.conn.uri, cfg->target.conn.uri);
 
     if (o->mode == PIPE_VALIDATE) {
         for (int k = 0; k < 2 && rc == DM_OK && !stats->interrupted; k++) {
@@ -1245,8 +1242,8 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         status = g_stop ? "interrupted" : "done";
     }
     {
-        struct run_counts c = { 0 };
-        struct dm_err e2 = { 0 };
+        struct run_counts c = {0};
+        struct dm_err e2 = {0};
         c.created = stats->users.created + stats->groups.created;
         c.updated = stats->users.updated + stats->groups.updated;
         c.unchanged = stats->users.unchanged + stats->groups.unchanged;

@@ -24,10 +24,10 @@ enum pipeline_mode { PIPE_PLAN = 0, PIPE_RUN = 1, PIPE_VALIDATE = 2 };
 
 struct pipeline_opts {
     enum pipeline_mode mode;
-    long long limit;     /* stop after this many source entries (0 = all) */
-    int samples;         /* plan: how many sample changes to keep */
-    int progress;        /* 1 = draw a progress line on stderr */
-    const char *wave;    /* only this wave's users (and groups if the wave says so) */
+    long long limit;        /* stop after this many source entries (0 = all) */
+    int samples;            /* plan: how many sample changes to keep */
+    int progress;           /* 1 = draw a progress line on stderr */
+    const char *wave;       /* only this wave's users (and groups if the wave says so) */
     const char *retry_from; /* only the entries listed as problems in this export file */
     const char *out_prefix; /* validate: export to PREFIX.csv and PREFIX.jsonl */
 };
@@ -36,7 +36,7 @@ struct pipeline_opts {
  * (create == created etc. share the fields). */
 struct kind_counts {
     long long seen, created, updated, unchanged, failed;
-    long long skipped;   /* inactive, outside the wave, or not in the retry list */
+    long long skipped; /* inactive, outside the wave, or not in the retry list */
 };
 
 #define PIPE_MAX_CATS 32
@@ -48,9 +48,9 @@ struct pipe_count {
 };
 
 struct pipe_sample {
-    char action[8];   /* create / update */
+    char action[8]; /* create / update */
     char *dn;
-    char *attrs;      /* comma-separated attribute names (never values) */
+    char *attrs; /* comma-separated attribute names (never values) */
 };
 
 /* validate: problems per (category, attribute) and the first examples of each category. */
@@ -70,12 +70,12 @@ struct pipe_example {
 
 struct pipeline_stats {
     long long run_id;
-    int interrupted;                 /* stopped by a signal or --limit */
+    int interrupted; /* stopped by a signal or --limit */
     struct kind_counts users, groups;
     long long unresolved_members;
     size_t nschemes, ncats;
-    struct pipe_count schemes[PIPE_MAX_CATS];  /* userPassword schemes seen */
-    struct pipe_count cats[PIPE_MAX_CATS];     /* error categories */
+    struct pipe_count schemes[PIPE_MAX_CATS]; /* userPassword schemes seen */
+    struct pipe_count cats[PIPE_MAX_CATS];    /* error categories */
     size_t nsamples;
     struct pipe_sample samples[PIPE_MAX_SAMPLES];
     /* validate */

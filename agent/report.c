@@ -8,8 +8,8 @@ static void kind_line(FILE *out, const char *name, const struct kind_counts *k,
                       enum pipeline_mode mode)
 {
     if (mode == PIPE_PLAN) {
-        fprintf(out, "  %-7s %8lld read  %8lld to create  %8lld to update  %8lld unchanged",
-                name, k->seen, k->created, k->updated, k->unchanged);
+        fprintf(out, "  %-7s %8lld read  %8lld to create  %8lld to update  %8lld unchanged", name,
+                k->seen, k->created, k->updated, k->unchanged);
         if (k->failed) {
             fprintf(out, "  %lld failing", k->failed);
         }
@@ -113,9 +113,8 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
             json_array_append_new(attrs, json_string(tok));
         }
         free(list);
-        json_array_append_new(samples, json_pack("{s:s,s:s,s:o}", "action",
-                                                 st->samples[i].action, "dn",
-                                                 st->samples[i].dn, "attributes", attrs));
+        json_array_append_new(samples, json_pack("{s:s,s:s,s:o}", "action", st->samples[i].action,
+                                                 "dn", st->samples[i].dn, "attributes", attrs));
     }
     o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:I}", "run", (json_int_t)st->run_id, "status",
                   st->interrupted ? "stopped" : "done", "users", kind_json(&st->users, mode),
@@ -139,8 +138,9 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
 
 void report_validate_text(FILE *out, const struct pipeline_stats *st)
 {
-    fprintf(out, "validate: %lld entries checked (%lld users, %lld groups), %lld with problems, "
-                 "%lld with blocking problems\n",
+    fprintf(out,
+            "validate: %lld entries checked (%lld users, %lld groups), %lld with problems, "
+            "%lld with blocking problems\n",
             st->rows, st->users.seen, st->groups.seen, st->rows_with_problems, st->blocking);
     if (st->users.skipped + st->groups.skipped > 0) {
         fprintf(out, "  outside the wave or the retry list: %lld\n",
@@ -181,18 +181,16 @@ int report_validate_json(FILE *out, const struct pipeline_stats *st)
                                             (json_int_t)st->attrcats[i].n));
     }
     for (size_t i = 0; i < st->nexamples; i++) {
-        json_array_append_new(ex, json_pack("{s:s,s:s,s:s,s:s}", "category",
-                                            st->examples[i].cat, "key", st->examples[i].key,
-                                            "dn", st->examples[i].dn, "message",
-                                            st->examples[i].msg));
+        json_array_append_new(ex, json_pack("{s:s,s:s,s:s,s:s}", "category", st->examples[i].cat,
+                                            "key", st->examples[i].key, "dn", st->examples[i].dn,
+                                            "message", st->examples[i].msg));
     }
-    o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:s?,s:s?}", "checked",
-                  (json_int_t)st->rows, "users", (json_int_t)st->users.seen, "groups",
-                  (json_int_t)st->groups.seen, "with_problems",
-                  (json_int_t)st->rows_with_problems, "blocking", (json_int_t)st->blocking,
-                  "skipped", (json_int_t)(st->users.skipped + st->groups.skipped), "problems",
-                  cats, "by_attribute", by, "examples", ex, "export_csv", st->export_csv,
-                  "export_jsonl", st->export_jsonl);
+    o = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o,s:s?,s:s?}", "checked", (json_int_t)st->rows, "users",
+        (json_int_t)st->users.seen, "groups", (json_int_t)st->groups.seen, "with_problems",
+        (json_int_t)st->rows_with_problems, "blocking", (json_int_t)st->blocking, "skipped",
+        (json_int_t)(st->users.skipped + st->groups.skipped), "problems", cats, "by_attribute", by,
+        "examples", ex, "export_csv", st->export_csv, "export_jsonl", st->export_jsonl);
     if (o == NULL) {
         return DM_ENOMEM;
     }
@@ -229,26 +227,28 @@ static int status_run(const struct state_run *r, void *payload)
     fmt_time(r->started, st, sizeof(st));
     fmt_time(r->finished, fin, sizeof(fin));
     if (c->json) {
-        json_array_append_new(
-            c->runs, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", (json_int_t)r->id,
-                               "kind", r->kind, "status", r->status, "started", st, "finished",
-                               fin, "created", (json_int_t)r->counts.created, "updated",
-                               (json_int_t)r->counts.updated, "unchanged",
-                               (json_int_t)r->counts.unchanged, "failed",
-                               (json_int_t)r->counts.failed));
+        json_array_append_new(c->runs, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id",
+                                                 (json_int_t)r->id, "kind", r->kind, "status",
+                                                 r->status, "started", st, "finished", fin,
+                                                 "created", (json_int_t)r->counts.created,
+                                                 "updated", (json_int_t)r->counts.updated,
+                                                 "unchanged", (json_int_t)r->counts.unchanged,
+                                                 "failed", (json_int_t)r->counts.failed));
     } else {
-        fprintf(c->out, "  %5lld  %-5s %-11s %s  %8lld created %8lld updated %8lld unchanged %6lld failed\n",
-                r->id, r->kind, r->status, st, r->counts.created, r->counts.updated,
-                r->counts.unchanged, r->counts.failed);
+        fprintf(
+            c->out,
+            "  %5lld  %-5s %-11s %s  %8lld created %8lld updated %8lld unchanged %6lld failed\n",
+            r->id, r->kind, r->status, st, r->counts.created, r->counts.updated,
+            r->counts.unchanged, r->counts.failed);
     }
     return 0;
 }
 
 int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
 {
-    struct state_totals t = { 0 };
-    struct state_password_counts pc = { 0 };
-    struct status_ctx c = { out, json, json_array() };
+    struct state_totals t = {0};
+    struct state_password_counts pc = {0};
+    struct status_ctx c = {out, json, json_array()};
     double share;
     int rc;
 
@@ -263,11 +263,13 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
     /* Share of the migrated users whose password has moved through the hook. */
     share = t.users_ok > 0 ? (double)pc.verified_users / (double)t.users_ok : 0.0;
     if (!json) {
-        fprintf(out, "journal: %lld users migrated (%lld failing), %lld groups migrated (%lld "
-                     "failing)\n",
+        fprintf(out,
+                "journal: %lld users migrated (%lld failing), %lld groups migrated (%lld "
+                "failing)\n",
                 t.users_ok, t.users_failed, t.groups_ok, t.groups_failed);
-        fprintf(out, "passwords: %lld users created with the hook, %lld verified so far "
-                     "(%.1f%% of users migrated)\nrecent runs:\n",
+        fprintf(out,
+                "passwords: %lld users created with the hook, %lld verified so far "
+                "(%.1f%% of users migrated)\nrecent runs:\n",
                 pc.hook_created, pc.verified_users, 100.0 * share);
     }
     rc = state_runs(s, 20, status_run, &c, err);
@@ -275,12 +277,11 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
         goto done;
     }
     if (json) {
-        json_t *o = json_pack("{s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I,s:f},s:O}", "users", "ok",
-                              (json_int_t)t.users_ok, "failed", (json_int_t)t.users_failed,
-                              "groups", "ok", (json_int_t)t.groups_ok, "failed",
-                              (json_int_t)t.groups_failed, "passwords", "hook_created",
-                              (json_int_t)pc.hook_created, "verified",
-                              (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
+        json_t *o = json_pack(
+            "{s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I,s:f},s:O}", "users", "ok", (json_int_t)t.users_ok,
+            "failed", (json_int_t)t.users_failed, "groups", "ok", (json_int_t)t.groups_ok, "failed",
+            (json_int_t)t.groups_failed, "passwords", "hook_created", (json_int_t)pc.hook_created,
+            "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
         json_dumpf(o, out, JSON_COMPACT);
         fputc('\n', out);
         json_decref(o);

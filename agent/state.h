@@ -27,12 +27,12 @@ struct run_counts {
 };
 
 struct state_object {
-    char *kind;        /* "user" or "group" */
-    char *key;         /* source correlation key */
-    char *source_dn;   /* normalized source DN (dn_normalize) */
-    char *target_dn;   /* as written to the target */
-    char digest[65];   /* entry_digest of the mapped entry */
-    char *status;      /* "ok" or "failed" */
+    char *kind;      /* "user" or "group" */
+    char *key;       /* source correlation key */
+    char *source_dn; /* normalized source DN (dn_normalize) */
+    char *target_dn; /* as written to the target */
+    char digest[65]; /* entry_digest of the mapped entry */
+    char *status;    /* "ok" or "failed" */
     long long last_run;
 };
 
@@ -42,7 +42,7 @@ void state_object_clear(struct state_object *o);
 struct state_run {
     long long id;
     char kind[16];
-    char status[16];   /* running, done, failed, interrupted */
+    char status[16];             /* running, done, failed, interrupted */
     long long started, finished; /* unix seconds; finished 0 while running */
     struct run_counts counts;
 };
@@ -52,25 +52,24 @@ int state_open(struct state **out, const char *path, struct dm_err *err) DM_MUST
 void state_close(struct state *s); /* NULL-safe; rolls back an open batch */
 
 /* Starts a run; marks runs left 'running' by a crashed process as 'interrupted'. */
-int state_run_begin(long long *out, struct state *s, const char *kind,
-                    const char *config_digest, struct dm_err *err) DM_MUST_USE;
+int state_run_begin(long long *out, struct state *s, const char *kind, const char *config_digest,
+                    struct dm_err *err) DM_MUST_USE;
 /* Ends run with status ("done"/"failed") and final counts. */
-int state_run_end(struct state *s, long long run, const char *status,
-                  const struct run_counts *c, struct dm_err *err) DM_MUST_USE;
+int state_run_end(struct state *s, long long run, const char *status, const struct run_counts *c,
+                  struct dm_err *err) DM_MUST_USE;
 
 int state_batch_begin(struct state *s, struct dm_err *err) DM_MUST_USE;
 int state_batch_commit(struct state *s, struct dm_err *err) DM_MUST_USE;
 
 /* Looks up an object by (kind, key); DM_ENOTFOUND if absent. *out filled with new strings
  * (clear with state_object_clear). */
-int state_object_get(struct state_object *out, struct state *s, const char *kind,
-                     const char *key, struct dm_err *err) DM_MUST_USE;
-/* Looks up by normalized source DN (any kind); DM_ENOTFOUND if absent. */
-int state_object_by_source_dn(struct state_object *out, struct state *s,
-                              const char *source_dn, struct dm_err *err) DM_MUST_USE;
-/* Inserts or replaces the object (kind, key). */
-int state_object_put(struct state *s, const struct state_object *o,
+int state_object_get(struct state_object *out, struct state *s, const char *kind, const char *key,
                      struct dm_err *err) DM_MUST_USE;
+/* Looks up by normalized source DN (any kind); DM_ENOTFOUND if absent. */
+int state_object_by_source_dn(struct state_object *out, struct state *s, const char *source_dn,
+                              struct dm_err *err) DM_MUST_USE;
+/* Inserts or replaces the object (kind, key). */
+int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err) DM_MUST_USE;
 
 /* Records an error of run for one object (key/dn may be NULL). */
 int state_error_add(struct state *s, long long run, const char *key, const char *dn,
@@ -99,9 +98,8 @@ int state_run_error_counts(struct state *s, long long run, state_count_fn fn, vo
  * reason, time. Never the password. Users are counted by DN (the same person may sign in
  * as "alice" and as "alice@example.org").
  */
-int state_password_record(struct state *s, const char *login, const char *dn,
-                          const char *outcome, const char *reason,
-                          struct dm_err *err) DM_MUST_USE;
+int state_password_record(struct state *s, const char *login, const char *dn, const char *outcome,
+                          const char *reason, struct dm_err *err) DM_MUST_USE;
 
 /* Users created in the target with a password-import hook are counted by the importer in
  * meta under this key (absent = 0). */

@@ -582,8 +582,8 @@ int state_run_error_counts(struct state *s, long long run, state_count_fn fn, vo
     return DM_OK;
 }
 
-int state_password_record(struct state *s, const char *login, const char *dn,
-                          const char *outcome, const char *reason, struct dm_err *err)
+int state_password_record(struct state *s, const char *login, const char *dn, const char *outcome,
+                          const char *reason, struct dm_err *err)
 {
     sqlite3_stmt *st = s->st[ST_PW_ADD];
 
@@ -595,8 +595,7 @@ int state_password_record(struct state *s, const char *login, const char *dn,
     return exec_stmt(s, ST_PW_ADD, "recording a password verification", err);
 }
 
-int state_password_counts(struct state_password_counts *out, struct state *s,
-                          struct dm_err *err)
+int state_password_counts(struct state_password_counts *out, struct state *s, struct dm_err *err)
 {
     struct state_password_counts c = {0};
     sqlite3_stmt *st = s->st[ST_PW_COUNTS];

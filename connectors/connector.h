@@ -32,22 +32,22 @@ enum conn_caps {
 /* Everything a connector needs to open; filled from dirmig.json by the config module.
  * Strings and the secret are borrowed from the config and outlive the connection. */
 struct conn_cfg {
-    const char *role;            /* "source" or "target", for messages */
-    const char *type;            /* "ldap" */
-    const char *uri;             /* ldap://, ldaps:// or ldapi:// */
-    const char *base;            /* naming context to read from / write under */
-    const char *bind_dn;         /* NULL = anonymous (or SASL identity) */
-    const struct secret *bind_pw;/* NULL unless bind_dn set; never empty */
-    const char *sasl_mech;       /* NULL = simple bind; "EXTERNAL" */
-    int starttls;                /* 1 = StartTLS on ldap:// (required to succeed) */
-    const char *ca_file;         /* NULL = system CAs */
-    int tls_verify;              /* 1 (default) = demand a valid certificate */
-    int network_timeout_ms;      /* connect timeout */
-    int op_timeout_ms;           /* per operation */
-    int page_size;               /* paged-results page size */
-    int write_window;            /* max operations in flight during apply() */
-    int member_chunk;            /* values per modify for big multi-valued attributes */
-    int max_retries;             /* reconnect attempts after a dropped connection */
+    const char *role;             /* "source" or "target", for messages */
+    const char *type;             /* "ldap" */
+    const char *uri;              /* ldap://, ldaps:// or ldapi:// */
+    const char *base;             /* naming context to read from / write under */
+    const char *bind_dn;          /* NULL = anonymous (or SASL identity) */
+    const struct secret *bind_pw; /* NULL unless bind_dn set; never empty */
+    const char *sasl_mech;        /* NULL = simple bind; "EXTERNAL" */
+    int starttls;                 /* 1 = StartTLS on ldap:// (required to succeed) */
+    const char *ca_file;          /* NULL = system CAs */
+    int tls_verify;               /* 1 (default) = demand a valid certificate */
+    int network_timeout_ms;       /* connect timeout */
+    int op_timeout_ms;            /* per operation */
+    int page_size;                /* paged-results page size */
+    int write_window;             /* max operations in flight during apply() */
+    int member_chunk;             /* values per modify for big multi-valued attributes */
+    int max_retries;              /* reconnect attempts after a dropped connection */
 };
 
 /* What to read. attrs NULL = all user attributes; the connector always also fetches the
@@ -56,7 +56,7 @@ struct scope {
     const char *base;
     const char *filter;
     const char *const *attrs;
-    const char *key_attr;        /* NULL = the DN is the key */
+    const char *key_attr; /* NULL = the DN is the key */
 };
 
 /* Called once per entry; the entry is borrowed (valid until fn returns). A non-zero
@@ -67,8 +67,8 @@ enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE };
 
 struct change {
     enum change_op op;
-    const struct entry *entry;   /* the wanted target entry (DN set); for DELETE only dn */
-    const char *const *keep;     /* attributes never deleted by a modify; may be NULL */
+    const struct entry *entry; /* the wanted target entry (DN set); for DELETE only dn */
+    const char *const *keep;   /* attributes never deleted by a modify; may be NULL */
 };
 
 enum apply_status {
@@ -81,7 +81,7 @@ enum apply_status {
 
 struct apply_result {
     enum apply_status status;
-    struct dm_err err;           /* set when FAILED */
+    struct dm_err err; /* set when FAILED */
 };
 
 struct conn;

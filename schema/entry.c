@@ -7,9 +7,9 @@
 
 /* Attributes whose values are password material: masked in every dump (STYLE G4). */
 static const char *const sensitive_attrs[] = {
-    "userPassword", "unicodePwd", "authPassword", "sambaNTPassword", "sambaLMPassword",
-    "ntPwdHistory", "lmPwdHistory", "supplementalCredentials", "dBCSPwd", "pwdHistory",
-    "krbPrincipalKey", "clearTextPassword",
+    "userPassword",    "unicodePwd",   "authPassword",    "sambaNTPassword",
+    "sambaLMPassword", "ntPwdHistory", "lmPwdHistory",    "supplementalCredentials",
+    "dBCSPwd",         "pwdHistory",   "krbPrincipalKey", "clearTextPassword",
 };
 
 static char *xstrdup(const char *s)
@@ -554,7 +554,7 @@ done:
 int entry_diff(struct entry_diff *out, const struct entry *old, const struct entry *new,
                const char *const *keep, size_t chunk, struct dm_err *err)
 {
-    struct entry_diff d = { 0, NULL };
+    struct entry_diff d = {0, NULL};
     size_t cap = 0;
     int rc = DM_OK;
 

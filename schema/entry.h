@@ -34,8 +34,8 @@ struct dm_attr {
 };
 
 struct entry {
-    char *dn;     /* may be NULL while being built */
-    char *key;    /* correlation key (e.g. entryUUID), NULL if none */
+    char *dn;  /* may be NULL while being built */
+    char *key; /* correlation key (e.g. entryUUID), NULL if none */
     size_t nattrs;
     size_t cap;
     struct dm_attr *attrs;
@@ -97,9 +97,9 @@ enum entry_mod_op { ENTRY_MOD_ADD = 0, ENTRY_MOD_DELETE, ENTRY_MOD_REPLACE };
 
 struct entry_mod {
     enum entry_mod_op op;
-    const char *name;              /* borrowed from old or new entry */
-    size_t nvals;                  /* 0 with DELETE = remove the whole attribute */
-    const struct dm_val **vals;    /* borrowed values; array owned by the diff */
+    const char *name;           /* borrowed from old or new entry */
+    size_t nvals;               /* 0 with DELETE = remove the whole attribute */
+    const struct dm_val **vals; /* borrowed values; array owned by the diff */
 };
 
 struct entry_diff {

@@ -363,8 +363,8 @@ no:
 }
 
 /* Match at start position p of s (len bytes, no NUL inside); pos[] gets atom offsets. */
-static int fastre_at(const struct transform_fastre *f, const unsigned char *s, size_t len,
-                     size_t p, size_t *pos)
+static int fastre_at(const struct transform_fastre *f, const unsigned char *s, size_t len, size_t p,
+                     size_t *pos)
 {
     for (size_t k = 0; k < f->natoms; k++) {
         const struct fastre_atom *a = &f->atoms[k];
@@ -392,8 +392,8 @@ static int fastre_at(const struct transform_fastre *f, const unsigned char *s, s
 
 /* As regexec(re, s, ng + 1, pm, notbol ? REG_NOTBOL : 0) on the NUL-terminated s: 0 on a
  * match, REG_NOMATCH, or -1 when the subject is too long for the scan (use regexec). */
-static int fastre_exec(const struct transform_fastre *f, const char *str, size_t ng,
-                       regmatch_t *pm, int notbol)
+static int fastre_exec(const struct transform_fastre *f, const char *str, size_t ng, regmatch_t *pm,
+                       int notbol)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t len = strlen(str), pos[FASTRE_MAX_ATOMS + 1];

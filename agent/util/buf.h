@@ -23,8 +23,8 @@ void buf_init(struct buf *b, size_t limit);
 int buf_append(struct buf *b, const void *p, size_t n) DM_MUST_USE;
 int buf_puts(struct buf *b, const char *s) DM_MUST_USE;
 int buf_printf(struct buf *b, const char *fmt, ...) DM_PRINTF(2, 3) DM_MUST_USE;
-void buf_reset(struct buf *b);          /* len = 0, keeps memory */
-void buf_free(struct buf *b);           /* frees memory, buffer reusable after buf_init */
+void buf_reset(struct buf *b); /* len = 0, keeps memory */
+void buf_free(struct buf *b);  /* frees memory, buffer reusable after buf_init */
 /* Returns the data (caller frees with free()) and leaves b empty. */
 char *buf_steal(struct buf *b);
 

@@ -31,11 +31,11 @@ enum dm_rc {
 
 struct dm_err {
     enum dm_rc rc;
-    int ldap_rc;             /* raw LDAP result code, 0 if none */
-    char dn[512];            /* entry DN involved, "" if none */
-    char attr[64];           /* attribute involved, "" if none */
-    char matched_dn[256];    /* server's matchedDN, "" if none */
-    char msg[256];           /* one line, no secrets */
+    int ldap_rc;          /* raw LDAP result code, 0 if none */
+    char dn[512];         /* entry DN involved, "" if none */
+    char attr[64];        /* attribute involved, "" if none */
+    char matched_dn[256]; /* server's matchedDN, "" if none */
+    char msg[256];        /* one line, no secrets */
 };
 
 /* Sets err->rc and err->msg (printf format) and returns rc. err may be NULL. Keeps

@@ -12,7 +12,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static __thread long long t_run;
 static __thread char t_dn[512];
 
-static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_init(enum log_level level, FILE *out, int json)
 {

@@ -44,8 +44,7 @@ static int load_file(struct secret **out, const char *file, struct dm_err *err)
 
     fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return dm_err_set(err, DM_EINVAL, "%s: cannot open secret file: %s", file,
-                          strerror(errno));
+        return dm_err_set(err, DM_EINVAL, "%s: cannot open secret file: %s", file, strerror(errno));
     }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);

@@ -50,6 +50,8 @@ if [ "$READ_RATE" = measure ]; then
     echo "bench_map: LDAP paged read of the same $N entries (best of 3): $READ_RATE entries/s" >&2
 fi
 if [ -n "$READ_RATE" ]; then
-    exec "$BENCH_MAP" "$N" "$READ_RATE"
+    # Not exec: the EXIT trap must still stop the slapd started for "measure".
+    "$BENCH_MAP" "$N" "$READ_RATE"
+    exit $?
 fi
 exec "$BENCH_MAP" "$N"

@@ -1270,71 +1270,18 @@ int map_default(struct map **out, struct dm_err *err)
     return DM_OK;
 }
 
-/* Reads a whole file (capped) into a new NUL-terminated buffer. */
-static int read_file(char **out, size_t *len, const char *path, struct dm_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    char chunk[8192];
-    size_t n;
-    int rc = DM_OK;
-
-    if (f == NULL) {
-        return dm_err_set(err, errno == ENOENT ? DM_ENOTFOUND : DM_EINVAL, "%s: %s", path,
-                          strerror(errno));
-    }
-    buf_init(&b, MAP_FILE_LIMIT);
-    rc = buf_append(&b, "", 0);
-    while (rc == DM_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        rc = buf_append(&b, chunk, n);
-    }
-    if (rc == DM_OK && ferror(f)) {
-        rc = dm_err_set(err, DM_EINVAL, "%s: read error", path);
-    } else if (rc == DM_ELIMIT) {
-        rc = dm_err_set(err, DM_ELIMIT, "%s: map file larger than %zu bytes", path,
-                        (size_t)MAP_FILE_LIMIT);
-    } else if (rc != DM_OK) {
-        rc = dm_err_set(err, rc, "%s: out of memory", path);
-    }
-    fclose(f);
-    if (rc != DM_OK) {
-        buf_free(&b);
-        return rc;
-    }
-    *len = b.len;
-    *out = buf_steal(&b);
-    return DM_OK;
-}
-
 int map_load_file(struct map **out, const char *path, struct dm_err *err)
 {
-    json_error_t jerr;
     json_t *root = NULL;
     struct jsonpos *pos = NULL;
-    char *text = NULL;
-    size_t len = 0;
     int rc;
 
-    rc = read_file(&text, &len, path, err);
-    if (rc != DM_OK) {
-        return rc;
+    rc = jsonpos_load_file(&root, &pos, path, MAP_FILE_LIMIT, err);
+    if (rc == DM_OK) {
+        rc = map_compile(out, root, path, pos, "", err);
     }
-    /* Same parse as json_load_file(path, JSON_REJECT_DUPLICATES), on the text we keep
-     * for jsonpos. */
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        rc = dm_err_set(err, DM_EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-        goto done;
-    }
-    /* Positions only improve messages: without them errors still name the key path. */
-    if (jsonpos_build(&pos, text, len, NULL) != DM_OK) {
-        pos = NULL;
-    }
-    rc = map_compile(out, root, path, pos, "", err);
-done:
     jsonpos_free(pos);
     json_decref(root);
-    free(text);
     return rc;
 }
 

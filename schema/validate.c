@@ -298,58 +298,20 @@ static int profile_attrs(struct validate_profile *p, const struct prof_cc *cc, c
     return DM_OK;
 }
 
-static int slurp(char **out, size_t *len, const char *path, struct dm_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    char chunk[8192];
-    size_t n;
-    int rc;
-
-    if (f == NULL) {
-        return dm_err_set(err, errno == ENOENT ? DM_ENOTFOUND : DM_EINVAL, "%s: %s", path,
-                          strerror(errno));
-    }
-    buf_init(&b, PROFILE_FILE_LIMIT);
-    rc = buf_append(&b, "", 0);
-    while (rc == DM_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        rc = buf_append(&b, chunk, n);
-    }
-    fclose(f);
-    if (rc != DM_OK) {
-        buf_free(&b);
-        return dm_err_set(err, rc, "%s: %s", path,
-                          rc == DM_ELIMIT ? "file too large" : "out of memory");
-    }
-    *len = b.len;
-    *out = buf_steal(&b);
-    return DM_OK;
-}
-
 int validate_profile_load(struct validate_profile **out, const char *path, struct dm_err *err)
 {
     struct validate_profile *p = NULL;
     struct validate_constraint deflt = {0};
     struct jsonpos *pos = NULL;
     struct prof_cc cc = {path, NULL, err};
-    json_error_t jerr;
     json_t *root = NULL, *kv;
     const char *k;
-    char *text = NULL, why[200];
-    size_t len = 0;
+    char why[200];
     int rc;
 
-    rc = slurp(&text, &len, path, err);
+    rc = jsonpos_load_file(&root, &pos, path, PROFILE_FILE_LIMIT, err);
     if (rc != DM_OK) {
         return rc;
-    }
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (root == NULL) {
-        rc = dm_err_set(err, DM_EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
-        goto done;
-    }
-    if (jsonpos_build(&pos, text, len, NULL) != DM_OK) {
-        pos = NULL;
     }
     cc.pos = pos;
     if (!json_is_object(root)) {
@@ -398,7 +360,6 @@ done:
     validate_profile_free(p);
     jsonpos_free(pos);
     json_decref(root);
-    free(text);
     return rc;
 }
 

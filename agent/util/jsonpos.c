@@ -1,5 +1,8 @@
 #include <config.h>
 #include "jsonpos.h"
+#include "buf.h"
+#include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -590,4 +593,49 @@ void jsonpos_free(struct jsonpos *jp)
     }
     free(jp->items);
     free(jp);
+}
+
+int jsonpos_load_file(struct json_t **root, struct jsonpos **pos, const char *path, size_t limit,
+                      struct dm_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    json_error_t jerr;
+    json_t *doc;
+    struct buf b;
+    char chunk[8192];
+    size_t n;
+    int rc;
+
+    if (f == NULL) {
+        return dm_err_set(err, errno == ENOENT ? DM_ENOTFOUND : DM_EINVAL, "%s: %s", path,
+                          strerror(errno));
+    }
+    buf_init(&b, limit);
+    rc = buf_append(&b, "", 0);
+    while (rc == DM_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        rc = buf_append(&b, chunk, n);
+    }
+    if (rc == DM_OK && ferror(f)) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: read error", path);
+    } else if (rc == DM_ELIMIT) {
+        rc = dm_err_set(err, DM_ELIMIT, "%s: file larger than %zu bytes", path, limit);
+    } else if (rc != DM_OK) {
+        rc = dm_err_set(err, rc, "%s: out of memory", path);
+    }
+    fclose(f);
+    if (rc != DM_OK) {
+        goto done;
+    }
+    doc = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        rc = dm_err_set(err, DM_EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        goto done;
+    }
+    if (jsonpos_build(pos, b.data, b.len, NULL) != DM_OK) {
+        *pos = NULL;
+    }
+    *root = doc;
+done:
+    buf_free(&b);
+    return rc;
 }

@@ -30,4 +30,13 @@ int jsonpos_find(const struct jsonpos *jp, const char *path, int *line, int *col
 
 void jsonpos_free(struct jsonpos *jp); /* NULL-safe */
 
+/* Reads a JSON file of at most limit bytes, parses it with duplicate keys rejected
+ * (a syntax error is DM_EINVAL "path:line:col: text"; a missing file DM_ENOTFOUND; a
+ * larger one DM_ELIMIT) and builds its positions. *root is a new reference (json_decref);
+ * *pos may be NULL when positions could not be built (they only improve messages); free
+ * it with jsonpos_free(). */
+struct json_t;
+int jsonpos_load_file(struct json_t **root, struct jsonpos **pos, const char *path, size_t limit,
+                      struct dm_err *err) DM_MUST_USE;
+
 #endif

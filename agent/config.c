@@ -72,11 +72,27 @@ static const struct cfg_key keys[] = {
      .doc = "The directory to read from. Holds the endpoint keys below."},
     {"target", CFG_OBJ, NULL, CFG_REQUIRED,
      .doc = "The directory to write to. Holds the endpoint keys below."},
-    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap", EPOFF(conn.type), .doc = "Connector type."},
+    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap|okta", EPOFF(conn.type),
+     .doc = "Connector type: ldap, or okta (an Okta-style Users/Groups API; target only)."},
     {"uri", CFG_STR, NULL, CFG_EP | CFG_REQUIRED, .check = CHK_URI, EPOFF(conn.uri),
-     .doc = "Server URI: ldap://, ldaps:// or ldapi://."},
-    {"base", CFG_STR, NULL, CFG_EP | CFG_REQUIRED, .check = CHK_DN, EPOFF(conn.base),
-     .doc = "Naming context read from (source) or written under (target)."},
+     .doc = "Server URI: ldap://, ldaps:// or ldapi://; for type okta the https:// base URL "
+            "of the organisation (http:// only to a loopback address, for tests)."},
+    {"base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.base),
+     .doc = "Naming context read from (source) or written under (target). Required for "
+            "type ldap."},
+    {"token_file", CFG_PATH, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "Type okta: file holding the API token (sent as \"SSWS <token>\"). Must not be "
+            "accessible by group or others."},
+    {"token_env", CFG_ENV, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "Type okta: environment variable holding the API token."},
+    {"concurrency", CFG_INT, "8", CFG_EP, 1, 256, EPOFF(conn.concurrency),
+     .doc = "Type okta: requests in flight at once."},
+    {"rate_limit_share", CFG_INT, "50", CFG_EP, 1, 100, EPOFF(conn.rate_share_pct),
+     .doc = "Type okta: percent of each rate-limit bucket dirmig may use (Okta gives one "
+            "token 50% by default); the rest stays free for other clients."},
+    {"activate", CFG_BOOL, "true", CFG_EP, EPOFF(conn.activate),
+     .doc = "Type okta: create users ACTIVE (true) or STAGED (false). Imported-hash and hook "
+            "users sign in with their old password either way once active."},
     {"bind_dn", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.bind_dn),
      .doc = "DN for a simple bind. Unset: anonymous, or the SASL identity. "
             "Needs exactly one of bind_pw_file and bind_pw_env unless sasl_mech is set."},
@@ -405,7 +421,22 @@ static void values_text(char *buf, size_t len, const char *values)
 static int check_uri(const char *s)
 {
     return strncasecmp(s, "ldap://", 7) == 0 || strncasecmp(s, "ldaps://", 8) == 0 ||
-           strncasecmp(s, "ldapi://", 8) == 0;
+           strncasecmp(s, "ldapi://", 8) == 0 || strncasecmp(s, "https://", 8) == 0 ||
+           strncasecmp(s, "http://", 7) == 0;
+}
+
+/* 1 for an http:// URL whose host is a loopback address. */
+static int is_loopback_http(const char *s)
+{
+    static const char *const ok[] = {"http://127.", "http://localhost:", "http://localhost/",
+                                     "http://[::1]"};
+
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (strncasecmp(s, ok[i], strlen(ok[i])) == 0) {
+            return 1;
+        }
+    }
+    return strcasecmp(s, "http://localhost") == 0;
 }
 
 /* A basic sanity check only; schema/dn.c parses DNs properly where it matters. */
@@ -526,7 +557,7 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
     switch (k->check) {
     case CHK_URI:
         if (!check_uri(s)) {
-            return cfg_fail(x, path, "scheme must be ldap://, ldaps:// or ldapi://");
+            return cfg_fail(x, path, "scheme must be ldap://, ldaps://, ldapi:// or https://");
         }
         break;
     case CHK_DN:
@@ -619,7 +650,9 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
 static int validate_endpoint(struct cfg_ctx *x, int r)
 {
     char p[64];
-    json_t *bind_dn, *pw_file, *pw_env, *sasl, *uri, *starttls;
+    json_t *bind_dn, *pw_file, *pw_env, *sasl, *uri, *starttls, *type, *tok_file, *tok_env;
+    const char *u;
+    int http;
 
 #define AT(k) (snprintf(p, sizeof(p), "%s.%s", roles[r], k), json_at(x->root, p))
     bind_dn = AT("bind_dn");
@@ -628,7 +661,49 @@ static int validate_endpoint(struct cfg_ctx *x, int r)
     sasl = AT("sasl_mech");
     uri = AT("uri");
     starttls = AT("starttls");
+    type = AT("type");
+    tok_file = AT("token_file");
+    tok_env = AT("token_env");
 #undef AT
+    u = json_string_value(uri);
+    http = type != NULL && strcmp(json_string_value(type), "okta") == 0;
+    if (http) {
+        snprintf(p, sizeof(p), "%s.type", roles[r]);
+        if (r == 0) {
+            return cfg_fail(x, p, "okta is a target type; the source must be an LDAP directory");
+        }
+        snprintf(p, sizeof(p), "%s.uri", roles[r]);
+        if (strncasecmp(u, "https://", 8) != 0 && !is_loopback_http(u)) {
+            return cfg_fail(x, p, "type okta needs an https:// URL (http:// only to loopback)");
+        }
+        if ((tok_file == NULL) == (tok_env == NULL)) {
+            snprintf(p, sizeof(p), "%s.%s", roles[r], tok_file ? "token_env" : "token_file");
+            return cfg_fail(x, p, "type okta needs exactly one of token_file and token_env");
+        }
+        if (bind_dn != NULL || pw_file != NULL || pw_env != NULL || sasl != NULL ||
+            starttls != NULL) {
+            snprintf(p, sizeof(p), "%s.%s", roles[r],
+                     bind_dn    ? "bind_dn"
+                     : pw_file  ? "bind_pw_file"
+                     : pw_env   ? "bind_pw_env"
+                     : sasl     ? "sasl_mech"
+                                : "starttls");
+            return cfg_fail(x, p, "not used with type okta (it authenticates with a token)");
+        }
+        return DM_OK;
+    }
+    if (strncasecmp(u, "http", 4) == 0) {
+        snprintf(p, sizeof(p), "%s.uri", roles[r]);
+        return cfg_fail(x, p, "scheme must be ldap://, ldaps:// or ldapi:// for type ldap");
+    }
+    snprintf(p, sizeof(p), "%s.base", roles[r]);
+    if (json_at(x->root, p) == NULL) {
+        return cfg_fail(x, p, "required key is missing");
+    }
+    if (tok_file != NULL || tok_env != NULL) {
+        snprintf(p, sizeof(p), "%s.%s", roles[r], tok_file ? "token_file" : "token_env");
+        return cfg_fail(x, p, "only used with type okta");
+    }
     if (pw_file != NULL && pw_env != NULL) {
         snprintf(p, sizeof(p), "%s.bind_pw_env", roles[r]);
         return cfg_fail(x, p, "use only one of bind_pw_file and bind_pw_env");
@@ -836,7 +911,7 @@ static int fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
     return DM_OK;
 }
 
-static int load_secret(struct cfg_ctx *x, int r)
+static int load_secret(struct cfg_ctx *x, int r, int tok)
 {
     struct config_endpoint *ep = r == 0 ? &x->cp->pub.source : &x->cp->pub.target;
     struct dm_err e = {0};
@@ -845,21 +920,24 @@ static int load_secret(struct cfg_ctx *x, int r)
     char *file = NULL;
     int rc;
 
-    snprintf(p, sizeof(p), "%s.bind_pw_file", roles[r]);
+    const char *fk = tok ? "token_file" : "bind_pw_file", *ek = tok ? "token_env" : "bind_pw_env";
+    struct secret **dst = tok ? &ep->token : &ep->bind_pw;
+
+    snprintf(p, sizeof(p), "%s.%s", roles[r], fk);
     f = json_at(x->root, p);
-    snprintf(p, sizeof(p), "%s.bind_pw_env", roles[r]);
+    snprintf(p, sizeof(p), "%s.%s", roles[r], ek);
     env = json_at(x->root, p);
     if (f == NULL && env == NULL) {
         return DM_OK;
     }
     if (f != NULL) {
-        snprintf(p, sizeof(p), "%s.bind_pw_file", roles[r]);
+        snprintf(p, sizeof(p), "%s.%s", roles[r], fk);
         file = resolve_path(x, json_string_value(f));
         if (file == NULL) {
             return dm_err_set(x->err, DM_ENOMEM, "config strings");
         }
     }
-    rc = secret_load(&ep->bind_pw, file, file ? NULL : json_string_value(env), &e);
+    rc = secret_load(dst, file, file ? NULL : json_string_value(env), &e);
     if (rc != DM_OK) {
         if (rc == DM_ENOMEM) {
             return dm_err_set(x->err, rc, "%s", e.msg);
@@ -867,6 +945,7 @@ static int load_secret(struct cfg_ctx *x, int r)
         return cfg_fail(x, p, "%s", e.msg);
     }
     ep->conn.bind_pw = ep->bind_pw;
+    ep->conn.token = ep->token;
     return DM_OK;
 }
 
@@ -1025,7 +1104,10 @@ static int build(struct cfg_ctx *x)
         if (ep->groups_base == NULL) {
             ep->groups_base = (char *)ep->conn.base;
         }
-        rc = load_secret(x, r);
+        rc = load_secret(x, r, 0);
+        if (rc == DM_OK) {
+            rc = load_secret(x, r, 1);
+        }
         if (rc != DM_OK) {
             return rc;
         }
@@ -1192,6 +1274,8 @@ void config_free(struct dm_config *c)
     }
     secret_free(c->source.bind_pw);
     secret_free(c->target.bind_pw);
+    secret_free(c->source.token);
+    secret_free(c->target.token);
     secret_free(c->hook.secret);
     map_free(c->map);
     for (size_t i = 0; i < cp->npool; i++) {

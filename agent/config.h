@@ -31,6 +31,7 @@
 struct config_endpoint {
     struct conn_cfg conn;   /* strings point into this config */
     struct secret *bind_pw; /* owned; conn.bind_pw points here */
+    struct secret *token;   /* owned (type okta); conn.token points here */
     char *users_base;       /* default: conn.base */
     char *users_filter;     /* default "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))" */
     char *activity_start;   /* dated activity (users): start attribute, or NULL */

@@ -33,6 +33,9 @@ struct pending {
     char *source_dn;     /* normalized source DN, owned */
     char digest[65];
     int has_record;       /* the journal knows this object */
+    char *target_id;      /* keyed targets: the id the journal holds, or NULL */
+    unsigned char *pw;    /* keyed targets, users to create: userPassword (secret), or NULL */
+    size_t pwlen;
     int failed;           /* failed before reaching the target */
     struct dm_err err;    /* why, when failed */
     const char *category; /* static */
@@ -45,12 +48,14 @@ struct pipe {
     struct state *state;
     const struct conn_ops *sops, *tops;
     struct conn *src, *dst;
+    int keyed; /* the target addresses objects by id (CONN_KEYED): no DNs to rebase */
     enum map_kind kind;
     const char *kind_name; /* "user" / "group" */
     struct kind_counts *kc;
     int pass;       /* 1, or 2 for the nested-group pass */
     int final_pass; /* report unresolved members in this pass */
     long long pass_unresolved;
+    long long pass_nested; /* keyed targets: group members that are groups, this pass */
     long long processed; /* entries read, all kinds */
     struct pending *batch;
     size_t nbatch, cap;
@@ -122,6 +127,11 @@ static void pending_clear(struct pending *q)
     entry_free(q->entry);
     free(q->key);
     free(q->source_dn);
+    free(q->target_id);
+    if (q->pw != NULL) {
+        explicit_bzero(q->pw, q->pwlen);
+        free(q->pw);
+    }
     memset(q, 0, sizeof(*q));
 }
 
@@ -184,6 +194,17 @@ static void add_sample(struct pipe *p, const char *action, const struct entry *e
     s->attrs = buf_steal(&b);
 }
 
+/* Keyed targets hold more properties than the map writes (Okta's profile has defaults):
+ * only what the map produces is compared. */
+static void keyed_restrict(struct entry *cur, const struct entry *want)
+{
+    for (size_t i = cur->nattrs; i-- > 0;) {
+        if (entry_attr(want, cur->attrs[i].name) == NULL) {
+            entry_del_attr(cur, cur->attrs[i].name);
+        }
+    }
+}
+
 /* Plan: classify each pending object against the current target entry. */
 static int flush_plan(struct pipe *p, struct dm_err *err)
 {
@@ -199,7 +220,15 @@ static int flush_plan(struct pipe *p, struct dm_err *err)
             rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err, err);
             continue;
         }
-        rc = p->tops->lookup(&cur, p->dst, q->entry->dn, &e);
+        if (p->keyed) {
+            rc = p->tops->find(&cur, p->dst, p->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP,
+                               q->entry->dn, &e);
+            if (rc == DM_OK) {
+                keyed_restrict(cur, q->entry);
+            }
+        } else {
+            rc = p->tops->lookup(&cur, p->dst, q->entry->dn, &e);
+        }
         if (rc == DM_ENOTFOUND) {
             p->kc->created++;
             add_sample(p, "create", q->entry, NULL);
@@ -240,9 +269,14 @@ static int flush_run(struct pipe *p, struct dm_err *err)
         if (q->failed) {
             continue;
         }
+        memset(&p->changes[n], 0, sizeof(p->changes[n]));
         p->changes[n].op = q->has_record ? CHANGE_MODIFY : CHANGE_ADD;
+        p->changes[n].kind = p->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP;
         p->changes[n].entry = q->entry;
         p->changes[n].keep = NULL;
+        p->changes[n].target_id = q->target_id;
+        p->changes[n].password = q->pw;
+        p->changes[n].password_len = q->pwlen;
         memset(&p->results[n], 0, sizeof(p->results[n]));
         n++;
     }
@@ -268,6 +302,10 @@ static int flush_run(struct pipe *p, struct dm_err *err)
             rc = note_failure(p, q->key, q->entry->dn, category_of(&r->err), &r->err, err);
         } else if (r->status == APPLY_CREATED) {
             p->kc->created++;
+            if (r->created_with_hook) {
+                p->st->created_with_hook++;
+                rc = state_meta_add(p->state, STATE_META_HOOK_CREATED, 1, err);
+            }
         } else if (r->status == APPLY_UPDATED) {
             p->kc->updated++;
         } else {
@@ -280,6 +318,12 @@ static int flush_run(struct pipe *p, struct dm_err *err)
         o.key = q->key;
         o.source_dn = q->source_dn ? q->source_dn : (char *)"";
         o.target_dn = q->entry && q->entry->dn ? q->entry->dn : (char *)"";
+        if (p->keyed) {
+            /* The journal keeps the target's id: members and later updates resolve to it. */
+            o.target_dn = r != NULL && r->target_id[0] ? (char *)r->target_id
+                          : q->target_id != NULL       ? q->target_id
+                                                       : (char *)"";
+        }
         /* A failed object keeps no digest, so the next run retries it. */
         snprintf(o.digest, sizeof(o.digest), "%s", ok ? q->digest : "");
         o.status = ok ? (char *)"ok" : (char *)"failed";
@@ -323,7 +367,8 @@ static size_t name_uid_split(const char *v, size_t len)
 }
 
 /* Resolves one DN-valued attribute value of the mapped entry into out.
- * *resolved = 0 when a membership value names an object that was not migrated. */
+ * *resolved = 0 when a membership value names an object that was not migrated, -1 when it
+ * names a group and the (keyed) target has no nested groups. */
 static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, struct buf *out,
                          int *resolved, struct dm_err *err)
 {
@@ -340,6 +385,11 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
     }
     if (is_member && dn_normalize(&norm, dn, &e) == DM_OK) {
         rc = state_object_by_source_dn(&o, p->state, norm, &e);
+        if (rc == DM_OK && strcmp(o.status, "ok") == 0 && p->keyed &&
+            strcmp(o.kind, "group") == 0) {
+            *resolved = -1;
+            goto done;
+        }
         if (rc == DM_OK && strcmp(o.status, "ok") == 0) {
             rc = buf_puts(out, o.target_dn);
             goto suffix;
@@ -352,6 +402,10 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
         /* A plan predicts: members inside the migrated scopes will resolve. */
         if (p->o->mode == PIPE_PLAN && (dn_is_under(dn, p->cfg->source.users_base) == 1 ||
                                         dn_is_under(dn, p->cfg->source.groups_base) == 1)) {
+            if (p->keyed) {
+                rc = buf_puts(out, dn); /* a placeholder: the id exists only after the run */
+                goto done;
+            }
             goto rebase;
         }
         *resolved = 0;
@@ -400,14 +454,25 @@ static int rewrite_dn_attrs(struct pipe *p, struct entry *m, struct dm_err *err)
         struct dm_attr *a = &m->attrs[i];
         int is_member = in_list(p->cfg->member_attrs, a->name);
         size_t out = 0;
-        if (!is_member && !in_list(p->cfg->dn_attrs, a->name)) {
-            continue;
+        if (!is_member && (p->keyed || !in_list(p->cfg->dn_attrs, a->name))) {
+            continue; /* a keyed target has no DNs to move other values to */
         }
         for (size_t j = 0; j < a->nvals && rc == DM_OK; j++) {
             int resolved;
             rc = resolve_value(p, &a->vals[j], is_member, &b, &resolved, err);
             if (rc != DM_OK) {
                 break;
+            }
+            if (resolved < 0) {
+                p->pass_nested++;
+                if (p->pass == 1) {
+                    log_warn("%s %s: %s \"%.*s\" is a group; the target has no nested groups, "
+                             "so it is left out (flatten nesting in the source map)",
+                             p->kind_name, m->dn, a->name, (int)a->vals[j].len,
+                             (const char *)a->vals[j].data);
+                }
+                free(a->vals[j].data);
+                continue;
             }
             if (!resolved) {
                 p->pass_unresolved++;
@@ -633,8 +698,8 @@ static int validate_entry(struct pipe *p, const struct entry *src, struct pendin
     }
     if (q->failed) {
         rc = add_problem(&probs, &nprobs, q->category, "", q->err.msg);
-    } else if (dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &e) !=
-               DM_OK) {
+    } else if (!p->keyed && dn_rebase(&reb, src->dn, p->cfg->source.conn.base,
+                                      p->cfg->target.conn.base, &e) != DM_OK) {
         rc = add_problem(&probs, &nprobs, "dn", "", "entry is outside the source base");
     } else {
         rc = map_check(&probs, &nprobs, p->cfg->map, p->kind, m, &p->fatal_err);
@@ -712,6 +777,78 @@ static int check_constraints(struct pipe *p, const struct entry *m, struct dm_er
     return rc;
 }
 
+static void cred_count(struct pipeline_stats *st, const char *scheme, const char *outcome)
+{
+    for (size_t i = 0; i < st->ncreds; i++) {
+        if (strcmp(st->creds[i].scheme, scheme) == 0 && strcmp(st->creds[i].outcome, outcome) == 0) {
+            st->creds[i].n++;
+            return;
+        }
+    }
+    if (st->ncreds < PIPE_MAX_CATS) {
+        st->creds[st->ncreds].scheme = scheme;
+        st->creds[st->ncreds].outcome = outcome;
+        st->creds[st->ncreds].n = 1;
+        st->ncreds++;
+    }
+}
+
+/* What a credential-taking target will do with this user's password: "import", "hook" or
+ * "error" (a malformed value). */
+static const char *cred_outcome_of(const struct dm_attr *pw)
+{
+    struct cred *c = NULL;
+    json_t *h = NULL;
+    enum cred_outcome oc = CRED_HOOK;
+    struct dm_err e = {0};
+    const char *out = "hook";
+
+    if (pw == NULL || pw->nvals == 0 || pw->vals[0].len == 0) {
+        return out;
+    }
+    if (cred_parse(&c, pw->vals[0].data, pw->vals[0].len, &e) != DM_OK) {
+        return e.rc == DM_ENOMEM ? "hook" : "error";
+    }
+    if (cred_to_okta(&h, &oc, NULL, c, &e) == DM_OK && oc == CRED_IMPORT) {
+        out = "import";
+    }
+    json_decref(h);
+    cred_free(c);
+    return out;
+}
+
+/* Copies the user's first userPassword value into q (secret: wiped by pending_clear), or
+ * marks q failed when the value is malformed (the error names the scheme, never the
+ * value). Returns DM_OK or DM_ENOMEM. */
+static int take_password(struct pending *q, const struct entry *src)
+{
+    const struct dm_attr *pw = entry_attr(src, "userPassword");
+    struct cred *c = NULL;
+    struct dm_err e = {0};
+
+    if (pw == NULL || pw->nvals == 0 || pw->vals[0].len == 0) {
+        return DM_OK; /* no password: the hook */
+    }
+    if (cred_parse(&c, pw->vals[0].data, pw->vals[0].len, &e) != DM_OK) {
+        if (e.rc == DM_ENOMEM) {
+            return DM_ENOMEM;
+        }
+        q->failed = 1;
+        q->category = "credential";
+        q->err = e;
+        dm_err_dn(&q->err, src->dn);
+        return DM_OK;
+    }
+    cred_free(c);
+    q->pw = malloc(pw->vals[0].len);
+    if (q->pw == NULL) {
+        return DM_ENOMEM;
+    }
+    memcpy(q->pw, pw->vals[0].data, pw->vals[0].len);
+    q->pwlen = pw->vals[0].len;
+    return DM_OK;
+}
+
 /* The read callback: one source entry through map, rebase, digest, journal check. */
 static int on_entry(const struct entry *src, void *payload)
 {
@@ -766,8 +903,12 @@ static int on_entry(const struct entry *src, void *payload)
     }
     if (p->kind == MAP_USERS && p->pass == 1) {
         struct dm_attr *pw = entry_attr(src, "userPassword");
-        count_add(p->st->schemes, &p->st->nschemes,
-                  pw && pw->nvals ? cred_scheme(pw->vals[0].data, pw->vals[0].len) : "NONE", 1);
+        const char *scheme =
+            pw && pw->nvals ? cred_scheme(pw->vals[0].data, pw->vals[0].len) : "NONE";
+        count_add(p->st->schemes, &p->st->nschemes, scheme, 1);
+        if (p->keyed) {
+            cred_count(p->st, scheme, cred_outcome_of(pw));
+        }
     }
     rc = map_apply(&m, p->cfg->map, p->kind, src, &q->err);
     if (rc != DM_OK) {
@@ -786,8 +927,24 @@ static int on_entry(const struct entry *src, void *payload)
         m = NULL;
         goto queued;
     }
-    rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &q->err);
-    if (rc != DM_OK || entry_set_dn(m, reb) != DM_OK) {
+    if (p->keyed) {
+        /* The target names objects by a mapped attribute (login, group name). */
+        const char *nk = p->tops->natural_key[p->kind == MAP_USERS ? 0 : 1];
+        const char *v = nk != NULL ? entry_first(m, nk) : NULL;
+        if (v == NULL || v[0] == '\0' || entry_set_dn(m, v) != DM_OK) {
+            q->failed = 1;
+            q->category = "constraint";
+            dm_err_set(&q->err, DM_EINVAL, "the map gives no %s, which the target names %ss by",
+                       nk ? nk : "name", p->kind_name);
+            dm_err_attr(&q->err, nk);
+            dm_err_dn(&q->err, src->dn);
+            q->entry = m;
+            m = NULL;
+            goto queued;
+        }
+    } else if ((rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base,
+                               p->cfg->target.conn.base, &q->err)) != DM_OK ||
+               entry_set_dn(m, reb) != DM_OK) {
         q->failed = 1;
         q->category = "dn";
         if (rc == DM_ENOTFOUND) {
@@ -823,7 +980,23 @@ static int on_entry(const struct entry *src, void *payload)
         p->fatal_rc = rc;
         goto out;
     }
+    if (p->keyed && q->has_record && o.target_dn != NULL && o.target_dn[0]) {
+        q->target_id = strdup(o.target_dn);
+        if (q->target_id == NULL) {
+            p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
     state_object_clear(&o);
+    if (p->keyed && p->kind == MAP_USERS && q->target_id == NULL) {
+        /* A user to create: its password goes along (translated by the connector). */
+        rc = take_password(q, src);
+        if (rc == DM_ENOMEM) {
+            p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
+            goto out;
+        }
+        rc = DM_OK;
+    }
 queued:
     p->nbatch++;
     if (p->nbatch >= p->cap) {
@@ -992,6 +1165,7 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
         pass2 = *p->kc;
     }
     p->pass_unresolved = 0;
+    p->pass_nested = 0;
     sc.base = kind == MAP_USERS ? p->users_base : s->groups_base;
     sc.filter = kind == MAP_USERS ? p->users_filter : s->groups_filter;
     sc.attrs = NULL;
@@ -1138,6 +1312,11 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     p.now = (int64_t)time(NULL);
     p.users_base = cfg->source.users_base;
     p.users_filter = strdup(cfg->source.users_filter);
+    {
+        const struct conn_ops *t = conn_find(cfg->target.conn.type);
+        p.keyed = t != NULL && (t->caps & CONN_KEYED) != 0;
+        stats->keyed = p.keyed;
+    }
     g_stop = 0;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -1236,6 +1415,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
             rc = run_kind(&p, MAP_GROUPS, 2, err);
         }
     }
+    if (p.pass_nested > 0) {
+        count_add(stats->cats, &stats->ncats, "member_nested", p.pass_nested);
+    }
     if (rc != DM_OK) {
         status = "failed";
     } else if (stats->interrupted) {
@@ -1255,6 +1437,17 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         }
     }
 done:
+    if (p.dst != NULL && p.tops->stats != NULL) {
+        p.tops->stats(p.dst, &stats->target_stats);
+        stats->have_target_stats = 1;
+        if (stats->target_stats.requests > 0) {
+            log_info("target traffic: %lu requests, %lu retries, %lu rate-limited (429), %lu "
+                     "server errors, %lu timeouts or connection errors",
+                     stats->target_stats.requests, stats->target_stats.retries,
+                     stats->target_stats.rate_limited, stats->target_stats.server_errors,
+                     stats->target_stats.transport_errors);
+        }
+    }
     for (size_t i = 0; i < p.nbatch; i++) {
         pending_clear(&p.batch[i]);
     }

@@ -18,6 +18,7 @@
 #define DM_PIPELINE_H
 
 #include "agent/config.h"
+#include "connectors/connector.h"
 #include "agent/util/err.h"
 
 enum pipeline_mode { PIPE_PLAN = 0, PIPE_RUN = 1, PIPE_VALIDATE = 2 };
@@ -44,6 +45,14 @@ struct kind_counts {
 
 struct pipe_count {
     const char *name; /* static string */
+    long long n;
+};
+
+/* Users per (password scheme, outcome) for a target that takes credentials (Okta):
+ * outcome "import" (hash imported), "hook" (password-import hook) or "error" (malformed). */
+struct pipe_cred {
+    const char *scheme;  /* static cred_scheme() name, "NONE" */
+    const char *outcome; /* static */
     long long n;
 };
 
@@ -76,6 +85,13 @@ struct pipeline_stats {
     size_t nschemes, ncats;
     struct pipe_count schemes[PIPE_MAX_CATS]; /* userPassword schemes seen */
     struct pipe_count cats[PIPE_MAX_CATS];    /* error categories */
+    /* targets addressed by id (CONN_KEYED, e.g. okta) */
+    int keyed;
+    size_t ncreds;
+    struct pipe_cred creds[PIPE_MAX_CATS];
+    long long created_with_hook; /* run: users created with the password-import hook */
+    int have_target_stats;
+    struct conn_stats target_stats; /* requests, retries, 429s... of the target */
     size_t nsamples;
     struct pipe_sample samples[PIPE_MAX_SAMPLES];
     /* validate */

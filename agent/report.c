@@ -49,7 +49,32 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
     kind_line(out, "users", &st->users, mode);
     kind_line(out, "groups", &st->groups, mode);
     kind_line(out, "total", &t, mode);
-    if (st->nschemes > 0) {
+    if (st->keyed && st->ncreds > 0) {
+        static const char *const outcomes[] = {"import", "hook", "error"};
+        static const char *const words[] = {"imported hash", "password-import hook",
+                                            "malformed (those users fail)"};
+        fprintf(out, "  passwords by scheme and outcome:\n");
+        for (size_t k = 0; k < 3; k++) {
+            long long tot = 0;
+            for (size_t i = 0; i < st->ncreds; i++) {
+                tot += strcmp(st->creds[i].outcome, outcomes[k]) == 0 ? st->creds[i].n : 0;
+            }
+            if (tot == 0) {
+                continue;
+            }
+            fprintf(out, "    %-29s %8lld:", words[k], tot);
+            for (size_t i = 0; i < st->ncreds; i++) {
+                if (strcmp(st->creds[i].outcome, outcomes[k]) == 0) {
+                    fprintf(out, " %s %lld", st->creds[i].scheme, st->creds[i].n);
+                }
+            }
+            fputc('\n', out);
+        }
+        if (mode != PIPE_PLAN && st->created_with_hook > 0) {
+            fprintf(out, "  users created with the password-import hook: %lld\n",
+                    st->created_with_hook);
+        }
+    } else if (st->nschemes > 0) {
         fprintf(out, "  password schemes (carried byte-exact):");
         for (size_t i = 0; i < st->nschemes; i++) {
             fprintf(out, " %s %lld%s", st->schemes[i].name, st->schemes[i].n,
@@ -60,6 +85,13 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
     if (st->unresolved_members > 0) {
         fprintf(out, "  members not migrated (left out, see the log): %lld\n",
                 st->unresolved_members);
+    }
+    if (st->have_target_stats && st->target_stats.requests > 0) {
+        const struct conn_stats *ts = &st->target_stats;
+        fprintf(out,
+                "  target requests: %lu sent, %lu retried, %lu rate-limited (429), %lu server "
+                "errors (5xx), %lu timeouts or connection errors\n",
+                ts->requests, ts->retries, ts->rate_limited, ts->server_errors, ts->transport_errors);
     }
     if (st->ncats > 0) {
         fprintf(out, "  errors by category:");
@@ -124,6 +156,25 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
     if (o == NULL) {
         json_decref(samples);
         return DM_ENOMEM;
+    }
+    if (st->keyed) {
+        json_t *cr = json_array();
+        for (size_t i = 0; cr != NULL && i < st->ncreds; i++) {
+            json_array_append_new(cr, json_pack("{s:s,s:s,s:I}", "scheme", st->creds[i].scheme,
+                                                "outcome", st->creds[i].outcome, "users",
+                                                (json_int_t)st->creds[i].n));
+        }
+        json_object_set_new(o, "passwords", cr);
+        json_object_set_new(o, "created_with_hook", json_integer(st->created_with_hook));
+    }
+    if (st->have_target_stats) {
+        const struct conn_stats *ts = &st->target_stats;
+        json_object_set_new(o, "target_requests",
+                            json_pack("{s:I,s:I,s:I,s:I,s:I}", "sent", (json_int_t)ts->requests,
+                                      "retried", (json_int_t)ts->retries, "rate_limited",
+                                      (json_int_t)ts->rate_limited, "server_errors",
+                                      (json_int_t)ts->server_errors, "transport_errors",
+                                      (json_int_t)ts->transport_errors));
     }
     if (mode == PIPE_PLAN) {
         json_object_set_new(o, "samples", samples);

@@ -105,6 +105,11 @@ int state_password_record(struct state *s, const char *login, const char *dn, co
  * meta under this key (absent = 0). */
 #define STATE_META_HOOK_CREATED "hook_users_created"
 
+/* Adds delta to the integer meta value key (absent = 0). Inside a batch when called during
+ * a run, so the counter commits with the objects it counts. */
+int state_meta_add(struct state *s, const char *key, long long delta,
+                   struct dm_err *err) DM_MUST_USE;
+
 struct state_password_counts {
     long long hook_created;   /* meta STATE_META_HOOK_CREATED, 0 if absent */
     long long verified_users; /* distinct users (DN, else login) verified at least once */

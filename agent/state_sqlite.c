@@ -37,6 +37,7 @@ enum st_stmt {
     ST_PW_COUNTS,
     ST_PW_DAILY,
     ST_META_GET,
+    ST_META_ADD,
     ST__LAST
 };
 
@@ -73,6 +74,8 @@ static const char *const stmt_sql[ST__LAST] = {
                     "WHERE outcome = 'verified' GROUP BY lower(coalesce(dn, login))) "
                     "GROUP BY 1 ORDER BY 1",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_ADD] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO "
+                    "UPDATE SET value = CAST(value AS INTEGER) + ?2",
 };
 
 /* Idempotent schema for version 1. */
@@ -622,6 +625,20 @@ int state_password_counts(struct state_password_counts *out, struct state *s, st
     stmt_done(st);
     *out = c;
     return DM_OK;
+}
+
+int state_meta_add(struct state *s, const char *key, long long delta, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_META_ADD];
+    int rc = DM_OK;
+
+    bind_text(st, 1, key);
+    sqlite3_bind_int64(st, 2, delta);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_fail(s, err, "updating the journal's counters");
+    }
+    stmt_done(st);
+    return rc;
 }
 
 int state_password_daily(struct state *s, state_count_fn fn, void *payload, struct dm_err *err)

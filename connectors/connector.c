@@ -3,10 +3,12 @@
 #include <string.h>
 
 extern const struct conn_ops conn_ldap_ops;
+extern const struct conn_ops conn_okta_ops;
 
 /* NULL-terminated registry of every connector (STYLE V1). */
 static const struct conn_ops *const registry[] = {
     &conn_ldap_ops,
+    &conn_okta_ops,
     NULL,
 };
 

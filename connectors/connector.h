@@ -27,7 +27,11 @@ enum conn_caps {
     CONN_DELTA = 1 << 4,
     CONN_GROUPS = 1 << 5,
     CONN_VERIFY = 1 << 6,
+    CONN_KEYED = 1 << 7, /* objects are addressed by an id the target assigns, not a DN */
 };
+
+/* What an object is; key-addressed targets (CONN_KEYED) treat users and groups apart. */
+enum obj_kind { OBJ_USER = 0, OBJ_GROUP = 1 };
 
 /* Everything a connector needs to open; filled from dirmig.json by the config module.
  * Strings and the secret are borrowed from the config and outlive the connection. */
@@ -48,6 +52,11 @@ struct conn_cfg {
     int write_window;             /* max operations in flight during apply() */
     int member_chunk;             /* values per modify for big multi-valued attributes */
     int max_retries;              /* reconnect attempts after a dropped connection */
+    /* HTTP targets (type "okta"): uri is the https:// base URL */
+    const struct secret *token; /* API token; never logged */
+    int concurrency;            /* requests in flight */
+    int rate_share_pct;         /* share of each rate-limit bucket we may use, 1..100 */
+    int activate;               /* create users ACTIVE (1) or STAGED (0) */
 };
 
 /* What to read. attrs NULL = all user attributes; the connector always also fetches the
@@ -63,12 +72,21 @@ struct scope {
  * return stops the read and is returned by read(). */
 typedef int (*conn_entry_fn)(const struct entry *e, void *payload);
 
-enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE };
+/* CHANGE_DISABLE (deactivate without deleting) is for CONN_KEYED targets. */
+enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE, CHANGE_DISABLE };
 
 struct change {
     enum change_op op;
-    const struct entry *entry; /* the wanted target entry (DN set); for DELETE only dn */
+    enum obj_kind kind;
+    const struct entry *entry; /* the wanted target entry (DN set); for DELETE only dn. For a
+                                * CONN_KEYED target the "DN" is the natural key (login, group
+                                * name) and member values are target ids */
     const char *const *keep;   /* attributes never deleted by a modify; may be NULL */
+    /* CONN_KEYED targets only */
+    const char *target_id;         /* the id the journal holds, NULL/"" = not known */
+    const unsigned char *password; /* users: the source userPassword value (secret), or NULL */
+    size_t password_len;
+    int hook_only; /* users: create with the password-import hook whatever the password */
 };
 
 enum apply_status {
@@ -77,11 +95,19 @@ enum apply_status {
     APPLY_UNCHANGED,
     APPLY_DELETED,
     APPLY_FAILED,
+    APPLY_DISABLED,
 };
 
 struct apply_result {
     enum apply_status status;
-    struct dm_err err; /* set when FAILED */
+    struct dm_err err;     /* set when FAILED */
+    char target_id[64];    /* CONN_KEYED: the object's id at the target ("" if unknown) */
+    int created_with_hook; /* CONN_KEYED users: CREATED with the password-import hook */
+};
+
+/* Counters of a connector's traffic (HTTP targets), for the run summary. */
+struct conn_stats {
+    unsigned long requests, retries, rate_limited, server_errors, transport_errors;
 };
 
 struct conn;
@@ -108,9 +134,17 @@ struct conn_ops {
      * bound identity) as human text lines appended to out. */
     int (*check)(struct conn *c, struct buf *out, struct dm_err *err);
     void (*close)(struct conn *c); /* NULL-safe */
+    /* CONN_KEYED: reads one object by its natural key (user login, group name), with a
+     * group's members as "member" values (target ids); DM_ENOTFOUND if absent. */
+    int (*find)(struct entry **out, struct conn *c, enum obj_kind kind, const char *name,
+                struct dm_err *err);
+    /* Optional: traffic counters so far. */
+    void (*stats)(struct conn *c, struct conn_stats *out);
+    /* CONN_KEYED: the mapped attribute that names an object (e.g. "login", "name"). */
+    const char *natural_key[2];
 };
 
-/* Registry lookup by name ("ldap"); NULL if unknown. */
+/* Registry lookup by name ("ldap", "okta"); NULL if unknown. */
 const struct conn_ops *conn_find(const char *name);
 
 #endif

@@ -333,6 +333,9 @@ static void xfer_free(struct http_xfer *x)
     response_clear(&x->resp);
     slist_wipe_free(x->headers);
     free(x->url);
+    if (x->body != NULL) {
+        explicit_bzero(x->body, x->len); /* may hold an imported hash */
+    }
     free(x->body);
     free(x);
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_server.py: the client side of tests/intg/test_okta_creds.sh.
+"""check_server.py: the client side of tests/intg/test_okta_creds.sh and test_okta_run.sh.
 
     check_server.py e2e PORT TOKEN_FILE XLATE_JSONL GEN_PW EXTRA_PW CANARY_DN
         Creates every user of credxlate's output at okta_server.py (hash or hook), signs each
@@ -7,6 +7,12 @@
     check_server.py server PORT RL_PORT FAULT_PORT TOKEN_FILE
         Checks the contract server's own behaviour (401, 411, E0000001, hash field rules,
         pagination, groups, lifecycle, 429, faults). Prints a summary.
+    check_server.py signin PORT TOKEN_FILE GEN_PW EXTRA_PW CANARY_DN
+        After `dirmig run`: every user signs in with its original password (VERIFIED), needs
+        the hook, or (malformed hash) does not exist; never a user without hash or hook.
+    check_server.py bulk PORT TOKEN_FILE SOURCE_LDIF PEOPLE_BASE
+        After `dirmig run`: the target holds exactly the source's users and groups, each
+        group exactly its migrated user members.
 
 Exit 0 when every check passes; failures go to stderr without passwords or hashes.
 """
@@ -301,9 +307,124 @@ def server(port, rl_port, fault_port, tokf):
     return fails
 
 
+GEN_EXPECT = ["VERIFIED", "VERIFIED", "NEEDS_HOOK", "VERIFIED", "NEEDS_HOOK", "NEEDS_HOOK",
+              "VERIFIED"]  # gen_users.py rotation: SSHA SSHA512 CRYPT6 CRYPT2B PBKDF2(1000) ARGON2 CLEAR
+
+
+def signin(port, tokf, genpw, extrapw, canary):
+    """Users migrated by `dirmig run`: each signs in with its original password (or needs
+    the hook, or was refused by dirmig for a malformed hash and does not exist)."""
+    c = Client(int(port), open(tokf).read().strip())
+    want = {}
+    for line in open(genpw):
+        dn, pw = line.rstrip("\n").split("\t")
+        uid = dn.split(",")[0][4:]
+        w = "VERIFIED" if dn == canary else GEN_EXPECT[int(uid[4:]) % 7]
+        want[uid + "@example.org"] = (pw, w)
+    for line in open(extrapw):
+        dn, pw, w = line.rstrip("\n").split("\t")
+        want[dn.split(",")[0][4:] + "@example.org"] = (pw, w)
+    st, dump, _ = c.call("GET", "/test/dump")
+    fails, counts = [], {}
+    for login, (pw, w) in sorted(want.items()):
+        st, body, _ = c.call("POST", "/test/signin", {"login": login, "password": pw})
+        got = body["result"]
+        if w == "ERROR":
+            w = "NO_USER"  # refused by dirmig, never sent
+        counts[got] = counts.get(got, 0) + 1
+        if got != w:
+            fails.append("%s: %s, want %s" % (login, got, w))
+        if got == "VERIFIED":
+            st, body, _ = c.call("POST", "/test/signin", {"login": login, "password": pw + "x"})
+            if body["result"] != "WRONG_PASSWORD":
+                fails.append("%s: a wrong password gave %s" % (login, body["result"]))
+        u = dump["users"].get(login)
+        if u is not None and u["credential"] not in ("hash", "hook"):
+            fails.append("%s: created with credential %s (never neither)" % (login, u["credential"]))
+        if u is not None and u["status"] != "ACTIVE":
+            fails.append("%s: status %s" % (login, u["status"]))
+    extra = set(dump["users"]) - set(want)
+    if extra:
+        fails.append("users nobody asked for: %s" % sorted(extra))
+    print(json.dumps({"signin": counts, "users": dump["user_count"]}))
+    return fails
+
+
+def parse_ldif(path):
+    """Entries of an LDIF file as (dn, {attr_lower: [values]}) (no folding, no base64
+    beyond what gen_users.py writes for these attributes)."""
+    out, dn, attrs = [], None, {}
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line:
+            if dn is not None:
+                out.append((dn, attrs))
+            dn, attrs = None, {}
+            continue
+        k, _, v = line.partition(": ")
+        if k == "dn":
+            dn = v
+        elif not k.endswith(":"):
+            attrs.setdefault(k.lower(), []).append(v)
+    if dn is not None:
+        out.append((dn, attrs))
+    return out
+
+
+def bulk(port, tokf, ldif, people_base):
+    """The target after `dirmig run`: exactly the source's users (by login = first mail) and
+    groups (by cn), every group's members equal to its user members in the source, each
+    once; everyone with a hash or the hook."""
+    c = Client(int(port), open(tokf).read().strip(), timeout=60)
+    entries = parse_ldif(ldif)
+    users = {}
+    for dn, a in entries:
+        if dn.lower().endswith("," + people_base.lower()) and "mail" in a:
+            users[dn.lower()] = a["mail"][0]
+    groups = {}
+    for dn, a in entries:
+        if "groupofnames" in [o.lower() for o in a.get("objectclass", [])] or \
+                "groupofuniquenames" in [o.lower() for o in a.get("objectclass", [])]:
+            ms = a.get("member", []) + a.get("uniquemember", [])
+            groups[a["cn"][0]] = sorted(users[m.lower()] for m in ms if m.lower() in users)
+    st, dump, _ = c.call("GET", "/test/dump")
+    fails = []
+    if dump["user_count"] != len(users) or set(dump["users"]) != set(users.values()):
+        fails.append("users: %d at the target, %d in the source; missing %s; extra %s" % (
+            dump["user_count"], len(users), sorted(set(users.values()) - set(dump["users"]))[:5],
+            sorted(set(dump["users"]) - set(users.values()))[:5]))
+    for login, u in dump["users"].items():
+        if u["credential"] not in ("hash", "hook"):
+            fails.append("%s: credential %s" % (login, u["credential"]))
+    nmem = 0
+    for name, want in groups.items():
+        g = dump["groups"].get(name)
+        if g is None:
+            fails.append("group %s missing" % name)
+            continue
+        got = sorted(g["members"])
+        nmem += len(got)
+        if got != want:
+            fails.append("group %s: %d members, want %d (missing %s, extra %s)" % (
+                name, len(got), len(want), sorted(set(want) - set(got))[:3],
+                sorted(set(got) - set(want))[:3]))
+    posix = [dn for dn, a in entries
+             if "posixgroup" in [o.lower() for o in a.get("objectclass", [])]]
+    if dump["group_count"] != len(groups) + len(posix):
+        fails.append("groups: %d at the target, want %d" % (dump["group_count"],
+                                                          len(groups) + len(posix)))
+    print(json.dumps({"users": dump["user_count"], "groups": dump["group_count"],
+                      "memberships_checked": nmem}))
+    return fails
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "e2e" and len(sys.argv) == 8:
         fails = e2e(*sys.argv[2:])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "signin" and len(sys.argv) == 7:
+        fails = signin(*sys.argv[2:])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "bulk" and len(sys.argv) == 6:
+        fails = bulk(*sys.argv[2:])
     elif len(sys.argv) >= 2 and sys.argv[1] == "server" and len(sys.argv) == 6:
         fails = server(*sys.argv[2:])
     else:

@@ -17,12 +17,13 @@ accepts connections. Implements the subset of contracts/okta-auth0-scim.md §2 t
   POST   /api/v1/users/{id}/lifecycle/activate | deactivate
   DELETE /api/v1/users/{id}               deactivates first, deletes a DEPROVISIONED user
   GET    /api/v1/users/{id}/groups
-  POST   /api/v1/groups; GET /api/v1/groups?q=|search=; GET|DELETE /api/v1/groups/{gid}
+  POST   /api/v1/groups; GET /api/v1/groups?q=|search=; GET|PUT|DELETE /api/v1/groups/{gid}
   PUT|DELETE /api/v1/groups/{gid}/users/{uid} (204); GET /api/v1/groups/{gid}/users (paged)
 
 Every response carries X-Okta-Request-Id and X-Rate-Limit-Limit/-Remaining/-Reset (epoch
-seconds; one real 60 s window starting at the first request of each window); over the limit:
-429 E0000047. POST/PUT without a body and without Content-Length: 411. Faults (drawn from
+seconds; a real 60 s window starting at the first request of each window, one per endpoint
+family as Okta counts them: /users, /users/{id}..., GET /users/{id}..., and the same for
+/groups); over the limit: 429 E0000047. POST/PUT without a body and without Content-Length: 411. Faults (drawn from
 --seed, API paths only): --fail-5xx answers 500 or 503 without doing anything, --stall
 sleeps --stall-seconds and then closes the connection without doing anything, --drop closes
 the connection at once. /test/* is exempt from auth, rate limit and faults:
@@ -30,7 +31,10 @@ the connection at once. /test/* is exempt from auth, rate limit and faults:
   POST /test/signin {"login","password"} -> {"result": VERIFIED | WRONG_PASSWORD | NEEDS_HOOK |
                                              NO_USER} (checks the stored hash by the
                                              algorithm's documented meaning)
-  GET  /test/stats   -> counts of requests, 429s, faults, users, groups, memberships
+  GET  /test/stats   -> counts of requests, 429s, faults, creates, updates, member PUT/DELETEs,
+                        users, groups, memberships
+  GET  /test/dump    -> users by login (id, status, profile, needs-hook) and groups by name
+                        (description, member logins); never credentials
 
 Python 3 standard library only; bcrypt is checked with crypt(3) from libcrypt via ctypes.
 Passwords and hashes are never printed.
@@ -338,21 +342,21 @@ class Store:
         self.groups = {}     # gid -> group
         self.members = {}    # gid -> dict uid -> True (ordered)
         self.stats = {"requests": 0, "rate_limited": 0, "faults_5xx": 0, "faults_stall": 0,
-                      "faults_drop": 0, "created": 0, "duplicates": 0}
-        self.window_start = None
-        self.window_count = 0
+                      "faults_drop": 0, "created": 0, "duplicates": 0, "updates": 0,
+                      "group_updates": 0, "member_puts": 0, "member_deletes": 0}
+        self.windows = {}    # bucket -> [window start, requests in the window]
 
-    def rate(self):
-        """Returns (allowed, limit, remaining, reset)."""
+    def rate(self, bucket):
+        """Returns (allowed, limit, remaining, reset) for one rate-limit bucket."""
         limit = self.args.rate_limit
         t = time.time()
-        if self.window_start is None or t >= self.window_start + 60:
-            self.window_start = t
-            self.window_count = 0
-        self.window_count += 1
-        reset = int(self.window_start + 60) + 1
-        remaining = max(0, limit - self.window_count)
-        return self.window_count <= limit, limit, remaining, reset
+        w = self.windows.get(bucket)
+        if w is None or t >= w[0] + 60:
+            w = self.windows[bucket] = [t, 0]
+        w[1] += 1
+        reset = int(w[0] + 60) + 1
+        remaining = max(0, limit - w[1])
+        return w[1] <= limit, limit, remaining, reset
 
     def fault(self):
         a = self.args
@@ -366,6 +370,18 @@ class Store:
         if r < a.fail_5xx:
             return "5xx"
         return None
+
+
+def bucket_of(method, path):
+    """Okta counts limits per endpoint family (contract 2.10): /api/v1/users (create, list),
+    /api/v1/users/{id} and below (update, delete), GET of one user apart; the same for
+    groups. Each bucket has its own per-minute window."""
+    parts = [p for p in path.split("/") if p][2:] if path.startswith("/api/v1/") else []
+    if not parts:
+        return "other"
+    if len(parts) == 1:
+        return parts[0]
+    return ("GET " if method == "GET" else "") + parts[0] + "/*"
 
 
 def user_view(u):
@@ -466,7 +482,7 @@ class Handler(BaseHTTPRequestHandler):
             if fault is not None:
                 store.stats["faults_" + fault] += 1
             code_5xx = store.rng.choice((500, 503))
-            ok, limit, remaining, reset = store.rate()
+            ok, limit, remaining, reset = store.rate(bucket_of(method, path))
         self.rl_headers = [("X-Rate-Limit-Limit", str(limit)),
                            ("X-Rate-Limit-Remaining", str(remaining)),
                            ("X-Rate-Limit-Reset", str(reset))]
@@ -539,6 +555,25 @@ class Handler(BaseHTTPRequestHandler):
                 result = "VERIFIED" if verify(stored, str(req.get("password", ""))) \
                     else "WRONG_PASSWORD"
             self.send_json(200, {"result": result})
+            return
+        if path == "/test/dump" and method == "GET":
+            # Everything a test compares, by login and group name (no credentials): users
+            # with id, status, profile and credential kind (hash, hook, value or none); groups with their
+            # member logins (in a list, so a duplicate would show).
+            with store.lock:
+                users = {u["profile"]["login"]: {
+                    "id": u["id"], "status": u["status"], "profile": u["profile"],
+                    "credential": (store.creds.get(u["id"]) or ("none",))[0]}
+                    for u in store.users.values()}
+                groups = {g["profile"]["name"]: {
+                    "id": g["id"], "description": g["profile"].get("description"),
+                    "members": [store.users[m]["profile"]["login"]
+                                for m in store.members[g["id"]] if m in store.users]}
+                    for g in store.groups.values()}
+                nusers = len(store.users)
+                ngroups = len(store.groups)
+            self.send_json(200, {"users": users, "groups": groups, "user_count": nusers,
+                                 "group_count": ngroups})
             return
         raise ApiError("E0000007", path)
 
@@ -669,6 +704,7 @@ class Handler(BaseHTTPRequestHandler):
         if stored is not None:
             store.creds[u["id"]] = stored
         u["lastUpdated"] = now_iso()
+        store.stats["updates"] += 1
         self.send_json(200, user_view(u))
 
     def list_users(self, query, store, path):
@@ -740,6 +776,20 @@ class Handler(BaseHTTPRequestHandler):
         if len(rest) == 1:
             if method == "GET":
                 return self.send_json(200, g)
+            if method == "PUT":
+                if not isinstance(body, dict) or not isinstance(body.get("profile"), dict):
+                    raise ApiError("E0000003")
+                name = body["profile"].get("name")
+                if not isinstance(name, str) or not 1 <= len(name) <= 255 or too_wide(name):
+                    validation(["name: The field cannot be left blank"])
+                if any(x["profile"]["name"].lower() == name.lower() and x["id"] != g["id"]
+                       for x in store.groups.values()):
+                    validation(["name: An object with this field already exists in the current "
+                                "organization"])
+                g["profile"] = {"name": name, "description": body["profile"].get("description")}
+                g["lastUpdated"] = now_iso()
+                store.stats["group_updates"] += 1
+                return self.send_json(200, g)
             if method == "DELETE":
                 del store.groups[rest[0]]
                 del store.members[rest[0]]
@@ -756,8 +806,10 @@ class Handler(BaseHTTPRequestHandler):
                 raise ApiError("E0000007", rest[2])
             if method == "PUT":
                 store.members[g["id"]][rest[2]] = True
+                store.stats["member_puts"] += 1
             elif method == "DELETE":
                 store.members[g["id"]].pop(rest[2], None)
+                store.stats["member_deletes"] += 1
             else:
                 raise ApiError("E0000022")
             g["lastMembershipUpdated"] = now_iso()

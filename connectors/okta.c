@@ -1,0 +1,1158 @@
+/*
+ * connectors/okta.c: the Okta-style Users/Groups API target (contract in okta.h).
+ *
+ * apply() runs every change of a batch as a small state machine ("job") driven by the
+ * HTTP client's callbacks: each callback looks at the answer and submits the job's next
+ * request, until the job has its result. http_run() returns when every job is done.
+ */
+#include <config.h>
+#include "connectors/okta.h"
+#include "agent/util/log.h"
+#include "connectors/http.h"
+#include "schema/cred.h"
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define OKTA_USERS_PAGE 200
+#define OKTA_MEMBERS_PAGE 1000
+
+struct conn {
+    struct conn_cfg cfg; /* strings borrowed from the config */
+    struct http_client *http;
+};
+
+/* ---- small helpers ---- */
+
+char *okta_url_escape(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(s);
+    char *out = malloc(n * 3 + 1), *o = out;
+
+    if (out == NULL) {
+        return NULL;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Fills err from a final non-2xx answer or a transport failure: the Okta error code, its
+ * summary and causes (they name fields, never values), and the request id. */
+static int answer_err(struct dm_err *err, const struct http_response *r, int rc,
+                      const struct dm_err *herr, const char *what)
+{
+    json_t *j = NULL, *causes;
+    const char *code = "", *summary = "";
+    char extra[160] = "";
+    enum dm_rc out;
+
+    if (rc != DM_OK) {
+        dm_err_set(err, rc, "%s: %s", what, herr != NULL ? herr->msg : dm_strerror(rc));
+        return rc;
+    }
+    if (r->body.len > 0) {
+        j = json_loadb(r->body.data, r->body.len, 0, NULL);
+    }
+    if (json_is_object(j)) {
+        code = json_string_value(json_object_get(j, "errorCode"));
+        summary = json_string_value(json_object_get(j, "errorSummary"));
+        causes = json_object_get(j, "errorCauses");
+        if (json_is_array(causes) && json_array_size(causes) > 0) {
+            const char *c0 =
+                json_string_value(json_object_get(json_array_get(causes, 0), "errorSummary"));
+            if (c0 != NULL) {
+                snprintf(extra, sizeof(extra), " (%s)", c0);
+            }
+        }
+    }
+    switch (r->status) {
+    case 401:
+    case 403:
+        out = DM_EAUTH;
+        break;
+    case 404:
+        out = DM_ENOTFOUND;
+        break;
+    case 400:
+        out = DM_ESCHEMA;
+        break;
+    default:
+        out = DM_EINTERNAL;
+    }
+    dm_err_set(err, out, "%s: HTTP %ld %s %s%s [request %s]", what, r->status, code ? code : "",
+               summary ? summary : "", extra, r->request_id[0] ? r->request_id : "-");
+    json_decref(j);
+    return out;
+}
+
+static const char *error_code(const struct http_response *r, json_t **hold)
+{
+    *hold = r->body.len > 0 ? json_loadb(r->body.data, r->body.len, 0, NULL) : NULL;
+    return json_string_value(json_object_get(*hold, "errorCode"));
+}
+
+/* The profile object of a mapped entry: one value = a string, several = an array.
+ * "member" (group members) is not a profile property. */
+static json_t *profile_of(const struct entry *e)
+{
+    json_t *p = json_object();
+
+    for (size_t i = 0; p != NULL && i < e->nattrs; i++) {
+        const struct dm_attr *a = &e->attrs[i];
+        json_t *v;
+        if (strcasecmp(a->name, "member") == 0 || a->nvals == 0) {
+            continue;
+        }
+        if (a->nvals == 1) {
+            v = json_stringn((const char *)a->vals[0].data, a->vals[0].len);
+        } else {
+            v = json_array();
+            for (size_t k = 0; v != NULL && k < a->nvals; k++) {
+                json_array_append_new(
+                    v, json_stringn((const char *)a->vals[k].data, a->vals[k].len));
+            }
+        }
+        if (v == NULL || json_object_set_new(p, a->name, v) != 0) {
+            json_decref(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+/* 1 when every property of want has the same value in have. */
+static int profile_same(json_t *want, json_t *have)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(want, k, v)
+    {
+        json_t *h = json_object_get(have, k);
+        if (h == NULL || !json_equal(v, h)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* An Okta user or group object as an entry: dn = login (or name), key = id, attributes =
+ * profile properties plus "id" and "status". */
+static struct entry *entry_of(json_t *obj, const char *dn_prop)
+{
+    json_t *prof = json_object_get(obj, "profile"), *v;
+    const char *id = json_string_value(json_object_get(obj, "id"));
+    const char *dn = json_string_value(json_object_get(prof, dn_prop));
+    const char *k;
+    struct entry *e = entry_new(dn ? dn : id);
+    int rc = e != NULL ? DM_OK : DM_ENOMEM;
+
+    if (rc == DM_OK && id != NULL) {
+        rc = entry_set_key(e, id);
+        if (rc == DM_OK) {
+            rc = entry_add_str(e, "id", id);
+        }
+    }
+    if (rc == DM_OK && json_is_string(json_object_get(obj, "status"))) {
+        rc = entry_add_str(e, "status", json_string_value(json_object_get(obj, "status")));
+    }
+    json_object_foreach(prof, k, v)
+    {
+        if (rc != DM_OK) {
+            break;
+        }
+        if (json_is_string(v)) {
+            rc = entry_add_value(e, k, json_string_value(v), json_string_length(v));
+        } else if (json_is_array(v)) {
+            size_t i;
+            json_t *x;
+            json_array_foreach(v, i, x)
+            {
+                if (rc == DM_OK && json_is_string(x)) {
+                    rc = entry_add_value(e, k, json_string_value(x), json_string_length(x));
+                }
+            }
+        } else if (json_is_number(v) || json_is_boolean(v)) {
+            char *s = json_dumps(v, JSON_ENCODE_ANY);
+            rc = s != NULL ? entry_add_str(e, k, s) : DM_ENOMEM;
+            free(s);
+        }
+    }
+    if (rc != DM_OK) {
+        entry_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* ---- open / close / check ---- */
+
+static int okta_open(struct conn **out, const struct conn_cfg *cfg, struct dm_err *err)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    struct http_opts o;
+    struct http_response r = {0};
+    int rc;
+
+    *out = NULL;
+    if (c == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    c->cfg = *cfg;
+    http_opts_init(&o);
+    o.base_url = cfg->uri;
+    o.token = cfg->token;
+    o.concurrency = cfg->concurrency > 0 ? (unsigned)cfg->concurrency : 8;
+    o.connect_timeout_ms = cfg->network_timeout_ms;
+    o.request_timeout_ms = cfg->op_timeout_ms;
+    o.max_retries = (unsigned)cfg->max_retries;
+    o.ca_file = cfg->ca_file;
+    o.verify = cfg->tls_verify;
+    o.rate_share = cfg->rate_share_pct > 0 ? cfg->rate_share_pct / 100.0 : 0.5;
+    rc = http_client_new(&c->http, &o, err);
+    if (rc != DM_OK) {
+        free(c);
+        return rc;
+    }
+    /* One cheap authenticated read proves the URL, TLS and the token before any write. */
+    rc = http_perform_one(&r, c->http, "GET", "/api/v1/users?limit=1", NULL, 0, err);
+    if (rc == DM_OK && r.status != 200) {
+        rc = answer_err(err, &r, rc, NULL, "checking the API token");
+        if (rc != DM_EAUTH) {
+            rc = DM_EUNAVAIL;
+        }
+    } else if (rc != DM_OK) {
+        rc = DM_EUNAVAIL;
+    }
+    http_response_clear(&r);
+    if (rc != DM_OK) {
+        http_client_free(c->http);
+        free(c);
+        return rc;
+    }
+    *out = c;
+    return DM_OK;
+}
+
+static void okta_close(struct conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    http_client_free(c->http);
+    free(c);
+}
+
+static int okta_check(struct conn *c, struct buf *out, struct dm_err *err)
+{
+    struct http_response r = {0};
+    int rc = http_perform_one(&r, c->http, "GET", "/api/v1/groups?limit=1", NULL, 0, err);
+
+    if (rc == DM_OK && r.status != 200) {
+        rc = answer_err(err, &r, rc, NULL, "listing groups");
+    }
+    if (rc == DM_OK) {
+        rc = buf_printf(out,
+                        "  Okta-style Users/Groups API at %s: token accepted, users and "
+                        "groups readable\n  requests in flight %d, share of each rate limit "
+                        "%d%%, users created %s\n",
+                        c->cfg.uri, c->cfg.concurrency, c->cfg.rate_share_pct,
+                        c->cfg.activate ? "ACTIVE" : "STAGED");
+    }
+    http_response_clear(&r);
+    return rc;
+}
+
+static void okta_stats(struct conn *c, struct conn_stats *out)
+{
+    struct http_stats s;
+
+    http_get_stats(&s, c->http);
+    out->requests = s.requests;
+    out->retries = s.retries;
+    out->rate_limited = s.rate_limited;
+    out->server_errors = s.server_errors;
+    out->transport_errors = s.transport_errors;
+}
+
+/* ---- synchronous reads: read() and find() ---- */
+
+/* GETs path and every Link next page; fn gets each element of each page's array. */
+typedef int (*elem_fn)(json_t *elem, void *payload);
+
+static int list_all(struct conn *c, const char *path, elem_fn fn, void *payload,
+                    struct dm_err *err)
+{
+    char *url = strdup(path);
+    int rc = url != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
+
+    while (rc == DM_OK && url != NULL) {
+        struct http_response r = {0};
+        json_t *arr = NULL, *x;
+        size_t i;
+        rc = http_perform_one(&r, c->http, "GET", url, NULL, 0, err);
+        if (rc != DM_OK || r.status != 200) {
+            rc = answer_err(err, &r, rc, err, "listing");
+            http_response_clear(&r);
+            break;
+        }
+        arr = json_loadb(r.body.data, r.body.len, 0, NULL);
+        if (!json_is_array(arr)) {
+            rc = dm_err_set(err, DM_EINTERNAL, "listing: answer is not a JSON array [request %s]",
+                            r.request_id);
+        }
+        json_array_foreach(arr, i, x)
+        {
+            if (rc == DM_OK) {
+                rc = fn(x, payload);
+            }
+        }
+        json_decref(arr);
+        free(url);
+        url = r.next_url; /* opaque: followed as given */
+        r.next_url = NULL;
+        http_response_clear(&r);
+    }
+    free(url);
+    return rc;
+}
+
+struct read_ctx {
+    conn_entry_fn fn;
+    void *payload;
+    struct dm_err *err;
+};
+
+static int read_elem(json_t *u, void *payload)
+{
+    struct read_ctx *x = payload;
+    struct entry *e = entry_of(u, "login");
+    int rc;
+
+    if (e == NULL) {
+        return dm_err_set(x->err, DM_ENOMEM, "out of memory");
+    }
+    rc = x->fn(e, x->payload);
+    entry_free(e);
+    return rc;
+}
+
+static int okta_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
+                     struct dm_err *err)
+{
+    struct read_ctx x = {fn, payload, err};
+    char path[64];
+
+    (void)s;
+    snprintf(path, sizeof(path), "/api/v1/users?limit=%d", OKTA_USERS_PAGE);
+    return list_all(c, path, read_elem, &x, err);
+}
+
+static int okta_lookup(struct entry **out, struct conn *c, const char *dn, struct dm_err *err)
+{
+    char *esc = okta_url_escape(dn), *path = NULL;
+    struct http_response r = {0};
+    json_t *j = NULL;
+    int rc;
+
+    *out = NULL;
+    if (esc == NULL || asprintf(&path, "/api/v1/users/%s", esc) < 0) {
+        free(esc);
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    rc = http_perform_one(&r, c->http, "GET", path, NULL, 0, err);
+    if (rc == DM_OK && r.status == 200) {
+        j = json_loadb(r.body.data, r.body.len, 0, NULL);
+        *out = json_is_object(j) ? entry_of(j, "login") : NULL;
+        if (*out == NULL) {
+            rc = dm_err_set(err, DM_EINTERNAL, "user %s: unreadable answer", dn);
+        }
+    } else {
+        rc = answer_err(err, &r, rc, err, "reading a user");
+        dm_err_dn(err, dn);
+    }
+    json_decref(j);
+    http_response_clear(&r);
+    free(esc);
+    free(path);
+    return rc;
+}
+
+/* The search expression for a group name: profile.name eq "..." with " and \ escaped. */
+static char *group_search_path(const char *name)
+{
+    struct buf b;
+    char *esc, *path = NULL;
+
+    buf_init(&b, 4096);
+    if (buf_puts(&b, "profile.name eq \"") != DM_OK) {
+        return NULL;
+    }
+    for (const char *p = name; *p; p++) {
+        if ((*p == '"' || *p == '\\') && buf_puts(&b, "\\") != DM_OK) {
+            buf_free(&b);
+            return NULL;
+        }
+        if (buf_append(&b, p, 1) != DM_OK) {
+            buf_free(&b);
+            return NULL;
+        }
+    }
+    if (buf_puts(&b, "\"") != DM_OK) {
+        buf_free(&b);
+        return NULL;
+    }
+    esc = okta_url_escape(b.data);
+    buf_free(&b);
+    if (esc == NULL || asprintf(&path, "/api/v1/groups?search=%s&limit=200", esc) < 0) {
+        path = NULL;
+    }
+    free(esc);
+    return path;
+}
+
+struct find_ctx {
+    const char *name;
+    json_t *found;
+    struct entry *e;
+    struct dm_err *err;
+};
+
+static int find_group_elem(json_t *g, void *payload)
+{
+    struct find_ctx *x = payload;
+    const char *n = json_string_value(json_object_get(json_object_get(g, "profile"), "name"));
+
+    if (x->found == NULL && n != NULL && strcasecmp(n, x->name) == 0) {
+        x->found = json_incref(g);
+    }
+    return DM_OK;
+}
+
+static int member_elem(json_t *u, void *payload)
+{
+    struct find_ctx *x = payload;
+    const char *id = json_string_value(json_object_get(u, "id"));
+
+    if (id != NULL && entry_add_str(x->e, "member", id) != DM_OK) {
+        return dm_err_set(x->err, DM_ENOMEM, "out of memory");
+    }
+    return DM_OK;
+}
+
+static int okta_find(struct entry **out, struct conn *c, enum obj_kind kind, const char *name,
+                     struct dm_err *err)
+{
+    struct find_ctx x = {name, NULL, NULL, err};
+    char *path;
+    int rc;
+
+    *out = NULL;
+    if (kind == OBJ_USER) {
+        return okta_lookup(out, c, name, err);
+    }
+    path = group_search_path(name);
+    if (path == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    rc = list_all(c, path, find_group_elem, &x, err);
+    free(path);
+    if (rc == DM_OK && x.found == NULL) {
+        rc = dm_err_set(err, DM_ENOTFOUND, "no group named \"%s\"", name);
+    }
+    if (rc == DM_OK) {
+        x.e = entry_of(x.found, "name");
+        rc = x.e != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    if (rc == DM_OK &&
+        asprintf(&path, "/api/v1/groups/%s/users?limit=%d", x.e->key, OKTA_MEMBERS_PAGE) >= 0) {
+        rc = list_all(c, path, member_elem, &x, err);
+        free(path);
+    }
+    json_decref(x.found);
+    if (rc != DM_OK) {
+        entry_free(x.e);
+        return rc;
+    }
+    *out = x.e;
+    return DM_OK;
+}
+
+/* ---- apply: one job per change ---- */
+
+enum job_stage {
+    J_USER_CREATE,  /* POST /users */
+    J_USER_FETCH,   /* GET /users/{login} after E0000001 */
+    J_USER_UPDATE,  /* POST /users/{id} */
+    J_USER_DEACT,   /* POST /users/{id}/lifecycle/deactivate */
+    J_USER_DELETE,  /* DELETE /users/{id} (twice when active) */
+    J_GROUP_GET,    /* GET /groups/{id} */
+    J_GROUP_FIND,   /* GET /groups?search= (all pages) */
+    J_GROUP_CREATE, /* POST /groups */
+    J_GROUP_PUT,    /* PUT /groups/{id} */
+    J_GROUP_LIST,   /* GET /groups/{id}/users (all pages) */
+    J_GROUP_MEMBERS /* PUT/DELETE /groups/{id}/users/{uid} */
+};
+
+struct job {
+    struct conn *c;
+    const struct change *ch;
+    struct apply_result *res;
+    enum job_stage stage;
+    char id[64];
+    json_t *profile;   /* wanted profile */
+    int changed;       /* something was written */
+    int created;       /* created in this job */
+    int done;          /* res is final */
+    int deletes;       /* DELETE calls made */
+    char **have;       /* group: current member ids, sorted once listed */
+    size_t nhave, cap; /* */
+    size_t inflight;   /* member requests outstanding */
+    size_t member_failed;
+    struct dm_err member_err; /* first member failure */
+};
+
+struct member_req {
+    struct job *j;
+    char uid[64];
+    int add;
+};
+
+static void job_finish(struct job *j, enum apply_status st)
+{
+    j->res->status = st;
+    if (j->id[0]) {
+        snprintf(j->res->target_id, sizeof(j->res->target_id), "%s", j->id);
+    }
+    j->done = 1;
+}
+
+static void job_fail_err(struct job *j, const struct dm_err *e)
+{
+    j->res->err = *e;
+    dm_err_dn(&j->res->err, j->ch->entry->dn);
+    job_finish(j, APPLY_FAILED);
+}
+
+static void job_fail(struct job *j, const struct http_response *r, int rc,
+                     const struct dm_err *herr, const char *what)
+{
+    struct dm_err e = {0};
+
+    answer_err(&e, r, rc, herr, what);
+    job_fail_err(j, &e);
+}
+
+static void job_submit(struct job *j, const char *method, const char *path, const char *body,
+                       size_t len);
+static void on_job(const struct http_response *r, int rc, const struct dm_err *herr, void *p);
+
+static int id_from(struct job *j, const struct http_response *r)
+{
+    json_t *o = json_loadb(r->body.data, r->body.len, 0, NULL);
+    const char *id = json_string_value(json_object_get(o, "id"));
+    int ok = id != NULL && strlen(id) < sizeof(j->id);
+
+    if (ok) {
+        snprintf(j->id, sizeof(j->id), "%s", id);
+    }
+    json_decref(o);
+    return ok;
+}
+
+/* The credentials object for a new user: the imported hash or the hook. Sets *hook. On a
+ * malformed hash value the job fails (for this user only). Secret: wiped by the caller. */
+static json_t *credentials_of(struct job *j, int *hook)
+{
+    const struct change *ch = j->ch;
+    struct cred *cr = NULL;
+    json_t *hash = NULL, *pw;
+    enum cred_outcome oc = CRED_HOOK;
+    struct dm_err e = {0};
+
+    *hook = 1;
+    if (!ch->hook_only && ch->password != NULL && ch->password_len > 0) {
+        if (cred_parse(&cr, ch->password, ch->password_len, &e) != DM_OK ||
+            cred_to_okta(&hash, &oc, NULL, cr, &e) != DM_OK) {
+            cred_free(cr);
+            job_fail_err(j, &e);
+            return NULL;
+        }
+        cred_free(cr);
+    }
+    if (oc == CRED_IMPORT && hash != NULL) {
+        *hook = 0;
+        pw = json_pack("{s:{s:o}}", "password", "hash", hash);
+    } else {
+        json_decref(hash);
+        pw = json_pack("{s:{s:{s:s}}}", "password", "hook", "type", "default");
+    }
+    if (pw == NULL) {
+        dm_err_set(&e, DM_ENOMEM, "out of memory");
+        job_fail_err(j, &e);
+    }
+    return pw;
+}
+
+/* Serialises o, submits it and wipes the text (it may hold a hash). */
+static void job_submit_json(struct job *j, const char *method, const char *path, json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT);
+
+    if (s == NULL) {
+        struct dm_err e = {0};
+        dm_err_set(&e, DM_ENOMEM, "out of memory");
+        job_fail_err(j, &e);
+        return;
+    }
+    job_submit(j, method, path, s, strlen(s));
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
+static void user_create(struct job *j)
+{
+    int hook = 1;
+    json_t *cred = credentials_of(j, &hook), *body;
+    char path[64];
+
+    if (cred == NULL) {
+        return;
+    }
+    body = json_pack("{s:O,s:o}", "profile", j->profile, "credentials", cred);
+    if (body == NULL) {
+        struct dm_err e = {0};
+        dm_err_set(&e, DM_ENOMEM, "out of memory");
+        job_fail_err(j, &e);
+        return;
+    }
+    j->res->created_with_hook = hook;
+    j->stage = J_USER_CREATE;
+    snprintf(path, sizeof(path), "/api/v1/users?activate=%s", j->c->cfg.activate ? "true" : "false");
+    job_submit_json(j, "POST", path, body);
+    json_decref(body);
+}
+
+static void user_update(struct job *j)
+{
+    json_t *body = json_pack("{s:O}", "profile", j->profile);
+    char path[96];
+
+    j->stage = J_USER_UPDATE;
+    snprintf(path, sizeof(path), "/api/v1/users/%s", j->id);
+    if (body != NULL) {
+        job_submit_json(j, "POST", path, body);
+    }
+    json_decref(body);
+}
+
+static void user_fetch(struct job *j)
+{
+    char *esc = okta_url_escape(j->ch->entry->dn), *path = NULL;
+
+    j->stage = J_USER_FETCH;
+    if (esc != NULL && asprintf(&path, "/api/v1/users/%s", esc) >= 0) {
+        job_submit(j, "GET", path, NULL, 0);
+    }
+    free(esc);
+    free(path);
+}
+
+static void user_lifecycle(struct job *j, enum job_stage st)
+{
+    char path[128];
+
+    j->stage = st;
+    if (st == J_USER_DEACT) {
+        snprintf(path, sizeof(path), "/api/v1/users/%s/lifecycle/deactivate?sendEmail=false",
+                 j->id);
+        job_submit(j, "POST", path, "", 0);
+    } else {
+        snprintf(path, sizeof(path), "/api/v1/users/%s", j->id);
+        j->deletes++;
+        job_submit(j, "DELETE", path, NULL, 0);
+    }
+}
+
+static void group_list(struct job *j, const char *url)
+{
+    char path[128];
+
+    j->stage = J_GROUP_LIST;
+    if (url == NULL) {
+        snprintf(path, sizeof(path), "/api/v1/groups/%s/users?limit=%d", j->id, OKTA_MEMBERS_PAGE);
+        url = path;
+    }
+    job_submit(j, "GET", url, NULL, 0);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void on_member(const struct http_response *r, int rc, const struct dm_err *herr, void *p);
+
+static void member_submit(struct job *j, const char *uid, int add)
+{
+    struct member_req *m = calloc(1, sizeof(*m));
+    char path[192];
+    struct dm_err e = {0};
+
+    if (m == NULL || strlen(uid) >= sizeof(m->uid)) {
+        free(m);
+        j->member_failed++;
+        return;
+    }
+    m->j = j;
+    m->add = add;
+    snprintf(m->uid, sizeof(m->uid), "%s", uid);
+    snprintf(path, sizeof(path), "/api/v1/groups/%s/users/%s", j->id, uid);
+    if (http_submit(j->c->http, add ? "PUT" : "DELETE", path, "", 0, on_member, m, &e) != DM_OK) {
+        if (j->member_failed++ == 0) {
+            j->member_err = e;
+        }
+        free(m);
+        return;
+    }
+    j->inflight++;
+    j->changed = 1;
+}
+
+static void group_members_done(struct job *j)
+{
+    if (j->inflight > 0) {
+        return;
+    }
+    if (j->member_failed > 0) {
+        struct dm_err e = j->member_err;
+        char msg[sizeof(e.msg)];
+        snprintf(msg, sizeof(msg), "%zu membership change(s) failed; first: %.180s",
+                 j->member_failed, j->member_err.msg);
+        memcpy(e.msg, msg, sizeof(e.msg));
+        if (e.rc == DM_OK) {
+            e.rc = DM_EINTERNAL;
+        }
+        job_fail_err(j, &e);
+        return;
+    }
+    job_finish(j, j->created ? APPLY_CREATED : j->changed ? APPLY_UPDATED : APPLY_UNCHANGED);
+}
+
+/* Compares the wanted member ids with the listed ones and sends the differences. */
+static void group_sync_members(struct job *j)
+{
+    const struct dm_attr *a = entry_attr(j->ch->entry, "member");
+    size_t nwant = a != NULL ? a->nvals : 0;
+    char **want = nwant ? calloc(nwant, sizeof(char *)) : NULL;
+
+    j->stage = J_GROUP_MEMBERS;
+    if (nwant > 0 && want == NULL) {
+        struct dm_err e = {0};
+        dm_err_set(&e, DM_ENOMEM, "out of memory");
+        job_fail_err(j, &e);
+        return;
+    }
+    for (size_t i = 0; i < nwant; i++) {
+        want[i] = (char *)a->vals[i].data;
+    }
+    qsort(want, nwant, sizeof(char *), str_cmp);
+    if (j->nhave > 0) {
+        qsort(j->have, j->nhave, sizeof(char *), str_cmp);
+    }
+    /* merge walk: in want only -> PUT, in have only -> DELETE */
+    for (size_t i = 0, k = 0; i < nwant || k < j->nhave;) {
+        int c = i == nwant ? 1 : k == j->nhave ? -1 : strcmp(want[i], j->have[k]);
+        if (c < 0) {
+            if (i == 0 || strcmp(want[i], want[i - 1]) != 0) {
+                member_submit(j, want[i], 1);
+            }
+            i++;
+        } else if (c > 0) {
+            member_submit(j, j->have[k], 0);
+            k++;
+        } else {
+            i++;
+            k++;
+        }
+    }
+    free(want);
+    group_members_done(j);
+}
+
+static void group_put(struct job *j)
+{
+    json_t *body = json_pack("{s:O}", "profile", j->profile);
+    char path[96];
+
+    j->stage = J_GROUP_PUT;
+    snprintf(path, sizeof(path), "/api/v1/groups/%s", j->id);
+    if (body != NULL) {
+        job_submit_json(j, "PUT", path, body);
+    }
+    json_decref(body);
+}
+
+/* A group object was read (by id or by name): fix its profile, then its members. */
+static void group_found(struct job *j, json_t *g)
+{
+    if (!profile_same(j->profile, json_object_get(g, "profile"))) {
+        group_put(j);
+        return;
+    }
+    group_list(j, NULL);
+}
+
+static void group_find(struct job *j, const char *url)
+{
+    char *path = url ? NULL : group_search_path(j->ch->entry->dn);
+
+    j->stage = J_GROUP_FIND;
+    if (url == NULL && path == NULL) {
+        struct dm_err e = {0};
+        dm_err_set(&e, DM_ENOMEM, "out of memory");
+        job_fail_err(j, &e);
+        return;
+    }
+    job_submit(j, "GET", url ? url : path, NULL, 0);
+    free(path);
+}
+
+static void group_create(struct job *j)
+{
+    json_t *body = json_pack("{s:O}", "profile", j->profile);
+
+    j->stage = J_GROUP_CREATE;
+    if (body != NULL) {
+        job_submit_json(j, "POST", "/api/v1/groups", body);
+    }
+    json_decref(body);
+}
+
+static void job_start(struct job *j)
+{
+    const struct change *ch = j->ch;
+    char path[96];
+
+    if (ch->target_id != NULL && ch->target_id[0] && strlen(ch->target_id) < sizeof(j->id)) {
+        snprintf(j->id, sizeof(j->id), "%s", ch->target_id);
+    }
+    if (ch->op == CHANGE_DELETE || ch->op == CHANGE_DISABLE) {
+        if (j->id[0] == '\0') {
+            struct dm_err e = {0};
+            dm_err_set(&e, DM_EINVAL, "no target id known for this object");
+            job_fail_err(j, &e);
+        } else if (ch->kind == OBJ_GROUP) {
+            j->stage = J_USER_DELETE;
+            snprintf(path, sizeof(path), "/api/v1/groups/%s", j->id);
+            j->deletes++;
+            job_submit(j, "DELETE", path, NULL, 0);
+        } else {
+            user_lifecycle(j, ch->op == CHANGE_DISABLE ? J_USER_DEACT : J_USER_DELETE);
+        }
+        return;
+    }
+    j->profile = profile_of(ch->entry);
+    if (j->profile == NULL) {
+        struct dm_err e = {0};
+        dm_err_set(&e, DM_ENOMEM, "out of memory");
+        job_fail_err(j, &e);
+        return;
+    }
+    if (ch->kind == OBJ_USER) {
+        if (j->id[0]) {
+            user_update(j);
+        } else {
+            user_create(j);
+        }
+    } else if (j->id[0]) {
+        j->stage = J_GROUP_GET;
+        snprintf(path, sizeof(path), "/api/v1/groups/%s", j->id);
+        job_submit(j, "GET", path, NULL, 0);
+    } else {
+        group_find(j, NULL);
+    }
+}
+
+static void job_submit(struct job *j, const char *method, const char *path, const char *body,
+                       size_t len)
+{
+    struct dm_err e = {0};
+
+    if (path == NULL) {
+        dm_err_set(&e, DM_ENOMEM, "out of memory");
+        job_fail_err(j, &e);
+        return;
+    }
+    if (http_submit(j->c->http, method, path, body, len, on_job, j, &e) != DM_OK) {
+        job_fail_err(j, &e);
+    }
+}
+
+static void on_member(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct member_req *m = p;
+    struct job *j = m->j;
+
+    j->inflight--;
+    /* A member removed meanwhile (404 on DELETE) is what we wanted anyway. */
+    if (rc != DM_OK || (r->status != 204 && r->status != 200 && !(r->status == 404 && !m->add))) {
+        struct dm_err e = {0};
+        answer_err(&e, r, rc, herr, m->add ? "adding a member" : "removing a member");
+        if (j->member_failed++ == 0) {
+            j->member_err = e;
+        }
+        log_warn("group %s: %s user %s failed: %s", j->ch->entry->dn, m->add ? "adding" : "removing",
+                 m->uid, e.msg);
+    }
+    free(m);
+    group_members_done(j);
+}
+
+static int have_add(struct job *j, const char *id)
+{
+    if (j->nhave == j->cap) {
+        size_t n = j->cap ? j->cap * 2 : 256;
+        char **g = realloc(j->have, n * sizeof(char *));
+        if (g == NULL) {
+            return DM_ENOMEM;
+        }
+        j->have = g;
+        j->cap = n;
+    }
+    j->have[j->nhave] = strdup(id);
+    return j->have[j->nhave++] != NULL ? DM_OK : DM_ENOMEM;
+}
+
+static void on_job(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct job *j = p;
+    json_t *hold = NULL, *x;
+    const char *code;
+    size_t i;
+
+    if (rc != DM_OK) {
+        job_fail(j, r, rc, herr, "request");
+        return;
+    }
+    switch (j->stage) {
+    case J_USER_CREATE:
+        if (r->status == 200 && id_from(j, r)) {
+            job_finish(j, APPLY_CREATED);
+            break;
+        }
+        code = error_code(r, &hold);
+        if (r->status == 400 && code != NULL && strcmp(code, "E0000001") == 0 &&
+            strstr(r->body.data, "already exists") != NULL) {
+            /* The login exists: our own earlier create (a lost answer) or a user made
+             * outside dirmig. Match it by login; never create a duplicate. */
+            j->res->created_with_hook = 0;
+            user_fetch(j);
+            break;
+        }
+        j->res->created_with_hook = 0;
+        job_fail(j, r, rc, herr, "creating the user");
+        break;
+    case J_USER_FETCH:
+        if (r->status == 200 && id_from(j, r)) {
+            json_t *u = json_loadb(r->body.data, r->body.len, 0, NULL);
+            int same = profile_same(j->profile, json_object_get(u, "profile"));
+            json_decref(u);
+            if (same) {
+                job_finish(j, APPLY_UNCHANGED);
+            } else {
+                user_update(j);
+            }
+            break;
+        }
+        job_fail(j, r, rc, herr, "looking up an existing login");
+        break;
+    case J_USER_UPDATE:
+        if (r->status == 200) {
+            job_finish(j, APPLY_UPDATED);
+        } else if (r->status == 404 && j->ch->target_id != NULL && j->ch->target_id[0]) {
+            /* Deleted at the target since the last run: create it again. */
+            j->id[0] = '\0';
+            user_create(j);
+        } else {
+            job_fail(j, r, rc, herr, "updating the user");
+        }
+        break;
+    case J_USER_DEACT:
+        if (r->status == 200 || r->status == 204) {
+            job_finish(j, APPLY_DISABLED);
+        } else {
+            job_fail(j, r, rc, herr, "deactivating the user");
+        }
+        break;
+    case J_USER_DELETE:
+        if (r->status == 404 || (r->status == 204 && j->ch->kind == OBJ_GROUP)) {
+            job_finish(j, APPLY_DELETED);
+        } else if (r->status == 204 && j->deletes < 2) {
+            user_lifecycle(j, J_USER_DELETE); /* the first DELETE only deactivated */
+        } else if (r->status == 204) {
+            job_finish(j, APPLY_DELETED);
+        } else {
+            job_fail(j, r, rc, herr, "deleting");
+        }
+        break;
+    case J_GROUP_GET:
+        if (r->status == 200) {
+            json_t *g = json_loadb(r->body.data, r->body.len, 0, NULL);
+            group_found(j, g);
+            json_decref(g);
+        } else if (r->status == 404) {
+            j->id[0] = '\0';
+            group_find(j, NULL);
+        } else {
+            job_fail(j, r, rc, herr, "reading the group");
+        }
+        break;
+    case J_GROUP_FIND:
+        if (r->status != 200) {
+            job_fail(j, r, rc, herr, "searching the group by name");
+            break;
+        }
+        hold = json_loadb(r->body.data, r->body.len, 0, NULL);
+        json_array_foreach(hold, i, x)
+        {
+            const char *n =
+                json_string_value(json_object_get(json_object_get(x, "profile"), "name"));
+            const char *id = json_string_value(json_object_get(x, "id"));
+            if (n != NULL && id != NULL && strcasecmp(n, j->ch->entry->dn) == 0 &&
+                strlen(id) < sizeof(j->id)) {
+                snprintf(j->id, sizeof(j->id), "%s", id);
+                group_found(j, x);
+                break;
+            }
+        }
+        if (j->id[0] == '\0' && !j->done) {
+            if (r->next_url != NULL) {
+                group_find(j, r->next_url);
+            } else {
+                group_create(j);
+            }
+        }
+        break;
+    case J_GROUP_CREATE:
+        if (r->status == 200 && id_from(j, r)) {
+            j->created = 1;
+            j->changed = 1;
+            group_sync_members(j); /* a new group has no members: nothing to list */
+            break;
+        }
+        code = error_code(r, &hold);
+        if (r->status == 400 && code != NULL && strcmp(code, "E0000001") == 0 &&
+            strstr(r->body.data, "already exists") != NULL) {
+            group_find(j, NULL); /* created by a retried POST whose answer was lost */
+            break;
+        }
+        job_fail(j, r, rc, herr, "creating the group");
+        break;
+    case J_GROUP_PUT:
+        if (r->status == 200) {
+            j->changed = 1;
+            group_list(j, NULL);
+        } else {
+            job_fail(j, r, rc, herr, "updating the group");
+        }
+        break;
+    case J_GROUP_LIST:
+        if (r->status != 200) {
+            job_fail(j, r, rc, herr, "listing the group's members");
+            break;
+        }
+        hold = json_loadb(r->body.data, r->body.len, 0, NULL);
+        json_array_foreach(hold, i, x)
+        {
+            const char *id = json_string_value(json_object_get(x, "id"));
+            if (id != NULL && have_add(j, id) != DM_OK) {
+                struct dm_err e = {0};
+                dm_err_set(&e, DM_ENOMEM, "out of memory");
+                job_fail_err(j, &e);
+                break;
+            }
+        }
+        if (!j->done) {
+            if (r->next_url != NULL) {
+                group_list(j, r->next_url);
+            } else {
+                group_sync_members(j);
+            }
+        }
+        break;
+    case J_GROUP_MEMBERS:
+        break;
+    }
+    json_decref(hold);
+}
+
+static int okta_apply(struct conn *c, const struct change *v, size_t n, struct apply_result *res)
+{
+    struct job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+    struct dm_err e = {0};
+    int rc;
+
+    if (jobs == NULL) {
+        for (size_t i = 0; i < n; i++) {
+            res[i].status = APPLY_FAILED;
+            dm_err_set(&res[i].err, DM_ENOMEM, "out of memory");
+        }
+        return DM_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&res[i], 0, sizeof(res[i]));
+        jobs[i].c = c;
+        jobs[i].ch = &v[i];
+        jobs[i].res = &res[i];
+        job_start(&jobs[i]);
+    }
+    rc = http_run(c->http, &e);
+    for (size_t i = 0; i < n; i++) {
+        struct job *j = &jobs[i];
+        if (!j->done) {
+            /* http_run() failed underneath (a libcurl multi error): report, do not guess. */
+            res[i].status = APPLY_FAILED;
+            res[i].err = e;
+            if (res[i].err.rc == DM_OK) {
+                dm_err_set(&res[i].err, DM_EINTERNAL, "request did not complete");
+            }
+            dm_err_dn(&res[i].err, v[i].entry->dn);
+        }
+        json_decref(j->profile);
+        for (size_t k = 0; k < j->nhave; k++) {
+            free(j->have[k]);
+        }
+        free(j->have);
+    }
+    free(jobs);
+    return rc == DM_OK ? DM_OK : DM_EUNAVAIL;
+}
+
+const struct conn_ops conn_okta_ops = {
+    .name = "okta",
+    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
+            CONN_KEYED,
+    .open = okta_open,
+    .read = okta_read,
+    .lookup = okta_lookup,
+    .apply = okta_apply,
+    .check = okta_check,
+    .close = okta_close,
+    .find = okta_find,
+    .stats = okta_stats,
+    .natural_key = {"login", "name"},
+};

@@ -130,8 +130,47 @@ static void test_config__minimal_gets_defaults(void **state)
     assert_null(c->log_file);
     assert_int_equal(strlen(c->digest), 64);
     assert_int_equal(strspn(c->digest, "0123456789abcdef"), 64);
+    assert_int_equal(c->hook.enabled, 0);
+    assert_int_equal(c->reconcile.interval_s, 0);
+    assert_int_equal(c->reconcile.jitter_s, 0);
+    assert_int_equal(c->reconcile.run_at_start, 0);
+    assert_int_equal(c->reconcile.max_failures_before_backoff, 3);
+    assert_int_equal(c->reconcile.max_backoff_s, 3600);
     config_free(c);
     config_free(NULL);
+}
+
+#define WITH_RECONCILE(r)                                                                          \
+    "{\n"                                                                                          \
+    "    \"source\": { \"uri\": \"ldap://127.0.0.1:3890\", \"base\": \"dc=src,dc=test\" },\n"      \
+    "    \"target\": { \"uri\": \"ldapi:///\", \"base\": \"dc=dst,dc=test\" },\n"                  \
+    "    \"reconcile\": " r "\n"                                                                   \
+    "}\n"
+
+static void test_config__reconcile_keys(void **state)
+{
+    struct dm_config *c = NULL;
+    struct dm_err e = {0};
+    char path[512];
+
+    (void)state;
+    write_config(path, sizeof(path),
+                 WITH_RECONCILE("{ \"interval_s\": 300, \"jitter_s\": 30, \"run_at_start\": true, "
+                                "\"max_failures_before_backoff\": 0, \"max_backoff_s\": 7200 }"));
+    if (config_load(&c, path, &e) != DM_OK) {
+        fail_msg("config_load: %s", e.msg);
+    }
+    assert_int_equal(c->reconcile.interval_s, 300);
+    assert_int_equal(c->reconcile.jitter_s, 30);
+    assert_int_equal(c->reconcile.run_at_start, 1);
+    assert_int_equal(c->reconcile.max_failures_before_backoff, 0);
+    assert_int_equal(c->reconcile.max_backoff_s, 7200);
+    config_free(c);
+    expect_error(WITH_RECONCILE("{ \"interval_s\": -1 }"),
+                 "4:20: reconcile.interval_s: must be 0..604800");
+    expect_error(WITH_RECONCILE("{ \"run_at_start\": 1 }"),
+                 "4:20: reconcile.run_at_start: must be true or false");
+    expect_error(WITH_RECONCILE("{ \"every\": 5 }"), "4:20: reconcile.every: unknown key");
 }
 
 static void test_config__full_config_and_relative_paths(void **state)
@@ -558,6 +597,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config__minimal_gets_defaults),
+        cmocka_unit_test(test_config__reconcile_keys),
         cmocka_unit_test(test_config__full_config_and_relative_paths),
         cmocka_unit_test(test_config__describe_hides_secrets),
         cmocka_unit_test(test_config__unknown_key),

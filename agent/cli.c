@@ -1,6 +1,7 @@
 #include <config.h>
 #include "agent/cli.h"
 #include "agent/config.h"
+#include "agent/daemon.h"
 #include "agent/explain.h"
 #include "agent/hook.h"
 #include "agent/mapping.h"
@@ -31,6 +32,8 @@ static const char usage_text[] =
     "             [--wave NAME] [--retry-from FILE] [--limit N] [--no-progress]\n"
     "  status     runs, counts and progress from the state journal\n"
     "  hook       serve the password-import hook (HTTPS), /metrics and /healthz\n"
+    "  agent      daemon: the hook server plus scheduled runs (reconcile.interval_s);\n"
+    "             SIGHUP re-reads the config, SIGTERM stops\n"
     "  report     password-migration progress per day\n"
     "\n"
     "options:\n"
@@ -395,6 +398,8 @@ int cli_main(int argc, char **argv, int *exit_hint)
         rc = cmd_status(&c, exit_hint);
     } else if (strcmp(cmd, "hook") == 0) {
         rc = with_config(&c, exit_hint, hook_cmd);
+    } else if (strcmp(cmd, "agent") == 0) {
+        rc = with_config(&c, exit_hint, daemon_cmd);
     } else if (strcmp(cmd, "report") == 0) {
         rc = with_config(&c, exit_hint, report_cmd);
     } else {

@@ -223,7 +223,22 @@ static const struct cfg_key keys[] = {
      .doc = "Examples kept per problem category in the summary."},
     {"waves", CFG_WAVES, NULL, 0,
      .doc = "Migration waves: an array of {name, filter | group | ou, groups}; see WAVES."},
-    {"reconcile", CFG_OPAQUE, NULL, 0, .doc = "Reserved for scheduled reconciliation."},
+    {"reconcile", CFG_OBJ, NULL, 0,
+     .doc = "Scheduled runs of the dirmig agent daemon (create and update only)."},
+    {"reconcile.interval_s", CFG_INT, "0", 0, 0, 604800, CFOFF(reconcile.interval_s),
+     .doc = "Seconds between the starts of scheduled runs; 0 = no scheduled runs."},
+    {"reconcile.jitter_s", CFG_INT, "0", 0, 0, 86400, CFOFF(reconcile.jitter_s),
+     .doc = "A random delay of up to this many seconds added to each scheduled time, so "
+            "several agents do not hit the directories at once."},
+    {"reconcile.run_at_start", CFG_BOOL, "false", 0, CFOFF(reconcile.run_at_start),
+     .doc = "Run once as soon as the agent starts, instead of one interval later."},
+    {"reconcile.max_failures_before_backoff", CFG_INT, "3", 0, 0, 1000,
+     CFOFF(reconcile.max_failures_before_backoff),
+     .doc = "Failed runs in a row retried at the normal interval; after that the delay "
+            "doubles with each further failure."},
+    {"reconcile.max_backoff_s", CFG_INT, "3600", 0, 1, 604800, CFOFF(reconcile.max_backoff_s),
+     .doc = "Longest delay between runs while backing off (never shorter than "
+            "interval_s)."},
 };
 
 #define NKEYS DM_ARRAY_LEN(keys)
@@ -1115,6 +1130,7 @@ static int build(struct cfg_ctx *x)
     if (c->hook.search_base == NULL) {
         c->hook.search_base = c->source.users_base;
     }
+    c->hook.enabled = json_at(x->root, "hook") != NULL;
     rc = load_hook_secret(x);
     if (rc != DM_OK) {
         return rc;

@@ -16,7 +16,8 @@
  *   run              {"batch_size": 500, "dn_attributes": [...]}
  *   log              {"level": "info", "json": false, "file": null}
  *   hook             the password-import hook server -> struct config_hook
- *   credentials, waves, reconcile   reserved for later issues (accepted as objects)
+ *   reconcile        the agent daemon's schedule -> struct config_reconcile
+ *   credentials      reserved for a later issue (accepted as an object)
  */
 #ifndef DM_CONFIG_H
 #define DM_CONFIG_H
@@ -45,6 +46,7 @@ struct config_endpoint {
  * config. The secret is required by the server, not by config_load(): a config without a
  * hook section (or with an empty one) is valid for every other command. */
 struct config_hook {
+    int enabled;         /* the config has a hook section (dirmig agent serves it) */
     char *listen;        /* "127.0.0.1:8443", "[::1]:8443", "0.0.0.0:8443" */
     char *path;          /* Okta password import, default "/okta/password-import" */
     char *generic_path;  /* {"username","password"} -> {"verified":bool}, "/verify" */
@@ -65,6 +67,18 @@ struct config_hook {
                             * per connection */
     int pool_size;         /* LDAP connections per pool (search, bind), default 32 */
     int request_timeout_s; /* idle connection / slow body cut-off, default 10 */
+};
+
+/* The schedule of `dirmig agent` (agent/daemon.h): create/update runs every interval_s
+ * (0 = none), each delayed by up to jitter_s, the first one at start-up if run_at_start.
+ * After max_failures_before_backoff failed runs in a row the delay doubles per further
+ * failure, up to max_backoff_s (but never below interval_s). */
+struct config_reconcile {
+    int interval_s;
+    int jitter_s;
+    int run_at_start;
+    int max_failures_before_backoff;
+    int max_backoff_s;
 };
 
 /* One migration wave (waves[] in dirmig.json): users selected by exactly one of an LDAP
@@ -99,6 +113,7 @@ struct dm_config {
     size_t nwaves;
     char digest[65]; /* SHA-256 of the file bytes */
     struct config_hook hook;
+    struct config_reconcile reconcile;
 };
 
 /* Loads and checks path. Returns a new config; caller frees with config_free(). */

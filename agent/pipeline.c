@@ -1317,11 +1317,13 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         p.keyed = t != NULL && (t->caps & CONN_KEYED) != 0;
         stats->keyed = p.keyed;
     }
-    g_stop = 0;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    if (!o->embedded) {
+        g_stop = 0;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
 
     rc = grow_batch(&p);
     if (rc != DM_OK || p.users_filter == NULL) {
@@ -1366,7 +1368,8 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         stats->export_csv = strdup(export_csv_path(p.exp));
         stats->export_jsonl = strdup(export_jsonl_path(p.exp));
     } else {
-        rc = state_run_begin(&stats->run_id, p.state, kinds[o->mode], cfg->digest, err);
+        rc = state_run_begin(&stats->run_id, p.state, o->run_kind ? o->run_kind : kinds[o->mode],
+                             cfg->digest, err);
         if (rc != DM_OK) {
             goto done;
         }

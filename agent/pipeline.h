@@ -31,6 +31,10 @@ struct pipeline_opts {
     const char *wave;       /* only this wave's users (and groups if the wave says so) */
     const char *retry_from; /* only the entries listed as problems in this export file */
     const char *out_prefix; /* validate: export to PREFIX.csv and PREFIX.jsonl */
+    const char *run_kind;   /* journal kind of the run; NULL = "plan"/"run"/"validate" */
+    int embedded;           /* 1 = the caller owns SIGINT/SIGTERM and stops the run with
+                             * pipeline_request_stop(); the stop flag is not cleared and no
+                             * signal handler is installed (dirmig agent) */
 };
 
 /* Per kind: plan fills create/update/unchanged; run fills created/updated/unchanged/failed

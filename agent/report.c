@@ -1,6 +1,7 @@
 #include <config.h>
 #include "agent/report.h"
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -295,11 +296,62 @@ static int status_run(const struct state_run *r, void *payload)
     return 0;
 }
 
+/* The agent daemon's schedule (meta STATE_META_AGENT, agent/daemon.h): a new object, or
+ * NULL when no agent has run on this journal. */
+static json_t *agent_meta(struct state *s)
+{
+    struct dm_err e = {0};
+    char *text = NULL;
+    json_t *o = NULL;
+
+    if (state_meta_get(&text, s, STATE_META_AGENT, &e) == DM_OK) {
+        o = json_loads(text, 0, NULL);
+        free(text);
+    }
+    if (o != NULL && !json_is_object(o)) {
+        json_decref(o);
+        o = NULL;
+    }
+    return o;
+}
+
+static void agent_line(FILE *out, json_t *a)
+{
+    long long next = json_integer_value(json_object_get(a, "next_due"));
+    long long run = json_integer_value(json_object_get(a, "last_run"));
+    const char *st = json_string_value(json_object_get(a, "state"));
+    const char *ls = json_string_value(json_object_get(a, "last_status"));
+    const char *le = json_string_value(json_object_get(a, "last_error"));
+    char t1[32], t2[32];
+
+    fprintf(out, "agent: %s (pid %lld, %d failed runs in a row)\n", st ? st : "?",
+            (long long)json_integer_value(json_object_get(a, "pid")),
+            (int)json_integer_value(json_object_get(a, "failures")));
+    if (ls != NULL) {
+        fmt_time(json_integer_value(json_object_get(a, "last_finished")), t1, sizeof(t1));
+        if (run > 0) {
+            fprintf(out, "  last scheduled run: %lld %s at %s", run, ls, t1);
+        } else {
+            fprintf(out, "  last scheduled run: %s at %s", ls, t1);
+        }
+        if (le != NULL) {
+            fprintf(out, " (%s)", le);
+        }
+        fputc('\n', out);
+    }
+    if (next > 0 && st != NULL && strcmp(st, "running") == 0) {
+        long long in = next - (long long)time(NULL);
+        fmt_time(next, t2, sizeof(t2));
+        fprintf(out, "  next scheduled run: %s (in %lld s)\n", t2, in > 0 ? in : 0);
+    }
+}
+
 int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
 {
     struct state_totals t = {0};
     struct state_password_counts pc = {0};
     struct status_ctx c = {out, json, json_array()};
+    json_t *agent = NULL;
     double share;
     int rc;
 
@@ -320,8 +372,15 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
                 t.users_ok, t.users_failed, t.groups_ok, t.groups_failed);
         fprintf(out,
                 "passwords: %lld users created with the hook, %lld verified so far "
-                "(%.1f%% of users migrated)\nrecent runs:\n",
+                "(%.1f%% of users migrated)\n",
                 pc.hook_created, pc.verified_users, 100.0 * share);
+    }
+    agent = agent_meta(s);
+    if (!json && agent != NULL) {
+        agent_line(out, agent);
+    }
+    if (!json) {
+        fprintf(out, "recent runs:\n");
     }
     rc = state_runs(s, 20, status_run, &c, err);
     if (rc != DM_OK) {
@@ -333,11 +392,13 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
             "failed", (json_int_t)t.users_failed, "groups", "ok", (json_int_t)t.groups_ok, "failed",
             (json_int_t)t.groups_failed, "passwords", "hook_created", (json_int_t)pc.hook_created,
             "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
+        json_object_set(o, "agent", agent != NULL ? agent : json_null());
         json_dumpf(o, out, JSON_COMPACT);
         fputc('\n', out);
         json_decref(o);
     }
 done:
     json_decref(c.runs);
+    json_decref(agent);
     return rc;
 }

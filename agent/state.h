@@ -122,4 +122,14 @@ int state_password_counts(struct state_password_counts *out, struct state *s,
 int state_password_daily(struct state *s, state_count_fn fn, void *payload,
                          struct dm_err *err) DM_MUST_USE;
 
+/* meta key/value (small values only). state_meta_get: *out is a new string (free());
+ * DM_ENOTFOUND when the key is absent. state_meta_set inserts or replaces. */
+int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *err) DM_MUST_USE;
+int state_meta_set(struct state *s, const char *key, const char *value,
+                   struct dm_err *err) DM_MUST_USE;
+
+/* The agent daemon's schedule (agent/daemon.h), a JSON object written after every
+ * scheduled run and at start/stop; `dirmig status` shows it. */
+#define STATE_META_AGENT "agent"
+
 #endif

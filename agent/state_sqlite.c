@@ -38,6 +38,7 @@ enum st_stmt {
     ST_PW_DAILY,
     ST_META_GET,
     ST_META_ADD,
+    ST_META_SET,
     ST__LAST
 };
 
@@ -76,6 +77,7 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_ADD] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO "
                     "UPDATE SET value = CAST(value AS INTEGER) + ?2",
+    [ST_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 };
 
 /* Idempotent schema for version 1. */
@@ -663,4 +665,37 @@ int state_password_daily(struct state *s, state_count_fn fn, void *payload, stru
     }
     stmt_done(st);
     return rc;
+}
+
+int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_META_GET];
+    char *v = NULL;
+    int rc;
+
+    bind_text(st, 1, key);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        v = strdup(t != NULL ? t : "");
+        rc = v != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        rc = dm_err_set(err, DM_ENOTFOUND, "meta %s: not set", key);
+    } else {
+        rc = db_fail(s, err, "reading meta");
+    }
+    stmt_done(st);
+    if (rc == DM_OK) {
+        *out = v;
+    }
+    return rc;
+}
+
+int state_meta_set(struct state *s, const char *key, const char *value, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_META_SET];
+
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    return exec_stmt(s, ST_META_SET, "writing meta", err);
 }

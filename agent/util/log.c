@@ -21,6 +21,11 @@ void log_init(enum log_level level, FILE *out, int json)
     g_json = json;
 }
 
+void log_set_level(enum log_level level)
+{
+    g_level = level;
+}
+
 int log_level_parse(const char *s)
 {
     for (size_t i = 0; i < DM_ARRAY_LEN(level_names); i++) {

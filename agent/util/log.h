@@ -19,6 +19,9 @@ enum log_level { LOG_LVL_ERR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 /* Sets the threshold, output stream (borrowed; NULL = stderr) and JSON mode. */
 void log_init(enum log_level level, FILE *out, int json);
 
+/* Changes only the threshold (a daemon's config reload). */
+void log_set_level(enum log_level level);
+
 /* Parses "error|warn|info|debug"; returns -1 if unknown. */
 int log_level_parse(const char *s);
 

@@ -130,8 +130,47 @@ static void test_config__minimal_gets_defaults(void **state)
     assert_null(c->log_file);
     assert_int_equal(strlen(c->digest), 64);
     assert_int_equal(strspn(c->digest, "0123456789abcdef"), 64);
+    assert_int_equal(c->hook.enabled, 0);
+    assert_int_equal(c->reconcile.interval_s, 0);
+    assert_int_equal(c->reconcile.jitter_s, 0);
+    assert_int_equal(c->reconcile.run_at_start, 0);
+    assert_int_equal(c->reconcile.max_failures_before_backoff, 3);
+    assert_int_equal(c->reconcile.max_backoff_s, 3600);
     config_free(c);
     config_free(NULL);
+}
+
+#define WITH_RECONCILE(r)                                                                          \
+    "{\n"                                                                                          \
+    "    \"source\": { \"uri\": \"ldap://127.0.0.1:3890\", \"base\": \"dc=src,dc=test\" },\n"      \
+    "    \"target\": { \"uri\": \"ldapi:///\", \"base\": \"dc=dst,dc=test\" },\n"                  \
+    "    \"reconcile\": " r "\n"                                                                   \
+    "}\n"
+
+static void test_config__reconcile_keys(void **state)
+{
+    struct dm_config *c = NULL;
+    struct dm_err e = {0};
+    char path[512];
+
+    (void)state;
+    write_config(path, sizeof(path),
+                 WITH_RECONCILE("{ \"interval_s\": 300, \"jitter_s\": 30, \"run_at_start\": true, "
+                                "\"max_failures_before_backoff\": 0, \"max_backoff_s\": 7200 }"));
+    if (config_load(&c, path, &e) != DM_OK) {
+        fail_msg("config_load: %s", e.msg);
+    }
+    assert_int_equal(c->reconcile.interval_s, 300);
+    assert_int_equal(c->reconcile.jitter_s, 30);
+    assert_int_equal(c->reconcile.run_at_start, 1);
+    assert_int_equal(c->reconcile.max_failures_before_backoff, 0);
+    assert_int_equal(c->reconcile.max_backoff_s, 7200);
+    config_free(c);
+    expect_error(WITH_RECONCILE("{ \"interval_s\": -1 }"),
+                 "4:20: reconcile.interval_s: must be 0..604800");
+    expect_error(WITH_RECONCILE("{ \"run_at_start\": 1 }"),
+                 "4:20: reconcile.run_at_start: must be true or false");
+    expect_error(WITH_RECONCILE("{ \"every\": 5 }"), "4:20: reconcile.every: unknown key");
 }
 
 static void test_config__full_config_and_relative_paths(void **state)
@@ -354,7 +393,7 @@ static void test_config__bad_values(void **state)
                  "  \"source\": { \"uri\": \"http://h\", \"base\": \"dc=s\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "2:15: source.uri: scheme must be ldap://, ldaps:// or ldapi://");
+                 "2:15: source.uri: scheme must be ldap://, ldaps:// or ldapi:// for type ldap");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" },\n"
@@ -365,7 +404,7 @@ static void test_config__bad_values(void **state)
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"type\": \"ad\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "2:50: source.type: must be \"ldap\"");
+                 "2:50: source.type: must be one of ldap, okta");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
                  "              \"users\": { \"filter\": \"(uid=*\" } },\n"
@@ -445,6 +484,66 @@ static void test_config__bind_password_rules(void **state)
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
                  "3:5: source.bind_pw_env: only used for a simple bind with bind_dn");
+}
+
+/* Type okta: target only, https (http only to loopback), exactly one token source, no
+ * LDAP bind keys; the token never in the message. */
+static void test_config__okta_target(void **state)
+{
+    struct dm_config *c = NULL;
+    struct dm_err e = {0};
+    char path[512], tok[600], text[2048];
+
+    (void)state;
+    expect_error("{\n"
+                 "  \"source\": { \"type\": \"okta\", \"uri\": \"https://o.example\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
+                 "}\n",
+                 "2:15: source.type: okta is a target type; the source must be an LDAP directory");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"type\": \"okta\", \"uri\": \"http://o.example\",\n"
+                 "              \"token_env\": \"DM_TEST_OKTA\" }\n"
+                 "}\n",
+                 "3:31: target.uri: type okta needs an https:// URL (http:// only to loopback)");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"type\": \"okta\", \"uri\": \"https://o.example\" }\n"
+                 "}\n",
+                 "3:3: target.token_file: type okta needs exactly one of token_file and "
+                 "token_env");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"type\": \"okta\", \"uri\": \"https://o.example\",\n"
+                 "              \"token_env\": \"DM_TEST_OKTA\", \"bind_dn\": \"cn=x\" }\n"
+                 "}\n",
+                 "4:44: target.bind_dn: not used with type okta (it authenticates with a token)");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\" }\n"
+                 "}\n",
+                 "3:3: target.base: required key is missing");
+    /* a good one: token from a 0600 file, loopback http */
+    snprintf(tok, sizeof(tok), "%s/okta.token", g_tmpdir);
+    write_file(tok, CANARY "\n", 0600);
+    snprintf(text, sizeof(text),
+             "{\n"
+             "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+             "  \"target\": { \"type\": \"okta\", \"uri\": \"http://127.0.0.1:8080\",\n"
+             "              \"token_file\": \"%s\", \"concurrency\": 4,\n"
+             "              \"rate_limit_share\": 40, \"activate\": false }\n"
+             "}\n",
+             tok);
+    write_config(path, sizeof(path), text);
+    assert_int_equal(config_load(&c, path, &e), DM_OK);
+    assert_string_equal(c->target.conn.type, "okta");
+    assert_non_null(c->target.conn.token);
+    assert_string_equal(secret_reveal(c->target.conn.token), CANARY);
+    assert_int_equal(c->target.conn.concurrency, 4);
+    assert_int_equal(c->target.conn.rate_share_pct, 40);
+    assert_int_equal(c->target.conn.activate, 0);
+    assert_null(c->target.conn.base);
+    config_free(c);
 }
 
 static void test_config__secret_errors_name_the_key(void **state)
@@ -558,6 +657,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config__minimal_gets_defaults),
+        cmocka_unit_test(test_config__reconcile_keys),
         cmocka_unit_test(test_config__full_config_and_relative_paths),
         cmocka_unit_test(test_config__describe_hides_secrets),
         cmocka_unit_test(test_config__unknown_key),
@@ -565,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_config__missing_required),
         cmocka_unit_test(test_config__out_of_range),
         cmocka_unit_test(test_config__bad_values),
+        cmocka_unit_test(test_config__okta_target),
         cmocka_unit_test(test_config__inline_secret_refused),
         cmocka_unit_test(test_config__bind_password_rules),
         cmocka_unit_test(test_config__secret_errors_name_the_key),

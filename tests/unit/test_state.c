@@ -357,6 +357,27 @@ static void test_state__reopen_persists(void **state)
     state_close(s);
 }
 
+static void test_state__meta_set_get(void **state)
+{
+    struct dm_err e = {0};
+    char path[512], *v = NULL;
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_meta_get(&v, s, STATE_META_AGENT, &e), DM_ENOTFOUND);
+    assert_null(v);
+    assert_int_equal(state_meta_set(s, STATE_META_AGENT, "{\"state\":\"running\"}", &e), DM_OK);
+    assert_int_equal(state_meta_set(s, STATE_META_AGENT, "{\"state\":\"stopped\"}", &e), DM_OK);
+    state_close(s);
+    s = NULL;
+    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(state_meta_get(&v, s, STATE_META_AGENT, &e), DM_OK);
+    assert_string_equal(v, "{\"state\":\"stopped\"}");
+    free(v);
+    state_close(s);
+}
+
 /* 100k puts and gets must be cheap with prepared statements and batching. */
 static void test_state__bulk_is_fast(void **state)
 {
@@ -408,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_state__errors_and_totals),
         cmocka_unit_test(test_state__close_rolls_back_open_batch),
         cmocka_unit_test(test_state__reopen_persists),
+        cmocka_unit_test(test_state__meta_set_get),
         cmocka_unit_test(test_state__bulk_is_fast),
     };
 

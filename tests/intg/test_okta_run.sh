@@ -122,7 +122,7 @@ register_ldif_passwords "$DATA/bulk.ldif"
 cut -f2 "$SECRETS/bulk.pw" > "$SECRETS/bulklist"
 register_secret_file "$SECRETS/bulklist"
 start_server BSRC "$BULK" "$DATA/bulk.ldif"
-start_okta OKTA_B --rate-limit 6000 --fail-5xx 0.10 --stall 0.02 --stall-seconds 4 --seed 11
+start_okta OKTA_B --rate-limit 12000 --fail-5xx 0.10 --stall 0.02 --stall-seconds 4 --seed 11
 okta_config "$WORK/bulk.json" BSRC "$OKTA_B_PORT" "target.concurrency=16" \
     "target.timeout_ms=1500" "target.rate_limit_share=90" "target.max_retries=8"
 t0=$(date +%s)

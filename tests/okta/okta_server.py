@@ -833,6 +833,7 @@ def main():
     if not token:
         sys.exit("okta_server.py: empty token file")
     ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 256  # a real API front end does not drop SYNs
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     srv.token = token
     srv.args = args

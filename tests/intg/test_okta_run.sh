@@ -59,6 +59,14 @@ gen_users --suffix "$SUF" --users 21 --groups 3 --schemes all --ldif "$DATA/src.
 "$PYTHON3" "$top_srcdir/tests/okta/extra_creds.py" "$DATA/extra.ldif" "$SECRETS/extra.pw" "$SUF" ||
     fail "extra fixtures"
 cat "$DATA/extra.ldif" >> "$DATA/src.ldif"
+# Two users that break Okta's profile rules: a 4-byte UTF-8 character in the surname and a
+# mail that is not an address. validate reports them; run never sends them.
+{
+    printf '\ndn: uid=xemoji,ou=people,%s\nobjectClass: inetOrgPerson\nuid: xemoji\n' "$SUF"
+    printf 'cn: X emoji\nsn:: %s\nmail: xemoji@example.org\n' "$(printf 'Smile\360\237\230\200' | base64)"
+    printf '\ndn: uid=xbadmail,ou=people,%s\nobjectClass: inetOrgPerson\nuid: xbadmail\n' "$SUF"
+    printf 'cn: X badmail\nsn: Badmail\nmail: not-an-address\n'
+} >> "$DATA/src.ldif"
 add_canary "$DATA/src.ldif" "$SUF" "$SECRETS/gen.pw"
 printf 'mail: canary@example.org\n' >> "$DATA/src.ldif"
 register_ldif_passwords "$DATA/src.ldif"
@@ -73,6 +81,15 @@ dm check -c "$WORK/creds.json" check
 expect_rc 0 check "check"
 grep -q "token accepted" "$WORK/check.err" || fail "check does not describe the Okta target"
 
+dm validate -c "$WORK/creds.json" validate --out "$WORK/validation"
+expect_rc 65 validate "validate with two profile-rule breakers"
+grep -q "uid=xemoji" "$WORK/validation.csv" && grep -q "uid=xbadmail" "$WORK/validation.csv" ||
+    fail "validate does not report the two users that break the Okta profile rules"
+grep -E "uid=xemoji.*bad_chars|bad_chars.*uid=xemoji" "$WORK/validation.csv" > /dev/null ||
+    fail "the 4-byte character is not reported as bad_chars"
+grep -E "uid=xbadmail.*invalid_email|invalid_email.*uid=xbadmail" "$WORK/validation.csv" > /dev/null ||
+    fail "the bad mail is not reported as invalid_email"
+
 dm plan -c "$WORK/creds.json" --json plan
 expect_rc 0 plan "plan"
 "$PYTHON3" - "$WORK/plan.out" << 'PYEOF' || fail "plan counts per scheme and outcome are wrong"
@@ -82,13 +99,13 @@ by = {(c["scheme"], c["outcome"]): c["users"] for c in p["passwords"]}
 out = {}
 for (s, o), n in by.items():
     out[o] = out.get(o, 0) + n
-want = {"import": 3 + 3 + 3 + 3 + 1 + 11, "hook": 3 + 3 + 3 + 7, "error": 2}
+want = {"import": 3 + 3 + 3 + 3 + 1 + 11, "hook": 3 + 3 + 3 + 7 + 2, "error": 2}
 # gen_users: 21 users over 7 schemes (3 each): SSHA SSHA512 $2b CLEARTEXT import; $6$
 # PBKDF2(1000) ARGON2 hook; canary cleartext import; extra_creds: 11 import, 7 hook, 2 error
 assert out == want, (out, want)
 assert by[("CLEARTEXT", "import")] == 4 and by[("CRYPT-SHA512", "hook")] >= 3, by
-assert by[("NONE", "hook")] == 1, by
-assert p["users"]["create"] == 40 and p["users"]["failed"] == 2, p["users"]
+assert by[("NONE", "hook")] == 3, by
+assert p["users"]["create"] == 40 and p["users"]["failed"] == 4, p["users"]
 PYEOF
 [ "$(stat_of "$OKTA_PORT" created)" = 0 ] || fail "plan wrote to the target"
 
@@ -97,14 +114,18 @@ expect_rc 65 run1 "run with two malformed hashes"
 "$PYTHON3" - "$WORK/run1.out" << 'PYEOF' || fail "run counts are wrong"
 import json, sys
 r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
-assert r["users"]["created"] == 40 and r["users"]["failed"] == 2, r["users"]
-assert r["errors"].get("credential") == 2, r["errors"]
+assert r["users"]["created"] == 40 and r["users"]["failed"] == 4, r["users"]
+assert r["errors"].get("credential") == 2 and r["errors"].get("constraint") == 2, r["errors"]
 assert r["created_with_hook"] == 16, r["created_with_hook"]
 assert r["groups"]["created"] == 3, r["groups"]
 PYEOF
 for u in xbadb64 xbadbcrypt; do
     grep -q "uid=$u,.*\(malformed\|userPassword\)" "$WORK/creds.log" ||
         fail "the malformed hash of $u is not reported for that user"
+done
+for u in xemoji xbadmail; do
+    curl -s "http://127.0.0.1:$OKTA_PORT/test/dump" | grep -q "\"$u@" &&
+        fail "$u breaks the profile rules but was sent"
 done
 "$PYTHON3" "$OKTA_CHECKS" signin "$OKTA_PORT" "$SECRETS/token" "$SECRETS/gen.pw" \
     "$SECRETS/extra.pw" "$CANARY_DN" > "$WORK/signin.out" || fail "sign-in checks failed"

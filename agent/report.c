@@ -61,6 +61,10 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         fprintf(out, "  members not migrated (left out, see the log): %lld\n",
                 st->unresolved_members);
     }
+    if (st->source_deleted > 0) {
+        fprintf(out, "  deleted in the source (reported, target left alone): %lld\n",
+                st->source_deleted);
+    }
     if (st->ncats > 0) {
         fprintf(out, "  errors by category:");
         for (size_t i = 0; i < st->ncats; i++) {
@@ -125,6 +129,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
         json_decref(samples);
         return DM_ENOMEM;
     }
+    json_object_set_new(o, "source_deleted", json_integer((json_int_t)st->source_deleted));
     if (mode == PIPE_PLAN) {
         json_object_set_new(o, "samples", samples);
     } else {

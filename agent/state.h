@@ -101,6 +101,12 @@ int state_run_error_counts(struct state *s, long long run, state_count_fn fn, vo
 int state_password_record(struct state *s, const char *login, const char *dn, const char *outcome,
                           const char *reason, struct dm_err *err) DM_MUST_USE;
 
+/* meta key/value: state_meta_get returns a new string (free()) or DM_ENOTFOUND;
+ * state_meta_put inserts or replaces (inside or outside a batch). */
+int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *err) DM_MUST_USE;
+int state_meta_put(struct state *s, const char *key, const char *value,
+                   struct dm_err *err) DM_MUST_USE;
+
 /* Users created in the target with a password-import hook are counted by the importer in
  * meta under this key (absent = 0). */
 #define STATE_META_HOOK_CREATED "hook_users_created"

@@ -37,6 +37,7 @@ enum st_stmt {
     ST_PW_COUNTS,
     ST_PW_DAILY,
     ST_META_GET,
+    ST_META_PUT,
     ST__LAST
 };
 
@@ -73,6 +74,7 @@ static const char *const stmt_sql[ST__LAST] = {
                     "WHERE outcome = 'verified' GROUP BY lower(coalesce(dn, login))) "
                     "GROUP BY 1 ORDER BY 1",
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [ST_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 };
 
 /* Idempotent schema for version 1. */
@@ -644,6 +646,44 @@ int state_password_daily(struct state *s, state_count_fn fn, void *payload, stru
             break;
         }
     }
+    stmt_done(st);
+    return rc;
+}
+
+int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_META_GET];
+    char *v;
+    int rc;
+
+    bind_text(st, 1, key);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        stmt_done(st);
+        return DM_ENOTFOUND;
+    }
+    if (rc != SQLITE_ROW) {
+        rc = db_fail(s, err, "reading meta");
+        stmt_done(st);
+        return rc;
+    }
+    v = strdup(sqlite3_column_text(st, 0) != NULL ? (const char *)sqlite3_column_text(st, 0) : "");
+    stmt_done(st);
+    if (v == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    *out = v;
+    return DM_OK;
+}
+
+int state_meta_put(struct state *s, const char *key, const char *value, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_META_PUT];
+    int rc;
+
+    bind_text(st, 1, key);
+    bind_text(st, 2, value);
+    rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : db_fail(s, err, "writing meta");
     stmt_done(st);
     return rc;
 }

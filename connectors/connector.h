@@ -48,6 +48,10 @@ struct conn_cfg {
     int write_window;             /* max operations in flight during apply() */
     int member_chunk;             /* values per modify for big multi-valued attributes */
     int max_retries;              /* reconnect attempts after a dropped connection */
+    const char *dialect;          /* "ldap" (NULL = the same) or "ad" (connectors/ad.h) */
+    int range_size;               /* ad: values per ranged request (member;range=L-H);
+                                   * 0 = take the ranges the server chooses */
+    const char *group_nesting;    /* ad: "preserve" (NULL = the same) or "flatten" */
 };
 
 /* What to read. attrs NULL = all user attributes; the connector always also fetches the
@@ -57,6 +61,8 @@ struct scope {
     const char *filter;
     const char *const *attrs;
     const char *key_attr; /* NULL = the DN is the key */
+    const char *since;    /* delta read: only what changed after this watermark (from
+                           * ops->watermark of an earlier run); NULL = everything */
 };
 
 /* Called once per entry; the entry is borrowed (valid until fn returns). A non-zero
@@ -108,6 +114,15 @@ struct conn_ops {
      * bound identity) as human text lines appended to out. */
     int (*check)(struct conn *c, struct buf *out, struct dm_err *err);
     void (*close)(struct conn *c); /* NULL-safe */
+    /* Delta reads (may be NULL; DM_EINVAL when the dialect has none). The source's change
+     * watermark now, as text to keep for the next run's scope.since (AD:
+     * "<invocationId>:<highestCommittedUSN>"); caller frees *out with free(). */
+    int (*watermark)(char **out, struct conn *c, struct dm_err *err);
+    /* Streams the objects deleted after s->since under s->base to fn (AD: tombstones read
+     * with the Show Deleted control): borrowed entries whose key is the correlation key and
+     * whose DN is the last known one. Never guessed from what a read did not return. */
+    int (*read_deleted)(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
+                        struct dm_err *err);
 };
 
 /* Registry lookup by name ("ldap"); NULL if unknown. */

@@ -64,6 +64,8 @@ struct cfg_key {
 #define CFOFF(f) .where = AT_CONFIG, .off = offsetof(struct dm_config, f)
 
 #define DEFAULT_USERS_FILTER "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))"
+#define AD_USERS_FILTER "(&(objectCategory=person)(objectClass=user))"
+#define AD_GROUPS_FILTER "(objectClass=group)"
 #define DEFAULT_GROUPS_FILTER                                                                      \
     "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
 
@@ -94,7 +96,8 @@ static const struct cfg_key keys[] = {
      .doc = "Type okta: create users ACTIVE (true) or STAGED (false). Imported-hash and hook "
             "users sign in with their old password either way once active."},
     {"bind_dn", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.bind_dn),
-     .doc = "DN for a simple bind. Unset: anonymous, or the SASL identity. "
+     .doc = "DN for a simple bind (with dialect \"ad\" also a UPN user@corp.example or "
+            "DOMAIN\\user). Unset: anonymous, or the SASL identity. "
             "Needs exactly one of bind_pw_file and bind_pw_env unless sasl_mech is set."},
     {"bind_pw_file", CFG_PATH, NULL, CFG_EP | CFG_SENSITIVE,
      .doc = "File holding the bind password (one trailing newline is dropped). "
@@ -123,6 +126,21 @@ static const struct cfg_key keys[] = {
      .doc = "Maximum write operations in flight."},
     {"member_chunk", CFG_INT, "1000", CFG_EP, 1, 100000, EPOFF(conn.member_chunk),
      .doc = "Values per modify when writing big multi-valued attributes."},
+    {"dialect", CFG_STR, "ldap", CFG_EP, .values = "ldap|ad", EPOFF(conn.dialect),
+     .doc = "Source dialect. \"ad\" reads Active Directory: pages of at most 1000, "
+            "ranged attributes (member;range=) read to the end, objectGUID (canonical "
+            "string) as the default key, primary-group members added to their group, "
+            "synthetic user attributes dirmigAccountState (enabled, disabled, locked, "
+            "expired) and dirmigEnabled (TRUE/FALSE), delta reads. Default filters become "
+            "(&(objectCategory=person)(objectClass=user)) and (objectClass=group)."},
+    {"range_size", CFG_INT, "0", CFG_EP, 0, 100000, EPOFF(conn.range_size),
+     .doc = "AD dialect: values per ranged request of member. 0 = as the server sends "
+            "(AD: 1500); a smaller value forces ranged retrieval."},
+    {"delta", CFG_BOOL, "false", CFG_EP, EPOFF(delta),
+     .doc = "AD dialect, source: read only what changed since the last successful run "
+            "(uSNChanged above the highestCommittedUSN kept in the state journal) and report "
+            "deleted objects (tombstones). The first run, and any run after the DC's "
+            "invocationId changed, reads everything."},
     {"users", CFG_OBJ, NULL, CFG_EP, .doc = "Where the users are."},
     {"users.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(users_base),
      .doc = "Search base for users. Default: the endpoint base."},
@@ -141,6 +159,14 @@ static const struct cfg_key keys[] = {
      .doc = "Search base for groups. Default: the endpoint base."},
     {"groups.filter", CFG_STR, DEFAULT_GROUPS_FILTER, CFG_EP, .check = CHK_FILTER,
      EPOFF(groups_filter), .doc = "LDAP filter selecting groups."},
+    {"groups.nesting", CFG_STR, "preserve", CFG_EP, .values = "preserve|flatten|flatten_in_chain",
+     EPOFF(conn.group_nesting),
+     .doc = "AD dialect: \"preserve\" keeps groups as members of groups; \"flatten\" "
+            "makes every transitive member a direct member and leaves the groups out, by a "
+            "cycle-safe walk (one memberOf search per nested group); \"flatten_in_chain\" "
+            "does the same with one in-chain search (rule 1.2.840.113556.1.4.1941), which "
+            "real AD answers fast and Samba 4.17 slowly. Primary-group members of every "
+            "group reached are included."},
     {"map", CFG_MAP, NULL, 0,
      .doc = "The attribute map: an inline map object, or {\"file\": \"maps/x.json\"}. "
             "Default: copy attributes by name, correlate on entryUUID. See the map "
@@ -501,6 +527,27 @@ static int check_env_name(const char *s)
 
 static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix);
 
+/* With the AD dialect, bind_dn may also be a UPN (user@corp.example) or DOMAIN\user:
+ * AD accepts both as the name of a simple bind (MS-ADTS 5.1.1.1.1). */
+static int is_ad_bind_name(struct cfg_ctx *x, const struct cfg_key *k, const char *path,
+                           const char *s)
+{
+    const char *dot = strchr(path, '.');
+    json_t *d;
+    char dp[32];
+
+    if (strcmp(k->path, "bind_dn") != 0 || dot == NULL || (size_t)(dot - path) >= 16) {
+        return 0;
+    }
+    snprintf(dp, sizeof(dp), "%.*s.dialect", (int)(dot - path), path);
+    d = json_at(x->root, dp);
+    if (d == NULL || !json_is_string(d) || strcmp(json_string_value(d), "ad") != 0) {
+        return 0;
+    }
+    return strchr(s, '=') == NULL && strchr(s, ',') == NULL &&
+           (strchr(s, '@') != NULL || strchr(s, '\\') != NULL);
+}
+
 static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char *path, json_t *v)
 {
     char why[128];
@@ -576,7 +623,7 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
         }
         break;
     case CHK_DN:
-        if (!check_dn(s)) {
+        if (!check_dn(s) && !is_ad_bind_name(x, k, path, s)) {
             return cfg_fail(x, path, "must be a DN such as dc=example,dc=org");
         }
         break;
@@ -1118,6 +1165,21 @@ static int build(struct cfg_ctx *x)
         }
         if (ep->groups_base == NULL) {
             ep->groups_base = (char *)ep->conn.base;
+        }
+        if (ep->conn.dialect != NULL && strcmp(ep->conn.dialect, "ad") == 0) {
+            /* AD has no inetOrgPerson/groupOfNames: its own defaults unless set */
+            char path[32];
+            snprintf(path, sizeof(path), "%s.users.filter", roles[r]);
+            if (json_at(x->root, path) == NULL) {
+                ep->users_filter = pool_strdup(x->cp, AD_USERS_FILTER);
+            }
+            snprintf(path, sizeof(path), "%s.groups.filter", roles[r]);
+            if (json_at(x->root, path) == NULL) {
+                ep->groups_filter = pool_strdup(x->cp, AD_GROUPS_FILTER);
+            }
+            if (ep->users_filter == NULL || ep->groups_filter == NULL) {
+                return dm_err_set(x->err, DM_ENOMEM, "out of memory");
+            }
         }
         rc = load_secret(x, r, 0);
         if (rc == DM_OK) {

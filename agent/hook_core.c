@@ -34,7 +34,8 @@ struct hook_core {
     /* Counters, updated with relaxed atomics. */
     long long inflight;
     long long requests[HOOK_OUT__LAST];
-    long long lat_buckets[NBOUNDS + 1]; /* last = +Inf */
+    long long refusals[LDAP_VERIFY_R__LAST]; /* bind refusals by the directory's reason */
+    long long lat_buckets[NBOUNDS + 1];      /* last = +Inf */
     long long lat_sum_us, lat_count;
     long long source_up; /* last health check, -1 = none yet */
 };
@@ -245,6 +246,7 @@ static enum hook_outcome verify_user(struct hook_core *c, const char *login, siz
     enum hook_outcome o;
     enum ldap_verify_result r;
     enum hook_guard_outcome g;
+    enum ldap_verify_reason why = LDAP_VERIFY_R_NONE;
     char shown[HOOK_MAX_LOGIN + 1];
     char dn[1024];
 
@@ -269,13 +271,22 @@ static enum hook_outcome verify_user(struct hook_core *c, const char *login, siz
          * logged nor journaled. */
         log_info("hook: unknown user (login not logged)");
         break;
+    case HOOK_OUT_WRONG_PASSWORD:
+        /* The directory may say why it refused (AD: disabled, expired, locked...). */
+        why = err.rc == DM_EAUTH ? ldap_verify_reason_from_name(err.msg) : LDAP_VERIFY_R_NONE;
+        ADD(c->refusals[why], 1);
+        log_info("hook: login=\"%s\": %s%s%s", shown, outcome_names[o],
+                 why != LDAP_VERIFY_R_NONE ? ": " : "", ldap_verify_reason_name(why));
+        break;
     default:
         log_info("hook: login=\"%s\": %s", shown, outcome_names[o]);
         break;
     }
     if (c->record != NULL && o != HOOK_OUT_UNKNOWN_USER && o != HOOK_OUT_INVALID_INPUT) {
         c->record(c->record_ctx, login, dn, outcome_names[o],
-                  o == HOOK_OUT_SOURCE_ERROR ? dm_rc_category(err.rc) : NULL);
+                  o == HOOK_OUT_SOURCE_ERROR  ? dm_rc_category(err.rc)
+                  : why != LDAP_VERIFY_R_NONE ? ldap_verify_reason_name(why)
+                                              : NULL);
     }
     return o;
 }
@@ -406,6 +417,16 @@ int hook_core_metrics(struct hook_core *c, struct buf *out)
                         (double)GET(c->lat_sum_us) / 1e6, GET(c->lat_count),
                         GET(c->requests[HOOK_OUT_SOURCE_ERROR]),
                         hook_guard_throttled(c->guard, ldap_verify_now_ms()), GET(c->inflight));
+    }
+    if (rc == DM_OK) {
+        rc = buf_puts(out, "# HELP dirmig_hook_bind_refusals_total Wrong-password answers by the "
+                           "reason the directory gave (AD bind sub-codes; none = no reason).\n"
+                           "# TYPE dirmig_hook_bind_refusals_total counter\n");
+    }
+    for (int i = 0; i < LDAP_VERIFY_R__LAST && rc == DM_OK; i++) {
+        rc = buf_printf(out, "dirmig_hook_bind_refusals_total{reason=\"%s\"} %lld\n",
+                        i == LDAP_VERIFY_R_NONE ? "none" : ldap_verify_reason_name(i),
+                        GET(c->refusals[i]));
     }
     if (rc == DM_OK && up >= 0) {
         rc = buf_printf(out,

@@ -1,5 +1,6 @@
 #include <config.h>
 #include "agent/pipeline.h"
+#include "agent/delta.h"
 #include "agent/export.h"
 #include "agent/state.h"
 #include "agent/util/log.h"
@@ -76,6 +77,8 @@ struct pipe {
     int vphase; /* 1: count unique values, 2: check and export */
     struct uniq *uniq;
     struct export *exp;
+    /* delta reads (agent/delta.h); NULL = full reads */
+    struct delta *delta;
 };
 
 static double now_sec(void)
@@ -1170,6 +1173,7 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
     sc.filter = kind == MAP_USERS ? p->users_filter : s->groups_filter;
     sc.attrs = NULL;
     sc.key_attr = map_key_attr(p->cfg->map);
+    sc.since = delta_since(p->delta);
     log_info("reading %ss from %s (base \"%s\", filter %s)%s", p->kind_name, s->conn.uri, sc.base,
              sc.filter, pass == 2 ? ", second pass for nested groups" : "");
     rc = read_threaded(p, &sc, err);
@@ -1377,6 +1381,13 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     log_set_context(stats->run_id, NULL);
     log_info("%s started: %s -> %s", kinds[o->mode], cfg->source.conn.uri, cfg->target.conn.uri);
 
+    if (o->mode != PIPE_VALIDATE) {
+        rc = delta_begin(&p.delta, cfg, p.sops, p.src, p.state, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
+    }
+
     if (o->mode == PIPE_VALIDATE) {
         for (int k = 0; k < 2 && rc == DM_OK && !stats->interrupted; k++) {
             const char **ua;
@@ -1420,6 +1431,10 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     }
     if (p.pass_nested > 0) {
         count_add(stats->cats, &stats->ncats, "member_nested", p.pass_nested);
+    }
+    if (rc == DM_OK && !stats->interrupted && o->mode == PIPE_RUN) {
+        rc = delta_finish(p.delta, stats->run_id, stats->users.failed + stats->groups.failed == 0,
+                          &stats->source_deleted, err);
     }
     if (rc != DM_OK) {
         status = "failed";
@@ -1472,6 +1487,7 @@ done:
     }
     free(p.wave_members);
     free(p.users_filter);
+    delta_free(p.delta);
     log_set_context(0, NULL);
     return rc;
 }

@@ -86,6 +86,7 @@ struct pipeline_stats {
     int interrupted; /* stopped by a signal or --limit */
     struct kind_counts users, groups;
     long long unresolved_members;
+    long long source_deleted; /* delta run: objects deleted in the source (reported only) */
     size_t nschemes, ncats;
     struct pipe_count schemes[PIPE_MAX_CATS]; /* userPassword schemes seen */
     struct pipe_count cats[PIPE_MAX_CATS];    /* error categories */

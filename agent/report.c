@@ -94,6 +94,10 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
                 "errors (5xx), %lu timeouts or connection errors\n",
                 ts->requests, ts->retries, ts->rate_limited, ts->server_errors, ts->transport_errors);
     }
+    if (st->source_deleted > 0) {
+        fprintf(out, "  deleted in the source (reported, target left alone): %lld\n",
+                st->source_deleted);
+    }
     if (st->ncats > 0) {
         fprintf(out, "  errors by category:");
         for (size_t i = 0; i < st->ncats; i++) {
@@ -177,6 +181,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                                       (json_int_t)ts->server_errors, "transport_errors",
                                       (json_int_t)ts->transport_errors));
     }
+    json_object_set_new(o, "source_deleted", json_integer((json_int_t)st->source_deleted));
     if (mode == PIPE_PLAN) {
         json_object_set_new(o, "samples", samples);
     } else {

@@ -123,7 +123,8 @@ int state_password_daily(struct state *s, state_count_fn fn, void *payload,
                          struct dm_err *err) DM_MUST_USE;
 
 /* meta key/value (small values only). state_meta_get: *out is a new string (free());
- * DM_ENOTFOUND when the key is absent. state_meta_set inserts or replaces. */
+ * DM_ENOTFOUND when the key is absent. state_meta_set inserts or replaces (inside or outside a
+ * batch). */
 int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *err) DM_MUST_USE;
 int state_meta_set(struct state *s, const char *key, const char *value,
                    struct dm_err *err) DM_MUST_USE;

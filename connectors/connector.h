@@ -57,6 +57,10 @@ struct conn_cfg {
     int concurrency;            /* requests in flight */
     int rate_share_pct;         /* share of each rate-limit bucket we may use, 1..100 */
     int activate;               /* create users ACTIVE (1) or STAGED (0) */
+    const char *dialect;          /* "ldap" (NULL = the same) or "ad" (connectors/ad.h) */
+    int range_size;               /* ad: values per ranged request (member;range=L-H);
+                                   * 0 = take the ranges the server chooses */
+    const char *group_nesting;    /* ad: "preserve" (NULL = the same) or "flatten" */
 };
 
 /* What to read. attrs NULL = all user attributes; the connector always also fetches the
@@ -66,6 +70,8 @@ struct scope {
     const char *filter;
     const char *const *attrs;
     const char *key_attr; /* NULL = the DN is the key */
+    const char *since;    /* delta read: only what changed after this watermark (from
+                           * ops->watermark of an earlier run); NULL = everything */
 };
 
 /* Called once per entry; the entry is borrowed (valid until fn returns). A non-zero
@@ -142,6 +148,15 @@ struct conn_ops {
     void (*stats)(struct conn *c, struct conn_stats *out);
     /* CONN_KEYED: the mapped attribute that names an object (e.g. "login", "name"). */
     const char *natural_key[2];
+    /* Delta reads (may be NULL; DM_EINVAL when the dialect has none). The source's change
+     * watermark now, as text to keep for the next run's scope.since (AD:
+     * "<invocationId>:<highestCommittedUSN>"); caller frees *out with free(). */
+    int (*watermark)(char **out, struct conn *c, struct dm_err *err);
+    /* Streams the objects deleted after s->since under s->base to fn (AD: tombstones read
+     * with the Show Deleted control): borrowed entries whose key is the correlation key and
+     * whose DN is the last known one. Never guessed from what a read did not return. */
+    int (*read_deleted)(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
+                        struct dm_err *err);
 };
 
 /* Registry lookup by name ("ldap", "okta"); NULL if unknown. */

@@ -15,6 +15,7 @@
  * synchronously once everything in flight has completed.
  */
 #include "connectors/ldap_common.h"
+#include "connectors/ad.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -130,6 +131,7 @@ struct read_ctx {
     size_t last_cap;
     int fn_rc; /* non-zero: fn stopped the read */
     struct dm_err *err;
+    struct ad_read *ad; /* the AD dialect's per-read state, or NULL */
 };
 
 static int remember_dn(struct read_ctx *rc, const char *dn)
@@ -171,9 +173,15 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         }
         return DM_OK;
     }
-    rc = ldap_common_msg_to_entry(&e, ld, msg, x->scope->key_attr, x->err);
+    rc = ldap_common_msg_to_entry(&e, ld, msg, x->ad != NULL ? NULL : x->scope->key_attr, x->err);
     if (rc != DM_OK) {
         return rc;
+    }
+    if (x->ad != NULL) {
+        rc = ad_read_fixup(x->ad, e, x->err);
+        if (rc != DM_OK) {
+            goto done;
+        }
     }
     rc = x->fn(e, x->payload);
     if (rc != 0) {
@@ -193,8 +201,10 @@ done:
 static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                      struct dm_err *err)
 {
-    struct read_ctx x = {s, fn, payload, 0, 0, NULL, 0, 0, err};
+    struct read_ctx x = {s, fn, payload, 0, 0, NULL, 0, 0, err, NULL};
     const char *base = s->base != NULL ? s->base : c->s.cfg.base;
+    const char *filter = s->filter;
+    char **extra = NULL;
     int page = c->s.cfg.page_size > 0 ? c->s.cfg.page_size : LDAP_DEFAULT_PAGE;
     int tries = c->s.cfg.max_retries > 0 ? c->s.cfg.max_retries : 1;
     char **attrs = NULL;
@@ -207,22 +217,43 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     if (base == NULL) {
         return dm_err_set(err, DM_EINVAL, "%s: read: no base", c->s.cfg.uri);
     }
+    if (ad_is_dialect(&c->s.cfg)) {
+        /* AD: its attribute list and delta filter, pages of at most MaxPageSize, and
+         * per-entry completion (ranges, GUID key, state, primary groups): connectors/ad.h */
+        rc = ad_read_new(&x.ad, &c->s, s, err);
+        if (rc != DM_OK) {
+            return rc;
+        }
+        extra = ad_read_attrs(x.ad);
+        filter = ad_read_filter(x.ad);
+        page = page < AD_MAX_PAGE ? page : AD_MAX_PAGE;
+    } else if (s->since != NULL) {
+        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
+                          c->s.cfg.uri);
+    }
     /* Ask for the key attribute by name: "*" does not include operational attributes
      * such as entryUUID. */
     while (s->attrs != NULL && s->attrs[na] != NULL) {
         na++;
     }
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        na++;
+    }
     attrs = calloc(na + 3, sizeof(*attrs));
     if (attrs == NULL) {
+        ad_read_free(x.ad);
         return dm_err_set(err, DM_ENOMEM, "read: attrs");
     }
-    if (s->attrs == NULL) {
+    if (s->attrs == NULL && extra == NULL) {
         attrs[k++] = "*";
     }
-    for (size_t i = 0; i < na; i++) {
+    for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+        attrs[k++] = extra[i];
+    }
+    for (size_t i = 0; s->attrs != NULL && s->attrs[i] != NULL; i++) {
         attrs[k++] = (char *)s->attrs[i];
     }
-    if (s->key_attr != NULL) {
+    if (s->key_attr != NULL && x.ad == NULL) {
         attrs[k++] = (char *)s->key_attr;
     }
     attrs[k] = NULL;
@@ -234,8 +265,8 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
         }
         before = x.delivered;
         x.seen = 0;
-        rc = ldap_common_search(&c->s, base, LDAP_SCOPE_SUBTREE, s->filter, attrs, page, read_cb,
-                                &x, err);
+        rc = ldap_common_search(&c->s, base, LDAP_SCOPE_SUBTREE, filter, attrs, page, read_cb, &x,
+                                err);
         if (rc == DM_OK || x.fn_rc != 0 || !is_lost(err)) {
             break;
         }
@@ -261,7 +292,35 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
 done:
     free(attrs);
     free(x.last_dn);
+    ad_read_free(x.ad);
     return rc;
+}
+
+/* ---- delta (AD dialect only) ---- */
+
+static int ldap_watermark(char **out, struct conn *c, struct dm_err *err)
+{
+    int rc;
+
+    if (!ad_is_dialect(&c->s.cfg)) {
+        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
+                          c->s.cfg.uri);
+    }
+    rc = ensure_open(c, err);
+    return rc != DM_OK ? rc : ad_watermark(out, &c->s, err);
+}
+
+static int ldap_read_deleted(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
+                             struct dm_err *err)
+{
+    int rc;
+
+    if (!ad_is_dialect(&c->s.cfg)) {
+        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
+                          c->s.cfg.uri);
+    }
+    rc = ensure_open(c, err);
+    return rc != DM_OK ? rc : ad_read_deleted(&c->s, s, fn, payload, err);
 }
 
 /* ---- lookup ---- */
@@ -1183,4 +1242,6 @@ const struct conn_ops conn_ldap_ops = {
     .apply = ldap_apply,
     .check = ldap_check,
     .close = ldap_close,
+    .watermark = ldap_watermark,
+    .read_deleted = ldap_read_deleted,
 };

@@ -452,9 +452,17 @@ int ldap_common_search(struct ldap_common_sess *sess, const char *base, int scop
                        const char *filter, char **attrs, int page_size, ldap_common_msg_fn fn,
                        void *payload, struct dm_err *err)
 {
+    return ldap_common_search_ctrls(sess, base, scope, filter, attrs, page_size, NULL, fn, payload,
+                                    err);
+}
+
+int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, int scope,
+                             const char *filter, char **attrs, int page_size, LDAPControl *extra,
+                             ldap_common_msg_fn fn, void *payload, struct dm_err *err)
+{
     struct berval cookie = {0, NULL};
     LDAPControl *pc = NULL;
-    LDAPControl *sctrls[2] = {NULL, NULL};
+    LDAPControl *sctrls[3] = {NULL, NULL, NULL};
     LDAPControl **rctrls = NULL;
     LDAPControl *pr;
     LDAPMessage *msg = NULL;
@@ -477,6 +485,7 @@ int ldap_common_search(struct ldap_common_sess *sess, const char *base, int scop
     }
     for (;;) {
         sctrls[0] = NULL;
+        sctrls[1] = NULL;
         if (paged) {
             lrc = ldap_create_page_control(sess->ld, page_size, &cookie, 1, &pc);
             if (lrc != LDAP_SUCCESS) {
@@ -485,6 +494,7 @@ int ldap_common_search(struct ldap_common_sess *sess, const char *base, int scop
             }
             sctrls[0] = pc;
         }
+        sctrls[paged ? 1 : 0] = extra;
         if (first) {
             log_debug("ldap_search(base=\"%s\", scope=%d, filter=\"%s\", page=%d) uri=%s", base,
                       scope, filter, paged ? page_size : 0, sess->cfg.uri);

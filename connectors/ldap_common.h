@@ -89,6 +89,12 @@ int ldap_common_search(struct ldap_common_sess *sess, const char *base, int scop
                        const char *filter, char **attrs, int page_size, ldap_common_msg_fn fn,
                        void *payload, struct dm_err *err) DM_MUST_USE;
 
+/* The same with one more server control sent with every request (e.g. AD's Show Deleted,
+ * 1.2.840.113556.1.4.417); extra is borrowed and may be NULL. */
+int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, int scope,
+                             const char *filter, char **attrs, int page_size, LDAPControl *extra,
+                             ldap_common_msg_fn fn, void *payload, struct dm_err *err) DM_MUST_USE;
+
 /* Base-scope read of dn with attrs (NULL = all user attributes). Returns a new entry or
  * DM_ENOTFOUND (rc 32). */
 int ldap_common_lookup(struct entry **out, struct ldap_common_sess *sess, const char *dn,

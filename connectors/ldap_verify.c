@@ -57,6 +57,67 @@ const char *ldap_verify_result_name(enum ldap_verify_result r)
     return "?";
 }
 
+static const struct {
+    const char *code; /* lowercase hex, as AD writes it */
+    const char *name;
+} ad_codes[LDAP_VERIFY_R__LAST] = {
+    [LDAP_VERIFY_R_NONE] = {"", ""},
+    [LDAP_VERIFY_R_WRONG_PASSWORD] = {"52e", "wrong_password"},
+    [LDAP_VERIFY_R_NO_SUCH_USER] = {"525", "no_such_user"},
+    [LDAP_VERIFY_R_LOGON_HOURS] = {"530", "logon_hours"},
+    [LDAP_VERIFY_R_WORKSTATION] = {"531", "workstation_restricted"},
+    [LDAP_VERIFY_R_PASSWORD_EXPIRED] = {"532", "password_expired"},
+    [LDAP_VERIFY_R_ACCOUNT_DISABLED] = {"533", "account_disabled"},
+    [LDAP_VERIFY_R_ACCOUNT_EXPIRED] = {"701", "account_expired"},
+    [LDAP_VERIFY_R_MUST_CHANGE_PASSWORD] = {"773", "must_change_password"},
+    [LDAP_VERIFY_R_ACCOUNT_LOCKED] = {"775", "account_locked"},
+    [LDAP_VERIFY_R_OTHER] = {"", "ad_other"},
+};
+
+enum ldap_verify_reason ldap_verify_ad_reason(const char *diag)
+{
+    const char *p = diag;
+    char code[9];
+    size_t n;
+
+    /* "... AcceptSecurityContext error, data 52e, v4563": the word "data", a space, hex */
+    while (p != NULL && (p = strstr(p, "data ")) != NULL) {
+        p += 5;
+        for (n = 0;
+             n < sizeof(code) - 1 && ((p[n] >= '0' && p[n] <= '9') ||
+                                      (p[n] >= 'a' && p[n] <= 'f') || (p[n] >= 'A' && p[n] <= 'F'));
+             n++) {
+            code[n] = (char)(p[n] >= 'A' && p[n] <= 'F' ? p[n] - 'A' + 'a' : p[n]);
+        }
+        if (n == 0 || (p[n] != ',' && p[n] != '\0' && p[n] != ' ')) {
+            continue;
+        }
+        code[n] = '\0';
+        for (int r = LDAP_VERIFY_R_WRONG_PASSWORD; r < LDAP_VERIFY_R_OTHER; r++) {
+            if (strcmp(code, ad_codes[r].code) == 0) {
+                return (enum ldap_verify_reason)r;
+            }
+        }
+        return LDAP_VERIFY_R_OTHER;
+    }
+    return LDAP_VERIFY_R_NONE;
+}
+
+const char *ldap_verify_reason_name(enum ldap_verify_reason r)
+{
+    return r < LDAP_VERIFY_R__LAST ? ad_codes[r].name : "";
+}
+
+enum ldap_verify_reason ldap_verify_reason_from_name(const char *s)
+{
+    for (int r = LDAP_VERIFY_R_WRONG_PASSWORD; s != NULL && s[0] && r < LDAP_VERIFY_R__LAST; r++) {
+        if (strcmp(s, ad_codes[r].name) == 0) {
+            return (enum ldap_verify_reason)r;
+        }
+    }
+    return LDAP_VERIFY_R_NONE;
+}
+
 long long ldap_verify_now_ms(void)
 {
     struct timespec ts;
@@ -349,6 +410,8 @@ static enum ldap_verify_result try_bind(struct ldap_verify *v, const char *dn, c
     long idx;
     int fresh, lrc = LDAP_OTHER, msgid, got;
     long long left;
+    char *diag = NULL;
+    enum ldap_verify_reason why;
 
     idx = pool_get(p, deadline - LV_MIN_OP_MS);
     if (idx < 0) {
@@ -382,7 +445,9 @@ static enum ldap_verify_result try_bind(struct ldap_verify *v, const char *dn, c
                 ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &lrc);
             } else {
                 lrc = LDAP_OTHER;
-                if (ldap_parse_result(ld, msg, &lrc, NULL, NULL, NULL, NULL, 1) != LDAP_SUCCESS) {
+                ldap_memfree(diag);
+                diag = NULL;
+                if (ldap_parse_result(ld, msg, &lrc, NULL, &diag, NULL, NULL, 1) != LDAP_SUCCESS) {
                     ldap_get_option(ld, LDAP_OPT_RESULT_CODE, &lrc);
                 }
                 msg = NULL;
@@ -402,7 +467,16 @@ static enum ldap_verify_result try_bind(struct ldap_verify *v, const char *dn, c
     case LDAP_SUCCESS:
         res = LDAP_VERIFY_OK;
         break;
-    case LDAP_INVALID_CREDENTIALS:  /* 49 */
+    case LDAP_INVALID_CREDENTIALS: /* 49 */
+        /* AD names the reason (disabled, expired, locked, ...) in the diagnostic; it is
+         * recorded, and the answer stays UNVERIFIED whatever it says. */
+        why = ldap_verify_ad_reason(diag);
+        res = why == LDAP_VERIFY_R_NO_SUCH_USER ? LDAP_VERIFY_UNKNOWN : LDAP_VERIFY_WRONG;
+        if (why != LDAP_VERIFY_R_NONE && err != NULL) {
+            dm_err_set(err, DM_EAUTH, "%s", ldap_verify_reason_name(why));
+            err->ldap_rc = LDAP_INVALID_CREDENTIALS;
+        }
+        break;
     case LDAP_INAPPROPRIATE_AUTH:   /* 48: e.g. the entry has no userPassword */
     case LDAP_UNWILLING_TO_PERFORM: /* 53: account disabled or locked */
     case LDAP_CONSTRAINT_VIOLATION: /* 19: ppolicy lockout on some servers */
@@ -417,6 +491,7 @@ static enum ldap_verify_result try_bind(struct ldap_verify *v, const char *dn, c
         break;
     }
 done:
+    ldap_memfree(diag);
     ldap_msgfree(msg);
     pool_put(p, idx);
     return res;

@@ -47,6 +47,38 @@ enum ldap_verify_result {
     LDAP_VERIFY_SOURCE_ERROR, /* unreachable, timed out, or an unexpected LDAP error */
 };
 
+/*
+ * Why a directory refused a bind, where it says so. Active Directory puts a Windows code
+ * in the diagnostic text of result 49 ("80090308: LdapErr: DSID-..., comment:
+ * AcceptSecurityContext error, data 52e, v4563"; contracts/ldap-ad.md §2.1). For
+ * LDAP_VERIFY_WRONG (and LDAP_VERIFY_UNKNOWN from code 525) ldap_verify_password() puts
+ * the reason's name in err->msg with err->rc DM_EAUTH and err->ldap_rc 49; a refusal
+ * without a known code leaves err->msg empty. None of these is ever a verified sign-in.
+ */
+enum ldap_verify_reason {
+    LDAP_VERIFY_R_NONE = 0,
+    LDAP_VERIFY_R_WRONG_PASSWORD,       /* 52e */
+    LDAP_VERIFY_R_NO_SUCH_USER,         /* 525 */
+    LDAP_VERIFY_R_LOGON_HOURS,          /* 530 */
+    LDAP_VERIFY_R_WORKSTATION,          /* 531 */
+    LDAP_VERIFY_R_PASSWORD_EXPIRED,     /* 532 */
+    LDAP_VERIFY_R_ACCOUNT_DISABLED,     /* 533 */
+    LDAP_VERIFY_R_ACCOUNT_EXPIRED,      /* 701 */
+    LDAP_VERIFY_R_MUST_CHANGE_PASSWORD, /* 773 */
+    LDAP_VERIFY_R_ACCOUNT_LOCKED,       /* 775 */
+    LDAP_VERIFY_R_OTHER,                /* another AD data code */
+    LDAP_VERIFY_R__LAST
+};
+
+/* Finds "data <hex>" in an AD bind diagnostic (NULL-safe). R_NONE when there is none. */
+enum ldap_verify_reason ldap_verify_ad_reason(const char *diag);
+
+/* Stable name of a reason ("account_disabled", ...; "" for R_NONE). */
+const char *ldap_verify_reason_name(enum ldap_verify_reason r);
+
+/* The reason whose name is s, or R_NONE. */
+enum ldap_verify_reason ldap_verify_reason_from_name(const char *s);
+
 /* Short stable name of a result ("verified", "wrong_password", ...). */
 const char *ldap_verify_result_name(enum ldap_verify_result r);
 

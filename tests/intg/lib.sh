@@ -72,6 +72,7 @@ cleanup() {
         wait "$p" 2> /dev/null
     done
     slapd_stop_all
+    if declare -F samba_stop > /dev/null; then samba_stop; fi
     if [ "${KEEP_TESTDIR:-0}" = 1 ]; then
         echo "[$TEST_NAME] kept $TESTDIR" >&2
     else

@@ -1,0 +1,79 @@
+#!/bin/bash
+# test_ad_hook.sh: the password-import hook against a real Samba AD DC (source.dialect "ad",
+# logins by sAMAccountName or userPrincipalName). The right password is VERIFIED; a wrong
+# password, a disabled account (533), an expired account (701), a password that must be
+# changed (773) and a locked-out account (775) are UNVERIFIED, and the reason AD gave is
+# recorded in the journal (password_migrations.reason), the log and /metrics.
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+. "$(dirname "$0")/lib.sh"
+. "$top_srcdir/tests/intg/test_hook_lib.sh"
+. "$(dirname "$0")/ad_lib.sh"
+
+T0=$(date +%s.%N)
+# Offline, before the DC starts (so no policy cache can predate them): u0011 must change
+# its password at the next logon (pwdLastSet 0 -> data 773); three bad passwords lock an
+# account out (lockoutThreshold 3 -> data 775).
+printf '%s\n' "dn: CN=Given11 Sur0011,OU=people,OU=dirmig,DC=example,DC=test" \
+    "changetype: modify" "replace: pwdLastSet" "pwdLastSet: 0" "-" "" \
+    "dn: DC=example,DC=test" "changetype: modify" "replace: lockoutThreshold" \
+    "lockoutThreshold: 3" "-" > "$DATA/policy.ldif"
+ad_setup 60 "$DATA/policy.ldif"
+CANARY_PW=$(ad_pw u0001)
+register_secret "$CANARY_PW"
+
+# The service account binds by its UPN (AD accepts it as a simple-bind name).
+hook_config "$WORK/ad-hook.json" source.uri="$SAMBA_URI" source.base="$AD_BASE" \
+    source.bind_dn="$SAMBA_ADMIN_UPN" source.bind_pw_file="$SAMBA_PW_FILE" source.dialect=ad \
+    source.users='{"base": "'"$AD_PEOPLE"'"}' hook.search_base="$AD_PEOPLE" \
+    hook.login_attributes='["sAMAccountName", "userPrincipalName"]' hook.max_failures=20 \
+    log.level=info
+hook_start "$WORK/ad-hook.json"
+
+expect_okta VERIFIED "right password" '"u0001"' "$(jstr "$(ad_pw u0001)")"
+expect_okta VERIFIED "right password, UPN login" '"u0002@example.test"' "$(jstr "$(ad_pw u0002)")"
+expect_okta VERIFIED "non-ASCII name" '"u0000"' "$(jstr "$(ad_pw u0000)")"
+expect_okta UNVERIFIED "wrong password" '"u0004"' "$(jstr "$PW_WRONG")"
+expect_okta UNVERIFIED "disabled account" '"u0003"' "$(jstr "$(ad_pw u0003)")"
+expect_okta UNVERIFIED "expired account" '"u0007"' "$(jstr "$(ad_pw u0007)")"
+expect_okta UNVERIFIED "must change password" '"u0011"' "$(jstr "$(ad_pw u0011)")"
+# three wrong passwords lock u0012 out; then even the right one is refused (775)
+for i in 1 2 3; do
+    expect_okta UNVERIFIED "u0012 wrong password $i" '"u0012"' "$(jstr "$PW_WRONG")"
+done
+expect_okta UNVERIFIED "locked account" '"u0012"' "$(jstr "$(ad_pw u0012)")"
+expect_okta UNVERIFIED "unknown user" '"nobody"' "$(jstr "$PW_WRONG")"
+
+[ "$(metric 'dirmig_hook_requests_total{outcome="verified"}')" = 3 ] || fail "verified count"
+[ "$(metric 'dirmig_hook_bind_refusals_total{reason="account_disabled"}')" = 1 ] ||
+    fail "/metrics: account_disabled not counted"
+[ "$(metric 'dirmig_hook_bind_refusals_total{reason="account_expired"}')" = 1 ] ||
+    fail "/metrics: account_expired not counted"
+[ "$(metric 'dirmig_hook_bind_refusals_total{reason="wrong_password"}')" = 4 ] ||
+    fail "/metrics: wrong_password count $(metric 'dirmig_hook_bind_refusals_total{reason="wrong_password"}')"
+hook_stop
+
+"$PYTHON3" - "$WORK/ad-hook.db" << 'PYEOF' || fail "journal rows"
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1])
+rows = {}
+for login, outcome, reason in con.execute(
+        "select login, outcome, coalesce(reason, '') from password_migrations order by rowid"):
+    rows[login] = (outcome, reason)
+want = {
+    "u0001": ("verified", ""),
+    "u0002@example.test": ("verified", ""),
+    "u0000": ("verified", ""),
+    "u0004": ("wrong_password", "wrong_password"),
+    "u0003": ("wrong_password", "account_disabled"),
+    "u0007": ("wrong_password", "account_expired"),
+    "u0011": ("wrong_password", "must_change_password"),
+    "u0012": ("wrong_password", "account_locked"),
+}
+bad = ["%s: %s, want %s" % (k, rows.get(k), v) for k, v in want.items() if rows.get(k) != v]
+if bad:
+    sys.exit("journal: " + "; ".join(bad))
+PYEOF
+grep -q 'login="u0003": wrong_password: account_disabled' "$WORK/hook.err" "$WORK/ad-hook.log" \
+    2> /dev/null || fail "the log does not name the reason"
+check_no_secrets
+log "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "total %.1fs", b-a }') ($AD_TIMES)"

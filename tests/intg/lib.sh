@@ -228,6 +228,23 @@ with open(out, "w") as f:
 EOF
 }
 
+# start_okta NAME ARGS...: starts tests/okta/okta_server.py (token $SECRETS/token) on a free
+# port with ARGS (rate limit, faults); sets NAME_PORT. Stopped at exit.
+start_okta() {
+    local name=$1 port="" i
+    shift
+    "$PYTHON3" "$top_srcdir/tests/okta/okta_server.py" --port 0 --token-file "$SECRETS/token" \
+        "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+    DM_BG_PIDS="$DM_BG_PIDS $!"
+    for i in $(seq 1 200); do
+        port=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$WORK/$name.out")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || fail "okta_server.py $name did not start: $(cat "$WORK/$name.err")"
+    printf -v "${name}_PORT" '%s' "$port"
+}
+
 # dm TAG ARGS...: runs "$VALGRIND $DIRMIG ARGS..." with stdout in $WORK/TAG.out and stderr
 # in $WORK/TAG.err; sets DM_RC (also returned).
 dm() {

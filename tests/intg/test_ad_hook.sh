@@ -75,5 +75,43 @@ if bad:
 PYEOF
 grep -q 'login="u0003": wrong_password: account_disabled' "$WORK/hook.err" "$WORK/ad-hook.log" \
     2> /dev/null || fail "the log does not name the reason"
+# ---- AD -> Okta-style target: AD hashes cannot be read, so every AD user is created with
+# the password-import hook (never without a credential), groups with their members ----
+write_secret "$SECRETS/token" "okta-ad-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+start_okta OKTA
+mkconfig "$WORK/ad-okta.json" - - source.uri="$SAMBA_URI" source.base="$AD_BASE" \
+    source.bind_dn="$SAMBA_ADMIN_UPN" source.bind_pw_file="$SAMBA_PW_FILE" source.dialect=ad \
+    source.users='{"base": "'"$AD_PEOPLE"'"}' source.groups='{"base": "'"$AD_GROUPS"'"}' \
+    target.base=- target.bind_dn=- target.bind_pw_file=- target.type=okta \
+    target.uri="http://127.0.0.1:$OKTA_PORT" target.token_file="$SECRETS/token" \
+    map='{"file": "'"$top_srcdir/schema/maps/ad-to-okta.json"'"}'
+dm adokta -c "$WORK/ad-okta.json" --json run
+[ "$DM_RC" = 0 ] || { tail -5 "$WORK/adokta.err" >&2; fail "AD -> Okta run: exit $DM_RC"; }
+curl -s "http://127.0.0.1:$OKTA_PORT/test/dump" > "$WORK/adokta.dump"
+"$PYTHON3" - "$WORK/adokta.out" "$WORK/adokta.dump" > "$WORK/adokta.sum" << 'ADOKTAEOF' ||
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+d = json.load(open(sys.argv[2]))
+users = d["users"]
+assert r["users"]["created"] == len(users) and len(users) == r["users"]["read"], (r["users"], len(users))
+assert r["created_with_hook"] == len(users), r["created_with_hook"]
+bad = [l for l, u in users.items() if u["credential"] != "hook"]
+assert not bad, "not created with the hook: %s" % bad[:5]
+assert all(l.endswith("@example.test") for l in users), list(users)[:3]
+# the account state arrives: u0003 is disabled in AD
+assert users["u0003@example.test"]["profile"].get("enabled") == "false", users["u0003@example.test"]
+assert users["u0001@example.test"]["profile"].get("enabled") == "true", users["u0001@example.test"]
+nmem = sum(len(g["members"]) for g in d["groups"].values())
+assert r["groups"]["created"] == d["group_count"] > 0 and nmem > 0, (r["groups"], nmem)
+print("%d users, all with the hook; %d groups, %d memberships" % (len(users), d["group_count"], nmem))
+ADOKTAEOF
+    fail "AD -> Okta target is wrong"
+log "AD -> Okta: $(cat "$WORK/adokta.sum")"
+for u in u0001 u0003; do
+    r=$(curl -s -X POST -d '{"login": "'$u'@example.test", "password": "x"}' \
+        "http://127.0.0.1:$OKTA_PORT/test/signin")
+    case $r in *NEEDS_HOOK*) ;; *) fail "$u at the target: $r, want NEEDS_HOOK" ;; esac
+done
+
 check_no_secrets
 log "$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "total %.1fs", b-a }') ($AD_TIMES)"

@@ -77,21 +77,6 @@ PYEOF
 # ---- contract server ----
 write_secret "$SECRETS/token" "okta-test-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 
-# start_okta NAME ARGS...: starts okta_server.py on a free port, sets NAME_PORT.
-start_okta() {
-    local name=$1 port="" i
-    shift
-    "$PYTHON3" "$OKTA_SERVER" --port 0 --token-file "$SECRETS/token" "$@" \
-        > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    DM_BG_PIDS="$DM_BG_PIDS $!"
-    for i in $(seq 1 200); do
-        port=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$WORK/$name.out")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    [ -n "$port" ] || fail "okta_server.py $name did not start: $(cat "$WORK/$name.err")"
-    printf -v "${name}_PORT" '%s' "$port"
-}
 start_okta OKTA
 start_okta OKTA_RL --rate-limit 30
 start_okta OKTA_FAULT --fail-5xx 0.25 --drop 0.15 --stall 0.1 --stall-seconds 1.5 --seed 7

@@ -23,22 +23,6 @@ BULK=dc=bulk,dc=example
 
 write_secret "$SECRETS/token" "okta-run-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 
-# start_okta NAME ARGS...: starts okta_server.py on a free port, sets NAME_PORT.
-start_okta() {
-    local name=$1 port="" i
-    shift
-    "$PYTHON3" "$OKTA_SERVER" --port 0 --token-file "$SECRETS/token" "$@" \
-        > "$WORK/$name.out" 2> "$WORK/$name.err" &
-    DM_BG_PIDS="$DM_BG_PIDS $!"
-    for i in $(seq 1 200); do
-        port=$(sed -n 's/^READY \([0-9]*\)$/\1/p' "$WORK/$name.out")
-        [ -n "$port" ] && break
-        sleep 0.05
-    done
-    [ -n "$port" ] || fail "okta_server.py $name did not start: $(cat "$WORK/$name.err")"
-    printf -v "${name}_PORT" '%s' "$port"
-}
-
 # okta_config OUT SRC PORT [overrides...]
 okta_config() {
     local out=$1 src=$2 port=$3

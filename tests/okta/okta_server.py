@@ -2,7 +2,8 @@
 """okta_server.py: a local stand-in for the Okta Users/Groups API, for dirmig's tests.
 
     okta_server.py --port P --token-file F [--rate-limit N_PER_MIN] [--fail-5xx FRACTION]
-                   [--stall FRACTION] [--stall-seconds S] [--drop FRACTION] [--seed N]
+                   [--stall FRACTION] [--stall-seconds S] [--drop FRACTION] [--lose FRACTION]
+                   [--seed N]
 
 Listens on 127.0.0.1:P (P = 0 picks a free port) and prints "READY <port>" on stdout once it
 accepts connections. Implements the subset of contracts/okta-auth0-scim.md §2 that dirmig uses:
@@ -26,7 +27,8 @@ family as Okta counts them: /users, /users/{id}..., GET /users/{id}..., and the 
 /groups); over the limit: 429 E0000047. POST/PUT without a body and without Content-Length: 411. Faults (drawn from
 --seed, API paths only): --fail-5xx answers 500 or 503 without doing anything, --stall
 sleeps --stall-seconds and then closes the connection without doing anything, --drop closes
-the connection at once. /test/* is exempt from auth, rate limit and faults:
+the connection at once, --lose does the request and then closes the connection without
+answering (an answer lost on the way back). /test/* is exempt from auth, rate limit and faults:
 
   POST /test/signin {"login","password"} -> {"result": VERIFIED | WRONG_PASSWORD | NEEDS_HOOK |
                                              NO_USER} (checks the stored hash by the
@@ -342,7 +344,7 @@ class Store:
         self.groups = {}     # gid -> group
         self.members = {}    # gid -> dict uid -> True (ordered)
         self.stats = {"requests": 0, "rate_limited": 0, "faults_5xx": 0, "faults_stall": 0,
-                      "faults_drop": 0, "created": 0, "duplicates": 0, "updates": 0,
+                      "faults_drop": 0, "faults_lose": 0, "created": 0, "duplicates": 0, "updates": 0,
                       "group_updates": 0, "member_puts": 0, "member_deletes": 0}
         self.windows = {}    # bucket -> [window start, requests in the window]
 
@@ -369,6 +371,9 @@ class Store:
         r -= a.stall
         if r < a.fail_5xx:
             return "5xx"
+        r -= a.fail_5xx
+        if r < a.lose:
+            return "lose"
         return None
 
 
@@ -417,6 +422,9 @@ class Handler(BaseHTTPRequestHandler):
     # ---- plumbing ----
 
     def send_json(self, status, obj, extra=None):
+        if getattr(self, "lose_answer", False):  # --lose: done, but the answer never arrives
+            self.close_connection = True
+            return
         body = b"" if obj is None else json.dumps(obj).encode("utf-8")
         self.send_response(status)
         self.send_header("X-Okta-Request-Id", rand_id("req", random.Random()))
@@ -464,6 +472,7 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self, method):
         store = self.server.store
         self.rl_headers = []
+        self.lose_answer = False
         url = urllib.parse.urlsplit(self.path)
         path = url.path
         query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
@@ -504,6 +513,7 @@ class Handler(BaseHTTPRequestHandler):
                                  "errorId": rand_id("oae", random.Random()), "errorCauses": []})
             self.close_connection = True
             return
+        self.lose_answer = fault == "lose"
         try:
             auth = self.headers.get("Authorization", "")
             if not hmac.compare_digest(auth.encode(), ("SSWS " + self.server.token).encode()):
@@ -826,6 +836,7 @@ def main():
     ap.add_argument("--stall", type=float, default=0.0)
     ap.add_argument("--stall-seconds", type=float, default=30.0)
     ap.add_argument("--drop", type=float, default=0.0)
+    ap.add_argument("--lose", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     with open(args.token_file, encoding="utf-8") as f:

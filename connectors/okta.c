@@ -855,6 +855,10 @@ static void job_start(struct job *j)
             struct dm_err e = {0};
             dm_err_set(&e, DM_EINVAL, "no target id known for this object");
             job_fail_err(j, &e);
+        } else if (ch->kind == OBJ_GROUP && ch->op == CHANGE_DISABLE) {
+            struct dm_err e = {0};
+            dm_err_set(&e, DM_EINVAL, "groups cannot be deactivated, only deleted");
+            job_fail_err(j, &e);
         } else if (ch->kind == OBJ_GROUP) {
             j->stage = J_USER_DELETE;
             snprintf(path, sizeof(path), "/api/v1/groups/%s", j->id);

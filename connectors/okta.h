@@ -18,12 +18,18 @@
  *   group               found by id, else by exact name (search), else created; its profile
  *                       replaced (PUT) when it differs; members listed (Link paging) and
  *                       made equal with PUT/DELETE /api/v1/groups/{gid}/users/{uid}
+ *   DISABLE             users: deactivate (DEPROVISIONED); groups: refused
  *   DELETE              users: deactivate, then delete; groups: delete
  * Credentials are sent only on create (Okta refuses hash updates on active users). The
  * token, hashes and request bodies are never logged; bodies are wiped after sending.
  *
- * read() lists every user (GET /api/v1/users, all Link pages); find() reads one user by
- * login or one group by name with its members.
+ * read() lists the users (GET /api/v1/users, all Link pages; like that call it leaves out
+ * DEPROVISIONED users); find() reads one user by login or one group by name with its
+ * members.
+ *
+ * Known limit: when a create's answer is lost and the retry meets E0000001, the user is
+ * matched by login and reported UNCHANGED (or UPDATED): whether this run or an earlier one
+ * created it cannot be told apart, so "created" and "created with the hook" can undercount.
  */
 #ifndef DM_OKTA_H
 #define DM_OKTA_H

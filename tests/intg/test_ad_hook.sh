@@ -76,15 +76,21 @@ PYEOF
 grep -q 'login="u0003": wrong_password: account_disabled' "$WORK/hook.err" "$WORK/ad-hook.log" \
     2> /dev/null || fail "the log does not name the reason"
 # ---- AD -> Okta-style target: AD hashes cannot be read, so every AD user is created with
-# the password-import hook (never without a credential), groups with their members ----
+# the password-import hook (never without a credential), groups with their members. The DC is
+# read over StartTLS here (LDAPS in test_ad_run.sh) ----
 write_secret "$SECRETS/token" "okta-ad-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 start_okta OKTA
+# (read over StartTLS with the DC's certificate verified against the test CA)
 mkconfig "$WORK/ad-okta.json" - - source.uri="$SAMBA_URI" source.base="$AD_BASE" \
+    source.starttls=true source.tls='{"ca_file": "'"$SAMBA_CA_FILE"'"}' \
     source.bind_dn="$SAMBA_ADMIN_UPN" source.bind_pw_file="$SAMBA_PW_FILE" source.dialect=ad \
     source.users='{"base": "'"$AD_PEOPLE"'"}' source.groups='{"base": "'"$AD_GROUPS"'"}' \
     target.base=- target.bind_dn=- target.bind_pw_file=- target.type=okta \
     target.uri="http://127.0.0.1:$OKTA_PORT" target.token_file="$SECRETS/token" \
     map='{"file": "'"$top_srcdir/schema/maps/ad-to-okta.json"'"}'
+dm adcheck -c "$WORK/ad-okta.json" check
+grep -q "uri: ldap://127.0.0.1 (StartTLS" "$WORK/adcheck.err" ||
+    fail "the DC is not read over StartTLS: $(grep 'uri:' "$WORK/adcheck.err")"
 dm adokta -c "$WORK/ad-okta.json" --json run
 [ "$DM_RC" = 0 ] || { tail -5 "$WORK/adokta.err" >&2; fail "AD -> Okta run: exit $DM_RC"; }
 curl -s "http://127.0.0.1:$OKTA_PORT/test/dump" > "$WORK/adokta.dump"

@@ -28,7 +28,7 @@ enum cfg_type {
     CFG_OBJ,     /* object whose keys are in this table */
     CFG_OPAQUE,  /* reserved section: any object (or array), not checked yet */
     CFG_WAVES,   /* array of wave objects: checked by parse_waves() */
-    CFG_MAP,     /* attribute map: checked by schema/map.c */
+    CFG_MAP,     /* attribute map: checked by schema/map_compile.c */
     CFG_STR,     /* non-empty string */
     CFG_PATH,    /* non-empty string; relative to the config file's directory */
     CFG_ENV,     /* environment variable name */

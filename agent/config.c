@@ -745,11 +745,11 @@ static int validate_endpoint(struct cfg_ctx *x, int r)
         if (bind_dn != NULL || pw_file != NULL || pw_env != NULL || sasl != NULL ||
             starttls != NULL) {
             snprintf(p, sizeof(p), "%s.%s", roles[r],
-                     bind_dn    ? "bind_dn"
-                     : pw_file  ? "bind_pw_file"
-                     : pw_env   ? "bind_pw_env"
-                     : sasl     ? "sasl_mech"
-                                : "starttls");
+                     bind_dn   ? "bind_dn"
+                     : pw_file ? "bind_pw_file"
+                     : pw_env  ? "bind_pw_env"
+                     : sasl    ? "sasl_mech"
+                               : "starttls");
             return cfg_fail(x, p, "not used with type okta (it authenticates with a token)");
         }
         return DM_OK;

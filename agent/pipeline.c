@@ -33,9 +33,9 @@ struct pending {
     char *key;           /* correlation key, owned */
     char *source_dn;     /* normalized source DN, owned */
     char digest[65];
-    int has_record;       /* the journal knows this object */
-    char *target_id;      /* keyed targets: the id the journal holds, or NULL */
-    unsigned char *pw;    /* keyed targets, users to create: userPassword (secret), or NULL */
+    int has_record;    /* the journal knows this object */
+    char *target_id;   /* keyed targets: the id the journal holds, or NULL */
+    unsigned char *pw; /* keyed targets, users to create: userPassword (secret), or NULL */
     size_t pwlen;
     int failed;           /* failed before reaching the target */
     struct dm_err err;    /* why, when failed */
@@ -57,7 +57,7 @@ struct pipe {
     int final_pass; /* report unresolved members in this pass */
     long long pass_unresolved;
     long long pass_nested; /* keyed targets: group members that are groups, this pass */
-    long long processed; /* entries read, all kinds */
+    long long processed;   /* entries read, all kinds */
     struct pending *batch;
     size_t nbatch, cap;
     struct change *changes;
@@ -783,7 +783,8 @@ static int check_constraints(struct pipe *p, const struct entry *m, struct dm_er
 static void cred_count(struct pipeline_stats *st, const char *scheme, const char *outcome)
 {
     for (size_t i = 0; i < st->ncreds; i++) {
-        if (strcmp(st->creds[i].scheme, scheme) == 0 && strcmp(st->creds[i].outcome, outcome) == 0) {
+        if (strcmp(st->creds[i].scheme, scheme) == 0 &&
+            strcmp(st->creds[i].outcome, outcome) == 0) {
             st->creds[i].n++;
             return;
         }
@@ -945,8 +946,8 @@ static int on_entry(const struct entry *src, void *payload)
             m = NULL;
             goto queued;
         }
-    } else if ((rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base,
-                               p->cfg->target.conn.base, &q->err)) != DM_OK ||
+    } else if ((rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base,
+                               &q->err)) != DM_OK ||
                entry_set_dn(m, reb) != DM_OK) {
         q->failed = 1;
         q->category = "dn";

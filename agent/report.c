@@ -92,7 +92,8 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         fprintf(out,
                 "  target requests: %lu sent, %lu retried, %lu rate-limited (429), %lu server "
                 "errors (5xx), %lu timeouts or connection errors\n",
-                ts->requests, ts->retries, ts->rate_limited, ts->server_errors, ts->transport_errors);
+                ts->requests, ts->retries, ts->rate_limited, ts->server_errors,
+                ts->transport_errors);
     }
     if (st->source_deleted > 0) {
         fprintf(out, "  deleted in the source (reported, target left alone): %lld\n",

@@ -57,10 +57,10 @@ struct conn_cfg {
     int concurrency;            /* requests in flight */
     int rate_share_pct;         /* share of each rate-limit bucket we may use, 1..100 */
     int activate;               /* create users ACTIVE (1) or STAGED (0) */
-    const char *dialect;          /* "ldap" (NULL = the same) or "ad" (connectors/ad.h) */
-    int range_size;               /* ad: values per ranged request (member;range=L-H);
-                                   * 0 = take the ranges the server chooses */
-    const char *group_nesting;    /* ad: "preserve" (NULL = the same) or "flatten" */
+    const char *dialect;        /* "ldap" (NULL = the same) or "ad" (connectors/ad.h) */
+    int range_size;             /* ad: values per ranged request (member;range=L-H);
+                                 * 0 = take the ranges the server chooses */
+    const char *group_nesting;  /* ad: "preserve" (NULL = the same) or "flatten" */
 };
 
 /* What to read. attrs NULL = all user attributes; the connector always also fetches the

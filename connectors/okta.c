@@ -121,8 +121,8 @@ static json_t *profile_of(const struct entry *e)
         } else {
             v = json_array();
             for (size_t k = 0; v != NULL && k < a->nvals; k++) {
-                json_array_append_new(
-                    v, json_stringn((const char *)a->vals[k].data, a->vals[k].len));
+                json_array_append_new(v,
+                                      json_stringn((const char *)a->vals[k].data, a->vals[k].len));
             }
         }
         if (v == NULL || json_object_set_new(p, a->name, v) != 0) {
@@ -139,8 +139,7 @@ static int profile_same(json_t *want, json_t *have)
     const char *k;
     json_t *v;
 
-    json_object_foreach(want, k, v)
-    {
+    json_object_foreach (want, k, v) {
         json_t *h = json_object_get(have, k);
         if (h == NULL || !json_equal(v, h)) {
             return 0;
@@ -169,8 +168,7 @@ static struct entry *entry_of(json_t *obj, const char *dn_prop)
     if (rc == DM_OK && json_is_string(json_object_get(obj, "status"))) {
         rc = entry_add_str(e, "status", json_string_value(json_object_get(obj, "status")));
     }
-    json_object_foreach(prof, k, v)
-    {
+    json_object_foreach (prof, k, v) {
         if (rc != DM_OK) {
             break;
         }
@@ -179,8 +177,7 @@ static struct entry *entry_of(json_t *obj, const char *dn_prop)
         } else if (json_is_array(v)) {
             size_t i;
             json_t *x;
-            json_array_foreach(v, i, x)
-            {
+            json_array_foreach (v, i, x) {
                 if (rc == DM_OK && json_is_string(x)) {
                     rc = entry_add_value(e, k, json_string_value(x), json_string_length(x));
                 }
@@ -293,8 +290,7 @@ static void okta_stats(struct conn *c, struct conn_stats *out)
 /* GETs path and every Link next page; fn gets each element of each page's array. */
 typedef int (*elem_fn)(json_t *elem, void *payload);
 
-static int list_all(struct conn *c, const char *path, elem_fn fn, void *payload,
-                    struct dm_err *err)
+static int list_all(struct conn *c, const char *path, elem_fn fn, void *payload, struct dm_err *err)
 {
     char *url = strdup(path);
     int rc = url != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
@@ -314,8 +310,7 @@ static int list_all(struct conn *c, const char *path, elem_fn fn, void *payload,
             rc = dm_err_set(err, DM_EINTERNAL, "listing: answer is not a JSON array [request %s]",
                             r.request_id);
         }
-        json_array_foreach(arr, i, x)
-        {
+        json_array_foreach (arr, i, x) {
             if (rc == DM_OK) {
                 rc = fn(x, payload);
             }
@@ -641,7 +636,8 @@ static void user_create(struct job *j)
     }
     j->res->created_with_hook = hook;
     j->stage = J_USER_CREATE;
-    snprintf(path, sizeof(path), "/api/v1/users?activate=%s", j->c->cfg.activate ? "true" : "false");
+    snprintf(path, sizeof(path), "/api/v1/users?activate=%s",
+             j->c->cfg.activate ? "true" : "false");
     job_submit_json(j, "POST", path, body);
     json_decref(body);
 }
@@ -919,8 +915,8 @@ static void on_member(const struct http_response *r, int rc, const struct dm_err
         if (j->member_failed++ == 0) {
             j->member_err = e;
         }
-        log_warn("group %s: %s user %s failed: %s", j->ch->entry->dn, m->add ? "adding" : "removing",
-                 m->uid, e.msg);
+        log_warn("group %s: %s user %s failed: %s", j->ch->entry->dn,
+                 m->add ? "adding" : "removing", m->uid, e.msg);
     }
     free(m);
     group_members_done(j);
@@ -1031,8 +1027,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             break;
         }
         hold = json_loadb(r->body.data, r->body.len, 0, NULL);
-        json_array_foreach(hold, i, x)
-        {
+        json_array_foreach (hold, i, x) {
             const char *n =
                 json_string_value(json_object_get(json_object_get(x, "profile"), "name"));
             const char *id = json_string_value(json_object_get(x, "id"));
@@ -1080,8 +1075,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             break;
         }
         hold = json_loadb(r->body.data, r->body.len, 0, NULL);
-        json_array_foreach(hold, i, x)
-        {
+        json_array_foreach (hold, i, x) {
             const char *id = json_string_value(json_object_get(x, "id"));
             if (id != NULL && have_add(j, id) != DM_OK) {
                 struct dm_err e = {0};
@@ -1148,8 +1142,8 @@ static int okta_apply(struct conn *c, const struct change *v, size_t n, struct a
 
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
-    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
-            CONN_KEYED,
+    .caps =
+        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_KEYED,
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,

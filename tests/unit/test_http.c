@@ -18,6 +18,7 @@
 
 #include "agent/util/log.h"
 #include "connectors/http.h"
+#include "tests/unit/pyserver.h"
 
 /*
  * Runs connectors/http.c against tests/http/http_server.py on a random loopback port.
@@ -34,8 +35,7 @@ static FILE *logf_;
 static struct secret *token;
 
 struct server {
-    pid_t pid;
-    int port;
+    struct pyserver py;
 };
 
 static double now_s(void)
@@ -49,50 +49,17 @@ static double now_s(void)
 /* Starts the test server with extra args (NULL-terminated) and waits for READY. */
 static void server_start(struct server *s, ...)
 {
-    const char *srcdir = getenv("top_srcdir");
-    const char *py = getenv("PYTHON3");
-    const char *argv[40];
-    char script[600];
-    char line[64] = "";
-    int fds[2];
-    size_t n = 0;
+    const char *fixed[] = {"--token-file", tokpath, NULL};
     va_list ap;
-    FILE *f;
 
-    snprintf(script, sizeof(script), "%s/tests/http/http_server.py", srcdir != NULL ? srcdir : ".");
-    argv[n++] = py != NULL && py[0] != '\0' ? py : "python3";
-    argv[n++] = script;
-    argv[n++] = "--token-file";
-    argv[n++] = tokpath;
     va_start(ap, s);
-    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *)) {
-        assert_true(n < DM_ARRAY_LEN(argv) - 1);
-        argv[n++] = a;
-    }
+    pyserver_vstart(&s->py, "tests/http/http_server.py", fixed, ap);
     va_end(ap);
-    argv[n] = NULL;
-    assert_int_equal(pipe(fds), 0);
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    f = fdopen(fds[0], "r");
-    assert_non_null(f);
-    assert_non_null(fgets(line, sizeof(line), f));
-    fclose(f);
-    assert_int_equal(sscanf(line, "READY %d", &s->port), 1);
 }
 
 static void server_stop(struct server *s)
 {
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
+    pyserver_stop(&s->py);
 }
 
 static struct http_client *client_new(const struct server *s, const char *scheme,
@@ -102,7 +69,7 @@ static struct http_client *client_new(const struct server *s, const char *scheme
     struct dm_err err = {0};
     char url[64];
 
-    snprintf(url, sizeof(url), "%s://127.0.0.1:%d", scheme, s->port);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d", scheme, s->py.port);
     o->base_url = url;
     o->token = token;
     if (http_client_new(&c, o, &err) != DM_OK) {
@@ -436,7 +403,7 @@ static void test_final(void **state)
     {
         char url[64];
 
-        snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.py.port);
         o.base_url = url;
         assert_int_equal(http_client_new(&c, &o, &err), DM_OK);
     }

@@ -20,6 +20,7 @@
 
 #include "agent/util/log.h"
 #include "connectors/http.h"
+#include "tests/unit/pyserver.h"
 #include "connectors/okta.h"
 
 /*
@@ -42,8 +43,7 @@ static struct secret *token;
 static char ssha[128]; /* {SSHA} of PW, built in setup() */
 
 struct server {
-    pid_t pid;
-    int port;
+    struct pyserver py;
     char uri[64];
     struct http_client *adm; /* the test's own client: setup calls and /test/ endpoints */
 };
@@ -53,49 +53,14 @@ struct server {
 /* Starts okta_server.py with extra args (NULL-terminated) and waits for READY. */
 static void server_start(struct server *s, ...)
 {
-    const char *srcdir = getenv("top_srcdir");
-    const char *py = getenv("PYTHON3");
-    const char *argv[40];
-    char script[600];
-    char line[64] = "";
-    int fds[2];
-    size_t n = 0;
+    const char *fixed[] = {"--port", "0", "--token-file", tokpath, NULL};
     va_list ap;
-    FILE *f;
     struct http_opts o;
     struct dm_err err = {0};
-
-    snprintf(script, sizeof(script), "%s/tests/okta/okta_server.py", srcdir != NULL ? srcdir : ".");
-    argv[n++] = py != NULL && py[0] != '\0' ? py : "python3";
-    argv[n++] = script;
-    argv[n++] = "--port";
-    argv[n++] = "0";
-    argv[n++] = "--token-file";
-    argv[n++] = tokpath;
     va_start(ap, s);
-    for (const char *a = va_arg(ap, const char *); a != NULL; a = va_arg(ap, const char *)) {
-        assert_true(n < DM_ARRAY_LEN(argv) - 1);
-        argv[n++] = a;
-    }
+    pyserver_vstart(&s->py, "tests/okta/okta_server.py", fixed, ap);
     va_end(ap);
-    argv[n] = NULL;
-    assert_int_equal(pipe(fds), 0);
-    s->pid = fork();
-    assert_true(s->pid >= 0);
-    if (s->pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    f = fdopen(fds[0], "r");
-    assert_non_null(f);
-    assert_non_null(fgets(line, sizeof(line), f));
-    fclose(f);
-    assert_int_equal(sscanf(line, "READY %d", &s->port), 1);
-    snprintf(s->uri, sizeof(s->uri), "http://127.0.0.1:%d", s->port);
+    snprintf(s->uri, sizeof(s->uri), "http://127.0.0.1:%d", s->py.port);
     http_opts_init(&o);
     o.base_url = s->uri;
     o.token = token;
@@ -112,8 +77,7 @@ static void server_stop(struct server *s)
 {
     http_client_free(s->adm);
     s->adm = NULL;
-    kill(s->pid, SIGTERM);
-    waitpid(s->pid, NULL, 0);
+    pyserver_stop(&s->py);
 }
 
 /* Synchronous call with the test's client; returns the parsed body (NULL if none). */

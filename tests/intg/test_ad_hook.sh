@@ -26,6 +26,7 @@ hook_config "$WORK/ad-hook.json" source.uri="$SAMBA_URI" source.base="$AD_BASE" 
     source.bind_dn="$SAMBA_ADMIN_UPN" source.bind_pw_file="$SAMBA_PW_FILE" source.dialect=ad \
     source.users='{"base": "'"$AD_PEOPLE"'"}' hook.search_base="$AD_PEOPLE" \
     hook.login_attributes='["sAMAccountName", "userPrincipalName"]' hook.max_failures=20 \
+    hook.deadline_ms=2900 \
     log.level=info
 hook_start "$WORK/ad-hook.json"
 
@@ -40,6 +41,17 @@ expect_okta UNVERIFIED "must change password" '"u0011"' "$(jstr "$(ad_pw u0011)"
 for i in 1 2 3; do
     expect_okta UNVERIFIED "u0012 wrong password $i" '"u0012"' "$(jstr "$PW_WRONG")"
 done
+# The DC must have locked the account before the right password is tried (on a loaded
+# machine its bad-password bookkeeping can trail the answers a little).
+locked=""
+for i in $(seq 1 50); do
+    locked=$(ldapsearch -x -LLL -H "$SAMBA_URI" -D "$SAMBA_ADMIN_UPN" -y "$SAMBA_PW_FILE" \
+        -b "$AD_PEOPLE" '(sAMAccountName=u0012)' lockoutTime 2> /dev/null |
+        sed -n 's/^lockoutTime: //p')
+    [ -n "$locked" ] && [ "$locked" != 0 ] && break
+    sleep 0.1
+done
+[ -n "$locked" ] && [ "$locked" != 0 ] || fail "the DC did not lock u0012 after 3 wrong passwords"
 expect_okta UNVERIFIED "locked account" '"u0012"' "$(jstr "$(ad_pw u0012)")"
 expect_okta UNVERIFIED "unknown user" '"nobody"' "$(jstr "$PW_WRONG")"
 

@@ -212,7 +212,30 @@ static void keyed_restrict(struct entry *cur, const struct entry *want)
 static int flush_plan(struct pipe *p, struct dm_err *err)
 {
     int rc = DM_OK;
+    struct entry **found = NULL;
+    int *frc = NULL;
+    struct dm_err *ferr = NULL;
 
+    if (p->keyed && p->tops->find_many != NULL && p->nbatch > 0) {
+        /* One round of lookups for the whole batch, all in flight together. */
+        const char **names = calloc(p->nbatch, sizeof(*names));
+        found = calloc(p->nbatch, sizeof(*found));
+        frc = calloc(p->nbatch, sizeof(*frc));
+        ferr = calloc(p->nbatch, sizeof(*ferr));
+        if (names == NULL || found == NULL || frc == NULL || ferr == NULL) {
+            free(names);
+            free(found);
+            free(frc);
+            free(ferr);
+            return dm_err_set(err, DM_ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < p->nbatch; i++) {
+            names[i] = p->batch[i].failed ? "" : p->batch[i].entry->dn;
+        }
+        p->tops->find_many(p->dst, p->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP, names, p->nbatch,
+                           found, frc, ferr);
+        free(names);
+    }
     for (size_t i = 0; i < p->nbatch && rc == DM_OK; i++) {
         struct pending *q = &p->batch[i];
         struct entry *cur = NULL;
@@ -223,7 +246,15 @@ static int flush_plan(struct pipe *p, struct dm_err *err)
             rc = note_failure(p, q->key, q->entry ? q->entry->dn : NULL, q->category, &q->err, err);
             continue;
         }
-        if (p->keyed) {
+        if (found != NULL) {
+            cur = found[i];
+            found[i] = NULL;
+            rc = frc[i];
+            e = ferr[i];
+            if (rc == DM_OK) {
+                keyed_restrict(cur, q->entry);
+            }
+        } else if (p->keyed) {
             rc = p->tops->find(&cur, p->dst, p->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP,
                                q->entry->dn, &e);
             if (rc == DM_OK) {
@@ -258,6 +289,12 @@ static int flush_plan(struct pipe *p, struct dm_err *err)
         entry_diff_free(&d);
         entry_free(cur);
     }
+    for (size_t i = 0; found != NULL && i < p->nbatch; i++) {
+        entry_free(found[i]); /* left over when the loop stopped early */
+    }
+    free(found);
+    free(frc);
+    free(ferr);
     return rc;
 }
 

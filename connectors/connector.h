@@ -144,6 +144,10 @@ struct conn_ops {
      * group's members as "member" values (target ids); DM_ENOTFOUND if absent. */
     int (*find)(struct entry **out, struct conn *c, enum obj_kind kind, const char *name,
                 struct dm_err *err);
+    /* CONN_KEYED, optional: find() for n names at once (requests in flight together);
+     * fills out[i] (or NULL), rcs[i] and errs[i] as find() would. */
+    void (*find_many)(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
+                      struct entry **out, int *rcs, struct dm_err *errs);
     /* Optional: traffic counters so far. */
     void (*stats)(struct conn *c, struct conn_stats *out);
     /* CONN_KEYED: the mapped attribute that names an object (e.g. "login", "name"). */

@@ -486,6 +486,71 @@ static int okta_find(struct entry **out, struct conn *c, enum obj_kind kind, con
     return DM_OK;
 }
 
+/* find() of many users at once: every GET in flight together on the shared client. */
+struct many_ctx {
+    struct entry **out;
+    int *rc;
+    struct dm_err *err;
+    const char *name;
+};
+
+static void on_many(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct many_ctx *m = p;
+    json_t *j = NULL;
+
+    if (rc == DM_OK && r->status == 200) {
+        j = json_loadb(r->body.data, r->body.len, 0, NULL);
+        *m->out = json_is_object(j) ? entry_of(j, "login") : NULL;
+        *m->rc = *m->out != NULL
+                     ? DM_OK
+                     : dm_err_set(m->err, DM_EINTERNAL, "user %s: unreadable answer", m->name);
+    } else {
+        *m->rc = answer_err(m->err, r, rc, herr, "reading a user");
+        dm_err_dn(m->err, m->name);
+    }
+    json_decref(j);
+}
+
+static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
+                           struct entry **out, int *rcs, struct dm_err *errs)
+{
+    struct many_ctx *m = kind == OBJ_USER ? calloc(n ? n : 1, sizeof(*m)) : NULL;
+    struct dm_err e = {0};
+
+    for (size_t i = 0; i < n; i++) {
+        out[i] = NULL;
+        memset(&errs[i], 0, sizeof(errs[i]));
+        if (names[i] == NULL || names[i][0] == '\0') {
+            rcs[i] = DM_ENOTFOUND; /* nothing to look up (the caller skips it) */
+            continue;
+        }
+        if (m == NULL) { /* groups (few, each a search plus member pages), or no memory */
+            rcs[i] = okta_find(&out[i], c, kind, names[i], &errs[i]);
+            continue;
+        }
+        char *esc = okta_url_escape(names[i]), *path = NULL;
+        m[i] = (struct many_ctx){&out[i], &rcs[i], &errs[i], names[i]};
+        rcs[i] = DM_EINTERNAL;
+        if (esc == NULL || asprintf(&path, "/api/v1/users/%s", esc) < 0) {
+            rcs[i] = dm_err_set(&errs[i], DM_ENOMEM, "out of memory");
+        } else if (http_submit(c->http, "GET", path, NULL, 0, on_many, &m[i], &errs[i]) != DM_OK) {
+            rcs[i] = errs[i].rc;
+        }
+        free(esc);
+        free(path);
+    }
+    if (m != NULL && http_run(c->http, &e) != DM_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (rcs[i] == DM_EINTERNAL && out[i] == NULL && errs[i].rc == DM_OK) {
+                errs[i] = e;
+                rcs[i] = DM_EUNAVAIL;
+            }
+        }
+    }
+    free(m);
+}
+
 /* ---- apply: one job per change ---- */
 
 enum job_stage {
@@ -1151,6 +1216,7 @@ const struct conn_ops conn_okta_ops = {
     .check = okta_check,
     .close = okta_close,
     .find = okta_find,
+    .find_many = okta_find_many,
     .stats = okta_stats,
     .natural_key = {"login", "name"},
 };

@@ -830,8 +830,10 @@ static void group_sync_members(struct job *j)
     for (size_t i = 0; i < nwant; i++) {
         want[i] = (char *)a->vals[i].data;
     }
-    qsort(want, nwant, sizeof(char *), str_cmp);
-    if (j->nhave > 0) {
+    if (nwant > 1) {
+        qsort(want, nwant, sizeof(char *), str_cmp);
+    }
+    if (j->nhave > 1) {
         qsort(j->have, j->nhave, sizeof(char *), str_cmp);
     }
     /* merge walk: in want only -> PUT, in have only -> DELETE */

@@ -104,9 +104,11 @@ static const struct cfg_key keys[] = {
             "Must not be accessible by group or others."},
     {"bind_pw_env", CFG_ENV, NULL, CFG_EP | CFG_SENSITIVE,
      .doc = "Environment variable holding the bind password."},
-    {"sasl_mech", CFG_STR, NULL, CFG_EP, .values = "EXTERNAL", EPOFF(conn.sasl_mech),
+    {"sasl_mech", CFG_STR, NULL, CFG_EP, .values = "EXTERNAL|GSSAPI", EPOFF(conn.sasl_mech),
      .doc = "SASL mechanism instead of a simple bind. EXTERNAL uses the ldapi:// peer "
-            "credentials or a TLS client certificate."},
+            "credentials or a TLS client certificate. GSSAPI uses the Kerberos ticket in the "
+            "cache named by KRB5CCNAME (kinit first); the service principal is ldap/<uri host> "
+            "as written, without reverse DNS. No bind_dn with GSSAPI."},
     {"starttls", CFG_BOOL, "false", CFG_EP, EPOFF(conn.starttls),
      .doc = "Run StartTLS on an ldap:// connection; failure to start TLS is an error."},
     {"tls", CFG_OBJ, NULL, CFG_EP, .doc = "TLS settings."},
@@ -769,6 +771,10 @@ static int validate_endpoint(struct cfg_ctx *x, int r)
     if (pw_file != NULL && pw_env != NULL) {
         snprintf(p, sizeof(p), "%s.bind_pw_env", roles[r]);
         return cfg_fail(x, p, "use only one of bind_pw_file and bind_pw_env");
+    }
+    if (bind_dn != NULL && sasl != NULL && strcmp(json_string_value(sasl), "GSSAPI") == 0) {
+        snprintf(p, sizeof(p), "%s.bind_dn", roles[r]);
+        return cfg_fail(x, p, "not used with sasl_mech GSSAPI (the identity is the ticket's)");
     }
     if (bind_dn != NULL && sasl == NULL && pw_file == NULL && pw_env == NULL) {
         snprintf(p, sizeof(p), "%s.bind_dn", roles[r]);

@@ -42,7 +42,7 @@ struct conn_cfg {
     const char *base;             /* naming context to read from / write under */
     const char *bind_dn;          /* NULL = anonymous (or SASL identity) */
     const struct secret *bind_pw; /* NULL unless bind_dn set; never empty */
-    const char *sasl_mech;        /* NULL = simple bind; "EXTERNAL" */
+    const char *sasl_mech;        /* NULL = simple bind; "EXTERNAL", "GSSAPI" */
     int starttls;                 /* 1 = StartTLS on ldap:// (required to succeed) */
     const char *ca_file;          /* NULL = system CAs */
     int tls_verify;               /* 1 (default) = demand a valid certificate */

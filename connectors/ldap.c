@@ -1137,6 +1137,7 @@ static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
     struct entry *root = NULL;
     struct entry *b = NULL;
     struct berval *authzid = NULL;
+    char *sasl_user = NULL;
     const char *vendor;
     const char *version;
     int lrc;
@@ -1202,6 +1203,12 @@ static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
         } else {
             rc = buf_puts(out, "  bound as: anonymous\n");
         }
+    } else if (c->s.cfg.sasl_mech != NULL &&
+               ldap_get_option(c->s.ld, LDAP_OPT_X_SASL_USERNAME, &sasl_user) == LDAP_OPT_SUCCESS &&
+               sasl_user != NULL) {
+        /* AD has no who-am-I; the SASL layer knows whom it authenticated. */
+        rc = buf_printf(out, "  bound as: %s (SASL %s; who-am-I: %s)\n", sasl_user,
+                        c->s.cfg.sasl_mech, ldap_err2string(lrc));
     } else {
         rc = buf_printf(out, "  bound as: %s (who-am-I: %s)\n",
                         c->s.cfg.bind_dn != NULL ? c->s.cfg.bind_dn : "anonymous",
@@ -1228,6 +1235,7 @@ done:
     if (authzid != NULL) {
         ber_bvfree(authzid);
     }
+    ldap_memfree(sasl_user);
     entry_free(b);
     entry_free(root);
     return rc;

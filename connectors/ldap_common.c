@@ -142,13 +142,70 @@ static int set_tls_options(LDAP *ld, const struct conn_cfg *cfg, struct dm_err *
     return DM_OK;
 }
 
-static int do_bind(LDAP *ld, const struct conn_cfg *cfg, struct dm_err *err)
+/* SASL GSSAPI: the credential is the Kerberos ticket cache (KRB5CCNAME). The service
+ * principal is ldap/<URI host> as written (NOCANON: no reverse-DNS lookup). Over TLS the
+ * SASL security layer is turned off (maxssf=0): AD refuses GSSAPI sign/seal inside TLS
+ * (MS-ADTS 5.1.1.1.2). Any failure that is not a lost connection (no ticket, expired ticket, unknown
+ * service principal, refused by the DC) is DM_EAUTH with the ticket cache named. */
+static int gssapi_bind(LDAP *ld, const struct conn_cfg *cfg, int tls, struct dm_err *err)
+{
+    const char *ccache = getenv("KRB5CCNAME");
+    char op[600];
+    char *diag = NULL;
+    char *why;
+    char *p;
+    int lrc;
+    int rc;
+
+    if (ldap_set_option(ld, LDAP_OPT_X_SASL_NOCANON, LDAP_OPT_ON) != LDAP_OPT_SUCCESS ||
+        (tls && ldap_set_option(ld, LDAP_OPT_X_SASL_SECPROPS, "maxssf=0") != LDAP_OPT_SUCCESS)) {
+        return dm_err_set(err, DM_EINVAL, "%s: cannot set the SASL GSSAPI options", cfg->uri);
+    }
+    log_debug("ldap_sasl_interactive_bind(mech=GSSAPI, nocanon, %s, ccache=%s) uri=%s",
+              tls ? "maxssf=0 (TLS)" : "sign+seal", ccache != NULL ? ccache : "(default)",
+              cfg->uri);
+    lrc = ldap_sasl_interactive_bind_s(ld, NULL, "GSSAPI", NULL, NULL, LDAP_SASL_QUIET,
+                                       sasl_interact, NULL);
+    if (lrc == LDAP_SUCCESS) {
+        return DM_OK;
+    }
+    if (ldap_common_is_conn_err(lrc)) {
+        snprintf(op, sizeof(op), "%s: SASL GSSAPI bind", cfg->uri);
+        return ldap_to_rc(err, ld, lrc, NULL, NULL, op);
+    }
+    /* "SASL(-1): generic failure: GSSAPI Error: <major> (<minor>)": keep the minor text,
+     * which says what is wrong with the ticket; err->msg is short. */
+    ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
+    why = diag != NULL && diag[0] != '\0' ? diag : ldap_err2string(lrc);
+    if ((p = strstr(why, "GSSAPI Error: ")) != NULL) {
+        why = p + strlen("GSSAPI Error: ");
+        if ((p = strstr(why, " (")) != NULL && why[strlen(why) - 1] == ')') {
+            why = p + 2;
+            why[strlen(why) - 1] = '\0';
+        }
+    }
+    rc = dm_err_set(err, DM_EAUTH,
+                    lrc < 0 ? "%s: SASL GSSAPI bind: no usable Kerberos ticket in %s (kinit; "
+                              "KRB5CCNAME)? %s"
+                            : "%s: SASL GSSAPI bind with the ticket in %s refused: %s",
+                    cfg->uri, ccache != NULL ? ccache : "the default cache", why);
+    if (err != NULL) {
+        err->ldap_rc = lrc;
+    }
+    ldap_memfree(diag);
+    return rc;
+}
+
+static int do_bind(LDAP *ld, const struct conn_cfg *cfg, int tls, struct dm_err *err)
 {
     char op[600];
     const char *pw;
     struct berval cred;
     int lrc;
 
+    if (cfg->sasl_mech != NULL && strcmp(cfg->sasl_mech, "GSSAPI") == 0) {
+        return gssapi_bind(ld, cfg, tls, err);
+    }
     if (cfg->sasl_mech != NULL) {
         log_debug("ldap_sasl_interactive_bind(dn=\"%s\", mech=%s) uri=%s",
                   cfg->bind_dn != NULL ? cfg->bind_dn : "", cfg->sasl_mech, cfg->uri);
@@ -268,7 +325,7 @@ int ldap_common_open(struct ldap_common_sess *sess, const struct conn_cfg *cfg, 
             goto done;
         }
     }
-    rc = do_bind(ld, &copy, err);
+    rc = do_bind(ld, &copy, is_ldaps || copy.starttls, err);
     if (rc != DM_OK) {
         goto done;
     }

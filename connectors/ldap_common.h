@@ -47,7 +47,9 @@ int ldap_common_is_conn_err(int lrc);
 
 /* Connects to cfg->uri, sets LDAPv3, referrals off, the timeouts, TLS (ldaps:// or
  * StartTLS; certificate demanded unless cfg->tls_verify == 0), and binds: SASL when
- * cfg->sasl_mech is set (EXTERNAL works over ldapi://), simple when cfg->bind_dn is set
+ * cfg->sasl_mech is set (EXTERNAL works over ldapi://; GSSAPI uses the KRB5CCNAME ticket,
+ * service principal from the URI host as written, and fails with DM_EAUTH naming the
+ * ticket cache when there is no usable ticket), simple when cfg->bind_dn is set
  * (an empty or missing password is refused, RFC 4513 §5.1.2), anonymous otherwise.
  * On success sess->ld is set. On failure sess->ld is NULL and err says why:
  * DM_EINVAL (bad settings), DM_EUNAVAIL (unreachable, TLS failure), DM_EAUTH. */

@@ -11,7 +11,8 @@
 #                            faster than LDAP adds
 #   samba_ldbmodify LDIF     the same for changetype records
 #   samba_run                starts `samba -i` with only the LDAP service (389, 636, 3268,
-#                            3269 on 127.0.0.1/::1) and waits (bounded) for an answer
+#                            3269 on 127.0.0.1/::1) and waits (bounded) for an answer;
+#                            SAMBA_SERVICES=ldap,kdc adds the KDC (88, 464) for Kerberos tests
 #   samba_start              samba_provision + samba_run
 #   samba_stop               SIGTERM, bounded wait, SIGKILL; releases the port lock
 #   samba_search ARGS...     ldapsearch -LLL as Administrator (ARGS appended)
@@ -37,6 +38,7 @@
 : "${LDBMODIFY:=$(command -v ldbmodify 2>/dev/null || echo /usr/bin/ldbmodify)}"
 : "${SAMBA_LOCK:=/tmp/dirmig-samba-ldap.lock}"
 : "${SAMBA_MAX_RUNTIME:=900}"
+: "${SAMBA_SERVICES:=ldap}"
 : "${SAMBA_LOCK_WAIT:=900}"
 export LDAPNOINIT=1
 
@@ -114,7 +116,7 @@ samba_run() {
         _samba_die "something already listens on port 389"
         return 1
     fi
-    "$SAMBA" -i -M single -s "$d/etc/smb.conf" --option='server services=ldap' \
+    "$SAMBA" -i -M single -s "$d/etc/smb.conf" --option="server services=$SAMBA_SERVICES" \
         --option='ldap server require strong auth=no' --maximum-runtime="$SAMBA_MAX_RUNTIME" \
         9>&- > "$d/samba.out" 2>&1 &
     echo $! > "$d/run/mypid"

@@ -419,10 +419,10 @@ static void test_config__bad_values(void **state)
                  "2:34: source.base: must be a DN such as dc=example,dc=org");
     expect_error(
         "{\n"
-        "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"sasl_mech\": \"GSSAPI\" },\n"
+        "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"sasl_mech\": \"PLAIN\" },\n"
         "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
         "}\n",
-        "2:50: source.sasl_mech: must be \"EXTERNAL\"");
+        "2:50: source.sasl_mech: must be one of EXTERNAL, GSSAPI");
     expect_error(
         "{\n"
         "  \"source\": { \"uri\": \"ldaps://h\", \"base\": \"dc=s\", \"starttls\": true },\n"
@@ -484,6 +484,14 @@ static void test_config__bind_password_rules(void **state)
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
                  "3:5: source.bind_pw_env: only used for a simple bind with bind_dn");
+    /* GSSAPI: the identity is the Kerberos ticket's; a bind_dn would only mislead. */
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
+                 "    \"bind_dn\": \"cn=a,dc=s\", \"sasl_mech\": \"GSSAPI\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
+                 "}\n",
+                 "3:5: source.bind_dn: not used with sasl_mech GSSAPI (the identity is the "
+                 "ticket's)");
 }
 
 /* Type okta: target only, https (http only to loopback), exactly one token source, no

@@ -145,8 +145,8 @@ static int set_tls_options(LDAP *ld, const struct conn_cfg *cfg, struct dm_err *
 /* SASL GSSAPI: the credential is the Kerberos ticket cache (KRB5CCNAME). The service
  * principal is ldap/<URI host> as written (NOCANON: no reverse-DNS lookup). Over TLS the
  * SASL security layer is turned off (maxssf=0): AD refuses GSSAPI sign/seal inside TLS
- * (MS-ADTS 5.1.1.1.2). Any failure that is not a lost connection (no ticket, expired ticket, unknown
- * service principal, refused by the DC) is DM_EAUTH with the ticket cache named. */
+ * (MS-ADTS 5.1.1.1.2). Any failure that is not a lost connection (no ticket, expired ticket,
+ * unknown service principal, refused by the DC) is DM_EAUTH with the ticket cache named. */
 static int gssapi_bind(LDAP *ld, const struct conn_cfg *cfg, int tls, struct dm_err *err)
 {
     const char *ccache = getenv("KRB5CCNAME");

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define OKTA_USERS_PAGE 200
 #define OKTA_MEMBERS_PAGE 1000
@@ -583,7 +584,31 @@ struct job {
     size_t inflight;   /* member requests outstanding */
     size_t member_failed;
     struct dm_err member_err; /* first member failure */
+    unsigned create_attempts; /* users: attempts of the create that met E0000001 */
+    time_t started;           /* wall clock when the job started */
 };
+
+/* A create met E0000001: the user is ours when an earlier attempt of this very request
+ * created it and its answer was lost, i.e. the request was retried and the user was created
+ * after this job started (server time; a minute of clock skew allowed). A login that existed
+ * before would have answered the first attempt with E0000001 (final, not retried). libcurl's
+ * own silent resend on a reused connection that died is invisible here: such a user is
+ * matched and counted unchanged. */
+static int created_by_retry(const struct job *j, const char *created)
+{
+    struct tm tm;
+    time_t t;
+
+    if (j->create_attempts < 2 || created == NULL) {
+        return 0;
+    }
+    memset(&tm, 0, sizeof(tm));
+    if (strptime(created, "%Y-%m-%dT%H:%M:%S", &tm) == NULL) {
+        return 0;
+    }
+    t = timegm(&tm);
+    return t != (time_t)-1 && t >= j->started - 60;
+}
 
 struct member_req {
     struct job *j;
@@ -910,6 +935,7 @@ static void job_start(struct job *j)
     const struct change *ch = j->ch;
     char path[96];
 
+    j->started = time(NULL);
     if (ch->target_id != NULL && ch->target_id[0] && strlen(ch->target_id) < sizeof(j->id)) {
         snprintf(j->id, sizeof(j->id), "%s", ch->target_id);
     }
@@ -1026,7 +1052,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             strstr(r->body.data, "already exists") != NULL) {
             /* The login exists: our own earlier create (a lost answer) or a user made
              * outside dirmig. Match it by login; never create a duplicate. */
-            j->res->created_with_hook = 0;
+            j->create_attempts = r->attempts;
             user_fetch(j);
             break;
         }
@@ -1037,8 +1063,14 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         if (r->status == 200 && id_from(j, r)) {
             json_t *u = json_loadb(r->body.data, r->body.len, 0, NULL);
             int same = profile_same(j->profile, json_object_get(u, "profile"));
+            int ours = created_by_retry(j, json_string_value(json_object_get(u, "created")));
             json_decref(u);
-            if (same) {
+            if (!ours) {
+                j->res->created_with_hook = 0;
+            }
+            if (same && ours) {
+                job_finish(j, APPLY_CREATED); /* our create went through; its answer was lost */
+            } else if (same) {
                 job_finish(j, APPLY_UNCHANGED);
             } else {
                 user_update(j);

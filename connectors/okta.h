@@ -27,9 +27,11 @@
  * DEPROVISIONED users); find() reads one user by login or one group by name with its
  * members.
  *
- * Known limit: when a create's answer is lost and the retry meets E0000001, the user is
- * matched by login and reported UNCHANGED (or UPDATED): whether this run or an earlier one
- * created it cannot be told apart, so "created" and "created with the hook" can undercount.
+ * A create whose answer was lost and whose retry meets E0000001 is reported CREATED (with the
+ * credential kind sent) when the user's "created" time is after the job started (a minute of
+ * clock skew allowed); a login that existed before is matched and reported UNCHANGED or
+ * UPDATED. Known limit: libcurl silently resends a request once when a reused connection
+ * dies before any answer; a user created by such a lost first send counts as UNCHANGED.
  */
 #ifndef DM_OKTA_H
 #define DM_OKTA_H

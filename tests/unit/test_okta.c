@@ -1024,10 +1024,14 @@ static void test_faults(void **state)
                   created, unchanged, dups, server_stat(&s, "faults_lose"), st.requests, st.retries,
                   st.server_errors, st.transport_errors, st.rate_limited);
     assert_int_equal(json_integer_value(json_object_get(d, "user_count")), N);
+    /* Lost answers: when our retry met E0000001 the user is recognised as created by this
+     * very request (CREATED, with the credential kind sent); only libcurl's silent resends on
+     * a dead reused connection stay invisible and count as UNCHANGED. */
     assert_int_equal(created + unchanged, N);
-    assert_true(unchanged > 0); /* the E0000001 path was taken */
-    assert_true(unchanged <= dups);
-    assert_true(hooks <= N - N / 3);
+    assert_true(dups > 0);         /* the E0000001 path was taken */
+    assert_true(unchanged < dups); /* and most of them were recognised as ours */
+    assert_true(hooks <= N - (N + 2) / 3);
+    assert_true(hooks >= N - (N + 2) / 3 - unchanged);
     assert_true(st.retries > 0);
     assert_true(st.server_errors > 0);
     assert_true(st.transport_errors > 0);

@@ -834,53 +834,38 @@ static void cred_count(struct pipeline_stats *st, const char *scheme, const char
     }
 }
 
-/* What a credential-taking target will do with this user's password: "import", "hook" or
- * "error" (a malformed value). */
-static const char *cred_outcome_of(const struct dm_attr *pw)
+/* A credential-taking (keyed) target's view of the user's first userPassword value, parsed
+ * once: *outcome is "import", "hook" or "error" (malformed; the error, naming the scheme and
+ * never the value, goes to *e). Returns DM_OK or DM_ENOMEM. */
+static int password_outcome(const struct dm_attr *pw, const char **outcome, struct dm_err *e)
 {
     struct cred *c = NULL;
-    json_t *h = NULL;
-    enum cred_outcome oc = CRED_HOOK;
-    struct dm_err e = {0};
-    const char *out = "hook";
 
+    *outcome = "hook";
     if (pw == NULL || pw->nvals == 0 || pw->vals[0].len == 0) {
-        return out;
+        return DM_OK; /* no password: the hook */
     }
-    if (cred_parse(&c, pw->vals[0].data, pw->vals[0].len, &e) != DM_OK) {
-        return e.rc == DM_ENOMEM ? "hook" : "error";
+    if (cred_parse(&c, pw->vals[0].data, pw->vals[0].len, e) != DM_OK) {
+        if (e->rc == DM_ENOMEM) {
+            return DM_ENOMEM;
+        }
+        *outcome = "error";
+        return DM_OK;
     }
-    if (cred_to_okta(&h, &oc, NULL, c, &e) == DM_OK && oc == CRED_IMPORT) {
-        out = "import";
-    }
-    json_decref(h);
+    *outcome = cred_okta_outcome(c, NULL) == CRED_IMPORT ? "import" : "hook";
     cred_free(c);
-    return out;
+    return DM_OK;
 }
 
-/* Copies the user's first userPassword value into q (secret: wiped by pending_clear), or
- * marks q failed when the value is malformed (the error names the scheme, never the
- * value). Returns DM_OK or DM_ENOMEM. */
+/* Copies the user's first userPassword value into q (secret: wiped by pending_clear) for the
+ * connector, which translates it. Returns DM_OK or DM_ENOMEM. */
 static int take_password(struct pending *q, const struct entry *src)
 {
     const struct dm_attr *pw = entry_attr(src, "userPassword");
-    struct cred *c = NULL;
-    struct dm_err e = {0};
 
     if (pw == NULL || pw->nvals == 0 || pw->vals[0].len == 0) {
         return DM_OK; /* no password: the hook */
     }
-    if (cred_parse(&c, pw->vals[0].data, pw->vals[0].len, &e) != DM_OK) {
-        if (e.rc == DM_ENOMEM) {
-            return DM_ENOMEM;
-        }
-        q->failed = 1;
-        q->category = "credential";
-        q->err = e;
-        dm_err_dn(&q->err, src->dn);
-        return DM_OK;
-    }
-    cred_free(c);
     q->pw = malloc(pw->vals[0].len);
     if (q->pw == NULL) {
         return DM_ENOMEM;
@@ -897,6 +882,7 @@ static int on_entry(const struct entry *src, void *payload)
     struct pending *q;
     struct entry *m = NULL;
     struct state_object o = {0};
+    struct dm_err pw_err = {0}; /* keyed targets: why the userPassword value is malformed */
     char *reb = NULL;
     int rc = DM_OK;
 
@@ -948,7 +934,13 @@ static int on_entry(const struct entry *src, void *payload)
             pw && pw->nvals ? cred_scheme(pw->vals[0].data, pw->vals[0].len) : "NONE";
         count_add(p->st->schemes, &p->st->nschemes, scheme, 1);
         if (p->keyed) {
-            cred_count(p->st, scheme, cred_outcome_of(pw));
+            const char *outcome;
+            if (password_outcome(pw, &outcome, &pw_err) != DM_OK) {
+                p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
+                pending_clear(q);
+                goto out;
+            }
+            cred_count(p->st, scheme, outcome);
         }
     }
     rc = map_apply(&m, p->cfg->map, p->kind, src, &q->err);
@@ -1025,18 +1017,25 @@ static int on_entry(const struct entry *src, void *payload)
         q->target_id = strdup(o.target_dn);
         if (q->target_id == NULL) {
             p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
+            state_object_clear(&o);
+            pending_clear(q);
             goto out;
         }
     }
     state_object_clear(&o);
     if (p->keyed && p->kind == MAP_USERS && q->target_id == NULL) {
-        /* A user to create: its password goes along (translated by the connector). */
-        rc = take_password(q, src);
-        if (rc == DM_ENOMEM) {
+        /* A user to create: a malformed hash fails this user only; otherwise the password
+         * goes along (run only) and the connector translates it. */
+        if (pw_err.rc != DM_OK) {
+            q->failed = 1;
+            q->category = "credential";
+            q->err = pw_err;
+            dm_err_dn(&q->err, src->dn);
+        } else if (p->o->mode == PIPE_RUN && take_password(q, src) != DM_OK) {
             p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
+            pending_clear(q);
             goto out;
         }
-        rc = DM_OK;
     }
 queued:
     p->nbatch++;

@@ -479,15 +479,6 @@ static int put(json_t *o, const char *key, json_t *val)
     return json_object_set_new(o, key, val);
 }
 
-static int hook(enum cred_outcome *outcome, const char **reason, const char *why)
-{
-    *outcome = CRED_HOOK;
-    if (reason != NULL) {
-        *reason = why;
-    }
-    return DM_OK;
-}
-
 /* SHA-512(pw ‖ salt) with a fresh random salt: the cleartext never leaves the agent. */
 static int hash_cleartext(json_t *o, const struct cred *c, struct dm_err *err)
 {
@@ -521,6 +512,43 @@ static int hash_cleartext(json_t *o, const struct cred *c, struct dm_err *err)
     return rc;
 }
 
+enum cred_outcome cred_okta_outcome(const struct cred *c, const char **reason)
+{
+    const char *why = NULL;
+
+    switch (c->kind) {
+    case CRED_KIND_NONE:
+        why = "no password";
+        break;
+    case CRED_KIND_OTHER:
+        why = "scheme not supported by Okta";
+        break;
+    case CRED_KIND_DIGEST:
+        if (okta_digest_name(c->md) == NULL) {
+            why = "scheme not supported by Okta";
+        }
+        break;
+    case CRED_KIND_PBKDF2:
+        if (c->md != CRED_MD_SHA256 && c->md != CRED_MD_SHA512) {
+            why = "PBKDF2 with HMAC-SHA1 not supported by Okta";
+        } else if (c->iterations < OKTA_MIN_PBKDF2_ITERATIONS) {
+            why = "PBKDF2 iteration count below 4096";
+        }
+        break;
+    case CRED_KIND_BCRYPT:
+        if (c->bcrypt_cost > OKTA_MAX_BCRYPT_COST) {
+            why = "bcrypt cost above 20";
+        }
+        break;
+    case CRED_KIND_CLEARTEXT:
+        break;
+    }
+    if (reason != NULL) {
+        *reason = why;
+    }
+    return why != NULL ? CRED_HOOK : CRED_IMPORT;
+}
+
 int cred_to_okta(json_t **hash_out, enum cred_outcome *outcome, const char **reason,
                  const struct cred *c, struct dm_err *err)
 {
@@ -528,35 +556,9 @@ int cred_to_okta(json_t **hash_out, enum cred_outcome *outcome, const char **rea
     int rc = DM_OK, bad_put = 0;
 
     *hash_out = NULL;
-    *outcome = CRED_HOOK;
-    if (reason != NULL) {
-        *reason = NULL;
-    }
-    switch (c->kind) {
-    case CRED_KIND_NONE:
-        return hook(outcome, reason, "no password");
-    case CRED_KIND_OTHER:
-        return hook(outcome, reason, "scheme not supported by Okta");
-    case CRED_KIND_DIGEST:
-        if (okta_digest_name(c->md) == NULL) {
-            return hook(outcome, reason, "scheme not supported by Okta");
-        }
-        break;
-    case CRED_KIND_PBKDF2:
-        if (c->md != CRED_MD_SHA256 && c->md != CRED_MD_SHA512) {
-            return hook(outcome, reason, "PBKDF2 with HMAC-SHA1 not supported by Okta");
-        }
-        if (c->iterations < OKTA_MIN_PBKDF2_ITERATIONS) {
-            return hook(outcome, reason, "PBKDF2 iteration count below 4096");
-        }
-        break;
-    case CRED_KIND_BCRYPT:
-        if (c->bcrypt_cost > OKTA_MAX_BCRYPT_COST) {
-            return hook(outcome, reason, "bcrypt cost above 20");
-        }
-        break;
-    case CRED_KIND_CLEARTEXT:
-        break;
+    *outcome = cred_okta_outcome(c, reason);
+    if (*outcome == CRED_HOOK) {
+        return DM_OK;
     }
 
     o = json_object();

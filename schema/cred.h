@@ -86,6 +86,10 @@ enum cred_outcome {
     CRED_HOOK    /* the user needs the password-import hook; *reason says why */
 };
 
+/* What cred_to_okta() will do with c, without building anything (no hashing of a
+ * cleartext): CRED_IMPORT or CRED_HOOK with *reason as below (reason may be NULL). */
+enum cred_outcome cred_okta_outcome(const struct cred *c, const char **reason);
+
 /* Translates c for Okta. On CRED_IMPORT, *hash_out is a new JSON object (caller
  * json_decref()s it; it is secret material: send it, never log it) and *reason is NULL. On
  * CRED_HOOK, *hash_out is NULL and *reason a static, secret-free text ("scheme not

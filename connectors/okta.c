@@ -61,7 +61,9 @@ static int answer_err(struct dm_err *err, const struct http_response *r, int rc,
     enum dm_rc out;
 
     if (rc != DM_OK) {
-        dm_err_set(err, rc, "%s: %s", what, herr != NULL ? herr->msg : dm_strerror(rc));
+        char why[sizeof(err->msg)]; /* herr may be err itself */
+        snprintf(why, sizeof(why), "%s", herr != NULL ? herr->msg : dm_strerror(rc));
+        dm_err_set(err, rc, "%s: %s", what, why);
         return rc;
     }
     if (r->body.len > 0) {

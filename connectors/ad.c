@@ -619,6 +619,28 @@ int ad_read_fixup(struct ad_read *r, struct entry *e, struct dm_err *err)
     return rc;
 }
 
+int ad_lookup(struct entry **out, struct ldap_common_sess *sess, const char *dn, struct dm_err *err)
+{
+    struct scope sc = {.base = dn, .filter = "(objectClass=*)"};
+    struct ad_read *r = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = ad_read_new(&r, sess, &sc, err);
+    if (rc == DM_OK) {
+        rc = ldap_common_lookup(out, sess, dn, ad_read_attrs(r), err);
+    }
+    if (rc == DM_OK) {
+        rc = ad_read_fixup(r, *out, err);
+        if (rc != DM_OK) {
+            entry_free(*out);
+            *out = NULL;
+        }
+    }
+    ad_read_free(r);
+    return rc;
+}
+
 /* ---- delta ---- */
 
 struct dse_ctx {

@@ -58,6 +58,12 @@ const char *ad_read_filter(const struct ad_read *r);
  * Errors name the entry. */
 int ad_read_fixup(struct ad_read *r, struct entry *e, struct dm_err *err) DM_MUST_USE;
 
+/* Reads one entry by DN the way a read delivers it: ranged attributes completed, the
+ * objectGUID key, account state, primary-group members (conn_ops.lookup of the AD dialect,
+ * e.g. for a wave defined by a group). DM_ENOTFOUND if absent. */
+int ad_lookup(struct entry **out, struct ldap_common_sess *sess, const char *dn,
+              struct dm_err *err) DM_MUST_USE;
+
 /* The watermark now; caller frees *out. */
 int ad_watermark(char **out, struct ldap_common_sess *sess, struct dm_err *err) DM_MUST_USE;
 

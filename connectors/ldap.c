@@ -335,7 +335,11 @@ static int ldap_lookup(struct entry **out, struct conn *c, const char *dn, struc
             return rc;
         }
         log_debug("ldap_search(base=\"%s\", scope=base, attrs=*) uri=%s", dn, c->s.cfg.uri);
-        rc = ldap_common_lookup(out, &c->s, dn, NULL, err);
+        if (ad_is_dialect(&c->s.cfg)) {
+            rc = ad_lookup(out, &c->s, dn, err);
+        } else {
+            rc = ldap_common_lookup(out, &c->s, dn, NULL, err);
+        }
         if (rc != DM_EUNAVAIL || attempt > 0 || !ldap_common_is_conn_err(err->ldap_rc)) {
             return rc;
         }

@@ -67,6 +67,13 @@ grep -q 'CN=g00,OU=groups,OU=dirmig,DC=example,DC=test: member read in ranges: 1
 n=$(grep -c 'base="CN=g00,OU=groups,OU=dirmig,DC=example,DC=test", scope=base, attrs=member;range=' \
     "$WORK/ad.log")
 [ "$n" -ge 15 ] || fail "g00: $n ranged requests, want >= 15"
+
+# ---- a wave defined by an AD group: lookup() completes the group as a read does, so its
+# 10 primary-group-only members (never listed in member) belong to the wave too ----
+adconfig "$WORK/wave.json" DST waves='[{"name": "g04", "group": "CN=g04,'"$AD_GROUPS"'"}]'
+dm wave -c "$WORK/wave.json" plan --wave g04 --json
+expect_rc 0 wave "plan --wave g04"
+expect_json "$WORK/wave.out" users.unchanged 20 users.skipped 1980
 T2=$(date +%s.%N)
 
 # ---- flatten: the nested cycle, in a small scope ----

@@ -1,5 +1,6 @@
 #include <config.h>
 #include "agent/pipeline.h"
+#include "agent/reader.h"
 #include "agent/delta.h"
 #include "agent/export.h"
 #include "agent/state.h"
@@ -8,7 +9,6 @@
 #include "schema/dn.h"
 #include "schema/transform.h"
 #include "schema/validate.h"
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1057,135 +1057,10 @@ out_rc:
     goto out;
 }
 
-/* ---- the reader thread ----
- * The source is read on its own thread into a bounded queue, so source paging overlaps
- * with mapping, journaling and target writes on the main thread. The queue holds at most
- * two batches of entries: memory stays flat however big the directory is. */
-struct rq {
-    pthread_mutex_t mu;
-    pthread_cond_t not_empty, not_full;
-    struct entry **items;
-    size_t cap, head, n;
-    int done, stop, rc;
-    struct dm_err err;
-    const struct conn_ops *ops;
-    struct conn *conn;
-    const struct scope *sc;
-};
-
-static int rq_push(const struct entry *e, void *payload)
+/* The reader's callback: on_entry, whose non-zero "stop" becomes READER_STOP. */
+static int on_entry_cb(const struct entry *e, void *payload)
 {
-    struct rq *q = payload;
-    struct entry *c = entry_clone(e);
-
-    if (c == NULL) {
-        dm_err_set(&q->err, DM_ENOMEM, "out of memory copying a source entry");
-        return DM_ENOMEM;
-    }
-    pthread_mutex_lock(&q->mu);
-    while (q->n == q->cap && !q->stop) {
-        pthread_cond_wait(&q->not_full, &q->mu);
-    }
-    if (q->stop) {
-        pthread_mutex_unlock(&q->mu);
-        entry_free(c);
-        return PIPE_STOP;
-    }
-    q->items[(q->head + q->n) % q->cap] = c;
-    q->n++;
-    pthread_cond_signal(&q->not_empty);
-    pthread_mutex_unlock(&q->mu);
-    return 0;
-}
-
-static void *rq_main(void *arg)
-{
-    struct rq *q = arg;
-    struct dm_err e = {0};
-    int rc = q->ops->read(q->conn, q->sc, rq_push, q, &e);
-
-    pthread_mutex_lock(&q->mu);
-    q->done = 1;
-    q->rc = rc;
-    if (rc != DM_OK && rc != PIPE_STOP && q->err.rc == DM_OK) {
-        q->err = e;
-    }
-    pthread_cond_broadcast(&q->not_empty);
-    pthread_mutex_unlock(&q->mu);
-    return NULL;
-}
-
-/* Next entry from the reader, or NULL at the end. Caller frees it. */
-static struct entry *rq_pop(struct rq *q)
-{
-    struct entry *e = NULL;
-
-    pthread_mutex_lock(&q->mu);
-    while (q->n == 0 && !q->done) {
-        pthread_cond_wait(&q->not_empty, &q->mu);
-    }
-    if (q->n > 0) {
-        e = q->items[q->head];
-        q->head = (q->head + 1) % q->cap;
-        q->n--;
-        pthread_cond_signal(&q->not_full);
-    }
-    pthread_mutex_unlock(&q->mu);
-    return e;
-}
-
-/* Streams the scope through on_entry with the read on its own thread. */
-static int read_threaded(struct pipe *p, const struct scope *sc, struct dm_err *err)
-{
-    struct rq q;
-    pthread_t th;
-    struct entry *e;
-    int rc = DM_OK;
-
-    memset(&q, 0, sizeof(q));
-    q.cap = (size_t)p->cfg->batch_size * 2;
-    q.items = calloc(q.cap, sizeof(*q.items));
-    if (q.items == NULL) {
-        return dm_err_set(err, DM_ENOMEM, "out of memory");
-    }
-    pthread_mutex_init(&q.mu, NULL);
-    pthread_cond_init(&q.not_empty, NULL);
-    pthread_cond_init(&q.not_full, NULL);
-    q.ops = p->sops;
-    q.conn = p->src;
-    q.sc = sc;
-    if (pthread_create(&th, NULL, rq_main, &q) != 0) {
-        rc = dm_err_set(err, DM_EINTERNAL, "cannot start the reader thread");
-        goto done;
-    }
-    while ((e = rq_pop(&q)) != NULL) {
-        int r = on_entry(e, p);
-        entry_free(e);
-        if (r != 0) {
-            rc = PIPE_STOP;
-            break;
-        }
-    }
-    pthread_mutex_lock(&q.mu);
-    q.stop = 1;
-    pthread_cond_broadcast(&q.not_full);
-    pthread_mutex_unlock(&q.mu);
-    pthread_join(th, NULL);
-    if (rc == DM_OK && q.rc != DM_OK && q.rc != PIPE_STOP) {
-        *err = q.err;
-        rc = q.rc;
-    }
-done:
-    while (q.n > 0) {
-        entry_free(q.items[q.head]);
-        q.head = (q.head + 1) % q.cap;
-        q.n--;
-    }
-    free(q.items);
-    pthread_mutex_destroy(&q.mu);
-    pthread_cond_destroy(&q.not_empty);
-    pthread_cond_destroy(&q.not_full);
-    return rc;
+    return on_entry(e, payload) != 0 ? READER_STOP : 0;
 }
 
 /* Reads one kind through the pipeline. */
@@ -1213,7 +1088,10 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
     sc.since = delta_since(p->delta);
     log_info("reading %ss from %s (base \"%s\", filter %s)%s", p->kind_name, s->conn.uri, sc.base,
              sc.filter, pass == 2 ? ", second pass for nested groups" : "");
-    rc = read_threaded(p, &sc, err);
+    rc = reader_run(p->sops, p->src, &sc, (size_t)p->cfg->batch_size * 2, on_entry_cb, p, err);
+    if (rc == READER_STOP) {
+        rc = PIPE_STOP;
+    }
     if (p->fatal_rc != DM_OK) {
         *err = p->fatal_err;
         return p->fatal_rc;

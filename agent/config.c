@@ -1,8 +1,8 @@
 #include <config.h>
 #include "agent/config.h"
+#include "agent/config_check.h"
 #include "agent/util/jsonpos.h"
 #include "agent/util/log.h"
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -461,70 +461,6 @@ static void values_text(char *buf, size_t len, const char *values)
     buf[o] = '\0';
 }
 
-static int check_uri(const char *s)
-{
-    return strncasecmp(s, "ldap://", 7) == 0 || strncasecmp(s, "ldaps://", 8) == 0 ||
-           strncasecmp(s, "ldapi://", 8) == 0 || strncasecmp(s, "https://", 8) == 0 ||
-           strncasecmp(s, "http://", 7) == 0;
-}
-
-/* 1 for an http:// URL whose host is a loopback address. */
-static int is_loopback_http(const char *s)
-{
-    static const char *const ok[] = {"http://127.", "http://localhost:", "http://localhost/",
-                                     "http://[::1]"};
-
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        if (strncasecmp(s, ok[i], strlen(ok[i])) == 0) {
-            return 1;
-        }
-    }
-    return strcasecmp(s, "http://localhost") == 0;
-}
-
-/* A basic sanity check only; schema/dn.c parses DNs properly where it matters. */
-static int check_dn(const char *s)
-{
-    return strchr(s, '=') != NULL && s[0] != '=' && s[0] != ',';
-}
-
-/* Starts with '(' and the parentheses balance, ending at the last byte (RFC 4515 escapes
- * parentheses in values as \28 \29, so a raw one is structure). */
-static int check_filter(const char *s)
-{
-    int depth = 0;
-
-    if (s[0] != '(') {
-        return 0;
-    }
-    for (const char *p = s; *p; p++) {
-        if (*p == '\\' && p[1] != '\0') {
-            p++;
-        } else if (*p == '(') {
-            depth++;
-        } else if (*p == ')') {
-            depth--;
-            if (depth < 0 || (depth == 0 && p[1] != '\0')) {
-                return 0;
-            }
-        }
-    }
-    return depth == 0;
-}
-
-static int check_env_name(const char *s)
-{
-    if (!(isalpha((unsigned char)s[0]) || s[0] == '_')) {
-        return 0;
-    }
-    for (const char *p = s; *p; p++) {
-        if (!(isalnum((unsigned char)*p) || *p == '_')) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
 /* ---- validation ---- */
 
 static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix);
@@ -611,7 +547,7 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
     if (s[0] == '\0' || strlen(s) != json_string_length(v)) {
         return cfg_fail(x, path, "must be a non-empty string");
     }
-    if (k->type == CFG_ENV && !check_env_name(s)) {
+    if (k->type == CFG_ENV && !cfgcheck_env_name(s)) {
         return cfg_fail(x, path, "must be an environment variable name");
     }
     if (k->values != NULL && !is_one_of(k->values, s)) {
@@ -620,17 +556,17 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
     }
     switch (k->check) {
     case CHK_URI:
-        if (!check_uri(s)) {
+        if (!cfgcheck_uri(s)) {
             return cfg_fail(x, path, "scheme must be ldap://, ldaps://, ldapi:// or https://");
         }
         break;
     case CHK_DN:
-        if (!check_dn(s) && !is_ad_bind_name(x, k, path, s)) {
+        if (!cfgcheck_dn(s) && !is_ad_bind_name(x, k, path, s)) {
             return cfg_fail(x, path, "must be a DN such as dc=example,dc=org");
         }
         break;
     case CHK_FILTER:
-        if (!check_filter(s)) {
+        if (!cfgcheck_filter(s)) {
             return cfg_fail(x, path,
                             "must be an LDAP filter in parentheses, such as "
                             "(objectClass=person)");
@@ -737,7 +673,7 @@ static int validate_endpoint(struct cfg_ctx *x, int r)
             return cfg_fail(x, p, "okta is a target type; the source must be an LDAP directory");
         }
         snprintf(p, sizeof(p), "%s.uri", roles[r]);
-        if (strncasecmp(u, "https://", 8) != 0 && !is_loopback_http(u)) {
+        if (strncasecmp(u, "https://", 8) != 0 && !cfgcheck_loopback_http(u)) {
             return cfg_fail(x, p, "type okta needs an https:// URL (http:// only to loopback)");
         }
         if ((tok_file == NULL) == (tok_env == NULL)) {
@@ -792,13 +728,6 @@ static int validate_endpoint(struct cfg_ctx *x, int r)
     return DM_OK;
 }
 
-/* 1 for 127.0.0.0/8 and [::1] listen addresses ("host:port"). */
-static int is_loopback_listen(const char *s)
-{
-    return strncmp(s, "127.", 4) == 0 || strncmp(s, "[::1]:", 6) == 0 ||
-           strncmp(s, "localhost:", 10) == 0;
-}
-
 /* Rules that involve several hook keys. */
 static int validate_hook(struct cfg_ctx *x)
 {
@@ -814,7 +743,7 @@ static int validate_hook(struct cfg_ctx *x)
         strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
         return cfg_fail(x, "hook.listen", "must be address:port, e.g. 127.0.0.1:8443");
     }
-    if (plain != NULL && json_is_true(plain) && !is_loopback_listen(l)) {
+    if (plain != NULL && json_is_true(plain) && !cfgcheck_loopback_listen(l)) {
         return cfg_fail(x, "hook.plain_http",
                         "plain HTTP is only allowed on a loopback address (listen %s)", l);
     }

@@ -251,17 +251,14 @@ static int flush_plan(struct pipe *p, struct dm_err *err)
             found[i] = NULL;
             rc = frc[i];
             e = ferr[i];
-            if (rc == DM_OK) {
-                keyed_restrict(cur, q->entry);
-            }
         } else if (p->keyed) {
             rc = p->tops->find(&cur, p->dst, p->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP,
                                q->entry->dn, &e);
-            if (rc == DM_OK) {
-                keyed_restrict(cur, q->entry);
-            }
         } else {
             rc = p->tops->lookup(&cur, p->dst, q->entry->dn, &e);
+        }
+        if (rc == DM_OK && p->keyed) {
+            keyed_restrict(cur, q->entry);
         }
         if (rc == DM_ENOTFOUND) {
             p->kc->created++;

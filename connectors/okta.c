@@ -359,33 +359,15 @@ static int okta_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     return list_all(c, path, read_elem, &x, err);
 }
 
+static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
+                           struct entry **out, int *rcs, struct dm_err *errs);
+
+/* One user by login: find_many() of one name (one way to read and decode a user). */
 static int okta_lookup(struct entry **out, struct conn *c, const char *dn, struct dm_err *err)
 {
-    char *esc = okta_url_escape(dn), *path = NULL;
-    struct http_response r = {0};
-    json_t *j = NULL;
     int rc;
 
-    *out = NULL;
-    if (esc == NULL || asprintf(&path, "/api/v1/users/%s", esc) < 0) {
-        free(esc);
-        return dm_err_set(err, DM_ENOMEM, "out of memory");
-    }
-    rc = http_perform_one(&r, c->http, "GET", path, NULL, 0, err);
-    if (rc == DM_OK && r.status == 200) {
-        j = json_loadb(r.body.data, r.body.len, 0, NULL);
-        *out = json_is_object(j) ? entry_of(j, "login") : NULL;
-        if (*out == NULL) {
-            rc = dm_err_set(err, DM_EINTERNAL, "user %s: unreadable answer", dn);
-        }
-    } else {
-        rc = answer_err(err, &r, rc, err, "reading a user");
-        dm_err_dn(err, dn);
-    }
-    json_decref(j);
-    http_response_clear(&r);
-    free(esc);
-    free(path);
+    okta_find_many(c, OBJ_USER, &dn, 1, out, &rc, err);
     return rc;
 }
 
@@ -529,7 +511,8 @@ static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const
             continue;
         }
         if (m == NULL) { /* groups (few, each a search plus member pages), or no memory */
-            rcs[i] = okta_find(&out[i], c, kind, names[i], &errs[i]);
+            rcs[i] = kind == OBJ_USER ? dm_err_set(&errs[i], DM_ENOMEM, "out of memory")
+                                      : okta_find(&out[i], c, kind, names[i], &errs[i]);
             continue;
         }
         char *esc = okta_url_escape(names[i]), *path = NULL;

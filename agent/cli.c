@@ -2,6 +2,7 @@
 #include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/daemon.h"
+#include "agent/exitcode.h"
 #include "agent/explain.h"
 #include "agent/hook.h"
 #include "agent/mapping.h"
@@ -10,6 +11,7 @@
 #include "agent/state.h"
 #include "agent/util/log.h"
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +28,12 @@ static const char usage_text[] =
     "  mapping    correlation report: matched, source-only, target-only, ambiguous\n"
     "             [--out PREFIX]\n"
     "  map        --explain KEY: one entry through the map, step by step\n"
-    "  plan       dry run: what a run would create, update or leave unchanged\n"
+    "  plan       dry run: what a run would create, update or leave unchanged, and why\n"
     "             [--wave NAME] [--retry-from FILE] [--limit N] [--samples N]\n"
+    "             [--verify-target] [--rebind-state]\n"
     "  run        one-time bulk migration\n"
     "             [--wave NAME] [--retry-from FILE] [--limit N] [--no-progress]\n"
+    "             [--verify-target] [--rebind-state]\n"
     "  status     runs, counts and progress from the state journal\n"
     "  hook       serve the password-import hook (HTTPS), /metrics and /healthz\n"
     "  agent      daemon: the hook server plus scheduled runs (reconcile.interval_s);\n"
@@ -169,13 +173,34 @@ static int cmd_check(struct cli *c, int *exit_hint)
     return rc;
 }
 
+/* The exit code of a plan or run that returned rc (agent/exitcode.h). */
+static int pipeline_exit(int rc, const struct pipeline_stats *st, int hint)
+{
+    const struct kind_counts *k[] = {&st->users, &st->groups, &st->containers};
+    long long bad = 0;
+
+    if (hint != 0) {
+        return hint;
+    }
+    if (rc != DM_OK) {
+        return exitcode_of(rc);
+    }
+    if (st->status != NULL && strcmp(st->status, "interrupted") == 0) {
+        return EX_TEMPFAIL;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        bad += k[i]->failed + k[i]->held;
+    }
+    return bad > 0 ? EX_DATAERR : EX_OK;
+}
+
 static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
 {
     struct dm_config *cfg = NULL;
     struct pipeline_stats st;
     struct pipeline_opts o = {0};
     struct dm_err err = {0};
-    int rc;
+    int rc, code;
 
     memset(&st, 0, sizeof(st));
     rc = load_config(&cfg, c, exit_hint, &err);
@@ -189,13 +214,15 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
     o.wave = c->o.wave;
     o.retry_from = c->o.retry_from;
     o.out_prefix = c->o.out_prefix;
+    o.verify_target = c->o.verify_target;
+    o.rebind_state = c->o.rebind_state;
     rc = pipeline_execute(&st, cfg, &o, &err);
     if (rc != DM_OK) {
         print_err(&err);
     }
     if (mode == PIPE_VALIDATE) {
         if (rc == DM_OK) {
-            report_validate_text(stderr, &st);
+            report_validate_text(stdout, &st);
             if (c->o.json) {
                 report_validate_json(stdout, &st);
             }
@@ -203,15 +230,32 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
                 *exit_hint = EX_DATAERR;
             }
         }
-    } else if (st.run_id != 0) {
-        report_pipeline_text(stderr, &st, mode);
-        if (c->o.json) {
-            report_pipeline_json(stdout, &st, mode);
+        pipeline_stats_free(&st);
+        config_free(cfg);
+        return rc;
+    }
+    code = pipeline_exit(rc, &st, *exit_hint);
+    /* the summary on stdout (logs are on stderr); with --json the JSON object is stdout's
+     * only content and the summary goes to stderr */
+    if (st.run_id != 0) {
+        report_pipeline_text(c->o.json ? stderr : stdout, &st, mode);
+    }
+    if (c->o.json) {
+        if (st.run_id != 0) {
+            report_pipeline_json(stdout, &st, mode, code);
+        } else {
+            char msg[1200];
+            json_t *j = json_pack("{s:s,s:s,s:i,s:s}", "command", mode == PIPE_PLAN ? "plan" : "run",
+                                  "status", "failed", "exit_code", code, "error",
+                                  dm_err_format(&err, msg, sizeof(msg)));
+            if (j != NULL) {
+                json_dumpf(j, stdout, JSON_COMPACT);
+                fputc('\n', stdout);
+            }
+            json_decref(j);
         }
     }
-    if (rc == DM_OK && mode == PIPE_RUN && st.users.failed + st.groups.failed > 0) {
-        *exit_hint = EX_DATAERR;
-    }
+    *exit_hint = code;
     pipeline_stats_free(&st);
     config_free(cfg);
     return rc;
@@ -280,6 +324,8 @@ static const struct option opts[] = {
     {"retry-from", required_argument, NULL, 'r'},
     {"out", required_argument, NULL, 'o'},
     {"explain", required_argument, NULL, 'e'},
+    {"verify-target", no_argument, NULL, 'T'},
+    {"rebind-state", no_argument, NULL, 'R'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -342,6 +388,12 @@ static int parse_options(struct cli *cl, int argc, char **argv, int stop_at_comm
             break;
         case 'e':
             cl->o.explain = optarg;
+            break;
+        case 'T':
+            cl->o.verify_target = 1;
+            break;
+        case 'R':
+            cl->o.rebind_state = 1;
             break;
         default:
             *exit_hint = EX_USAGE;

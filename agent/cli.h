@@ -6,7 +6,7 @@
  * cli_main() parses arguments, loads the config and runs one command. It returns an enum
  * dm_rc; *exit_hint is set to a sysexits code when the CLI knows better than the rc
  * (EX_USAGE for bad arguments, EX_CONFIG for a bad config, EX_DATAERR when a run finished
- * but some entries failed), else 0; main() maps the rest with rc_to_sysexits().
+ * but some entries failed), else 0; main() maps the rest with exitcode_of() (agent/exitcode.h).
  */
 #ifndef DM_CLI_H
 #define DM_CLI_H
@@ -24,6 +24,8 @@ struct cli_opts {
     const char *retry_from; /* --retry-from FILE */
     const char *out_prefix; /* --out PREFIX (validate, mapping) */
     const char *explain;    /* map --explain KEY */
+    int verify_target;      /* plan/run --verify-target */
+    int rebind_state;       /* plan/run --rebind-state */
 };
 
 struct dm_config;

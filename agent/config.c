@@ -138,6 +138,10 @@ static const struct cfg_key keys[] = {
     {"range_size", CFG_INT, "0", CFG_EP, 0, 100000, EPOFF(conn.range_size),
      .doc = "AD dialect: values per ranged request of member. 0 = as the server sends "
             "(AD: 1500); a smaller value forces ranged retrieval."},
+    {"create_containers", CFG_BOOL, "true", CFG_EP, EPOFF(create_containers),
+     .doc = "Target (LDAP): create the containers (OUs) between the base and each entry, "
+            "copied from the source's, parents first. false: a missing container is named "
+            "by check and plan, and its entries are held back."},
     {"delta", CFG_BOOL, "false", CFG_EP, EPOFF(delta),
      .doc = "AD dialect, source: read only what changed since the last successful run "
             "(uSNChanged above the highestCommittedUSN kept in the state journal) and report "
@@ -151,9 +155,17 @@ static const struct cfg_key keys[] = {
     {"users.activity", CFG_OBJ, NULL, CFG_EP,
      .doc = "Dated activity: users count only while start has passed and end has not."},
     {"users.activity.start_attribute", CFG_STR, NULL, CFG_EP, EPOFF(activity_start),
-     .doc = "Attribute holding the start date (GeneralizedTime, ISO 8601 or FILETIME)."},
+     .doc = "Attribute holding the start date; needs start_format."},
+    {"users.activity.start_format", CFG_STR, NULL, CFG_EP,
+     .values = "generalized|filetime|unix_days|unix_seconds|date", EPOFF(activity_start_format),
+     .doc = "Format of the start date: generalized (GeneralizedTime), filetime (AD), unix_days "
+            "(as shadowExpire), unix_seconds, date (ISO 8601). Required with start_attribute: "
+            "dates are never guessed."},
     {"users.activity.end_attribute", CFG_STR, NULL, CFG_EP, EPOFF(activity_end),
-     .doc = "Attribute holding the end date; missing = no end."},
+     .doc = "Attribute holding the end date; missing = no end. Needs end_format."},
+    {"users.activity.end_format", CFG_STR, NULL, CFG_EP,
+     .values = "generalized|filetime|unix_days|unix_seconds|date", EPOFF(activity_end_format),
+     .doc = "Format of the end date (as start_format). Required with end_attribute."},
     {"users.activity.lookahead_days", CFG_INT, "0", CFG_EP, 0, 3650, EPOFF(lookahead_days),
      .doc = "Count users as active this many days before their start date."},
     {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
@@ -183,6 +195,19 @@ static const struct cfg_key keys[] = {
      CFOFF(dn_attrs),
      .doc = "DN-valued attributes whose values are moved from the source base to the "
             "target base."},
+    {"run.verify_target", CFG_STR, "always", 0, CFOFF(verify_target),
+     .doc = "When a run reads the target to compare it with the source (drift, objects "
+            "missing at the target): \"always\", \"never\" (trust the journal for objects "
+            "whose source did not change), or \"every N runs\". The read of an LDAP target is "
+            "one paged search running beside the source read; a keyed target (okta) is asked "
+            "one request per object. --verify-target forces it for one run."},
+    {"run.collision", CFG_STR, "skip", 0, .values = "skip|link|suffix", CFOFF(collision),
+     .doc = "An object already at the target that dirmig did not create: \"skip\" reports it "
+            "and writes nothing; \"link\" adopts it only when the map's correlation key or a "
+            "fallback rule matches; \"suffix\" creates the new object under a suffixed name."},
+    {"run.collision_suffix", CFG_STR, "_new", 0, CFOFF(collision_suffix),
+     .doc = "The suffix of run.collision \"suffix\": appended to the user's login before "
+            "its '@', to a group name, or to the value of an LDAP entry's first RDN."},
     {"run.member_attributes", CFG_STRLIST, "member uniqueMember", 0, CFOFF(member_attrs),
      .doc = "Membership attributes whose values are resolved through the journal."},
     {"log", CFG_OBJ, NULL, 0, .doc = "Logging."},
@@ -1072,6 +1097,43 @@ static int parse_waves(struct cfg_ctx *x)
     return DM_OK;
 }
 
+/* run.verify_target ("always", "never", "every N runs") and the activity formats. */
+static int build_run(struct cfg_ctx *x)
+{
+    struct dm_config *c = &x->cp->pub;
+    const char *v = c->verify_target;
+    const struct config_endpoint *s = &c->source;
+    long n;
+    char *end;
+
+    if (strcmp(v, "always") == 0) {
+        c->verify_every = 1;
+    } else if (strcmp(v, "never") == 0) {
+        c->verify_every = 0;
+    } else if (strncmp(v, "every ", 6) == 0 && (n = strtol(v + 6, &end, 10)) >= 1 &&
+               n <= 100000 && (strcmp(end, " runs") == 0 || strcmp(end, " run") == 0)) {
+        c->verify_every = (int)n;
+    } else {
+        return cfg_fail(x, "run.verify_target",
+                        "must be \"always\", \"never\" or \"every N runs\" (N 1..100000)");
+    }
+    if ((s->activity_start != NULL) != (s->activity_start_format != NULL)) {
+        return cfg_fail(x,
+                        s->activity_start ? "source.users.activity.start_attribute"
+                                          : "source.users.activity.start_format",
+                        "start_attribute and start_format go together (dates are never "
+                        "guessed: name the format)");
+    }
+    if ((s->activity_end != NULL) != (s->activity_end_format != NULL)) {
+        return cfg_fail(x,
+                        s->activity_end ? "source.users.activity.end_attribute"
+                                        : "source.users.activity.end_format",
+                        "end_attribute and end_format go together (dates are never guessed: "
+                        "name the format)");
+    }
+    return DM_OK;
+}
+
 static int build(struct cfg_ctx *x)
 {
     struct dm_config *c = &x->cp->pub;
@@ -1123,6 +1185,10 @@ static int build(struct cfg_ctx *x)
         if (rc != DM_OK) {
             return rc;
         }
+    }
+    rc = build_run(x);
+    if (rc != DM_OK) {
+        return rc;
     }
     if (c->hook.search_base == NULL) {
         c->hook.search_base = c->source.users_base;

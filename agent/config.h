@@ -37,6 +37,9 @@ struct config_endpoint {
     char *users_filter;     /* default "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))" */
     char *activity_start;   /* dated activity (users): start attribute, or NULL */
     char *activity_end;     /* end attribute, or NULL */
+    char *activity_start_format; /* agent/activity.h format names; set with the attribute */
+    char *activity_end_format;
+    int create_containers;  /* target: create missing containers (OUs), default 1 */
     int lookahead_days;     /* active this many days before the start */
     char *groups_base;      /* default: conn.base */
     char *groups_filter;    /* default: groupOfNames, groupOfUniqueNames or posixGroup */
@@ -103,6 +106,10 @@ struct dm_config {
     char **dn_attrs;     /* NULL-terminated; DN-valued attrs rebased to the target
                           * base; default member uniqueMember owner manager
                           * seeAlso secretary */
+    char *verify_target;    /* run.verify_target as written */
+    int verify_every;       /* 1 = every run, 0 = never, N = every N runs */
+    char *collision;        /* run.collision: "skip", "link" or "suffix" */
+    char *collision_suffix; /* run.collision_suffix, default "_new" */
     char **member_attrs; /* NULL-terminated; DN-valued membership attrs resolved
                           * through the journal; default member uniqueMember */
     int log_level;       /* enum log_level */

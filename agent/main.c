@@ -1,35 +1,13 @@
 /*
  * main.c: the dirmig program. Everything else lives in libdirmig (STYLE L3); this file
- * only runs the CLI and maps the result to a sysexits(3) code (STYLE E4).
+ * only runs the CLI and maps the result to an exit code (agent/exitcode.h, STYLE E4).
  */
 #include <config.h>
 #include "agent/cli.h"
+#include "agent/exitcode.h"
 #include "agent/util/err.h"
 #include <ldap.h>
 #include <sysexits.h>
-
-/* The one place dm_rc becomes an exit status. */
-static int rc_to_sysexits(int rc)
-{
-    switch (rc) {
-    case DM_OK:
-        return EX_OK;
-    case DM_EINVAL:
-        return EX_DATAERR;
-    case DM_EUNAVAIL:
-        return EX_UNAVAILABLE;
-    case DM_EAUTH:
-        return EX_NOPERM;
-    case DM_ENOTFOUND:
-        return EX_NOINPUT;
-    case DM_ENOMEM:
-        return EX_OSERR;
-    case DM_ELIMIT:
-        return EX_TEMPFAIL;
-    default:
-        return EX_SOFTWARE;
-    }
-}
 
 int main(int argc, char **argv)
 {
@@ -42,5 +20,5 @@ int main(int argc, char **argv)
     if (hint != 0) {
         return hint;
     }
-    return rc_to_sysexits(rc);
+    return exitcode_of(rc);
 }

@@ -1,5 +1,6 @@
 #include <config.h>
 #include "agent/report.h"
+#include "agent/planner.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,35 +10,44 @@ static void kind_line(FILE *out, const char *name, const struct kind_counts *k,
                       enum pipeline_mode mode)
 {
     if (mode == PIPE_PLAN) {
-        fprintf(out, "  %-7s %8lld read  %8lld to create  %8lld to update  %8lld unchanged", name,
+        fprintf(out, "  %-10s %8lld read  %8lld to create  %8lld to update  %8lld unchanged", name,
                 k->seen, k->created, k->updated, k->unchanged);
         if (k->failed) {
             fprintf(out, "  %lld failing", k->failed);
         }
-        if (k->skipped) {
-            fprintf(out, "  %lld out of scope", k->skipped);
-        }
-        fputc('\n', out);
     } else {
         fprintf(out,
-                "  %-7s %8lld read  %8lld created  %8lld updated  %8lld unchanged  %8lld failed",
+                "  %-10s %8lld read  %8lld created  %8lld updated  %8lld unchanged  %8lld failed",
                 name, k->seen, k->created, k->updated, k->unchanged, k->failed);
-        if (k->skipped) {
-            fprintf(out, "  %8lld out of scope", k->skipped);
-        }
-        fputc('\n', out);
     }
+    if (k->held) {
+        fprintf(out, "  %lld held back", k->held);
+    }
+    if (k->inactive) {
+        fprintf(out, "  %lld left out by dated activity", k->inactive);
+    }
+    if (k->skipped) {
+        fprintf(out, "  %lld out of scope", k->skipped);
+    }
+    fputc('\n', out);
 }
 
-/* Users plus groups. */
+/* Users, groups and containers. */
 static void total_of(struct kind_counts *t, const struct pipeline_stats *st)
 {
-    t->seen = st->users.seen + st->groups.seen;
-    t->created = st->users.created + st->groups.created;
-    t->updated = st->users.updated + st->groups.updated;
-    t->unchanged = st->users.unchanged + st->groups.unchanged;
-    t->failed = st->users.failed + st->groups.failed;
-    t->skipped = st->users.skipped + st->groups.skipped;
+    const struct kind_counts *k[] = {&st->users, &st->groups, &st->containers};
+
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < 3; i++) {
+        t->seen += k[i]->seen;
+        t->created += k[i]->created;
+        t->updated += k[i]->updated;
+        t->unchanged += k[i]->unchanged;
+        t->failed += k[i]->failed;
+        t->skipped += k[i]->skipped;
+        t->inactive += k[i]->inactive;
+        t->held += k[i]->held;
+    }
 }
 
 void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
@@ -45,11 +55,32 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
     struct kind_counts t;
 
     total_of(&t, st);
-    fprintf(out, "%s %lld%s:\n", mode == PIPE_PLAN ? "plan" : "run", st->run_id,
-            st->interrupted ? " (stopped early)" : "");
+    fprintf(out, "%s %lld: %s%s\n", mode == PIPE_PLAN ? "plan" : "run", st->run_id,
+            st->status ? st->status : "?", st->interrupted ? " (stopped early)" : "");
     kind_line(out, "users", &st->users, mode);
     kind_line(out, "groups", &st->groups, mode);
+    if (st->containers.created + st->containers.failed + st->containers.held > 0) {
+        kind_line(out, "containers", &st->containers, mode);
+    }
     kind_line(out, "total", &t, mode);
+    if (st->verified) {
+        fprintf(out, "  target compared: %lld objects read, %lld looked up\n", st->target_read,
+                st->target_lookups);
+    } else {
+        fprintf(out, "  target not read this run (run.verify_target): objects unchanged since "
+                     "the journal's write were not looked at\n");
+    }
+    if (st->nreasons > 0) {
+        fprintf(out, "  changes by reason:\n");
+        for (size_t i = 0; i < st->nreasons; i++) {
+            fprintf(out, "    %-52s %8lld\n", planner_reason_text(st->reasons[i].name),
+                    st->reasons[i].n);
+        }
+    }
+    if (st->group_passes > 1) {
+        fprintf(out, "  groups written in %d passes (groups after the groups they contain)\n",
+                st->group_passes);
+    }
     if (st->keyed && st->ncreds > 0) {
         static const char *const outcomes[] = {"import", "hook", "error"};
         static const char *const words[] = {"imported hash", "password-import hook",
@@ -100,40 +131,41 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
                 st->source_deleted);
     }
     if (st->ncats > 0) {
-        fprintf(out, "  errors by category:");
+        fprintf(out, "  problems by category:");
         for (size_t i = 0; i < st->ncats; i++) {
             fprintf(out, " %s %lld%s", st->cats[i].name, st->cats[i].n,
                     i + 1 < st->ncats ? "," : "");
         }
         fputc('\n', out);
     }
-    if (mode == PIPE_PLAN && st->nsamples > 0) {
+    if (st->nsamples > 0) {
         fprintf(out, "  sample changes:\n");
         for (size_t i = 0; i < st->nsamples; i++) {
-            fprintf(out, "    %-6s %s [%s]\n", st->samples[i].action, st->samples[i].dn,
-                    st->samples[i].attrs);
+            fprintf(out, "    %-6s %s [%s] (%s)\n", st->samples[i].action, st->samples[i].dn,
+                    st->samples[i].attrs,
+                    st->samples[i].reason ? planner_reason_text(st->samples[i].reason) : "");
         }
     }
 }
 
 static json_t *kind_json(const struct kind_counts *k, enum pipeline_mode mode)
 {
-    if (mode == PIPE_PLAN) {
-        return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "read", (json_int_t)k->seen, "create",
-                         (json_int_t)k->created, "update", (json_int_t)k->updated, "unchanged",
-                         (json_int_t)k->unchanged, "failed", (json_int_t)k->failed, "skipped",
-                         (json_int_t)k->skipped);
-    }
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "read", (json_int_t)k->seen, "created",
-                     (json_int_t)k->created, "updated", (json_int_t)k->updated, "unchanged",
+    int plan = mode == PIPE_PLAN;
+
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "read", (json_int_t)k->seen,
+                     plan ? "create" : "created", (json_int_t)k->created,
+                     plan ? "update" : "updated", (json_int_t)k->updated, "unchanged",
                      (json_int_t)k->unchanged, "failed", (json_int_t)k->failed, "skipped",
-                     (json_int_t)k->skipped);
+                     (json_int_t)k->skipped, "inactive", (json_int_t)k->inactive, "held",
+                     (json_int_t)k->held);
 }
 
-int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
+int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode,
+                         int exit_code)
 {
     struct kind_counts t;
     json_t *o, *schemes = json_object(), *errs = json_object(), *samples = json_array();
+    json_t *reasons = json_object();
     int rc;
 
     total_of(&t, st);
@@ -143,6 +175,9 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
     for (size_t i = 0; i < st->ncats; i++) {
         json_object_set_new(errs, st->cats[i].name, json_integer(st->cats[i].n));
     }
+    for (size_t i = 0; i < st->nreasons; i++) {
+        json_object_set_new(reasons, st->reasons[i].name, json_integer(st->reasons[i].n));
+    }
     for (size_t i = 0; i < st->nsamples; i++) {
         json_t *attrs = json_array();
         char *list = strdup(st->samples[i].attrs ? st->samples[i].attrs : ""), *save = NULL;
@@ -151,18 +186,26 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
             json_array_append_new(attrs, json_string(tok));
         }
         free(list);
-        json_array_append_new(samples, json_pack("{s:s,s:s,s:o}", "action", st->samples[i].action,
-                                                 "dn", st->samples[i].dn, "attributes", attrs));
+        json_array_append_new(samples,
+                              json_pack("{s:s,s:s,s:s,s:o}", "action", st->samples[i].action,
+                                        "reason", st->samples[i].reason ? st->samples[i].reason : "",
+                                        "dn", st->samples[i].dn, "attributes", attrs));
     }
-    o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:I}", "run", (json_int_t)st->run_id, "status",
-                  st->interrupted ? "stopped" : "done", "users", kind_json(&st->users, mode),
-                  "groups", kind_json(&st->groups, mode), "total", kind_json(&t, mode), "schemes",
-                  schemes, "errors", errs, "unresolved_members",
-                  (json_int_t)st->unresolved_members);
+    o = json_pack("{s:s,s:I,s:s,s:i,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "command",
+                  mode == PIPE_PLAN ? "plan" : "run", "run", (json_int_t)st->run_id, "status",
+                  st->status ? st->status : "failed", "exit_code", exit_code, "stopped_early",
+                  st->interrupted, "users", kind_json(&st->users, mode), "groups",
+                  kind_json(&st->groups, mode), "containers", kind_json(&st->containers, mode),
+                  "total", kind_json(&t, mode), "reasons", reasons, "schemes", schemes, "errors",
+                  errs, "unresolved_members", (json_int_t)st->unresolved_members);
     if (o == NULL) {
         json_decref(samples);
         return DM_ENOMEM;
     }
+    json_object_set_new(o, "target",
+                        json_pack("{s:b,s:I,s:I}", "verified", st->verified, "read",
+                                  (json_int_t)st->target_read, "looked_up",
+                                  (json_int_t)st->target_lookups));
     if (st->keyed) {
         json_t *cr = json_array();
         for (size_t i = 0; cr != NULL && i < st->ncreds; i++) {
@@ -183,11 +226,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                                       (json_int_t)ts->transport_errors));
     }
     json_object_set_new(o, "source_deleted", json_integer((json_int_t)st->source_deleted));
-    if (mode == PIPE_PLAN) {
-        json_object_set_new(o, "samples", samples);
-    } else {
-        json_decref(samples);
-    }
+    json_object_set_new(o, "samples", samples);
     rc = json_dumpf(o, out, JSON_COMPACT) == 0 ? DM_OK : DM_EINTERNAL;
     fputc('\n', out);
     json_decref(o);

@@ -24,16 +24,24 @@ struct state;
 
 struct run_counts {
     long long created, updated, unchanged, failed, deleted, skipped;
+    long long held; /* not written: collisions, groups whose members were all left out */
 };
 
 struct state_object {
-    char *kind;      /* "user" or "group" */
+    char *kind;      /* "user", "group" or "container" */
     char *key;       /* source correlation key */
     char *source_dn; /* normalized source DN (dn_normalize) */
-    char *target_dn; /* as written to the target */
-    char digest[65]; /* entry_digest of the mapped entry */
-    char *status;    /* "ok" or "failed" */
+    char *target_dn; /* the target reference: the DN as written (LDAP) or the id the target
+                      * assigned (keyed targets) */
+    char digest[65]; /* entry_digest of what the target was asked to hold */
+    char *status;    /* "ok", "failed", or "pending": a create recorded before it is sent, so
+                      * that a run resumed after a crash looks the object up instead of
+                      * creating it again */
     long long last_run;
+    char *attrs;     /* names of the attributes dirmig wrote (lowercase, comma-separated; never
+                      * values), so that an attribute the source dropped is removed; may be NULL */
+    int linked;      /* 1: an object that was at the target before and was linked by the
+                      * collision policy, not created by dirmig */
 };
 
 /* Frees the strings of o (not o itself) and zeroes it. */
@@ -42,7 +50,7 @@ void state_object_clear(struct state_object *o);
 struct state_run {
     long long id;
     char kind[16];
-    char status[16];             /* running, done, failed, interrupted */
+    char status[16];             /* running, done, failed, interrupted, blocked */
     long long started, finished; /* unix seconds; finished 0 while running */
     struct run_counts counts;
 };
@@ -68,6 +76,10 @@ int state_object_get(struct state_object *out, struct state *s, const char *kind
 /* Looks up by normalized source DN (any kind); DM_ENOTFOUND if absent. */
 int state_object_by_source_dn(struct state_object *out, struct state *s, const char *source_dn,
                               struct dm_err *err) DM_MUST_USE;
+/* Looks up the object of kind whose target reference is target_ref (case-insensitive; a
+ * row with status ok first); DM_ENOTFOUND if none. */
+int state_object_by_target(struct state_object *out, struct state *s, const char *kind,
+                           const char *target_ref, struct dm_err *err) DM_MUST_USE;
 /* Inserts or replaces the object (kind, key). */
 int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err) DM_MUST_USE;
 

@@ -16,8 +16,10 @@
  * is one step of an already compiled statement.
  */
 
-#define STATE_SCHEMA_VERSION "1"
+#define STATE_SCHEMA_VERSION 2 /* the version migrations[] brings every journal to */
 #define STATE_BUSY_TIMEOUT_MS 10000
+
+#define OBJ_COLS "kind, key, source_dn, target_dn, digest, status, last_run, attrs, origin"
 
 enum st_stmt {
     ST_BEGIN,
@@ -28,6 +30,7 @@ enum st_stmt {
     ST_RUN_END,
     ST_OBJ_GET,
     ST_OBJ_BY_DN,
+    ST_OBJ_BY_TARGET,
     ST_OBJ_PUT,
     ST_ERR_ADD,
     ST_TOTALS,
@@ -51,19 +54,19 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_RUN_INSERT] = "INSERT INTO runs (kind, config_digest, started, finished, status) "
                       "VALUES (?1, ?2, ?3, 0, 'running')",
     [ST_RUN_END] = "UPDATE runs SET status = ?2, finished = ?3, created = ?4, updated = ?5, "
-                   "unchanged = ?6, failed = ?7, deleted = ?8, skipped = ?9 WHERE id = ?1",
-    [ST_OBJ_GET] = "SELECT kind, key, source_dn, target_dn, digest, status, last_run "
-                   "FROM objects WHERE kind = ?1 AND key = ?2",
-    [ST_OBJ_BY_DN] = "SELECT kind, key, source_dn, target_dn, digest, status, last_run "
-                     "FROM objects WHERE source_dn = ?1 LIMIT 1",
-    [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects "
-                   "(kind, key, source_dn, target_dn, digest, status, last_run) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   "unchanged = ?6, failed = ?7, deleted = ?8, skipped = ?9, held = ?10 "
+                   "WHERE id = ?1",
+    [ST_OBJ_GET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND key = ?2",
+    [ST_OBJ_BY_DN] = "SELECT " OBJ_COLS " FROM objects WHERE source_dn = ?1 LIMIT 1",
+    [ST_OBJ_BY_TARGET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND target_dn = ?2 "
+                         "COLLATE NOCASE ORDER BY status = 'ok' DESC, last_run DESC LIMIT 1",
+    [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects (" OBJ_COLS ") "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
     [ST_RUNS] = "SELECT id, kind, status, started, finished, created, updated, unchanged, "
-                "failed, deleted, skipped FROM runs ORDER BY id DESC LIMIT ?1",
+                "failed, deleted, skipped, held FROM runs ORDER BY id DESC LIMIT ?1",
     [ST_RUN_ERR_COUNTS] = "SELECT category, count(*) FROM errors WHERE run = ?1 "
                           "GROUP BY category ORDER BY category",
     [ST_PW_ADD] = "INSERT INTO password_migrations (login, dn, outcome, reason, at) "
@@ -80,7 +83,7 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
 };
 
-/* Idempotent schema for version 1. */
+/* Idempotent schema for version 1; migrations[] then brings it to STATE_SCHEMA_VERSION. */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta ("
     "  key TEXT PRIMARY KEY,"
@@ -128,8 +131,19 @@ static const char schema_sql[] =
     "  at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS password_migrations_outcome "
     "  ON password_migrations (outcome, login);"
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" STATE_SCHEMA_VERSION
-    "');";
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
+
+/* migrations[v] turns version v into v + 1, inside the transaction that opens the journal.
+ * Append only: a released journal may be at any earlier version. */
+static const char *const migrations[] = {
+    [0] = NULL,
+    /* 1 -> 2: what dirmig wrote to each object (attribute names, never values), whether it
+     * created or linked it, and lookups by target reference (collisions, pending creates). */
+    [1] = "ALTER TABLE objects ADD COLUMN attrs TEXT;"
+          "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+          "ALTER TABLE objects ADD COLUMN origin TEXT;"
+          "CREATE INDEX IF NOT EXISTS objects_target ON objects (kind, target_dn COLLATE NOCASE);",
+};
 
 struct state {
     sqlite3 *db;
@@ -175,24 +189,46 @@ static int exec_stmt(struct state *s, enum st_stmt which, const char *what, stru
     return DM_OK;
 }
 
-static int check_schema_version(struct state *s, struct dm_err *err)
+/* Reads the schema version and applies the migrations that follow it (inside the open
+ * transaction). A journal newer than this program is refused. */
+static int migrate_schema(struct state *s, struct dm_err *err)
 {
     sqlite3_stmt *st = NULL;
+    char *errmsg = NULL;
+    long v;
     int rc;
 
     if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
                            NULL) != SQLITE_OK) {
         return db_fail(s, err, "reading schema version");
     }
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
+    if (sqlite3_step(st) != SQLITE_ROW) {
         rc = db_fail(s, err, "reading schema version");
-    } else if (strcmp((const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION) != 0) {
-        rc = dm_err_set(err, DM_EINVAL, "%s: journal schema version %s is not supported (want %s)",
-                        s->path, (const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION);
-    } else {
-        rc = DM_OK;
+        goto done;
     }
+    v = strtol((const char *)sqlite3_column_text(st, 0), NULL, 10);
+    if (v < 1 || v > STATE_SCHEMA_VERSION) {
+        rc = dm_err_set(err, DM_EINVAL,
+                        "%s: journal schema version %s is not supported (this dirmig knows 1..%d)",
+                        s->path, (const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION);
+        goto done;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    for (; v < STATE_SCHEMA_VERSION; v++) {
+        char set[96];
+        snprintf(set, sizeof(set), "UPDATE meta SET value = '%ld' WHERE key = 'schema_version';",
+                 v + 1);
+        if (sqlite3_exec(s->db, migrations[v], NULL, NULL, &errmsg) != SQLITE_OK ||
+            sqlite3_exec(s->db, set, NULL, NULL, &errmsg) != SQLITE_OK) {
+            rc = dm_err_set(err, DM_EINVAL, "%s: cannot migrate the journal to version %ld: %s",
+                            s->path, v + 1, errmsg ? errmsg : "?");
+            goto done;
+        }
+    }
+    rc = DM_OK;
+done:
+    sqlite3_free(errmsg);
     sqlite3_finalize(st);
     return rc;
 }
@@ -240,15 +276,19 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
         goto done;
     }
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE;", NULL, NULL, &errmsg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK ||
-        sqlite3_exec(s->db, "COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
+        sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
         rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the state journal schema: %s", path,
                         errmsg ? errmsg : "?");
         sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
         goto done;
     }
-    rc = check_schema_version(s, err);
+    rc = migrate_schema(s, err);
+    if (rc == DM_OK && sqlite3_exec(s->db, "COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the state journal schema: %s", path,
+                        errmsg ? errmsg : "?");
+    }
     if (rc != DM_OK) {
+        sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
         goto done;
     }
     for (int i = 0; i < ST__LAST; i++) {
@@ -327,6 +367,7 @@ int state_run_end(struct state *s, long long run, const char *status, const stru
     sqlite3_bind_int64(st, 7, c->failed);
     sqlite3_bind_int64(st, 8, c->deleted);
     sqlite3_bind_int64(st, 9, c->skipped);
+    sqlite3_bind_int64(st, 10, c->held);
     rc = exec_stmt(s, ST_RUN_END, "ending a run", err);
     if (rc != DM_OK) {
         return rc;
@@ -401,15 +442,19 @@ static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *s
     o.source_dn = col_dup(st, 2);
     o.target_dn = col_dup(st, 3);
     o.status = col_dup(st, 5);
+    o.attrs = col_dup(st, 7);
     if ((o.kind == NULL) || (o.key == NULL) || (o.status == NULL) ||
         (o.source_dn == NULL && sqlite3_column_type(st, 2) != SQLITE_NULL) ||
-        (o.target_dn == NULL && sqlite3_column_type(st, 3) != SQLITE_NULL)) {
+        (o.target_dn == NULL && sqlite3_column_type(st, 3) != SQLITE_NULL) ||
+        (o.attrs == NULL && sqlite3_column_type(st, 7) != SQLITE_NULL)) {
         rc = dm_err_set(err, DM_ENOMEM, "state object");
         goto done;
     }
     d = sqlite3_column_text(st, 4);
     snprintf(o.digest, sizeof(o.digest), "%s", d ? (const char *)d : "");
     o.last_run = (long long)sqlite3_column_int64(st, 6);
+    d = sqlite3_column_text(st, 8);
+    o.linked = d != NULL && strcmp((const char *)d, "linked") == 0;
     *out = o;
     memset(&o, 0, sizeof(o));
     rc = DM_OK;
@@ -449,7 +494,19 @@ int state_object_put(struct state *s, const struct state_object *o, struct dm_er
     bind_text(st, 5, o->digest);
     bind_text(st, 6, o->status ? o->status : "ok");
     sqlite3_bind_int64(st, 7, o->last_run);
+    bind_text(st, 8, o->attrs);
+    bind_text(st, 9, o->linked ? "linked" : "created");
     return exec_stmt(s, ST_OBJ_PUT, "writing an object", err);
+}
+
+int state_object_by_target(struct state_object *out, struct state *s, const char *kind,
+                           const char *target_ref, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_OBJ_BY_TARGET];
+
+    bind_text(st, 1, kind);
+    bind_text(st, 2, target_ref);
+    return object_row(out, s, st, "reading an object by target reference", err);
 }
 
 void state_object_clear(struct state_object *o)
@@ -462,6 +519,7 @@ void state_object_clear(struct state_object *o)
     free(o->source_dn);
     free(o->target_dn);
     free(o->status);
+    free(o->attrs);
     memset(o, 0, sizeof(*o));
 }
 
@@ -545,6 +603,7 @@ int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struc
         r.counts.failed = (long long)sqlite3_column_int64(st, 8);
         r.counts.deleted = (long long)sqlite3_column_int64(st, 9);
         r.counts.skipped = (long long)sqlite3_column_int64(st, 10);
+        r.counts.held = (long long)sqlite3_column_int64(st, 11);
         if (fn(&r, payload) != 0) {
             rc = SQLITE_DONE;
             break;

@@ -78,16 +78,25 @@ struct scope {
  * return stops the read and is returned by read(). */
 typedef int (*conn_entry_fn)(const struct entry *e, void *payload);
 
-/* CHANGE_DISABLE (deactivate without deleting) is for CONN_KEYED targets. */
-enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE, CHANGE_DISABLE };
+/* CHANGE_DISABLE (deactivate without deleting) is for CONN_KEYED targets. CHANGE_MOVE (DN
+ * targets): rename old_ref to entry->dn, then modify as CHANGE_MODIFY does. */
+enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE, CHANGE_DISABLE, CHANGE_MOVE };
 
 struct change {
     enum change_op op;
     enum obj_kind kind;
     const struct entry *entry; /* the wanted target entry (DN set); for DELETE only dn. For a
                                 * CONN_KEYED target the "DN" is the natural key (login, group
-                                * name) and member values are target ids */
-    const char *const *keep;   /* attributes never deleted by a modify; may be NULL */
+                                * name) and member values are target ids. For MODIFY it says
+                                * what to make equal, as entry_diff()'s `want`: attributes
+                                * with values are set, attributes without values deleted,
+                                * target attributes it does not name are never touched */
+    const char *const *merge;  /* MODIFY: attributes whose values are added, the target's own
+                                * kept (NULL-terminated; may be NULL) */
+    const char *old_ref;       /* MOVE: the DN the object has at the target now */
+    int adopt;                 /* ADD: an object already at the target is ours (a create the
+                                * journal recorded before a crash): compare and modify it
+                                * instead of answering APPLY_EXISTS */
     /* CONN_KEYED targets only */
     const char *target_id;         /* the id the journal holds, NULL/"" = not known */
     const unsigned char *password; /* users: the source userPassword value (secret), or NULL */
@@ -102,6 +111,8 @@ enum apply_status {
     APPLY_DELETED,
     APPLY_FAILED,
     APPLY_DISABLED,
+    APPLY_EXISTS, /* ADD: the object is already at the target and is not ours (err says so);
+                   * nothing was written */
 };
 
 struct apply_result {
@@ -130,11 +141,14 @@ struct conn_ops {
                 struct dm_err *err);
     /* Reads one entry by DN (all user attributes); DM_ENOTFOUND if absent. */
     int (*lookup)(struct entry **out, struct conn *c, const char *dn, struct dm_err *err);
-    /* Applies n changes. ADD of an existing entry becomes a compare-and-modify; MODIFY of
-     * a missing entry becomes an add; MODIFY computes the difference against the current
-     * target entry and sends only differing attributes (UNCHANGED if none). Big
-     * multi-valued attributes are written in member_chunk slices. Fills res[0..n-1];
-     * returns DM_OK unless the connection itself is lost for good (DM_EUNAVAIL). */
+    /* Applies n changes. ADD of an object already there answers APPLY_EXISTS unless the
+     * change says adopt (or the add was resent after a lost connection): then it becomes a
+     * compare-and-modify. MODIFY computes the difference against the current target object
+     * as entry_diff() does (only what the change names) and sends only that (UNCHANGED if
+     * none); a MODIFY of a missing object fails (DM_ENOTFOUND), it never adds a partial
+     * one. Big multi-valued attributes are written in member_chunk slices. Fills
+     * res[0..n-1]; returns DM_OK unless the connection itself is lost for good
+     * (DM_EUNAVAIL). */
     int (*apply)(struct conn *c, const struct change *v, size_t n, struct apply_result *res);
     /* Describes the server (rootDSE: vendor, naming contexts, supported controls, the
      * bound identity) as human text lines appended to out. */
@@ -148,6 +162,10 @@ struct conn_ops {
      * fills out[i] (or NULL), rcs[i] and errs[i] as find() would. */
     void (*find_many)(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
                       struct entry **out, int *rcs, struct dm_err *errs);
+    /* CONN_KEYED, optional: reads one object by the reference the target assigned to it (its
+     * id), in the same form as find(); DM_ENOTFOUND if absent. */
+    int (*get)(struct entry **out, struct conn *c, enum obj_kind kind, const char *ref,
+               struct dm_err *err);
     /* Optional: traffic counters so far. */
     void (*stats)(struct conn *c, struct conn_stats *out);
     /* CONN_KEYED: the mapped attribute that names an object (e.g. "login", "name"). */

@@ -15,6 +15,7 @@
  * synchronously once everything in flight has completed.
  */
 #include "connectors/ldap_common.h"
+#include "schema/dn.h"
 #include "connectors/ad.h"
 
 #include <assert.h>
@@ -64,6 +65,7 @@ struct apply_ctx {
     size_t n;
     struct apply_result *res;
     unsigned char *state;
+    unsigned char *replayed; /* 1: sent before the connection was lost, sent again */
     size_t ndone;
     size_t window;
     size_t chunk;
@@ -557,6 +559,24 @@ static void item_done(struct apply_ctx *a, size_t i, enum apply_status st)
     a->ndone++;
 }
 
+/* An add met an entry that is already there. Ours when the change says so (a create the
+ * journal recorded as intended before a crash) or when this call sent it before a lost
+ * connection (the first add may have been applied): then compare and modify. Otherwise
+ * the entry belongs to someone else: APPLY_EXISTS, and the caller's collision policy
+ * decides; it is never adopted silently. Returns 1 when the item is final. */
+static int add_exists(struct apply_ctx *a, size_t i)
+{
+    if (a->v[i].adopt || a->replayed[i]) {
+        return 0;
+    }
+    dm_err_clear(&a->res[i].err);
+    dm_err_set(&a->res[i].err, DM_EEXISTS, "add: an entry with this DN already exists at the "
+                                           "target and was not created by dirmig");
+    dm_err_dn(&a->res[i].err, a->v[i].entry->dn);
+    item_done(a, i, APPLY_EXISTS);
+    return 1;
+}
+
 /* Waits for the result of msgid. Returns 0 with *code (and the server's matched DN and
  * diagnostic, to free with ldap_memfree) or a negative code: connection lost. */
 static int wait_one(struct conn *c, int msgid, int *code, char **matched, char **diag)
@@ -769,6 +789,14 @@ static int update_item(struct apply_ctx *a, size_t i)
     log_debug("ldap_search(base=\"%s\", scope=base, attrs=*) uri=%s", ch->entry->dn,
               a->c->s.cfg.uri);
     rc = ldap_common_lookup(&old, &a->c->s, ch->entry->dn, NULL, &e);
+    if (rc == DM_ENOTFOUND && ch->op != CHANGE_ADD) {
+        /* a modify carries only what differs: never add a partial entry. The object went
+         * away since it was planned; the next run sees it missing and creates it whole. */
+        dm_err_set(&a->res[i].err, DM_ENOTFOUND, "modify: the entry is no longer at the target");
+        dm_err_dn(&a->res[i].err, ch->entry->dn);
+        item_done(a, i, APPLY_FAILED);
+        goto done;
+    }
     if (rc == DM_ENOTFOUND) {
         lost = add_chunked(a, ch->entry, &code, &matched, &diag, &op);
         if (lost == 0 && code == LDAP_SUCCESS) {
@@ -790,7 +818,7 @@ static int update_item(struct apply_ctx *a, size_t i)
         item_done(a, i, APPLY_FAILED);
         goto done;
     }
-    rc = entry_diff(&d, old, ch->entry, ch->keep, a->chunk, &a->res[i].err);
+    rc = entry_diff(&d, old, ch->entry, ch->merge, a->chunk, &a->res[i].err);
     if (rc != DM_OK) {
         dm_err_dn(&a->res[i].err, ch->entry->dn);
         item_done(a, i, APPLY_FAILED);
@@ -812,6 +840,49 @@ done:
     ldap_memfree(diag);
     entry_diff_free(&d);
     entry_free(old);
+    return lost;
+}
+
+/* Renames old_dn to new_dn (new RDN and new superior; the old RDN value is deleted). Returns
+ * 0 with *code, or negative: connection lost. */
+static int sync_rename(struct conn *c, const char *old_dn, const char *new_dn, int *code,
+                       char **matched, char **diag)
+{
+    struct dn *d = NULL;
+    char *rdn = NULL;
+    const char *sup;
+    int msgid, lrc, lost;
+
+    *matched = NULL;
+    *diag = NULL;
+    *code = LDAP_SUCCESS;
+    if (dn_parse(&d, new_dn, NULL) != DM_OK || d->nrdns < 2) {
+        dn_free(d);
+        *code = LDAP_INVALID_DN_SYNTAX;
+        return 0;
+    }
+    rdn = strndup(new_dn, d->rdns[0].end);
+    sup = new_dn + d->rdns[0].end;
+    while (*sup == ',' || *sup == ';' || *sup == ' ') {
+        sup++;
+    }
+    dn_free(d);
+    if (rdn == NULL) {
+        *code = LDAP_NO_MEMORY;
+        return 0;
+    }
+    log_debug("ldap_rename(dn=\"%s\", newrdn=\"%s\", newSuperior=\"%s\", deleteoldrdn=1) uri=%s",
+              old_dn, rdn, sup, c->s.cfg.uri);
+    lrc = ldap_rename(c->s.ld, old_dn, rdn, sup, 1, NULL, NULL, &msgid);
+    free(rdn);
+    if (lrc < 0 && ldap_common_is_conn_err(lrc)) {
+        return lrc;
+    }
+    if (lrc != LDAP_SUCCESS) {
+        *code = lrc;
+        return 0;
+    }
+    lost = wait_one(c, msgid, code, matched, diag);
     return lost;
 }
 
@@ -837,6 +908,22 @@ static int sync_item(struct apply_ctx *a, size_t i)
             item_done(a, i, APPLY_FAILED);
         }
         break;
+    case CHANGE_MOVE:
+        lost = sync_rename(a->c, ch->old_ref, ch->entry->dn, &code, &matched, &diag);
+        if (lost != 0) {
+            break;
+        }
+        /* noSuchObject on a replay after a lost connection: the rename went through */
+        if (code != LDAP_SUCCESS && !(code == LDAP_NO_SUCH_OBJECT && a->replayed[i])) {
+            item_fail(a, i, code, matched, diag, "rename");
+            item_done(a, i, APPLY_FAILED);
+            break;
+        }
+        lost = update_item(a, i);
+        if (lost == 0 && a->res[i].status == APPLY_UNCHANGED) {
+            a->res[i].status = APPLY_UPDATED; /* the rename was the change */
+        }
+        break;
     case CHANGE_ADD:
         if (a->state[i] != ST_EXISTS) {
             lost = add_chunked(a, ch->entry, &code, &matched, &diag, &op);
@@ -850,6 +937,9 @@ static int sync_item(struct apply_ctx *a, size_t i)
             if (code != LDAP_ALREADY_EXISTS) {
                 item_fail(a, i, code, matched, diag, op);
                 item_done(a, i, APPLY_FAILED);
+                break;
+            }
+            if (add_exists(a, i)) {
                 break;
             }
         }
@@ -946,7 +1036,9 @@ static int collect_one(struct apply_ctx *a)
         if (code == LDAP_SUCCESS) {
             item_done(a, i, APPLY_CREATED);
         } else if (code == LDAP_ALREADY_EXISTS) {
-            a->state[i] = ST_EXISTS;
+            if (!add_exists(a, i)) {
+                a->state[i] = ST_EXISTS;
+            }
         } else if (code == LDAP_NO_SUCH_OBJECT) {
             a->state[i] = ST_RETRY; /* the parent may still be in flight */
         } else {
@@ -1041,7 +1133,8 @@ static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct a
         return DM_OK;
     }
     a.state = calloc(n, 1);
-    if (a.state == NULL || tab_init(c, a.window) != DM_OK) {
+    a.replayed = calloc(n, 1);
+    if (a.state == NULL || a.replayed == NULL || tab_init(c, a.window) != DM_OK) {
         rc = dm_err_set(&e, DM_ENOMEM, "apply: out of memory");
         goto fail_rest;
     }
@@ -1060,6 +1153,7 @@ static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct a
         for (size_t i = 0; i < n; i++) {
             if (a.state[i] == ST_INFLIGHT) {
                 a.state[i] = ST_TODO;
+                a.replayed[i] = 1;
             }
         }
         tab_init(c, a.window);
@@ -1096,6 +1190,7 @@ done:
         c->inflight = 0;
     }
     free(a.state);
+    free(a.replayed);
     return rc;
 }
 

@@ -107,8 +107,8 @@ static const char *error_code(const struct http_response *r, json_t **hold)
     return json_string_value(json_object_get(*hold, "errorCode"));
 }
 
-/* The profile object of a mapped entry: one value = a string, several = an array.
- * "member" (group members) is not a profile property. */
+/* The profile object of a mapped entry: one value = a string, several = an array, none =
+ * null (the property is cleared). "member" (group members) is not a profile property. */
 static json_t *profile_of(const struct entry *e)
 {
     json_t *p = json_object();
@@ -116,10 +116,12 @@ static json_t *profile_of(const struct entry *e)
     for (size_t i = 0; p != NULL && i < e->nattrs; i++) {
         const struct dm_attr *a = &e->attrs[i];
         json_t *v;
-        if (strcasecmp(a->name, "member") == 0 || a->nvals == 0) {
+        if (strcasecmp(a->name, "member") == 0) {
             continue;
         }
-        if (a->nvals == 1) {
+        if (a->nvals == 0) {
+            v = json_null(); /* a partial update with null clears the property */
+        } else if (a->nvals == 1) {
             v = json_stringn((const char *)a->vals[0].data, a->vals[0].len);
         } else {
             v = json_array();
@@ -471,6 +473,54 @@ static int okta_find(struct entry **out, struct conn *c, enum obj_kind kind, con
     return DM_OK;
 }
 
+/* One object by id: a user as find_many() reads it (GET /users/{id} takes an id), a group
+ * with GET /groups/{id} and its member pages. */
+static int okta_get(struct entry **out, struct conn *c, enum obj_kind kind, const char *ref,
+                    struct dm_err *err)
+{
+    struct http_response r = {0};
+    struct find_ctx x = {ref, NULL, NULL, err};
+    char *esc = okta_url_escape(ref), *path = NULL;
+    json_t *g = NULL;
+    int rc;
+
+    *out = NULL;
+    if (kind == OBJ_USER) {
+        free(esc);
+        return okta_lookup(out, c, ref, err);
+    }
+    if (esc == NULL || asprintf(&path, "/api/v1/groups/%s", esc) < 0) {
+        free(esc);
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    free(esc);
+    rc = http_perform_one(&r, c->http, "GET", path, NULL, 0, err);
+    free(path);
+    path = NULL;
+    if (rc == DM_OK && r.status == 404) {
+        rc = dm_err_set(err, DM_ENOTFOUND, "no group with id %s", ref);
+    } else if (rc != DM_OK || r.status != 200) {
+        rc = answer_err(err, &r, rc, err, "reading a group");
+    } else {
+        g = json_loadb(r.body.data, r.body.len, 0, NULL);
+        x.e = json_is_object(g) ? entry_of(g, "name") : NULL;
+        rc = x.e != NULL ? DM_OK : dm_err_set(err, DM_EINTERNAL, "group %s: unreadable answer", ref);
+    }
+    http_response_clear(&r);
+    json_decref(g);
+    if (rc == DM_OK &&
+        asprintf(&path, "/api/v1/groups/%s/users?limit=%d", x.e->key, OKTA_MEMBERS_PAGE) >= 0) {
+        rc = list_all(c, path, member_elem, &x, err);
+        free(path);
+    }
+    if (rc != DM_OK) {
+        entry_free(x.e);
+        return rc;
+    }
+    *out = x.e;
+    return DM_OK;
+}
+
 /* find() of many users at once: every GET in flight together on the shared client. */
 struct many_ctx {
     struct entry **out;
@@ -570,21 +620,22 @@ struct job {
     size_t member_failed;
     struct dm_err member_err; /* first member failure */
     unsigned create_attempts; /* users: attempts of the create that met E0000001 */
+    int create_dup;           /* groups: our create met E0000001 (a retried POST) */
     time_t started;           /* wall clock when the job started */
 };
 
 /* A create met E0000001: the user is ours when an earlier attempt of this very request
- * created it and its answer was lost, i.e. the request was retried and the user was created
- * after this job started (server time; a minute of clock skew allowed). A login that existed
- * before would have answered the first attempt with E0000001 (final, not retried). libcurl's
- * own silent resend on a reused connection that died is invisible here: such a user is
- * matched and counted unchanged. */
-static int created_by_retry(const struct job *j, const char *created)
+ * created it and its answer was lost: the user was created after this job started (server
+ * time) and either the request was retried by us, or its
+ * profile is exactly the one we sent (libcurl resends a request silently when a reused
+ * connection turns out dead; the caller looked the login up just before and found nothing).
+ * A login that existed before would have answered the first attempt with E0000001. */
+static int created_by_retry(const struct job *j, const char *created, int same)
 {
     struct tm tm;
     time_t t;
 
-    if (j->create_attempts < 2 || created == NULL) {
+    if ((j->create_attempts < 2 && !same) || created == NULL) {
         return 0;
     }
     memset(&tm, 0, sizeof(tm));
@@ -592,7 +643,14 @@ static int created_by_retry(const struct job *j, const char *created)
         return 0;
     }
     t = timegm(&tm);
-    return t != (time_t)-1 && t >= j->started - 60;
+    if (t == (time_t)-1) {
+        return 0;
+    }
+    /* our own retry: allow the server's clock a minute behind ours; without a retry of ours
+     * no allowance, so a user made just before this job is never taken for ours (if the
+     * server's clock is behind, our own user is reported as existing instead, and the
+     * journal's intent adopts it on the next run) */
+    return j->create_attempts >= 2 ? t >= j->started - 60 : t >= j->started;
 }
 
 struct member_req {
@@ -615,6 +673,18 @@ static void job_fail_err(struct job *j, const struct dm_err *e)
     j->res->err = *e;
     dm_err_dn(&j->res->err, j->ch->entry->dn);
     job_finish(j, APPLY_FAILED);
+}
+
+/* A create found the name taken by an object that is not ours: nothing is written, the
+ * caller's collision policy decides (never matched silently). */
+static void job_exists(struct job *j, const char *what)
+{
+    dm_err_clear(&j->res->err);
+    dm_err_set(&j->res->err, DM_EEXISTS, "%s already exists at the target and was not created "
+                                         "by dirmig", what);
+    dm_err_dn(&j->res->err, j->ch->entry->dn);
+    j->res->created_with_hook = 0;
+    job_finish(j, APPLY_EXISTS);
 }
 
 static void job_fail(struct job *j, const struct http_response *r, int rc,
@@ -1048,8 +1118,12 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         if (r->status == 200 && id_from(j, r)) {
             json_t *u = json_loadb(r->body.data, r->body.len, 0, NULL);
             int same = profile_same(j->profile, json_object_get(u, "profile"));
-            int ours = created_by_retry(j, json_string_value(json_object_get(u, "created")));
+            int ours = created_by_retry(j, json_string_value(json_object_get(u, "created")), same);
             json_decref(u);
+            if (!ours && !j->ch->adopt) {
+                job_exists(j, "a user with this login");
+                break;
+            }
             if (!ours) {
                 j->res->created_with_hook = 0;
             }
@@ -1067,10 +1141,12 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     case J_USER_UPDATE:
         if (r->status == 200) {
             job_finish(j, APPLY_UPDATED);
-        } else if (r->status == 404 && j->ch->target_id != NULL && j->ch->target_id[0]) {
-            /* Deleted at the target since the last run: create it again. */
-            j->id[0] = '\0';
-            user_create(j);
+        } else if (r->status == 404) {
+            /* Deleted at the target since it was planned: the next run sees it missing and
+             * creates it whole (an update never creates). */
+            struct dm_err e = {0};
+            dm_err_set(&e, DM_ENOTFOUND, "updating the user: it is no longer at the target");
+            job_fail_err(j, &e);
         } else {
             job_fail(j, r, rc, herr, "updating the user");
         }
@@ -1117,6 +1193,10 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             const char *id = json_string_value(json_object_get(x, "id"));
             if (n != NULL && id != NULL && strcasecmp(n, j->ch->entry->dn) == 0 &&
                 strlen(id) < sizeof(j->id)) {
+                if (!j->ch->adopt && !j->create_dup) {
+                    job_exists(j, "a group with this name");
+                    break;
+                }
                 snprintf(j->id, sizeof(j->id), "%s", id);
                 group_found(j, x);
                 break;
@@ -1140,6 +1220,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         code = error_code(r, &hold);
         if (r->status == 400 && code != NULL && strcmp(code, "E0000001") == 0 &&
             strstr(r->body.data, "already exists") != NULL) {
+            j->create_dup = 1;
             group_find(j, NULL); /* created by a retried POST whose answer was lost */
             break;
         }
@@ -1236,6 +1317,7 @@ const struct conn_ops conn_okta_ops = {
     .close = okta_close,
     .find = okta_find,
     .find_many = okta_find_many,
+    .get = okta_get,
     .stats = okta_stats,
     .natural_key = {"login", "name"},
 };

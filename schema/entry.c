@@ -551,8 +551,39 @@ done:
     return rc;
 }
 
-int entry_diff(struct entry_diff *out, const struct entry *old, const struct entry *new,
-               const char *const *keep, size_t chunk, struct dm_err *err)
+/* The values of n that old lacks, as a sorted pointer array of *k entries (NULL on ENOMEM). */
+static const struct dm_val **missing_vals(const struct dm_attr *o, const struct dm_attr *n,
+                                          size_t *k)
+{
+    const struct dm_val **ov = o != NULL ? sorted_vals(o) : NULL, **nv = sorted_vals(n);
+    const struct dm_val **add = malloc((n->nvals ? n->nvals : 1) * sizeof(*add));
+    size_t i = 0, j = 0, no = o != NULL ? o->nvals : 0;
+
+    *k = 0;
+    if ((o != NULL && ov == NULL) || nv == NULL || add == NULL) {
+        free(ov);
+        free(nv);
+        free(add);
+        return NULL;
+    }
+    while (j < n->nvals) {
+        int c = i == no ? 1 : val_cmp(ov[i], nv[j]);
+        if (c == 0) {
+            i++;
+            j++;
+        } else if (c < 0) {
+            i++;
+        } else {
+            add[(*k)++] = nv[j++];
+        }
+    }
+    free(ov);
+    free(nv);
+    return add;
+}
+
+int entry_diff(struct entry_diff *out, const struct entry *old, const struct entry *want,
+               const char *const *merge, size_t chunk, struct dm_err *err)
 {
     struct entry_diff d = {0, NULL};
     size_t cap = 0;
@@ -561,32 +592,28 @@ int entry_diff(struct entry_diff *out, const struct entry *old, const struct ent
     if (chunk == 0) {
         chunk = 1000;
     }
-    for (size_t i = 0; rc == DM_OK && i < new->nattrs; i++) {
-        const struct dm_attr *n = &new->attrs[i], *o = entry_attr(old, n->name);
+    for (size_t i = 0; rc == DM_OK && i < want->nattrs; i++) {
+        const struct dm_attr *n = &want->attrs[i], *o = entry_attr(old, n->name);
+        int has_old = o != NULL && o->nvals > 0;
+
         if (n->nvals == 0) {
-            continue;
-        }
-        if (o == NULL || o->nvals == 0) {
-            const struct dm_val **v = malloc(n->nvals * sizeof(*v));
+            /* named but without values: the attribute must not exist */
+            if (has_old) {
+                rc = push_mod(&d, &cap, ENTRY_MOD_DELETE, o->name, NULL, 0);
+            }
+        } else if (in_list(merge, n->name) || !has_old) {
+            /* merge (or nothing there yet): add what is missing, keep the rest */
+            size_t k;
+            const struct dm_val **v = missing_vals(has_old ? o : NULL, n, &k);
             if (v == NULL) {
                 rc = DM_ENOMEM;
                 break;
             }
-            for (size_t k = 0; k < n->nvals; k++) {
-                v[k] = &n->vals[k];
-            }
-            rc = push_chunked(&d, &cap, ENTRY_MOD_ADD, n->name, v, n->nvals, chunk);
+            rc = push_chunked(&d, &cap, ENTRY_MOD_ADD, n->name, v, k, chunk);
             free(v);
         } else {
             rc = diff_attr(&d, &cap, o, n, chunk);
         }
-    }
-    for (size_t i = 0; rc == DM_OK && i < old->nattrs; i++) {
-        const struct dm_attr *o = &old->attrs[i], *n = entry_attr(new, o->name);
-        if (o->nvals == 0 || (n != NULL && n->nvals > 0) || in_list(keep, o->name)) {
-            continue;
-        }
-        rc = push_mod(&d, &cap, ENTRY_MOD_DELETE, o->name, NULL, 0);
     }
     if (rc != DM_OK) {
         entry_diff_free(&d);

@@ -117,6 +117,37 @@ const char *map_key_target(const struct map *m);
 size_t map_key_fallbacks(const struct map *m, const char *const **sources,
                          const char *const **targets);
 
+/* ---- attribute ownership ----
+ *
+ * Who owns each target attribute once an object exists at the target (DESIGN "Ownership"):
+ *   authoritative  the source wins: the target's values are made equal to the mapped ones
+ *                  (an attribute the map names but the entry lacks is deleted), and a value
+ *                  changed at the target is drift that the next run repairs. The default.
+ *   create_only    written when the object is created, never again: the default for
+ *                  userPassword and the other sensitive attributes (entry_is_sensitive_attr),
+ *                  so a password changed at the target is never reverted.
+ *   merge          multi-valued: the mapped values are added, the target's own values kept.
+ *                  The default for objectClass (auxiliary classes added at the target stay).
+ * Set per rule ("ownership": "merge") or per section for any attribute, ruled or auto-mapped
+ * ("ownership": {"mail": "create_only"}); the section's table wins. Target attributes the
+ * map does not name are never modified or deleted (the planner decides what is named).
+ */
+enum map_ownership { MAP_OWN_AUTHORITATIVE = 0, MAP_OWN_CREATE_ONLY, MAP_OWN_MERGE };
+
+/* The ownership of target attribute attr in kind's section (case-insensitive name). */
+enum map_ownership map_attr_ownership(const struct map *m, enum map_kind kind, const char *attr);
+
+/* "authoritative", "create_only" or "merge". Static. */
+const char *map_ownership_name(enum map_ownership o);
+
+/* The target attributes the kind's explicit rules name (dropped ones excluded): borrowed
+ * array of *out names, valid as long as the map. With "auto": "none" these are all the
+ * attributes the map can produce. */
+size_t map_named_attrs(const struct map *m, enum map_kind kind, const char *const **out);
+
+/* 1 when the kind's section copies source attributes by name ("auto": "by-name"). */
+int map_auto_by_name(const struct map *m, enum map_kind kind);
+
 /* Builds the target entry for src: attributes per the kind's rules, objectClass mapped,
  * dn and key copied from src (the caller rebases the DN). Returns a new entry; caller
  * frees with entry_free(). A compiled map is read-only and may be shared by threads, but

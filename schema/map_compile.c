@@ -293,6 +293,22 @@ static int compile_from(struct map_rule *r, const struct map_cc *cc, const char 
     return DM_OK;
 }
 
+/* "authoritative" | "create_only" | "merge" -> enum map_ownership, or -1. */
+static int ownership_of(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    if (s == NULL) {
+        return -1;
+    }
+    for (int o = MAP_OWN_AUTHORITATIVE; o <= MAP_OWN_MERGE; o++) {
+        if (strcmp(s, map_ownership_name((enum map_ownership)o)) == 0) {
+            return o;
+        }
+    }
+    return -1;
+}
+
 /* One "attributes" member; path is that of the member. */
 static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char *path,
                         const char *target, const json_t *v)
@@ -301,6 +317,7 @@ static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char 
     json_t *kv;
     int nsrc = 0, rc = DM_OK;
 
+    r->own = -1;
     r->target = strdup(target);
     r->path = strdup(path);
     if (r->target == NULL || r->path == NULL) {
@@ -351,6 +368,11 @@ static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char 
             }
         } else if (strcmp(k, "transforms") == 0) {
             rc = compile_transforms(r, cc, kp, kv);
+        } else if (strcmp(k, "ownership") == 0) {
+            r->own = ownership_of(kv);
+            if (r->own < 0) {
+                rc = cc_err(cc, kp, "must be \"authoritative\", \"create_only\" or \"merge\"");
+            }
         } else if (strcmp(k, "default") == 0) {
             if (!json_is_string(kv)) {
                 rc = cc_err(cc, kp, "must be a string");
@@ -364,8 +386,8 @@ static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char 
             if (rc == DM_ENOTFOUND) {
                 rc = cc_err(cc, kp,
                             "unknown key (known: from, template, value, transforms, "
-                            "default, type, max_length, min_length, required, unique, "
-                            "pattern, pii, max_utf8_bytes_per_char)");
+                            "default, ownership, type, max_length, min_length, required, "
+                            "unique, pattern, pii, max_utf8_bytes_per_char)");
             } else if (rc == DM_ENOMEM) {
                 rc = cc_nomem(cc);
             } else if (rc != DM_OK) {
@@ -592,6 +614,19 @@ static int section_index(struct map_section *s)
         }
         (void)map_nset_add(&s->skip, r->target, 0);
     }
+    s->named = calloc(s->nrules + 1, sizeof(*s->named));
+    if (s->named == NULL) {
+        return DM_ENOMEM;
+    }
+    for (size_t i = 0; i < s->nrules; i++) {
+        int seen = s->rules[i].drop;
+        for (size_t k = 0; k < s->nnamed && !seen; k++) {
+            seen = strcasecmp(s->named[k], s->rules[i].target) == 0;
+        }
+        if (!seen) {
+            s->named[s->nnamed++] = s->rules[i].target;
+        }
+    }
     for (size_t i = 0; i < s->nexclude; i++) {
         (void)map_nset_add(&s->skip, s->exclude[i], 1);
     }
@@ -745,6 +780,46 @@ static int compile_sources(struct map *m, const struct map_cc *cc, const char *k
     return rc;
 }
 
+/* Section "ownership": {"attr": "merge", ...}, for ruled and auto-mapped attributes. */
+static int compile_owns(struct map_section *s, const struct map_cc *cc, const char *path,
+                        const json_t *v)
+{
+    const char *k;
+    json_t *kv;
+
+    if (!json_is_object(v)) {
+        return cc_err(cc, path, "must be an object of \"attribute\": \"mode\"");
+    }
+    s->owns = calloc(json_object_size(v) ? json_object_size(v) : 1, sizeof(*s->owns));
+    if (s->owns == NULL) {
+        return cc_nomem(cc);
+    }
+    json_object_foreach ((json_t *)v, k, kv) {
+        int o = ownership_of(kv);
+        char *kp;
+        int rc;
+
+        if (o >= 0 && k[0] != '\0') {
+            s->owns[s->nowns].name = strdup(k);
+            if (s->owns[s->nowns].name == NULL) {
+                return cc_nomem(cc);
+            }
+            s->owns[s->nowns++].own = (enum map_ownership)o;
+            continue;
+        }
+        kp = path_join(path, k);
+        if (kp == NULL) {
+            return cc_nomem(cc);
+        }
+        rc = k[0] == '\0' ? cc_err(cc, kp, "empty attribute name")
+                          : cc_err(cc, kp, "must be \"authoritative\", \"create_only\" or "
+                                           "\"merge\"");
+        free(kp);
+        return rc;
+    }
+    return DM_OK;
+}
+
 static int compile_section(struct map_section *s, const struct map_cc *cc, const char *path,
                            const json_t *v)
 {
@@ -776,6 +851,8 @@ static int compile_section(struct map_section *s, const struct map_cc *cc, const
             rc = compile_ocs(s, cc, kp, kv);
         } else if (strcmp(k, "attributes") == 0) {
             rc = compile_attributes(s, cc, kp, kv);
+        } else if (strcmp(k, "ownership") == 0) {
+            rc = compile_owns(s, cc, kp, kv);
         } else if (strcmp(k, "target_profile") == 0) {
             validate_profile_free(s->profile);
             s->profile = NULL;
@@ -783,7 +860,7 @@ static int compile_section(struct map_section *s, const struct map_cc *cc, const
         } else {
             rc = cc_err(cc, kp,
                         "unknown key (known: auto, exclude, objectclasses, attributes, "
-                        "target_profile)");
+                        "ownership, target_profile)");
         }
         free(kp);
         if (rc != DM_OK) {

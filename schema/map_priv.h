@@ -80,6 +80,7 @@ struct map_rule {
     char *def; /* NULL when no default */
     size_t def_len;
     struct validate_constraint cons; /* the rule's own constraint keys */
+    int own;                         /* "ownership": enum map_ownership, -1 = not set */
 };
 
 struct map_oc {
@@ -87,8 +88,18 @@ struct map_oc {
     char *to; /* NULL: drop the class */
 };
 
+/* One "ownership" member of a section: an attribute (ruled or auto-mapped) and its mode. */
+struct map_own {
+    char *name;
+    enum map_ownership own;
+};
+
 struct map_section {
     int auto_by_name;
+    struct map_own *owns; /* section "ownership": {"attr": "merge", ...} */
+    size_t nowns;
+    const char **named; /* borrowed rule targets (not dropped): the attributes the map names */
+    size_t nnamed;
     char **exclude;
     size_t nexclude;
     struct map_oc *ocs;

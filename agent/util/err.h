@@ -26,6 +26,8 @@ enum dm_rc {
     DM_ESCHEMA,   /* the target's schema refused the data */
     DM_ELIMIT,    /* a size, time or safety limit was hit */
     DM_EINTERNAL, /* anything else; msg says what */
+    DM_ECONFIG,   /* the configuration does not fit what it meets (a journal that belongs to
+                   * another target, ...): fix the config or rebind, do not retry */
     DM__LAST      /* append above only */
 };
 

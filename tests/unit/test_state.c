@@ -136,7 +136,7 @@ static int collect_runs(const struct state_run *r, void *payload)
 
 static void test_state__run_begin_end(void **state)
 {
-    struct run_counts c = {1, 2, 3, 4, 5, 6};
+    struct run_counts c = {1, 2, 3, 4, 5, 6, 7};
     struct state_run runs[8];
     struct dm_err e = {0};
     char path[512];
@@ -166,6 +166,7 @@ static void test_state__run_begin_end(void **state)
     assert_int_equal(runs[1].counts.failed, 4);
     assert_int_equal(runs[1].counts.deleted, 5);
     assert_int_equal(runs[1].counts.skipped, 6);
+    assert_int_equal(runs[1].counts.held, 7);
     assert_int_equal(runs[2].id, 0);
     memset(runs, 0, sizeof(runs));
     assert_int_equal(state_runs(s, 1, collect_runs, runs, &e), DM_OK);
@@ -379,6 +380,89 @@ static void test_state__meta_set_get(void **state)
 }
 
 /* 100k puts and gets must be cheap with prepared statements and batching. */
+/* A journal of schema version 1 (as dirmig wrote it before target references, attribute
+ * ownership and intents) is migrated in place on open; its rows stay readable. */
+static void test_state__migrates_v1_journal(void **state)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+    struct state *s = NULL;
+    char path[512], cmd[2048], *v = NULL;
+
+    (void)state;
+    new_path(path, sizeof(path));
+    snprintf(cmd, sizeof(cmd),
+             "python3 -c \"import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.executescript("
+             "'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+             "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
+             "config_digest TEXT, started INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0, "
+             "status TEXT NOT NULL, created INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL "
+             "DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, "
+             "deleted INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0);"
+             "CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, source_dn TEXT, "
+             "target_dn TEXT, digest TEXT, status TEXT NOT NULL, last_run INTEGER NOT NULL "
+             "DEFAULT 0, PRIMARY KEY (kind, key));"
+             "INSERT INTO objects VALUES (\\\"user\\\", \\\"k1\\\", \\\"uid=a,dc=s\\\", "
+             "\\\"uid=a,dc=t\\\", \\\"d\\\", \\\"ok\\\", 3);"
+             "INSERT INTO meta VALUES (\\\"schema_version\\\", \\\"1\\\");'); d.commit()\" '%s'",
+             path);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(state_object_get(&o, s, "user", "k1", &e), DM_OK);
+    assert_string_equal(o.target_dn, "uid=a,dc=t");
+    assert_null(o.attrs);
+    assert_int_equal(o.linked, 0);
+    state_object_clear(&o);
+    assert_int_equal(state_object_by_target(&o, s, "user", "UID=A,DC=T", &e), DM_OK);
+    assert_string_equal(o.key, "k1");
+    state_object_clear(&o);
+    assert_int_equal(state_meta_get(&v, s, "schema_version", &e), DM_OK);
+    assert_string_equal(v, "2");
+    free(v);
+    state_close(s);
+    /* a journal newer than this program is refused, naming the version */
+    snprintf(cmd, sizeof(cmd),
+             "python3 -c \"import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute("
+             "'UPDATE meta SET value = 99 WHERE key = 1', ()) if False else d.execute("
+             "\\\"UPDATE meta SET value = '99' WHERE key = 'schema_version'\\\"); d.commit()\" '%s'",
+             path);
+    assert_int_equal(system(cmd), 0);
+    s = NULL;
+    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_null(s);
+    assert_non_null(strstr(e.msg, "99"));
+}
+
+/* What dirmig wrote (attribute names), whether it linked the object, and lookups by the
+ * target reference survive a round trip. */
+static void test_state__object_attrs_linked_by_target(void **state)
+{
+    struct state_object o = {0}, g = {0};
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s = open_new(path, sizeof(path));
+
+    (void)state;
+    o.kind = (char *)"user";
+    o.key = (char *)"k2";
+    o.source_dn = (char *)"uid=b,dc=s";
+    o.target_dn = (char *)"00u42";
+    o.status = (char *)"pending";
+    o.attrs = (char *)"login,email";
+    o.linked = 1;
+    assert_int_equal(state_object_put(s, &o, &e), DM_OK);
+    assert_int_equal(state_object_get(&g, s, "user", "k2", &e), DM_OK);
+    assert_string_equal(g.status, "pending");
+    assert_string_equal(g.attrs, "login,email");
+    assert_int_equal(g.linked, 1);
+    state_object_clear(&g);
+    assert_int_equal(state_object_by_target(&g, s, "user", "00u42", &e), DM_OK);
+    assert_string_equal(g.key, "k2");
+    state_object_clear(&g);
+    assert_int_equal(state_object_by_target(&g, s, "group", "00u42", &e), DM_ENOTFOUND);
+    state_close(s);
+}
+
 static void test_state__bulk_is_fast(void **state)
 {
     struct state_object o = {0};
@@ -430,6 +514,8 @@ int main(void)
         cmocka_unit_test(test_state__close_rolls_back_open_batch),
         cmocka_unit_test(test_state__reopen_persists),
         cmocka_unit_test(test_state__meta_set_get),
+        cmocka_unit_test(test_state__migrates_v1_journal),
+        cmocka_unit_test(test_state__object_attrs_linked_by_target),
         cmocka_unit_test(test_state__bulk_is_fast),
     };
 

@@ -1107,6 +1107,87 @@ static void test_map__many_rules_and_option_names(void **state)
     map_free(m);
 }
 
+/* map_check() against the starter Okta map and its profile; map_mask() and friends. */
+static void test_map__check_okta_profile_and_mask_pii(void **state)
+{
+    const char *top = getenv("top_srcdir");
+    struct map *m = NULL;
+    struct dm_err err = {0};
+    struct entry *in, *out = NULL;
+    struct map_problem *pr = NULL;
+    const char **uniq = NULL;
+    size_t n = 0;
+    char path[1024];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/schema/maps/inetorgperson-to-okta.json", top ? top : ".");
+    if (map_load_file(&m, path, &err) != DM_OK) {
+        fail_msg("%s", err.msg);
+    }
+    /* good entry */
+    in = entry_new("uid=zoe,ou=people,dc=x");
+    assert_int_equal(entry_add_str(in, "mail", "Zoë.Ünal@Example.ORG"), DM_OK);
+    assert_int_equal(entry_add_str(in, "givenName", "Zoë"), DM_OK);
+    assert_int_equal(entry_add_str(in, "sn", "Ünal"), DM_OK);
+    assert_int_equal(entry_add_str(in, "mobile", "+1 555 0100"), DM_OK);
+    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_string_equal(entry_first(out, "login"), "Zoë.Ünal@example.org");
+    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
+    assert_int_equal(n, 0);
+    assert_null(pr);
+    entry_free(out);
+    entry_free(in);
+    /* bad entry: no sn, a 4-byte character in givenName, a 51-char... login not email */
+    in = entry_new("uid=bad,ou=people,dc=x");
+    assert_int_equal(entry_add_str(in, "mail", "bad"), DM_OK);
+    assert_int_equal(entry_add_str(in, "givenName", "\xf0\x9f\x98\x80"), DM_OK);
+    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
+    {
+        char all[1024] = "";
+
+        for (size_t i = 0; i < n; i++) {
+            snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s:%s;", pr[i].attr,
+                     pr[i].category);
+        }
+        assert_string_equal(all, "login:too_short;login:invalid_email;email:too_short;"
+                                 "email:invalid_email;firstName:bad_chars;"
+                                 "lastName:missing_required;");
+    }
+    free(pr);
+    entry_free(out);
+    entry_free(in);
+    /* uniqueness is the agent's: the list of attributes; pii and masking */
+    assert_int_equal(map_unique_attrs(m, MAP_USERS, &uniq), 1);
+    assert_string_equal(uniq[0], "login");
+    assert_int_equal(map_unique_attrs(m, MAP_GROUPS, &uniq), 0);
+    assert_true(map_attr_is_pii(m, MAP_USERS, "mobilePhone"));
+    assert_true(map_attr_is_pii(m, MAP_USERS, "userPassword"));
+    assert_false(map_attr_is_pii(m, MAP_USERS, "login"));
+    assert_string_equal(map_mask(m, MAP_USERS, "mobilephone", "+1 555"), "***");
+    assert_string_equal(map_mask(m, MAP_USERS, "login", "a@b.org"), "a@b.org");
+    {
+        struct buf b;
+
+        in = entry_new("uid=p,dc=x");
+        assert_int_equal(entry_add_str(in, "login", "p@x.org"), DM_OK);
+        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0100"), DM_OK);
+        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0101"), DM_OK);
+        assert_int_equal(entry_add_str(in, "userPassword", "{SSHA}secret"), DM_OK);
+        buf_init(&b, 0);
+        assert_int_equal(map_dump_masked(&b, m, MAP_USERS, in), DM_OK);
+        assert_non_null(strstr(b.data, "login: p@x.org\n"));
+        assert_non_null(strstr(b.data, "mobilePhone: ***\nmobilePhone: ***\n"));
+        assert_null(strstr(b.data, "555"));
+        assert_null(strstr(b.data, "secret"));
+        /* the entry itself is untouched */
+        assert_string_equal(entry_first(in, "mobilePhone"), "+1 555 0100");
+        buf_free(&b);
+        entry_free(in);
+    }
+    map_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1133,6 +1214,7 @@ int main(void)
         cmocka_unit_test(test_map__explain_shows_steps_and_masks_pii),
         cmocka_unit_test(test_map__explain_binary_values_escaped),
         cmocka_unit_test(test_map__many_rules_and_option_names),
+        cmocka_unit_test(test_map__check_okta_profile_and_mask_pii),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -8,21 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "schema/validate.h"
-
-static char tmpdir[] = "/tmp/test_validate.XXXXXX";
-
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
+#include "tests/unit/fixture.h"
 
 /* A constraint from a JSON object of constraint keys. */
 static void make_constraint(struct validate_constraint *c, const char *attr, const char *json)
@@ -205,7 +191,7 @@ static void test_validate__constraint_keys_rejected(void **state)
 
 static void test_validate__profile_load(void **state)
 {
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     struct validate_profile *p = NULL;
     const struct validate_constraint *c;
     struct dm_err err = {0};
@@ -213,7 +199,7 @@ static void test_validate__profile_load(void **state)
     const char *bad;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/schema/profiles/okta-user.json", top ? top : ".");
+    snprintf(path, sizeof(path), "%s/schema/profiles/okta-user.json", top);
     if (validate_profile_load(&p, path, &err) != DM_OK) {
         fail_msg("%s", err.msg);
     }
@@ -230,49 +216,34 @@ static void test_validate__profile_load(void **state)
     assert_null(validate_profile_find(p, "nosuch"));
     validate_profile_free(p);
     p = NULL;
-    snprintf(path, sizeof(path), "%s/schema/profiles/inetorgperson.json", top ? top : ".");
+    snprintf(path, sizeof(path), "%s/schema/profiles/inetorgperson.json", top);
     assert_int_equal(validate_profile_load(&p, path, &err), DM_OK);
     validate_profile_free(p);
     p = NULL;
-    snprintf(path, sizeof(path), "%s/schema/profiles/ad-user.json", top ? top : ".");
+    snprintf(path, sizeof(path), "%s/schema/profiles/ad-user.json", top);
     assert_int_equal(validate_profile_load(&p, path, &err), DM_OK);
     validate_profile_free(p);
     p = NULL;
 
-    bad = write_file("bad.json", "{\"attributes\": {\n  \"a\": {\"max_length\": 0}\n}}");
+    bad = fixture_write_tmp("bad.json", "{\"attributes\": {\n  \"a\": {\"max_length\": 0}\n}}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     snprintf(path, sizeof(path),
              "%s:2:9: attributes.a.max_length: must be an integer >= 1 "
              "(characters)",
              bad);
     assert_string_equal(err.msg, path);
-    bad = write_file("bad.json", "{\"attributes\": {\"a\": {\"lenght\": 1}}}");
+    bad = fixture_write_tmp("bad.json", "{\"attributes\": {\"a\": {\"lenght\": 1}}}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, ":1:23: attributes.a.lenght: unknown key"));
-    bad =
-        write_file("bad.json", "{\"attributes\": {\"a\": {\"min_length\": 3, \"max_length\": 2}}}");
+    bad = fixture_write_tmp("bad.json",
+                            "{\"attributes\": {\"a\": {\"min_length\": 3, \"max_length\": 2}}}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, "attributes.a: min_length is greater than max_length"));
-    bad = write_file("bad.json", "{\"name\": \"x\"}");
+    bad = fixture_write_tmp("bad.json", "{\"name\": \"x\"}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, "needs \"attributes\""));
     assert_int_equal(validate_profile_load(&p, "/nonexistent/p.json", &err), DM_ENOTFOUND);
     assert_null(p);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[600];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -288,5 +259,5 @@ int main(void)
         cmocka_unit_test(test_validate__profile_load),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

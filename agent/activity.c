@@ -7,7 +7,7 @@ static const struct {
     const char *name;
     enum activity_format f;
 } formats[] = {
-    {"generalized", ACT_GENERALIZED}, {"filetime", ACT_FILETIME}, {"unix_days", ACT_UNIX_DAYS},
+    {"generalized", ACT_GENERALIZED},   {"filetime", ACT_FILETIME}, {"unix_days", ACT_UNIX_DAYS},
     {"unix_seconds", ACT_UNIX_SECONDS}, {"date", ACT_DATE},
 };
 

@@ -35,7 +35,8 @@ const char *activity_format_names(void);
 
 /* Parses one value: *t seconds since 1970 (UTC), *never 1 for "no date" values.
  * DM_EINVAL when the value is not in the format. */
-int activity_parse(int64_t *t, int *never, enum activity_format f, const struct dm_val *v) DM_MUST_USE;
+int activity_parse(int64_t *t, int *never, enum activity_format f,
+                   const struct dm_val *v) DM_MUST_USE;
 
 struct activity_rule {
     const char *start_attr, *end_attr; /* NULL = not used */

@@ -174,7 +174,7 @@ static int cmd_check(struct cli *c, int *exit_hint)
 }
 
 /* The exit code of a plan or run that returned rc (agent/exitcode.h). */
-static int pipeline_exit(int rc, const struct pipeline_stats *st, int hint)
+static int pipeline_exit(int rc, const struct pipeline_stats *st, enum pipeline_mode mode, int hint)
 {
     const struct kind_counts *k[] = {&st->users, &st->groups, &st->containers};
     long long bad = 0;
@@ -191,7 +191,8 @@ static int pipeline_exit(int rc, const struct pipeline_stats *st, int hint)
     for (size_t i = 0; i < 3; i++) {
         bad += k[i]->failed + k[i]->held;
     }
-    return bad > 0 ? EX_DATAERR : EX_OK;
+    /* a plan that foresees failures has still done its job: the run says 65 */
+    return bad > 0 && mode == PIPE_RUN ? EX_DATAERR : EX_OK;
 }
 
 static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
@@ -222,7 +223,7 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
     }
     if (mode == PIPE_VALIDATE) {
         if (rc == DM_OK) {
-            report_validate_text(stdout, &st);
+            report_validate_text(c->o.json ? stderr : stdout, &st);
             if (c->o.json) {
                 report_validate_json(stdout, &st);
             }
@@ -234,7 +235,7 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
         config_free(cfg);
         return rc;
     }
-    code = pipeline_exit(rc, &st, *exit_hint);
+    code = pipeline_exit(rc, &st, mode, *exit_hint);
     /* the summary on stdout (logs are on stderr); with --json the JSON object is stdout's
      * only content and the summary goes to stderr */
     if (st.run_id != 0) {
@@ -245,9 +246,9 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
             report_pipeline_json(stdout, &st, mode, code);
         } else {
             char msg[1200];
-            json_t *j = json_pack("{s:s,s:s,s:i,s:s}", "command", mode == PIPE_PLAN ? "plan" : "run",
-                                  "status", "failed", "exit_code", code, "error",
-                                  dm_err_format(&err, msg, sizeof(msg)));
+            json_t *j = json_pack(
+                "{s:s,s:s,s:i,s:s}", "command", mode == PIPE_PLAN ? "plan" : "run", "status",
+                "failed", "exit_code", code, "error", dm_err_format(&err, msg, sizeof(msg)));
             if (j != NULL) {
                 json_dumpf(j, stdout, JSON_COMPACT);
                 fputc('\n', stdout);

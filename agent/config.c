@@ -265,8 +265,8 @@ static int build_run(struct cfg_ctx *x)
         c->verify_every = 1;
     } else if (strcmp(v, "never") == 0) {
         c->verify_every = 0;
-    } else if (strncmp(v, "every ", 6) == 0 && (n = strtol(v + 6, &end, 10)) >= 1 &&
-               n <= 100000 && (strcmp(end, " runs") == 0 || strcmp(end, " run") == 0)) {
+    } else if (strncmp(v, "every ", 6) == 0 && (n = strtol(v + 6, &end, 10)) >= 1 && n <= 100000 &&
+               (strcmp(end, " runs") == 0 || strcmp(end, " run") == 0)) {
         c->verify_every = (int)n;
     } else {
         return config_fail(x, "run.verify_target",

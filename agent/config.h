@@ -39,11 +39,11 @@ struct config_endpoint {
     char *activity_end;     /* end attribute, or NULL */
     char *activity_start_format; /* agent/activity.h format names; set with the attribute */
     char *activity_end_format;
-    int create_containers;  /* target: create missing containers (OUs), default 1 */
-    int lookahead_days;     /* active this many days before the start */
-    char *groups_base;      /* default: conn.base */
-    char *groups_filter;    /* default: groupOfNames, groupOfUniqueNames or posixGroup */
-    int delta;              /* source, AD dialect: delta reads (agent/delta.h) */
+    int create_containers; /* target: create missing containers (OUs), default 1 */
+    int lookahead_days;    /* active this many days before the start */
+    char *groups_base;     /* default: conn.base */
+    char *groups_filter;   /* default: groupOfNames, groupOfUniqueNames or posixGroup */
+    int delta;             /* source, AD dialect: delta reads (agent/delta.h) */
 };
 
 /* The password-import hook server (`dirmig hook`, agent/hook.h). Strings point into the
@@ -100,19 +100,19 @@ struct dm_config {
     char *path; /* as given */
     struct config_endpoint source;
     struct config_endpoint target;
-    struct map *map;     /* compiled; never NULL after load */
-    char *state_path;    /* default "dirmig.db" beside the config */
-    int batch_size;      /* 1..10000, default 500 */
-    char **dn_attrs;     /* NULL-terminated; DN-valued attrs rebased to the target
-                          * base; default member uniqueMember owner manager
-                          * seeAlso secretary */
+    struct map *map;        /* compiled; never NULL after load */
+    char *state_path;       /* default "dirmig.db" beside the config */
+    int batch_size;         /* 1..10000, default 500 */
+    char **dn_attrs;        /* NULL-terminated; DN-valued attrs rebased to the target
+                             * base; default member uniqueMember owner manager
+                             * seeAlso secretary */
     char *verify_target;    /* run.verify_target as written */
     int verify_every;       /* 1 = every run, 0 = never, N = every N runs */
     char *collision;        /* run.collision: "skip", "link" or "suffix" */
     char *collision_suffix; /* run.collision_suffix, default "_new" */
-    char **member_attrs; /* NULL-terminated; DN-valued membership attrs resolved
-                          * through the journal; default member uniqueMember */
-    int log_level;       /* enum log_level */
+    char **member_attrs;    /* NULL-terminated; DN-valued membership attrs resolved
+                             * through the journal; default member uniqueMember */
+    int log_level;          /* enum log_level */
     int log_json;
     char *log_file;            /* NULL = stderr */
     char **validate_blocking;  /* NULL-terminated problem categories that block */

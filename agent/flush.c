@@ -173,8 +173,9 @@ static int apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err)
     }
     {
         const struct dm_attr *a = entry_attr(q->want, attr);
-        char *v = a != NULL && a->nvals > 0 ? planner_suffixed((const char *)a->vals[0].data, sfx, 0)
-                                            : NULL;
+        char *v = a != NULL && a->nvals > 0
+                      ? planner_suffixed((const char *)a->vals[0].data, sfx, 0)
+                      : NULL;
         rc = entry_set_dn(q->want, name);
         if (rc == DM_OK && v != NULL) {
             char *keep = strdup(attr);

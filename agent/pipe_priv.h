@@ -34,17 +34,17 @@
 /* One object waiting in the current batch. */
 struct pobj {
     enum map_kind kind;
-    int container;        /* a container (OU) created for the entries below it */
-    struct entry *want;   /* mapped target entry, dn = natural identity; owned */
-    struct entry *corr;   /* the source's correlation values (collision "link"); owned */
-    char *key;            /* correlation key, owned */
-    char *source_dn;      /* normalized source DN, owned */
-    char digest[65];      /* what want asks the target to hold (create-only excluded) */
+    int container;      /* a container (OU) created for the entries below it */
+    struct entry *want; /* mapped target entry, dn = natural identity; owned */
+    struct entry *corr; /* the source's correlation values (collision "link"); owned */
+    char *key;          /* correlation key, owned */
+    char *source_dn;    /* normalized source DN, owned */
+    char digest[65];    /* what want asks the target to hold (create-only excluded) */
     struct state_object rec;
     int has_rec;
-    int look;             /* the target must be looked at (else unchanged per the journal) */
-    int by_ref;           /* look it up by the journal's reference */
-    unsigned char *pw;    /* keyed targets, users to create: userPassword (secret), or NULL */
+    int look;          /* the target must be looked at (else unchanged per the journal) */
+    int by_ref;        /* look it up by the journal's reference */
+    unsigned char *pw; /* keyed targets, users to create: userPassword (secret), or NULL */
     size_t pwlen;
     int failed;           /* failed before reaching the target */
     struct dm_err err;    /* why, when failed */

@@ -142,6 +142,10 @@ static int census_run(struct pipe *p, enum map_kind kind, struct dm_err *err)
     set_kind(p, kind);
     p->pass = 1;
     scope_of(p, kind, &sc);
+    if (kind == MAP_USERS) {
+        sc.base = p->cfg->source.users_base; /* the configured scope, not the wave's */
+        sc.filter = p->cfg->source.users_filter;
+    }
     p->census_phase = 1;
     rc = reader_run(p->sops, p->src, &sc, (size_t)p->cfg->batch_size * 2, on_entry_cb, p, err);
     p->census_phase = 0;
@@ -746,9 +750,8 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         rc = run_groups(&p, err);
     }
     if (rc == DM_OK && !stats->interrupted && o->mode == PIPE_RUN) {
-        rc = delta_finish(p.delta, stats->run_id,
-                          stats->users.failed + stats->groups.failed == 0, &stats->source_deleted,
-                          err);
+        rc = delta_finish(p.delta, stats->run_id, stats->users.failed + stats->groups.failed == 0,
+                          &stats->source_deleted, err);
     }
     if (rc == DM_OK && !stats->interrupted) {
         rc = note_verify(&p, err);

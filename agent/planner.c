@@ -12,7 +12,7 @@ static const struct {
     {PLAN_R_NEW, "new in the source"},
     {PLAN_R_CHANGED, "changed in the source"},
     {PLAN_R_DRIFT, "drifted at the target"},
-    {PLAN_R_MISSING, "missing at the target"},
+    {PLAN_R_MISSING, "drifted at the target: missing there"},
     {PLAN_R_MEMBER_ADDED, "member added"},
     {PLAN_R_MEMBER_REMOVED, "member removed"},
     {PLAN_R_MOVED, "moved in the source"},
@@ -319,8 +319,8 @@ int planner_decide(struct plan_obj *o, const struct planner_ctx *c, struct dm_er
     o->msg[0] = '\0';
     if (o->have == NULL) {
         o->op = PLAN_CREATE;
-        o->reason = o->rec != NULL && strcmp(o->rec->status, "ok") == 0 ? PLAN_R_MISSING
-                                                                         : PLAN_R_NEW;
+        o->reason =
+            o->rec != NULL && strcmp(o->rec->status, "ok") == 0 ? PLAN_R_MISSING : PLAN_R_NEW;
         o->adopt = o->rec != NULL && strcmp(o->rec->status, "pending") == 0;
         return DM_OK;
     }
@@ -371,8 +371,7 @@ char *planner_suffixed(const char *name, const char *suffix, int is_dn)
             memcpy(val + d->rdns[0].avas[0].value_len, suffix, strlen(suffix) + 1);
         }
         if (val != NULL && dn_escape_value(&esc, val, vlen, NULL) == DM_OK &&
-            asprintf(&out, "%s=%s%s", d->rdns[0].avas[0].type, esc,
-                     name + d->rdns[0].end) < 0) {
+            asprintf(&out, "%s=%s%s", d->rdns[0].avas[0].type, esc, name + d->rdns[0].end) < 0) {
             out = NULL;
         }
         free(val);

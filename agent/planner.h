@@ -69,9 +69,9 @@ struct planner_ctx {
     const struct map *map;
     const struct proj_rules *rules;
     enum plan_collision collision;
-    const char *suffix;    /* PLAN_COLLIDE_SUFFIX: appended to the name (before an '@') */
-    int dn_targets;        /* 1: the target addresses objects by DN */
-    size_t ncorr;          /* correlation rules: source attribute -> target attribute */
+    const char *suffix; /* PLAN_COLLIDE_SUFFIX: appended to the name (before an '@') */
+    int dn_targets;     /* 1: the target addresses objects by DN */
+    size_t ncorr;       /* correlation rules: source attribute -> target attribute */
     const char *const *corr_src;
     const char *const *corr_tgt;
 };
@@ -87,16 +87,16 @@ struct plan_obj {
     int by_ref;                     /* have was looked up by the journal's reference */
     /* outputs (planner_decide) */
     enum plan_op op;
-    const char *reason;   /* static PLAN_R_* */
-    struct entry *mod;    /* UPDATE/MOVE/NONE of an existing object: what to make equal
-                           * (entry_diff's `want`): want's attributes without the create-only
-                           * ones, plus an empty attribute for each one to delete */
-    char *attrs;          /* names that differ, comma-separated; NULL when none */
+    const char *reason;       /* static PLAN_R_* */
+    struct entry *mod;        /* UPDATE/MOVE/NONE of an existing object: what to make equal
+                               * (entry_diff's `want`): want's attributes without the create-only
+                               * ones, plus an empty attribute for each one to delete */
+    char *attrs;              /* names that differ, comma-separated; NULL when none */
     long long added, removed; /* values of member-like attributes added / removed */
-    int adopt;            /* CREATE: an existing object is ours (a pending create) */
-    int linked;           /* the object becomes ours by the collision policy "link" */
-    int suffix;           /* CREATE under the suffixed name (PLAN_COLLIDE_SUFFIX) */
-    char msg[256];        /* HOLD: why (no values) */
+    int adopt;                /* CREATE: an existing object is ours (a pending create) */
+    int linked;               /* the object becomes ours by the collision policy "link" */
+    int suffix;               /* CREATE under the suffixed name (PLAN_COLLIDE_SUFFIX) */
+    char msg[256];            /* HOLD: why (no values) */
 };
 
 /* Decides o's change. DM_OK or DM_ENOMEM. */

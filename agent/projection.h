@@ -23,7 +23,7 @@
 #include "schema/entry.h"
 
 struct proj_attr {
-    uint64_t name;  /* hash64_lower of the name */
+    uint64_t name; /* hash64_lower of the name */
     size_t nvals;
     uint64_t *vals; /* sorted value hashes */
 };

@@ -186,10 +186,10 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
             json_array_append_new(attrs, json_string(tok));
         }
         free(list);
-        json_array_append_new(samples,
-                              json_pack("{s:s,s:s,s:s,s:o}", "action", st->samples[i].action,
-                                        "reason", st->samples[i].reason ? st->samples[i].reason : "",
-                                        "dn", st->samples[i].dn, "attributes", attrs));
+        json_array_append_new(samples, json_pack("{s:s,s:s,s:s,s:o}", "action",
+                                                 st->samples[i].action, "reason",
+                                                 st->samples[i].reason ? st->samples[i].reason : "",
+                                                 "dn", st->samples[i].dn, "attributes", attrs));
     }
     o = json_pack("{s:s,s:I,s:s,s:i,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "command",
                   mode == PIPE_PLAN ? "plan" : "run", "run", (json_int_t)st->run_id, "status",

@@ -20,10 +20,10 @@
 
 /* What a stage tells the caller. */
 enum stage_rc {
-    STAGE_GO = 0,  /* next stage */
-    STAGE_QUEUE,   /* queue q as it is (failed or held: reported at the flush) */
-    STAGE_DROP,    /* nothing to do for this entry (out of scope, deferred, unchanged) */
-    STAGE_FATAL,   /* p->fatal_rc is set */
+    STAGE_GO = 0, /* next stage */
+    STAGE_QUEUE,  /* queue q as it is (failed or held: reported at the flush) */
+    STAGE_DROP,   /* nothing to do for this entry (out of scope, deferred, unchanged) */
+    STAGE_FATAL,  /* p->fatal_rc is set */
 };
 
 static double now_sec(void)
@@ -157,6 +157,17 @@ static int in_gset(const struct pipe *p, const char *norm)
            bsearch(&norm, p->gset, p->ngset, sizeof(char *), pipe_strp_cmp) != NULL;
 }
 
+/* 1 when the group with normalized source DN norm waits in the current batch. */
+static int in_batch(const struct pipe *p, const char *norm)
+{
+    for (size_t i = 0; i < p->nbatch; i++) {
+        if (p->batch[i].source_dn != NULL && strcmp(p->batch[i].source_dn, norm) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* ---- scope ---- */
 
 /* Wave membership, --retry-from and dated activity. */
@@ -168,8 +179,8 @@ static enum stage_rc stage_scope(struct pipe *p, const struct entry *src, struct
         goto skipped;
     }
     if (p->kind == MAP_USERS && p->wave_members != NULL &&
-        bsearch(&q->source_dn, p->wave_members, p->nwave_members, sizeof(char *),
-                pipe_strp_cmp) == NULL) {
+        bsearch(&q->source_dn, p->wave_members, p->nwave_members, sizeof(char *), pipe_strp_cmp) ==
+            NULL) {
         goto skipped;
     }
     if (p->o->mode == PIPE_VALIDATE || p->kind != MAP_USERS) {
@@ -365,8 +376,7 @@ static enum stage_rc stage_identity(struct pipe *p, const struct entry *src, str
             return STAGE_QUEUE;
         }
     } else {
-        rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base,
-                       &q->err);
+        rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &q->err);
         if (rc != DM_OK || entry_set_dn(q->want, reb) != DM_OK) {
             q->failed = 1;
             q->category = "dn";
@@ -394,6 +404,7 @@ static enum stage_rc stage_identity(struct pipe *p, const struct entry *src, str
 int pipe_census_entry(struct pipe *p, const struct entry *src)
 {
     struct pobj q;
+    const char *why_attr = NULL;
     int rc = DM_OK;
 
     memset(&q, 0, sizeof(q));
@@ -406,7 +417,11 @@ int pipe_census_entry(struct pipe *p, const struct entry *src)
         free(q.key);
         q.key = strdup(q.source_dn);
     }
-    if (q.key != NULL && stage_scope(p, src, &q) == STAGE_GO &&
+    /* the whole scope counts, whatever the wave or retry list of this run: an object of
+     * another wave would collide just as well; only users out of their activity window
+     * never reach the target */
+    if (q.key != NULL &&
+        (p->kind != MAP_USERS || activity_check(&p->act, src, p->now, &why_attr) == NULL) &&
         map_apply(&q.want, p->cfg->map, p->kind, src, &q.err) == DM_OK) {
         for (size_t i = 0; i < p->ncensus && rc == DM_OK; i++) {
             const struct dm_attr *a = entry_attr(q.want, p->census_attrs[i]);
@@ -526,7 +541,7 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
         } else if (p->o->mode == PIPE_PLAN || (p->cycle_break && !pipe_handled_has(p, norm))) {
             rc = rebase_into(p, dn, out); /* its DN is known: written in this pass */
             goto suffix;
-        } else if (pipe_handled_has(p, norm)) {
+        } else if (pipe_handled_has(p, norm) && !in_batch(p, norm)) {
             *how = RES_LEFT; /* handled in this run and not written: failed or held */
         } else {
             *how = RES_LATER;
@@ -763,7 +778,8 @@ static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, stru
     if (rc == DM_ENOTFOUND) {
         rc = dm_err_set(err, DM_ENOTFOUND,
                         "container %s is missing at the target and has no source entry (%s) to "
-                        "copy", tdn, sdn);
+                        "copy",
+                        tdn, sdn);
         goto done;
     }
     if (rc != DM_OK) {
@@ -826,7 +842,8 @@ static enum stage_rc stage_containers(struct pipe *p, struct pobj *q)
     while (dn != NULL && n < DM_ARRAY_LEN(chain)) {
         free(norm);
         norm = NULL;
-        if (dn_normalize(&norm, dn, NULL) != DM_OK || dn_is_under(p->cfg->target.conn.base, dn) == 1 ||
+        if (dn_normalize(&norm, dn, NULL) != DM_OK ||
+            dn_is_under(p->cfg->target.conn.base, dn) == 1 ||
             set_has(p->cont_ok, p->ncont_ok, norm)) {
             break;
         }
@@ -876,7 +893,8 @@ static enum stage_rc stage_containers(struct pipe *p, struct pobj *q)
             q->category = "container_missing";
             dm_err_set(&q->err, DM_ENOTFOUND,
                        "container %s is missing at the target (target.create_containers is "
-                       "false)", c);
+                       "false)",
+                       c);
             out = STAGE_QUEUE;
         } else {
             struct pobj *k = &p->batch[p->nbatch];
@@ -939,7 +957,8 @@ nomem:
 static void want_digest(const struct pipe *p, const struct entry *want, char hex[65])
 {
     struct entry view = *want;
-    struct dm_attr stack[64], *attrs = want->nattrs <= 64 ? stack : malloc(want->nattrs * sizeof(*attrs));
+    struct dm_attr stack[64],
+        *attrs = want->nattrs <= 64 ? stack : malloc(want->nattrs * sizeof(*attrs));
 
     if (attrs == NULL) {
         entry_digest(want, hex);

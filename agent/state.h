@@ -38,10 +38,10 @@ struct state_object {
                       * that a run resumed after a crash looks the object up instead of
                       * creating it again */
     long long last_run;
-    char *attrs;     /* names of the attributes dirmig wrote (lowercase, comma-separated; never
-                      * values), so that an attribute the source dropped is removed; may be NULL */
-    int linked;      /* 1: an object that was at the target before and was linked by the
-                      * collision policy, not created by dirmig */
+    char *attrs; /* names of the attributes dirmig wrote (lowercase, comma-separated; never
+                  * values), so that an attribute the source dropped is removed; may be NULL */
+    int linked;  /* 1: an object that was at the target before and was linked by the
+                  * collision policy, not created by dirmig */
 };
 
 /* Frees the strings of o (not o itself) and zeroes it. */

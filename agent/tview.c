@@ -28,10 +28,10 @@ struct tview {
     uint64_t *done;
     size_t ndone_cap, ndone;
     /* the background read */
-    int reading;   /* a thread was started */
-    int finished;  /* the read returned */
-    int stop;      /* tview_close: the read must end */
-    int draining;  /* tview_drain: no bound */
+    int reading;  /* a thread was started */
+    int finished; /* the read returned */
+    int stop;     /* tview_close: the read must end */
+    int draining; /* tview_drain: no bound */
     int read_rc;
     struct dm_err read_err;
     pthread_t th;

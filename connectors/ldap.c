@@ -570,8 +570,9 @@ static int add_exists(struct apply_ctx *a, size_t i)
         return 0;
     }
     dm_err_clear(&a->res[i].err);
-    dm_err_set(&a->res[i].err, DM_EEXISTS, "add: an entry with this DN already exists at the "
-                                           "target and was not created by dirmig");
+    dm_err_set(&a->res[i].err, DM_EEXISTS,
+               "add: an entry with this DN already exists at the "
+               "target and was not created by dirmig");
     dm_err_dn(&a->res[i].err, a->v[i].entry->dn);
     item_done(a, i, APPLY_EXISTS);
     return 1;

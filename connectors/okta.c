@@ -504,7 +504,8 @@ static int okta_get(struct entry **out, struct conn *c, enum obj_kind kind, cons
     } else {
         g = json_loadb(r.body.data, r.body.len, 0, NULL);
         x.e = json_is_object(g) ? entry_of(g, "name") : NULL;
-        rc = x.e != NULL ? DM_OK : dm_err_set(err, DM_EINTERNAL, "group %s: unreadable answer", ref);
+        rc =
+            x.e != NULL ? DM_OK : dm_err_set(err, DM_EINTERNAL, "group %s: unreadable answer", ref);
     }
     http_response_clear(&r);
     json_decref(g);
@@ -680,8 +681,10 @@ static void job_fail_err(struct job *j, const struct dm_err *e)
 static void job_exists(struct job *j, const char *what)
 {
     dm_err_clear(&j->res->err);
-    dm_err_set(&j->res->err, DM_EEXISTS, "%s already exists at the target and was not created "
-                                         "by dirmig", what);
+    dm_err_set(&j->res->err, DM_EEXISTS,
+               "%s already exists at the target and was not created "
+               "by dirmig",
+               what);
     dm_err_dn(&j->res->err, j->ch->entry->dn);
     j->res->created_with_hook = 0;
     job_finish(j, APPLY_EXISTS);

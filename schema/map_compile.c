@@ -812,8 +812,9 @@ static int compile_owns(struct map_section *s, const struct map_cc *cc, const ch
             return cc_nomem(cc);
         }
         rc = k[0] == '\0' ? cc_err(cc, kp, "empty attribute name")
-                          : cc_err(cc, kp, "must be \"authoritative\", \"create_only\" or "
-                                           "\"merge\"");
+                          : cc_err(cc, kp,
+                                   "must be \"authoritative\", \"create_only\" or "
+                                   "\"merge\"");
         free(kp);
         return rc;
     }

@@ -74,11 +74,6 @@ static int explain_tail(struct buf *out, const struct map *m, enum map_kind kind
     const struct dm_attr *a = entry_attr(dst, attr);
     int rc;
 
-    rc = buf_printf(out, "  ownership: %s\n",
-                    map_ownership_name(map_attr_ownership(m, kind, attr)));
-    if (rc != DM_OK) {
-        return rc;
-    }
     if (a == NULL || a->nvals == 0) {
         rc = buf_puts(out, "  final: (no value)\n");
     } else {
@@ -89,6 +84,10 @@ static int explain_tail(struct buf *out, const struct map *m, enum map_kind kind
             printed[i] = 1;
             rc = buf_printf(out, "  problem %s: %s\n", pr[i].category, pr[i].msg);
         }
+    }
+    if (rc == DM_OK) {
+        rc = buf_printf(out, "  ownership: %s\n",
+                        map_ownership_name(map_attr_ownership(m, kind, attr)));
     }
     return rc;
 }

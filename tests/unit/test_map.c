@@ -401,8 +401,9 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                "  \"mail\": {\"form\": \"mail\"}\n"
                "}}}",
                ":2:12: users.attributes.mail.form: unknown key "
-               "(known: from, template, value, transforms, default, type, max_length, "
-               "min_length, required, unique, pattern, pii, max_utf8_bytes_per_char)");
+               "(known: from, template, value, transforms, default, ownership, type, "
+               "max_length, min_length, required, unique, pattern, pii, "
+               "max_utf8_bytes_per_char)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"cn\": {}\n"
                "}}}",
@@ -438,7 +439,13 @@ static void test_map__bad_maps_rejected_with_position(void **state)
     expect_bad("{\"users\": {\"attributes\": []}}", ":1:12: users.attributes: must be an object");
     expect_bad("{\"users\": {\"autp\": \"none\"}}",
                ":1:12: users.autp: unknown key (known: auto, exclude, objectclasses, attributes, "
-               "target_profile)");
+               "ownership, target_profile)");
+    expect_bad("{\"users\": {\"ownership\": {\"mail\": \"mine\"}}}",
+               ":1:26: users.ownership.mail: must be \"authoritative\", \"create_only\" or "
+               "\"merge\"");
+    expect_bad("{\"users\": {\"attributes\": {\"mail\": {\"from\": \"mail\", \"ownership\": 1}}}}",
+               ":1:52: users.attributes.mail.ownership: must be \"authoritative\", "
+               "\"create_only\" or \"merge\"");
     expect_bad("{\"users\": [], \"groups\": {}}", ":1:2: users: must be an object");
     expect_bad("{\"key\": {\"source\": \"\"}}",
                ":1:10: key.source: must be a non-empty attribute name");
@@ -490,16 +497,16 @@ static void test_map__inline_map_with_prefix(void **state)
     assert_int_equal(map_compile(&m, json_object_get(root, "map"), "dirmig.json", pos, "map", &err),
                      DM_EINVAL);
     assert_string_equal(err.msg, "dirmig.json:4:51: map.users.attributes.cn.foo: unknown key "
-                                 "(known: from, template, value, transforms, default, type, "
-                                 "max_length, min_length, required, unique, pattern, pii, "
-                                 "max_utf8_bytes_per_char)");
+                                 "(known: from, template, value, transforms, default, "
+                                 "ownership, type, max_length, min_length, required, unique, "
+                                 "pattern, pii, max_utf8_bytes_per_char)");
     /* without positions the message still names the path */
     assert_int_equal(
         map_compile(&m, json_object_get(root, "map"), "dirmig.json", NULL, "map", &err), DM_EINVAL);
     assert_string_equal(err.msg, "dirmig.json: map.users.attributes.cn.foo: unknown key "
-                                 "(known: from, template, value, transforms, default, type, "
-                                 "max_length, min_length, required, unique, pattern, pii, "
-                                 "max_utf8_bytes_per_char)");
+                                 "(known: from, template, value, transforms, default, "
+                                 "ownership, type, max_length, min_length, required, unique, "
+                                 "pattern, pii, max_utf8_bytes_per_char)");
     assert_null(m);
     jsonpos_free(pos);
     json_decref(root);
@@ -951,6 +958,9 @@ static void test_map__explain_shows_steps_and_masks_pii(void **state)
                                      "value\n"));
     assert_non_null(strstr(out.data, "street: dropped (null rule)\n  final: (no value)\n"));
     assert_non_null(strstr(out.data, "userPassword: auto (by-name)\n  source: [***]\n"));
+    /* who owns each attribute once the object exists at the target */
+    assert_non_null(strstr(out.data, "  final: [\"ada\"]\n  ownership: authoritative\n"));
+    assert_non_null(strstr(out.data, "  final: [***]\n  ownership: create_only\n"));
     assert_non_null(strstr(out.data, "problems: 2\n"));
     /* no pii or secret anywhere */
     assert_null(strstr(out.data, "555"));

@@ -369,28 +369,37 @@ static void test_state__meta_set_get(void **state)
  * ownership and intents) is migrated in place on open; its rows stay readable. */
 static void test_state__migrates_v1_journal(void **state)
 {
+    static const char v1[] =
+        "import sqlite3, sys\n"
+        "d = sqlite3.connect(sys.argv[1])\n"
+        "d.executescript('''\n"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,\n"
+        "  config_digest TEXT, started INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0,\n"
+        "  status TEXT NOT NULL, created INTEGER NOT NULL DEFAULT 0,\n"
+        "  updated INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0,\n"
+        "  failed INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,\n"
+        "  skipped INTEGER NOT NULL DEFAULT 0);\n"
+        "CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, source_dn TEXT,\n"
+        "  target_dn TEXT, digest TEXT, status TEXT NOT NULL,\n"
+        "  last_run INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, key));\n"
+        "INSERT INTO objects VALUES ('user', 'k1', 'uid=a,dc=s', 'uid=a,dc=t', 'd', 'ok', 3);\n"
+        "INSERT INTO meta VALUES ('schema_version', '1');\n"
+        "''')\n"
+        "d.commit()\n";
+    static const char v99[] = "import sqlite3, sys\n"
+                              "d = sqlite3.connect(sys.argv[1])\n"
+                              "d.execute(\"UPDATE meta SET value = '99' "
+                              "WHERE key = 'schema_version'\")\n"
+                              "d.commit()\n";
     struct state_object o = {0};
     struct dm_err e = {0};
     struct state *s = NULL;
-    char path[512], cmd[2048], *v = NULL;
+    char path[512], cmd[1300], *v = NULL;
 
     (void)state;
     new_path(path, sizeof(path));
-    snprintf(cmd, sizeof(cmd),
-             "python3 -c \"import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.executescript("
-             "'CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-             "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
-             "config_digest TEXT, started INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0, "
-             "status TEXT NOT NULL, created INTEGER NOT NULL DEFAULT 0, updated INTEGER NOT NULL "
-             "DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0, "
-             "deleted INTEGER NOT NULL DEFAULT 0, skipped INTEGER NOT NULL DEFAULT 0);"
-             "CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, source_dn TEXT, "
-             "target_dn TEXT, digest TEXT, status TEXT NOT NULL, last_run INTEGER NOT NULL "
-             "DEFAULT 0, PRIMARY KEY (kind, key));"
-             "INSERT INTO objects VALUES (\\\"user\\\", \\\"k1\\\", \\\"uid=a,dc=s\\\", "
-             "\\\"uid=a,dc=t\\\", \\\"d\\\", \\\"ok\\\", 3);"
-             "INSERT INTO meta VALUES (\\\"schema_version\\\", \\\"1\\\");'); d.commit()\" '%s'",
-             path);
+    snprintf(cmd, sizeof(cmd), "python3 '%s' '%s'", fixture_write_tmp("v1.py", v1), path);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(state_open(&s, path, &e), DM_OK);
     assert_int_equal(state_object_get(&o, s, "user", "k1", &e), DM_OK);
@@ -406,11 +415,7 @@ static void test_state__migrates_v1_journal(void **state)
     free(v);
     state_close(s);
     /* a journal newer than this program is refused, naming the version */
-    snprintf(cmd, sizeof(cmd),
-             "python3 -c \"import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); d.execute("
-             "'UPDATE meta SET value = 99 WHERE key = 1', ()) if False else d.execute("
-             "\\\"UPDATE meta SET value = '99' WHERE key = 'schema_version'\\\"); d.commit()\" '%s'",
-             path);
+    snprintf(cmd, sizeof(cmd), "python3 '%s' '%s'", fixture_write_tmp("v99.py", v99), path);
     assert_int_equal(system(cmd), 0);
     s = NULL;
     assert_int_equal(state_open(&s, path, &e), DM_EINVAL);

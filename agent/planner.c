@@ -82,6 +82,10 @@ static int names_collect(struct names *ns, const struct plan_obj *o, const struc
     size_t nr = map_named_attrs(c->map, o->kind, &ruled);
     int rc = DM_OK;
 
+    /* the produced names first: they keep the map's spelling in reports */
+    for (size_t i = 0; i < o->want->nattrs && rc == DM_OK; i++) {
+        rc = names_add(ns, o->want->attrs[i].name);
+    }
     for (size_t i = 0; i < nr && rc == DM_OK; i++) {
         rc = names_add(ns, ruled[i]);
     }
@@ -94,9 +98,6 @@ static int names_collect(struct names *ns, const struct plan_obj *o, const struc
              t = strtok_r(NULL, ",", &save)) {
             rc = names_add(ns, t);
         }
-    }
-    for (size_t i = 0; i < o->want->nattrs && rc == DM_OK; i++) {
-        rc = names_add(ns, o->want->attrs[i].name);
     }
     return rc;
 }

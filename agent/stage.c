@@ -1,7 +1,7 @@
 /*
  * stage.c: one source entry through the pipeline's stages (agent/pipe_priv.h), each a
  * function of its own: scope -> credentials -> map -> constraints -> identity -> source
- * collisions -> DN-valued attributes and members -> containers -> digest and journal row
+ * collisions -> DN-valued attributes and members -> digest and journal row -> containers
  * -> the batch.
  */
 #include <config.h>
@@ -1002,6 +1002,12 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
         return STAGE_DROP;
     }
     q->look = 1;
+    if (!p->verify) {
+        log_debug("%s %s: looked up at the target (%s)", p->kind_name, q->want->dn,
+                  !q->has_rec                           ? "not in the journal"
+                  : strcmp(q->rec.status, "ok") != 0    ? "the journal's last write did not complete"
+                                                        : "changed since the journal's write");
+    }
     return STAGE_GO;
 }
 
@@ -1112,10 +1118,10 @@ int pipe_on_entry(const struct entry *src, void *payload)
         s = stage_members(p, &q);
     }
     if (s == STAGE_GO) {
-        s = stage_containers(p, &q);
+        s = stage_journal(p, &q);
     }
     if (s == STAGE_GO) {
-        s = stage_journal(p, &q);
+        s = stage_containers(p, &q);
     }
 queue:
     if (s == STAGE_GO || s == STAGE_QUEUE) {

@@ -148,48 +148,6 @@ done:
     return rc;
 }
 
-/* Renames q's wanted object with the collision suffix: the natural key (keyed targets) or
- * the first RDN (DN targets), and the attribute that holds it. */
-static int apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err)
-{
-    const char *sfx = p->cfg->collision_suffix;
-    char *name = planner_suffixed(q->want->dn, sfx, !p->keyed);
-    const char *attr;
-    struct dn *d = NULL;
-    int rc;
-
-    if (name == NULL) {
-        return dm_err_set(err, DM_EINVAL, "cannot add the collision suffix to this name");
-    }
-    if (p->keyed) {
-        attr = p->tops->natural_key[q->kind == MAP_USERS ? 0 : 1];
-    } else {
-        rc = dn_parse(&d, q->want->dn, err);
-        if (rc != DM_OK) {
-            free(name);
-            return rc;
-        }
-        attr = d->rdns[0].avas[0].type;
-    }
-    {
-        const struct dm_attr *a = entry_attr(q->want, attr);
-        char *v = a != NULL && a->nvals > 0
-                      ? planner_suffixed((const char *)a->vals[0].data, sfx, 0)
-                      : NULL;
-        rc = entry_set_dn(q->want, name);
-        if (rc == DM_OK && v != NULL) {
-            char *keep = strdup(attr);
-            entry_del_attr(q->want, attr);
-            rc = keep != NULL ? entry_add_str(q->want, keep, v) : DM_ENOMEM;
-            free(keep);
-        }
-        free(v);
-    }
-    dn_free(d);
-    free(name);
-    return rc == DM_OK ? DM_OK : dm_err_set(err, rc, "out of memory");
-}
-
 /* The planner's decision for every object of the batch. */
 static int decide(struct pipe *p, struct dm_err *err)
 {
@@ -214,7 +172,7 @@ static int decide(struct pipe *p, struct dm_err *err)
             continue;
         }
         /* suffix: the suffixed name must be free too */
-        rc = apply_suffix(p, q, &q->err);
+        rc = pipe_apply_suffix(p, q, &q->err);
         if (rc != DM_OK) {
             q->failed = 1;
             q->category = "collision_target";
@@ -419,6 +377,7 @@ static int journal_object(struct pipe *p, struct pobj *q, const struct apply_res
     o.source_dn = q->source_dn ? q->source_dn : (char *)"";
     o.last_run = p->st->run_id;
     o.linked = (q->has_rec && q->rec.linked) || q->plan.linked;
+    o.suffixed = (q->has_rec && q->rec.suffixed) || q->plan.suffix;
     if (q->plan.op == PLAN_CREATE) {
         if (r != NULL && r->status == APPLY_EXISTS) {
             /* not ours after all: no intent stays behind to adopt it later */

@@ -123,6 +123,9 @@ size_t pipe_name_uid_split(const char *v, size_t len);
 int pipe_census_entry(struct pipe *p, const struct entry *src);
 int pipe_handled_has(const struct pipe *p, const char *key);
 int pipe_handled_add(struct pipe *p, const char *key);
+/* Renames q's wanted object with run.collision_suffix: its natural key (keyed targets) or
+ * first RDN (DN targets), and the attribute that holds that value. */
+int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err);
 void pipe_progress(struct pipe *p, int final);
 
 /* flush.c */

@@ -950,6 +950,48 @@ nomem:
     return STAGE_FATAL;
 }
 
+/* Renames q's wanted object with the collision suffix: the natural key (keyed targets) or
+ * the first RDN (DN targets), and the attribute that holds it. */
+int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err)
+{
+    const char *sfx = p->cfg->collision_suffix;
+    char *name = planner_suffixed(q->want->dn, sfx, !p->keyed);
+    const char *attr;
+    struct dn *d = NULL;
+    int rc;
+
+    if (name == NULL) {
+        return dm_err_set(err, DM_EINVAL, "cannot add the collision suffix to this name");
+    }
+    if (p->keyed) {
+        attr = p->tops->natural_key[q->kind == MAP_USERS ? 0 : 1];
+    } else {
+        rc = dn_parse(&d, q->want->dn, err);
+        if (rc != DM_OK) {
+            free(name);
+            return rc;
+        }
+        attr = d->rdns[0].avas[0].type;
+    }
+    {
+        const struct dm_attr *a = entry_attr(q->want, attr);
+        char *v = a != NULL && a->nvals > 0
+                      ? planner_suffixed((const char *)a->vals[0].data, sfx, 0)
+                      : NULL;
+        rc = entry_set_dn(q->want, name);
+        if (rc == DM_OK && v != NULL) {
+            char *keep = strdup(attr);
+            entry_del_attr(q->want, attr);
+            rc = keep != NULL ? entry_add_str(q->want, keep, v) : DM_ENOMEM;
+            free(keep);
+        }
+        free(v);
+    }
+    dn_free(d);
+    free(name);
+    return rc == DM_OK ? DM_OK : dm_err_set(err, rc, "out of memory");
+}
+
 /* ---- digest and journal ---- */
 
 /* The digest of what want asks the target to hold: create-only attributes (passwords)
@@ -983,13 +1025,19 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
 {
     int rc;
 
-    want_digest(p, q->want, q->digest);
     rc = state_object_get(&q->rec, p->state, p->kind_name, q->key, &p->fatal_err);
     if (rc != DM_OK && rc != DM_ENOTFOUND) {
         p->fatal_rc = rc;
         return STAGE_FATAL;
     }
     q->has_rec = rc == DM_OK;
+    if (q->has_rec && q->rec.suffixed && pipe_apply_suffix(p, q, &q->err) != DM_OK) {
+        /* created under the suffix earlier: it keeps that name */
+        q->failed = 1;
+        q->category = "collision_target";
+        return STAGE_QUEUE;
+    }
+    want_digest(p, q->want, q->digest);
     q->by_ref = q->has_rec && q->rec.target_dn != NULL && q->rec.target_dn[0] &&
                 (strcmp(q->rec.status, "ok") == 0 || strcmp(q->rec.status, "failed") == 0);
     if (!p->verify && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&

@@ -40,8 +40,9 @@ struct state_object {
     long long last_run;
     char *attrs; /* names of the attributes dirmig wrote (lowercase, comma-separated; never
                   * values), so that an attribute the source dropped is removed; may be NULL */
-    int linked;  /* 1: an object that was at the target before and was linked by the
-                  * collision policy, not created by dirmig */
+    int linked;   /* 1: an object that was at the target before and was linked by the
+                   * collision policy, not created by dirmig */
+    int suffixed; /* 1: created under the collision suffix beside an object that was there */
 };
 
 /* Frees the strings of o (not o itself) and zeroes it. */

@@ -455,6 +455,7 @@ static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *s
     o.last_run = (long long)sqlite3_column_int64(st, 6);
     d = sqlite3_column_text(st, 8);
     o.linked = d != NULL && strcmp((const char *)d, "linked") == 0;
+    o.suffixed = d != NULL && strcmp((const char *)d, "suffixed") == 0;
     *out = o;
     memset(&o, 0, sizeof(o));
     rc = DM_OK;
@@ -495,7 +496,7 @@ int state_object_put(struct state *s, const struct state_object *o, struct dm_er
     bind_text(st, 6, o->status ? o->status : "ok");
     sqlite3_bind_int64(st, 7, o->last_run);
     bind_text(st, 8, o->attrs);
-    bind_text(st, 9, o->linked ? "linked" : "created");
+    bind_text(st, 9, o->linked ? "linked" : o->suffixed ? "suffixed" : "created");
     return exec_stmt(s, ST_OBJ_PUT, "writing an object", err);
 }
 

@@ -39,6 +39,11 @@ int activity_parse(int64_t *t, int *never, enum activity_format f, const struct 
     case ACT_FILETIME:
         return transform_parse_filetime(t, never, s, v->len);
     case ACT_DATE:
+        if (v->len == 8 && strspn(s, "0123456789") == 8) {
+            /* ISO 8601 basic form YYYYMMDD: the same date as YYYY-MM-DD */
+            char ext[11] = {s[0], s[1], s[2], s[3], '-', s[4], s[5], '-', s[6], s[7], '\0'};
+            return transform_parse_iso8601(t, ext, 10);
+        }
         return transform_parse_iso8601(t, s, v->len);
     case ACT_UNIX_DAYS:
     case ACT_UNIX_SECONDS:

@@ -9,7 +9,8 @@
  *   filetime      Active Directory FILETIME (100 ns since 1601); 0 and 2^63-1 mean never
  *   unix_days     days since 1970-01-01, as shadowExpire; -1 means never
  *   unix_seconds  seconds since 1970-01-01; -1 means never
- *   date          ISO 8601 date or date-time, "2025-01-01" or "2025-01-01T08:00:00Z"
+ *   date          ISO 8601 date or date-time, "2025-01-01", "20250101" or
+ *                 "2025-01-01T08:00:00Z"
  */
 #ifndef DM_ACTIVITY_H
 #define DM_ACTIVITY_H

@@ -538,7 +538,8 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
         /* a group of the scope that is not at the target yet */
         if (p->keyed) {
             *how = RES_NESTED;
-        } else if (p->o->mode == PIPE_PLAN || (p->cycle_break && !pipe_handled_has(p, norm))) {
+        } else if (p->o->mode == PIPE_PLAN ||
+                   (p->cycle_break && (!pipe_handled_has(p, norm) || in_batch(p, norm)))) {
             rc = rebase_into(p, dn, out); /* its DN is known: written in this pass */
             goto suffix;
         } else if (pipe_handled_has(p, norm) && !in_batch(p, norm)) {

@@ -55,12 +55,14 @@ static inline unsigned char fold(unsigned char c, int lower)
 
 static uint64_t siphash(const unsigned char *p, size_t len, int lower)
 {
-    uint64_t v0 = 0x736f6d6570736575ULL ^ k0, v1 = 0x646f72616e646f6dULL ^ k1;
-    uint64_t v2 = 0x6c7967656e657261ULL ^ k0, v3 = 0x7465646279746573ULL ^ k1;
-    uint64_t b = (uint64_t)len << 56, m;
+    uint64_t v0, v1, v2, v3, b = (uint64_t)len << 56, m;
     size_t i = 0;
 
-    hash64_init();
+    hash64_init(); /* before the key is read */
+    v0 = 0x736f6d6570736575ULL ^ k0;
+    v1 = 0x646f72616e646f6dULL ^ k1;
+    v2 = 0x6c7967656e657261ULL ^ k0;
+    v3 = 0x7465646279746573ULL ^ k1;
     for (; i + 8 <= len; i += 8) {
         m = 0;
         for (int j = 0; j < 8; j++) {

@@ -176,6 +176,22 @@ dm sfx2 -c "$WORK/sfx.json" run --json
 expect_rc 0 sfx2 "rerun after suffix"
 expect_json "$WORK/sfx2.out" total.created 0 total.updated 0 total.failed 0
 
+# ---- a user moved in the source is moved at the target (never a second account) ----
+ldapmodrdn -x -H "$SRC_URI" -D "cn=admin,$S" -y "$SRC_PW_FILE" \
+    -s "ou=Alumni Association,ou=People,$S" \
+    "uid=jdoe,ou=Information Technology Division,ou=People,$S" uid=jdoe > /dev/null ||
+    fail "ldapmodrdn at the source"
+dm move -c "$WORK/sfx.json" run --json
+expect_rc 0 move "run after a move in the source"
+expect_json "$WORK/move.out" users.updated 1 users.created 0 reasons.moved 1
+[ "$(slapd_count DST "uid=jdoe,ou=Alumni Association,ou=People,$T")" = 1 ] ||
+    fail "jdoe is not at its new place"
+[ "$(slapd_count DST "ou=People,$T" '(uid=jdoe)')" = 1 ] || fail "jdoe is at the target twice"
+grep -P "^uid=jdoe," "$SECRETS/src.pw" | sed "s/ou=Information Technology Division/ou=Alumni Association/; s/,$S\t/,$T\t/" \
+    > "$SECRETS/jdoe.pw"
+"$BINDCHECK" "$DST_URI" "$SECRETS/jdoe.pw" > "$DATA/bindj.out" ||
+    fail "jdoe cannot bind at its new DN: $(tr '\n' ' ' < "$DATA/bindj.out")"
+
 # ---- 3: a group whose every member is out of scope ----
 ldapadd -x -H "$SRC_URI" -D "cn=admin,$S" -y "$SRC_PW_FILE" > /dev/null << EOF || fail "ldapadd"
 dn: cn=Contractors Only,ou=Groups,$S

@@ -517,6 +517,7 @@ int pipe_flush(struct pipe *p, struct dm_err *err)
 {
     int rc;
 
+    state_read_end(p->state); /* the batch's journal reads are done */
     if (p->nbatch == 0) {
         return DM_OK;
     }

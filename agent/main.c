@@ -7,6 +7,7 @@
 #include "agent/exitcode.h"
 #include "agent/util/err.h"
 #include <ldap.h>
+#include <signal.h>
 #include <sysexits.h>
 
 int main(int argc, char **argv)
@@ -16,6 +17,9 @@ int main(int argc, char **argv)
     /* libldap's global options must be initialised before any thread starts
      * (contracts/ldap-ad.md §1.3). */
     ldap_get_option(NULL, LDAP_OPT_DEBUG_LEVEL, &dbg);
+    /* A server that goes away mid-write must be an error to report (EPIPE), not a signal
+     * that kills the run before it says what happened. */
+    signal(SIGPIPE, SIG_IGN);
     rc = cli_main(argc, argv, &hint);
     if (hint != 0) {
         return hint;

@@ -94,6 +94,7 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
         return rc;
     }
     rc = pipe_flush(p, err);
+    state_read_end(p->state);
     pipe_progress(p, 1);
     return rc;
 }

@@ -67,9 +67,7 @@ void proj_free(struct proj *p)
     if (p == NULL) {
         return;
     }
-    for (size_t i = 0; i < p->nattrs; i++) {
-        free(p->attrs[i].vals);
-    }
+    free(p->vals);
     free(p->attrs);
     free(p->ref);
     free(p->ident);
@@ -82,16 +80,21 @@ int proj_build(struct proj **out, const struct entry *e, const struct proj_rules
                struct dm_err *err)
 {
     struct proj *p = calloc(1, sizeof(*p));
+    size_t total = 0, used = 0;
     int rc = DM_ENOMEM;
 
     if (p == NULL) {
         return dm_err_set(err, DM_ENOMEM, "out of memory");
     }
+    for (size_t i = 0; i < e->nattrs; i++) {
+        total += e->attrs[i].nvals;
+    }
+    /* one array for every value hash: a projection is a handful of allocations */
     p->attrs = calloc(e->nattrs ? e->nattrs : 1, sizeof(*p->attrs));
+    p->vals = malloc((total ? total : 1) * sizeof(*p->vals));
     p->ref = strdup(e->key != NULL && e->key[0] ? e->key : e->dn ? e->dn : "");
     p->ident = strdup(e->dn ? e->dn : "");
-    p->keys = entry_new(e->dn);
-    if (p->attrs == NULL || p->ref == NULL || p->ident == NULL || p->keys == NULL) {
+    if (p->attrs == NULL || p->vals == NULL || p->ref == NULL || p->ident == NULL) {
         goto done;
     }
     for (size_t i = 0; i < e->nattrs; i++) {
@@ -101,7 +104,7 @@ int proj_build(struct proj **out, const struct entry *e, const struct proj_rules
         if (a->nvals == 0 || entry_is_sensitive_attr(a->name)) {
             continue;
         }
-        if (strcasecmp(a->name, "status") == 0 && e->key != NULL && p->status == NULL) {
+        if (e->key != NULL && p->status == NULL && strcasecmp(a->name, "status") == 0) {
             p->status = strndup((const char *)a->vals[0].data, a->vals[0].len);
             if (p->status == NULL) {
                 goto done;
@@ -109,17 +112,26 @@ int proj_build(struct proj **out, const struct entry *e, const struct proj_rules
         }
         pa->name = hash64_lower(a->name, strlen(a->name));
         pa->nvals = a->nvals;
-        if (hash_values(&pa->vals, a, r) != DM_OK) {
-            goto done;
+        pa->vals = p->vals + used;
+        for (size_t k = 0; k < a->nvals; k++) {
+            pa->vals[k] = value_hash(a->name, &a->vals[k], r);
         }
+        qsort(pa->vals, a->nvals, sizeof(*pa->vals), u64_cmp);
+        used += a->nvals;
         p->nattrs++;
         if (in_list(r->key_attrs, a->name)) {
+            if (p->keys == NULL && (p->keys = entry_new(e->dn)) == NULL) {
+                goto done;
+            }
             for (size_t k = 0; k < a->nvals; k++) {
                 if (entry_add_value(p->keys, a->name, a->vals[k].data, a->vals[k].len) != DM_OK) {
                     goto done;
                 }
             }
         }
+    }
+    if (p->keys == NULL && (p->keys = entry_new(e->dn)) == NULL) {
+        goto done;
     }
     *out = p;
     p = NULL;

@@ -33,6 +33,7 @@ struct proj {
     char *ident; /* the natural identity as the target holds it: DN, login or group name */
     size_t nattrs;
     struct proj_attr *attrs;
+    uint64_t *vals;     /* every attribute's value hashes, one allocation */
     struct entry *keys; /* verbatim values of the correlation attributes; never NULL */
     char *status;       /* keyed targets: lifecycle status ("ACTIVE", ...) or NULL */
 };

@@ -1115,6 +1115,10 @@ int pipe_on_entry(const struct entry *src, void *payload)
         p->kc->seen++;
     }
     log_set_context(p->st->run_id, src->dn);
+    if (p->state != NULL && state_read_begin(p->state, &p->fatal_err) != DM_OK) {
+        p->fatal_rc = p->fatal_err.rc;
+        return PIPE_STOP;
+    }
     memset(&q, 0, sizeof(q));
     q.kind = p->kind;
     q.key = strdup(src->key != NULL && src->key[0] ? src->key : "");

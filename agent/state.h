@@ -67,6 +67,12 @@ int state_run_begin(long long *out, struct state *s, const char *kind, const cha
 int state_run_end(struct state *s, long long run, const char *status, const struct run_counts *c,
                   struct dm_err *err) DM_MUST_USE;
 
+/* Reads go faster inside one read transaction (no lock per statement): state_read_begin()
+ * opens one unless a transaction is open already; state_read_end() (or the next
+ * state_batch_begin()) ends it. Keep it short: it holds the journal's snapshot. */
+int state_read_begin(struct state *s, struct dm_err *err) DM_MUST_USE;
+void state_read_end(struct state *s); /* NULL-safe */
+
 int state_batch_begin(struct state *s, struct dm_err *err) DM_MUST_USE;
 int state_batch_commit(struct state *s, struct dm_err *err) DM_MUST_USE;
 

@@ -149,6 +149,7 @@ struct state {
     sqlite3 *db;
     sqlite3_stmt *st[ST__LAST];
     int in_batch;
+    int in_read; /* a read transaction of state_read_begin() is open */
     char *path;
 };
 
@@ -313,7 +314,7 @@ void state_close(struct state *s)
     if (s == NULL) {
         return;
     }
-    if (s->in_batch) {
+    if (s->in_batch || s->in_read) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
     for (int i = 0; i < ST__LAST; i++) {
@@ -378,6 +379,26 @@ int state_run_end(struct state *s, long long run, const char *status, const stru
     return DM_OK;
 }
 
+int state_read_begin(struct state *s, struct dm_err *err)
+{
+    if (s->in_batch || s->in_read) {
+        return DM_OK;
+    }
+    if (sqlite3_exec(s->db, "BEGIN DEFERRED", NULL, NULL, NULL) != SQLITE_OK) {
+        return db_fail(s, err, "beginning a read");
+    }
+    s->in_read = 1;
+    return DM_OK;
+}
+
+void state_read_end(struct state *s)
+{
+    if (s != NULL && s->in_read) {
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        s->in_read = 0;
+    }
+}
+
 int state_batch_begin(struct state *s, struct dm_err *err)
 {
     int rc;
@@ -385,6 +406,7 @@ int state_batch_begin(struct state *s, struct dm_err *err)
     if (s->in_batch) {
         return dm_err_set(err, DM_EINTERNAL, "state journal: a batch is already open");
     }
+    state_read_end(s);
     rc = exec_stmt(s, ST_BEGIN, "beginning a batch", err);
     if (rc != DM_OK) {
         return rc;

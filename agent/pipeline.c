@@ -295,6 +295,25 @@ static int flush_plan(struct pipe *p, struct dm_err *err)
     return rc;
 }
 
+/* How a user the target just created signs in there (the journal's user_creations). */
+static const char *signin_of(const struct pipe *p, const struct pending *q,
+                             const struct apply_result *r)
+{
+    if (r->created_with_hook) {
+        return STATE_SIGNIN_HOOK;
+    }
+    if (p->keyed) {
+        return q->pw != NULL ? STATE_SIGNIN_IMPORT : STATE_SIGNIN_NONE;
+    }
+    /* LDAP targets carry the password attributes byte-exact with the entry. */
+    for (size_t i = 0; i < q->entry->nattrs; i++) {
+        if (q->entry->attrs[i].nvals > 0 && entry_is_sensitive_attr(q->entry->attrs[i].name)) {
+            return STATE_SIGNIN_IMPORT;
+        }
+    }
+    return STATE_SIGNIN_NONE;
+}
+
 /* Run: apply the batch to the target, then journal the outcome in one transaction. */
 static int flush_run(struct pipe *p, struct dm_err *err)
 {
@@ -342,6 +361,9 @@ static int flush_run(struct pipe *p, struct dm_err *err)
             if (r->created_with_hook) {
                 p->st->created_with_hook++;
                 rc = state_meta_add(p->state, STATE_META_HOOK_CREATED, 1, err);
+            }
+            if (rc == DM_OK && p->kind == MAP_USERS && q->key != NULL) {
+                rc = state_user_created(p->state, p->st->run_id, q->key, signin_of(p, q, r), err);
             }
         } else if (r->status == APPLY_UPDATED) {
             p->kc->updated++;
@@ -1286,6 +1308,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     } else {
         rc = state_run_begin(&stats->run_id, p.state, o->run_kind ? o->run_kind : kinds[o->mode],
                              cfg->digest, err);
+        if (rc == DM_OK && o->wave != NULL) {
+            rc = state_run_set_wave(p.state, stats->run_id, o->wave, err);
+        }
         if (rc != DM_OK) {
             goto done;
         }
@@ -1364,6 +1389,15 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         if (state_run_end(p.state, stats->run_id, status, &c, &e2) != DM_OK && rc == DM_OK) {
             *err = e2;
             rc = e2.rc;
+        }
+        if (rc != DM_OK) {
+            char why[sizeof(err->msg) + sizeof(err->dn) + 64];
+            /* Why the run failed, for status and the report (best effort: the journal may
+             * be what failed). */
+            if (state_run_set_reason(p.state, stats->run_id, dm_err_format(err, why, sizeof(why)),
+                                     &e2) != DM_OK) {
+                log_debug("the reason of run %lld is not journaled: %s", stats->run_id, e2.msg);
+            }
         }
     }
 done:

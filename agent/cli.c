@@ -7,6 +7,7 @@
 #include "agent/mapping.h"
 #include "agent/pipeline.h"
 #include "agent/report.h"
+#include "agent/report_html.h"
 #include "agent/state.h"
 #include "agent/util/log.h"
 #include <getopt.h>
@@ -35,6 +36,7 @@ static const char usage_text[] =
     "  agent      daemon: the hook server plus scheduled runs (reconcile.interval_s);\n"
     "             SIGHUP re-reads the config, SIGTERM stops\n"
     "  report     password-migration progress per day\n"
+    "             [--html FILE]: the whole program on one self-contained page\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration (default: $DIRMIG_CONFIG or ./dirmig.json)\n"
@@ -280,6 +282,7 @@ static const struct option opts[] = {
     {"retry-from", required_argument, NULL, 'r'},
     {"out", required_argument, NULL, 'o'},
     {"explain", required_argument, NULL, 'e'},
+    {"html", required_argument, NULL, 'H'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -343,6 +346,9 @@ static int parse_options(struct cli *cl, int argc, char **argv, int stop_at_comm
         case 'e':
             cl->o.explain = optarg;
             break;
+        case 'H':
+            cl->o.html = optarg;
+            break;
         default:
             *exit_hint = EX_USAGE;
             fputs(usage_text, stderr);
@@ -401,7 +407,7 @@ int cli_main(int argc, char **argv, int *exit_hint)
     } else if (strcmp(cmd, "agent") == 0) {
         rc = with_config(&c, exit_hint, daemon_cmd);
     } else if (strcmp(cmd, "report") == 0) {
-        rc = with_config(&c, exit_hint, report_cmd);
+        rc = with_config(&c, exit_hint, c.o.html != NULL ? report_html_cmd : report_cmd);
     } else {
         rc = usage_error(exit_hint, "unknown command: ", cmd);
     }

@@ -24,6 +24,7 @@ struct cli_opts {
     const char *retry_from; /* --retry-from FILE */
     const char *out_prefix; /* --out PREFIX (validate, mapping) */
     const char *explain;    /* map --explain KEY */
+    const char *html;       /* report --html FILE */
 };
 
 struct dm_config;

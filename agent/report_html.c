@@ -1,7 +1,8 @@
 #include <config.h>
 #include "agent/report_html.h"
+#include "agent/redact.h"
+#include "agent/util/html.h"
 #include "agent/util/log.h"
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -21,319 +22,14 @@
 #define MAX_DAYS 3660 /* ten years of a migration program */
 #define MAX_CATS 64
 #define MAX_WAVES 256
+#define MAX_MARKED_DAYS 62 /* beyond, the curve has no point markers (the table has the days) */
+#define OPEN_DAYS 31       /* beyond, the table of days starts folded */
 #define CHART_W 960
 #define CHART_H 280
-#define PAD_L 64
+#define PAD_L 84
 #define PAD_R 20
 #define PAD_T 18
 #define PAD_B 58
-
-/* ---- escaping ---- */
-
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629), 0 when it is not one; *cp is
- * its code point. */
-static size_t utf8_seq(const unsigned char *s, unsigned long *cp)
-{
-    unsigned long c = s[0], min;
-    size_t len;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        c &= 0x1f;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        c &= 0x0f;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        c &= 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) { /* also stops at the terminating NUL */
-            return 0;
-        }
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-        return 0;
-    }
-    *cp = c;
-    return len;
-}
-
-/* Characters that reorder the text around them (Trojan Source, CVE-2021-42574): a DN
- * holding one could make a row read as something else. */
-static int is_bidi_control(unsigned long cp)
-{
-    return (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e ||
-           cp == 0x200f || cp == 0x061c;
-}
-
-void report_html_escape(FILE *out, const char *s)
-{
-    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
-
-    while (*p != '\0') {
-        unsigned long cp = 0;
-        size_t n = utf8_seq(p, &cp);
-
-        if (n == 0 || (cp < 0x20 && cp != '\t' && cp != '\n') || cp == 0x7f ||
-            (cp >= 0x80 && cp < 0xa0) || is_bidi_control(cp)) {
-            fputs("\xef\xbf\xbd", out); /* U+FFFD */
-            p += n == 0 ? 1 : n;
-            continue;
-        }
-        switch (cp) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fwrite(p, 1, n, out);
-        }
-        p += n;
-    }
-}
-
-/* ---- masking ---- */
-
-/* Appends value v (n bytes) masked: its first character and "***". A first character
- * that is a DN escape or quote would show nothing useful and is left out. */
-static int mask_value(struct buf *b, const char *v, size_t n)
-{
-    unsigned long cp;
-    size_t k;
-
-    if (n == 0) {
-        return DM_OK;
-    }
-    k = utf8_seq((const unsigned char *)v, &cp);
-    if (k == 0 || k > n || cp == '\\' || cp == '"' || cp == '#' || cp < 0x20) {
-        return buf_puts(b, "***");
-    }
-    if (buf_append(b, v, k) != DM_OK) {
-        return DM_ENOMEM;
-    }
-    return buf_puts(b, "***");
-}
-
-/* End of the attribute value that starts at p: the first ',', '+' or ';' outside a
- * backslash escape or a quoted string (RFC 4514 and the quotes of RFC 1779). */
-static const char *value_end(const char *p)
-{
-    int quoted = 0;
-
-    for (; *p != '\0'; p++) {
-        if (*p == '\\' && p[1] != '\0') {
-            p++;
-        } else if (*p == '"') {
-            quoted = !quoted;
-        } else if (!quoted && (*p == ',' || *p == '+' || *p == ';')) {
-            break;
-        }
-    }
-    return p;
-}
-
-/* 1 when the n bytes at s are an attribute type: a name (a letter, then letters, digits
- * and hyphens) or an OID (RFC 4512 descr / numericoid), blanks around it allowed. */
-static int is_attr_type(const char *s, size_t n)
-{
-    size_t i = 0, j;
-
-    while (i < n && s[i] == ' ') {
-        i++;
-    }
-    while (n > i && s[n - 1] == ' ') {
-        n--;
-    }
-    if (i == n) {
-        return 0;
-    }
-    if ((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) {
-        for (j = i; j < n; j++) {
-            char c = s[j];
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-')) {
-                return 0;
-            }
-        }
-        return 1;
-    }
-    for (j = i; j < n; j++) {
-        if (!((s[j] >= '0' && s[j] <= '9') || (s[j] == '.' && j > i && s[j - 1] != '.'))) {
-            return 0;
-        }
-    }
-    return s[n - 1] != '.';
-}
-
-int report_html_mask_identity(struct buf *b, const char *s)
-{
-    const char *p = s, *eq, *end;
-
-    if (s == NULL || s[0] == '\0') {
-        return DM_OK;
-    }
-    /* The first RDN: each attribute=value of it (several with '+'), values masked. Text
-     * that does not start like a DN is one value. */
-    for (;;) {
-        eq = strchr(p, '=');
-        if (eq == NULL || !is_attr_type(p, (size_t)(eq - p))) {
-            return mask_value(b, p, strlen(p));
-        }
-        end = value_end(eq + 1);
-        if (buf_append(b, p, (size_t)(eq + 1 - p)) != DM_OK ||
-            mask_value(b, eq + 1, (size_t)(end - eq - 1)) != DM_OK) {
-            return DM_ENOMEM;
-        }
-        if (*end != '+') {
-            break;
-        }
-        if (buf_puts(b, "+") != DM_OK) {
-            return DM_ENOMEM;
-        }
-        p = end + 1;
-    }
-    return buf_puts(b, end);
-}
-
-/* The value of the first attribute of dn's first RDN, as written (escapes kept). */
-static const char *leaf_value(const char *dn, size_t *len)
-{
-    const char *eq = dn != NULL ? strchr(dn, '=') : NULL;
-
-    if (eq == NULL || !is_attr_type(dn, (size_t)(eq - dn))) {
-        *len = 0;
-        return NULL;
-    }
-    *len = (size_t)(value_end(eq + 1) - eq - 1);
-    return eq + 1;
-}
-
-/* End of the RDN that starts at p (all its attribute=value pairs). */
-static const char *rdn_end(const char *p)
-{
-    const char *end = p, *eq;
-
-    for (;;) {
-        eq = strchr(end, '=');
-        if (eq == NULL) {
-            return end + strlen(end);
-        }
-        end = value_end(eq + 1);
-        if (*end != '+') {
-            return end;
-        }
-        end++;
-    }
-}
-
-/* End of the DN that starts at p: RDNs as long as a ',' is followed by type=value. */
-static const char *dn_end(const char *p)
-{
-    const char *end = rdn_end(p), *eq;
-
-    while (*end == ',') {
-        eq = strchr(end + 1, '=');
-        if (eq == NULL || !is_attr_type(end + 1, (size_t)(eq - end - 1))) {
-            break;
-        }
-        end = rdn_end(end + 1);
-    }
-    return end;
-}
-
-/* 1 when a DN of at least two RDNs starts at p ("uid=x,ou=people,..."): p is not inside a
- * word, and an attribute type and '=' start the text and follow the first RDN's end. */
-static int dn_starts(const char *msg, const char *p)
-{
-    const char *eq = strchr(p, '='), *end, *eq2;
-
-    if (p > msg && (isalnum((unsigned char)p[-1]) || p[-1] == '-' || p[-1] == '.')) {
-        return 0;
-    }
-    if (eq == NULL || eq == p || !is_attr_type(p, (size_t)(eq - p)) || p[0] == ' ') {
-        return 0;
-    }
-    end = value_end(eq + 1);
-    if (*end != ',' && *end != '+') {
-        return 0;
-    }
-    eq2 = strchr(end + 1, '=');
-    return eq2 != NULL && is_attr_type(end + 1, (size_t)(eq2 - end - 1));
-}
-
-int report_html_mask_text(struct buf *b, const char *msg, const char *key, const char *dn)
-{
-    size_t dnlen = dn != NULL ? strlen(dn) : 0, keylen = key != NULL ? strlen(key) : 0, leaflen;
-    const char *leaf = leaf_value(dn, &leaflen), *p = msg != NULL ? msg : "";
-    int rc = DM_OK;
-
-    while (*p != '\0' && rc == DM_OK) {
-        if (dnlen >= 3 && strncmp(p, dn, dnlen) == 0) {
-            rc = report_html_mask_identity(b, dn);
-            p += dnlen;
-        } else if (keylen >= 3 && strncmp(p, key, keylen) == 0) {
-            rc = report_html_mask_identity(b, key);
-            p += keylen;
-        } else if (leaflen >= 3 && strncmp(p, leaf, leaflen) == 0) {
-            rc = mask_value(b, leaf, leaflen);
-            p += leaflen;
-        } else if (strncmp(p, "dn=\"", 4) == 0) {
-            /* dm_err_format() quotes the entry's DN as dn="..."; mask whatever it names. */
-            const char *q = p + 4;
-            struct buf one;
-            while (*q != '\0' && *q != '"') {
-                q += q[0] == '\\' && q[1] != '\0' ? 2 : 1;
-            }
-            buf_init(&one, 4096);
-            rc = buf_append(&one, p + 4, (size_t)(q - p - 4));
-            if (rc == DM_OK && buf_puts(b, "dn=\"") != DM_OK) {
-                rc = DM_ENOMEM;
-            }
-            if (rc == DM_OK) {
-                rc = report_html_mask_identity(b, one.data != NULL ? one.data : "");
-            }
-            buf_free(&one);
-            p = q;
-        } else if (dn_starts(msg, p)) {
-            /* Any other DN named in the message (a member, a parent): its first RDN. */
-            const char *end = dn_end(p);
-            struct buf one;
-            buf_init(&one, 4096);
-            rc = buf_append(&one, p, (size_t)(end - p));
-            if (rc == DM_OK) {
-                rc = report_html_mask_identity(b, one.data);
-            }
-            buf_free(&one);
-            p = end;
-        } else {
-            rc = buf_append(b, p, 1);
-            p++;
-        }
-    }
-    return rc;
-}
 
 /* ---- small formatting helpers ---- */
 
@@ -384,7 +80,7 @@ static const char *when(char *buf, long long t, int with_time)
 
 static void esc(struct page *pg, const char *s)
 {
-    report_html_escape(pg->f, s);
+    html_escape(pg->f, s);
 }
 
 /* Writes an identity masked and escaped. */
@@ -393,7 +89,7 @@ static void esc_masked_id(struct page *pg, const char *s)
     buf_reset(&pg->scratch);
     if (s == NULL || s[0] == '\0') {
         fputs("-", pg->f);
-    } else if (report_html_mask_identity(&pg->scratch, s) == DM_OK) {
+    } else if (redact_identity(&pg->scratch, s) == DM_OK) {
         esc(pg, pg->scratch.data != NULL ? pg->scratch.data : "");
     } else {
         fputs("***", pg->f);
@@ -404,7 +100,7 @@ static void esc_masked_id(struct page *pg, const char *s)
 static void esc_masked_text(struct page *pg, const char *msg, const char *key, const char *dn)
 {
     buf_reset(&pg->scratch);
-    if (report_html_mask_text(&pg->scratch, msg, key, dn) == DM_OK) {
+    if (redact_text(&pg->scratch, msg, key, dn) == DM_OK) {
         esc(pg, pg->scratch.data != NULL ? pg->scratch.data : "");
     } else {
         fputs("(message too long to show)", pg->f);
@@ -455,6 +151,13 @@ static void y_axis(struct page *pg, long long ymax)
                 "<text class=\"ylabel\" x=\"%d\" y=\"%.1f\">%s</text>\n",
                 PAD_L, y, CHART_W - PAD_R, y, PAD_L - 6, y + 4, num(n, ymax * i / steps));
     }
+}
+
+/* 1 when the x label of point i of n (every every-th) is drawn: the last point always, the
+ * regular ones unless they would collide with the last. */
+static int label_here(size_t i, size_t n, size_t every)
+{
+    return i == n - 1 || (i % every == 0 && n - 1 - i >= every);
 }
 
 static void tile(struct page *pg, const char *label, long long v, const char *cls)
@@ -572,7 +275,7 @@ static void write_head(struct page *pg)
 struct curve {
     struct state_signin_day *days;
     size_t n, cap;
-    int truncated;
+    int truncated, oom;
     long long imported, hook_created, verified; /* totals */
 };
 
@@ -592,7 +295,8 @@ static int curve_row(const struct state_signin_day *d, void *payload)
         size_t cap = c->cap ? c->cap * 2 : 64;
         struct state_signin_day *grown = realloc(c->days, cap * sizeof(*grown));
         if (grown == NULL) {
-            return DM_ENOMEM;
+            c->oom = 1;
+            return 1; /* stops the query */
         }
         c->days = grown;
         c->cap = cap;
@@ -724,7 +428,7 @@ static void runs_chart(struct page *pg, const struct run_list *l)
             fprintf(pg->f, "<text class=\"flag\" x=\"%.1f\" y=\"%.1f\">!</text>\n", x + bw / 2,
                     y - 4);
         }
-        if (k % every == 0 || k == l->n - 1) {
+        if (label_here(k, l->n, every)) {
             fprintf(pg->f, "<text class=\"xlabel\" x=\"%.1f\" y=\"%d\">%lld</text>\n", x + bw / 2,
                     PAD_T + plot_h + 16, r->id);
         }
@@ -805,6 +509,9 @@ static void write_runs(struct page *pg, const struct state_run_summary *sum)
     }
     if (journal_failed(pg, state_runs(pg->s, 4 * REPORT_HTML_CHART_RUNS, collect_writing_run, l,
                                       &e)) == DM_OK) {
+        if (l->n > 0 && (long long)l->n < sum->runs) {
+            fprintf(pg->f, "<p class=\"note\">The chart shows the newest %zu.</p>\n", l->n);
+        }
         if (l->n > 0) {
             runs_chart(pg, l);
         } else {
@@ -1187,14 +894,14 @@ static void curve_chart(struct page *pg, const struct curve *cv)
         cum[0] += cv->days[i].imported;
         cum[1] += cv->days[i].hook_created;
         cum[2] += cv->days[i].verified;
-        for (int k = 0; k < 3; k++) {
+        for (int k = 0; k < 3 && cv->n <= MAX_MARKED_DAYS; k++) {
             fprintf(pg->f,
                     "<circle class=\"p-%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\"><title>%s: %s "
                     "users %s</title></circle>\n",
                     series[k], x, PAD_T + plot_h - (double)plot_h * cum[k] / ymax, cv->days[i].day,
                     num(n, cum[k]), names[k]);
         }
-        if (i % every == 0 || i == cv->n - 1) {
+        if (label_here(i, cv->n, every)) {
             /* Labels at the edges grow inwards, so none is cut off. */
             const char *anchor = x < PAD_L + 40             ? "start"
                                  : x > CHART_W - PAD_R - 40 ? "end"
@@ -1234,6 +941,8 @@ static void write_passwords(struct page *pg, const struct curve *cv)
         return;
     }
     curve_chart(pg, cv);
+    fprintf(pg->f, "<details%s><summary>Per day (%zu days)</summary>\n",
+            cv->n <= OPEN_DAYS ? " open" : "", cv->n);
     fputs("<table id=\"passwords-table\"><thead><tr><th>day (UTC)</th>"
           "<th class=\"n\">imported hash</th><th class=\"n\">created for the hook</th>"
           "<th class=\"n\">verified through the hook</th><th class=\"n\">verified so far</th>"
@@ -1255,7 +964,7 @@ static void write_passwords(struct page *pg, const struct curve *cv)
             fputs("<td class=\"n\">-</td></tr>\n", pg->f);
         }
     }
-    fputs("</tbody></table>\n", pg->f);
+    fputs("</tbody></table>\n</details>\n", pg->f);
     if (cv->truncated) {
         fprintf(pg->f,
                 "<p class=\"note\">Only the first %d days are drawn; the totals count "
@@ -1277,13 +986,13 @@ int report_html_write(FILE *out, struct state *s, const struct report_html_opts 
     buf_init(&pg.scratch, 1 << 16);
     if (s != NULL) {
         rc = state_signin_daily(s, curve_row, &cv, err);
+        if (rc == DM_OK && cv.oom) {
+            rc = dm_err_set(err, DM_ENOMEM, "out of memory");
+        }
         if (rc == DM_OK) {
             rc = state_run_summary(&sum, s, err);
         }
         if (rc != DM_OK) {
-            if (rc == DM_ENOMEM) {
-                dm_err_set(err, DM_ENOMEM, "out of memory");
-            }
             goto done;
         }
     }

@@ -18,10 +18,9 @@
  *              with an imported hash, created for the hook, verified through the hook
  *
  * What it shows: counts, dates, run ids, wave and category names, and in the problem
- * examples masked identities (report_html_mask_identity) and error messages with the
- * identities they name masked (report_html_mask_text). The journal never holds a
- * password or hash, and the page reads nothing else. Every string from the journal or
- * the config is HTML-escaped (report_html_escape).
+ * examples masked identities and error messages with the identities they name masked
+ * (agent/redact.h). The journal never holds a password or hash, and the page reads nothing
+ * else. Every string from the journal or the config is HTML-escaped (agent/util/html.h).
  *
  * Call order: report_html_cmd() from the CLI, or report_html_write() on an open journal.
  */
@@ -33,7 +32,6 @@
 #include "agent/cli.h"
 #include "agent/config.h"
 #include "agent/state.h"
-#include "agent/util/buf.h"
 
 #define REPORT_HTML_CHART_RUNS 60
 #define REPORT_HTML_TABLE_RUNS 30
@@ -58,20 +56,5 @@ int report_html_write(FILE *out, struct state *s, const struct report_html_opts 
  * renamed to FILE when complete (never a partial page); FILE "-" is standard output. */
 int report_html_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_hint,
                     struct dm_err *err);
-
-/* Writes s HTML-escaped for text and attribute values: & < > " ' as entities; invalid
- * UTF-8, control characters and bidirectional overrides as U+FFFD. */
-void report_html_escape(FILE *out, const char *s);
-
-/* Appends a masked form of an identity to b: for a DN, the naming attribute of the first
- * RDN is kept and each of its values cut to its first character and "***"
- * ("uid=a***,ou=people,dc=example,dc=org"); any other value is cut the same way. */
-int report_html_mask_identity(struct buf *b, const char *s) DM_MUST_USE;
-
-/* Appends msg to b with the identities it names masked: every occurrence of dn, of key
- * and of the value of dn's first RDN (at least 3 bytes), and every dn="..." quoted in
- * it. dn and key may be NULL. */
-int report_html_mask_text(struct buf *b, const char *msg, const char *key,
-                          const char *dn) DM_MUST_USE;
 
 #endif

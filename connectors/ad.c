@@ -12,7 +12,8 @@
 #include <time.h>
 
 #include "agent/util/log.h"
-#include "schema/transform.h"
+#include "schema/transform_ad.h"
+#include "schema/transform_date.h"
 
 #define AD_UAC_ACCOUNTDISABLE 0x2u
 #define AD_UAC_LOCKOUT 0x10u

@@ -5,11 +5,25 @@
 #include <string.h>
 #include <strings.h>
 
-/* Attributes whose values are password material: masked in every dump (STYLE G4). */
-static const char *const sensitive_attrs[] = {
-    "userPassword",    "unicodePwd",   "authPassword",    "sambaNTPassword",
-    "sambaLMPassword", "ntPwdHistory", "lmPwdHistory",    "supplementalCredentials",
-    "dBCSPwd",         "pwdHistory",   "krbPrincipalKey", "clearTextPassword",
+/* Attributes whose values are password material: masked in every dump (STYLE G4) and
+ * wiped before their memory is freed. The length is compared first: entry_free() asks
+ * for every attribute of every entry. */
+static const struct {
+    const char *name;
+    size_t len;
+} sensitive_attrs[] = {
+    {"userPassword", sizeof("userPassword") - 1},
+    {"unicodePwd", sizeof("unicodePwd") - 1},
+    {"authPassword", sizeof("authPassword") - 1},
+    {"sambaNTPassword", sizeof("sambaNTPassword") - 1},
+    {"sambaLMPassword", sizeof("sambaLMPassword") - 1},
+    {"ntPwdHistory", sizeof("ntPwdHistory") - 1},
+    {"lmPwdHistory", sizeof("lmPwdHistory") - 1},
+    {"supplementalCredentials", sizeof("supplementalCredentials") - 1},
+    {"dBCSPwd", sizeof("dBCSPwd") - 1},
+    {"pwdHistory", sizeof("pwdHistory") - 1},
+    {"krbPrincipalKey", sizeof("krbPrincipalKey") - 1},
+    {"clearTextPassword", sizeof("clearTextPassword") - 1},
 };
 
 static char *xstrdup(const char *s)
@@ -31,10 +45,22 @@ struct entry *entry_new(const char *dn)
     return e;
 }
 
+/* Frees one value, wiped first when it is password material: freed memory is reused by
+ * the next allocation and may end up in a core dump. */
+static void val_release(struct dm_val *v, int wipe)
+{
+    if (wipe && v->data != NULL) {
+        explicit_bzero(v->data, v->len + 1);
+    }
+    free(v->data);
+}
+
 static void attr_clear(struct dm_attr *a)
 {
+    int wipe = entry_is_sensitive_attr(a->name);
+
     for (size_t i = 0; i < a->nvals; i++) {
-        free(a->vals[i].data);
+        val_release(&a->vals[i], wipe);
     }
     free(a->vals);
     free(a->name);
@@ -196,6 +222,7 @@ static int valp_cmp_q(const void *a, const void *b)
 void attr_dedup(struct dm_attr *a)
 {
     size_t out = 0;
+    int wipe = entry_is_sensitive_attr(a->name);
 
     /* Quadratic for small attributes keeps order; sort-based for big ones. */
     if (a->nvals <= 32) {
@@ -205,7 +232,7 @@ void attr_dedup(struct dm_attr *a)
                 dup = val_cmp(&a->vals[j], &a->vals[i]) == 0;
             }
             if (dup) {
-                free(a->vals[i].data);
+                val_release(&a->vals[i], wipe);
             } else {
                 a->vals[out++] = a->vals[i];
             }
@@ -214,7 +241,7 @@ void attr_dedup(struct dm_attr *a)
         qsort(a->vals, a->nvals, sizeof(a->vals[0]), val_cmp_q);
         for (size_t i = 0; i < a->nvals; i++) {
             if (out > 0 && val_cmp(&a->vals[out - 1], &a->vals[i]) == 0) {
-                free(a->vals[i].data);
+                val_release(&a->vals[i], wipe);
             } else {
                 a->vals[out++] = a->vals[i];
             }
@@ -253,7 +280,7 @@ int entry_is_sensitive_attr(const char *name)
     size_t n = strcspn(name, ";");
 
     for (size_t i = 0; i < DM_ARRAY_LEN(sensitive_attrs); i++) {
-        if (strlen(sensitive_attrs[i]) == n && strncasecmp(sensitive_attrs[i], name, n) == 0) {
+        if (sensitive_attrs[i].len == n && strncasecmp(sensitive_attrs[i].name, name, n) == 0) {
             return 1;
         }
     }

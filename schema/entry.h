@@ -8,7 +8,9 @@
  * read; comparisons and digests treat values as sets (sorted bytewise).
  *
  * Credentials are not printed: entry_is_sensitive_attr() names the attributes that carry
- * password material (userPassword, unicodePwd, ...) and every dump masks them.
+ * password material (userPassword, unicodePwd, ...); every dump masks them, and their
+ * values are wiped (explicit_bzero) before entry_free(), entry_del_attr() or attr_dedup()
+ * frees them.
  *
  * Ownership: entry_new() returns a new entry, freed with entry_free(). Everything an entry
  * points to belongs to it. Accessors return borrowed pointers valid until the entry is

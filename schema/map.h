@@ -73,15 +73,17 @@
  * transforms, each value runs through the chain (value-list steps see the whole list); an
  * empty result is dropped; "default" fills an attribute left without values. Sensitive
  * attributes (entry_is_sensitive_attr()) are never transformed. Constraints are not
- * enforced by map_apply(): map_check() (validate.h) reports them.
+ * enforced by map_apply(): map_check() reports them.
  */
 #ifndef DM_MAP_H
 #define DM_MAP_H
 
 #include <jansson.h>
+#include "agent/util/buf.h"
 #include "agent/util/err.h"
 #include "agent/util/jsonpos.h"
 #include "schema/entry.h"
+#include "schema/validate.h"
 
 enum map_kind { MAP_USERS = 0, MAP_GROUPS = 1 };
 
@@ -127,8 +129,6 @@ int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const
 
 /* ---- issue 3: constraints, profiles, explain ---- */
 
-struct validate_constraint;
-
 /* The constraint table of a kind's section: one entry per constrained target attribute
  * (rule keys merged over the target profile). Borrowed; *n set to the count. */
 const struct validate_constraint *map_constraints(const struct map *m, enum map_kind kind,
@@ -140,5 +140,30 @@ const struct validate_constraint *map_constraints(const struct map *m, enum map_
  * pii and sensitive attributes (userPassword, ...) show as ***; binary bytes as \xNN. */
 int map_explain(struct buf *out, const struct map *m, enum map_kind kind, const struct entry *src,
                 struct dm_err *err) DM_MUST_USE;
+
+/* ---- constraints and masking (map_check.c) ---- */
+
+/* Checks a mapped entry (the output of map_apply()) against every constraint of the kind's
+ * section (rule keys merged over the target profile), except uniqueness. *out is a new
+ * array (NULL when *n is 0); caller frees with free(). */
+int map_check(struct map_problem **out, size_t *n, const struct map *m, enum map_kind kind,
+              const struct entry *mapped, struct dm_err *err) DM_MUST_USE;
+
+/* Target attributes with "unique": true. *out is a borrowed array of borrowed names, valid
+ * while m lives; returns the count. */
+size_t map_unique_attrs(const struct map *m, enum map_kind kind, const char ***out);
+
+/* 1 when attr's values must be masked: "pii": true, or a sensitive attribute
+ * (entry_is_sensitive_attr(): userPassword, unicodePwd, ...). */
+int map_attr_is_pii(const struct map *m, enum map_kind kind, const char *attr);
+
+/* value unchanged, or "***" when map_attr_is_pii(). Borrowed / static. */
+const char *map_mask(const struct map *m, enum map_kind kind, const char *attr, const char *value);
+
+/* Appends entry_dump() of e with the values of every pii attribute of the kind replaced by
+ * "***" (sensitive attributes are masked by entry_dump() itself). For logs, reports and
+ * exports of mapped entries. */
+int map_dump_masked(struct buf *out, const struct map *m, enum map_kind kind,
+                    const struct entry *e) DM_MUST_USE;
 
 #endif

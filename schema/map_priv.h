@@ -8,6 +8,7 @@
  *                         profiles, load-time checks with file:line:col
  *   schema/map_apply.c    map_apply(): one entry through a section's rules
  *   schema/map_explain.c  map_explain(): map_apply() again, with a recorder per rule
+ *   schema/map_check.c    map_check() against the constraints, map_mask() and friends
  *
  * Call order: map_compile() (or map_load_file() / map_default()) -> map_apply() and
  * map_explain() per entry, from any thread (the map is read-only) -> map_free().

@@ -11,47 +11,22 @@
 #include <unistd.h>
 #include "agent/config.h"
 #include "agent/util/log.h"
+#include "tests/unit/fixture.h"
 
 /* Fixtures are written by the tests into one temp dir made by the group setup. */
-static char g_tmpdir[] = "/tmp/dm_test_config.XXXXXX";
 static int g_seq;
 
 #define CANARY "Canary-Pw-7f3a9"
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return mkdtemp(g_tmpdir) == NULL ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
 
 /* Writes text to a new dirmig.json in its own subdirectory; path receives its name. */
 static void write_config(char *path, size_t len, const char *text)
 {
     char dir[400];
 
-    snprintf(dir, sizeof(dir), "%s/c%d", g_tmpdir, ++g_seq);
+    snprintf(dir, sizeof(dir), "%s/c%d", fixture_tmpdir(), ++g_seq);
     assert_int_equal(mkdir(dir, 0700), 0);
     snprintf(path, len, "%s/dirmig.json", dir);
-    write_file(path, text, 0600);
+    fixture_write(path, text, 0600);
 }
 
 /* Loads text as a config and asserts DM_EINVAL with the message "<path>:<want>". */
@@ -115,7 +90,7 @@ static void test_config__minimal_gets_defaults(void **state)
                         "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)"
                         "(objectClass=posixGroup))");
     assert_non_null(c->map);
-    snprintf(want, sizeof(want), "%s/c%d/dirmig.db", g_tmpdir, g_seq);
+    snprintf(want, sizeof(want), "%s/c%d/dirmig.db", fixture_tmpdir(), g_seq);
     assert_string_equal(c->state_path, want);
     assert_int_equal(c->batch_size, 500);
     for (size_t i = 0; i < 6; i++) {
@@ -206,20 +181,21 @@ static void test_config__full_config_and_relative_paths(void **state)
         "           \"member_attributes\": [] },\n"
         "  \"log\": { \"level\": \"debug\", \"json\": true, \"file\": \"/var/log/d.log\" },\n"
         "  \"credentials\": { \"anything\": 1 },\n"
-        "  \"hook\": {}, \"waves\": [ { \"name\": \"a\", \"ou\": \"ou=a,dc=src,dc=test\" } ], \"reconcile\": {}\n"
+        "  \"hook\": {}, \"waves\": [ { \"name\": \"a\", \"ou\": \"ou=a,dc=src,dc=test\" } ], "
+        "\"reconcile\": {}\n"
         "}\n";
 
     (void)state;
     write_config(path, sizeof(path), text);
-    snprintf(dir, sizeof(dir), "%s/c%d", g_tmpdir, g_seq);
+    snprintf(dir, sizeof(dir), "%s/c%d", fixture_tmpdir(), g_seq);
     snprintf(want, sizeof(want), "%s/secrets", dir);
     assert_int_equal(mkdir(want, 0700), 0);
     snprintf(want, sizeof(want), "%s/secrets/src.pw", dir);
-    write_file(want, CANARY "\n", 0600);
+    fixture_write(want, CANARY "\n", 0600);
     snprintf(want, sizeof(want), "%s/maps", dir);
     assert_int_equal(mkdir(want, 0700), 0);
     snprintf(want, sizeof(want), "%s/maps/m.json", dir);
-    write_file(want, "{ \"users\": { \"auto\": \"by-name\" } }\n", 0644);
+    fixture_write(want, "{ \"users\": { \"auto\": \"by-name\" } }\n", 0644);
     assert_int_equal(setenv("DM_TEST_CONFIG_PW", CANARY "-env", 1), 0);
 
     if (config_load(&c, path, &e) != DM_OK) {
@@ -277,8 +253,8 @@ static void test_config__describe_hides_secrets(void **state)
 
     (void)state;
     write_config(path, sizeof(path), text);
-    snprintf(pw, sizeof(pw), "%s/c%d/pw", g_tmpdir, g_seq);
-    write_file(pw, CANARY, 0400);
+    snprintf(pw, sizeof(pw), "%s/c%d/pw", fixture_tmpdir(), g_seq);
+    fixture_write(pw, CANARY, 0400);
     assert_int_equal(setenv("DM_TEST_CONFIG_PW2", CANARY "-2", 1), 0);
     if (config_load(&c, path, &e) != DM_OK) {
         fail_msg("config_load: %s", e.msg);
@@ -532,8 +508,8 @@ static void test_config__okta_target(void **state)
                  "}\n",
                  "3:3: target.base: required key is missing");
     /* a good one: token from a 0600 file, loopback http */
-    snprintf(tok, sizeof(tok), "%s/okta.token", g_tmpdir);
-    write_file(tok, CANARY "\n", 0600);
+    snprintf(tok, sizeof(tok), "%s/okta.token", fixture_tmpdir());
+    fixture_write(tok, CANARY "\n", 0600);
     snprintf(text, sizeof(text),
              "{\n"
              "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
@@ -569,8 +545,8 @@ static void test_config__secret_errors_name_the_key(void **state)
 
     (void)state;
     write_config(path, sizeof(path), text);
-    snprintf(pw, sizeof(pw), "%s/c%d/pw", g_tmpdir, g_seq);
-    write_file(pw, CANARY "\n", 0644);
+    snprintf(pw, sizeof(pw), "%s/c%d/pw", fixture_tmpdir(), g_seq);
+    fixture_write(pw, CANARY "\n", 0644);
     assert_int_equal(config_load(&c, path, &e), DM_EINVAL);
     assert_null(c);
     snprintf(want, sizeof(want),
@@ -612,7 +588,7 @@ static void test_config__missing_file(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/does-not-exist.json", g_tmpdir);
+    snprintf(path, sizeof(path), "%s/does-not-exist.json", fixture_tmpdir());
     assert_int_equal(config_load(&c, path, &e), DM_EINVAL);
     assert_null(c);
     assert_non_null(strstr(e.msg, path));
@@ -683,5 +659,5 @@ int main(void)
         cmocka_unit_test(test_config__print_keys_lists_every_section),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -10,6 +10,36 @@
 #include <strings.h>
 #include "schema/entry.h"
 
+/* free() as the library objects call it (linked with -Wl,--wrap=free): records whether the
+ * watched buffer was all zero bytes when it was freed. */
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+static const unsigned char *watched;
+static size_t watched_len;
+static int watched_freed, watched_zero;
+
+void __wrap_free(void *p)
+{
+    if (p != NULL && p == watched) {
+        watched_freed = 1;
+        watched_zero = 1;
+        for (size_t i = 0; i < watched_len; i++) {
+            watched_zero &= watched[i] == 0;
+        }
+        watched = NULL;
+    }
+    __real_free(p);
+}
+
+static void watch(const struct dm_val *v)
+{
+    watched = v->data;
+    watched_len = v->len + 1;
+    watched_freed = 0;
+    watched_zero = 0;
+}
+
 static struct entry *person(void)
 {
     struct entry *e = entry_new("uid=ada,ou=People,dc=example,dc=org");
@@ -365,6 +395,46 @@ static void test_entry__diff_chunked_big_attribute(void **state)
     entry_free(new);
 }
 
+/* Password values are wiped before their memory is freed; other values are not touched. */
+static void test_entry__free_wipes_password_values(void **state)
+{
+    struct entry *e = person();
+    struct dm_attr *a;
+
+    (void)state;
+    assert_int_equal(entry_add_str(e, "userPassword", "{SSHA}c2VjcmV0c2FsdA=="), DM_OK);
+    assert_int_equal(entry_add_str(e, "unicodePwd;binary", "\"secret\""), DM_OK);
+    watch(&entry_attr(e, "userPassword")->vals[0]);
+    entry_free(e);
+    assert_true(watched_freed);
+    assert_true(watched_zero);
+
+    e = person();
+    assert_int_equal(entry_add_str(e, "unicodePwd;binary", "\"secret\""), DM_OK);
+    watch(&entry_attr(e, "unicodePwd;binary")->vals[0]);
+    entry_del_attr(e, "unicodePwd;binary");
+    assert_true(watched_freed);
+    assert_true(watched_zero);
+    watch(&entry_attr(e, "mail")->vals[0]);
+    entry_free(e);
+    assert_true(watched_freed);
+    assert_false(watched_zero);
+
+    /* a duplicate value dropped by attr_dedup() */
+    e = entry_new("uid=x,dc=example,dc=org");
+    assert_non_null(e);
+    assert_int_equal(entry_add_str(e, "userPassword", "{SHA}same"), DM_OK);
+    assert_int_equal(entry_add_str(e, "userPassword", "{SHA}same"), DM_OK);
+    a = entry_attr(e, "userPassword");
+    watch(&a->vals[1]);
+    attr_dedup(a);
+    assert_int_equal(a->nvals, 1);
+    assert_true(watched_freed);
+    assert_true(watched_zero);
+    assert_string_equal(entry_first(e, "userPassword"), "{SHA}same");
+    entry_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -377,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_entry__diff_unchanged),
         cmocka_unit_test(test_entry__diff_replace_delete_add_keep),
         cmocka_unit_test(test_entry__diff_chunked_big_attribute),
+        cmocka_unit_test(test_entry__free_wipes_password_values),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,28 +14,13 @@
 #include "schema/map.h"
 #include "schema/validate.h"
 #include "agent/util/buf.h"
-
-static char tmpdir[] = "/tmp/test_map.XXXXXX";
-
-/* Writes text to tmpdir/name and returns the path (static buffer). */
-static const char *write_map(const char *name, const char *text)
-{
-    static char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
+#include "tests/unit/fixture.h"
 
 static struct map *load_map(const char *text)
 {
     struct dm_err err = {0};
     struct map *m = NULL;
-    int rc = map_load_file(&m, write_map("ok.json", text), &err);
+    int rc = map_load_file(&m, fixture_write_tmp("ok.json", text), &err);
 
     if (rc != DM_OK) {
         fail_msg("map_load_file: %s", err.msg);
@@ -49,7 +34,7 @@ static void expect_bad(const char *text, const char *want)
 {
     struct dm_err err = {0};
     struct map *m = NULL;
-    const char *path = write_map("bad.json", text);
+    const char *path = fixture_write_tmp("bad.json", text);
     char full[512];
 
     assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
@@ -62,25 +47,6 @@ static void expect_bad(const char *text, const char *want)
     }
     snprintf(full, sizeof(full), "%s%s", path, want);
     assert_string_equal(err.msg, full);
-}
-
-/* Entry from dn, key and NULL-terminated name/value string pairs. */
-static struct entry *fixture_entry(const char *dn, const char *key, ...)
-{
-    struct entry *e = entry_new(dn);
-    const char *name;
-    va_list ap;
-
-    assert_non_null(e);
-    assert_int_equal(entry_set_key(e, key), DM_OK);
-    va_start(ap, key);
-    while ((name = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-
-        assert_int_equal(entry_add_str(e, name, v), DM_OK);
-    }
-    va_end(ap);
-    return e;
 }
 
 static struct entry *apply(const struct map *m, enum map_kind kind, const struct entry *in)
@@ -107,21 +73,6 @@ static const char *val(const struct entry *e, const char *name, size_t i)
     assert_non_null(a);
     assert_true(i < a->nvals);
     return (const char *)a->vals[i].data;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[600];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static void test_map__default_copies_by_name(void **state)
@@ -503,14 +454,15 @@ static void test_map__syntax_errors_name_position(void **state)
 {
     struct dm_err err = {0};
     struct map *m = NULL;
-    const char *path = write_map("syntax.json", "{\"users\": {\n  \"auto\": \"none\",\n}}");
+    const char *path = fixture_write_tmp("syntax.json", "{\"users\": {\n  \"auto\": \"none\",\n}}");
     char want[600];
 
     (void)state;
     assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
     snprintf(want, sizeof(want), "%s:3:", path);
     assert_memory_equal(err.msg, want, strlen(want));
-    path = write_map("dup.json", "{\"users\": {\"auto\": \"none\", \"auto\": \"by-name\"}}");
+    path =
+        fixture_write_tmp("dup.json", "{\"users\": {\"auto\": \"none\", \"auto\": \"by-name\"}}");
     assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, "duplicate"));
     assert_int_equal(map_load_file(&m, "/nonexistent/map.json", &err), DM_ENOTFOUND);
@@ -554,26 +506,6 @@ static void test_map__inline_map_with_prefix(void **state)
 }
 
 /* ---- golden cases: tests/data/map/<case>.{in.ldif,map.json,out.ldif} ---- */
-
-/* Reads a whole file into a new NUL-terminated string. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-
-    if (f == NULL) {
-        fail_msg("cannot open %s", path);
-    }
-    buf_init(&b, 0);
-    assert_int_equal(buf_append(&b, "", 0), DM_OK);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        assert_int_equal(buf_append(&b, chunk, n), DM_OK);
-    }
-    fclose(f);
-    return buf_steal(&b);
-}
 
 /* Adds one "name: value" or "name:: base64" LDIF line to e (or sets the DN). */
 static void ldif_line(struct entry **e, const char *line)
@@ -695,13 +627,10 @@ static void test_map__golden_cases(void **state)
 {
     static const char *const cases[] = {"by-name-exclude", "rename-template-classes", "utf8-binary",
                                         "ad-transforms"};
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     char path[1024];
 
     (void)state;
-    if (top == NULL) {
-        top = ".";
-    }
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dm_err err = {0};
         struct map *m = NULL;
@@ -714,9 +643,9 @@ static void test_map__golden_cases(void **state)
             fail_msg("%s", err.msg);
         }
         snprintf(path, sizeof(path), "%s/tests/data/map/%s.in.ldif", top, cases[i]);
-        in = slurp(path);
+        in = fixture_slurp(path);
         snprintf(path, sizeof(path), "%s/tests/data/map/%s.out.ldif", top, cases[i]);
-        want = slurp(path);
+        want = fixture_slurp(path);
         buf_init(&out, 0);
         assert_int_equal(buf_append(&out, "", 0), DM_OK);
         golden_run(&out, m, in);
@@ -743,14 +672,14 @@ static void test_map__golden_cases(void **state)
 
 static void test_map__starter_maps_load(void **state)
 {
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     char dir[1024], path[1300];
     struct dirent *de;
     DIR *d;
     size_t n = 0;
 
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/schema/maps", top != NULL ? top : ".");
+    snprintf(dir, sizeof(dir), "%s/schema/maps", top);
     d = opendir(dir);
     assert_non_null(d);
     while ((de = readdir(d)) != NULL) {
@@ -864,7 +793,7 @@ static void test_map__source_attributes_checked_at_load(void **state)
 
 static void test_map__source_and_target_profiles(void **state)
 {
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     char text[2048], want[1400];
     struct map *m;
     struct entry *in, *out;
@@ -873,9 +802,6 @@ static void test_map__source_and_target_profiles(void **state)
     size_t n = 0;
 
     (void)state;
-    if (top == NULL) {
-        top = ".";
-    }
     /* absolute profile paths; a rule's keys override the profile's */
     snprintf(text, sizeof(text),
              "{\"source_profile\": \"%s/schema/profiles/inetorgperson.json\",\n"
@@ -909,7 +835,7 @@ static void test_map__source_and_target_profiles(void **state)
     snprintf(want, sizeof(want),
              ":1:2: target_profile: bad profile: %s/nosuch/okta.json: No such "
              "file or directory",
-             tmpdir);
+             fixture_tmpdir());
     expect_bad("{\"target_profile\": \"nosuch/okta.json\"}", want);
     /* the profile's type (date) against a flag transform (boolean output) */
     snprintf(text, sizeof(text),
@@ -1107,6 +1033,87 @@ static void test_map__many_rules_and_option_names(void **state)
     map_free(m);
 }
 
+/* map_check() against the starter Okta map and its profile; map_mask() and friends. */
+static void test_map__check_okta_profile_and_mask_pii(void **state)
+{
+    const char *top = fixture_srcdir();
+    struct map *m = NULL;
+    struct dm_err err = {0};
+    struct entry *in, *out = NULL;
+    struct map_problem *pr = NULL;
+    const char **uniq = NULL;
+    size_t n = 0;
+    char path[1024];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/schema/maps/inetorgperson-to-okta.json", top);
+    if (map_load_file(&m, path, &err) != DM_OK) {
+        fail_msg("%s", err.msg);
+    }
+    /* good entry */
+    in = entry_new("uid=zoe,ou=people,dc=x");
+    assert_int_equal(entry_add_str(in, "mail", "Zoë.Ünal@Example.ORG"), DM_OK);
+    assert_int_equal(entry_add_str(in, "givenName", "Zoë"), DM_OK);
+    assert_int_equal(entry_add_str(in, "sn", "Ünal"), DM_OK);
+    assert_int_equal(entry_add_str(in, "mobile", "+1 555 0100"), DM_OK);
+    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_string_equal(entry_first(out, "login"), "Zoë.Ünal@example.org");
+    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
+    assert_int_equal(n, 0);
+    assert_null(pr);
+    entry_free(out);
+    entry_free(in);
+    /* bad entry: no sn, a 4-byte character in givenName, a 51-char... login not email */
+    in = entry_new("uid=bad,ou=people,dc=x");
+    assert_int_equal(entry_add_str(in, "mail", "bad"), DM_OK);
+    assert_int_equal(entry_add_str(in, "givenName", "\xf0\x9f\x98\x80"), DM_OK);
+    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
+    {
+        char all[1024] = "";
+
+        for (size_t i = 0; i < n; i++) {
+            snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s:%s;", pr[i].attr,
+                     pr[i].category);
+        }
+        assert_string_equal(all, "login:too_short;login:invalid_email;email:too_short;"
+                                 "email:invalid_email;firstName:bad_chars;"
+                                 "lastName:missing_required;");
+    }
+    free(pr);
+    entry_free(out);
+    entry_free(in);
+    /* uniqueness is the agent's: the list of attributes; pii and masking */
+    assert_int_equal(map_unique_attrs(m, MAP_USERS, &uniq), 1);
+    assert_string_equal(uniq[0], "login");
+    assert_int_equal(map_unique_attrs(m, MAP_GROUPS, &uniq), 0);
+    assert_true(map_attr_is_pii(m, MAP_USERS, "mobilePhone"));
+    assert_true(map_attr_is_pii(m, MAP_USERS, "userPassword"));
+    assert_false(map_attr_is_pii(m, MAP_USERS, "login"));
+    assert_string_equal(map_mask(m, MAP_USERS, "mobilephone", "+1 555"), "***");
+    assert_string_equal(map_mask(m, MAP_USERS, "login", "a@b.org"), "a@b.org");
+    {
+        struct buf b;
+
+        in = entry_new("uid=p,dc=x");
+        assert_int_equal(entry_add_str(in, "login", "p@x.org"), DM_OK);
+        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0100"), DM_OK);
+        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0101"), DM_OK);
+        assert_int_equal(entry_add_str(in, "userPassword", "{SSHA}secret"), DM_OK);
+        buf_init(&b, 0);
+        assert_int_equal(map_dump_masked(&b, m, MAP_USERS, in), DM_OK);
+        assert_non_null(strstr(b.data, "login: p@x.org\n"));
+        assert_non_null(strstr(b.data, "mobilePhone: ***\nmobilePhone: ***\n"));
+        assert_null(strstr(b.data, "555"));
+        assert_null(strstr(b.data, "secret"));
+        /* the entry itself is untouched */
+        assert_string_equal(entry_first(in, "mobilePhone"), "+1 555 0100");
+        buf_free(&b);
+        entry_free(in);
+    }
+    map_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1133,7 +1140,8 @@ int main(void)
         cmocka_unit_test(test_map__explain_shows_steps_and_masks_pii),
         cmocka_unit_test(test_map__explain_binary_values_escaped),
         cmocka_unit_test(test_map__many_rules_and_option_names),
+        cmocka_unit_test(test_map__check_okta_profile_and_mask_pii),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

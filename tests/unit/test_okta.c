@@ -22,6 +22,7 @@
 #include "connectors/http.h"
 #include "tests/unit/pyserver.h"
 #include "connectors/okta.h"
+#include "tests/unit/fixture.h"
 
 /*
  * Drives conn_okta_ops (connectors/okta.c) directly against the Okta contract server
@@ -35,7 +36,6 @@
 #define BAD_HASH "{SSHA}n0t*base64*AT-all!!"
 #define UMLAUT_LOGIN "j\xc3\xbcrgen+ops@example.com" /* '+' and a 2-byte UTF-8 char */
 
-static char tmpdir[] = "/tmp/test_okta.XXXXXX";
 static char logpath[600];
 static char tokpath[600];
 static FILE *logf_;
@@ -1143,11 +1143,11 @@ static int setup(void **state)
     FILE *f;
 
     (void)state;
-    if (mkdtemp(tmpdir) == NULL || make_ssha() != 0) {
+    if (fixture_setup(state) != 0 || make_ssha() != 0) {
         return -1;
     }
-    snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
-    snprintf(tokpath, sizeof(tokpath), "%s/token", tmpdir);
+    snprintf(logpath, sizeof(logpath), "%s/log", fixture_tmpdir());
+    snprintf(tokpath, sizeof(tokpath), "%s/token", fixture_tmpdir());
     f = fopen(tokpath, "w");
     if (f == NULL) {
         return -1;
@@ -1169,16 +1169,13 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[700];
-
     (void)state;
     secret_free(token);
     log_init(LOG_LVL_WARN, NULL, 0);
     if (logf_ != NULL) {
         fclose(logf_);
     }
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fixture_teardown(state);
 }
 
 int main(void)

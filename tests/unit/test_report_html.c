@@ -7,46 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "agent/report_html.h"
-
-/* The page goes to a file in a temp dir made by the group setup. */
-static char g_tmpdir[] = "/tmp/dm_test_report_html.XXXXXX";
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return mkdtemp(g_tmpdir) == NULL ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/fixture.h"
 
 /* ---- the page ---- */
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *data;
-    long n;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    rewind(f);
-    data = malloc((size_t)n + 1);
-    assert_non_null(data);
-    assert_int_equal(fread(data, 1, (size_t)n, f), (size_t)n);
-    data[n] = '\0';
-    fclose(f);
-    return data;
-}
 
 static char *render(struct state *s, const struct report_html_opts *o, const char *name)
 {
@@ -54,12 +18,12 @@ static char *render(struct state *s, const struct report_html_opts *o, const cha
     struct dm_err e = {0};
     FILE *f;
 
-    snprintf(path, sizeof(path), "%s/%s", g_tmpdir, name);
+    snprintf(path, sizeof(path), "%s/%s", fixture_tmpdir(), name);
     f = fopen(path, "w");
     assert_non_null(f);
     assert_int_equal(report_html_write(f, s, o, &e), DM_OK);
     fclose(f);
-    return slurp(path);
+    return fixture_slurp(path);
 }
 
 static void expect_sections(const char *html)
@@ -127,7 +91,7 @@ static void test_report_html__page_from_journal(void **state)
     long long r1 = 0, r2 = 0, r3 = 0;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/j.db", g_tmpdir);
+    snprintf(path, sizeof(path), "%s/j.db", fixture_tmpdir());
     assert_int_equal(state_open(&s, path, &e), DM_OK);
     assert_int_equal(state_run_begin(&r1, s, "run", "d", &e), DM_OK);
     assert_int_equal(state_run_set_wave(s, r1, "pilot", &e), DM_OK);
@@ -207,5 +171,5 @@ int main(void)
         cmocka_unit_test(test_report_html__page_from_journal),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

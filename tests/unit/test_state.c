@@ -12,29 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent/state.h"
+#include "tests/unit/fixture.h"
 
 /* Each test gets a fresh journal path in one temp dir made by the group setup. */
-static char g_tmpdir[] = "/tmp/dm_test_state.XXXXXX";
 static int g_seq;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return mkdtemp(g_tmpdir) == NULL ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static void new_path(char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/j%d.db", g_tmpdir, ++g_seq);
+    snprintf(buf, len, "%s/j%d.db", fixture_tmpdir(), ++g_seq);
 }
 
 static struct state *open_new(char *path, size_t len)
@@ -97,7 +82,7 @@ static void test_state__open_bad_path_is_einval(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/no/such/dir/j.db", g_tmpdir);
+    snprintf(path, sizeof(path), "%s/no/such/dir/j.db", fixture_tmpdir());
     assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
     assert_null(s);
     assert_non_null(strstr(e.msg, path));
@@ -656,5 +641,5 @@ int main(void)
         cmocka_unit_test(test_state__bulk_is_fast),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

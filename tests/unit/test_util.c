@@ -14,35 +14,9 @@
 #include "agent/util/html.h"
 #include "agent/util/jsonpos.h"
 #include "agent/util/secret.h"
+#include "tests/unit/fixture.h"
 
 /* ---- fixtures: a private temp dir per test ---- */
-
-static char g_tmpdir[] = "/tmp/dm_test_util.XXXXXX";
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return mkdtemp(g_tmpdir) == NULL ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
 
 /* ---- err ---- */
 
@@ -115,8 +89,8 @@ static void test_util__secret_file_0644_refused(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "hunter2\n", 0644);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "hunter2\n", 0644);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_EINVAL);
     assert_null(s);
     assert_non_null(strstr(e.msg, "group or others"));
@@ -130,8 +104,8 @@ static void test_util__secret_file_0600_accepted(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "hunter2\n", 0600);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "hunter2\n", 0600);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_OK);
     assert_string_equal(secret_reveal(s), "hunter2"); /* trailing newline dropped */
     assert_int_equal(secret_len(s), 7);
@@ -145,8 +119,8 @@ static void test_util__secret_keeps_inner_newline(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "a\nb", 0400);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "a\nb", 0400);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_OK);
     assert_int_equal(secret_len(s), 3);
     secret_free(s);
@@ -173,8 +147,8 @@ static void test_util__secret_empty_refused(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "\n", 0600);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "\n", 0600);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_EINVAL);
     assert_int_equal(setenv("DM_TEST_UTIL_PW", "", 1), 0);
     assert_int_equal(secret_load(&s, NULL, "DM_TEST_UTIL_PW", &e), DM_EINVAL);
@@ -362,5 +336,5 @@ int main(void)
         cmocka_unit_test(test_util__html_escape),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

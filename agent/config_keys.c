@@ -1,0 +1,250 @@
+#include <config.h>
+#include "agent/config_keys.h"
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include "agent/config.h"
+
+#define EPOFF(f) .where = AT_EP, .off = offsetof(struct config_endpoint, f)
+#define CFOFF(f) .where = AT_CONFIG, .off = offsetof(struct dm_config, f)
+
+#define DEFAULT_USERS_FILTER "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))"
+#define DEFAULT_GROUPS_FILTER                                                                      \
+    "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
+
+const struct cfg_key config_keys[] = {
+    {"source", CFG_OBJ, NULL, CFG_REQUIRED,
+     .doc = "The directory to read from. Holds the endpoint keys below."},
+    {"target", CFG_OBJ, NULL, CFG_REQUIRED,
+     .doc = "The directory to write to. Holds the endpoint keys below."},
+    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap|okta", EPOFF(conn.type),
+     .doc = "Connector type: ldap, or okta (an Okta-style Users/Groups API; target only)."},
+    {"uri", CFG_STR, NULL, CFG_EP | CFG_REQUIRED, .check = CHK_URI, EPOFF(conn.uri),
+     .doc = "Server URI: ldap://, ldaps:// or ldapi://; for type okta the https:// base URL "
+            "of the organisation (http:// only to a loopback address, for tests)."},
+    {"base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.base),
+     .doc = "Naming context read from (source) or written under (target). Required for "
+            "type ldap."},
+    {"token_file", CFG_PATH, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "Type okta: file holding the API token (sent as \"SSWS <token>\"). Must not be "
+            "accessible by group or others."},
+    {"token_env", CFG_ENV, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "Type okta: environment variable holding the API token."},
+    {"concurrency", CFG_INT, "8", CFG_EP, 1, 256, EPOFF(conn.concurrency),
+     .doc = "Type okta: requests in flight at once."},
+    {"rate_limit_share", CFG_INT, "50", CFG_EP, 1, 100, EPOFF(conn.rate_share_pct),
+     .doc = "Type okta: percent of each rate-limit bucket dirmig may use (Okta gives one "
+            "token 50% by default); the rest stays free for other clients."},
+    {"activate", CFG_BOOL, "true", CFG_EP, EPOFF(conn.activate),
+     .doc = "Type okta: create users ACTIVE (true) or STAGED (false). Imported-hash and hook "
+            "users sign in with their old password either way once active."},
+    {"bind_dn", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.bind_dn),
+     .doc = "DN for a simple bind (with dialect \"ad\" also a UPN user@corp.example or "
+            "DOMAIN\\user). Unset: anonymous, or the SASL identity. "
+            "Needs exactly one of bind_pw_file and bind_pw_env unless sasl_mech is set."},
+    {"bind_pw_file", CFG_PATH, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "File holding the bind password (one trailing newline is dropped). "
+            "Must not be accessible by group or others."},
+    {"bind_pw_env", CFG_ENV, NULL, CFG_EP | CFG_SENSITIVE,
+     .doc = "Environment variable holding the bind password."},
+    {"sasl_mech", CFG_STR, NULL, CFG_EP, .values = "EXTERNAL|GSSAPI", EPOFF(conn.sasl_mech),
+     .doc = "SASL mechanism instead of a simple bind. EXTERNAL uses the ldapi:// peer "
+            "credentials or a TLS client certificate. GSSAPI uses the Kerberos ticket in the "
+            "cache named by KRB5CCNAME (kinit first); the service principal is ldap/<uri host> "
+            "as written, without reverse DNS. No bind_dn with GSSAPI."},
+    {"starttls", CFG_BOOL, "false", CFG_EP, EPOFF(conn.starttls),
+     .doc = "Run StartTLS on an ldap:// connection; failure to start TLS is an error."},
+    {"tls", CFG_OBJ, NULL, CFG_EP, .doc = "TLS settings."},
+    {"tls.ca_file", CFG_PATH, NULL, CFG_EP, EPOFF(conn.ca_file),
+     .doc = "PEM file of trusted CA certificates. Unset: the system CAs."},
+    {"tls.verify", CFG_BOOL, "true", CFG_EP, EPOFF(conn.tls_verify),
+     .doc = "Demand a valid server certificate. Turn off only for tests."},
+    {"network_timeout_ms", CFG_INT, "10000", CFG_EP, 100, 600000, EPOFF(conn.network_timeout_ms),
+     .doc = "Connect timeout in milliseconds."},
+    {"timeout_ms", CFG_INT, "120000", CFG_EP, 100, 3600000, EPOFF(conn.op_timeout_ms),
+     .doc = "Timeout of one LDAP operation in milliseconds."},
+    {"page_size", CFG_INT, "500", CFG_EP, 1, 10000, EPOFF(conn.page_size),
+     .doc = "Paged-results page size for reads."},
+    {"max_retries", CFG_INT, "5", CFG_EP, 0, 100, EPOFF(conn.max_retries),
+     .doc = "Reconnect attempts after a dropped connection."},
+    {"write_window", CFG_INT, "64", CFG_EP, 1, 1024, EPOFF(conn.write_window),
+     .doc = "Maximum write operations in flight."},
+    {"member_chunk", CFG_INT, "1000", CFG_EP, 1, 100000, EPOFF(conn.member_chunk),
+     .doc = "Values per modify when writing big multi-valued attributes."},
+    {"dialect", CFG_STR, "ldap", CFG_EP, .values = "ldap|ad", EPOFF(conn.dialect),
+     .doc = "Source dialect. \"ad\" reads Active Directory: pages of at most 1000, "
+            "ranged attributes (member;range=) read to the end, objectGUID (canonical "
+            "string) as the default key, primary-group members added to their group, "
+            "synthetic user attributes dirmigAccountState (enabled, disabled, locked, "
+            "expired) and dirmigEnabled (TRUE/FALSE), delta reads. Default filters become "
+            "(&(objectCategory=person)(objectClass=user)) and (objectClass=group)."},
+    {"range_size", CFG_INT, "0", CFG_EP, 0, 100000, EPOFF(conn.range_size),
+     .doc = "AD dialect: values per ranged request of member. 0 = as the server sends "
+            "(AD: 1500); a smaller value forces ranged retrieval."},
+    {"delta", CFG_BOOL, "false", CFG_EP, EPOFF(delta),
+     .doc = "AD dialect, source: read only what changed since the last successful run "
+            "(uSNChanged above the highestCommittedUSN kept in the state journal) and report "
+            "deleted objects (tombstones). The first run, and any run after the DC's "
+            "invocationId changed, reads everything."},
+    {"users", CFG_OBJ, NULL, CFG_EP, .doc = "Where the users are."},
+    {"users.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(users_base),
+     .doc = "Search base for users. Default: the endpoint base."},
+    {"users.filter", CFG_STR, DEFAULT_USERS_FILTER, CFG_EP, .check = CHK_FILTER,
+     EPOFF(users_filter), .doc = "LDAP filter selecting users."},
+    {"users.activity", CFG_OBJ, NULL, CFG_EP,
+     .doc = "Dated activity: users count only while start has passed and end has not."},
+    {"users.activity.start_attribute", CFG_STR, NULL, CFG_EP, EPOFF(activity_start),
+     .doc = "Attribute holding the start date (GeneralizedTime, ISO 8601 or FILETIME)."},
+    {"users.activity.end_attribute", CFG_STR, NULL, CFG_EP, EPOFF(activity_end),
+     .doc = "Attribute holding the end date; missing = no end."},
+    {"users.activity.lookahead_days", CFG_INT, "0", CFG_EP, 0, 3650, EPOFF(lookahead_days),
+     .doc = "Count users as active this many days before their start date."},
+    {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
+    {"groups.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(groups_base),
+     .doc = "Search base for groups. Default: the endpoint base."},
+    {"groups.filter", CFG_STR, DEFAULT_GROUPS_FILTER, CFG_EP, .check = CHK_FILTER,
+     EPOFF(groups_filter), .doc = "LDAP filter selecting groups."},
+    {"groups.nesting", CFG_STR, "preserve", CFG_EP, .values = "preserve|flatten|flatten_in_chain",
+     EPOFF(conn.group_nesting),
+     .doc = "AD dialect: \"preserve\" keeps groups as members of groups; \"flatten\" "
+            "makes every transitive member a direct member and leaves the groups out, by a "
+            "cycle-safe walk (one memberOf search per nested group); \"flatten_in_chain\" "
+            "does the same with one in-chain search (rule 1.2.840.113556.1.4.1941), which "
+            "real AD answers fast and Samba 4.17 slowly. Primary-group members of every "
+            "group reached are included."},
+    {"map", CFG_MAP, NULL, 0,
+     .doc = "The attribute map: an inline map object, or {\"file\": \"maps/x.json\"}. "
+            "Default: copy attributes by name, correlate on entryUUID. See the map "
+            "documentation for its keys."},
+    {"state", CFG_OBJ, NULL, 0, .doc = "The state journal."},
+    {"state.path", CFG_PATH, "dirmig.db", 0, CFOFF(state_path),
+     .doc = "SQLite journal file (WAL mode; -wal and -shm files appear beside it)."},
+    {"run", CFG_OBJ, NULL, 0, .doc = "Migration run settings."},
+    {"run.batch_size", CFG_INT, "500", 0, 1, 10000, CFOFF(batch_size),
+     .doc = "Entries per journal transaction and write batch."},
+    {"run.dn_attributes", CFG_STRLIST, "member uniqueMember owner manager seeAlso secretary", 0,
+     CFOFF(dn_attrs),
+     .doc = "DN-valued attributes whose values are moved from the source base to the "
+            "target base."},
+    {"run.member_attributes", CFG_STRLIST, "member uniqueMember", 0, CFOFF(member_attrs),
+     .doc = "Membership attributes whose values are resolved through the journal."},
+    {"log", CFG_OBJ, NULL, 0, .doc = "Logging."},
+    {"log.level", CFG_STR, "info", 0, .values = "error|warn|info|debug",
+     .doc = "Lowest level logged."},
+    {"log.json", CFG_BOOL, "false", 0, CFOFF(log_json),
+     .doc = "Write JSON Lines instead of human-readable lines."},
+    {"log.file", CFG_PATH, NULL, 0, CFOFF(log_file), .doc = "Log file. Unset: standard error."},
+    {"credentials", CFG_OPAQUE, NULL, 0, .doc = "Reserved for password-hash handling."},
+    {"hook", CFG_OBJ, NULL, 0, .doc = "The password-import hook server (dirmig hook)."},
+    {"hook.listen", CFG_STR, "127.0.0.1:8443", 0, CFOFF(hook.listen),
+     .doc = "Address and port: 127.0.0.1:8443, [::1]:8443 or 0.0.0.0:8443."},
+    {"hook.path", CFG_STR, "/okta/password-import", 0, CFOFF(hook.path),
+     .doc = "URL path of the Okta password import inline hook."},
+    {"hook.generic_path", CFG_STR, "/verify", 0, CFOFF(hook.generic_path),
+     .doc = "URL path of the generic endpoint: {\"username\",\"password\"} -> "
+            "{\"verified\": bool}."},
+    {"hook.tls", CFG_OBJ, NULL, 0, .doc = "TLS of the hook server."},
+    {"hook.tls.cert_file", CFG_PATH, NULL, 0, CFOFF(hook.tls_cert_file),
+     .doc = "PEM certificate (chain) of the hook server. Required unless plain_http."},
+    {"hook.tls.key_file", CFG_PATH, NULL, 0, CFOFF(hook.tls_key_file),
+     .doc = "PEM private key of the hook server."},
+    {"hook.plain_http", CFG_BOOL, "false", 0, CFOFF(hook.plain_http),
+     .doc = "Serve plain HTTP. Only allowed when listen is a loopback address (a TLS "
+            "terminating proxy in front)."},
+    {"hook.auth_header", CFG_STR, "Authorization", 0, CFOFF(hook.auth_header),
+     .doc = "Request header that carries the shared secret."},
+    {"hook.secret_file", CFG_PATH, NULL, CFG_SENSITIVE,
+     .doc = "File holding the shared secret (the whole header value). The server needs "
+            "this or secret_env."},
+    {"hook.secret_env", CFG_ENV, NULL, CFG_SENSITIVE,
+     .doc = "Environment variable holding the shared secret."},
+    {"hook.deadline_ms", CFG_INT, "2000", 0, 100, 2900, CFOFF(hook.deadline_ms),
+     .doc = "Internal deadline: a verification not done by then is UNVERIFIED (Okta gives "
+            "up after 3 s)."},
+    {"hook.login_attributes", CFG_STRLIST, "uid", 0, CFOFF(hook.login_attrs),
+     .doc = "Attributes searched for the username (one must match exactly one user)."},
+    {"hook.dn_template", CFG_STR, NULL, 0, CFOFF(hook.dn_template),
+     .doc = "Bind DN built from the username instead of a search, e.g. "
+            "uid={login},ou=people,dc=example,dc=org (RFC 4514 escaped)."},
+    {"hook.search_base", CFG_STR, NULL, 0, .check = CHK_DN, CFOFF(hook.search_base),
+     .doc = "Where users are searched. Default: source users.base."},
+    {"hook.max_failures", CFG_INT, "5", 0, 1, 1000, CFOFF(hook.max_failures),
+     .doc = "Failed verifications per username and window before the hook answers "
+            "UNVERIFIED without asking the source."},
+    {"hook.failure_window_s", CFG_INT, "900", 0, 1, 86400, CFOFF(hook.failure_window_s),
+     .doc = "Length of the failure window in seconds."},
+    {"hook.max_concurrency", CFG_INT, "64", 0, 1, 10000, CFOFF(hook.max_concurrency),
+     .doc = "Verifications in flight at once; more are answered UNVERIFIED at once."},
+    {"hook.max_body", CFG_INT, "16384", 0, 256, 1048576, CFOFF(hook.max_body),
+     .doc = "Largest request body in bytes (413 beyond)."},
+    {"hook.threads", CFG_INT, "64", 0, 0, 1024, CFOFF(hook.threads),
+     .doc = "HTTP worker threads (epoll pool; a verification occupies one while it waits "
+            "for the source); 0 = one thread per connection."},
+    {"hook.pool_size", CFG_INT, "32", 0, 1, 1024, CFOFF(hook.pool_size),
+     .doc = "Pooled source connections for searches, and as many for password binds."},
+    {"hook.request_timeout_s", CFG_INT, "10", 0, 1, 600, CFOFF(hook.request_timeout_s),
+     .doc = "Idle connection timeout; cuts off clients that send slowly."},
+    {"validate", CFG_OBJ, NULL, 0, .doc = "Data-quality validation (dirmig validate)."},
+    {"validate.blocking", CFG_STRLIST,
+     "missing_required duplicate wrong_type invalid_email too_long too_short pattern bad_chars "
+     "map dn",
+     0, CFOFF(validate_blocking),
+     .doc = "Problem categories that make dirmig validate exit with status 65."},
+    {"validate.examples", CFG_INT, "5", 0, 0, 1000, CFOFF(validate_examples),
+     .doc = "Examples kept per problem category in the summary."},
+    {"waves", CFG_WAVES, NULL, 0,
+     .doc = "Migration waves: an array of {name, filter | group | ou, groups}; see WAVES."},
+    {"reconcile", CFG_OBJ, NULL, 0,
+     .doc = "Scheduled runs of the dirmig agent daemon (create and update only)."},
+    {"reconcile.interval_s", CFG_INT, "0", 0, 0, 604800, CFOFF(reconcile.interval_s),
+     .doc = "Seconds between the starts of scheduled runs; 0 = no scheduled runs."},
+    {"reconcile.jitter_s", CFG_INT, "0", 0, 0, 86400, CFOFF(reconcile.jitter_s),
+     .doc = "A random delay of up to this many seconds added to each scheduled time, so "
+            "several agents do not hit the directories at once."},
+    {"reconcile.run_at_start", CFG_BOOL, "false", 0, CFOFF(reconcile.run_at_start),
+     .doc = "Run once as soon as the agent starts, instead of one interval later."},
+    {"reconcile.max_failures_before_backoff", CFG_INT, "3", 0, 0, 1000,
+     CFOFF(reconcile.max_failures_before_backoff),
+     .doc = "Failed runs in a row retried at the normal interval; after that the delay "
+            "doubles with each further failure."},
+    {"reconcile.max_backoff_s", CFG_INT, "3600", 0, 1, 604800, CFOFF(reconcile.max_backoff_s),
+     .doc = "Longest delay between runs while backing off (never shorter than "
+            "interval_s)."},
+};
+
+const size_t config_nkeys = DM_ARRAY_LEN(config_keys);
+
+const char *const config_roles[2] = {"source", "target"};
+
+void config_keys_path(char *buf, size_t len, const struct cfg_key *k, int role)
+{
+    if (k->flags & CFG_EP) {
+        snprintf(buf, len, "%s.%s", config_roles[role], k->path);
+    } else {
+        snprintf(buf, len, "%s", k->path);
+    }
+}
+
+/* The table entry for a full key path, or NULL. *role gets the endpoint index. */
+const struct cfg_key *config_keys_find(const char *path, int *role)
+{
+    for (size_t i = 0; i < config_nkeys; i++) {
+        const struct cfg_key *k = &config_keys[i];
+        if (!(k->flags & CFG_EP)) {
+            if (strcmp(k->path, path) == 0) {
+                *role = 0;
+                return k;
+            }
+            continue;
+        }
+        for (int r = 0; r < 2; r++) {
+            size_t n = strlen(config_roles[r]);
+            if (strncmp(path, config_roles[r], n) == 0 && path[n] == '.' &&
+                strcmp(path + n + 1, k->path) == 0) {
+                *role = r;
+                return k;
+            }
+        }
+    }
+    return NULL;
+}

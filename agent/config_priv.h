@@ -1,0 +1,84 @@
+/*
+ * agent/config_priv.h: what the files of config_load() share, and nothing else includes
+ * (agent/config.h is the public contract).
+ *
+ *   agent/config.c           config_load(), config_free(): read, check, build, the pool of
+ *                            owned strings, file:line:col errors
+ *   agent/config_keys.c      the key table (agent/config_keys.h)
+ *   agent/config_check.c     checks of single values that need no context (config_check.h)
+ *   agent/config_validate.c  the parsed JSON against the table and the rules that involve
+ *                            several keys (endpoint, hook)
+ *   agent/config_secret.c    the secrets the config references (*_file, *_env)
+ *   agent/config_waves.c     the "waves" array
+ *   agent/config_describe.c  config_describe() and config_print_keys()
+ *
+ * Call order inside config_load(): read the file, parse it (jansson, positions by
+ * jsonpos), config_validate(), then build: the table's keys copied by one loop, the
+ * endpoint secrets, the hook secret, config_parse_waves(), the map. Every string the
+ * config keeps is in the pool (config_pool_add()) and freed by config_free().
+ */
+#ifndef DM_CONFIG_PRIV_H
+#define DM_CONFIG_PRIV_H
+
+#include <jansson.h>
+#include "agent/config.h"
+#include "agent/config_keys.h"
+#include "agent/util/attrs.h"
+#include "agent/util/jsonpos.h"
+
+/* The public struct plus what config_free needs: every string and list it owns. */
+struct config_priv {
+    struct dm_config pub;
+    void **pool;
+    size_t npool, cappool;
+    unsigned char (*present)[2]; /* config_nkeys rows: key given in the file (per endpoint) */
+    char *map_origin;            /* "default", "inline", or the map file path */
+};
+
+struct cfg_ctx {
+    struct config_priv *cp;
+    const char *origin; /* the config path as given */
+    char *dir;          /* its directory, NULL when it has none */
+    json_t *root;
+    struct jsonpos *jp;
+    struct dm_err *err;
+};
+
+/* ---- config.c ---- */
+
+/* Takes p (NULL: DM_ENOMEM) into the pool freed by config_free(); on failure p is freed. */
+int config_pool_add(struct config_priv *cp, void *p) DM_MUST_USE;
+/* strdup() into the pool; NULL when out of memory. */
+char *config_pool_strdup(struct config_priv *cp, const char *s);
+/* A path from the config, resolved against the config file's directory (in the pool);
+ * NULL when out of memory. */
+char *config_resolve_path(struct cfg_ctx *x, const char *s);
+/* Sets x->err to "origin:line:col: path: msg" at the position of path (or of its nearest
+ * existing parent when path is absent) and returns DM_EINVAL. */
+int config_fail(struct cfg_ctx *x, const char *path, const char *fmt, ...) DM_PRINTF(3, 4);
+/* The value at a dotted path ("source.tls.ca_file"), or NULL when absent or JSON null.
+ * Borrowed from root. */
+json_t *config_json_at(json_t *root, const char *path);
+
+/* ---- config_validate.c ---- */
+
+/* Checks x->root against the key table (unknown keys, inline secrets, types, ranges,
+ * allowed values, shapes, required keys), then the endpoint and hook rules; marks the
+ * keys present in x->cp->present. Stops at the first error (config_fail()). */
+int config_validate(struct cfg_ctx *x) DM_MUST_USE;
+
+/* ---- config_secret.c ---- */
+
+/* Loads the bind password (tok 0) or the API token (tok 1) of endpoint r (0 source,
+ * 1 target) from its *_file or *_env key, when one is given; sets conn.bind_pw and
+ * conn.token. */
+int config_load_endpoint_secret(struct cfg_ctx *x, int r, int tok) DM_MUST_USE;
+/* Loads hook.secret_file or hook.secret_env, when one is given. */
+int config_load_hook_secret(struct cfg_ctx *x) DM_MUST_USE;
+
+/* ---- config_waves.c ---- */
+
+/* Parses "waves" into x->cp->pub.waves / nwaves (nothing when absent). */
+int config_parse_waves(struct cfg_ctx *x) DM_MUST_USE;
+
+#endif

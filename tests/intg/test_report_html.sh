@@ -90,7 +90,16 @@ mkconfig "$WORK/slow.json" SRC - "target.base=-" "target.bind_dn=-" "target.bind
     "target.token_file=$SECRETS/token" "map={\"file\": \"$MAP\"}" "run.batch_size=4" \
     "state.path=$WORK/r.db" "log.file=$WORK/slow.log"
 dm_bg slow -c "$WORK/slow.json" run --no-progress
-sleep 1.5
+# The signal once the run is journaled as running (its handler is in place by then).
+for i in $(seq 1 300); do
+    "$PYTHON3" -c 'import sqlite3, sys
+c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+sys.exit(0 if c.execute("SELECT count(*) FROM runs WHERE status = ?", ("running",)).fetchone()[0] else 1)' \
+        "$WORK/r.db" 2> /dev/null && break
+    kill -0 "$DM_PID" 2> /dev/null || break
+    sleep 0.1
+done
+sleep 0.5
 kill -TERM "$DM_PID" 2> /dev/null || fail "the slow run ended before the signal"
 dm_wait "$DM_PID" 120
 log "the slow run exited $DM_RC after SIGTERM"

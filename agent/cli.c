@@ -8,6 +8,7 @@
 #include "agent/mapping.h"
 #include "agent/pipeline.h"
 #include "agent/report.h"
+#include "agent/report_html.h"
 #include "agent/state.h"
 #include "agent/util/log.h"
 #include <getopt.h>
@@ -39,6 +40,7 @@ static const char usage_text[] =
     "  agent      daemon: the hook server plus scheduled runs (reconcile.interval_s);\n"
     "             SIGHUP re-reads the config, SIGTERM stops\n"
     "  report     password-migration progress per day\n"
+    "             [--html FILE]: the whole program on one self-contained page\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration (default: $DIRMIG_CONFIG or ./dirmig.json)\n"
@@ -327,6 +329,7 @@ static const struct option opts[] = {
     {"explain", required_argument, NULL, 'e'},
     {"verify-target", no_argument, NULL, 'T'},
     {"rebind-state", no_argument, NULL, 'R'},
+    {"html", required_argument, NULL, 'H'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -396,6 +399,9 @@ static int parse_options(struct cli *cl, int argc, char **argv, int stop_at_comm
         case 'R':
             cl->o.rebind_state = 1;
             break;
+        case 'H':
+            cl->o.html = optarg;
+            break;
         default:
             *exit_hint = EX_USAGE;
             fputs(usage_text, stderr);
@@ -454,7 +460,7 @@ int cli_main(int argc, char **argv, int *exit_hint)
     } else if (strcmp(cmd, "agent") == 0) {
         rc = with_config(&c, exit_hint, daemon_cmd);
     } else if (strcmp(cmd, "report") == 0) {
-        rc = with_config(&c, exit_hint, report_cmd);
+        rc = with_config(&c, exit_hint, c.o.html != NULL ? report_html_cmd : report_cmd);
     } else {
         rc = usage_error(exit_hint, "unknown command: ", cmd);
     }

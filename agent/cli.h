@@ -26,6 +26,7 @@ struct cli_opts {
     const char *explain;    /* map --explain KEY */
     int verify_target;      /* plan/run --verify-target */
     int rebind_state;       /* plan/run --rebind-state */
+    const char *html;       /* report --html FILE */
 };
 
 struct dm_config;

@@ -409,6 +409,34 @@ static int journal_object(struct pipe *p, struct pobj *q, const struct apply_res
     return rc;
 }
 
+/* The journal row of an object that was not written this run (failed before reaching the
+ * target, or held back): status failed, so the problem stays open; what the journal knew
+ * of it (its reference at the target, what dirmig owns) is kept. */
+static int journal_unwritten(struct pipe *p, struct pobj *q, struct dm_err *err)
+{
+    struct state_object o = {0};
+
+    if (q->key == NULL || q->key[0] == '\0') {
+        return DM_OK;
+    }
+    o.kind = (char *)(q->container ? "container" : p->kind_name);
+    o.key = q->key;
+    o.source_dn = q->source_dn ? q->source_dn : (char *)"";
+    o.last_run = p->st->run_id;
+    o.status = (char *)"failed";
+    o.target_dn = (char *)"";
+    if (q->has_rec) {
+        if (strcmp(q->rec.status, "pending") == 0) {
+            o.status = (char *)"pending"; /* an intent stays an intent */
+        }
+        o.target_dn = q->rec.target_dn != NULL ? q->rec.target_dn : (char *)"";
+        o.attrs = q->rec.attrs;
+        o.linked = q->rec.linked;
+        o.suffixed = q->rec.suffixed;
+    }
+    return state_object_put(p->state, &o, err);
+}
+
 /* 1 when an unchanged object's journal row must still be written (first sight, a pending
  * intent that turned out done, a link, a digest or reference that moved). */
 static int row_stale(const struct pobj *q)
@@ -418,6 +446,25 @@ static int row_stale(const struct pobj *q)
         return 1;
     }
     return strcmp(q->rec.target_dn, ref_after(q)) != 0;
+}
+
+/* How a user the target just created signs in there (the journal's user_creations): with
+ * the password-import hook, with a credential that went with it (a password attribute of
+ * the entry, or the password a keyed target translated), or not at all yet. */
+static const char *signin_of(const struct pobj *q, const struct apply_result *r)
+{
+    if (r->created_with_hook) {
+        return STATE_SIGNIN_HOOK;
+    }
+    if (q->pw != NULL) {
+        return STATE_SIGNIN_IMPORT;
+    }
+    for (size_t i = 0; i < q->want->nattrs; i++) {
+        if (q->want->attrs[i].nvals > 0 && entry_is_sensitive_attr(q->want->attrs[i].name)) {
+            return STATE_SIGNIN_IMPORT;
+        }
+    }
+    return STATE_SIGNIN_NONE;
 }
 
 /* Counts and journals the outcome of the batch. */
@@ -435,14 +482,15 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
         log_set_context(p->st->run_id, dn);
         if (q->failed) {
             rc = pipe_note_failure(p, q->key, dn, q->category, &q->err, err);
-            continue;
-        }
-        if (q->held != NULL) {
+        } else if (q->held != NULL) {
             rc = note_held(p, q, q->held, q->category, q->err.msg, err);
-            continue;
-        }
-        if (q->plan.op == PLAN_HOLD) {
+        } else if (q->plan.op == PLAN_HOLD) {
             rc = note_held(p, q, q->plan.reason, "collision_target", q->plan.msg, err);
+        }
+        if (q->failed || q->held != NULL || q->plan.op == PLAN_HOLD) {
+            if (rc == DM_OK) {
+                rc = journal_unwritten(p, q, err);
+            }
             continue;
         }
         if (q->plan.op == PLAN_NONE) {
@@ -462,6 +510,9 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
             if (r->created_with_hook) {
                 p->st->created_with_hook++;
                 rc = state_meta_add(p->state, STATE_META_HOOK_CREATED, 1, err);
+            }
+            if (rc == DM_OK && !q->container && q->kind == MAP_USERS) {
+                rc = state_user_created(p->state, p->st->run_id, q->key, signin_of(q, r), err);
             }
             break;
         case APPLY_UPDATED:

@@ -638,6 +638,15 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         rc = e2.rc;
         st->status = "failed";
     }
+    if (rc != DM_OK) {
+        char why[sizeof(err->msg) + sizeof(err->dn) + 64];
+        /* why the run failed, for status and the report (best effort: the journal may be
+         * what failed) */
+        if (state_run_set_reason(p->state, st->run_id, dm_err_format(err, why, sizeof(why)), &e2) !=
+            DM_OK) {
+            log_debug("the reason of run %lld is not journaled: %s", st->run_id, e2.msg);
+        }
+    }
     return rc;
 }
 
@@ -718,6 +727,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     }
     rc = state_run_begin(&stats->run_id, p.state, o->run_kind ? o->run_kind : kinds[o->mode],
                          cfg->digest, err);
+    if (rc == DM_OK && o->wave != NULL) {
+        rc = state_run_set_wave(p.state, stats->run_id, o->wave, err);
+    }
     if (rc == DM_OK) {
         rc = decide_verify(&p, err);
     }

@@ -211,9 +211,10 @@ static int is_ours(const struct plan_obj *o, const struct planner_ctx *c)
         return same_name(c, r->target_dn, o->have->ident) ||
                (c->dn_targets && same_dn(r->target_dn, o->have->ref));
     }
-    if (strcmp(r->status, "ok") != 0) {
+    if (strcmp(r->status, "ok") != 0 && strcmp(r->status, "failed") != 0) {
         return 0;
     }
+    /* written by dirmig (a later write may have failed): the reference it got */
     return c->dn_targets ? same_dn(r->target_dn, o->have->ref)
                          : strcmp(r->target_dn, o->have->ref) == 0;
 }

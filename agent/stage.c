@@ -1053,9 +1053,9 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
     q->look = 1;
     if (!p->verify) {
         log_debug("%s %s: looked up at the target (%s)", p->kind_name, q->want->dn,
-                  !q->has_rec                           ? "not in the journal"
-                  : strcmp(q->rec.status, "ok") != 0    ? "the journal's last write did not complete"
-                                                        : "changed since the journal's write");
+                  !q->has_rec                        ? "not in the journal"
+                  : strcmp(q->rec.status, "ok") != 0 ? "the journal's last write did not complete"
+                                                     : "changed since the journal's write");
     }
     return STAGE_GO;
 }

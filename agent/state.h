@@ -7,7 +7,12 @@
  *   objects  one row per migrated object: kind, source key, normalized source DN, target
  *            DN, digest of the mapped content, status (ok/failed), last run
  *   errors   run, source key, DN, category, message (never a secret or pii value)
+ *   password_migrations  hook verifications (login, DN, outcome, time; never the password)
+ *   user_creations  one row per user created at the target and how that user signs in
+ *            there: an imported hash or the password-import hook (never the credential)
  *   meta     key/value (schema version, ...)
+ * The schema is versioned (meta schema_version): state_open() applies the migrations a
+ * journal lacks, in one transaction, and refuses a journal newer than this program.
  * Writes happen inside a batch (state_batch_begin/commit): one transaction per batch, so a
  * crash loses at most the open batch, and the connector's add-or-compare makes its
  * replay safe. Nothing here ever stores a password or hash.
@@ -38,8 +43,8 @@ struct state_object {
                       * that a run resumed after a crash looks the object up instead of
                       * creating it again */
     long long last_run;
-    char *attrs; /* names of the attributes dirmig wrote (lowercase, comma-separated; never
-                  * values), so that an attribute the source dropped is removed; may be NULL */
+    char *attrs;  /* names of the attributes dirmig wrote (lowercase, comma-separated; never
+                   * values), so that an attribute the source dropped is removed; may be NULL */
     int linked;   /* 1: an object that was at the target before and was linked by the
                    * collision policy, not created by dirmig */
     int suffixed; /* 1: created under the collision suffix beside an object that was there */
@@ -54,6 +59,8 @@ struct state_run {
     char status[16];             /* running, done, failed, interrupted, blocked */
     long long started, finished; /* unix seconds; finished 0 while running */
     struct run_counts counts;
+    char wave[64];    /* the run's --wave, "" for the whole scope */
+    char reason[256]; /* why a run failed or was blocked, "" if none */
 };
 
 /* Opens (creating if needed) the journal at path; WAL mode, schema migrated. */
@@ -72,6 +79,13 @@ int state_run_end(struct state *s, long long run, const char *status, const stru
  * state_batch_begin()) ends it. Keep it short: it holds the journal's snapshot. */
 int state_read_begin(struct state *s, struct dm_err *err) DM_MUST_USE;
 void state_read_end(struct state *s); /* NULL-safe */
+/* Records the wave a run is limited to (--wave). */
+int state_run_set_wave(struct state *s, long long run, const char *wave,
+                       struct dm_err *err) DM_MUST_USE;
+/* Records why a run failed or was blocked: one line, never a secret or pii value (an
+ * error message formatted by dm_err_format() qualifies); cut to fit struct state_run. */
+int state_run_set_reason(struct state *s, long long run, const char *reason,
+                         struct dm_err *err) DM_MUST_USE;
 
 int state_batch_begin(struct state *s, struct dm_err *err) DM_MUST_USE;
 int state_batch_commit(struct state *s, struct dm_err *err) DM_MUST_USE;
@@ -139,6 +153,82 @@ int state_password_counts(struct state_password_counts *out, struct state *s,
 
 /* Users verified for the first time per UTC day, oldest first: fn("YYYY-MM-DD", n). */
 int state_password_daily(struct state *s, state_count_fn fn, void *payload,
+                         struct dm_err *err) DM_MUST_USE;
+
+/*
+ * How each user created at the target signs in there (the password-migration curve of
+ * `dirmig report --html`). Recorded by the run in the batch that journals the object:
+ *   STATE_SIGNIN_IMPORT  the user's password hash was imported (or carried byte-exact)
+ *   STATE_SIGNIN_HOOK    created for the password-import hook (verified at first sign-in)
+ *   STATE_SIGNIN_NONE    created without any password (no sign-in path yet)
+ */
+#define STATE_SIGNIN_IMPORT "import"
+#define STATE_SIGNIN_HOOK "hook"
+#define STATE_SIGNIN_NONE "none"
+int state_user_created(struct state *s, long long run, const char *key, const char *signin,
+                       struct dm_err *err) DM_MUST_USE;
+
+/* One UTC day of the password-migration curve: users created with an imported hash, users
+ * created for the hook, users verified through the hook for the first time. Each user
+ * counts once per column, on the day of its first such event. */
+struct state_signin_day {
+    char day[11]; /* YYYY-MM-DD */
+    long long imported, hook_created, verified;
+};
+typedef int (*state_signin_day_fn)(const struct state_signin_day *d, void *payload);
+/* Calls fn for every day with an event, oldest first; fn returning non-zero stops. */
+int state_signin_daily(struct state *s, state_signin_day_fn fn, void *payload,
+                       struct dm_err *err) DM_MUST_USE;
+
+/* ---- reading the journal for reports (agent/report_html.h) ---- */
+
+/* Every run of the journal in one pass: how many of each kind and status, and the sum
+ * of the counts of the runs that wrote (every kind but "plan"). */
+struct state_run_summary {
+    long long runs, plans;                  /* rows of kind != "plan", of kind "plan" */
+    long long blocked, failed, interrupted; /* by status, all kinds */
+    long long first_started, last_started;  /* unix seconds, 0 when no run */
+    struct run_counts sum;                  /* runs that wrote (not plans) */
+};
+int state_run_summary(struct state_run_summary *out, struct state *s,
+                      struct dm_err *err) DM_MUST_USE;
+
+/* Runs whose status is not "done" (blocked, failed, interrupted, running), newest first,
+ * at most limit; fn as for state_runs(). */
+int state_runs_unfinished(struct state *s, int limit, state_run_fn fn, void *payload,
+                          struct dm_err *err) DM_MUST_USE;
+
+/* Runs per wave (runs with a wave only), by wave name. */
+struct state_wave {
+    const char *name; /* borrowed: valid during the callback */
+    long long runs;   /* runs that wrote (not plans) */
+    long long plans;
+    struct run_counts sum; /* of the runs that wrote */
+    long long last_run, last_started;
+    const char *last_status; /* borrowed; status of the wave's newest run (any kind) */
+};
+typedef int (*state_wave_fn)(const struct state_wave *w, void *payload);
+int state_waves(struct state *s, state_wave_fn fn, void *payload, struct dm_err *err) DM_MUST_USE;
+
+/* Recorded errors by category, largest first: how many were recorded over all runs, how
+ * many are still open (the object's newest run failed with it), the newest run. */
+struct state_error_category {
+    const char *category; /* borrowed: valid during the callback */
+    long long total, open, last_run;
+};
+typedef int (*state_error_category_fn)(const struct state_error_category *c, void *payload);
+int state_error_categories(struct state *s, state_error_category_fn fn, void *payload,
+                           struct dm_err *err) DM_MUST_USE;
+
+/* The newest `per_category` errors of each category, by category then newest first. The
+ * strings are borrowed (valid during the callback); key, dn and message may be NULL.
+ * They are as journaled: a report that shows them masks the identities itself. */
+struct state_error_row {
+    const char *category, *key, *dn, *message;
+    long long run, at;
+};
+typedef int (*state_error_row_fn)(const struct state_error_row *r, void *payload);
+int state_error_examples(struct state *s, int per_category, state_error_row_fn fn, void *payload,
                          struct dm_err *err) DM_MUST_USE;
 
 /* meta key/value (small values only). state_meta_get: *out is a new string (free());

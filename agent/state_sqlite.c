@@ -16,7 +16,8 @@
  * is one step of an already compiled statement.
  */
 
-#define STATE_SCHEMA_VERSION 2 /* the version migrations[] brings every journal to */
+/* The newest schema version this program writes (see `migrations` below). */
+#define STATE_SCHEMA_VERSION 2
 #define STATE_BUSY_TIMEOUT_MS 10000
 
 #define OBJ_COLS "kind, key, source_dn, target_dn, digest, status, last_run, attrs, origin"
@@ -42,8 +43,22 @@ enum st_stmt {
     ST_META_GET,
     ST_META_ADD,
     ST_META_SET,
+    ST_RUN_WAVE,
+    ST_RUN_REASON,
+    ST_USER_CREATED,
+    ST_SIGNIN_DAILY,
+    ST_RUN_SUMMARY,
+    ST_RUNS_UNFINISHED,
+    ST_WAVES,
+    ST_ERR_CATEGORIES,
+    ST_ERR_EXAMPLES,
     ST__LAST
 };
+
+/* The columns read_run() expects, in this order. */
+#define RUN_COLUMNS                                                                                \
+    "id, kind, status, started, finished, created, updated, unchanged, failed, deleted, "          \
+    "skipped, wave, reason, held"
 
 static const char *const stmt_sql[ST__LAST] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -65,8 +80,7 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
-    [ST_RUNS] = "SELECT id, kind, status, started, finished, created, updated, unchanged, "
-                "failed, deleted, skipped, held FROM runs ORDER BY id DESC LIMIT ?1",
+    [ST_RUNS] = "SELECT " RUN_COLUMNS " FROM runs ORDER BY id DESC LIMIT ?1",
     [ST_RUN_ERR_COUNTS] = "SELECT category, count(*) FROM errors WHERE run = ?1 "
                           "GROUP BY category ORDER BY category",
     [ST_PW_ADD] = "INSERT INTO password_migrations (login, dn, outcome, reason, at) "
@@ -81,9 +95,57 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_META_ADD] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO "
                     "UPDATE SET value = CAST(value AS INTEGER) + ?2",
     [ST_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+    [ST_RUN_WAVE] = "UPDATE runs SET wave = ?2 WHERE id = ?1",
+    [ST_RUN_REASON] = "UPDATE runs SET reason = ?2 WHERE id = ?1",
+    [ST_USER_CREATED] = "INSERT INTO user_creations (run, key, signin, at) VALUES (?1, ?2, ?3, ?4)",
+    /* Each user once per column, on the day of its first event of that kind. */
+    [ST_SIGNIN_DAILY] =
+        "SELECT day, sum(imp), sum(hk), sum(ver) FROM ("
+        "  SELECT date(min(at), 'unixepoch') AS day, signin = 'import' AS imp,"
+        "         signin = 'hook' AS hk, 0 AS ver"
+        "  FROM user_creations WHERE signin IN ('import', 'hook') GROUP BY key, signin"
+        "  UNION ALL"
+        "  SELECT date(min(at), 'unixepoch'), 0, 0, 1 FROM password_migrations"
+        "  WHERE outcome = 'verified' GROUP BY lower(coalesce(dn, login)))"
+        " GROUP BY day ORDER BY day",
+    [ST_RUN_SUMMARY] =
+        "SELECT count(*) - total(kind = 'plan'), total(kind = 'plan'), total(status = 'blocked'),"
+        "  total(status = 'failed'), total(status = 'interrupted'), coalesce(min(started), 0),"
+        "  coalesce(max(started), 0),"
+        "  total(CASE WHEN kind != 'plan' THEN created END),"
+        "  total(CASE WHEN kind != 'plan' THEN updated END),"
+        "  total(CASE WHEN kind != 'plan' THEN unchanged END),"
+        "  total(CASE WHEN kind != 'plan' THEN failed END),"
+        "  total(CASE WHEN kind != 'plan' THEN deleted END),"
+        "  total(CASE WHEN kind != 'plan' THEN skipped END) FROM runs",
+    [ST_RUNS_UNFINISHED] = "SELECT " RUN_COLUMNS " FROM runs WHERE status != 'done' "
+                           "ORDER BY id DESC LIMIT ?1",
+    [ST_WAVES] =
+        "WITH g AS (SELECT wave, total(kind != 'plan') AS runs, total(kind = 'plan') AS plans,"
+        "  total(CASE WHEN kind != 'plan' THEN created END) AS c,"
+        "  total(CASE WHEN kind != 'plan' THEN updated END) AS u,"
+        "  total(CASE WHEN kind != 'plan' THEN unchanged END) AS n,"
+        "  total(CASE WHEN kind != 'plan' THEN failed END) AS f,"
+        "  total(CASE WHEN kind != 'plan' THEN deleted END) AS d,"
+        "  total(CASE WHEN kind != 'plan' THEN skipped END) AS s,"
+        "  max(id) AS last, max(started) AS last_started, min(id) AS first"
+        "  FROM runs WHERE wave IS NOT NULL GROUP BY wave)"
+        " SELECT g.wave, g.runs, g.plans, g.c, g.u, g.n, g.f, g.d, g.s, g.last,"
+        "  g.last_started, r.status FROM g JOIN runs r ON r.id = g.last ORDER BY g.first",
+    /* Open: the object's newest run is the one that recorded the error, and it failed.
+     * kind IN (...) lets the lookup use the objects primary key (kind, key). */
+    [ST_ERR_CATEGORIES] =
+        "SELECT e.category, count(*), total(EXISTS (SELECT 1 FROM objects o"
+        "  WHERE o.kind IN ('user', 'group') AND o.key = e.key AND o.last_run = e.run"
+        "  AND o.status = 'failed')), max(e.run)"
+        " FROM errors e GROUP BY e.category ORDER BY 2 DESC, 1",
+    [ST_ERR_EXAMPLES] =
+        "SELECT category, run, key, dn, message, at FROM (SELECT category, run,"
+        "  key, dn, message, at, row_number() OVER (PARTITION BY category"
+        "  ORDER BY id DESC) AS rn FROM errors) WHERE rn <= ?1 ORDER BY category, rn",
 };
 
-/* Idempotent schema for version 1; migrations[] then brings it to STATE_SCHEMA_VERSION. */
+/* Idempotent schema for version 1; `migrations` bring it to STATE_SCHEMA_VERSION. */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta ("
     "  key TEXT PRIMARY KEY,"
@@ -133,17 +195,37 @@ static const char schema_sql[] =
     "  ON password_migrations (outcome, login);"
     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
 
-/* migrations[v] turns version v into v + 1, inside the transaction that opens the journal.
- * Append only: a released journal may be at any earlier version. */
-static const char *const migrations[] = {
-    [0] = NULL,
-    /* 1 -> 2: what dirmig wrote to each object (attribute names, never values), whether it
-     * created or linked it, and lookups by target reference (collisions, pending creates). */
-    [1] = "ALTER TABLE objects ADD COLUMN attrs TEXT;"
-          "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
-          "ALTER TABLE objects ADD COLUMN origin TEXT;"
-          "CREATE INDEX IF NOT EXISTS objects_target ON objects (kind, target_dn COLLATE NOCASE);",
+/*
+ * Schema migrations, oldest first: migrations[i] brings a journal from version
+ * migrations[i].version - 1 to migrations[i].version. Append only; never edit one that
+ * has shipped (journals in the field have already run it).
+ */
+static const struct {
+    int version;
+    const char *sql;
+} migrations[] = {
+    /* 2: the report's waves, blocked runs and password-migration curve. */
+    {2, "ALTER TABLE runs ADD COLUMN wave TEXT;"
+        "ALTER TABLE runs ADD COLUMN reason TEXT;"
+        "CREATE INDEX runs_wave ON runs (wave) WHERE wave IS NOT NULL;"
+        /* How each user created at the target signs in there; never the credential. */
+        "CREATE TABLE user_creations ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  run INTEGER NOT NULL,"
+        "  key TEXT NOT NULL,"
+        "  signin TEXT NOT NULL,"
+        "  at INTEGER NOT NULL);"
+        "CREATE INDEX user_creations_key ON user_creations (key, signin);"
+        /* the planner: what dirmig wrote to each object (attribute names, never values),
+         * whether it created, linked or suffixed it, objects held back per run, and
+         * lookups by target reference (collisions, pending creates) */
+        "ALTER TABLE objects ADD COLUMN attrs TEXT;"
+        "ALTER TABLE objects ADD COLUMN origin TEXT;"
+        "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX objects_target ON objects (kind, target_dn COLLATE NOCASE);"},
 };
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION - 1,
+               "one migration per schema version after 1");
 
 struct state {
     sqlite3 *db;
@@ -190,40 +272,48 @@ static int exec_stmt(struct state *s, enum st_stmt which, const char *what, stru
     return DM_OK;
 }
 
-/* Reads the schema version and applies the migrations that follow it (inside the open
- * transaction). A journal newer than this program is refused. */
-static int migrate_schema(struct state *s, struct dm_err *err)
+/* Reads the schema version inside the open transaction and applies the migrations the
+ * journal lacks. A journal written by a newer dirmig is refused, never downgraded. */
+static int migrate(struct state *s, struct dm_err *err)
 {
     sqlite3_stmt *st = NULL;
-    char *errmsg = NULL;
-    long v;
+    char *errmsg = NULL, *end = NULL, setv[96];
+    const char *v;
+    long version;
     int rc;
 
     if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
-                           NULL) != SQLITE_OK) {
-        return db_fail(s, err, "reading schema version");
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
         rc = db_fail(s, err, "reading schema version");
         goto done;
     }
-    v = strtol((const char *)sqlite3_column_text(st, 0), NULL, 10);
-    if (v < 1 || v > STATE_SCHEMA_VERSION) {
+    v = (const char *)sqlite3_column_text(st, 0);
+    version = v != NULL ? strtol(v, &end, 10) : 0;
+    if (v == NULL || end == v || *end != '\0' || version < 1) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: journal schema version \"%s\" is not a version",
+                        s->path, v != NULL ? v : "");
+        goto done;
+    }
+    if (version > STATE_SCHEMA_VERSION) {
         rc = dm_err_set(err, DM_EINVAL,
-                        "%s: journal schema version %s is not supported (this dirmig knows 1..%d)",
-                        s->path, (const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION);
+                        "%s: journal schema version %ld is newer than this dirmig supports (%d); "
+                        "use a newer dirmig",
+                        s->path, version, STATE_SCHEMA_VERSION);
         goto done;
     }
     sqlite3_finalize(st);
     st = NULL;
-    for (; v < STATE_SCHEMA_VERSION; v++) {
-        char set[96];
-        snprintf(set, sizeof(set), "UPDATE meta SET value = '%ld' WHERE key = 'schema_version';",
-                 v + 1);
-        if (sqlite3_exec(s->db, migrations[v], NULL, NULL, &errmsg) != SQLITE_OK ||
-            sqlite3_exec(s->db, set, NULL, NULL, &errmsg) != SQLITE_OK) {
-            rc = dm_err_set(err, DM_EINVAL, "%s: cannot migrate the journal to version %ld: %s",
-                            s->path, v + 1, errmsg ? errmsg : "?");
+    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+        if (migrations[i].version <= version) {
+            continue;
+        }
+        snprintf(setv, sizeof(setv), "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
+                 migrations[i].version);
+        if (sqlite3_exec(s->db, migrations[i].sql, NULL, NULL, &errmsg) != SQLITE_OK ||
+            sqlite3_exec(s->db, setv, NULL, NULL, &errmsg) != SQLITE_OK) {
+            rc = dm_err_set(err, DM_EINVAL, "%s: migrating the journal to schema version %d: %s",
+                            s->path, migrations[i].version, errmsg ? errmsg : "?");
             goto done;
         }
     }
@@ -276,6 +366,8 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
                         errmsg ? errmsg : "?");
         goto done;
     }
+    /* Schema and migrations in one write transaction: two processes opening an old journal
+     * at once (a run and the hook) migrate it once; a failed migration leaves it as it was. */
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE;", NULL, NULL, &errmsg) != SQLITE_OK ||
         sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
         rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the state journal schema: %s", path,
@@ -283,12 +375,14 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
         sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
         goto done;
     }
-    rc = migrate_schema(s, err);
-    if (rc == DM_OK && sqlite3_exec(s->db, "COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
+    rc = migrate(s, err);
+    if (rc != DM_OK) {
+        sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+        goto done;
+    }
+    if (sqlite3_exec(s->db, "COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
         rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the state journal schema: %s", path,
                         errmsg ? errmsg : "?");
-    }
-    if (rc != DM_OK) {
         sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
         goto done;
     }
@@ -602,9 +696,11 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int i)
     snprintf(dst, len, "%s", v ? (const char *)v : "");
 }
 
-int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struct dm_err *err)
+/* Steps a SELECT of RUN_COLUMNS (limit bound to ?1) and calls fn per row. */
+static int list_runs(struct state *s, enum st_stmt which, int limit, state_run_fn fn, void *payload,
+                     struct dm_err *err)
 {
-    sqlite3_stmt *st = s->st[ST_RUNS];
+    sqlite3_stmt *st = s->st[which];
     int rc;
 
     sqlite3_bind_int64(st, 1, limit);
@@ -626,7 +722,9 @@ int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struc
         r.counts.failed = (long long)sqlite3_column_int64(st, 8);
         r.counts.deleted = (long long)sqlite3_column_int64(st, 9);
         r.counts.skipped = (long long)sqlite3_column_int64(st, 10);
-        r.counts.held = (long long)sqlite3_column_int64(st, 11);
+        copy_col(r.wave, sizeof(r.wave), st, 11);
+        copy_col(r.reason, sizeof(r.reason), st, 12);
+        r.counts.held = (long long)sqlite3_column_int64(st, 13);
         if (fn(&r, payload) != 0) {
             rc = SQLITE_DONE;
             break;
@@ -639,6 +737,17 @@ int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struc
     }
     stmt_done(st);
     return DM_OK;
+}
+
+int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struct dm_err *err)
+{
+    return list_runs(s, ST_RUNS, limit, fn, payload, err);
+}
+
+int state_runs_unfinished(struct state *s, int limit, state_run_fn fn, void *payload,
+                          struct dm_err *err)
+{
+    return list_runs(s, ST_RUNS_UNFINISHED, limit, fn, payload, err);
 }
 
 int state_run_error_counts(struct state *s, long long run, state_count_fn fn, void *payload,
@@ -780,4 +889,218 @@ int state_meta_set(struct state *s, const char *key, const char *value, struct d
     bind_text(st, 1, key);
     bind_text(st, 2, value);
     return exec_stmt(s, ST_META_SET, "writing meta", err);
+}
+
+/* Runs an UPDATE of one run (?1 = run, ?2 = text); DM_ENOTFOUND when there is no such run. */
+static int run_update(struct state *s, enum st_stmt which, long long run, const char *text,
+                      const char *what, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[which];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, run);
+    bind_text(st, 2, text);
+    rc = exec_stmt(s, which, what, err);
+    if (rc == DM_OK && sqlite3_changes(s->db) == 0) {
+        rc = dm_err_set(err, DM_ENOTFOUND, "state journal: no run %lld", run);
+    }
+    return rc;
+}
+
+int state_run_set_wave(struct state *s, long long run, const char *wave, struct dm_err *err)
+{
+    return run_update(s, ST_RUN_WAVE, run, wave, "recording a run's wave", err);
+}
+
+int state_run_set_reason(struct state *s, long long run, const char *reason, struct dm_err *err)
+{
+    char cut[sizeof(((struct state_run *)NULL)->reason)];
+
+    snprintf(cut, sizeof(cut), "%s", reason != NULL ? reason : "");
+    return run_update(s, ST_RUN_REASON, run, cut, "recording why a run stopped", err);
+}
+
+int state_user_created(struct state *s, long long run, const char *key, const char *signin,
+                       struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_USER_CREATED];
+
+    sqlite3_bind_int64(st, 1, run);
+    bind_text(st, 2, key);
+    bind_text(st, 3, signin);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+    return exec_stmt(s, ST_USER_CREATED, "recording a created user", err);
+}
+
+int state_signin_daily(struct state *s, state_signin_day_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_SIGNIN_DAILY];
+    int rc;
+
+    for (;;) {
+        struct state_signin_day d = {0};
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "counting sign-in paths per day");
+            break;
+        }
+        copy_col(d.day, sizeof(d.day), st, 0);
+        d.imported = (long long)sqlite3_column_int64(st, 1);
+        d.hook_created = (long long)sqlite3_column_int64(st, 2);
+        d.verified = (long long)sqlite3_column_int64(st, 3);
+        if (fn(&d, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_run_summary(struct state_run_summary *out, struct state *s, struct dm_err *err)
+{
+    struct state_run_summary r = {0};
+    sqlite3_stmt *st = s->st[ST_RUN_SUMMARY];
+    int rc;
+
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(s, err, "summing runs");
+        stmt_done(st);
+        return rc;
+    }
+    r.runs = (long long)sqlite3_column_int64(st, 0);
+    r.plans = (long long)sqlite3_column_int64(st, 1);
+    r.blocked = (long long)sqlite3_column_int64(st, 2);
+    r.failed = (long long)sqlite3_column_int64(st, 3);
+    r.interrupted = (long long)sqlite3_column_int64(st, 4);
+    r.first_started = (long long)sqlite3_column_int64(st, 5);
+    r.last_started = (long long)sqlite3_column_int64(st, 6);
+    r.sum.created = (long long)sqlite3_column_int64(st, 7);
+    r.sum.updated = (long long)sqlite3_column_int64(st, 8);
+    r.sum.unchanged = (long long)sqlite3_column_int64(st, 9);
+    r.sum.failed = (long long)sqlite3_column_int64(st, 10);
+    r.sum.deleted = (long long)sqlite3_column_int64(st, 11);
+    r.sum.skipped = (long long)sqlite3_column_int64(st, 12);
+    stmt_done(st);
+    *out = r;
+    return DM_OK;
+}
+
+int state_waves(struct state *s, state_wave_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_WAVES];
+    int rc;
+
+    for (;;) {
+        struct state_wave w = {0};
+        const char *status;
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "summing runs per wave");
+            break;
+        }
+        w.name = (const char *)sqlite3_column_text(st, 0);
+        w.runs = (long long)sqlite3_column_int64(st, 1);
+        w.plans = (long long)sqlite3_column_int64(st, 2);
+        w.sum.created = (long long)sqlite3_column_int64(st, 3);
+        w.sum.updated = (long long)sqlite3_column_int64(st, 4);
+        w.sum.unchanged = (long long)sqlite3_column_int64(st, 5);
+        w.sum.failed = (long long)sqlite3_column_int64(st, 6);
+        w.sum.deleted = (long long)sqlite3_column_int64(st, 7);
+        w.sum.skipped = (long long)sqlite3_column_int64(st, 8);
+        w.last_run = (long long)sqlite3_column_int64(st, 9);
+        w.last_started = (long long)sqlite3_column_int64(st, 10);
+        status = (const char *)sqlite3_column_text(st, 11);
+        w.last_status = status != NULL ? status : "";
+        if (w.name == NULL) {
+            w.name = "";
+        }
+        if (fn(&w, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_error_categories(struct state *s, state_error_category_fn fn, void *payload,
+                           struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_ERR_CATEGORIES];
+    int rc;
+
+    for (;;) {
+        struct state_error_category c = {0};
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "counting errors by category");
+            break;
+        }
+        c.category = (const char *)sqlite3_column_text(st, 0);
+        c.total = (long long)sqlite3_column_int64(st, 1);
+        c.open = (long long)sqlite3_column_int64(st, 2);
+        c.last_run = (long long)sqlite3_column_int64(st, 3);
+        if (c.category == NULL) {
+            c.category = "";
+        }
+        if (fn(&c, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_error_examples(struct state *s, int per_category, state_error_row_fn fn, void *payload,
+                         struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_ERR_EXAMPLES];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, per_category);
+    for (;;) {
+        struct state_error_row r = {0};
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "reading error examples");
+            break;
+        }
+        r.category = (const char *)sqlite3_column_text(st, 0);
+        r.run = (long long)sqlite3_column_int64(st, 1);
+        r.key = (const char *)sqlite3_column_text(st, 2);
+        r.dn = (const char *)sqlite3_column_text(st, 3);
+        r.message = (const char *)sqlite3_column_text(st, 4);
+        r.at = (long long)sqlite3_column_int64(st, 5);
+        if (r.category == NULL) {
+            r.category = "";
+        }
+        if (fn(&r, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
 }

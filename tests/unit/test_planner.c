@@ -70,8 +70,7 @@ static void rec_init(struct state_object *r, const char *status, const char *dn,
 static struct entry *person(const char *sn)
 {
     return fixture_entry("uid=ada,ou=people,dc=t", NULL, "objectClass", "inetOrgPerson", "uid",
-                         "ada", "cn", "Ada", "sn", sn, "userPassword", "{SSHA}c2VjcmV0c2Vj",
-                         NULL);
+                         "ada", "cn", "Ada", "sn", sn, "userPassword", "{SSHA}c2VjcmV0c2Vj", NULL);
 }
 
 static void decide(struct plan_obj *o, const struct planner_ctx *c)
@@ -207,12 +206,12 @@ static void test_planner__members_and_moves(void **state)
 {
     struct map *m = by_name();
     struct planner_ctx c;
-    struct entry *want = fixture_entry("cn=g,ou=groups,dc=t", NULL, "objectClass", "groupOfNames",
-                                       "cn", "g", "member", "uid=a,ou=people,dc=t", "member",
-                                       "UID=B, ou=People,dc=t", NULL);
-    struct entry *have = fixture_entry("cn=g,ou=groups,dc=t", NULL, "objectClass", "groupOfNames",
-                                       "cn", "g", "member", "uid=a,ou=people,dc=t", "member",
-                                       "uid=b,ou=people,dc=t", NULL);
+    struct entry *want =
+        fixture_entry("cn=g,ou=groups,dc=t", NULL, "objectClass", "groupOfNames", "cn", "g",
+                      "member", "uid=a,ou=people,dc=t", "member", "UID=B, ou=People,dc=t", NULL);
+    struct entry *have =
+        fixture_entry("cn=g,ou=groups,dc=t", NULL, "objectClass", "groupOfNames", "cn", "g",
+                      "member", "uid=a,ou=people,dc=t", "member", "uid=b,ou=people,dc=t", NULL);
     struct state_object rec;
     struct plan_obj o;
     struct proj *p = proj_of(have);
@@ -263,7 +262,8 @@ static void test_planner__collisions(void **state)
     struct map *m = by_name();
     struct planner_ctx c;
     struct entry *want = person("Lovelace"), *have = person("Other");
-    struct entry *corr = fixture_entry("uid=ada,ou=people,dc=s", NULL, "employeeNumber", " 42 ", NULL);
+    struct entry *corr =
+        fixture_entry("uid=ada,ou=people,dc=s", NULL, "employeeNumber", " 42 ", NULL);
     struct state_object rec;
     struct plan_obj o;
     struct proj *p = proj_of(have);

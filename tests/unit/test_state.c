@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,65 +365,240 @@ static void test_state__meta_set_get(void **state)
     state_close(s);
 }
 
-/* 100k puts and gets must be cheap with prepared statements and batching. */
-/* A journal of schema version 1 (as dirmig wrote it before target references, attribute
- * ownership and intents) is migrated in place on open; its rows stay readable. */
-static void test_state__migrates_v1_journal(void **state)
+/* A journal as dirmig 0.1 (schema version 1) wrote it: the same tables, no migration. */
+static const char v1_schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
+    "  config_digest TEXT, started INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL, created INTEGER NOT NULL DEFAULT 0,"
+    "  updated INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0,"
+    "  failed INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,"
+    "  skipped INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, source_dn TEXT,"
+    "  target_dn TEXT, digest TEXT, status TEXT NOT NULL, last_run INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (kind, key));"
+    "CREATE TABLE errors (id INTEGER PRIMARY KEY AUTOINCREMENT, run INTEGER NOT NULL, key TEXT,"
+    "  dn TEXT, category TEXT NOT NULL, message TEXT, at INTEGER NOT NULL);"
+    "CREATE TABLE password_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  login TEXT NOT NULL, dn TEXT, outcome TEXT NOT NULL, reason TEXT, at INTEGER NOT NULL);"
+    "INSERT INTO meta VALUES ('schema_version', '1');"
+    "INSERT INTO objects VALUES ('user', 'k1', 'uid=a,dc=s', 'uid=a,dc=t', 'd', 'ok', 3);"
+    "INSERT INTO runs (kind, started, finished, status, created) VALUES ('run', 1, 2, 'done', 7);"
+    "INSERT INTO password_migrations (login, dn, outcome, at) "
+    "  VALUES ('ann', 'uid=ann,dc=x', 'verified', 86400);";
+
+static void sql_exec(const char *path, const char *sql)
 {
-    static const char v1[] =
-        "import sqlite3, sys\n"
-        "d = sqlite3.connect(sys.argv[1])\n"
-        "d.executescript('''\n"
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);\n"
-        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,\n"
-        "  config_digest TEXT, started INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0,\n"
-        "  status TEXT NOT NULL, created INTEGER NOT NULL DEFAULT 0,\n"
-        "  updated INTEGER NOT NULL DEFAULT 0, unchanged INTEGER NOT NULL DEFAULT 0,\n"
-        "  failed INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,\n"
-        "  skipped INTEGER NOT NULL DEFAULT 0);\n"
-        "CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, source_dn TEXT,\n"
-        "  target_dn TEXT, digest TEXT, status TEXT NOT NULL,\n"
-        "  last_run INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (kind, key));\n"
-        "INSERT INTO objects VALUES ('user', 'k1', 'uid=a,dc=s', 'uid=a,dc=t', 'd', 'ok', 3);\n"
-        "INSERT INTO meta VALUES ('schema_version', '1');\n"
-        "''')\n"
-        "d.commit()\n";
-    static const char v99[] = "import sqlite3, sys\n"
-                              "d = sqlite3.connect(sys.argv[1])\n"
-                              "d.execute(\"UPDATE meta SET value = '99' "
-                              "WHERE key = 'schema_version'\")\n"
-                              "d.commit()\n";
-    struct state_object o = {0};
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fail_msg("%s: %s", sql, msg);
+    }
+    sqlite3_close(db);
+}
+
+static int collect_days(const struct state_signin_day *d, void *payload)
+{
+    char *out = payload;
+
+    snprintf(out + strlen(out), 512 - strlen(out), "%s:%lld/%lld/%lld;", d->day, d->imported,
+             d->hook_created, d->verified);
+    return 0;
+}
+
+/* A version-1 journal is migrated in place on open, its data kept; a journal from a newer
+ * dirmig is refused, not touched. */
+static void test_state__migrates_v1_and_refuses_newer(void **state)
+{
+    struct state_run runs[4];
     struct dm_err e = {0};
+    char path[512], *v = NULL, days[512] = "";
     struct state *s = NULL;
-    char path[512], cmd[1300], *v = NULL;
 
     (void)state;
     new_path(path, sizeof(path));
-    snprintf(cmd, sizeof(cmd), "python3 '%s' '%s'", fixture_write_tmp("v1.py", v1), path);
-    assert_int_equal(system(cmd), 0);
+    sql_exec(path, v1_schema);
     assert_int_equal(state_open(&s, path, &e), DM_OK);
-    assert_int_equal(state_object_get(&o, s, "user", "k1", &e), DM_OK);
-    assert_string_equal(o.target_dn, "uid=a,dc=t");
-    assert_null(o.attrs);
-    assert_int_equal(o.linked, 0);
-    state_object_clear(&o);
-    assert_int_equal(state_object_by_target(&o, s, "user", "UID=A,DC=T", &e), DM_OK);
-    assert_string_equal(o.key, "k1");
-    state_object_clear(&o);
     assert_int_equal(state_meta_get(&v, s, "schema_version", &e), DM_OK);
     assert_string_equal(v, "2");
     free(v);
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs(s, 5, collect_runs, runs, &e), DM_OK);
+    assert_int_equal(runs[0].counts.created, 7);
+    assert_string_equal(runs[0].wave, "");
+    assert_string_equal(runs[0].reason, "");
+    assert_int_equal(state_run_set_wave(s, runs[0].id, "pilot", &e), DM_OK);
+    {
+        /* objects keep their target reference and gain what the planner records */
+        struct state_object o = {0};
+        assert_int_equal(state_object_by_target(&o, s, "user", "UID=A,DC=T", &e), DM_OK);
+        assert_string_equal(o.key, "k1");
+        assert_null(o.attrs);
+        assert_int_equal(o.linked, 0);
+        state_object_clear(&o);
+    }
+    assert_int_equal(state_signin_daily(s, collect_days, days, &e), DM_OK);
+    assert_string_equal(days, "1970-01-02:0/0/1;");
     state_close(s);
-    /* a journal newer than this program is refused, naming the version */
-    snprintf(cmd, sizeof(cmd), "python3 '%s' '%s'", fixture_write_tmp("v99.py", v99), path);
-    assert_int_equal(system(cmd), 0);
     s = NULL;
+    /* Opening again changes nothing. */
+    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs(s, 5, collect_runs, runs, &e), DM_OK);
+    assert_string_equal(runs[0].wave, "pilot");
+    state_close(s);
+    s = NULL;
+    sql_exec(path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
     assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
     assert_null(s);
-    assert_non_null(strstr(e.msg, "99"));
+    assert_non_null(strstr(e.msg, "newer"));
+    sql_exec(path, "UPDATE meta SET value = 'x' WHERE key = 'schema_version'");
+    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_null(s);
 }
 
+struct wave_seen {
+    char text[512];
+};
+
+static int collect_waves(const struct state_wave *w, void *payload)
+{
+    struct wave_seen *ws = payload;
+
+    snprintf(ws->text + strlen(ws->text), sizeof(ws->text) - strlen(ws->text),
+             "%s:%lld/%lld/%lld/%lld/%s;", w->name, w->runs, w->plans, w->sum.created, w->last_run,
+             w->last_status);
+    return 0;
+}
+
+static int collect_cats(const struct state_error_category *c, void *payload)
+{
+    char *out = payload;
+
+    snprintf(out + strlen(out), 512 - strlen(out), "%s:%lld/%lld/%lld;", c->category, c->total,
+             c->open, c->last_run);
+    return 0;
+}
+
+static int collect_examples(const struct state_error_row *r, void *payload)
+{
+    char *out = payload;
+
+    snprintf(out + strlen(out), 512 - strlen(out), "%s:%lld:%s;", r->category, r->run,
+             r->key ? r->key : "-");
+    return 0;
+}
+
+/* What the HTML report reads: waves, unfinished runs with their reason, sums without
+ * plans, error categories with open counts, examples per category, the sign-in curve. */
+static void test_state__report_queries(void **state)
+{
+    struct run_counts c1 = {5, 0, 0, 2, 0, 0, 0}, c2 = {1, 1, 4, 1, 0, 0, 0},
+                      cp = {100, 0, 0, 0, 0, 0, 0};
+    struct state_run_summary sum;
+    struct state_run runs[8];
+    struct wave_seen ws = {{0}};
+    struct dm_err e = {0};
+    char path[512], days[512] = "", cats[512] = "", ex[512] = "";
+    struct state *s;
+    long long r1 = 0, r2 = 0, r3 = 0, r4 = 0, p1 = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&p1, s, "plan", "d", &e), DM_OK);
+    assert_int_equal(state_run_set_wave(s, p1, "pilot", &e), DM_OK);
+    assert_int_equal(state_run_end(s, p1, "done", &cp, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r1, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_run_set_wave(s, r1, "pilot", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put(s, "user", "u1", "uid=1", "uid=1", "ok", r1);
+    put(s, "user", "u2", "uid=2", "uid=2", "failed", r1);
+    put(s, "user", "u3", "uid=3", "uid=3", "failed", r1);
+    assert_int_equal(state_user_created(s, r1, "u1", STATE_SIGNIN_IMPORT, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r1, "u4", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r1, "u5", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r1, "u6", STATE_SIGNIN_NONE, &e), DM_OK);
+    /* A user created again (deleted at the target meanwhile) counts once. */
+    assert_int_equal(state_user_created(s, r1, "u4", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_error_add(s, r1, "u2", "uid=2", "schema", "m1", &e), DM_OK);
+    assert_int_equal(state_error_add(s, r1, "u3", "uid=3", "constraint", "m2", &e), DM_OK);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+    assert_int_equal(state_run_end(s, r1, "done", &c1, &e), DM_OK);
+    /* u2 is fixed by the next run: its schema error is no longer open. */
+    assert_int_equal(state_run_begin(&r2, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_run_set_wave(s, r2, "wave2", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put(s, "user", "u2", "uid=2", "uid=2", "ok", r2);
+    assert_int_equal(state_error_add(s, r2, "u7", "uid=7", "schema", "m3", &e), DM_OK);
+    put(s, "user", "u7", "uid=7", "uid=7", "failed", r2);
+    assert_int_equal(state_error_add(s, r2, NULL, NULL, "unavailable", "m4", &e), DM_OK);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+    assert_int_equal(state_run_end(s, r2, "failed", &c2, &e), DM_OK);
+    assert_int_equal(state_run_set_reason(s, r2, "target connection lost", &e), DM_OK);
+    assert_int_equal(state_run_begin(&r3, s, "reconcile", "d", &e), DM_OK);
+    assert_int_equal(state_run_end(s, r3, "blocked", NULL, &e), DM_OK);
+    assert_int_equal(state_run_set_reason(s, r3, "the source shrank by 40%", &e), DM_OK);
+    assert_int_equal(state_run_begin(&r4, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_run_end(s, r4, "done", NULL, &e), DM_OK);
+    assert_int_equal(state_run_set_reason(s, 9999, "x", &e), DM_ENOTFOUND);
+    assert_int_equal(state_password_record(s, "u4", "uid=4", "verified", NULL, &e), DM_OK);
+    assert_int_equal(state_password_record(s, "U4", "UID=4", "verified", NULL, &e), DM_OK);
+    assert_int_equal(state_password_record(s, "u5", "uid=5", "wrong_password", NULL, &e), DM_OK);
+
+    assert_int_equal(state_run_summary(&sum, s, &e), DM_OK);
+    assert_int_equal(sum.runs, 4);
+    assert_int_equal(sum.plans, 1);
+    assert_int_equal(sum.blocked, 1);
+    assert_int_equal(sum.failed, 1);
+    assert_int_equal(sum.sum.created, 6); /* the plan's 100 are not counted */
+    assert_int_equal(sum.sum.failed, 3);
+    assert_int_equal(sum.sum.unchanged, 4);
+
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs_unfinished(s, 10, collect_runs, runs, &e), DM_OK);
+    assert_int_equal(runs[0].id, r3);
+    assert_string_equal(runs[0].status, "blocked");
+    assert_string_equal(runs[0].reason, "the source shrank by 40%");
+    assert_int_equal(runs[1].id, r2);
+    assert_string_equal(runs[1].wave, "wave2");
+    assert_string_equal(runs[1].reason, "target connection lost");
+    assert_int_equal(runs[2].id, 0);
+
+    assert_int_equal(state_waves(s, collect_waves, &ws, &e), DM_OK);
+    snprintf(path, sizeof(path), "pilot:1/1/5/%lld/done;wave2:1/0/1/%lld/failed;", r1, r2);
+    assert_string_equal(ws.text, path);
+
+    assert_int_equal(state_error_categories(s, collect_cats, cats, &e), DM_OK);
+    snprintf(path, sizeof(path), "schema:2/1/%lld;constraint:1/1/%lld;unavailable:1/0/%lld;", r2,
+             r1, r2);
+    assert_string_equal(cats, path);
+    assert_int_equal(state_error_examples(s, 1, collect_examples, ex, &e), DM_OK);
+    snprintf(path, sizeof(path), "constraint:%lld:u3;schema:%lld:u7;unavailable:%lld:-;", r1, r2,
+             r2);
+    assert_string_equal(ex, path);
+
+    assert_int_equal(state_signin_daily(s, collect_days, days, &e), DM_OK);
+    {
+        char today[16], want[64];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+        /* Made just before midnight UTC the rows may straddle two days. */
+        snprintf(want, sizeof(want), "%s:1/2/1;", today);
+        if (strcmp(days, want) != 0 && strchr(days, ';') == strrchr(days, ';')) {
+            fail_msg("sign-in days: %s, want %s", days, want);
+        }
+    }
+    state_close(s);
+}
+
+/* 100k puts and gets must be cheap with prepared statements and batching. */
+/* A journal of schema version 1 (as dirmig wrote it before target references, attribute
+ * ownership and intents) is migrated in place on open; its rows stay readable. */
 /* What dirmig wrote (attribute names), whether it linked the object, and lookups by the
  * target reference survive a round trip. */
 static void test_state__object_attrs_linked_by_target(void **state)
@@ -504,8 +680,9 @@ int main(void)
         cmocka_unit_test(test_state__close_rolls_back_open_batch),
         cmocka_unit_test(test_state__reopen_persists),
         cmocka_unit_test(test_state__meta_set_get),
-        cmocka_unit_test(test_state__migrates_v1_journal),
+        cmocka_unit_test(test_state__migrates_v1_and_refuses_newer),
         cmocka_unit_test(test_state__object_attrs_linked_by_target),
+        cmocka_unit_test(test_state__report_queries),
         cmocka_unit_test(test_state__bulk_is_fast),
     };
 

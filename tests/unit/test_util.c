@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "agent/util/buf.h"
 #include "agent/util/err.h"
+#include "agent/util/html.h"
 #include "agent/util/jsonpos.h"
 #include "agent/util/secret.h"
 #include "tests/unit/fixture.h"
@@ -274,6 +275,47 @@ static void test_util__jsonpos_syntax_error(void **state)
     jsonpos_free(NULL);
 }
 
+/* html_escape(s) as a new string. */
+static char *escaped(const char *s)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    assert_non_null(f);
+    html_escape(f, s);
+    fclose(f);
+    return out;
+}
+
+static void expect_escape(const char *in, const char *want)
+{
+    char *got = escaped(in);
+
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_util__html_escape(void **state)
+{
+    (void)state;
+    expect_escape("plain", "plain");
+    expect_escape("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect_escape("a&b \"q\" 'x'", "a&amp;b &quot;q&quot; &#39;x&#39;");
+    expect_escape("\xc3\xa9mile \xe2\x82\xac \xf0\x9f\x98\x80", "\xc3\xa9mile \xe2\x82\xac "
+                                                                "\xf0\x9f\x98\x80");
+    /* invalid UTF-8: a lone continuation byte, an overlong '<', a surrogate, a cut sequence */
+    expect_escape("a\x80z", "a\xef\xbf\xbdz");
+    expect_escape("\xc0\xbc", "\xef\xbf\xbd\xef\xbf\xbd");
+    expect_escape("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    expect_escape("x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd");
+    /* control characters and a right-to-left override */
+    expect_escape("a\x01\x1b[31mb\x7f", "a\xef\xbf\xbd\xef\xbf\xbd[31mb\xef\xbf\xbd");
+    expect_escape("tab\tnl\n", "tab\tnl\n");
+    expect_escape("evil\xe2\x80\xaetxt.exe", "evil\xef\xbf\xbdtxt.exe");
+    expect_escape(NULL, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_util__jsonpos_crlf),
         cmocka_unit_test(test_util__jsonpos_escaped_keys),
         cmocka_unit_test(test_util__jsonpos_syntax_error),
+        cmocka_unit_test(test_util__html_escape),
     };
 
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

@@ -31,10 +31,10 @@ static const char usage_text[] =
     "  map        --explain KEY: one entry through the map, step by step\n"
     "  plan       dry run: what a run would create, update or leave unchanged, and why\n"
     "             [--wave NAME] [--retry-from FILE] [--limit N] [--samples N]\n"
-    "             [--verify-target] [--rebind-state]\n"
+    "             [--verify-target] [--rebind-state] [--allow-deletes N]\n"
     "  run        one-time bulk migration\n"
     "             [--wave NAME] [--retry-from FILE] [--limit N] [--no-progress]\n"
-    "             [--verify-target] [--rebind-state]\n"
+    "             [--verify-target] [--rebind-state] [--allow-deletes N]\n"
     "  status     runs, counts and progress from the state journal\n"
     "  hook       serve the password-import hook (HTTPS), /metrics and /healthz\n"
     "  agent      daemon: the hook server plus scheduled runs (reconcile.interval_s);\n"
@@ -188,6 +188,9 @@ static int pipeline_exit(int rc, const struct pipeline_stats *st, enum pipeline_
         return exitcode_of(rc);
     }
     if (st->status != NULL && strcmp(st->status, "interrupted") == 0) {
+        return DM_EXIT_INTERRUPTED;
+    }
+    if (st->status != NULL && strcmp(st->status, "blocked") == 0) {
         return EX_TEMPFAIL;
     }
     for (size_t i = 0; i < 3; i++) {
@@ -219,6 +222,7 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
     o.out_prefix = c->o.out_prefix;
     o.verify_target = c->o.verify_target;
     o.rebind_state = c->o.rebind_state;
+    o.allow_deletes = c->o.allow_deletes;
     rc = pipeline_execute(&st, cfg, &o, &err);
     if (rc != DM_OK) {
         print_err(&err);
@@ -329,6 +333,7 @@ static const struct option opts[] = {
     {"explain", required_argument, NULL, 'e'},
     {"verify-target", no_argument, NULL, 'T'},
     {"rebind-state", no_argument, NULL, 'R'},
+    {"allow-deletes", required_argument, NULL, 'A'},
     {"html", required_argument, NULL, 'H'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -399,6 +404,12 @@ static int parse_options(struct cli *cl, int argc, char **argv, int stop_at_comm
         case 'R':
             cl->o.rebind_state = 1;
             break;
+        case 'A':
+            cl->o.allow_deletes = strtoll(optarg, &end, 10);
+            if (*end != '\0' || cl->o.allow_deletes < 0) {
+                return usage_error(exit_hint, "--allow-deletes: not a number >= 0: ", optarg);
+            }
+            break;
         case 'H':
             cl->o.html = optarg;
             break;
@@ -419,6 +430,7 @@ int cli_main(int argc, char **argv, int *exit_hint)
 
     memset(&c, 0, sizeof(c));
     c.o.samples = 10;
+    c.o.allow_deletes = -1;
     c.o.config_path = getenv("DIRMIG_CONFIG") ? getenv("DIRMIG_CONFIG") : "dirmig.json";
     *exit_hint = 0;
     log_init(LOG_LVL_INFO, NULL, 0);

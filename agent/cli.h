@@ -20,13 +20,14 @@ struct cli_opts {
     long long limit;
     int samples;
     int no_progress;
-    const char *wave;       /* --wave NAME */
-    const char *retry_from; /* --retry-from FILE */
-    const char *out_prefix; /* --out PREFIX (validate, mapping) */
-    const char *explain;    /* map --explain KEY */
-    int verify_target;      /* plan/run --verify-target */
-    int rebind_state;       /* plan/run --rebind-state */
-    const char *html;       /* report --html FILE */
+    const char *wave;        /* --wave NAME */
+    const char *retry_from;  /* --retry-from FILE */
+    const char *out_prefix;  /* --out PREFIX (validate, mapping) */
+    const char *explain;     /* map --explain KEY */
+    int verify_target;       /* plan/run --verify-target */
+    int rebind_state;        /* plan/run --rebind-state */
+    long long allow_deletes; /* plan/run --allow-deletes N; -1 when not given */
+    const char *html;        /* report --html FILE */
 };
 
 struct dm_config;

@@ -200,6 +200,11 @@ static int fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
         memcpy(base + k->off, &iv, sizeof(iv));
         return DM_OK;
     case CFG_STRLIST:
+        if (v == NULL && k->def == NULL) {
+            list = NULL; /* unset, and no default: NULL */
+            memcpy(base + k->off, &list, sizeof(list));
+            return DM_OK;
+        }
         list = make_list(x, v, k->def);
         if (list == NULL) {
             return dm_err_set(x->err, DM_ENOMEM, "config lists");
@@ -278,6 +283,21 @@ static int build_run(struct cfg_ctx *x)
                                              : "source.users.activity.start_format",
                            "start_attribute and start_format go together (dates are never "
                            "guessed: name the format)");
+    }
+    if (c->unmatched.filter == NULL && strcmp(c->unmatched.action, "report") != 0) {
+        return config_fail(x, "unmatched_target.action",
+                           "%s needs unmatched_target.filter: no account only the target has is "
+                           "touched unless a filter names it",
+                           c->unmatched.action);
+    }
+    if (s->disabled_values != NULL && s->disabled_attr == NULL) {
+        return config_fail(x, "source.users.disabled.values", "needs users.disabled.attribute");
+    }
+    if (c->target.conn.disable_value != NULL && c->target.conn.disable_attr == NULL) {
+        return config_fail(x, "target.disable.value", "needs target.disable.attribute");
+    }
+    if (c->target.conn.disable_attr != NULL && c->target.conn.disable_value == NULL) {
+        c->target.conn.disable_value = "TRUE";
     }
     if ((s->activity_end != NULL) != (s->activity_end_format != NULL)) {
         return config_fail(x,

@@ -39,11 +39,13 @@ struct config_endpoint {
     char *activity_end;     /* end attribute, or NULL */
     char *activity_start_format; /* agent/activity.h format names; set with the attribute */
     char *activity_end_format;
-    int create_containers; /* target: create missing containers (OUs), default 1 */
-    int lookahead_days;    /* active this many days before the start */
-    char *groups_base;     /* default: conn.base */
-    char *groups_filter;   /* default: groupOfNames, groupOfUniqueNames or posixGroup */
-    int delta;             /* source, AD dialect: delta reads (agent/delta.h) */
+    int create_containers;  /* target: create missing containers (OUs), default 1 */
+    char *disabled_attr;    /* source: the attribute that marks a disabled user, or NULL */
+    char **disabled_values; /* NULL-terminated values meaning disabled; NULL = presence */
+    int lookahead_days;     /* active this many days before the start */
+    char *groups_base;      /* default: conn.base */
+    char *groups_filter;    /* default: groupOfNames, groupOfUniqueNames or posixGroup */
+    int delta;              /* source, AD dialect: delta reads (agent/delta.h) */
 };
 
 /* The password-import hook server (`dirmig hook`, agent/hook.h). Strings point into the
@@ -96,6 +98,20 @@ struct config_wave {
     int groups;
 };
 
+/* Leavers and the safety limits of disables and deletes (agent/leavers.h). */
+struct config_leavers {
+    char *action; /* "disable", "delete" or "report" */
+    int delete_after_days;
+    int remove_from_groups;
+    int max_deletes, max_delete_percent, max_shrink_percent;
+};
+
+/* Accounts only the target has. */
+struct config_unmatched {
+    char *action; /* "report", "disable" or "delete" */
+    char *filter; /* evaluated by the target; NULL = report only */
+};
+
 struct dm_config {
     char *path; /* as given */
     struct config_endpoint source;
@@ -122,6 +138,8 @@ struct dm_config {
     char digest[65]; /* SHA-256 of the file bytes */
     struct config_hook hook;
     struct config_reconcile reconcile;
+    struct config_leavers leavers;
+    struct config_unmatched unmatched;
 };
 
 /* Loads and checks path. Returns a new config; caller frees with config_free(). */

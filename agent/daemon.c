@@ -186,6 +186,7 @@ static void *run_main(void *arg)
 
     memset(&o, 0, sizeof(o));
     o.mode = PIPE_RUN;
+    o.allow_deletes = -1; /* a schedule never approves: a blocked run waits for a person */
     o.embedded = 1;
     o.run_kind = "reconcile";
     d->job.rc = pipeline_execute(&d->job.stats, d->run_cfg, &o, &d->job.err);
@@ -248,9 +249,16 @@ static void run_finished(struct daemon *d)
         }
     } else {
         long long failed = s->users.failed + s->groups.failed;
-        d->last_status = s->interrupted && d->stopping ? "interrupted" : "done";
+        d->last_status = s->interrupted && d->stopping ? "interrupted" : s->status;
         if (!d->stopping) {
-            d->failures = 0;
+            d->failures = 0; /* a blocked run is not retried sooner: it waits for a person */
+        }
+        if (s->blocked[0] != '\0') {
+            snprintf(d->last_error, sizeof(d->last_error), "blocked: %.240s", s->blocked);
+            log_warn("agent: scheduled run %lld is blocked (no disable or delete made): %s; it "
+                     "stays so until the source recovers or a person runs dirmig run "
+                     "--allow-deletes N",
+                     s->run_id, s->blocked);
         }
         log_info("agent: scheduled run %lld %s in %.1f s: %lld created, %lld updated, "
                  "%lld unchanged, %lld failed",

@@ -583,7 +583,15 @@ int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, in
                 }
                 continue;
             }
-            /* search references (referrals are off) and intermediate responses */
+            /* search references (referrals are off) and intermediate responses: a skipped
+             * reference means part of the scope was not read */
+            if (n == LDAP_RES_SEARCH_REFERENCE) {
+                if (sess->refs_skipped++ == 0) {
+                    log_warn("%s: search under \"%s\" returned a reference to another server; "
+                             "referrals are not followed, so this read is not complete",
+                             sess->cfg.uri, base);
+                }
+            }
             ldap_msgfree(msg);
             msg = NULL;
         }

@@ -25,6 +25,7 @@
 struct ldap_common_sess {
     LDAP *ld; /* NULL while disconnected */
     struct conn_cfg cfg;
+    unsigned long refs_skipped; /* search references not followed (referrals are off) */
 };
 
 /*

@@ -81,6 +81,10 @@ const struct cfg_key config_keys[] = {
     {"range_size", CFG_INT, "0", CFG_EP, 0, 100000, EPOFF(conn.range_size),
      .doc = "AD dialect: values per ranged request of member. 0 = as the server sends "
             "(AD: 1500); a smaller value forces ranged retrieval."},
+    {"create_containers", CFG_BOOL, "true", CFG_EP, EPOFF(create_containers),
+     .doc = "Target (LDAP): create the containers (OUs) between the base and each entry, "
+            "copied from the source's, parents first. false: a missing container is named "
+            "by check and plan, and its entries are held back."},
     {"delta", CFG_BOOL, "false", CFG_EP, EPOFF(delta),
      .doc = "AD dialect, source: read only what changed since the last successful run "
             "(uSNChanged above the highestCommittedUSN kept in the state journal) and report "

@@ -7,6 +7,7 @@
 #include <config.h>
 #include "schema/map_priv.h"
 #include "agent/util/buf.h"
+#include "agent/util/suggest.h"
 #include "schema/transform.h"
 #include "schema/validate.h"
 #include <stdarg.h>
@@ -82,6 +83,27 @@ static int DM_PRINTF(3, 4) cc_err(const struct map_cc *cc, const char *path, con
                           problem);
     }
     return dm_err_set(cc->err, DM_EINVAL, "%s: %s: %s", cc->origin, shown, problem);
+}
+
+/* "unknown key", with the closest of the known keys (a comma-separated list) as a "did you
+ * mean", or the whole list when none is close. */
+static int cc_unknown(const struct map_cc *cc, const char *path, const char *key, const char *known)
+{
+    const char *cands[24];
+    char list[400], *save = NULL, *tok;
+    const char *best;
+    size_t n = 0;
+
+    snprintf(list, sizeof(list), "%s", known);
+    for (tok = strtok_r(list, ", ", &save); tok != NULL && n < DM_ARRAY_LEN(cands);
+         tok = strtok_r(NULL, ", ", &save)) {
+        cands[n++] = tok;
+    }
+    best = suggest_closest(key, cands, n);
+    if (best != NULL) {
+        return cc_err(cc, path, "unknown key (did you mean \"%s\"?)", best);
+    }
+    return cc_err(cc, path, "unknown key (known: %s)", known);
 }
 
 static int cc_nomem(const struct map_cc *cc)
@@ -362,10 +384,10 @@ static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char 
 
             rc = validate_constraint_set(&r->cons, k, kv, why, sizeof(why));
             if (rc == DM_ENOTFOUND) {
-                rc = cc_err(cc, kp,
-                            "unknown key (known: from, template, value, transforms, "
-                            "default, type, max_length, min_length, required, unique, "
-                            "pattern, pii, max_utf8_bytes_per_char)");
+                rc = cc_unknown(cc, kp, k,
+                                "from, template, value, transforms, default, type, max_length, "
+                                "min_length, required, unique, pattern, pii, "
+                                "max_utf8_bytes_per_char");
             } else if (rc == DM_ENOMEM) {
                 rc = cc_nomem(cc);
             } else if (rc != DM_OK) {
@@ -781,9 +803,7 @@ static int compile_section(struct map_section *s, const struct map_cc *cc, const
             s->profile = NULL;
             rc = load_profile(&s->profile, cc, kp, kv);
         } else {
-            rc = cc_err(cc, kp,
-                        "unknown key (known: auto, exclude, objectclasses, attributes, "
-                        "target_profile)");
+            rc = cc_unknown(cc, kp, k, "auto, exclude, objectclasses, attributes, target_profile");
         }
         free(kp);
         if (rc != DM_OK) {
@@ -873,7 +893,7 @@ static int compile_key(struct map *m, const struct map_cc *cc, const char *path,
         } else if (strcmp(k, "fallback") == 0) {
             rc = compile_fallback(m, cc, kp, kv);
         } else {
-            rc = cc_err(cc, kp, "unknown key (known: source, target, fallback)");
+            rc = cc_unknown(cc, kp, k, "source, target, fallback");
         }
         free(kp);
         if (rc != DM_OK) {
@@ -950,9 +970,9 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
         } else if (strcmp(k, map_section_names[MAP_GROUPS]) == 0) {
             rc = compile_section(&m->sec[MAP_GROUPS], &cc, kp, kv);
         } else {
-            rc = cc_err(&cc, kp,
-                        "unknown key (known: key, users, groups, source_attributes, "
-                        "source_profile, target_profile)");
+            rc = cc_unknown(&cc, kp, k,
+                            "key, users, groups, source_attributes, source_profile, "
+                            "target_profile");
         }
         free(kp);
         if (rc != DM_OK) {

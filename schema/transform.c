@@ -1,4 +1,5 @@
 #include <config.h>
+#include "agent/util/suggest.h"
 #include "schema/transform.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,6 +168,11 @@ static int only_keys(const json_t *obj, const char *const *keys, size_t n, const
         for (i = 0; i < n && strcmp(keys[i], k) != 0; i++) {
         }
         if (i == n) {
+            const char *best = suggest_closest(k, keys, n);
+            if (best != NULL) {
+                return why_set(why, whylen, "%s: unknown option \"%.40s\" (did you mean \"%s\"?)",
+                               op, k, best);
+            }
             return why_set(why, whylen, "%s: unknown option \"%.40s\"", op, k);
         }
     }
@@ -381,6 +387,13 @@ int transform_compile(struct transform_step *out, const json_t *v, char *why, si
                                op_names[i], op_names[i]);
             }
         }
+        {
+            const char *best = suggest_closest(json_string_value(v), op_names, DM_NELEM(op_names));
+            if (best != NULL) {
+                return why_set(why, whylen, "unknown transform \"%.64s\" (did you mean \"%s\"?)",
+                               json_string_value(v), best);
+            }
+        }
         return why_set(why, whylen,
                        "unknown transform \"%.64s\" (known: trim, lower, upper, first, all, email, "
                        "guid, sid, filetime, generalized, regex, split, join, lookup, default, "
@@ -419,10 +432,19 @@ int transform_compile(struct transform_step *out, const json_t *v, char *why, si
             out->op = TRANSFORM_FLAG;
             rc = compile_flag(out, arg, why, whylen);
         } else {
-            rc = why_set(why, whylen,
-                         "unknown transform \"%.64s\" (with an argument: regex, split, join, "
-                         "lookup, default, date, flag)",
-                         name);
+            static const char *const with_arg[] = {"regex",   "split", "join", "lookup",
+                                                   "default", "date",  "flag"};
+            const char *best = suggest_closest(name, with_arg, DM_NELEM(with_arg));
+
+            if (best != NULL) {
+                rc = why_set(why, whylen, "unknown transform \"%.64s\" (did you mean \"%s\"?)",
+                             name, best);
+            } else {
+                rc = why_set(why, whylen,
+                             "unknown transform \"%.64s\" (with an argument: regex, split, "
+                             "join, lookup, default, date, flag)",
+                             name);
+            }
         }
     }
     if (rc == DM_ENOMEM) {

@@ -395,12 +395,21 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"lowr\"]}\n"
                "}}}",
                ":2:51: users.attributes.mail.transforms[1]: unknown transform \"lowr\" "
+               "(did you mean \"lower\"?)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"xyzzy\"]}\n"
+               "}}}",
+               ":2:51: users.attributes.mail.transforms[1]: unknown transform \"xyzzy\" "
                "(known: trim, lower, upper, first, all, email, guid, sid, filetime, generalized, "
                "regex, split, join, lookup, default, date, flag)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"mail\": {\"form\": \"mail\"}\n"
                "}}}",
-               ":2:12: users.attributes.mail.form: unknown key "
+               ":2:12: users.attributes.mail.form: unknown key (did you mean \"from\"?)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mail\", \"colour\": \"red\"}\n"
+               "}}}",
+               ":2:28: users.attributes.mail.colour: unknown key "
                "(known: from, template, value, transforms, default, type, max_length, "
                "min_length, required, unique, pattern, pii, max_utf8_bytes_per_char)");
     expect_bad("{\"users\": {\"attributes\": {\n"
@@ -437,7 +446,9 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                ":1:27: users.attributes.cn: must be an object or null");
     expect_bad("{\"users\": {\"attributes\": []}}", ":1:12: users.attributes: must be an object");
     expect_bad("{\"users\": {\"autp\": \"none\"}}",
-               ":1:12: users.autp: unknown key (known: auto, exclude, objectclasses, attributes, "
+               ":1:12: users.autp: unknown key (did you mean \"auto\"?)");
+    expect_bad("{\"users\": {\"mode\": \"none\"}}",
+               ":1:12: users.mode: unknown key (known: auto, exclude, objectclasses, attributes, "
                "target_profile)");
     expect_bad("{\"users\": [], \"groups\": {}}", ":1:2: users: must be an object");
     expect_bad("{\"key\": {\"source\": \"\"}}",

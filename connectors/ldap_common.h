@@ -102,6 +102,11 @@ int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, in
 int ldap_common_lookup(struct entry **out, struct ldap_common_sess *sess, const char *dn,
                        char **attrs, struct dm_err *err) DM_MUST_USE;
 
+/* `dirmig check` (connectors/ldap_check.c): appends what the server offers (rootDSE),
+ * the TLS in use on the session and the identity it is bound as (who-am-I, or AD's
+ * rootDSE tokenGroups), as "  name: value" lines. */
+int ldap_common_check(struct ldap_common_sess *s, struct buf *out, struct dm_err *err) DM_MUST_USE;
+
 /* Best-effort attribute name from a server diagnostic ("attribute 'x' not allowed",
  * "x: value #0 invalid per syntax"); copies it into err->attr when found. */
 void ldap_common_guess_attr(struct dm_err *err, const char *diag);

@@ -55,6 +55,10 @@ static void DM_PRINTF(3, 4) problem(struct check *k, int rc, const char *fmt, ..
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     fprintf(k->out, "  PROBLEM: %s\n", msg);
+    if (k->out != stderr) {
+        /* the report may go to a file or a pipe: problems also reach the terminal */
+        fprintf(stderr, "dirmig: %s\n", msg);
+    }
     json_array_append_new(k->problems,
                           json_pack("{s:s,s:i}", "problem", msg, "exit_code", exit_of(rc)));
     if (k->code == 0) {

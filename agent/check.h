@@ -17,7 +17,8 @@
  * config_load_opts.offline), and what this machine lacks (secret, CA and certificate files,
  * unset variables, the state and log directories) is listed as notes.
  *
- * Output: a report on standard output (standard error with --json), and with --json one
+ * Output: a report on standard output (standard error with --json), each problem also as
+ * a "dirmig: problem" line on standard error; with --json one
  * object on standard output: {"command": "check", "offline": bool, "status": "ok" |
  * "failed", "exit_code": N, "problems": [{"problem": text, "exit_code": N}], "notes":
  * [text]}. The exit code is that of the first problem: 66 something named does not exist,

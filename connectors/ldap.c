@@ -16,6 +16,7 @@
  */
 #include "connectors/ldap_common.h"
 #include "connectors/ad.h"
+#include "connectors/ldap_nest.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -131,7 +132,8 @@ struct read_ctx {
     size_t last_cap;
     int fn_rc; /* non-zero: fn stopped the read */
     struct dm_err *err;
-    struct ad_read *ad; /* the AD dialect's per-read state, or NULL */
+    struct ad_read *ad;     /* the AD dialect's per-read state, or NULL */
+    struct ldap_nest *nest; /* plain LDAP with groups.nesting "flatten", or NULL */
 };
 
 static int remember_dn(struct read_ctx *rc, const char *dn)
@@ -182,6 +184,11 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         if (rc != DM_OK) {
             goto done;
         }
+    } else if (x->nest != NULL) {
+        rc = ldap_nest_flatten(x->nest, e, x->err);
+        if (rc != DM_OK) {
+            goto done;
+        }
     }
     rc = x->fn(e, x->payload);
     if (rc != 0) {
@@ -201,7 +208,7 @@ done:
 static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                      struct dm_err *err)
 {
-    struct read_ctx x = {s, fn, payload, 0, 0, NULL, 0, 0, err, NULL};
+    struct read_ctx x = {s, fn, payload, 0, 0, NULL, 0, 0, err, NULL, NULL};
     const char *base = s->base != NULL ? s->base : c->s.cfg.base;
     const char *filter = s->filter;
     char **extra = NULL;
@@ -230,6 +237,12 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     } else if (s->since != NULL) {
         return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
                           c->s.cfg.uri);
+    } else if (ldap_nest_wanted(&c->s.cfg)) {
+        /* groups.nesting "flatten": nested groups resolved per group read (ldap_nest.h) */
+        rc = ldap_nest_new(&x.nest, &c->s, err);
+        if (rc != DM_OK) {
+            return rc;
+        }
     }
     /* Ask for the key attribute by name: "*" does not include operational attributes
      * such as entryUUID. */
@@ -242,6 +255,7 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     attrs = calloc(na + 3, sizeof(*attrs));
     if (attrs == NULL) {
         ad_read_free(x.ad);
+        ldap_nest_free(x.nest);
         return dm_err_set(err, DM_ENOMEM, "read: attrs");
     }
     if (s->attrs == NULL && extra == NULL) {
@@ -293,6 +307,7 @@ done:
     free(attrs);
     free(x.last_dn);
     ad_read_free(x.ad);
+    ldap_nest_free(x.nest);
     return rc;
 }
 

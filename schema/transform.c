@@ -643,18 +643,21 @@ static int run_email(struct transform_vals *out, const struct dm_val *v)
     size_t n, at;
 
     trim_range(p, v->len, &lo, &hi);
-    if (hi - lo >= 7 && strncasecmp((const char *)p + lo, "mailto:", 7) == 0) {
-        lo += 7;
-    }
-    if (hi - lo >= 2 && p[lo] == '<' && p[hi - 1] == '>') {
-        lo++;
-        hi--;
-    }
-    while (lo < hi && is_space(p[lo])) {
-        lo++;
-    }
-    while (hi > lo && is_space(p[hi - 1])) {
-        hi--;
+    /* "<mailto:a@b>" and "mailto:<a@b>" both: brackets, then the scheme, then brackets */
+    for (int pass = 0; pass < 2; pass++) {
+        if (hi - lo >= 2 && p[lo] == '<' && p[hi - 1] == '>') {
+            lo++;
+            hi--;
+        }
+        if (pass == 0 && hi - lo >= 7 && strncasecmp((const char *)p + lo, "mailto:", 7) == 0) {
+            lo += 7;
+        }
+        while (lo < hi && is_space(p[lo])) {
+            lo++;
+        }
+        while (hi > lo && is_space(p[hi - 1])) {
+            hi--;
+        }
     }
     n = hi - lo;
     if (n == 0) {

@@ -150,6 +150,8 @@ static void test_transform__email(void **state)
                         "Ada.Lovelace@example.org");
     assert_string_equal(run_chain("[\"email\"]", "mailto:<Bob@EXAMPLE.com>", NULL),
                         "Bob@example.com");
+    assert_string_equal(run_chain("[\"email\"]", " <MAILTO: Eve@Example.COM> ", NULL),
+                        "Eve@example.com");
     assert_string_equal(run_chain("[\"email\"]", "no-at-sign", NULL), "no-at-sign");
     assert_string_equal(run_chain("[\"email\", \"lower\"]", "A@B.C", NULL), "a@b.c");
     assert_string_equal(run_chain("[\"email\"]", "   ", NULL), "");

@@ -47,7 +47,8 @@
  *                        "users" section (validate.h); a section may name its own
  *                        "target_profile" too
  * Profile paths: absolute, or relative to the directory of the map file (origin), then to
- * its parent directory (so "profiles/x.json" works from schema/maps/), then to the cwd.
+ * its parent directory (so "profiles/x.json" works from schema/maps/), then to the cwd,
+ * then to dirmig's data directory (agent/util/datadir.h).
  *
  * Rule keys ("attributes" members):
  *   "from":       "attr", or ["a", "b"]: the first attribute present in the entry wins

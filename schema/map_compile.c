@@ -7,6 +7,7 @@
 #include <config.h>
 #include "schema/map_priv.h"
 #include "agent/util/buf.h"
+#include "agent/util/datadir.h"
 #include "agent/util/suggest.h"
 #include "schema/transform.h"
 #include "schema/validate.h"
@@ -514,8 +515,9 @@ static int compile_attributes(struct map_section *s, const struct map_cc *cc, co
 }
 
 /* Resolves a profile path named in the map: absolute as is; else relative to the map
- * file's directory, then to its parent, then to the cwd (first that exists; the first
- * candidate when none does, so that the error names it). Returns a new string or NULL. */
+ * file's directory, then to its parent, then to the cwd, then to dirmig's data directory
+ * ("profiles/okta-user.json", agent/util/datadir.h): the first that exists; the first
+ * candidate when none does, so that the error names it. Returns a new string or NULL. */
 static char *profile_resolve(const char *origin, const char *given)
 {
     const char *slash = strrchr(origin, '/');
@@ -544,6 +546,11 @@ static char *profile_resolve(const char *origin, const char *given)
     if (access(given, F_OK) == 0) {
         free(c1);
         return strdup(given);
+    }
+    c2 = datadir_find(given);
+    if (c2 != NULL) {
+        free(c1);
+        return c2;
     }
     return c1;
 }

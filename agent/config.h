@@ -1,5 +1,6 @@
 /*
- * config.h: dirmig.json, read with jansson and checked against one key table (STYLE C1).
+ * config.h: dirmig.json, read with jansson and checked against one key table
+ * (agent/config_keys.c), which also writes dirmig.json(5).
  *
  * config_load() parses the file, checks every key against the documented schema (unknown
  * keys, wrong types, missing required keys, out-of-range values, keys that do nothing for

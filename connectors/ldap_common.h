@@ -9,8 +9,9 @@
  * when a call fails with a connection error (ldap_common_is_conn_err()), call
  * ldap_common_reconnect() and redo the work; finally ldap_common_close().
  *
- * The session is owned by one thread (contracts/ldap-ad.md §1.3). libldap and lber types
- * appear here because this header is private to connectors/ (STYLE L2).
+ * The session is owned by one thread (a handle's error state is shared by everything that
+ * uses it, ldap_dup(3)). libldap and lber types appear here because this header is private
+ * to connectors/: nothing above connectors/ sees them.
  */
 #ifndef DM_LDAP_COMMON_H
 #define DM_LDAP_COMMON_H
@@ -28,7 +29,7 @@ struct ldap_common_sess {
 };
 
 /*
- * Maps an LDAP result code to a dm_rc in the one place that does it (STYLE E4) and fills
+ * Maps an LDAP result code to a dm_rc in the one place that does it and fills
  * err: ldap_rc, matched_dn, and msg as "<op>: <ldap_err2string>: <diagnostic>" (for
  * client-side codes, which are negative: "<op>: <text> (<diagnostic>)"). matched and diag
  * may be NULL; when both are NULL and ld is non-NULL they are taken from the handle

@@ -1,5 +1,6 @@
 /*
- * map.h: the attribute-map engine (first version: issue 2; issue 3 extends it).
+ * map.h: the attribute-map engine. The language is documented for users in
+ * dirmig-map(5) (doc/dirmig-map.5), whose examples the tests run.
  *
  * A map is JSON, compiled once by map_compile() and applied per entry by map_apply()
  * without re-parsing. It has one section per object kind ("users", "groups"); each says
@@ -35,7 +36,7 @@
  * Errors at compile time name the map file position (file:line:col) via jsonpos and the
  * key path; errors at apply time name the entry DN and target attribute.
  *
- * ---- the full language (issue 3) ----
+ * ---- the full language ----
  *
  * Top-level keys besides "key", "users", "groups":
  *   "source_attributes": ["uid", "cn", ...]   names the source may have; when given (or
@@ -128,7 +129,7 @@ size_t map_key_fallbacks(const struct map *m, const char *const **sources,
 int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const struct entry *src,
               struct dm_err *err) DM_MUST_USE;
 
-/* ---- issue 3: constraints, profiles, explain ---- */
+/* ---- constraints, profiles, explain ---- */
 
 /* The constraint table of a kind's section: one entry per constrained target attribute
  * (rule keys merged over the target profile). Borrowed; *n set to the count. */

@@ -679,7 +679,7 @@ static void test_map__golden_cases(void **state)
     }
 }
 
-/* ---- issue 3: the full language ---- */
+/* ---- the full language ---- */
 
 static void test_map__starter_maps_load(void **state)
 {

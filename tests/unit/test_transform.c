@@ -204,7 +204,7 @@ static void test_transform__filetime(void **state)
     int never = 0;
 
     (void)state;
-    /* ldap-ad.md 2.7: pwdLastSet 134400868331196390 -> 2026-11-25 13:27:13Z */
+    /* AD: pwdLastSet 134400868331196390 -> 2026-11-25 13:27:13Z */
     assert_string_equal(run_chain("[\"filetime\"]", "134400868331196390", NULL),
                         "2026-11-25T13:27:13Z");
     assert_int_equal(transform_parse_filetime(&t, &never, "134400868331196390", 18), DM_OK);

@@ -278,9 +278,11 @@ static int load_map(struct cfg_ctx *x)
     json_t *file = m != NULL ? json_object_get(m, "file") : NULL;
     struct dm_err e = {0};
     const char *origin;
+    struct buf lines;
     char *path;
     int rc;
 
+    buf_init(&lines, 1 << 20);
     if (m == NULL) {
         rc = map_default(&cp->pub.map, &e);
         origin = "default (by-name)";
@@ -298,18 +300,33 @@ static int load_map(struct cfg_ctx *x)
         if (access(path, R_OK) != 0) {
             return config_fail(x, "map.file", "%s: %s", path, strerror(errno));
         }
-        rc = map_load_file(&cp->pub.map, path, &e);
+        rc = map_load_file_all(&cp->pub.map, path, &lines, &e);
         origin = path;
     } else {
-        rc = map_compile(&cp->pub.map, m, x->origin, x->jp, "map", &e);
+        rc = map_compile_all(&cp->pub.map, m, x->origin, x->jp, "map", &lines, &e);
         origin = "inline";
     }
     if (rc == DM_ENOMEM) {
+        buf_free(&lines);
         return dm_err_set(x->err, rc, "%s", e.msg);
     }
     if (rc != DM_OK) {
-        return config_problem(x, DM_EINVAL, e.msg);
+        /* every problem of the map, each with its own place */
+        for (char *p = lines.data; p != NULL && *p != '\0';) {
+            size_t n = strcspn(p, "\n");
+            char c = p[n];
+
+            p[n] = '\0';
+            config_problem(x, DM_EINVAL, p);
+            p += n + (c == '\n');
+        }
+        if (lines.len == 0) {
+            config_problem(x, DM_EINVAL, e.msg);
+        }
+        buf_free(&lines);
+        return DM_EINVAL;
     }
+    buf_free(&lines);
     cp->map_origin = config_pool_strdup(cp, origin);
     if (cp->map_origin == NULL) {
         return dm_err_set(x->err, DM_ENOMEM, "config strings");

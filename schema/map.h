@@ -102,6 +102,17 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
 /* Reads and compiles a map file. */
 int map_load_file(struct map **out, const char *path, struct dm_err *err) DM_MUST_USE;
 
+/* map_compile() and map_load_file() that go on after a problem: every problem (the first
+ * 20, then "... and N more") is appended to errors, one "file:line:col: path: problem" a
+ * line, and err holds the first. The compile goes on with the next key, section and rule;
+ * a problem in what the rules are checked against (source_attributes, source_profile,
+ * target_profile at the top level) stops it. */
+int map_compile_all(struct map **out, const json_t *root, const char *origin,
+                    const struct jsonpos *pos, const char *prefix, struct buf *errors,
+                    struct dm_err *err) DM_MUST_USE;
+int map_load_file_all(struct map **out, const char *path, struct buf *errors,
+                      struct dm_err *err) DM_MUST_USE;
+
 /* The default map: both kinds {"auto": "by-name"}, key entryUUID. */
 int map_default(struct map **out, struct dm_err *err) DM_MUST_USE;
 

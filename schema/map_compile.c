@@ -36,12 +36,28 @@ static const char *const operational_attrs[] = {
     "contextCSN",
 };
 
+/* Where the problems of one compile go when every one is wanted (map_compile_all()). */
+struct map_errs {
+    struct buf *lines; /* one problem a line, at most MAP_MAX_ERRORS */
+    size_t n;          /* problems found */
+};
+
+#define MAP_MAX_ERRORS 20
+
 struct map_cc {
     const char *origin;
     const struct jsonpos *pos;
-    struct dm_err *err;
-    const struct map *m; /* for the declared source attributes */
+    struct dm_err *err;      /* the first problem */
+    const struct map *m;     /* for the declared source attributes */
+    struct map_errs *errors; /* NULL: stop at the first problem */
 };
+
+/* Goes on to the next key or rule after a problem (rc DM_EINVAL) when every problem is
+ * wanted; allocation failures always stop. */
+static int cc_go_on(const struct map_cc *cc, int rc)
+{
+    return rc == DM_EINVAL && cc->errors != NULL;
+}
 
 /* Joins parent path and key ("" parent gives key alone). Returns a new string or NULL. */
 static char *path_join(const char *parent, const char *key)
@@ -76,14 +92,24 @@ static int DM_PRINTF(3, 4) cc_err(const struct map_cc *cc, const char *path, con
     va_list ap;
     int line = 0, col = 0;
 
+    char text[700];
+
     va_start(ap, fmt);
     vsnprintf(problem, sizeof(problem), fmt, ap);
     va_end(ap);
     if (cc->pos != NULL && jsonpos_find(cc->pos, path, &line, &col) == 0) {
-        return dm_err_set(cc->err, DM_EINVAL, "%s:%d:%d: %s: %s", cc->origin, line, col, shown,
-                          problem);
+        snprintf(text, sizeof(text), "%s:%d:%d: %s: %s", cc->origin, line, col, shown, problem);
+    } else {
+        snprintf(text, sizeof(text), "%s: %s: %s", cc->origin, shown, problem);
     }
-    return dm_err_set(cc->err, DM_EINVAL, "%s: %s: %s", cc->origin, shown, problem);
+    if (cc->errors == NULL || cc->errors->n == 0) {
+        dm_err_set(cc->err, DM_EINVAL, "%s", text);
+    }
+    if (cc->errors != NULL && ++cc->errors->n <= MAP_MAX_ERRORS) {
+        int brc = buf_printf(cc->errors->lines, "%s\n", text);
+        (void)brc; /* a list cut short still has the first problem in err */
+    }
+    return DM_EINVAL;
 }
 
 /* "unknown key", with the closest of the known keys (a comma-separated list) as a "did you
@@ -489,6 +515,7 @@ static int compile_attributes(struct map_section *s, const struct map_cc *cc, co
 {
     const char *k;
     json_t *kv;
+    int bad = DM_OK;
 
     if (!json_is_object(v)) {
         return cc_err(cc, path, "must be an object");
@@ -507,11 +534,13 @@ static int compile_attributes(struct map_section *s, const struct map_cc *cc, co
         /* counted before compiling so that a half-built rule is freed by map_free() */
         rc = compile_rule(&s->rules[s->nrules++], cc, kp, k, kv);
         free(kp);
-        if (rc != DM_OK) {
+        if (cc_go_on(cc, rc)) {
+            bad = rc;
+        } else if (rc != DM_OK) {
             return rc;
         }
     }
-    return DM_OK;
+    return bad;
 }
 
 /* Resolves a profile path named in the map: absolute as is; else relative to the map
@@ -779,6 +808,7 @@ static int compile_section(struct map_section *s, const struct map_cc *cc, const
 {
     const char *k;
     json_t *kv;
+    int bad = DM_OK;
 
     s->auto_by_name = 1;
     if (!json_is_object(v)) {
@@ -813,11 +843,13 @@ static int compile_section(struct map_section *s, const struct map_cc *cc, const
             rc = cc_unknown(cc, kp, k, "auto, exclude, objectclasses, attributes, target_profile");
         }
         free(kp);
-        if (rc != DM_OK) {
+        if (cc_go_on(cc, rc)) {
+            bad = rc;
+        } else if (rc != DM_OK) {
             return rc;
         }
     }
-    return DM_OK;
+    return bad;
 }
 
 /* "fallback": [{"source": "mail", "target": "mail"}, ...]: extra correlation rules tried in
@@ -913,11 +945,20 @@ static int compile_key(struct map *m, const struct map_cc *cc, const char *path,
 int map_compile(struct map **out, const json_t *root, const char *origin, const struct jsonpos *pos,
                 const char *prefix, struct dm_err *err)
 {
-    struct map_cc cc = {origin != NULL ? origin : "map", pos, err, NULL};
+    return map_compile_all(out, root, origin, pos, prefix, NULL, err);
+}
+
+int map_compile_all(struct map **out, const json_t *root, const char *origin,
+                    const struct jsonpos *pos, const char *prefix, struct buf *errors,
+                    struct dm_err *err)
+{
+    struct map_errs col = {errors, 0};
+    struct map_cc cc = {origin != NULL ? origin : "map", pos, err, NULL,
+                        errors != NULL ? &col : NULL};
     struct map *m = calloc(1, sizeof(*m));
     const char *k;
     json_t *kv;
-    int rc = DM_OK;
+    int rc = DM_OK, bad = DM_OK;
 
     if (prefix == NULL) {
         prefix = "";
@@ -982,9 +1023,15 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
                             "target_profile");
         }
         free(kp);
-        if (rc != DM_OK) {
+        if (cc_go_on(&cc, rc)) {
+            bad = rc; /* the next section or key may have problems of its own */
+        } else if (rc != DM_OK) {
             goto done;
         }
+    }
+    if (bad != DM_OK) {
+        rc = bad; /* the sections are not finished: their rules are not all there */
+        goto done;
     }
     for (size_t i = 0; i < DM_ARRAY_LEN(m->sec); i++) {
         rc = section_finish(&m->sec[i], &cc);
@@ -996,6 +1043,10 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
     m = NULL;
     rc = DM_OK;
 done:
+    if (errors != NULL && col.n > MAP_MAX_ERRORS) {
+        int brc = buf_printf(errors, "... and %zu more in %s\n", col.n - MAP_MAX_ERRORS, cc.origin);
+        (void)brc;
+    }
     map_free(m);
     return rc;
 }
@@ -1022,13 +1073,21 @@ int map_default(struct map **out, struct dm_err *err)
 
 int map_load_file(struct map **out, const char *path, struct dm_err *err)
 {
+    return map_load_file_all(out, path, NULL, err);
+}
+
+int map_load_file_all(struct map **out, const char *path, struct buf *errors, struct dm_err *err)
+{
     json_t *root = NULL;
     struct jsonpos *pos = NULL;
     int rc;
 
     rc = jsonpos_load_file(&root, &pos, path, MAP_FILE_LIMIT, err);
     if (rc == DM_OK) {
-        rc = map_compile(out, root, path, pos, "", err);
+        rc = map_compile_all(out, root, path, pos, "", errors, err);
+    } else if (errors != NULL) {
+        int brc = buf_printf(errors, "%s\n", err->msg);
+        (void)brc;
     }
     jsonpos_free(pos);
     json_decref(root);

@@ -140,12 +140,13 @@ const struct cfg_key config_keys[] = {
      EPOFF(groups_filter), .doc = "LDAP filter selecting groups."},
     {"groups.nesting", CFG_STR, "preserve", CFG_EP, .values = "preserve|flatten|flatten_in_chain",
      EPOFF(conn.group_nesting),
-     .doc = "AD dialect: \"preserve\" keeps groups as members of groups; \"flatten\" "
+     .doc = "Source: \"preserve\" keeps groups as members of groups; \"flatten\" "
             "makes every transitive member a direct member and leaves the groups out, by a "
-            "cycle-safe walk (one memberOf search per nested group); \"flatten_in_chain\" "
-            "does the same with one in-chain search (rule 1.2.840.113556.1.4.1941), which "
-            "real AD answers fast and Samba 4.17 slowly. Primary-group members of every "
-            "group reached are included."},
+            "cycle-safe walk (AD: one memberOf search per nested group, with the primary-group "
+            "members of every group reached; LDAP: one search for the group DNs, then one read "
+            "of each nested group reached); \"flatten_in_chain\" (AD dialect only) does the "
+            "same with one in-chain search (rule 1.2.840.113556.1.4.1941), which real AD "
+            "answers fast and Samba 4.17 slowly."},
     {"map", CFG_MAP, NULL, 0,
      .doc = "The attribute map: an inline map object, or {\"file\": \"maps/x.json\"}. "
             "Default: copy attributes by name, correlate on entryUUID. See the map "

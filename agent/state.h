@@ -1,5 +1,5 @@
 /*
- * state.h: the state journal (DESIGN "State journal").
+ * state.h: the state journal: what was migrated, where, and what failed.
  *
  * One SQLite file in WAL mode (state_sqlite.c is the only place that knows SQLite; a
  * PostgreSQL backend is planned behind this same interface). It holds:

@@ -7,7 +7,8 @@
 #include <time.h>
 
 /*
- * The state journal on SQLite (the only file that knows SQLite, STYLE L2).
+ * The state journal on SQLite (the only file that knows SQLite, so that another backend
+ * can be added behind state.h).
  *
  * WAL mode with synchronous=NORMAL: a commit is durable against a process crash (the WAL
  * is written before COMMIT returns) and only the last transactions can be lost on power

@@ -1,5 +1,5 @@
 /*
- * connectors/connector.h: the one interface every connector implements (DESIGN, STYLE V1).
+ * connectors/connector.h: the one interface every connector implements.
  *
  * Call order: conn_find(name) -> ops->open(cfg) -> any of read / lookup / apply / check ->
  * ops->close. One thread owns a struct conn. A source is read with read(), which streams

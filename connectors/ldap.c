@@ -17,6 +17,7 @@
 #include "connectors/ldap_common.h"
 #include "schema/dn.h"
 #include "connectors/ad.h"
+#include "connectors/ldap_nest.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -158,7 +159,8 @@ struct read_ctx {
     size_t last_cap;
     int fn_rc; /* non-zero: fn stopped the read */
     struct dm_err *err;
-    struct ad_read *ad; /* the AD dialect's per-read state, or NULL */
+    struct ad_read *ad;     /* the AD dialect's per-read state, or NULL */
+    struct ldap_nest *nest; /* plain LDAP with groups.nesting "flatten", or NULL */
 };
 
 static int remember_dn(struct read_ctx *rc, const char *dn)
@@ -209,9 +211,17 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         if (rc != DM_OK) {
             goto done;
         }
-    } else if (annotate_state(x->c, e) != DM_OK) {
-        rc = dm_err_set(x->err, DM_ENOMEM, "read: out of memory");
-        goto done;
+    } else {
+        if (annotate_state(x->c, e) != DM_OK) {
+            rc = dm_err_set(x->err, DM_ENOMEM, "read: out of memory");
+            goto done;
+        }
+        if (x->nest != NULL) {
+            rc = ldap_nest_flatten(x->nest, e, x->err);
+            if (rc != DM_OK) {
+                goto done;
+            }
+        }
     }
     rc = x->fn(e, x->payload);
     if (rc != 0) {
@@ -231,7 +241,7 @@ done:
 static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                      struct dm_err *err)
 {
-    struct read_ctx x = {c, s, fn, payload, 0, 0, NULL, 0, 0, err, NULL};
+    struct read_ctx x = {c, s, fn, payload, 0, 0, NULL, 0, 0, err, NULL, NULL};
     unsigned long refs0 = c->s.refs_skipped;
     const char *base = s->base != NULL ? s->base : c->s.cfg.base;
     const char *filter = s->filter;
@@ -261,6 +271,12 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     } else if (s->since != NULL) {
         return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
                           c->s.cfg.uri);
+    } else if (ldap_nest_wanted(&c->s.cfg)) {
+        /* groups.nesting "flatten": nested groups resolved per group read (ldap_nest.h) */
+        rc = ldap_nest_new(&x.nest, &c->s, err);
+        if (rc != DM_OK) {
+            return rc;
+        }
     }
     /* Ask for the key attribute by name: "*" does not include operational attributes
      * such as entryUUID. */
@@ -273,6 +289,7 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     attrs = calloc(na + 4, sizeof(*attrs));
     if (attrs == NULL) {
         ad_read_free(x.ad);
+        ldap_nest_free(x.nest);
         return dm_err_set(err, DM_ENOMEM, "read: attrs");
     }
     if (s->attrs == NULL && extra == NULL) {
@@ -330,6 +347,7 @@ done:
     free(attrs);
     free(x.last_dn);
     ad_read_free(x.ad);
+    ldap_nest_free(x.nest);
     return rc;
 }
 
@@ -1406,148 +1424,11 @@ static int ldap_identity(char **out, struct conn *c, struct dm_err *err)
 
 /* ---- check ---- */
 
-static int has_value(const struct entry *e, const char *attr, const char *val)
-{
-    const struct dm_attr *a = entry_attr(e, attr);
-
-    for (size_t i = 0; a != NULL && i < a->nvals; i++) {
-        if (strcasecmp((const char *)a->vals[i].data, val) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int put_list(struct buf *out, const struct entry *e, const char *attr, const char *label)
-{
-    const struct dm_attr *a = entry_attr(e, attr);
-    int rc;
-
-    rc = buf_printf(out, "  %s: ", label);
-    for (size_t i = 0; rc == DM_OK && a != NULL && i < a->nvals; i++) {
-        rc = buf_printf(out, "%s%s", i > 0 ? ", " : "", (const char *)a->vals[i].data);
-    }
-    if (rc == DM_OK && (a == NULL || a->nvals == 0)) {
-        rc = buf_puts(out, "(none)");
-    }
-    if (rc == DM_OK) {
-        rc = buf_puts(out, "\n");
-    }
-    return rc;
-}
-
 static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
 {
-    static char *root_attrs[] = {
-        "namingContexts",          "supportedControl", "supportedExtension",
-        "supportedSASLMechanisms", "vendorName",       "vendorVersion",
-        "supportedLDAPVersion",    "objectClass",      NULL};
-    static char *no_attrs[] = {"1.1", NULL};
-    struct entry *root = NULL;
-    struct entry *b = NULL;
-    struct berval *authzid = NULL;
-    char *sasl_user = NULL;
-    const char *vendor;
-    const char *version;
-    int lrc;
-    int rc;
+    int rc = ensure_open(c, err);
 
-    rc = ensure_open(c, err);
-    if (rc != DM_OK) {
-        goto done;
-    }
-    log_debug("ldap_search(base=\"\", scope=base) rootDSE uri=%s", c->s.cfg.uri);
-    rc = ldap_common_lookup(&root, &c->s, "", root_attrs, err);
-    if (rc != DM_OK) {
-        goto done;
-    }
-    vendor = entry_first(root, "vendorName");
-    version = entry_first(root, "vendorVersion");
-    if (vendor == NULL && has_value(root, "objectClass", "OpenLDAProotDSE")) {
-        vendor = "OpenLDAP";
-    }
-    if (vendor == NULL && entry_attr(root, "supportedCapabilities") != NULL) {
-        vendor = "Active Directory";
-    }
-    rc = buf_printf(out, "  uri: %s (%s)\n", c->s.cfg.uri,
-                    strncasecmp(c->s.cfg.uri, "ldaps://", 8) == 0   ? "TLS"
-                    : c->s.cfg.starttls                             ? "StartTLS"
-                    : strncasecmp(c->s.cfg.uri, "ldapi://", 8) == 0 ? "local socket"
-                                                                    : "no TLS");
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  vendor: %s%s%s\n", vendor != NULL ? vendor : "(not published)",
-                        version != NULL ? " " : "", version != NULL ? version : "");
-    }
-    if (rc == DM_OK) {
-        rc = put_list(out, root, "namingContexts", "naming contexts");
-    }
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  paged results: %s\n",
-                        has_value(root, "supportedControl", LDAP_CONTROL_PAGEDRESULTS) ? "yes"
-                                                                                       : "no");
-    }
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  StartTLS: %s\n",
-                        has_value(root, "supportedExtension", LDAP_EXOP_START_TLS) ? "yes" : "no");
-    }
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  who am I: %s\n",
-                        has_value(root, "supportedExtension", LDAP_EXOP_WHO_AM_I) ? "yes" : "no");
-    }
-    if (rc == DM_OK) {
-        rc = put_list(out, root, "supportedSASLMechanisms", "SASL mechanisms");
-    }
-    if (rc == DM_OK) {
-        rc = put_list(out, root, "supportedControl", "controls");
-    }
-    if (rc != DM_OK) {
-        rc = dm_err_set(err, rc, "check: output too large");
-        goto done;
-    }
-    log_debug("ldap_whoami() uri=%s", c->s.cfg.uri);
-    lrc = ldap_whoami_s(c->s.ld, &authzid, NULL, NULL);
-    if (lrc == LDAP_SUCCESS) {
-        if (authzid != NULL && authzid->bv_len > 0) {
-            rc = buf_printf(out, "  bound as: %.*s\n", (int)authzid->bv_len, authzid->bv_val);
-        } else {
-            rc = buf_puts(out, "  bound as: anonymous\n");
-        }
-    } else if (c->s.cfg.sasl_mech != NULL &&
-               ldap_get_option(c->s.ld, LDAP_OPT_X_SASL_USERNAME, &sasl_user) == LDAP_OPT_SUCCESS &&
-               sasl_user != NULL) {
-        /* AD has no who-am-I; the SASL layer knows whom it authenticated. */
-        rc = buf_printf(out, "  bound as: %s (SASL %s; who-am-I: %s)\n", sasl_user,
-                        c->s.cfg.sasl_mech, ldap_err2string(lrc));
-    } else {
-        rc = buf_printf(out, "  bound as: %s (who-am-I: %s)\n",
-                        c->s.cfg.bind_dn != NULL ? c->s.cfg.bind_dn : "anonymous",
-                        ldap_err2string(lrc));
-    }
-    if (rc == DM_OK && c->s.cfg.base != NULL) {
-        log_debug("ldap_search(base=\"%s\", scope=base, attrs=1.1) uri=%s", c->s.cfg.base,
-                  c->s.cfg.uri);
-        rc = ldap_common_lookup(&b, &c->s, c->s.cfg.base, no_attrs, err);
-        if (rc == DM_OK) {
-            rc = buf_printf(out, "  base %s: exists\n", c->s.cfg.base);
-        } else if (rc == DM_ENOTFOUND) {
-            rc = buf_printf(out, "  base %s: NOT FOUND (matched: %s)\n", c->s.cfg.base,
-                            err->matched_dn[0] != '\0' ? err->matched_dn : "none");
-            dm_err_clear(err);
-        } else {
-            goto done;
-        }
-    }
-    if (rc != DM_OK) {
-        rc = dm_err_set(err, rc, "check: output too large");
-    }
-done:
-    if (authzid != NULL) {
-        ber_bvfree(authzid);
-    }
-    ldap_memfree(sasl_user);
-    entry_free(b);
-    entry_free(root);
-    return rc;
+    return rc != DM_OK ? rc : ldap_common_check(&c->s, out, err);
 }
 
 const struct conn_ops conn_ldap_ops = {

@@ -134,7 +134,8 @@ static int set_tls_options(LDAP *ld, const struct conn_cfg *cfg, struct dm_err *
         ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cfg->ca_file) != LDAP_OPT_SUCCESS) {
         return dm_err_set(err, DM_EINVAL, "%s: cannot use CA file %s", cfg->uri, cfg->ca_file);
     }
-    /* Per-handle TLS options take effect only with a new context (contracts §1.4). */
+    /* Per-handle TLS options take effect only with a new context: without NEWCTX the handle
+     * keeps the global one (a CA set here alone fails with -11 against slapd). */
     if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS) {
         return dm_err_set(err, DM_EINVAL, "%s: cannot create TLS context (CA file %s)", cfg->uri,
                           cfg->ca_file != NULL ? cfg->ca_file : "(system)");

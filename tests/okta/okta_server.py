@@ -6,7 +6,7 @@
                    [--seed N]
 
 Listens on 127.0.0.1:P (P = 0 picks a free port) and prints "READY <port>" on stdout once it
-accepts connections. Implements the subset of contracts/okta-auth0-scim.md §2 that dirmig uses:
+accepts connections. Implements the subset of Okta's Users/Groups API that dirmig uses:
 
   Authorization: SSWS <token>             else 401 E0000011
   POST   /api/v1/users?activate=true|false  profile rules, credentials.password.hash checked

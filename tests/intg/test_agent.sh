@@ -179,8 +179,8 @@ now=$(date +%s)
 [ "$due" -ge $((now - 1)) ] && [ "$due" -le $((now + INTERVAL + 2)) ] ||
     fail "agent.next_due $due is not within the interval of now ($now)"
 dm status_txt -c "$WORK/agent.json" status
-grep -q 'last scheduled run: [0-9]* done at' "$WORK/status_txt.err" || fail "status: no last run"
-grep -q 'next scheduled run: ' "$WORK/status_txt.err" || fail "status: no next run"
+grep -q 'last scheduled run: [0-9]* done at' "$WORK/status_txt.out" || fail "status: no last run"
+grep -q 'next scheduled run: ' "$WORK/status_txt.out" || fail "status: no next run"
 log "status shows the last scheduled run and the next due time"
 
 # ---- a failing target: runs fail, are logged, back off, and recover ----

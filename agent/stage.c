@@ -561,6 +561,11 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
         *how = RES_LEAVER; /* left the source: it leaves its groups too */
         goto done;
     }
+    if (rc == DM_OK && strcmp(o.status, "ok") == 0 && strcmp(o.kind, "user") == 0 &&
+        o.disabled_at != 0 && p->cfg->leavers.remove_from_groups) {
+        *how = RES_LEAVER; /* disabled (in the source, or as a leaver): out of its groups */
+        goto done;
+    }
     if (rc == DM_OK && strcmp(o.status, "ok") == 0) {
         rc = DM_OK;
         if (p->keyed && strcmp(o.kind, "group") == 0) {
@@ -1087,6 +1092,12 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
                  strcmp(q->rec.status, "left") == 0);
     if (q->has_rec && strcmp(q->rec.status, "left") == 0 && q->want_disabled < 0) {
         q->want_disabled = 0; /* back in the source: dirmig disabled it, dirmig enables it */
+    }
+    if (q->has_rec && strcmp(q->rec.status, "deleted") == 0 && q->want_disabled == 1) {
+        /* deleted by dirmig (a leaver, or disabled past leavers.delete_after_days) and still
+         * disabled in the source: it stays deleted; enabled again, it is created again */
+        p->kc->unchanged++;
+        return STAGE_DROP;
     }
     if (!p->verify && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&
         strcmp(q->rec.digest, q->digest) == 0 &&

@@ -102,6 +102,11 @@ expect_rc 0 run2 "run with a user disabled in the source"
 expect_json "$WORK/run2.out" users.created 1 users.updated 1 reasons.disabled 1
 [ "$(attr_of "uid=user00010,ou=people,$T" employeeType)" = DISABLED ] ||
     fail "user00010 is not disabled at the target"
+member_of_g0() {
+    slapd_search DST -b "cn=grp0000,ou=groups,$T" -s base member | grep -qi "^member: uid=$1,"
+}
+member_of_g0 user00010 && fail "user00010 (disabled in the source) is still a member of grp0000"
+member_of_g0 user00011 || fail "user00011 is not a member of grp0000"
 [ "$(attr_of "uid=new00001,ou=people,$T" employeeType)" = DISABLED ] ||
     fail "new00001 (disabled in the source) arrived enabled at the target"
 adm SRC << EOF
@@ -116,10 +121,11 @@ expect_json "$WORK/run3.out" users.updated 1 reasons.enabled 1
     fail "user00010 is still disabled at the target after the source enabled it"
 [ "$(attr_of "uid=new00001,ou=people,$T" employeeType)" = DISABLED ] ||
     fail "new00001 lost its disabled state"
+member_of_g0 user00010 || fail "user00010 (enabled again) is not back in grp0000"
 dm run4 -c "$WORK/l.json" run --json
 expect_rc 0 run4 "rerun"
 expect_json "$WORK/run4.out" total.created 0 total.updated 0 leavers.would_change 0
-log "ok: account state carried: disabled, enabled again, new user arrives disabled"
+log "ok: account state carried: disabled (and out of its groups), enabled again (and back), new user arrives disabled"
 
 # ---- 2. the source-health gate ----
 target_dump "$DATA/target-before-gates"
@@ -220,26 +226,26 @@ mkconfig "$WORK/d.json" SRC DST "${base_cfg[@]}" leavers.delete_after_days=3 lea
 dm run9 -c "$WORK/d.json" run --json
 expect_rc 0 run9 "run before the leavers' time is up"
 expect_json "$WORK/run9.out" leavers.deleted 0 leavers.would_change 0
-# four days pass for the journal
+# four days pass for the journal: the 40 leavers and new00001 (disabled in the source)
 "$PYTHON3" - "$WORK/l.db" << 'EOF' || fail "could not age the journal"
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 n = db.execute("UPDATE objects SET disabled_at = disabled_at - 4 * 86400 "
-               "WHERE status = 'left' AND disabled_at > 0").rowcount
+               "WHERE disabled_at > 0").rowcount
 db.commit()
-assert n == 40, n
+assert n == 41, n
 EOF
 dm plan10 -c "$WORK/d.json" plan --json
 expect_rc 0 plan10 "plan once the leavers' time is up"
-expect_json "$WORK/plan10.out" leavers.deleted 40 leavers.would_change 40
+expect_json "$WORK/plan10.out" leavers.deleted 41 leavers.would_change 41
 dm run10 -c "$WORK/d.json" run --json
 expect_rc 0 run10 "run once the leavers' time is up"
-expect_json "$WORK/run10.out" status done leavers.deleted 40
-[ "$(count_users)" = 62 ] || fail "target has $(count_users) users, want 62 after the deletes"
+expect_json "$WORK/run10.out" status done leavers.deleted 41
+[ "$(count_users)" = 61 ] || fail "target has $(count_users) users, want 61 after the deletes"
 dm run11 -c "$WORK/d.json" run --json
 expect_rc 0 run11 "rerun after the deletes"
 expect_json "$WORK/run11.out" total.created 0 total.updated 0 leavers.would_change 0
-log "ok: delete_after_days: deleted after their time, not before"
+log "ok: delete_after_days: leavers and a user disabled in the source deleted after their time, not before, and not created again"
 
 # ---- 5. accounts only the target has ----
 adm DST << EOF

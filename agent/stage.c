@@ -357,13 +357,18 @@ static int keep_corr(struct pipe *p, const struct entry *src, struct pobj *q)
 }
 
 /* The account state the source asks for (users): what the map produced as
- * dirmigAccountState (copied from Active Directory's, or set by a rule), else the source's
+ * dirmigAccountState (set by a rule), else the source entry's own (the AD dialect derives it
+ * from userAccountControl and accountExpires, whatever the map names), else the source's
  * users.disabled rule; -1 when the source says nothing (the target's state is left alone).
  * A locked account is enabled: a lockout is the source's own business and passes. */
 static void stage_state(struct pipe *p, const struct entry *src, struct pobj *q)
 {
     const struct config_endpoint *s = &p->cfg->source;
     const char *st = entry_first(q->want, "dirmigAccountState");
+
+    if (st == NULL) {
+        st = entry_first(src, "dirmigAccountState");
+    }
 
     q->want_disabled = -1;
     if (p->kind != MAP_USERS) {

@@ -58,7 +58,8 @@ static void scope_of(const struct pipe *p, enum map_kind kind, struct scope *sc)
     sc->base = kind == MAP_USERS ? p->users_base : s->groups_base;
     sc->filter = kind == MAP_USERS ? p->users_filter : s->groups_filter;
     sc->key_attr = map_key_attr(p->cfg->map);
-    sc->since = delta_since(p->delta);
+    sc->since = delta_since(p->delta, kind);
+    sc->delta = p->delta != NULL;
 }
 
 static void set_kind(struct pipe *p, enum map_kind kind)
@@ -741,7 +742,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
              cfg->target.conn.uri,
              p.verify ? "the target is read and compared"
                       : "objects unchanged since the journal's write are not looked at");
-    rc = delta_begin(&p.delta, cfg, p.sops, p.src, p.state, err);
+    rc = delta_begin(&p.delta, cfg, o->wave, p.sops, p.src, p.state, err);
     if (rc == DM_OK) {
         struct tview_cfg tc = {0};
         tc.ops = p.tops;
@@ -762,9 +763,13 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     if (rc == DM_OK && !stats->interrupted && (o->wave == NULL || p.wave_groups)) {
         rc = run_groups(&p, err);
     }
+    if (rc == DM_OK && p.delta != NULL) {
+        stats->source_read[0] = delta_full(p.delta, MAP_USERS) ? "full" : "delta";
+        stats->source_read[1] = delta_full(p.delta, MAP_GROUPS) ? "full" : "delta";
+    }
     if (rc == DM_OK && !stats->interrupted && o->mode == PIPE_RUN) {
         rc = delta_finish(p.delta, stats->run_id, stats->users.failed + stats->groups.failed == 0,
-                          &stats->source_deleted, err);
+                          NULL, NULL, &stats->source_deleted, err);
     }
     if (rc == DM_OK && !stats->interrupted) {
         rc = note_verify(&p, err);

@@ -103,7 +103,9 @@ struct pipeline_stats {
     long long target_read, target_lookups;    /* objects read from / looked up at the target */
     int group_passes;
     long long unresolved_members;
-    long long source_deleted; /* delta run: objects deleted in the source (reported only) */
+    long long source_deleted;   /* delta run: objects deleted in the source (reported only) */
+    const char *source_read[2]; /* source.delta: how the users and the groups were read,
+                                 * "delta" (changes only) or "full"; NULL otherwise */
     size_t nschemes, ncats;
     struct pipe_count schemes[PIPE_MAX_CATS]; /* userPassword schemes seen */
     struct pipe_count cats[PIPE_MAX_CATS];    /* error categories */

@@ -335,6 +335,10 @@ static int remember(struct ldap_delta_read *r)
         return DM_ENOMEM;
     }
     d->nmarks++;
+    if (m->sync != NULL) {
+        log_info("delta: %s: %zu entries changed, %zu named deleted%s", r->base, m->sync->entries,
+                 m->sync->gone.n, m->sync->present_phase ? ": a present phase" : "");
+    }
     return DM_OK;
 }
 

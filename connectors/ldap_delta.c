@@ -40,6 +40,7 @@ struct ldap_delta_read {
     char *now;            /* AD: the watermark noted when the read began */
     struct berval cookie; /* LDAP: the cookie to send, bv_val NULL = none */
     int plain;            /* LDAP: no syncprov: a paged read */
+    int attempts;         /* LDAP: searches started (more than one: resumed after a reconnect) */
     struct syncrepl_result res;
 };
 
@@ -261,6 +262,7 @@ int ldap_delta_read_search(struct ldap_delta_read *r, struct ldap_common_sess *s
     enum syncrepl_outcome oc;
     int rc;
 
+    r->attempts++;
     for (;;) {
         if (r->plain) {
             return ldap_common_search(sess, base, LDAP_SCOPE_SUBTREE, filter, attrs, page_size, fn,
@@ -295,12 +297,39 @@ int ldap_delta_read_search(struct ldap_delta_read *r, struct ldap_common_sess *s
     }
 }
 
+/* The watermark of r's LDAP read (NULL: none), see remember(). */
+static char *ldap_watermark(struct ldap_delta_read *r, int *nomem)
+{
+    const struct berval *ck;
+    char *w = NULL;
+
+    if (r->attempts > 1) {
+        /* Resumed after a reconnect: the entries delivered before it were skipped the
+         * second time, so a change made to one of them in between is in neither attempt.
+         * The cookie of the second search would hide it: keep the one the read started
+         * from (none: the next run reads everything again). */
+        log_info("delta: the read of %s was resumed after a reconnect: its watermark stays",
+                 r->base);
+        w = r->sc.since != NULL ? strdup(r->sc.since) : NULL;
+        *nomem = r->sc.since != NULL && w == NULL;
+        return w;
+    }
+    /* no cookie at the end: the server's state did not move (slapd answers "nothing
+     * changed" without one), the next read starts from the same cookie */
+    ck = r->res.cookie.bv_val != NULL ? &r->res.cookie : &r->cookie;
+    if (ck->bv_val != NULL) {
+        w = syncrepl_mark_format(r->d->dbid, ck);
+        *nomem = w == NULL;
+    }
+    return w;
+}
+
 /* Remembers r as the read of its scope. */
 static int remember(struct ldap_delta_read *r)
 {
     struct ldap_delta *d = r->d;
     struct mark *grown, *m;
-    const struct berval *ck;
+    int nomem = 0;
 
     grown = realloc(d->marks, (d->nmarks + 1) * sizeof(*grown));
     if (grown == NULL) {
@@ -317,10 +346,7 @@ static int remember(struct ldap_delta_read *r)
         m->watermark = r->now;
         r->now = NULL;
     } else if (!r->plain) {
-        /* no cookie at the end: the server's state did not move (slapd answers "nothing
-         * changed" without one), the next read starts from the same cookie */
-        ck = r->res.cookie.bv_val != NULL ? &r->res.cookie : &r->cookie;
-        m->watermark = ck->bv_val != NULL ? syncrepl_mark_format(d->dbid, ck) : NULL;
+        m->watermark = ldap_watermark(r, &nomem);
         if (m->delta) {
             m->sync = malloc(sizeof(*m->sync));
             if (m->sync != NULL) {
@@ -329,8 +355,8 @@ static int remember(struct ldap_delta_read *r)
             }
         }
     }
-    if (m->base == NULL || m->filter == NULL || (r->sc.since != NULL && m->since == NULL) ||
-        (m->delta && !r->ad && m->sync == NULL)) {
+    if (nomem || m->base == NULL || m->filter == NULL ||
+        (r->sc.since != NULL && m->since == NULL) || (m->delta && !r->ad && m->sync == NULL)) {
         mark_clear(m);
         return DM_ENOMEM;
     }

@@ -12,6 +12,8 @@
 #   - a cookie is never sent to another database behind the same URI (the source base's
 #     entryUUID differs), and a cookie the server refuses (a database restored from a
 #     backup older than the cookie) gives a full read
+#   - a source restarted during a sync read: the read resumes and loses nothing, and the
+#     watermark does not advance past what the resumed search skipped
 #   - the documented limitation: a database restored from a backup without contextCSN
 #     cannot be told from the original; one run without source.delta repairs the target
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -220,5 +222,51 @@ compare_trees SRCN DSTN nosync2 --drop "member=uid=ext00000,ou=contractors,$T"
     fail "the missing syncprov should be logged once per run"
 [ "$(meta "$WORK/c.db" "delta users")" = "delta users $SRCN_URI ou=people,$S (objectClass=inetOrgPerson)=" ] ||
     fail "a watermark was kept without syncprov: $(meta "$WORK/c.db" delta)"
+
+# ---- R: the source restarts during a sync read: the read resumes, nothing is lost, and the
+# watermark does not move past what the resumed search skipped (here: none was kept, so the
+# next run reads everything again) ----
+gen_users --suffix "$S" --users 5000 --groups 20 --big-group 1000 --schemes fast --seed 5 \
+    --ldif "$DATA/big.ldif"
+register_ldif_passwords "$DATA/big.ldif"
+# 4 KB more per user: 20 MB, more than the socket buffers between slapd and dirmig hold,
+# so that the restart cuts the users read itself (dirmig reads at most a few hundred
+# entries ahead of what it writes)
+"$PYTHON3" - "$DATA/big.ldif" << 'EOF' || fail "padding the fixture failed"
+import sys
+p = sys.argv[1]
+recs = open(p).read().split("\n\n")
+pad = "description: " + "x" * 4096
+out = [r + "\n" + pad if "objectClass: inetOrgPerson" in r and "ou=people," in r else r for r in recs]
+open(p, "w").write("\n\n".join(out))
+EOF
+start_server SRCR "$S" "$DATA/big.ldif" syncprov dbnosync
+start_server DSTR "$T" "$DATA/dst.ldif" dbnosync
+mkconfig "$WORK/r.json" SRCR DSTR source.delta=true run.batch_size=100 source.max_retries=10
+dm_bg r1 -c "$WORK/r.json" run --json
+pid=$DM_PID
+n=$(wait_count DSTR "ou=people,$T" 500 300 "$pid") ||
+    fail "dirmig ended (or stalled) before the target held 500 entries (count $n)"
+kill -0 "$pid" 2> /dev/null || fail "dirmig finished before the restart; nothing was tested"
+slapd_restart SRCR || fail "source restart failed"
+log "restarted the source with $n entries in the target"
+dm_wait "$pid" 300
+expect_rc 0 r1 "delta run across a source restart"
+expect_json "$WORK/r1.out" status done total.failed 0 users.created 5000
+# The restart should cut the users read; on a machine with huge socket buffers it may cut
+# the groups read after it instead: either way the resumed read keeps no new watermark.
+resumed=$(sed -n 's/.*delta: the read of ou=\([a-z]*\),dc=src,dc=example was resumed after a reconnect.*/\1/p' \
+    "$WORK/r.log" | head -n 1)
+case "$resumed" in
+people) want_u=full want_g=delta ;;
+groups) want_u=delta want_g=full ;;
+*) fail "no sync read was resumed after the restart" ;;
+esac
+log "the $resumed read was resumed"
+compare_trees SRCR DSTR resumed --drop "member=uid=ext00000,ou=contractors,$T"
+dm r2 -c "$WORK/r.json" run --json
+expect_rc 0 r2 "the run after the resumed one"
+expect_json "$WORK/r2.out" status done total.failed 0 total.created 0 total.updated 0 \
+    source_read.users "$want_u" source_read.groups "$want_g"
 
 check_no_secrets

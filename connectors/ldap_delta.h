@@ -22,6 +22,11 @@
  * database without syncprov (the Sync Request control refused as an unavailable critical
  * extension) gives full paged reads with no watermark, logged once.
  *
+ * A sync read resumed after a reconnect (ldap_delta_read_search called again: the search
+ * starts over and the caller skips what it already delivered) keeps the watermark it
+ * started from: a change made in between to an entry delivered the first time is in
+ * neither search, and the new cookie would hide it.
+ *
  * Per connection, the first read of each scope (base and filter) that completes with
  * scope.delta is remembered: its watermark, whether it was a delta, and (LDAP) what it
  * found deleted and present (16 bytes per UUID). A later read of the same scope in the same

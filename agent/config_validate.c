@@ -1,11 +1,13 @@
 /*
- * agent/config_validate.c: the parsed dirmig.json against the key table (STYLE C1) and the
- * rules that involve several keys of an endpoint or of the hook section. Every error is
- * "origin:line:col: key.path: problem" (config_fail()).
+ * agent/config_validate.c: the parsed dirmig.json against the key table (config_keys.c) and
+ * the rules that involve several keys of an endpoint or of the hook section. Every error is
+ * "origin:line:col: key.path: problem" (config_fail()), and every one is reported: a check
+ * goes on after a problem with whatever does not depend on the bad value.
  */
 #include <config.h>
 #include "agent/config_priv.h"
 #include "agent/config_check.h"
+#include "agent/util/suggest.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +102,7 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
 {
     char why[128];
     const char *s;
+    int rc = DM_OK;
 
     switch (k->type) {
     case CFG_OBJ:
@@ -141,10 +144,10 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
             if (!json_is_string(it) || json_string_length(it) == 0) {
                 char ip[340];
                 snprintf(ip, sizeof(ip), "%s[%zu]", path, i);
-                return config_fail(x, ip, "must be a non-empty string");
+                rc = config_fail(x, ip, "must be a non-empty string");
             }
         }
-        return DM_OK;
+        return rc;
     case CFG_STR:
     case CFG_PATH:
     case CFG_ENV:
@@ -188,17 +191,62 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
     return DM_OK;
 }
 
+/* The keys of the table that may appear in the object at prefix ("" for the root), as
+ * their last path component: the candidates of a "did you mean". */
+static size_t keys_under(const char **out, size_t cap, const char *prefix)
+{
+    const char *rel = prefix;
+    int ep = 0;
+    size_t n = 0, plen;
+
+    if (strncmp(prefix, "source", 6) == 0 || strncmp(prefix, "target", 6) == 0) {
+        if (prefix[6] == '\0' || prefix[6] == '.') {
+            ep = 1;
+            rel = prefix[6] == '.' ? prefix + 7 : "";
+        }
+    }
+    plen = strlen(rel);
+    for (size_t i = 0; i < config_nkeys && n < cap; i++) {
+        const struct cfg_key *k = &config_keys[i];
+        const char *p = k->path, *last;
+
+        if (ep != ((k->flags & CFG_EP) != 0)) {
+            continue;
+        }
+        last = strrchr(p, '.');
+        if (last == NULL ? plen != 0 : (size_t)(last - p) != plen || strncmp(p, rel, plen) != 0) {
+            continue;
+        }
+        out[n++] = last != NULL ? last + 1 : p;
+    }
+    return n;
+}
+
+/* "unknown key", with the closest known key of the same object when there is one. */
+static int unknown_key(struct cfg_ctx *x, const char *path, const char *prefix, const char *name)
+{
+    const char *cands[128];
+    size_t n = keys_under(cands, DM_ARRAY_LEN(cands), prefix);
+    const char *best = suggest_closest(name, cands, n);
+
+    if (best != NULL) {
+        return config_fail(x, path, "unknown key (did you mean \"%s\"?)", best);
+    }
+    return config_fail(x, path, "unknown key");
+}
+
 /* Checks every member of obj (at prefix, "" for the root) against the table, then the
- * required keys whose parent is this object. Stops at the first error. */
+ * required keys whose parent is this object. Reports every problem. */
 static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
 {
     const char *name;
     json_t *v;
     char path[300];
-    int rc, role;
+    int rc = DM_OK, role;
 
     json_object_foreach (obj, name, v) {
         const struct cfg_key *k;
+        int vrc;
 
         if (prefix[0] != '\0') {
             snprintf(path, sizeof(path), "%s.%s", prefix, name);
@@ -209,26 +257,30 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
         if (k == NULL) {
             if (looks_secret(name)) {
                 if (strcmp(prefix, "source") == 0 || strcmp(prefix, "target") == 0) {
-                    return config_fail(x, path,
-                                       "secrets are not accepted inline; use bind_pw_file "
-                                       "or bind_pw_env");
+                    rc = config_fail(x, path,
+                                     "secrets are not accepted inline; use bind_pw_file "
+                                     "or bind_pw_env");
+                } else {
+                    rc = config_fail(x, path,
+                                     "secrets are not accepted inline; use a *_file or *_env key");
                 }
-                return config_fail(x, path,
-                                   "secrets are not accepted inline; use a *_file or *_env key");
+            } else {
+                rc = unknown_key(x, path, prefix, name);
             }
-            return config_fail(x, path, "unknown key");
+            continue;
         }
         if (json_is_null(v)) {
             if (k->flags & CFG_REQUIRED) {
-                return config_fail(x, path, "required key is null");
+                rc = config_fail(x, path, "required key is null");
             }
             continue;
         }
         x->cp->present[k - config_keys][role] = 1;
-        rc = validate_value(x, k, path, v);
-        if (rc != DM_OK) {
-            return rc;
+        vrc = validate_value(x, k, path, v);
+        if (vrc == DM_ENOMEM) {
+            return vrc;
         }
+        rc = vrc != DM_OK ? vrc : rc;
     }
     for (size_t i = 0; i < config_nkeys; i++) {
         const struct cfg_key *k = &config_keys[i];
@@ -249,137 +301,198 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
                 continue;
             }
             if (json_object_get(obj, last) == NULL) {
-                return config_fail(x, path, "required key is missing");
+                rc = config_fail(x, path, "required key is missing");
             }
         }
     }
-    return DM_OK;
+    return rc;
 }
 
-/* Rules that involve several keys of one endpoint. */
+/* Endpoint keys that only do something on some endpoints: for one role, one connector
+ * type, the AD dialect. A key set where it does nothing is refused rather than ignored, so
+ * that a configuration never says more than dirmig does. */
+enum { ON_SOURCE = 1, ON_TARGET = 2, ON_LDAP = 4, ON_OKTA = 8, ON_AD = 16 };
+
+static const struct endpoint_rule {
+    const char *key;
+    unsigned on;
+    const char *why;
+} endpoint_rules[] = {
+    {"delta", ON_SOURCE | ON_LDAP, "only for the source (type ldap, either dialect)"},
+    {"range_size", ON_SOURCE | ON_TARGET | ON_LDAP | ON_AD, "only with dialect \"ad\""},
+    {"groups.nesting", ON_SOURCE | ON_LDAP, "only for the source (where groups are read)"},
+    {"users.activity", ON_SOURCE | ON_LDAP, "only for the source (where users are read)"},
+    {"create_containers", ON_TARGET | ON_LDAP, "only for an LDAP target"},
+    {"write_window", ON_TARGET | ON_LDAP, "only for an LDAP target (it limits writes)"},
+    {"member_chunk", ON_TARGET | ON_LDAP, "only for an LDAP target (it slices writes)"},
+    {"dialect", ON_SOURCE | ON_TARGET | ON_LDAP, "only with type ldap"},
+    {"concurrency", ON_TARGET | ON_OKTA, "only with type okta"},
+    {"rate_limit_share", ON_TARGET | ON_OKTA, "only with type okta"},
+    {"activate", ON_TARGET | ON_OKTA, "only with type okta"},
+};
+
+static int check_endpoint_rules(struct cfg_ctx *x, int r, unsigned on)
+{
+    char p[64];
+    int rc = DM_OK;
+
+    for (size_t i = 0; i < DM_ARRAY_LEN(endpoint_rules); i++) {
+        const struct endpoint_rule *e = &endpoint_rules[i];
+        unsigned need = e->on & (ON_SOURCE | ON_TARGET), types = e->on & (ON_LDAP | ON_OKTA);
+
+        snprintf(p, sizeof(p), "%s.%s", config_roles[r], e->key);
+        if (config_json_at(x->root, p) == NULL) {
+            continue;
+        }
+        if (!(need & on) || !(types & on) || ((e->on & ON_AD) && !(on & ON_AD))) {
+            rc = config_fail(x, p, "does nothing here: %s", e->why);
+        }
+    }
+    /* the in-chain matching rule is Active Directory's own */
+    snprintf(p, sizeof(p), "%s.groups.nesting", config_roles[r]);
+    if (!(on & ON_AD) && config_str_at(x->root, p) != NULL &&
+        strcmp(config_str_at(x->root, p), "flatten_in_chain") == 0) {
+        rc = config_fail(x, p,
+                         "flatten_in_chain needs dialect \"ad\" (the in-chain rule is AD's); "
+                         "use \"flatten\"");
+    }
+    return rc;
+}
+
+/* Rules that involve several keys of one endpoint. Values of the wrong type were reported
+ * by validate_object() and count as absent here. */
 static int validate_endpoint(struct cfg_ctx *x, int r)
 {
     char p[64];
-    json_t *bind_dn, *pw_file, *pw_env, *sasl, *uri, *starttls, *type, *tok_file, *tok_env;
-    const char *u;
-    int http;
+    const char *u, *type, *sasl, *dialect;
+    json_t *bind_dn, *pw_file, *pw_env, *starttls, *tok_file, *tok_env;
+    unsigned on = r == 0 ? ON_SOURCE : ON_TARGET;
+    int rc = DM_OK;
 
 #define AT(k) (snprintf(p, sizeof(p), "%s.%s", config_roles[r], k), config_json_at(x->root, p))
+#define STR(k) (snprintf(p, sizeof(p), "%s.%s", config_roles[r], k), config_str_at(x->root, p))
+#define FAIL(k, ...)                                                                               \
+    (snprintf(p, sizeof(p), "%s.%s", config_roles[r], k), rc = config_fail(x, p, __VA_ARGS__))
+    if (!json_is_object(config_json_at(x->root, config_roles[r]))) {
+        return DM_OK; /* missing or not an object: reported already */
+    }
     bind_dn = AT("bind_dn");
     pw_file = AT("bind_pw_file");
     pw_env = AT("bind_pw_env");
-    sasl = AT("sasl_mech");
-    uri = AT("uri");
+    sasl = STR("sasl_mech");
+    u = STR("uri");
     starttls = AT("starttls");
-    type = AT("type");
+    type = STR("type");
+    dialect = STR("dialect");
     tok_file = AT("token_file");
     tok_env = AT("token_env");
-#undef AT
-    u = json_string_value(uri);
-    http = type != NULL && strcmp(json_string_value(type), "okta") == 0;
-    if (http) {
-        snprintf(p, sizeof(p), "%s.type", config_roles[r]);
+    if (type != NULL && strcmp(type, "okta") == 0) {
+        on |= ON_OKTA;
         if (r == 0) {
-            return config_fail(x, p, "okta is a target type; the source must be an LDAP directory");
+            FAIL("type", "okta is a target type; the source must be an LDAP directory");
         }
-        snprintf(p, sizeof(p), "%s.uri", config_roles[r]);
-        if (strncasecmp(u, "https://", 8) != 0 && !cfgcheck_loopback_http(u)) {
-            return config_fail(x, p, "type okta needs an https:// URL (http:// only to loopback)");
+        if (u != NULL && strncasecmp(u, "https://", 8) != 0 && !cfgcheck_loopback_http(u)) {
+            FAIL("uri", "type okta needs an https:// URL (http:// only to loopback)");
         }
         if ((tok_file == NULL) == (tok_env == NULL)) {
-            snprintf(p, sizeof(p), "%s.%s", config_roles[r], tok_file ? "token_env" : "token_file");
-            return config_fail(x, p, "type okta needs exactly one of token_file and token_env");
+            FAIL(tok_file ? "token_env" : "token_file",
+                 "type okta needs exactly one of token_file and token_env");
         }
         if (bind_dn != NULL || pw_file != NULL || pw_env != NULL || sasl != NULL ||
             starttls != NULL) {
-            snprintf(p, sizeof(p), "%s.%s", config_roles[r],
-                     bind_dn   ? "bind_dn"
-                     : pw_file ? "bind_pw_file"
-                     : pw_env  ? "bind_pw_env"
-                     : sasl    ? "sasl_mech"
-                               : "starttls");
-            return config_fail(x, p, "not used with type okta (it authenticates with a token)");
+            FAIL(bind_dn   ? "bind_dn"
+                 : pw_file ? "bind_pw_file"
+                 : pw_env  ? "bind_pw_env"
+                 : sasl    ? "sasl_mech"
+                           : "starttls",
+                 "not used with type okta (it authenticates with a token)");
         }
-        return DM_OK;
+        if (AT("base") != NULL) {
+            FAIL("base", "not used with type okta (objects are found by login and name)");
+        }
+        return check_endpoint_rules(x, r, on) != DM_OK ? DM_EINVAL : rc;
     }
-    if (strncasecmp(u, "http", 4) == 0) {
-        snprintf(p, sizeof(p), "%s.uri", config_roles[r]);
-        return config_fail(x, p, "scheme must be ldap://, ldaps:// or ldapi:// for type ldap");
+    on |= ON_LDAP;
+    if (dialect != NULL && strcmp(dialect, "ad") == 0) {
+        on |= ON_AD;
     }
-    snprintf(p, sizeof(p), "%s.base", config_roles[r]);
-    if (config_json_at(x->root, p) == NULL) {
-        return config_fail(x, p, "required key is missing");
+    if (u != NULL && strncasecmp(u, "http", 4) == 0) {
+        FAIL("uri", "scheme must be ldap://, ldaps:// or ldapi:// for type ldap");
+    }
+    if (AT("base") == NULL) {
+        FAIL("base", "required key is missing");
     }
     if (tok_file != NULL || tok_env != NULL) {
-        snprintf(p, sizeof(p), "%s.%s", config_roles[r], tok_file ? "token_file" : "token_env");
-        return config_fail(x, p, "only used with type okta");
+        FAIL(tok_file ? "token_file" : "token_env", "only used with type okta");
     }
     if (pw_file != NULL && pw_env != NULL) {
-        snprintf(p, sizeof(p), "%s.bind_pw_env", config_roles[r]);
-        return config_fail(x, p, "use only one of bind_pw_file and bind_pw_env");
+        FAIL("bind_pw_env", "use only one of bind_pw_file and bind_pw_env");
     }
-    if (bind_dn != NULL && sasl != NULL && strcmp(json_string_value(sasl), "GSSAPI") == 0) {
-        snprintf(p, sizeof(p), "%s.bind_dn", config_roles[r]);
-        return config_fail(x, p, "not used with sasl_mech GSSAPI (the identity is the ticket's)");
+    if (bind_dn != NULL && sasl != NULL && strcmp(sasl, "GSSAPI") == 0) {
+        FAIL("bind_dn", "not used with sasl_mech GSSAPI (the identity is the ticket's)");
     }
     if (bind_dn != NULL && sasl == NULL && pw_file == NULL && pw_env == NULL) {
-        snprintf(p, sizeof(p), "%s.bind_dn", config_roles[r]);
-        return config_fail(x, p, "needs bind_pw_file or bind_pw_env (or sasl_mech)");
+        FAIL("bind_dn", "needs bind_pw_file or bind_pw_env (or sasl_mech)");
     }
     if ((pw_file != NULL || pw_env != NULL) && (bind_dn == NULL || sasl != NULL)) {
-        snprintf(p, sizeof(p), "%s.%s", config_roles[r], pw_file ? "bind_pw_file" : "bind_pw_env");
-        return config_fail(x, p, "only used for a simple bind with bind_dn");
+        FAIL(pw_file ? "bind_pw_file" : "bind_pw_env", "only used for a simple bind with bind_dn");
     }
-    if (starttls != NULL && json_is_true(starttls) &&
-        strncasecmp(json_string_value(uri), "ldap://", 7) != 0) {
-        snprintf(p, sizeof(p), "%s.starttls", config_roles[r]);
-        return config_fail(x, p, "only valid with an ldap:// uri");
+    if (json_is_true(starttls) && u != NULL && strncasecmp(u, "ldap://", 7) != 0) {
+        FAIL("starttls", "only valid with an ldap:// uri");
     }
-    return DM_OK;
+#undef AT
+#undef STR
+#undef FAIL
+    return check_endpoint_rules(x, r, on) != DM_OK ? DM_EINVAL : rc;
 }
 
 /* Rules that involve several hook keys. */
 static int validate_hook(struct cfg_ctx *x)
 {
-    json_t *listen = config_json_at(x->root, "hook.listen");
+    const char *listen = config_str_at(x->root, "hook.listen");
     json_t *plain = config_json_at(x->root, "hook.plain_http");
     json_t *cert = config_json_at(x->root, "hook.tls.cert_file");
     json_t *key = config_json_at(x->root, "hook.tls.key_file");
-    json_t *tmpl = config_json_at(x->root, "hook.dn_template");
-    const char *l = listen != NULL ? json_string_value(listen) : "127.0.0.1:8443";
+    const char *tmpl = config_str_at(x->root, "hook.dn_template");
+    const char *l = listen != NULL ? listen : "127.0.0.1:8443";
     const char *colon = strrchr(l, ':');
+    int rc = DM_OK;
 
     if (colon == NULL || colon == l || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535 ||
         strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
-        return config_fail(x, "hook.listen", "must be address:port, e.g. 127.0.0.1:8443");
-    }
-    if (plain != NULL && json_is_true(plain) && !cfgcheck_loopback_listen(l)) {
-        return config_fail(x, "hook.plain_http",
-                           "plain HTTP is only allowed on a loopback address (listen %s)", l);
+        rc = config_fail(x, "hook.listen", "must be address:port, e.g. 127.0.0.1:8443");
+    } else if (json_is_true(plain) && !cfgcheck_loopback_listen(l)) {
+        rc = config_fail(x, "hook.plain_http",
+                         "plain HTTP is only allowed on a loopback address (listen %s)", l);
     }
     if ((cert == NULL) != (key == NULL)) {
-        return config_fail(x, cert == NULL ? "hook.tls.key_file" : "hook.tls.cert_file",
-                           "tls.cert_file and tls.key_file go together");
+        rc = config_fail(x, cert == NULL ? "hook.tls.key_file" : "hook.tls.cert_file",
+                         "tls.cert_file and tls.key_file go together");
     }
     if (config_json_at(x->root, "hook.secret_file") != NULL &&
         config_json_at(x->root, "hook.secret_env")) {
-        return config_fail(x, "hook.secret_env", "use only one of secret_file and secret_env");
+        rc = config_fail(x, "hook.secret_env", "use only one of secret_file and secret_env");
     }
-    if (tmpl != NULL && strstr(json_string_value(tmpl), "{login}") == NULL) {
-        return config_fail(x, "hook.dn_template", "must contain {login}");
+    if (tmpl != NULL && strstr(tmpl, "{login}") == NULL) {
+        rc = config_fail(x, "hook.dn_template", "must contain {login}");
     }
-    return DM_OK;
+    return rc;
 }
 
 int config_validate(struct cfg_ctx *x)
 {
     int rc = validate_object(x, x->root, "");
 
-    for (int r = 0; r < 2 && rc == DM_OK; r++) {
-        rc = validate_endpoint(x, r);
+    if (rc == DM_ENOMEM) {
+        return rc;
     }
-    if (rc == DM_OK) {
-        rc = validate_hook(x);
+    for (int r = 0; r < 2; r++) {
+        if (validate_endpoint(x, r) != DM_OK) {
+            rc = DM_EINVAL;
+        }
+    }
+    if (validate_hook(x) != DM_OK) {
+        rc = DM_EINVAL;
     }
     return rc;
 }

@@ -27,7 +27,7 @@ struct delta {
     long long run_id;
     /* delta_finish */
     struct dscope *cur;
-    delta_gone_fn fn;
+    delta_deleted_fn fn;
     void *payload;
     long long handed;
     struct dm_err *err;
@@ -61,7 +61,7 @@ static int scope_init(struct dscope *s, enum map_kind kind, const struct dm_conf
     return rc;
 }
 
-int delta_begin(struct delta **out, const struct dm_config *cfg, const char *wave,
+int delta_begin(struct delta **out, const struct dm_config *cfg, int whole,
                 const struct conn_ops *ops, struct conn *c, struct state *st, struct dm_err *err)
 {
     struct delta *d;
@@ -75,8 +75,9 @@ int delta_begin(struct delta **out, const struct dm_config *cfg, const char *wav
         return dm_err_set(err, DM_EINVAL, "source.delta: the %s connector has no delta reads",
                           ops->name);
     }
-    if (wave != NULL) {
-        log_info("delta: wave %s reads its whole scope and keeps no watermark", wave);
+    if (!whole) {
+        log_info("delta: a run over part of the scope (--wave, --retry-from, --limit) reads it "
+                 "in full and keeps no watermark");
         return DM_OK;
     }
     d = calloc(1, sizeof(*d));
@@ -159,18 +160,27 @@ int delta_full(struct delta *d, enum map_kind kind)
     return !s->mark.delta;
 }
 
-int delta_report_deleted(const struct delta_gone *g, void *payload, struct dm_err *err)
+int delta_report_deleted(const struct delta_deleted *g, void *payload, struct dm_err *err)
 {
     struct delta *d = payload;
     const char *kind = g->kind == MAP_USERS ? "user" : "group";
     const char *dn = g->dn[0] != '\0' ? g->dn : "(DN unknown)";
     char msg[256];
+    int rc;
 
+    /* a migrated object the source deleted is a leaver: noted for the leaver phase
+     * (agent/leavers.c, state_unseen() with gone) */
+    if (g->rec != NULL) {
+        rc = state_gone_add(d->st, kind, g->key, err);
+        if (rc != DM_OK) {
+            return rc;
+        }
+    }
     snprintf(msg, sizeof(msg), "deleted in the source (%s %s%s)", kind,
              g->name != NULL ? g->name : "?",
-             g->rec != NULL ? "; its target entry is kept" : "; never migrated");
+             g->rec != NULL ? "; a leaver (leavers.action)" : "; never migrated");
     log_warn("delta: %s %s (key %s) was deleted in the source%s", kind, dn, g->key,
-             g->rec != NULL ? "; the target entry is left alone" : "");
+             g->rec != NULL ? "; a leaver" : "");
     return state_error_add(d->st, d->run_id, g->key, g->dn[0] != '\0' ? g->dn : NULL,
                            "source_deleted", msg, err);
 }
@@ -181,7 +191,7 @@ static int on_gone(const struct entry *e, void *payload)
     struct delta *d = payload;
     struct dscope *s = d->cur;
     struct state_object o = {0};
-    struct delta_gone g = {0};
+    struct delta_deleted g = {0};
     int rc, is_group = entry_has_class(e, "group") || entry_has_class(e, "groupOfNames") ||
                        entry_has_class(e, "groupOfUniqueNames");
 
@@ -256,7 +266,7 @@ static int finish_scope(struct delta *d, struct dscope *s, int advance, struct d
     return state_meta_set(d->st, s->key, s->mark.watermark != NULL ? s->mark.watermark : "", err);
 }
 
-int delta_finish(struct delta *d, long long run_id, int advance, delta_gone_fn fn, void *payload,
+int delta_finish(struct delta *d, long long run_id, int advance, delta_deleted_fn fn, void *payload,
                  long long *deleted, struct dm_err *err)
 {
     struct dm_err e2 = {0};

@@ -7,8 +7,8 @@
  * under "delta <kind> <uri> <base> <filter>": a watermark belongs to one search, so a
  * changed base or filter starts over with a full read. What a watermark is, and when it is
  * taken, is the connector's business (connector.h, read_mark):
- *   AD    "<invocationId>:<highestCommittedUSN>", noted when the read begins
- *         (contracts/ldap-ad.md §2.9);
+ *   AD    "<invocationId>:<highestCommittedUSN>", noted when the read begins (USNs count
+ *         per DC database, and the NTDS Settings invocationId names that database);
  *   LDAP  "ldapsync:<entryUUID of the source base>:<cookie>", the RFC 4533 cookie the
  *         server sent at the end of a refreshOnly read (slapd: the syncprov overlay).
  * The watermark of the run's first complete read of a scope replaces the stored one only
@@ -23,10 +23,12 @@
  * the source says (AD tombstones; LDAP deletes, and after a present phase what the journal
  * holds that the server did not name), never inferred from what a read did not return.
  * Each goes through one function (delta_finish's fn; by default delta_report_deleted:
- * log, journal error of category "source_deleted", the run's count). Nothing here changes
- * the target.
+ * a migrated one is noted as gone for the leaver phase (state_gone_add), and every one is
+ * logged, journaled as an error of category "source_deleted" and counted). Nothing here
+ * changes the target.
  *
- * A wave run (--wave) reads its own narrowed scope in full and keeps no watermark.
+ * A run over part of the scope (--wave, --retry-from, --limit) reads it in full and keeps
+ * no watermark.
  *
  * Call order: delta_begin (after the source is open and the run has an id) ->
  * delta_since() for each read -> the reads -> delta_full() (any time after the reads of a
@@ -43,9 +45,11 @@
 
 struct delta;
 
-/* *out = NULL (and DM_OK) when cfg->source.delta is off or the run is limited to a wave.
- * ops/c/st are borrowed and outlive d. DM_EINVAL when the connector has no delta reads. */
-int delta_begin(struct delta **out, const struct dm_config *cfg, const char *wave,
+/* *out = NULL (and DM_OK) when cfg->source.delta is off, or whole is 0: a run over part of
+ * the scope (--wave, --retry-from, --limit) reads it in full and keeps no watermark, since
+ * advancing one would hide the changes of everything the run skipped. ops/c/st are
+ * borrowed and outlive d. DM_EINVAL when the connector has no delta reads. */
+int delta_begin(struct delta **out, const struct dm_config *cfg, int whole,
                 const struct conn_ops *ops, struct conn *c, struct state *st,
                 struct dm_err *err) DM_MUST_USE;
 
@@ -59,7 +63,7 @@ const char *delta_since(const struct delta *d, enum map_kind kind);
 int delta_full(struct delta *d, enum map_kind kind);
 
 /* One object the source says was deleted (or left the scope). Strings are borrowed. */
-struct delta_gone {
+struct delta_deleted {
     enum map_kind kind;
     const char *key;                /* the correlation key */
     const char *dn;                 /* the journal's source DN, else the source's last
@@ -69,17 +73,18 @@ struct delta_gone {
 };
 
 /* What happens to one deleted object; non-zero stops delta_finish (with err set). */
-typedef int (*delta_gone_fn)(const struct delta_gone *g, void *payload, struct dm_err *err);
+typedef int (*delta_deleted_fn)(const struct delta_deleted *g, void *payload, struct dm_err *err);
 
-/* The default: logs it, journals an error of category "source_deleted" for the run and
- * counts it. payload is the struct delta. The target is left alone. */
-int delta_report_deleted(const struct delta_gone *g, void *payload, struct dm_err *err);
+/* The default: a migrated object (g->rec) is noted as gone, a leaver of this run
+ * (state_gone_add; agent/leavers.c acts on it); every one is logged and journaled as an
+ * error of category "source_deleted". payload is the struct delta. */
+int delta_report_deleted(const struct delta_deleted *g, void *payload, struct dm_err *err);
 
 /* Hands every object deleted since the stored watermarks to fn (NULL = delta_report_deleted
  * with d as payload; *deleted = how many were handed) and, when advance is non-zero (no
  * object failed), stores the watermarks of this run's reads. Inside one journal batch.
  * NULL-safe (then *deleted = 0). */
-int delta_finish(struct delta *d, long long run_id, int advance, delta_gone_fn fn, void *payload,
+int delta_finish(struct delta *d, long long run_id, int advance, delta_deleted_fn fn, void *payload,
                  long long *deleted, struct dm_err *err) DM_MUST_USE;
 
 void delta_free(struct delta *d); /* NULL-safe */

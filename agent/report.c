@@ -131,8 +131,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
                 st->source_read[1] != NULL ? st->source_read[1] : "full");
     }
     if (st->source_deleted > 0) {
-        fprintf(out, "  deleted in the source (reported, target left alone): %lld\n",
-                st->source_deleted);
+        fprintf(out, "  deleted in the source (delta): %lld\n", st->source_deleted);
     }
     if (st->ncats > 0) {
         fprintf(out, "  problems by category:");

@@ -5,7 +5,7 @@
 extern const struct conn_ops conn_ldap_ops;
 extern const struct conn_ops conn_okta_ops;
 
-/* NULL-terminated registry of every connector (STYLE V1). */
+/* NULL-terminated registry of every connector: adding a target is adding a file here. */
 static const struct conn_ops *const registry[] = {
     &conn_ldap_ops,
     &conn_okta_ops,

@@ -1,5 +1,5 @@
 /*
- * connectors/connector.h: the one interface every connector implements (DESIGN, STYLE V1).
+ * connectors/connector.h: the one interface every connector implements.
  *
  * Call order: conn_find(name) -> ops->open(cfg) -> any of read / lookup / apply / check ->
  * ops->close. One thread owns a struct conn. A source is read with read(), which streams
@@ -61,6 +61,10 @@ struct conn_cfg {
     int range_size;             /* ad: values per ranged request (member;range=L-H);
                                  * 0 = take the ranges the server chooses */
     const char *group_nesting;  /* ad: "preserve" (NULL = the same) or "flatten" */
+    /* target: how a user is disabled there (change.state) */
+    const char *disable_attr;      /* LDAP: attribute set to disable_value, NULL = none */
+    const char *disable_value;     /* LDAP: default "TRUE" */
+    const char *disable_lifecycle; /* okta: "deactivate" or "suspend" */
 };
 
 /* Called once per key by a conn_known_fn: the correlation key of an object the caller
@@ -86,6 +90,9 @@ struct scope {
                            * filter; NULL = everything. A watermark the source cannot use
                            * (another database, a cookie it no longer accepts) gives a
                            * full read, which read_mark() then reports */
+    int *incomplete;      /* may be NULL; set to 1 when read() skipped part of the scope
+                           * without an error (a search reference it did not follow): such a
+                           * read proves nothing about what is absent */
     int delta;            /* 1: a delta run. The read tracks changes (CONN_DELTA) and
                            * notes its watermark and deletions for read_mark() and
                            * read_deleted() */
@@ -111,7 +118,10 @@ struct read_mark {
  * return stops the read and is returned by read(). */
 typedef int (*conn_entry_fn)(const struct entry *e, void *payload);
 
-/* CHANGE_DISABLE (deactivate without deleting) is for CONN_KEYED targets. CHANGE_MOVE (DN
+/* Account state a change asks for (struct change.state). */
+enum { CHANGE_STATE_KEEP = 0, CHANGE_STATE_ENABLE, CHANGE_STATE_DISABLE };
+
+/* CHANGE_DISABLE disables the account without deleting it (target.disable). CHANGE_MOVE (DN
  * targets): rename old_ref to entry->dn, then modify as CHANGE_MODIFY does. */
 enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE, CHANGE_DISABLE, CHANGE_MOVE };
 
@@ -127,6 +137,9 @@ struct change {
     const char *const *merge;  /* MODIFY: attributes whose values are added, the target's own
                                 * kept (NULL-terminated; may be NULL) */
     const char *old_ref;       /* MOVE: the DN the object has at the target now */
+    int state;                 /* users: CHANGE_STATE_KEEP, _ENABLE or _DISABLE the account
+                                * (ADD, MODIFY), as the target does it (target.disable) */
+    int leave_groups;          /* DISABLE, DELETE: take the object out of every group too */
     int adopt;                 /* ADD: an object already at the target is ours (a create the
                                 * journal recorded before a crash): compare and modify it
                                 * instead of answering APPLY_EXISTS */
@@ -199,6 +212,9 @@ struct conn_ops {
      * id), in the same form as find(); DM_ENOTFOUND if absent. */
     int (*get)(struct entry **out, struct conn *c, enum obj_kind kind, const char *ref,
                struct dm_err *err);
+    /* Optional: who the connection is bound as (LDAP who-am-I, else the configured bind
+     * identity), as text to compare between runs; caller frees *out with free(). */
+    int (*identity)(char **out, struct conn *c, struct dm_err *err);
     /* Optional: traffic counters so far. */
     void (*stats)(struct conn *c, struct conn_stats *out);
     /* CONN_KEYED: the mapped attribute that names an object (e.g. "login", "name"). */

@@ -166,8 +166,7 @@ static int begin_ad(struct ldap_delta_read *r, struct ldap_common_sess *sess, st
         }
         r->sc.since = NULL;
     } else if (ad_parse_watermark(inv_now, &usn, r->now) != 0 || strcmp(inv_since, inv_now) != 0) {
-        /* uSNs of a restored DC (new invocationId) or of another DC do not compare
-         * (contracts/ldap-ad.md §2.9) */
+        /* uSNs of a restored DC (new invocationId) or of another DC do not compare */
         if (first_warning(r->d, r->sc.since)) {
             log_warn("delta: the source database changed (watermark %s, now %s; a restored or "
                      "different DC): reading everything",

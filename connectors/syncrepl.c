@@ -780,8 +780,16 @@ int syncrepl_search(enum syncrepl_outcome *outcome, struct syncrepl_result *r,
             rc = on_entry(&x, msg);
         } else if (n == LDAP_RES_INTERMEDIATE) {
             rc = on_intermediate(&x, msg);
+        } else if (n == LDAP_RES_SEARCH_REFERENCE) {
+            /* referrals are off: a reference is part of the scope this read did not see */
+            if (sess->refs_skipped++ == 0) {
+                log_warn("%s: search under \"%s\" returned a reference to another server; "
+                         "referrals are not followed, so this read is not complete",
+                         sess->cfg.uri, base);
+            }
+            rc = DM_OK;
         } else {
-            rc = DM_OK; /* search references: referrals are off, nothing to follow */
+            rc = DM_OK;
         }
         ldap_msgfree(msg);
         msg = NULL;

@@ -1,6 +1,6 @@
 /*
  * cred.h: password-hash formats found in userPassword: classification, parsing and
- * translation for the Okta import API (issue 4).
+ * translation for the Okta import API.
  *
  * cred_scheme() names the scheme of one userPassword value without printing or copying
  * it: "SSHA", "SSHA512", "CRYPT-SHA512" ($6$), "CRYPT-BCRYPT" ($2a$/$2b$/$2y$),
@@ -8,11 +8,12 @@
  * Used by plan/run to count users per scheme. For an LDAP target every scheme is carried
  * byte-exact.
  *
- * cred_parse() decodes one value (formats: contracts/ldap-ad.md §3.1) into a struct cred
+ * cred_parse() decodes one value (the formats slapd writes and verifies) into a struct cred
  * holding the salt, digest, iterations or bcrypt pieces. A struct cred is secret material:
  * there is no print function, error messages name only the scheme, never the value, and
  * cred_free() wipes it. cred_to_okta() turns it into the `credentials.password.hash` object
- * of contracts/okta-auth0-scim.md §2.2, or says that the user needs the password hook:
+ * of Okta's user-create API (credentials.password.hash), or says that the user needs the
+ * password hook:
  *
  *   {SSHA}/{SHA}          SHA-1      salted: salt = bytes after the digest, POSTFIX
  *   {SSHA256}/{SHA256}    SHA-256    (same)

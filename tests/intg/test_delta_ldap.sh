@@ -3,12 +3,12 @@
 # syncprov overlay (connectors/ldap_delta.h, agent/delta.h).
 #   - 1,000 users: after a full run, 1% of the users change, 3 are deleted, 2 added and a
 #     group changes: the next run reads exactly those 12 users and 1 group, reports the 3
-#     deletions under their entryUUIDs (journal errors "source_deleted") and leaves their
-#     target entries alone; the changes arrive at the target; a rerun reads nothing
+#     deletions under their entryUUIDs (journal errors "source_deleted") as the run's
+#     leavers; the changes arrive at the target; a rerun reads nothing
 #   - deletions named by the server (session log) and, once more changes happened than the
 #     session log holds, found from a present phase: the same keys either way
-#   - no syncprov: every run is a full read (logged once per run, no watermark kept) and
-#     the target is what a full run gives
+#   - no syncprov: every run is a full read (logged once per run, no watermark kept), the
+#     target is what a full run gives, and a deleted user is a leaver as in any full run
 #   - a cookie is never sent to another database behind the same URI (the source base's
 #     entryUUID differs), and a cookie the server refuses (a database restored from a
 #     backup older than the cookie) gives a full read
@@ -102,6 +102,12 @@ expect_json "$WORK/a2.out" status done total.failed 0 users.read 12 users.update
 [ "$(deleted_keys "$WORK/a.db" 2)" = "$gone" ] ||
     fail "deleted keys journaled: $(deleted_keys "$WORK/a.db" 2 | tr '\n' ' '), want $(echo $gone)"
 [ "$(grep -c 'was deleted in the source' "$WORK/a.log")" = 3 ] || fail "3 deletions should be logged"
+# ... and they are the run's leavers (reported: this target has no target.disable)
+for i in 100 200 300; do
+    grep -q "leaver user uid=user00$i,ou=people,$S (target .*): reported" "$WORK/a.log" ||
+        fail "user00$i is not a leaver of the delta run"
+done
+[ "$(grep -c 'leaver user .*: reported' "$WORK/a.log")" = 3 ] || fail "3 leavers expected"
 v=$(slapd_search DST -b "uid=user00041,ou=people,$T" -s base sn description | grep -E '^(sn|description):' | tr '\n' ' ')
 [ "$v" = "sn: Changed 41 description: delta 41 " ] || fail "user00041 at the target: $v"
 slapd_search DST -b "uid=new00002,ou=people,$T" -s base 1.1 > /dev/null || fail "new00002 not added"
@@ -218,7 +224,14 @@ expect_rc 0 c2 "second delta run without syncprov"
 expect_json "$WORK/c2.out" status done users.read 201 users.updated 2 users.created 1 \
     source_read.users full
 compare_trees SRCN DSTN nosync2 --drop "member=uid=ext00000,ou=contractors,$T"
-[ "$(grep -c 'no content synchronisation' "$WORK/c.log")" = 2 ] ||
+# a full read finds its leavers by what it did not return, as any full run does
+changes delete 5 | modify SRCN
+dm c3 -c "$WORK/c.json" run --json
+expect_rc 0 c3 "third delta run without syncprov"
+expect_json "$WORK/c3.out" status done users.read 200 source_deleted 0 source_read.users full
+grep -q "leaver user uid=user00005,ou=people,$S (target .*): reported" "$WORK/c.log" ||
+    fail "the user deleted in a source without syncprov is not a leaver"
+[ "$(grep -c 'no content synchronisation' "$WORK/c.log")" = 3 ] ||
     fail "the missing syncprov should be logged once per run"
 [ "$(meta "$WORK/c.db" "delta users")" = "delta users $SRCN_URI ou=people,$S (objectClass=inetOrgPerson)=" ] ||
     fail "a watermark was kept without syncprov: $(meta "$WORK/c.db" delta)"

@@ -758,8 +758,9 @@ int syncrepl_search(enum syncrepl_outcome *outcome, struct syncrepl_result *r,
     ctl.ldctl_oid = LDAP_CONTROL_SYNC;
     ctl.ldctl_value = *val;
     ctl.ldctl_iscritical = 1;
-    log_debug("ldap_search(base=\"%s\", filter=\"%s\", ctrl=sync refreshOnly, cookie=%s) uri=%s",
-              base, filter, x.with_cookie ? cookie->bv_val : "(none)", sess->cfg.uri);
+    log_debug("ldap_search(base=\"%s\", filter=\"%s\", ctrl=sync refreshOnly, cookie=%.*s) uri=%s",
+              base, filter, x.with_cookie ? (int)cookie->bv_len : 6,
+              x.with_cookie ? cookie->bv_val : "(none)", sess->cfg.uri);
     lrc = ldap_search_ext(sess->ld, base, LDAP_SCOPE_SUBTREE, filter, attrs, 0, sctrls, NULL, NULL,
                           0, &msgid);
     ber_bvfree(val);

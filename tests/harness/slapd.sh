@@ -24,6 +24,9 @@
 #       size, and N = 0 leaves it out, so the server answers with a present phase (the
 #       UUIDs of every unchanged entry) instead. The session log lives in memory only: a
 #       restarted instance answers the first cookie from before with a present phase.
+#       With `dbconf=FILE`, the lines of FILE are appended to the database section of
+#       slapd.conf (access rules, limits, more indexes); edit NAME/slapd.conf and
+#       slapd_restart to change them later.
 #   slapd_stop NAME        SIGTERM, wait (bounded), then SIGKILL
 #   slapd_kill NAME        SIGKILL at once
 #   slapd_restart NAME     stop and start again on the same ports with the same database
@@ -226,7 +229,7 @@ slapd_start() {
     local name=$1 suffix=$2 ldif=${3:-}
     shift 3 2>/dev/null || shift $#
     _slapd_check_name "$name" || return 1
-    local nosync=0 tls=0 external=0 online=0 stats=0 synclog="" opt
+    local nosync=0 tls=0 external=0 online=0 stats=0 synclog="" dbconf="" opt
     for opt in "$@"; do
         case "$opt" in
         dbnosync) nosync=1 ;;
@@ -239,6 +242,7 @@ slapd_start() {
             synclog=${opt#syncprov_log=}
             case "$synclog" in '' | *[!0-9]*) _slapd_die "bad option '$opt'"; return 1 ;; esac
             ;;
+        dbconf=?*) dbconf=${opt#dbconf=} ;;
         *) _slapd_die "unknown option '$opt'"; return 1 ;;
         esac
     done
@@ -259,6 +263,9 @@ slapd_start() {
     fi
     _slapd_write_conf "$name" "$suffix" "$dir" "$hash" "$nosync" "$tls" "$external" "$synclog" ||
         return 1
+    if [ -n "$dbconf" ]; then
+        cat "$dbconf" >> "$dir/slapd.conf" || return 1
+    fi
     if [ -n "$ldif" ] && [ "$ldif" != "-" ] && [ "$online" = 0 ]; then
         if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" > "$dir/slapadd.log" 2>&1; then
             tail -n 20 "$dir/slapadd.log" >&2

@@ -108,6 +108,7 @@ for i in 100 200 300; do
         fail "user00$i is not a leaver of the delta run"
 done
 [ "$(grep -c 'leaver user .*: reported' "$WORK/a.log")" = 3 ] || fail "3 leavers expected"
+expect_json "$WORK/a2.out" leavers.reported 3 blocked null
 v=$(slapd_search DST -b "uid=user00041,ou=people,$T" -s base sn description | grep -E '^(sn|description):' | tr '\n' ' ')
 [ "$v" = "sn: Changed 41 description: delta 41 " ] || fail "user00041 at the target: $v"
 slapd_search DST -b "uid=new00002,ou=people,$T" -s base 1.1 > /dev/null || fail "new00002 not added"
@@ -231,6 +232,7 @@ expect_rc 0 c3 "third delta run without syncprov"
 expect_json "$WORK/c3.out" status done users.read 200 source_deleted 0 source_read.users full
 grep -q "leaver user uid=user00005,ou=people,$S (target .*): reported" "$WORK/c.log" ||
     fail "the user deleted in a source without syncprov is not a leaver"
+expect_json "$WORK/c3.out" leavers.reported 1 blocked null
 [ "$(grep -c 'no content synchronisation' "$WORK/c.log")" = 3 ] ||
     fail "the missing syncprov should be logged once per run"
 [ "$(meta "$WORK/c.db" "delta users")" = "delta users $SRCN_URI ou=people,$S (objectClass=inetOrgPerson)=" ] ||

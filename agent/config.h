@@ -58,7 +58,7 @@ struct config_endpoint {
     int lookahead_days;     /* active this many days before the start */
     char *groups_base;      /* default: conn.base */
     char *groups_filter;    /* default: groupOfNames, groupOfUniqueNames or posixGroup */
-    int delta;              /* source, AD dialect: delta reads (agent/delta.h) */
+    int delta;              /* source: delta reads (agent/delta.h) */
 };
 
 /* The password-import hook server (`dirmig hook`, agent/hook.h). Strings point into the

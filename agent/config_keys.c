@@ -86,10 +86,15 @@ const struct cfg_key config_keys[] = {
             "copied from the source's, parents first. false: a missing container is named "
             "by check and plan, and its entries are held back."},
     {"delta", CFG_BOOL, "false", CFG_EP, EPOFF(delta),
-     .doc = "AD dialect, source: read only what changed since the last successful run "
-            "(uSNChanged above the highestCommittedUSN kept in the state journal) and report "
-            "deleted objects (tombstones). The first run, and any run after the DC's "
-            "invocationId changed, reads everything."},
+     .doc = "Source: read only what changed since the last successful run, each scope (users, "
+            "groups) from its own watermark in the state journal, and report the objects "
+            "deleted since. AD: uSNChanged above the highestCommittedUSN noted when the last "
+            "run's read began, deletions from the tombstones; another DC database "
+            "(invocationId) reads everything. LDAP: RFC 4533 content synchronisation in "
+            "refreshOnly mode with the cookie the server sent at the end of the last run's "
+            "read (slapd: the syncprov overlay; key.source must be entryUUID); without "
+            "syncprov, with a cookie of another database or one the server refuses, the run "
+            "reads everything. The first run reads everything."},
     {"users", CFG_OBJ, NULL, CFG_EP, .doc = "Where the users are."},
     {"users.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(users_base),
      .doc = "Search base for users. Default: the endpoint base."},

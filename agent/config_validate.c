@@ -318,8 +318,7 @@ static const struct endpoint_rule {
     unsigned on;
     const char *why;
 } endpoint_rules[] = {
-    {"delta", ON_SOURCE | ON_LDAP | ON_AD,
-     "only for an Active Directory source (source.dialect \"ad\")"},
+    {"delta", ON_SOURCE | ON_LDAP, "only for the source (type ldap, either dialect)"},
     {"range_size", ON_SOURCE | ON_TARGET | ON_LDAP | ON_AD, "only with dialect \"ad\""},
     {"groups.nesting", ON_SOURCE | ON_LDAP, "only for the source (where groups are read)"},
     {"users.activity", ON_SOURCE | ON_LDAP, "only for the source (where users are read)"},

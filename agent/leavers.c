@@ -261,7 +261,7 @@ static int source_gate(struct pipe *p, long long pop_users, struct dm_err *err)
             return 0;
         }
     }
-    if (p->delta_gone) {
+    if (p->delta_gone[MAP_USERS]) {
         /* a delta read proves each deletion by itself: no population to compare */
     } else if (p->read_count[MAP_USERS] == 0 && pop_users > 0) {
         p->hard_blocked = 1;
@@ -284,8 +284,11 @@ static int source_gate(struct pipe *p, long long pop_users, struct dm_err *err)
         v = NULL;
     }
     /* soft: the population did not shrink too much */
-    for (int k = 0; k < 2 && ok && !p->delta_gone; k++) {
+    for (int k = 0; k < 2 && ok; k++) {
         long long last;
+        if (p->delta_gone[k]) {
+            continue;
+        }
         snprintf(key, sizeof(key), META_POPULATION "%s", k == MAP_USERS ? "user" : "group");
         if (state_meta_get(&v, p->state, key, NULL) != DM_OK) {
             continue;
@@ -470,10 +473,10 @@ static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct 
     }
     for (size_t k = 0; k < DM_ARRAY_LEN(kinds) && rc == DM_OK; k++) {
         x.kind = kinds[k];
-        rc = state_unseen(p->state, kinds[k], p->delta_gone, on_unseen, &x, err);
+        rc = state_unseen(p->state, kinds[k], p->delta_gone[k], on_unseen, &x, err);
         if (rc == DM_OK && k == 0 && lv_deletes_disabled(p)) {
             long long before = (long long)time(NULL) - (long long)lv->delete_after_days * 86400;
-            rc = state_disabled_due(p->state, kinds[k], before, p->delta_gone, on_due, &x, err);
+            rc = state_disabled_due(p->state, kinds[k], before, p->delta_gone[k], on_due, &x, err);
         }
         if (rc != DM_OK && x.rc != DM_OK) {
             rc = x.rc;
@@ -500,7 +503,7 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
     long long pop_u = 0, pop_g = 0, total, limit, found = 0, um = 0;
     int um_act = strcmp(p->cfg->unmatched.action, "report") != 0, soft_ok, rc;
 
-    if (!p->full_scope && !p->delta_gone) {
+    if (!p->full_scope && !p->delta_gone[0] && !p->delta_gone[1]) {
         log_info("leavers are looked for only in a run over the whole scope (no --wave, "
                  "--retry-from or --limit)");
         return DM_OK;

@@ -120,7 +120,8 @@ struct pipe {
     long long read_count[2]; /* objects read in scope and active, per kind */
     int hard_blocked;        /* a gate that nothing overrides failed */
     int source_failed;       /* a source read failed: no further pass, no leaver change */
-    int delta_gone;          /* a delta run: leavers are the deletions the source reported */
+    int delta_gone[2];       /* users, groups read as a delta (source.delta): their leavers
+                              * are the deletions the source reported (agent/delta.h) */
     long long allow_deletes; /* --allow-deletes N, -1 when not given */
 };
 

@@ -58,7 +58,8 @@ static void scope_of(const struct pipe *p, enum map_kind kind, struct scope *sc)
     sc->base = kind == MAP_USERS ? p->users_base : s->groups_base;
     sc->filter = kind == MAP_USERS ? p->users_filter : s->groups_filter;
     sc->key_attr = map_key_attr(p->cfg->map);
-    sc->since = delta_since(p->delta);
+    sc->since = delta_since(p->delta, kind);
+    sc->delta = p->delta != NULL;
 }
 
 static void set_kind(struct pipe *p, enum map_kind kind)
@@ -786,10 +787,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
              cfg->target.conn.uri,
              p.verify ? "the target is read and compared"
                       : "objects unchanged since the journal's write are not looked at");
-    rc = delta_begin(&p.delta, cfg, p.sops, p.src, p.state, err);
-    if (delta_since(p.delta) != NULL) {
-        p.full_scope = 0; /* a delta read returns what changed: absence proves nothing */
-    }
+    /* A run over part of the scope (--wave, --retry-from, --limit) reads it in full and
+     * keeps no watermark: advancing one would hide the changes of everything it skipped. */
+    rc = delta_begin(&p.delta, cfg, p.full_scope, p.sops, p.src, p.state, err);
     if (rc == DM_OK) {
         struct tview_cfg tc = {0};
         tc.ops = p.tops;
@@ -811,12 +811,23 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         (o->wave == NULL || p.wave_groups)) {
         rc = run_groups(&p, err);
     }
+    if (rc == DM_OK && p.delta != NULL) {
+        /* How each kind was read is known only now: a watermark the source could not use
+         * gave a full read, whose absences count as in any full run (the objects read were
+         * noted as seen). A delta read returns what changed: absence proves nothing. */
+        for (int k = 0; k < 2; k++) {
+            p.delta_gone[k] = !delta_full(p.delta, k == 0 ? MAP_USERS : MAP_GROUPS);
+            stats->source_read[k] = p.delta_gone[k] ? "delta" : "full";
+            p.full_scope = p.full_scope && !p.delta_gone[k];
+        }
+    }
     if (rc == DM_OK && !stats->interrupted && o->mode == PIPE_RUN && p.delta != NULL) {
         /* the deletions a delta read reports are this run's leavers */
         rc = delta_finish(p.delta, stats->run_id,
-                          stats->users.failed + stats->groups.failed == 0 && !p.source_failed,
-                          &stats->source_deleted, err);
-        p.delta_gone = delta_since(p.delta) != NULL;
+                          stats->users.failed + stats->groups.failed == 0 && !p.source_failed, NULL,
+                          NULL, &stats->source_deleted, err);
+    } else {
+        p.delta_gone[0] = p.delta_gone[1] = 0; /* plan: no deletion is noted */
     }
     if (rc == DM_OK && !stats->interrupted) {
         rc = pipe_leavers(&p, err);

@@ -113,6 +113,8 @@ struct pipeline_stats {
     long long state_not_carried; /* users disabled in the source, written enabled: the target
                                   * cannot disable accounts (target.disable not set) */
     long long source_deleted;    /* delta run: objects deleted in the source (reported only) */
+    const char *source_read[2];  /* source.delta: how the users and the groups were read,
+                                  * "delta" (changes only) or "full"; NULL otherwise */
     size_t nschemes, ncats;
     struct pipe_count schemes[PIPE_MAX_CATS]; /* userPassword schemes seen */
     struct pipe_count cats[PIPE_MAX_CATS];    /* error categories */

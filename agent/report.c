@@ -135,6 +135,10 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
                 ts->requests, ts->retries, ts->rate_limited, ts->server_errors,
                 ts->transport_errors);
     }
+    if (st->source_read[0] != NULL) {
+        fprintf(out, "  source read: users %s, groups %s (source.delta)\n", st->source_read[0],
+                st->source_read[1] != NULL ? st->source_read[1] : "full");
+    }
     if (st->source_deleted > 0) {
         fprintf(out, "  deleted in the source: %lld\n", st->source_deleted);
     }
@@ -253,6 +257,11 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
     }
     json_object_set_new(o, "source_deleted", json_integer((json_int_t)st->source_deleted));
     json_object_set_new(o, "state_not_carried", json_integer((json_int_t)st->state_not_carried));
+    if (st->source_read[0] != NULL) {
+        json_object_set_new(o, "source_read",
+                            json_pack("{s:s,s:s}", "users", st->source_read[0], "groups",
+                                      st->source_read[1] != NULL ? st->source_read[1] : "full"));
+    }
     json_object_set_new(o, "blocked",
                         st->blocked[0] != '\0' ? json_string(st->blocked) : json_null());
     json_object_set_new(

@@ -106,6 +106,14 @@ int state_object_by_target(struct state_object *out, struct state *s, const char
 /* Inserts or replaces the object (kind, key). */
 int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err) DM_MUST_USE;
 
+/* Calls fn(key, source_dn, payload) for every object of kind ("user", "group") in the
+ * journal, whatever its status, in key order; source_dn may be NULL. fn returning non-zero
+ * stops the listing and that value is returned. fn may write to the journal (rows it
+ * changes may or may not show up later in the same listing). */
+typedef int (*state_key_fn)(const char *key, const char *source_dn, void *payload);
+int state_objects_each(struct state *s, const char *kind, state_key_fn fn, void *payload,
+                       struct dm_err *err) DM_MUST_USE;
+
 /* Records an error of run for one object (key/dn may be NULL). */
 int state_error_add(struct state *s, long long run, const char *key, const char *dn,
                     const char *category, const char *message, struct dm_err *err) DM_MUST_USE;

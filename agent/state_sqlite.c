@@ -54,6 +54,7 @@ enum st_stmt {
     ST_WAVES,
     ST_ERR_CATEGORIES,
     ST_ERR_EXAMPLES,
+    ST_OBJ_KEYS,
     ST_SEEN_ADD,
     ST_UNSEEN,
     ST_DISABLED_DUE,
@@ -83,6 +84,7 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_OBJ_BY_DN] = "SELECT " OBJ_COLS " FROM objects WHERE source_dn = ?1 LIMIT 1",
     [ST_OBJ_BY_TARGET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND target_dn = ?2 "
                          "COLLATE NOCASE ORDER BY status = 'ok' DESC, last_run DESC LIMIT 1",
+    [ST_OBJ_KEYS] = "SELECT key, source_dn FROM objects WHERE kind = ?1 ORDER BY key",
     [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects (" OBJ_COLS ") "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [ST_SEEN_ADD] = "INSERT OR IGNORE INTO temp.seen (kind, key) VALUES (?1, ?2)",
@@ -690,6 +692,32 @@ void state_object_clear(struct state_object *o)
     free(o->status);
     free(o->attrs);
     memset(o, 0, sizeof(*o));
+}
+
+int state_objects_each(struct state *s, const char *kind, state_key_fn fn, void *payload,
+                       struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_OBJ_KEYS];
+    int rc, stop = 0;
+
+    bind_text(st, 1, kind);
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        const char *dn = (const char *)sqlite3_column_text(st, 1);
+        stop = key != NULL ? fn(key, dn, payload) : 0;
+        if (stop != 0) {
+            break;
+        }
+    }
+    if (stop == 0 && rc != SQLITE_DONE) {
+        stop = db_fail(s, err, "listing objects");
+    }
+    stmt_done(st);
+    return stop;
 }
 
 int state_error_add(struct state *s, long long run, const char *key, const char *dn,

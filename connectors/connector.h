@@ -67,18 +67,51 @@ struct conn_cfg {
     const char *disable_lifecycle; /* okta: "deactivate" or "suspend" */
 };
 
+/* Called once per key by a conn_known_fn: the correlation key of an object the caller
+ * holds and the DN it was last read with (may be NULL). Non-zero stops the listing. */
+typedef int (*conn_key_fn)(const char *key, const char *dn, void *payload);
+/* Lists the objects the caller took from earlier reads of a scope, calling each(key, dn,
+ * each_payload) for every one; returns DM_OK, the first non-zero return of each, or an
+ * error in err. */
+typedef int (*conn_known_fn)(conn_key_fn each, void *each_payload, void *payload,
+                             struct dm_err *err);
+
 /* What to read. attrs NULL = all user attributes; the connector always also fetches the
- * attribute named by key_attr (e.g. "entryUUID") and sets entry->key from it. */
+ * attribute named by key_attr (e.g. "entryUUID") and sets entry->key from it. A scope is
+ * named by its base and filter (NULL base = the connection's base, NULL filter = every
+ * object): change tracking (watermarks, deletions) belongs to that pair. */
 struct scope {
     const char *base;
     const char *filter;
     const char *const *attrs;
     const char *key_attr; /* NULL = the DN is the key */
-    const char *since;    /* delta read: only what changed after this watermark (from
-                           * ops->watermark of an earlier run); NULL = everything */
+    const char *since;    /* delta read: only what changed after this watermark, which
+                           * read_mark() gave for an earlier read of the same base and
+                           * filter; NULL = everything. A watermark the source cannot use
+                           * (another database, a cookie it no longer accepts) gives a
+                           * full read, which read_mark() then reports */
     int *incomplete;      /* may be NULL; set to 1 when read() skipped part of the scope
                            * without an error (a search reference it did not follow): such a
                            * read proves nothing about what is absent */
+    int delta;            /* 1: a delta run. The read tracks changes (CONN_DELTA) and
+                           * notes its watermark and deletions for read_mark() and
+                           * read_deleted() */
+    /* read_deleted() only (may be NULL): the objects the caller holds for this scope, for
+     * a source that says what is still there rather than what went away (RFC 4533
+     * present phase) */
+    conn_known_fn known;
+    void *known_payload;
+};
+
+/* How a read with scope.delta went (conn_ops.read_mark). */
+struct read_mark {
+    char *watermark; /* where the next read of the same scope starts (its scope.since), or
+                      * NULL when the source cannot track changes; caller frees */
+    int delta;       /* 1: the read delivered what changed after scope.since, and
+                      * read_deleted() knows what was deleted; 0: it delivered every
+                      * object of the scope (no usable since, or no change tracking at the
+                      * source): objects not delivered are gone, and read_deleted() has
+                      * nothing to say */
 };
 
 /* Called once per entry; the entry is borrowed (valid until fn returns). A non-zero
@@ -187,13 +220,22 @@ struct conn_ops {
     void (*stats)(struct conn *c, struct conn_stats *out);
     /* CONN_KEYED: the mapped attribute that names an object (e.g. "login", "name"). */
     const char *natural_key[2];
-    /* Delta reads (may be NULL; DM_EINVAL when the dialect has none). The source's change
-     * watermark now, as text to keep for the next run's scope.since (AD:
-     * "<invocationId>:<highestCommittedUSN>"); caller frees *out with free(). */
-    int (*watermark)(char **out, struct conn *c, struct dm_err *err);
-    /* Streams the objects deleted after s->since under s->base to fn (AD: tombstones read
-     * with the Show Deleted control): borrowed entries whose key is the correlation key and
-     * whose DN is the last known one. Never guessed from what a read did not return. */
+    /* CONN_DELTA (may be NULL). How the first read of s (its base and filter) on this
+     * connection that completed with s->delta set went: its watermark and whether it was a
+     * delta. DM_ENOTFOUND when no such read completed. AD: the
+     * "<invocationId>:<highestCommittedUSN>" noted when the read began; LDAP with
+     * syncprov (RFC 4533): the cookie the server sent at the end of the read. */
+    int (*read_mark)(struct read_mark *out, struct conn *c, const struct scope *s,
+                     struct dm_err *err);
+    /* CONN_DELTA (may be NULL). Streams the objects that the read read_mark() describes
+     * found deleted (or gone out of scope) to fn, as borrowed entries whose key is the
+     * correlation key and whose DN is the last one the source knows ("" when it does not
+     * say: the caller's journal knows it). Nothing when that read was not a delta. AD:
+     * the tombstones under s->base changed after the watermark that read started from
+     * (Show Deleted control), with sAMAccountName and objectClass; LDAP (key entryUUID):
+     * of the objects s->known lists, those the server named deleted and, after a present
+     * phase, those it neither sent nor named present (without s->known: the UUIDs the
+     * server named). Never guessed from what an incomplete read did not return. */
     int (*read_deleted)(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                         struct dm_err *err);
 };

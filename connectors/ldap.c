@@ -17,6 +17,7 @@
 #include "connectors/ldap_common.h"
 #include "schema/dn.h"
 #include "connectors/ad.h"
+#include "connectors/ldap_delta.h"
 #include "connectors/ldap_nest.h"
 
 #include <assert.h>
@@ -40,6 +41,7 @@ enum item_state {
 
 struct conn {
     struct ldap_common_sess s;
+    struct ldap_delta *delta; /* delta reads: the watermarks of this run's reads */
 
     /* apply(): msgid -> batch index (open addressing, linear probing; 0 = empty) */
     int *tkey;
@@ -81,6 +83,7 @@ static void ldap_close(struct conn *c)
         return;
     }
     ldap_common_close(&c->s);
+    ldap_delta_free(c->delta);
     free(c->tkey);
     free(c->tval);
     free(c->mptr);
@@ -95,7 +98,8 @@ static int ldap_open(struct conn **out, const struct conn_cfg *cfg, struct dm_er
     struct conn *c = calloc(1, sizeof(*c));
     int rc;
 
-    if (c == NULL) {
+    if (c == NULL || (c->delta = ldap_delta_new()) == NULL) {
+        free(c);
         return dm_err_set(err, DM_ENOMEM, "ldap_open");
     }
     rc = ldap_common_open(&c->s, cfg, err);
@@ -245,6 +249,8 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     unsigned long refs0 = c->s.refs_skipped;
     const char *base = s->base != NULL ? s->base : c->s.cfg.base;
     const char *filter = s->filter;
+    const struct scope *rs = s; /* what to read: s, or s without an unusable since */
+    struct ldap_delta_read *dr = NULL;
     char **extra = NULL;
     int page = c->s.cfg.page_size > 0 ? c->s.cfg.page_size : LDAP_DEFAULT_PAGE;
     int tries = c->s.cfg.max_retries > 0 ? c->s.cfg.max_retries : 1;
@@ -258,23 +264,37 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     if (base == NULL) {
         return dm_err_set(err, DM_EINVAL, "%s: read: no base", c->s.cfg.uri);
     }
+    if (s->since != NULL && !s->delta) {
+        return dm_err_set(err, DM_EINVAL, "%s: read: a watermark outside a delta read",
+                          c->s.cfg.uri);
+    }
+    if (s->delta) {
+        /* delta reads: the watermark and what changed (connectors/ldap_delta.h) */
+        rc = ensure_open(c, err);
+        if (rc == DM_OK) {
+            rc = ldap_delta_read_begin(&dr, c->delta, &c->s, s, err);
+        }
+        if (rc != DM_OK) {
+            return rc;
+        }
+        rs = ldap_delta_read_scope(dr);
+    }
     if (ad_is_dialect(&c->s.cfg)) {
         /* AD: its attribute list and delta filter, pages of at most MaxPageSize, and
          * per-entry completion (ranges, GUID key, state, primary groups): connectors/ad.h */
-        rc = ad_read_new(&x.ad, &c->s, s, err);
+        rc = ad_read_new(&x.ad, &c->s, rs, err);
         if (rc != DM_OK) {
+            ldap_delta_read_end(dr, 0);
             return rc;
         }
         extra = ad_read_attrs(x.ad);
         filter = ad_read_filter(x.ad);
         page = page < AD_MAX_PAGE ? page : AD_MAX_PAGE;
-    } else if (s->since != NULL) {
-        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
-                          c->s.cfg.uri);
     } else if (ldap_nest_wanted(&c->s.cfg)) {
         /* groups.nesting "flatten": nested groups resolved per group read (ldap_nest.h) */
         rc = ldap_nest_new(&x.nest, &c->s, err);
         if (rc != DM_OK) {
+            ldap_delta_read_end(dr, 0);
             return rc;
         }
     }
@@ -288,9 +308,8 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     }
     attrs = calloc(na + 4, sizeof(*attrs));
     if (attrs == NULL) {
-        ad_read_free(x.ad);
-        ldap_nest_free(x.nest);
-        return dm_err_set(err, DM_ENOMEM, "read: attrs");
+        rc = dm_err_set(err, DM_ENOMEM, "read: attrs");
+        goto done;
     }
     if (s->attrs == NULL && extra == NULL) {
         attrs[k++] = "*";
@@ -316,13 +335,19 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
         }
         before = x.delivered;
         x.seen = 0;
-        rc = ldap_common_search(&c->s, base, LDAP_SCOPE_SUBTREE, filter, attrs, page, read_cb, &x,
-                                err);
+        if (dr != NULL && x.ad == NULL) {
+            /* RFC 4533 refreshOnly (a paged read without syncprov) */
+            rc = ldap_delta_read_search(dr, &c->s, base, filter, attrs, page, read_cb, &x, err);
+        } else {
+            rc = ldap_common_search(&c->s, base, LDAP_SCOPE_SUBTREE, filter, attrs, page, read_cb,
+                                    &x, err);
+        }
         if (rc == DM_OK || x.fn_rc != 0 || !is_lost(err)) {
             break;
         }
-        /* The connection dropped mid-read: reopen and restart the paged search, skipping
-         * the entries already delivered (a paged-results cookie dies with its connection). */
+        /* The connection dropped mid-read: reopen and restart the search, skipping the
+         * entries already delivered (a paged-results cookie dies with its connection; a
+         * sync search starts again from the same cookie). */
         stalls = x.delivered > before ? 0 : stalls + 1;
         if (stalls > tries) {
             break;
@@ -344,6 +369,7 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
         log_debug("read %zu entries from %s (base=\"%s\")", x.delivered, c->s.cfg.uri, base);
     }
 done:
+    ldap_delta_read_end(dr, rc == DM_OK);
     free(attrs);
     free(x.last_dn);
     ad_read_free(x.ad);
@@ -351,31 +377,20 @@ done:
     return rc;
 }
 
-/* ---- delta (AD dialect only) ---- */
+/* ---- delta (connectors/ldap_delta.h) ---- */
 
-static int ldap_watermark(char **out, struct conn *c, struct dm_err *err)
+static int ldap_read_mark(struct read_mark *out, struct conn *c, const struct scope *s,
+                          struct dm_err *err)
 {
-    int rc;
-
-    if (!ad_is_dialect(&c->s.cfg)) {
-        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
-                          c->s.cfg.uri);
-    }
-    rc = ensure_open(c, err);
-    return rc != DM_OK ? rc : ad_watermark(out, &c->s, err);
+    return ldap_delta_mark(out, c->delta, &c->s, s, err);
 }
 
 static int ldap_read_deleted(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                              struct dm_err *err)
 {
-    int rc;
+    int rc = ensure_open(c, err);
 
-    if (!ad_is_dialect(&c->s.cfg)) {
-        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
-                          c->s.cfg.uri);
-    }
-    rc = ensure_open(c, err);
-    return rc != DM_OK ? rc : ad_read_deleted(&c->s, s, fn, payload, err);
+    return rc != DM_OK ? rc : ldap_delta_deleted(c->delta, &c->s, s, fn, payload, err);
 }
 
 /* ---- lookup ---- */
@@ -1434,7 +1449,7 @@ static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
 
 const struct conn_ops conn_ldap_ops = {
     .name = "ldap",
-    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY,
+    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY | CONN_DELTA,
     .open = ldap_open,
     .read = ldap_read,
     .lookup = ldap_lookup,
@@ -1442,6 +1457,6 @@ const struct conn_ops conn_ldap_ops = {
     .check = ldap_check,
     .close = ldap_close,
     .identity = ldap_identity,
-    .watermark = ldap_watermark,
+    .read_mark = ldap_read_mark,
     .read_deleted = ldap_read_deleted,
 };

@@ -482,9 +482,7 @@ done:
     return rc;
 }
 
-/* Waits for the next message of msgid; on timeout abandons the operation. Returns the
- * message type (> 0) with *msg set, or an LDAP client error code (< 0) in *lrc_out. */
-static int next_msg(LDAPMessage **msg, struct ldap_common_sess *sess, int msgid, int *lrc_out)
+int ldap_common_next_msg(LDAPMessage **msg, struct ldap_common_sess *sess, int msgid, int *lrc_out)
 {
     struct timeval tv;
     int n;
@@ -566,7 +564,7 @@ int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, in
             goto done;
         }
         for (;;) {
-            n = next_msg(&msg, sess, msgid, &lrc);
+            n = ldap_common_next_msg(&msg, sess, msgid, &lrc);
             if (n < 0) {
                 rc = ldap_to_rc(err, sess->ld, lrc, NULL, NULL, "search");
                 goto done;

@@ -76,6 +76,11 @@ struct timeval *ldap_common_op_timeout(const struct ldap_common_sess *sess, stru
 int ldap_common_msg_to_entry(struct entry **out, LDAP *ld, LDAPMessage *msg, const char *key_attr,
                              struct dm_err *err) DM_MUST_USE;
 
+/* Waits (at most the operation timeout) for the next message of msgid; on timeout abandons
+ * the operation. Returns the message type (> 0) with *msg set (caller frees with
+ * ldap_msgfree), or -1 with an LDAP client error code (< 0) in *lrc_out. */
+int ldap_common_next_msg(LDAPMessage **msg, struct ldap_common_sess *sess, int msgid, int *lrc_out);
+
 /* Called once per search result entry, in order; the message is borrowed. A non-zero
  * return stops the search and is returned by ldap_common_search(). */
 typedef int (*ldap_common_msg_fn)(LDAP *ld, LDAPMessage *msg, void *payload);

@@ -131,7 +131,7 @@ dm bad -c "$WORK/bad.json" check
 expect_rc 78 bad "check with five configuration errors"
 for want in "source.pgae_size: unknown key (did you mean \"page_size\"?)" \
     "target.starttls: must be true or false" \
-    "target.delta: does nothing here: only for an Active Directory source" \
+    "target.delta: does nothing here: only for the source" \
     "waves[0].fitler: unknown key (did you mean \"filter\"?)" \
     "map.file: $WORK/maps/no-such-map.json: No such file or directory"; do
     grep -qE "^dirmig: $WORK/bad\.json:[0-9]+:[0-9]+: " "$WORK/bad.err" ||

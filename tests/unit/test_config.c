@@ -680,7 +680,7 @@ static void test_config__every_error_at_once(void **state)
     (void)state;
     expect_errors("{\n"
                   "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"pgae_size\": 10,\n"
-                  "              \"page_size\": \"100\", \"delta\": true },\n"
+                  "              \"page_size\": \"100\", \"range_size\": 10 },\n"
                   "  \"target\": { \"uri\": \"ldap://h\", \"starttls\": \"yes\" },\n"
                   "  \"waves\": [ { \"name\": \"w\", \"fitler\": \"(a=b)\" } ],\n"
                   "  \"map\": { \"file\": \"nowhere/m.json\" },\n"
@@ -690,8 +690,7 @@ static void test_config__every_error_at_once(void **state)
                   "@:3:15: source.page_size: must be an integer\n"
                   "@:4:34: target.starttls: must be true or false\n"
                   "@:7:3: lgo: unknown key (did you mean \"log\"?)\n"
-                  "@:3:35: source.delta: does nothing here: only for an Active Directory "
-                  "source (source.dialect \"ad\")\n"
+                  "@:3:35: source.range_size: does nothing here: only with dialect \"ad\"\n"
                   "@:4:3: target.base: required key is missing\n"
                   "@:5:29: waves[0].fitler: unknown key (did you mean \"filter\"?)\n"
                   "@:6:12: map.file: %/nowhere/m.json: No such file or directory\n");
@@ -739,8 +738,8 @@ static void test_config__keys_that_do_nothing_are_refused(void **state)
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\", \"delta\": true }\n"
                  "}\n",
-                 "3:50: target.delta: does nothing here: only for an Active Directory source "
-                 "(source.dialect \"ad\")");
+                 "3:50: target.delta: does nothing here: only for the source (type ldap, "
+                 "either dialect)");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
                  "              \"create_containers\": false },\n"

@@ -245,6 +245,48 @@ static void test_state__object_by_source_dn(void **state)
     state_close(s);
 }
 
+static int collect_keys(const char *key, const char *dn, void *payload)
+{
+    char *out = payload;
+    size_t n = strlen(out);
+
+    snprintf(out + n, 256 - n, "%s@%s;", key, dn != NULL ? dn : "-");
+    return strcmp(key, "stop") == 0 ? 42 : 0;
+}
+
+/* Every object of one kind, whatever its status, in key order; the callback may stop the
+ * listing and may write to the journal while it runs (agent/delta.c does both). */
+static void test_state__objects_each(void **state)
+{
+    struct dm_err e = {0};
+    char path[512], got[256] = "";
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    put(s, "user", "k2", "uid=b,dc=src", "uid=b,dc=dst", "ok", 1);
+    put(s, "user", "k1", "uid=a,dc=src", "uid=a,dc=dst", "failed", 1);
+    put(s, "group", "k3", "cn=g,dc=src", "cn=g,dc=dst", "ok", 1);
+    put(s, "user", "k4", NULL, NULL, "pending", 1);
+    assert_int_equal(state_objects_each(s, "user", collect_keys, got, &e), DM_OK);
+    assert_string_equal(got, "k1@uid=a,dc=src;k2@uid=b,dc=src;k4@-;");
+    got[0] = '\0';
+    assert_int_equal(state_objects_each(s, "group", collect_keys, got, &e), DM_OK);
+    assert_string_equal(got, "k3@cn=g,dc=src;");
+    got[0] = '\0';
+    assert_int_equal(state_objects_each(s, "container", collect_keys, got, &e), DM_OK);
+    assert_string_equal(got, "");
+    put(s, "user", "stop", "uid=s,dc=src", "uid=s,dc=dst", "ok", 1);
+    put(s, "user", "zz", "uid=z,dc=src", "uid=z,dc=dst", "ok", 1);
+    assert_int_equal(state_objects_each(s, "user", collect_keys, got, &e), 42);
+    assert_string_equal(got, "k1@uid=a,dc=src;k2@uid=b,dc=src;k4@-;stop@uid=s,dc=src;");
+    /* the statement is reset: the next listing starts over */
+    got[0] = '\0';
+    assert_int_equal(state_objects_each(s, "group", collect_keys, got, &e), DM_OK);
+    assert_string_equal(got, "k3@cn=g,dc=src;");
+    state_close(s);
+}
+
 static int collect_counts(const char *category, long long count, void *payload)
 {
     char *out = payload;
@@ -683,6 +725,7 @@ int main(void)
         cmocka_unit_test(test_state__migrates_v1_and_refuses_newer),
         cmocka_unit_test(test_state__object_attrs_linked_by_target),
         cmocka_unit_test(test_state__report_queries),
+        cmocka_unit_test(test_state__objects_each),
         cmocka_unit_test(test_state__bulk_is_fast),
     };
 

@@ -96,7 +96,7 @@ static int is_ad_bind_name(struct cfg_ctx *x, const struct cfg_key *k, const cha
            (strchr(s, '@') != NULL || strchr(s, '\\') != NULL);
 }
 
-static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char *path, json_t *v)
+int config_validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char *path, json_t *v)
 {
     char why[128];
     const char *s;
@@ -167,7 +167,8 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
     switch (k->check) {
     case CHK_URI:
         if (!cfgcheck_uri(s)) {
-            return config_fail(x, path, "scheme must be ldap://, ldaps://, ldapi:// or https://");
+            return config_fail(x, path,
+                               "scheme must be ldap://, ldaps://, ldapi://, https:// or file:");
         }
         break;
     case CHK_DN:
@@ -207,6 +208,14 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
         }
         k = config_keys_find(path, &role);
         if (k == NULL) {
+            int handled = 0;
+            rc = config_conn_validate_key(x, path, v, &handled);
+            if (handled || rc != DM_OK) {
+                if (rc != DM_OK) {
+                    return rc;
+                }
+                continue;
+            }
             if (looks_secret(name)) {
                 if (strcmp(prefix, "source") == 0 || strcmp(prefix, "target") == 0) {
                     return config_fail(x, path,
@@ -225,7 +234,7 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
             continue;
         }
         x->cp->present[k - config_keys][role] = 1;
-        rc = validate_value(x, k, path, v);
+        rc = config_validate_value(x, k, path, v);
         if (rc != DM_OK) {
             return rc;
         }
@@ -252,88 +261,6 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
                 return config_fail(x, path, "required key is missing");
             }
         }
-    }
-    return DM_OK;
-}
-
-/* Rules that involve several keys of one endpoint. */
-static int validate_endpoint(struct cfg_ctx *x, int r)
-{
-    char p[64];
-    json_t *bind_dn, *pw_file, *pw_env, *sasl, *uri, *starttls, *type, *tok_file, *tok_env;
-    const char *u;
-    int http;
-
-#define AT(k) (snprintf(p, sizeof(p), "%s.%s", config_roles[r], k), config_json_at(x->root, p))
-    bind_dn = AT("bind_dn");
-    pw_file = AT("bind_pw_file");
-    pw_env = AT("bind_pw_env");
-    sasl = AT("sasl_mech");
-    uri = AT("uri");
-    starttls = AT("starttls");
-    type = AT("type");
-    tok_file = AT("token_file");
-    tok_env = AT("token_env");
-#undef AT
-    u = json_string_value(uri);
-    http = type != NULL && strcmp(json_string_value(type), "okta") == 0;
-    if (http) {
-        snprintf(p, sizeof(p), "%s.type", config_roles[r]);
-        if (r == 0) {
-            return config_fail(x, p, "okta is a target type; the source must be an LDAP directory");
-        }
-        snprintf(p, sizeof(p), "%s.uri", config_roles[r]);
-        if (strncasecmp(u, "https://", 8) != 0 && !cfgcheck_loopback_http(u)) {
-            return config_fail(x, p, "type okta needs an https:// URL (http:// only to loopback)");
-        }
-        if ((tok_file == NULL) == (tok_env == NULL)) {
-            snprintf(p, sizeof(p), "%s.%s", config_roles[r], tok_file ? "token_env" : "token_file");
-            return config_fail(x, p, "type okta needs exactly one of token_file and token_env");
-        }
-        if (bind_dn != NULL || pw_file != NULL || pw_env != NULL || sasl != NULL ||
-            starttls != NULL) {
-            snprintf(p, sizeof(p), "%s.%s", config_roles[r],
-                     bind_dn   ? "bind_dn"
-                     : pw_file ? "bind_pw_file"
-                     : pw_env  ? "bind_pw_env"
-                     : sasl    ? "sasl_mech"
-                               : "starttls");
-            return config_fail(x, p, "not used with type okta (it authenticates with a token)");
-        }
-        return DM_OK;
-    }
-    if (strncasecmp(u, "http", 4) == 0) {
-        snprintf(p, sizeof(p), "%s.uri", config_roles[r]);
-        return config_fail(x, p, "scheme must be ldap://, ldaps:// or ldapi:// for type ldap");
-    }
-    snprintf(p, sizeof(p), "%s.base", config_roles[r]);
-    if (config_json_at(x->root, p) == NULL) {
-        return config_fail(x, p, "required key is missing");
-    }
-    if (tok_file != NULL || tok_env != NULL) {
-        snprintf(p, sizeof(p), "%s.%s", config_roles[r], tok_file ? "token_file" : "token_env");
-        return config_fail(x, p, "only used with type okta");
-    }
-    if (pw_file != NULL && pw_env != NULL) {
-        snprintf(p, sizeof(p), "%s.bind_pw_env", config_roles[r]);
-        return config_fail(x, p, "use only one of bind_pw_file and bind_pw_env");
-    }
-    if (bind_dn != NULL && sasl != NULL && strcmp(json_string_value(sasl), "GSSAPI") == 0) {
-        snprintf(p, sizeof(p), "%s.bind_dn", config_roles[r]);
-        return config_fail(x, p, "not used with sasl_mech GSSAPI (the identity is the ticket's)");
-    }
-    if (bind_dn != NULL && sasl == NULL && pw_file == NULL && pw_env == NULL) {
-        snprintf(p, sizeof(p), "%s.bind_dn", config_roles[r]);
-        return config_fail(x, p, "needs bind_pw_file or bind_pw_env (or sasl_mech)");
-    }
-    if ((pw_file != NULL || pw_env != NULL) && (bind_dn == NULL || sasl != NULL)) {
-        snprintf(p, sizeof(p), "%s.%s", config_roles[r], pw_file ? "bind_pw_file" : "bind_pw_env");
-        return config_fail(x, p, "only used for a simple bind with bind_dn");
-    }
-    if (starttls != NULL && json_is_true(starttls) &&
-        strncasecmp(json_string_value(uri), "ldap://", 7) != 0) {
-        snprintf(p, sizeof(p), "%s.starttls", config_roles[r]);
-        return config_fail(x, p, "only valid with an ldap:// uri");
     }
     return DM_OK;
 }
@@ -376,7 +303,7 @@ int config_validate(struct cfg_ctx *x)
     int rc = validate_object(x, x->root, "");
 
     for (int r = 0; r < 2 && rc == DM_OK; r++) {
-        rc = validate_endpoint(x, r);
+        rc = config_conn_check(x, r);
     }
     if (rc == DM_OK) {
         rc = validate_hook(x);

@@ -81,7 +81,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         fprintf(out, "  groups written in %d passes (groups after the groups they contain)\n",
                 st->group_passes);
     }
-    if (st->keyed && st->ncreds > 0) {
+    if (st->cred_outcomes && st->ncreds > 0) {
         static const char *const outcomes[] = {"import", "hook", "error"};
         static const char *const words[] = {"imported hash", "password-import hook",
                                             "malformed (those users fail)"};
@@ -206,7 +206,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                         json_pack("{s:b,s:I,s:I}", "verified", st->verified, "read",
                                   (json_int_t)st->target_read, "looked_up",
                                   (json_int_t)st->target_lookups));
-    if (st->keyed) {
+    if (st->cred_outcomes) {
         json_t *cr = json_array();
         for (size_t i = 0; cr != NULL && i < st->ncreds; i++) {
             json_array_append_new(cr, json_pack("{s:s,s:s,s:I}", "scheme", st->creds[i].scheme,

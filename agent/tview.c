@@ -253,7 +253,7 @@ int tview_open(struct tview **out, const struct tview_cfg *cfg, struct dm_err *e
     }
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->changed, NULL);
-    if (cfg->full_read && !(cfg->ops->caps & CONN_KEYED)) {
+    if (cfg->full_read && cfg->ops->ident == CONN_IDENT_DN && !(cfg->ops->caps & CONN_SNAPSHOT)) {
         rc = cfg->ops->open(&v->rconn, cfg->conn, err);
         if (rc != DM_OK) {
             tview_close(v);
@@ -335,7 +335,10 @@ void tview_get(struct tview *v, enum obj_kind kind, const struct tview_req *reqs
         memset(&errs[i], 0, sizeof(errs[i]));
         rcs[i] = DM_ENOTFOUND;
     }
-    if (!(ops->caps & CONN_KEYED)) {
+    if (ops->caps & CONN_SNAPSHOT) {
+        return; /* written anew by this run: nothing is there yet */
+    }
+    if (ops->ident == CONN_IDENT_DN) {
         for (size_t i = 0; i < n; i++) {
             if (reqs[i].key != NULL && reqs[i].key[0]) {
                 rcs[i] = get_dn(v, reqs[i].key, &out[i], &errs[i]);
@@ -343,7 +346,7 @@ void tview_get(struct tview *v, enum obj_kind kind, const struct tview_req *reqs
         }
         return;
     }
-    /* keyed: objects by target id one by one (get), by natural key all in flight at once */
+    /* by key: objects by target id one by one (get), by natural key all in flight at once */
     names = calloc(n ? n : 1, sizeof(*names));
     found = calloc(n ? n : 1, sizeof(*found));
     idx = calloc(n ? n : 1, sizeof(*idx));

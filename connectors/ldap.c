@@ -17,6 +17,7 @@
 #include "connectors/ldap_common.h"
 #include "schema/dn.h"
 #include "connectors/ad.h"
+#include "connectors/conncfg.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -1341,9 +1342,36 @@ done:
     return rc;
 }
 
+/* The base entry's entryUUID (objectGUID marks AD, whose base GUID is not read as text
+ * here): a server rebuilt, or another server behind the same name, is another target. */
+static int ldap_identity(char **out, struct conn *c, struct dm_err *err)
+{
+    struct entry *b = NULL;
+    const char *uuid = "";
+    int rc = ldap_lookup(&b, c, c->s.cfg.base, err);
+
+    if (rc == DM_ENOTFOUND) {
+        return dm_err_set(err, DM_ENOTFOUND, "the target base %s does not exist at %s",
+                          c->s.cfg.base, c->s.cfg.uri);
+    }
+    if (rc != DM_OK) {
+        return rc;
+    }
+    if (entry_first(b, "entryUUID") != NULL) {
+        uuid = entry_first(b, "entryUUID");
+    } else if (entry_first(b, "objectGUID") != NULL) {
+        uuid = "objectGUID";
+    }
+    *out = strdup(uuid);
+    entry_free(b);
+    return *out != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
+}
+
 const struct conn_ops conn_ldap_ops = {
     .name = "ldap",
-    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY,
+    .what = "an LDAP directory",
+    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY | CONN_SOURCE | CONN_TREE |
+            CONN_NESTED_GROUPS,
     .open = ldap_open,
     .read = ldap_read,
     .lookup = ldap_lookup,
@@ -1352,4 +1380,8 @@ const struct conn_ops conn_ldap_ops = {
     .close = ldap_close,
     .watermark = ldap_watermark,
     .read_deleted = ldap_read_deleted,
+    .ident = CONN_IDENT_DN,
+    .members = CONN_MEMBERS_DN,
+    .identity = ldap_identity,
+    .config_check = conncfg_check_ldap,
 };

@@ -8,7 +8,9 @@
 #include <config.h>
 #include "connectors/okta.h"
 #include "agent/util/log.h"
+#include "connectors/conncfg.h"
 #include "connectors/http.h"
+#include "connectors/okta_cred.h"
 #include "schema/cred.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -729,7 +731,7 @@ static json_t *credentials_of(struct job *j, int *hook)
     *hook = 1;
     if (!ch->hook_only && ch->password != NULL && ch->password_len > 0) {
         if (cred_parse(&cr, ch->password, ch->password_len, &e) != DM_OK ||
-            cred_to_okta(&hash, &oc, NULL, cr, &e) != DM_OK) {
+            okta_cred_hash(&hash, &oc, NULL, cr, &e) != DM_OK) {
             cred_free(cr);
             job_fail_err(j, &e);
             return NULL;
@@ -1308,10 +1310,18 @@ static int okta_apply(struct conn *c, const struct change *v, size_t n, struct a
     return rc == DM_OK ? DM_OK : DM_EUNAVAIL;
 }
 
+static const struct conn_key okta_keys[] = {
+    CONNCFG_HTTP_KEYS,
+    {"activate", CONN_KEY_BOOL, "true", 0, .off = offsetof(struct conn_cfg, activate),
+     .doc = "Create users ACTIVE (true) or STAGED (false). Imported-hash and hook users sign in "
+            "with their old password either way once active."},
+    {NULL, 0, NULL, 0, .off = 0, .doc = NULL},
+};
+
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
-    .caps =
-        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_KEYED,
+    .what = "an Okta-style Users/Groups API",
+    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS,
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,
@@ -1323,4 +1333,9 @@ const struct conn_ops conn_okta_ops = {
     .get = okta_get,
     .stats = okta_stats,
     .natural_key = {"login", "name"},
+    .ident = CONN_IDENT_KEY,
+    .members = CONN_MEMBERS_REF,
+    .cred_outcome = okta_cred_outcome,
+    .keys = okta_keys,
+    .config_check = conncfg_check_http,
 };

@@ -506,7 +506,8 @@ static int rebase_into(struct pipe *p, const char *dn, struct buf *out)
     char *reb = NULL;
     int rc;
 
-    if (dn_rebase(&reb, dn, p->cfg->source.conn.base, p->cfg->target.conn.base, NULL) == DM_OK) {
+    if (p->cfg->target.conn.base != NULL &&
+        dn_rebase(&reb, dn, p->cfg->source.conn.base, p->cfg->target.conn.base, NULL) == DM_OK) {
         rc = buf_puts(out, reb);
     } else {
         rc = buf_puts(out, dn); /* outside the source base: kept as is */
@@ -543,7 +544,9 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
         *err = e;
         goto done;
     }
-    if (rc == DM_OK && strcmp(o.status, "ok") == 0) {
+    /* at the target: written (in this run, for a snapshot written anew) */
+    if (rc == DM_OK && strcmp(o.status, "ok") == 0 &&
+        (!(p->tops->caps & CONN_SNAPSHOT) || o.last_run == p->st->run_id)) {
         rc = DM_OK;
         if (!(p->tops->caps & CONN_NESTED_GROUPS) && strcmp(o.kind, "group") == 0) {
             *how = RES_NESTED;
@@ -786,6 +789,7 @@ static char *parent_of(const char *dn)
  * the naming attribute and description. */
 static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, struct dm_err *err)
 {
+    int is_base;
     char *sdn = NULL;
     struct entry *s = NULL;
     struct dn *d = NULL;
@@ -819,9 +823,13 @@ static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, stru
         c->source_dn = strdup(c->key);
         rc = c->source_dn != NULL ? DM_OK : DM_ENOMEM;
     }
+    is_base = dn_is_under(p->cfg->target.conn.base, tdn) == 1;
     for (size_t i = 0; rc == DM_OK && i < s->nattrs; i++) {
         const struct dm_attr *a = &s->attrs[i];
-        if (strcasecmp(a->name, "objectClass") != 0 && strcasecmp(a->name, "description") != 0) {
+        /* the base entry (a snapshot's first) is copied whole: its classes may need more
+         * than a name (organization: o) */
+        if (!is_base && strcasecmp(a->name, "objectClass") != 0 &&
+            strcasecmp(a->name, "description") != 0) {
             continue;
         }
         for (size_t k = 0; k < a->nvals && rc == DM_OK; k++) {
@@ -832,7 +840,11 @@ static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, stru
     if (rc == DM_OK && (rc = dn_parse(&d, tdn, err)) == DM_OK) {
         for (size_t k = 0; k < d->rdns[0].navas && rc == DM_OK; k++) {
             const struct dn_ava *av = &d->rdns[0].avas[k];
-            const struct dm_attr *have = entry_attr(s, av->type);
+            /* the base's own name (dc=dst, not the source's dc=src) */
+            const struct dm_attr *have = is_base ? NULL : entry_attr(s, av->type);
+            if (is_base) {
+                entry_del_attr(c->want, av->type);
+            }
             for (size_t j = 0; have != NULL && j < have->nvals && rc == DM_OK; j++) {
                 rc = entry_add_value(c->want, av->type, have->vals[j].data, have->vals[j].len);
             }
@@ -867,10 +879,17 @@ static enum stage_rc stage_containers(struct pipe *p, struct pobj *q)
     dn = parent_of(q->want->dn);
     /* walk up to the first container known to exist (the base exists: check says so) */
     while (dn != NULL && n < DM_ARRAY_LEN(chain)) {
+        int at_base;
         free(norm);
         norm = NULL;
-        if (dn_normalize(&norm, dn, NULL) != DM_OK ||
-            dn_is_under(p->cfg->target.conn.base, dn) == 1 ||
+        if (dn_normalize(&norm, dn, NULL) != DM_OK) {
+            break;
+        }
+        /* the base exists (check says so), except in a snapshot written anew: there it is
+         * the first entry written */
+        at_base = dn_is_under(p->cfg->target.conn.base, dn) == 1;
+        if ((at_base && (!(p->tops->caps & CONN_SNAPSHOT) ||
+                         dn_is_under(dn, p->cfg->target.conn.base) != 1)) ||
             set_has(p->cont_ok, p->ncont_ok, norm)) {
             break;
         }

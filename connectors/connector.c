@@ -5,13 +5,14 @@
 
 extern const struct conn_ops conn_ldap_ops;
 extern const struct conn_ops conn_okta_ops;
+extern const struct conn_ops conn_ldif_ops;
+extern const struct conn_ops conn_csv_ops;
+extern const struct conn_ops conn_jsonl_ops;
 
 /* NULL-terminated registry of every connector (STYLE V1); the order is the one of the
  * configuration's list of types (dirmig.json(5), "type"). */
 static const struct conn_ops *const registry[] = {
-    &conn_ldap_ops,
-    &conn_okta_ops,
-    NULL,
+    &conn_ldap_ops, &conn_okta_ops, &conn_ldif_ops, &conn_csv_ops, &conn_jsonl_ops, NULL,
 };
 
 const struct conn_ops *conn_find(const char *name)

@@ -5,6 +5,7 @@
 
 extern const struct conn_ops conn_ldap_ops;
 extern const struct conn_ops conn_okta_ops;
+extern const struct conn_ops conn_scim_ops;
 extern const struct conn_ops conn_ldif_ops;
 extern const struct conn_ops conn_csv_ops;
 extern const struct conn_ops conn_jsonl_ops;
@@ -12,7 +13,14 @@ extern const struct conn_ops conn_jsonl_ops;
 /* NULL-terminated registry of every connector (STYLE V1); the order is the one of the
  * configuration's list of types (dirmig.json(5), "type"). */
 static const struct conn_ops *const registry[] = {
-    &conn_ldap_ops, &conn_okta_ops, &conn_ldif_ops, &conn_csv_ops, &conn_jsonl_ops, NULL,
+    /* one a line (clang-format keeps it so with the trailing comment) */
+    &conn_ldap_ops,  /* ldap */
+    &conn_okta_ops,  /* okta */
+    &conn_scim_ops,  /* scim */
+    &conn_ldif_ops,  /* ldif */
+    &conn_csv_ops,   /* csv */
+    &conn_jsonl_ops, /* jsonl */
+    NULL,
 };
 
 const struct conn_ops *conn_find(const char *name)

@@ -243,6 +243,10 @@ struct conn_ops {
      * id), in the same form as find(); DM_ENOTFOUND if absent. */
     int (*get)(struct entry **out, struct conn *c, enum obj_kind kind, const char *ref,
                struct dm_err *err);
+    /* CONN_IDENT_KEY, optional: get() for n references at once (requests in flight
+     * together); fills out[i] (or NULL), rcs[i] and errs[i] as get() would. */
+    void (*get_many)(struct conn *c, enum obj_kind kind, const char *const *refs, size_t n,
+                     struct entry **out, int *rcs, struct dm_err *errs);
     /* Optional: traffic counters so far. */
     void (*stats)(struct conn *c, struct conn_stats *out);
     /* CONN_IDENT_KEY: the mapped attribute that names a user / a group ("login", "name");

@@ -590,6 +590,21 @@ static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const
     free(m);
 }
 
+/* get() of many: users by id all in flight at once (GET /users/{x} takes an id as well as a
+ * login), groups one by one (each a GET and member pages). */
+static void okta_get_many(struct conn *c, enum obj_kind kind, const char *const *refs, size_t n,
+                          struct entry **out, int *rcs, struct dm_err *errs)
+{
+    if (kind == OBJ_USER) {
+        okta_find_many(c, kind, refs, n, out, rcs, errs);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&errs[i], 0, sizeof(errs[i]));
+        rcs[i] = okta_get(&out[i], c, kind, refs[i], &errs[i]);
+    }
+}
+
 /* ---- apply: one job per change ---- */
 
 enum job_stage {
@@ -1331,6 +1346,7 @@ const struct conn_ops conn_okta_ops = {
     .find = okta_find,
     .find_many = okta_find_many,
     .get = okta_get,
+    .get_many = okta_get_many,
     .stats = okta_stats,
     .natural_key = {"login", "name"},
     .ident = CONN_IDENT_KEY,

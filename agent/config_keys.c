@@ -18,10 +18,12 @@ const struct cfg_key config_keys[] = {
     {"target", CFG_OBJ, NULL, CFG_REQUIRED,
      .doc = "The directory to write to. Holds the endpoint keys below."},
     /* the configuration's connector list: one name per connector of connectors/connector.c */
-    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap|okta|scim|ldif|csv|jsonl", EPOFF(conn.type),
+    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap|okta|scim|auth0|ldif|csv|jsonl",
+     EPOFF(conn.type),
      .doc = "Connector type: ldap (an LDAP directory, source or target); okta (an Okta-style "
             "Users/Groups API, target only); scim (a SCIM 2.0 service provider, target "
-            "only); ldif (an LDIF file: a slapcat or ldapsearch dump as the source, or "
+            "only); auth0 (an Auth0 database connection through bulk import, target only); ldif "
+            "(an LDIF file: a slapcat or ldapsearch dump as the source, or "
             "slapadd-ready LDIF written whole as the target); csv and jsonl (the mapped users "
             "as a CSV or JSON Lines file, target only). The keys marked \"type ...\" below "
             "belong to those types only."},

@@ -113,6 +113,7 @@ struct pipeline_stats {
     size_t ncreds;
     struct pipe_cred creds[PIPE_MAX_CATS];
     long long created_with_hook; /* run: users created with the password-import hook */
+    long long lazy_users;        /* users left to the target's lazy migration (CONN_LAZY_CREATE) */
     int have_target_stats;
     struct conn_stats target_stats; /* requests, retries, 429s... of the target */
     size_t nsamples;

@@ -106,6 +106,12 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
             fprintf(out, "  users created with the password-import hook: %lld\n",
                     st->created_with_hook);
         }
+        if (st->lazy_users > 0) {
+            fprintf(out,
+                    "  users left to the target's lazy migration (created at their first "
+                    "sign-in through the hook): %lld\n",
+                    st->lazy_users);
+        }
     } else if (st->nschemes > 0) {
         fprintf(out, "  password schemes (carried byte-exact):");
         for (size_t i = 0; i < st->nschemes; i++) {
@@ -215,6 +221,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
         }
         json_object_set_new(o, "passwords", cr);
         json_object_set_new(o, "created_with_hook", json_integer(st->created_with_hook));
+        json_object_set_new(o, "lazy_migration", json_integer(st->lazy_users));
     }
     if (st->have_target_stats) {
         const struct conn_stats *ts = &st->target_stats;

@@ -298,6 +298,16 @@ static enum stage_rc stage_creds(struct pipe *p, const struct entry *src, struct
         dm_err_dn(&q->err, src->dn);
         return STAGE_QUEUE;
     }
+    if (strcmp(outcome, "hook") == 0 && (p->tops->caps & CONN_LAZY_CREATE)) {
+        /* the target creates this user itself at its first sign-in, through the hook */
+        if (p->pass == 1) {
+            p->st->lazy_users++;
+            log_info("user %s: left to the target's lazy migration (created at its first "
+                     "sign-in through the password-import hook; %s password)",
+                     src->dn, scheme);
+        }
+        return STAGE_DROP;
+    }
     if (p->o->mode == PIPE_RUN && pw != NULL && pw->nvals > 0 && pw->vals[0].len > 0) {
         q->pw = malloc(pw->vals[0].len);
         if (q->pw == NULL) {

@@ -6,6 +6,7 @@
 extern const struct conn_ops conn_ldap_ops;
 extern const struct conn_ops conn_okta_ops;
 extern const struct conn_ops conn_scim_ops;
+extern const struct conn_ops conn_auth0_ops;
 extern const struct conn_ops conn_ldif_ops;
 extern const struct conn_ops conn_csv_ops;
 extern const struct conn_ops conn_jsonl_ops;
@@ -17,6 +18,7 @@ static const struct conn_ops *const registry[] = {
     &conn_ldap_ops,  /* ldap */
     &conn_okta_ops,  /* okta */
     &conn_scim_ops,  /* scim */
+    &conn_auth0_ops, /* auth0 */
     &conn_ldif_ops,  /* ldif */
     &conn_csv_ops,   /* csv */
     &conn_jsonl_ops, /* jsonl */

@@ -35,6 +35,9 @@ enum conn_caps {
     CONN_SNAPSHOT = 1 << 10,     /* every run writes the whole target anew (a file): the
                                   * target starts empty each run, nothing is skipped as
                                   * unchanged per the journal, the base entry is written too */
+    CONN_LAZY_CREATE = 1 << 11,  /* users for the password-import hook are not created by
+                                  * dirmig: the target creates each one at its first sign-in,
+                                  * after the hook verified it (Auth0's custom database) */
 };
 
 /* How a target names its objects (conn_ops.ident). */

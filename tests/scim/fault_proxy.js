@@ -24,6 +24,7 @@ const rand = () => { // mulberry32
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
+const agent = new http.Agent({keepAlive: true, maxSockets: 64});
 const stats = {forwarded: 0, failed_5xx: 0, dropped_before: 0, dropped_after: 0};
 
 const server = http.createServer((req, res) => {
@@ -50,7 +51,7 @@ const server = http.createServer((req, res) => {
             req.socket.destroy();
             return;
         }
-        const up = http.request({host: "127.0.0.1", port: upstream, method: req.method,
+        const up = http.request({host: "127.0.0.1", port: upstream, method: req.method, agent,
             path: req.url, headers: req.headers}, (ur) => {
             const body = [];
             ur.on("data", (c) => body.push(c));

@@ -1,6 +1,7 @@
 #include <config.h>
 #include "agent/config.h"
 #include "agent/config_priv.h"
+#include "agent/util/datadir.h"
 #include "agent/util/jsonpos.h"
 #include "agent/util/log.h"
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /*
  * config_load() and config_free(): read the file, parse it, check it (config_validate.c
@@ -55,11 +57,25 @@ char *config_pool_strdup(struct config_priv *cp, const char *s)
     return p;
 }
 
+int config_problem(struct cfg_ctx *x, int rc, const char *text)
+{
+    x->nerr++;
+    if (x->nerr == 1) {
+        dm_err_set(x->err, rc, "%s", text);
+    }
+    if (x->errors != NULL && x->nerr <= CONFIG_MAX_ERRORS) {
+        /* a list cut short by the buffer's cap still has the first problem in x->err */
+        int brc = buf_printf(x->errors, "%s\n", text);
+        (void)brc;
+    }
+    return rc;
+}
+
 /* Reports "origin:line:col: path: msg" at the position of path (or of its nearest
  * existing parent when path is absent). */
 int config_fail(struct cfg_ctx *x, const char *path, const char *fmt, ...)
 {
-    char msg[256];
+    char msg[256], text[700];
     va_list ap;
     int line, col;
 
@@ -67,7 +83,29 @@ int config_fail(struct cfg_ctx *x, const char *path, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     jsonpos_find(x->jp, path, &line, &col);
-    return dm_err_set(x->err, DM_EINVAL, "%s:%d:%d: %s: %s", x->origin, line, col, path, msg);
+    snprintf(text, sizeof(text), "%s:%d:%d: %s: %s", x->origin, line, col, path, msg);
+    return config_problem(x, DM_EINVAL, text);
+}
+
+int config_note(struct cfg_ctx *x, const char *path, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (x->notes == NULL) {
+        return DM_OK;
+    }
+    return buf_printf(x->notes, "%s: %s\n", path, msg) == DM_ENOMEM ? DM_ENOMEM : DM_OK;
+}
+
+const char *config_str_at(json_t *root, const char *path)
+{
+    json_t *v = config_json_at(root, path);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
 /* The value at a dotted path, or NULL when absent or JSON null. */
@@ -200,6 +238,11 @@ int config_fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
         memcpy(base + k->off, &iv, sizeof(iv));
         return DM_OK;
     case CFG_STRLIST:
+        if (v == NULL && k->def == NULL) {
+            list = NULL; /* unset, and no default: NULL */
+            memcpy(base + k->off, &list, sizeof(list));
+            return DM_OK;
+        }
         list = make_list(x, v, k->def);
         if (list == NULL) {
             return dm_err_set(x->err, DM_ENOMEM, "config lists");
@@ -216,35 +259,79 @@ int config_fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
     return DM_OK;
 }
 
+/* The map file named at "map.file": beside the config, else (relative) in the data
+ * directory. NULL when out of memory; the first candidate when neither exists. */
+static char *find_map_file(struct cfg_ctx *x, const char *given)
+{
+    char *path = config_resolve_path(x, given);
+    char *data;
+
+    if (path == NULL || given[0] == '/' || access(path, F_OK) == 0) {
+        return path;
+    }
+    data = datadir_find(given);
+    if (data != NULL && config_pool_add(x->cp, data) == DM_OK) {
+        return data;
+    }
+    return path;
+}
+
 static int load_map(struct cfg_ctx *x)
 {
     struct config_priv *cp = x->cp;
     json_t *m = config_json_at(x->root, "map");
     json_t *file = m != NULL ? json_object_get(m, "file") : NULL;
+    struct dm_err e = {0};
     const char *origin;
+    struct buf lines;
     char *path;
     int rc;
 
+    buf_init(&lines, 1 << 20);
     if (m == NULL) {
-        rc = map_default(&cp->pub.map, x->err);
+        rc = map_default(&cp->pub.map, &e);
         origin = "default (by-name)";
+    } else if (!json_is_object(m)) {
+        return DM_EINVAL; /* reported by config_validate() */
     } else if (file != NULL && json_object_size(m) == 1) {
         if (!json_is_string(file) || json_string_length(file) == 0) {
             return config_fail(x, "map.file", "must be a non-empty string");
         }
-        path = config_resolve_path(x, json_string_value(file));
+        path = find_map_file(x, json_string_value(file));
         if (path == NULL) {
             return dm_err_set(x->err, DM_ENOMEM, "config strings");
         }
-        rc = map_load_file(&cp->pub.map, path, x->err);
+        /* a map that cannot be read is an error at the place that names it */
+        if (access(path, R_OK) != 0) {
+            return config_fail(x, "map.file", "%s: %s", path, strerror(errno));
+        }
+        rc = map_load_file_all(&cp->pub.map, path, &lines, &e);
         origin = path;
     } else {
-        rc = map_compile(&cp->pub.map, m, x->origin, x->jp, "map", x->err);
+        rc = map_compile_all(&cp->pub.map, m, x->origin, x->jp, "map", &lines, &e);
         origin = "inline";
     }
-    if (rc != DM_OK) {
-        return rc;
+    if (rc == DM_ENOMEM) {
+        buf_free(&lines);
+        return dm_err_set(x->err, rc, "%s", e.msg);
     }
+    if (rc != DM_OK) {
+        /* every problem of the map, each with its own place */
+        for (char *p = lines.data; p != NULL && *p != '\0';) {
+            size_t n = strcspn(p, "\n");
+            char c = p[n];
+
+            p[n] = '\0';
+            config_problem(x, DM_EINVAL, p);
+            p += n + (c == '\n');
+        }
+        if (lines.len == 0) {
+            config_problem(x, DM_EINVAL, e.msg);
+        }
+        buf_free(&lines);
+        return DM_EINVAL;
+    }
+    buf_free(&lines);
     cp->map_origin = config_pool_strdup(cp, origin);
     if (cp->map_origin == NULL) {
         return dm_err_set(x->err, DM_ENOMEM, "config strings");
@@ -279,6 +366,21 @@ static int build_run(struct cfg_ctx *x)
                            "start_attribute and start_format go together (dates are never "
                            "guessed: name the format)");
     }
+    if (c->unmatched.filter == NULL && strcmp(c->unmatched.action, "report") != 0) {
+        return config_fail(x, "unmatched_target.action",
+                           "%s needs unmatched_target.filter: no account only the target has is "
+                           "touched unless a filter names it",
+                           c->unmatched.action);
+    }
+    if (s->disabled_values != NULL && s->disabled_attr == NULL) {
+        return config_fail(x, "source.users.disabled.values", "needs users.disabled.attribute");
+    }
+    if (c->target.conn.disable_value != NULL && c->target.conn.disable_attr == NULL) {
+        return config_fail(x, "target.disable.value", "needs target.disable.attribute");
+    }
+    if (c->target.conn.disable_attr != NULL && c->target.conn.disable_value == NULL) {
+        c->target.conn.disable_value = "TRUE";
+    }
     if ((s->activity_end != NULL) != (s->activity_end_format != NULL)) {
         return config_fail(x,
                            s->activity_end ? "source.users.activity.end_attribute"
@@ -289,6 +391,46 @@ static int build_run(struct cfg_ctx *x)
     return DM_OK;
 }
 
+const char *config_map_origin(const struct dm_config *c)
+{
+    const struct config_priv *cp = (const struct config_priv *)c;
+
+    return cp->map_origin != NULL ? cp->map_origin : "?";
+}
+
+/* Files the config names that dirmig reads as they are (not secrets): they must be there
+ * and readable, or (offline) be noted as missing on this machine. */
+static int check_files(struct cfg_ctx *x)
+{
+    static const char *const keys[] = {"source.tls.ca_file", "target.tls.ca_file",
+                                       "hook.tls.cert_file", "hook.tls.key_file"};
+    int rc = DM_OK;
+
+    for (size_t i = 0; i < DM_ARRAY_LEN(keys) && rc != DM_ENOMEM; i++) {
+        const char *given = config_str_at(x->root, keys[i]);
+        char *path;
+
+        if (given == NULL) {
+            continue;
+        }
+        path = config_resolve_path(x, given);
+        if (path == NULL) {
+            return dm_err_set(x->err, DM_ENOMEM, "config strings");
+        }
+        if (access(path, R_OK) == 0) {
+            continue;
+        }
+        if (x->offline && errno == ENOENT) {
+            rc = config_note(x, keys[i], "%s: not on this machine", path);
+        } else {
+            rc = config_fail(x, keys[i], "%s: %s", path, strerror(errno));
+        }
+    }
+    return rc;
+}
+
+/* Copies the table's keys into struct dm_config, applies the dialect defaults, loads the
+ * secrets. Runs only on a config without problems so far (every value has its type). */
 static int build(struct cfg_ctx *x)
 {
     struct dm_config *c = &x->cp->pub;
@@ -334,14 +476,15 @@ static int build(struct cfg_ctx *x)
             }
         }
         rc = config_conn_build(x, r);
-        if (rc == DM_OK) {
-            rc = config_load_endpoint_secret(x, r, 0);
-        }
-        if (rc == DM_OK) {
-            rc = config_load_endpoint_secret(x, r, 1);
-        }
         if (rc != DM_OK) {
             return rc;
+        }
+        /* each secret on its own, so that every bad one is reported */
+        for (int tok = 0; tok < 2; tok++) {
+            rc = config_load_endpoint_secret(x, r, tok);
+            if (rc == DM_ENOMEM) {
+                return rc;
+            }
         }
     }
     rc = build_run(x);
@@ -353,14 +496,7 @@ static int build(struct cfg_ctx *x)
     }
     c->hook.enabled = config_json_at(x->root, "hook") != NULL;
     rc = config_load_hook_secret(x);
-    if (rc != DM_OK) {
-        return rc;
-    }
-    rc = config_parse_waves(x);
-    if (rc != DM_OK) {
-        return rc;
-    }
-    return load_map(x);
+    return rc == DM_ENOMEM ? rc : DM_OK;
 }
 
 static int read_file(char **out, size_t *outlen, const char *path, struct dm_err *err)
@@ -426,6 +562,12 @@ static void sha256_hex(char out[65], const char *data, size_t len)
 
 int config_load(struct dm_config **out, const char *path, struct dm_err *err)
 {
+    return config_load_all(out, path, NULL, err);
+}
+
+int config_load_all(struct dm_config **out, const char *path, const struct config_load_opts *o,
+                    struct dm_err *err)
+{
     struct config_priv *cp = calloc(1, sizeof(*cp));
     struct cfg_ctx x = {0};
     json_error_t jerr;
@@ -445,6 +587,11 @@ int config_load(struct dm_config **out, const char *path, struct dm_err *err)
     x.cp = cp;
     x.origin = path;
     x.err = err;
+    if (o != NULL) {
+        x.offline = o->offline;
+        x.errors = o->errors;
+        x.notes = o->notes;
+    }
     cp->pub.path = config_pool_strdup(cp, path);
     if (cp->pub.path == NULL) {
         rc = dm_err_set(err, DM_ENOMEM, "config");
@@ -479,12 +626,31 @@ int config_load(struct dm_config **out, const char *path, struct dm_err *err)
         rc = dm_err_set(err, DM_EINVAL, "%s:1:1: the top level must be an object", path);
         goto done;
     }
+    /* Every stage that can run on what is known so far runs, so that one load lists
+     * every problem: the table, the waves, the files, the map; then (when all of that is
+     * right) the values are copied and the secrets loaded. */
     rc = config_validate(&x);
-    if (rc != DM_OK) {
+    if (rc != DM_ENOMEM) {
+        rc = config_parse_waves(&x);
+    }
+    if (rc != DM_ENOMEM) {
+        rc = check_files(&x);
+    }
+    if (rc != DM_ENOMEM) {
+        rc = load_map(&x);
+    }
+    if (rc != DM_ENOMEM && x.nerr == 0) {
+        rc = build(&x);
+    }
+    if (rc == DM_ENOMEM) {
         goto done;
     }
-    rc = build(&x);
-    if (rc != DM_OK) {
+    if (x.nerr > 0) {
+        if (x.errors != NULL && x.nerr > CONFIG_MAX_ERRORS) {
+            rc = buf_printf(x.errors, "... and %zu more\n", x.nerr - CONFIG_MAX_ERRORS);
+            (void)rc;
+        }
+        rc = DM_EINVAL;
         goto done;
     }
     *out = &cp->pub;

@@ -91,7 +91,7 @@ int config_conn_validate_key(struct cfg_ctx *x, const char *path, json_t *v, int
             return DM_OK;
         }
         *handled = 1;
-        return config_fail(x, path, "only used with type %s", types);
+        return config_fail(x, path, "does nothing here: only with type %s", types);
     }
     *handled = 1;
     if (json_is_null(v)) {

@@ -107,6 +107,28 @@ const struct cfg_key config_keys[] = {
      .doc = "Format of the end date (as start_format). Required with end_attribute."},
     {"users.activity.lookahead_days", CFG_INT, "0", CFG_EP, 0, 3650, EPOFF(lookahead_days),
      .doc = "Count users as active this many days before their start date."},
+    {"users.disabled", CFG_OBJ, NULL, CFG_EP,
+     .doc = "Source (LDAP dialect): which users are disabled there, so that they arrive "
+            "disabled and a user disabled later is disabled at the target too. (Active "
+            "Directory says it itself: userAccountControl, accountExpires.)"},
+    {"users.disabled.attribute", CFG_STR, NULL, CFG_EP, EPOFF(disabled_attr),
+     .doc = "Attribute that marks a disabled user, e.g. pwdAccountLockedTime or "
+            "nsAccountLock."},
+    {"users.disabled.values", CFG_STRLIST, NULL, CFG_EP, EPOFF(disabled_values),
+     .doc = "Values of the attribute that mean disabled (case-insensitive). Unset: the "
+            "attribute's presence means disabled."},
+    {"disable", CFG_OBJ, NULL, CFG_EP,
+     .doc = "Target: how a user is disabled there (leavers, users disabled in the source). "
+            "LDAP: attribute and value set on the entry (and removed to enable it again), e.g. "
+            "pwdAccountLockedTime 000001010000Z with the ppolicy overlay; okta: lifecycle."},
+    {"disable.attribute", CFG_STR, NULL, CFG_EP, EPOFF(conn.disable_attr),
+     .doc = "LDAP target: the attribute that disables an entry."},
+    {"disable.value", CFG_STR, NULL, CFG_EP, EPOFF(conn.disable_value),
+     .doc = "LDAP target: its value (default TRUE)."},
+    {"disable.lifecycle", CFG_STR, "deactivate", CFG_EP, .values = "deactivate|suspend",
+     EPOFF(conn.disable_lifecycle),
+     .doc = "Type okta: deactivate (DEPROVISIONED; reactivated with activate) or suspend "
+            "(SUSPENDED; unsuspended)."},
     {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
     {"groups.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(groups_base),
      .doc = "Search base for groups. Default: the endpoint base."},
@@ -114,12 +136,13 @@ const struct cfg_key config_keys[] = {
      EPOFF(groups_filter), .doc = "LDAP filter selecting groups."},
     {"groups.nesting", CFG_STR, "preserve", CFG_EP, .values = "preserve|flatten|flatten_in_chain",
      EPOFF(conn.group_nesting),
-     .doc = "AD dialect: \"preserve\" keeps groups as members of groups; \"flatten\" "
+     .doc = "Source: \"preserve\" keeps groups as members of groups; \"flatten\" "
             "makes every transitive member a direct member and leaves the groups out, by a "
-            "cycle-safe walk (one memberOf search per nested group); \"flatten_in_chain\" "
-            "does the same with one in-chain search (rule 1.2.840.113556.1.4.1941), which "
-            "real AD answers fast and Samba 4.17 slowly. Primary-group members of every "
-            "group reached are included."},
+            "cycle-safe walk (AD: one memberOf search per nested group, with the primary-group "
+            "members of every group reached; LDAP: one search for the group DNs, then one read "
+            "of each nested group reached); \"flatten_in_chain\" (AD dialect only) does the "
+            "same with one in-chain search (rule 1.2.840.113556.1.4.1941), which real AD "
+            "answers fast and Samba 4.17 slowly."},
     {"map", CFG_MAP, NULL, 0,
      .doc = "The attribute map: an inline map object, or {\"file\": \"maps/x.json\"}. "
             "Default: copy attributes by name, correlate on entryUUID. See the map "
@@ -216,6 +239,37 @@ const struct cfg_key config_keys[] = {
      .doc = "Examples kept per problem category in the summary."},
     {"waves", CFG_WAVES, NULL, 0,
      .doc = "Migration waves: an array of {name, filter | group | ou, groups}; see WAVES."},
+    {"leavers", CFG_OBJ, NULL, 0,
+     .doc = "Objects migrated earlier that a complete source read no longer has (deleted, out "
+            "of scope, out of their activity window), and the safety limits of every disable "
+            "and delete."},
+    {"leavers.action", CFG_STR, "disable", 0, .values = "disable|delete|report",
+     CFOFF(leavers.action),
+     .doc = "What happens to a leaver at the target: disable it (target.disable), delete it, "
+            "or only report it."},
+    {"leavers.delete_after_days", CFG_INT, "0", 0, 0, 36500, CFOFF(leavers.delete_after_days),
+     .doc = "With action disable: delete a leaver this many days after dirmig disabled it "
+            "(0 = never)."},
+    {"leavers.remove_from_groups", CFG_BOOL, "true", 0, CFOFF(leavers.remove_from_groups),
+     .doc = "A leaver leaves every group at the target in the same run."},
+    {"leavers.max_deletes", CFG_INT, "500", 0, 0, 100000000, CFOFF(leavers.max_deletes),
+     .doc = "At most this many disables and deletes in one run; over it, none is made and the "
+            "run is blocked (--allow-deletes N approves one run)."},
+    {"leavers.max_delete_percent", CFG_INT, "5", 0, 0, 100, CFOFF(leavers.max_delete_percent),
+     .doc = "At most this percentage of the migrated population disabled or deleted in one run "
+            "(with max_deletes)."},
+    {"leavers.max_shrink_percent", CFG_INT, "10", 0, 0, 100, CFOFF(leavers.max_shrink_percent),
+     .doc = "The source health gate: when the population read shrank by more than this against "
+            "the last complete read, no disable or delete is made and the run is blocked."},
+    {"unmatched_target", CFG_OBJ, NULL, 0,
+     .doc = "Accounts only the target has (not created or linked by dirmig): reported; disabled "
+            "or deleted only when a filter names them."},
+    {"unmatched_target.action", CFG_STR, "report", 0, .values = "report|disable|delete",
+     CFOFF(unmatched.action), .doc = "report, disable or delete (the last two need a filter)."},
+    {"unmatched_target.filter", CFG_STR, NULL, 0, CFOFF(unmatched.filter),
+     .doc = "Which target accounts the action may touch: an LDAP filter (LDAP targets) or a "
+            "search expression (okta), evaluated by the target; no account outside it is "
+            "ever touched. Unset: report only."},
     {"reconcile", CFG_OBJ, NULL, 0,
      .doc = "Scheduled runs of the dirmig agent daemon (create and update only)."},
     {"reconcile.interval_s", CFG_INT, "0", 0, 0, 604800, CFOFF(reconcile.interval_s),

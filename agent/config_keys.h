@@ -1,5 +1,5 @@
 /*
- * agent/config_keys.h: the one table that describes every key of dirmig.json (STYLE C1):
+ * agent/config_keys.h: the one table that describes every key of dirmig.json:
  * path, type, default, range or allowed values, flags, where the value is copied in
  * struct dm_config, and its documentation.
  *

@@ -43,7 +43,11 @@ struct cfg_ctx {
     char *dir;          /* its directory, NULL when it has none */
     json_t *root;
     struct jsonpos *jp;
-    struct dm_err *err;
+    struct dm_err *err; /* the first problem */
+    size_t nerr;        /* problems found so far */
+    struct buf *errors; /* every problem, one a line (may be NULL) */
+    int offline;        /* struct config_load_opts */
+    struct buf *notes;  /* offline notes (may be NULL) */
 };
 
 /* ---- config.c ---- */
@@ -55,18 +59,28 @@ char *config_pool_strdup(struct config_priv *cp, const char *s);
 /* A path from the config, resolved against the config file's directory (in the pool);
  * NULL when out of memory. */
 char *config_resolve_path(struct cfg_ctx *x, const char *s);
-/* Sets x->err to "origin:line:col: path: msg" at the position of path (or of its nearest
- * existing parent when path is absent) and returns DM_EINVAL. */
+/* Records the problem "origin:line:col: path: msg" at the position of path (or of its
+ * nearest existing parent when path is absent) and returns DM_EINVAL. The callers go on
+ * checking what does not depend on the bad value, so that one load reports every problem. */
 int config_fail(struct cfg_ctx *x, const char *path, const char *fmt, ...) DM_PRINTF(3, 4);
+/* Records a problem already formatted (e.g. by the map engine, with its own file's
+ * position) and returns rc. */
+int config_problem(struct cfg_ctx *x, int rc, const char *text);
+/* Appends one offline note ("path: what is missing"). Returns DM_OK or DM_ENOMEM. */
+int config_note(struct cfg_ctx *x, const char *path, const char *fmt, ...) DM_PRINTF(3, 4);
+/* A string value at path, or NULL when absent, null or not a string (already reported). */
+const char *config_str_at(json_t *root, const char *path);
 /* The value at a dotted path ("source.tls.ca_file"), or NULL when absent or JSON null.
  * Borrowed from root. */
 json_t *config_json_at(json_t *root, const char *path);
 
 /* ---- config_validate.c ---- */
 
-/* Checks x->root against the key table (unknown keys, inline secrets, types, ranges,
- * allowed values, shapes, required keys), then the endpoint and hook rules; marks the
- * keys present in x->cp->present. Stops at the first error (config_fail()). */
+/* Checks x->root against the key table (unknown keys with a "did you mean", inline
+ * secrets, types, ranges, allowed values, shapes, required keys), then the endpoint rules
+ * (keys that do nothing for the endpoint's role, type or dialect are refused) and the hook
+ * rules; marks the keys present in x->cp->present. Reports every problem (config_fail())
+ * and returns DM_EINVAL when there was one. */
 int config_validate(struct cfg_ctx *x) DM_MUST_USE;
 
 /* Checks one value against its table key (type, range, allowed values, shape). */
@@ -107,14 +121,16 @@ void config_conn_print_keys(FILE *out);
 
 /* Loads the bind password (tok 0) or the API token (tok 1) of endpoint r (0 source,
  * 1 target) from its *_file or *_env key, when one is given; sets conn.bind_pw and
- * conn.token. */
+ * conn.token. Offline (x->offline) nothing is read: a file that is there must have a safe
+ * mode, a missing file or unset variable is a note. */
 int config_load_endpoint_secret(struct cfg_ctx *x, int r, int tok) DM_MUST_USE;
 /* Loads hook.secret_file or hook.secret_env, when one is given. */
 int config_load_hook_secret(struct cfg_ctx *x) DM_MUST_USE;
 
 /* ---- config_waves.c ---- */
 
-/* Parses "waves" into x->cp->pub.waves / nwaves (nothing when absent). */
+/* Parses "waves" into x->cp->pub.waves / nwaves (nothing when absent); reports every
+ * bad wave. */
 int config_parse_waves(struct cfg_ctx *x) DM_MUST_USE;
 
 #endif

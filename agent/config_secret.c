@@ -3,73 +3,69 @@
  * of the endpoints, the hook's shared secret. Never inline (config_validate.c refuses
  * that): a *_file (resolved against the config's directory, refused when group or others
  * can read it) or a *_env variable, loaded by secret_load() into a struct secret that
- * config_free() wipes.
+ * config_free() wipes. Offline (`check --offline`) nothing is read: the file's mode is
+ * checked when it is there, and a missing file or unset variable becomes a note.
  */
 #include <config.h>
 #include "agent/config_priv.h"
 #include <stdio.h>
+#include <stdlib.h>
+
+/* Loads the secret named by the key fkey (a file) or ekey (a variable) into *dst. */
+static int load_one(struct cfg_ctx *x, const char *fkey, const char *ekey, struct secret **dst)
+{
+    const char *f = config_str_at(x->root, fkey), *env = config_str_at(x->root, ekey);
+    struct dm_err e = {0};
+    char *file = NULL;
+    int rc;
+
+    if (f == NULL && env == NULL) {
+        return DM_OK;
+    }
+    if (f != NULL) {
+        file = config_resolve_path(x, f);
+        if (file == NULL) {
+            return dm_err_set(x->err, DM_ENOMEM, "config strings");
+        }
+    }
+    if (x->offline) {
+        if (file == NULL) {
+            const char *v = getenv(env);
+            return v == NULL || v[0] == '\0'
+                       ? config_note(x, ekey, "environment variable %s is not set here", env)
+                       : DM_OK;
+        }
+        rc = secret_check_file(file, &e);
+        if (rc == DM_ENOTFOUND) {
+            return config_note(x, fkey, "%s: not on this machine", file);
+        }
+        return rc == DM_OK ? DM_OK : config_fail(x, fkey, "%s", e.msg);
+    }
+    rc = secret_load(dst, file, file ? NULL : env, &e);
+    if (rc == DM_ENOMEM) {
+        return dm_err_set(x->err, rc, "%s", e.msg);
+    }
+    if (rc != DM_OK) {
+        return config_fail(x, file != NULL ? fkey : ekey, "%s", e.msg);
+    }
+    return DM_OK;
+}
 
 int config_load_endpoint_secret(struct cfg_ctx *x, int r, int tok)
 {
     struct config_endpoint *ep = r == 0 ? &x->cp->pub.source : &x->cp->pub.target;
-    struct dm_err e = {0};
-    char p[64];
-    json_t *f, *env;
-    char *file = NULL;
+    char fk[64], ek[64];
     int rc;
 
-    const char *fk = tok ? "token_file" : "bind_pw_file", *ek = tok ? "token_env" : "bind_pw_env";
-    struct secret **dst = tok ? &ep->token : &ep->bind_pw;
-
-    snprintf(p, sizeof(p), "%s.%s", config_roles[r], fk);
-    f = config_json_at(x->root, p);
-    snprintf(p, sizeof(p), "%s.%s", config_roles[r], ek);
-    env = config_json_at(x->root, p);
-    if (f == NULL && env == NULL) {
-        return DM_OK;
-    }
-    if (f != NULL) {
-        snprintf(p, sizeof(p), "%s.%s", config_roles[r], fk);
-        file = config_resolve_path(x, json_string_value(f));
-        if (file == NULL) {
-            return dm_err_set(x->err, DM_ENOMEM, "config strings");
-        }
-    }
-    rc = secret_load(dst, file, file ? NULL : json_string_value(env), &e);
-    if (rc != DM_OK) {
-        if (rc == DM_ENOMEM) {
-            return dm_err_set(x->err, rc, "%s", e.msg);
-        }
-        return config_fail(x, p, "%s", e.msg);
-    }
+    snprintf(fk, sizeof(fk), "%s.%s", config_roles[r], tok ? "token_file" : "bind_pw_file");
+    snprintf(ek, sizeof(ek), "%s.%s", config_roles[r], tok ? "token_env" : "bind_pw_env");
+    rc = load_one(x, fk, ek, tok ? &ep->token : &ep->bind_pw);
     ep->conn.bind_pw = ep->bind_pw;
     ep->conn.token = ep->token;
-    return DM_OK;
+    return rc;
 }
 
 int config_load_hook_secret(struct cfg_ctx *x)
 {
-    json_t *f = config_json_at(x->root, "hook.secret_file");
-    json_t *env = config_json_at(x->root, "hook.secret_env");
-    struct dm_err e = {0};
-    char *file = NULL;
-    int rc;
-
-    if (f == NULL && env == NULL) {
-        return DM_OK;
-    }
-    if (f != NULL) {
-        file = config_resolve_path(x, json_string_value(f));
-        if (file == NULL) {
-            return dm_err_set(x->err, DM_ENOMEM, "config strings");
-        }
-    }
-    rc = secret_load(&x->cp->pub.hook.secret, file, file ? NULL : json_string_value(env), &e);
-    if (rc != DM_OK) {
-        if (rc == DM_ENOMEM) {
-            return dm_err_set(x->err, rc, "%s", e.msg);
-        }
-        return config_fail(x, f != NULL ? "hook.secret_file" : "hook.secret_env", "%s", e.msg);
-    }
-    return DM_OK;
+    return load_one(x, "hook.secret_file", "hook.secret_env", &x->cp->pub.hook.secret);
 }

@@ -4,6 +4,7 @@
  */
 #include <config.h>
 #include "agent/config_priv.h"
+#include "agent/util/suggest.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,11 @@
  *             "groups": false}, ...]: exactly one of filter/group/ou per wave. */
 int config_parse_waves(struct cfg_ctx *x)
 {
+    static const char *const wave_keys[] = {"name", "filter", "group", "ou", "groups"};
     struct dm_config *c = &x->cp->pub;
     json_t *arr = config_json_at(x->root, "waves"), *w;
     size_t i;
+    int rc = DM_OK;
 
     if (arr == NULL) {
         return DM_OK;
@@ -31,28 +34,36 @@ int config_parse_waves(struct cfg_ctx *x)
         char path[64];
         const char *key;
         json_t *v;
-        int nsel = 0;
+        int nsel = 0, bad = 0;
 
         snprintf(path, sizeof(path), "waves[%zu]", i);
         if (!json_is_object(w)) {
-            return config_fail(x, path, "must be an object");
+            rc = config_fail(x, path, "must be an object");
+            continue;
         }
         json_object_foreach (w, key, v) {
             char kp[128];
             snprintf(kp, sizeof(kp), "%s.%s", path, key);
             if (strcmp(key, "groups") == 0) {
                 if (!json_is_boolean(v)) {
-                    return config_fail(x, kp, "must be true or false");
+                    bad = config_fail(x, kp, "must be true or false");
                 }
                 cw->groups = json_is_true(v);
                 continue;
             }
             if (strcmp(key, "name") != 0 && strcmp(key, "filter") != 0 &&
                 strcmp(key, "group") != 0 && strcmp(key, "ou") != 0) {
-                return config_fail(x, kp, "unknown key (name, filter, group, ou, groups)");
+                const char *best = suggest_closest(key, wave_keys, DM_ARRAY_LEN(wave_keys));
+                if (best != NULL) {
+                    bad = config_fail(x, kp, "unknown key (did you mean \"%s\"?)", best);
+                } else {
+                    bad = config_fail(x, kp, "unknown key (name, filter, group, ou, groups)");
+                }
+                continue;
             }
             if (!json_is_string(v) || json_string_length(v) == 0) {
-                return config_fail(x, kp, "must be a non-empty string");
+                bad = config_fail(x, kp, "must be a non-empty string");
+                continue;
             }
             if (strcmp(key, "filter") == 0) {
                 const char *f = json_string_value(v);
@@ -61,10 +72,12 @@ int config_parse_waves(struct cfg_ctx *x)
                     depth += (*p == '(') - (*p == ')');
                 }
                 if (f[0] != '(' || depth != 0) {
-                    return config_fail(x, kp, "must be an LDAP filter in parentheses");
+                    bad = config_fail(x, kp, "must be an LDAP filter in parentheses");
+                    continue;
                 }
             } else if (strcmp(key, "name") != 0 && strchr(json_string_value(v), '=') == NULL) {
-                return config_fail(x, kp, "must be a DN");
+                bad = config_fail(x, kp, "must be a DN");
+                continue;
             }
             {
                 char *s = config_pool_strdup(x->cp, json_string_value(v));
@@ -82,18 +95,25 @@ int config_parse_waves(struct cfg_ctx *x)
                 }
             }
         }
+        if (bad) {
+            rc = DM_EINVAL;
+            continue;
+        }
         if (cw->name == NULL) {
-            return config_fail(x, path, "a wave needs a \"name\"");
+            rc = config_fail(x, path, "a wave needs a \"name\"");
+            continue;
         }
         if (nsel != 1) {
-            return config_fail(x, path, "a wave needs exactly one of filter, group, ou");
+            rc = config_fail(x, path, "a wave needs exactly one of filter, group, ou");
+            continue;
         }
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(c->waves[j].name, cw->name) == 0) {
-                return config_fail(x, path, "duplicate wave name \"%s\"", cw->name);
+            if (c->waves[j].name != NULL && strcmp(c->waves[j].name, cw->name) == 0) {
+                rc = config_fail(x, path, "duplicate wave name \"%s\"", cw->name);
+                break;
             }
         }
         c->nwaves++;
     }
-    return DM_OK;
+    return rc;
 }

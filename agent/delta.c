@@ -97,10 +97,14 @@ static int on_deleted(const struct entry *e, void *payload)
         return rc;
     }
     known = rc == DM_OK;
+    if (known && state_gone_add(d->st, kind, e->key, &e2) != DM_OK) {
+        state_object_clear(&o);
+        return e2.rc;
+    }
     snprintf(msg, sizeof(msg), "deleted in the source (%s %s%s)", kind, name ? name : "?",
-             known ? "; its target entry is kept" : "; never migrated");
+             known ? "; a leaver (leavers.action)" : "; never migrated");
     log_warn("delta: %s %s (key %s) was deleted in the source%s", kind, known ? o.source_dn : e->dn,
-             e->key, known ? "; the target entry is left alone" : "");
+             e->key, known ? "; a leaver" : "");
     d->deleted++;
     rc = state_error_add(d->st, d->run_id, e->key, known ? o.source_dn : e->dn, "source_deleted",
                          msg, &e2);

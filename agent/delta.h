@@ -3,7 +3,8 @@
  *
  * A run with source.delta reads only what changed since the last successful run. The
  * connector says what "changed" means through its watermark (conn_ops.watermark; AD:
- * "<invocationId>:<highestCommittedUSN>", contracts/ldap-ad.md §2.9), which this module
+ * "<invocationId>:<highestCommittedUSN>": USNs count per DC database, and the NTDS
+ * Settings invocationId names that database), which this module
  * keeps in the state journal's meta table, one key per source (URI + base).
  *
  * The watermark is taken *before* the read, so a change made while the run reads is read

@@ -13,8 +13,11 @@
  *   70  EX_SOFTWARE     internal error
  *   71  EX_OSERR        out of memory
  *   73  EX_CANTCREAT    an output file (log, export) cannot be created
- *   75  EX_TEMPFAIL     interrupted (SIGINT/SIGTERM) or a server limit (size, time) was hit:
- *                       run again
+ *   75  EX_TEMPFAIL     blocked: a gate stopped every disable and delete of the run (the
+ *                       source read did not complete or shrank, another identity, over the
+ *                       deletion limits; --json "status": "blocked" and "blocked" say why),
+ *                       or a server limit (size, time) was hit: look, then run again
+ *   130                 interrupted by SIGINT or SIGTERM (status "interrupted")
  *   77  EX_NOPERM       a bind or token was refused
  *   78  EX_CONFIG       the configuration is invalid, or does not fit what it meets (a state
  *                       journal that belongs to another target)
@@ -23,6 +26,8 @@
  */
 #ifndef DM_EXITCODE_H
 #define DM_EXITCODE_H
+
+#define DM_EXIT_INTERRUPTED 130
 
 /* The exit code of a failed command whose error code (enum dm_rc) is rc; 0 for DM_OK. */
 int exitcode_of(int rc);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Records a per-object failure in the stats, the log and (run mode) the journal. */
 int pipe_note_failure(struct pipe *p, const char *key, const char *dn, const char *category,
@@ -167,6 +168,7 @@ static int decide(struct pipe *p, struct dm_err *err)
         o->digest = q->digest;
         o->have = q->have;
         o->by_ref = q->by_ref;
+        o->want_disabled = q->want_disabled;
         rc = planner_decide(o, &p->pctx, err);
         if (rc != DM_OK || o->op != PLAN_CREATE || !o->suffix) {
             continue;
@@ -330,6 +332,7 @@ static int build_changes(struct pipe *p, size_t *n)
         }
         memset(c, 0, sizeof(*c));
         c->kind = q->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP;
+        c->state = q->plan.state;
         if (op == PLAN_CREATE) {
             c->op = CHANGE_ADD;
             c->entry = q->want;
@@ -393,6 +396,12 @@ static int journal_object(struct pipe *p, struct pobj *q, const struct apply_res
     } else {
         o.status = ok ? (char *)"ok" : (char *)"failed";
         o.target_ref = (char *)ref_after(q);
+    }
+    o.disabled_at = q->has_rec ? q->rec.disabled_at : 0;
+    if (ok && q->plan.state == CHANGE_STATE_DISABLE) {
+        o.disabled_at = (long long)time(NULL);
+    } else if (ok && q->plan.state == CHANGE_STATE_ENABLE) {
+        o.disabled_at = 0;
     }
     if (ok) {
         snprintf(o.digest, sizeof(o.digest), "%s", q->digest);

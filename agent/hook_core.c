@@ -318,7 +318,8 @@ void hook_core_handle(struct hook_reply *out, struct hook_core *c, enum hook_end
         return;
     }
     if (ep == HOOK_EP_OKTA) {
-        /* data.context.credential (contracts/okta-auth0-scim.md §1.2) */
+        /* Okta's request: {"eventId", "data": {"context": {"credential":
+         * {"username", "password"}}}} */
         cred = json_object_get(json_object_get(json_object_get(root, "data"), "context"),
                                "credential");
         event = str_at(root, "eventId", &elen);

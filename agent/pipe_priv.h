@@ -51,6 +51,7 @@ struct pobj {
     const char *category; /* static */
     const char *held;     /* held back before planning: a PLAN_R_* reason, msg in err */
     int members_left_out; /* groups: every member value was left out */
+    int want_disabled;    /* users: the account state the source asks for (planner.h) */
     struct proj *have;    /* the target as it is (flush) */
     int have_rc;
     struct plan_obj plan;
@@ -111,6 +112,15 @@ struct pipe {
     char **cont_ok, **cont_missing;
     size_t ncont_ok, ncont_missing;
     struct delta *delta;
+    /* leavers (agent/leavers.c) */
+    int full_scope;          /* no wave, retry list or limit: a complete read proves absence */
+    int read_ok[2];          /* the kind's source read completed (no error, nothing skipped) */
+    char read_why[2][300];   /* why not */
+    long long read_count[2]; /* objects read in scope and active, per kind */
+    int hard_blocked;        /* a gate that nothing overrides failed */
+    int source_failed;       /* a source read failed: no further pass, no leaver change */
+    int delta_gone;          /* a delta run: leavers are the deletions the source reported */
+    long long allow_deletes; /* --allow-deletes N, -1 when not given */
 };
 
 /* stage.c */
@@ -131,6 +141,12 @@ void pipe_progress(struct pipe *p, int final);
 int pipe_flush(struct pipe *p, struct dm_err *err);
 int pipe_note_failure(struct pipe *p, const char *key, const char *dn, const char *category,
                       const struct dm_err *e, struct dm_err *err);
+
+/* leavers.c */
+int pipe_seen(struct pipe *p, const struct pobj *q);
+int pipe_leavers(struct pipe *p, struct dm_err *err);
+int pipe_leavers_done(struct pipe *p, struct dm_err *err);
+void pipe_blocked(struct pipe *p, const char *fmt, ...) DM_PRINTF(2, 3);
 
 /* vpass.c */
 int pipe_validate_entry(struct pipe *p, const struct entry *src, struct pobj *q);

@@ -69,16 +69,33 @@ static void set_kind(struct pipe *p, enum map_kind kind)
 }
 
 /* Reads one kind through the pipeline (pass 1, or a later pass of groups). */
+/* A source read that failed (rc, err) in a plan or run: what was read goes on to the target,
+ * nothing is concluded from what was not (no leaver change: the run ends blocked), and no
+ * further pass starts. Returns DM_OK, or the flush's error. */
+static int source_failed(struct pipe *p, enum map_kind kind, struct dm_err *err)
+{
+    char msg[1200];
+
+    dm_err_format(err, msg, sizeof(msg));
+    snprintf(p->read_why[kind], sizeof(p->read_why[kind]), "%.299s", msg);
+    p->read_ok[kind] = 0;
+    p->source_failed = 1;
+    log_err("the source read of %ss failed: %s", kind == MAP_USERS ? "user" : "group", msg);
+    dm_err_clear(err);
+    return pipe_flush(p, err);
+}
+
 static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err *err)
 {
     struct scope sc;
-    int rc;
+    int incomplete = 0, rc;
 
     set_kind(p, kind);
     p->pass = pass;
     p->pass_deferred = 0;
     p->pass_written = 0;
     scope_of(p, kind, &sc);
+    sc.incomplete = &incomplete;
     log_info("reading %ss from %s (base \"%s\", filter %s)%s", p->kind_name,
              p->cfg->source.conn.uri, sc.base, sc.filter,
              pass > 1 ? ", a later pass for groups that contain groups" : "");
@@ -91,7 +108,19 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
         return p->fatal_rc;
     }
     if (rc != DM_OK && rc != PIPE_STOP) {
+        if (p->o->mode == PIPE_VALIDATE) {
+            return rc;
+        }
+        rc = source_failed(p, kind, err);
+        state_read_end(p->state);
         return rc;
+    }
+    if (pass == 1) {
+        p->read_ok[kind] = rc == DM_OK && !incomplete;
+        if (incomplete) {
+            snprintf(p->read_why[kind], sizeof(p->read_why[kind]),
+                     "the server returned references to other servers, which are not followed");
+        }
     }
     rc = pipe_flush(p, err);
     state_read_end(p->state);
@@ -157,7 +186,10 @@ static int census_run(struct pipe *p, enum map_kind kind, struct dm_err *err)
         *err = p->fatal_err;
         return p->fatal_rc;
     }
-    return rc == PIPE_STOP ? DM_OK : rc;
+    if (rc != DM_OK && rc != PIPE_STOP) {
+        return source_failed(p, kind, err);
+    }
+    return DM_OK;
 }
 
 /* ---- groups: the set of groups in scope, and passes ---- */
@@ -224,13 +256,17 @@ static int run_groups(struct pipe *p, struct dm_err *err)
         return DM_OK;
     }
     rc = gset_read(p, err);
-    if (rc == DM_OK) {
-        rc = census_run(p, MAP_GROUPS, err);
+    if (rc != DM_OK) {
+        return source_failed(p, MAP_GROUPS, err);
+    }
+    rc = census_run(p, MAP_GROUPS, err);
+    if (rc != DM_OK || p->source_failed) {
+        return rc;
     }
     for (int pass = 1; rc == DM_OK && !p->st->interrupted; pass++) {
         p->st->group_passes = pass;
         rc = run_kind(p, MAP_GROUPS, pass, err);
-        if (rc != DM_OK || p->pass_deferred == 0 || p->st->interrupted) {
+        if (rc != DM_OK || p->pass_deferred == 0 || p->st->interrupted || p->source_failed) {
             break;
         }
         if (p->pass_written == 0) {
@@ -361,7 +397,7 @@ static char *target_identity(struct pipe *p, struct dm_err *err)
     const struct conn_cfg *t = &p->cfg->target.conn;
     char *id = NULL, *out = NULL;
 
-    if (p->tops->identity != NULL && p->tops->identity(&id, p->dst, err) != DM_OK) {
+    if (p->tops->target_identity != NULL && p->tops->target_identity(&id, p->dst, err) != DM_OK) {
         return NULL;
     }
     if (asprintf(&out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", id ? id : "") < 0) {
@@ -609,6 +645,8 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         st->status = "failed";
     } else if (st->interrupted && pipe_stop_flag) {
         st->status = "interrupted";
+    } else if (st->blocked[0] != '\0') {
+        st->status = "blocked";
     } else {
         st->status = "done";
     }
@@ -625,6 +663,10 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         *err = e2;
         rc = e2.rc;
         st->status = "failed";
+    }
+    if (rc == DM_OK && st->blocked[0] != '\0' &&
+        state_run_set_reason(p->state, st->run_id, st->blocked, &e2) != DM_OK) {
+        log_debug("the reason of run %lld is not journaled: %s", st->run_id, e2.msg);
     }
     if (rc != DM_OK) {
         char why[sizeof(err->msg) + sizeof(err->dn) + 64];
@@ -656,6 +698,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     p.now = (int64_t)time(NULL);
     p.users_base = cfg->source.users_base;
     p.users_filter = strdup(cfg->source.users_filter);
+    p.allow_deletes = o->allow_deletes;
+    p.full_scope =
+        o->mode != PIPE_VALIDATE && o->wave == NULL && o->retry_from == NULL && o->limit == 0;
     p.tops = conn_find(cfg->target.conn.type);
     if (p.tops == NULL) {
         rc = dm_err_set(err, DM_EINVAL, "target: unknown connector type \"%s\"",
@@ -738,6 +783,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
              p.verify ? "the target is read and compared"
                       : "objects unchanged since the journal's write are not looked at");
     rc = delta_begin(&p.delta, cfg, p.sops, p.src, p.state, err);
+    if (delta_since(p.delta) != NULL) {
+        p.full_scope = 0; /* a delta read returns what changed: absence proves nothing */
+    }
     if (rc == DM_OK) {
         struct tview_cfg tc = {0};
         tc.ops = p.tops;
@@ -752,18 +800,28 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     if (rc == DM_OK) {
         rc = census_run(&p, MAP_USERS, err);
     }
-    if (rc == DM_OK) {
+    if (rc == DM_OK && !p.source_failed) {
         rc = run_kind(&p, MAP_USERS, 1, err);
     }
-    if (rc == DM_OK && !stats->interrupted && (o->wave == NULL || p.wave_groups)) {
+    if (rc == DM_OK && !stats->interrupted && !p.source_failed &&
+        (o->wave == NULL || p.wave_groups)) {
         rc = run_groups(&p, err);
     }
-    if (rc == DM_OK && !stats->interrupted && o->mode == PIPE_RUN) {
-        rc = delta_finish(p.delta, stats->run_id, stats->users.failed + stats->groups.failed == 0,
+    if (rc == DM_OK && !stats->interrupted && o->mode == PIPE_RUN && p.delta != NULL) {
+        /* the deletions a delta read reports are this run's leavers */
+        rc = delta_finish(p.delta, stats->run_id,
+                          stats->users.failed + stats->groups.failed == 0 && !p.source_failed,
                           &stats->source_deleted, err);
+        p.delta_gone = delta_since(p.delta) != NULL;
+    }
+    if (rc == DM_OK && !stats->interrupted) {
+        rc = pipe_leavers(&p, err);
     }
     if (rc == DM_OK && !stats->interrupted) {
         rc = note_verify(&p, err);
+    }
+    if (rc == DM_OK && !stats->interrupted) {
+        rc = pipe_leavers_done(&p, err);
     }
     if (rc == DM_OK && o->mode == PIPE_RUN && p.tops->finish != NULL && !pipe_stop_flag) {
         /* a snapshot target publishes its output only now (close() without it drops it) */

@@ -31,18 +31,20 @@ enum pipeline_mode { PIPE_PLAN = 0, PIPE_RUN = 1, PIPE_VALIDATE = 2 };
 
 struct pipeline_opts {
     enum pipeline_mode mode;
-    long long limit;        /* stop after this many source entries (0 = all) */
-    int samples;            /* plan: how many sample changes to keep */
-    int progress;           /* 1 = draw a progress line on stderr */
-    const char *wave;       /* only this wave's users (and groups if the wave says so) */
-    const char *retry_from; /* only the entries listed as problems in this export file */
-    const char *out_prefix; /* validate: export to PREFIX.csv and PREFIX.jsonl */
-    const char *run_kind;   /* journal kind of the run; NULL = "plan"/"run"/"validate" */
-    int embedded;           /* 1 = the caller owns SIGINT/SIGTERM and stops the run with
-                             * pipeline_request_stop(); the stop flag is not cleared and no
-                             * signal handler is installed (dirmig agent) */
-    int verify_target;      /* 1 = read the target this run whatever run.verify_target says */
-    int rebind_state;       /* 1 = the journal may belong to another target: rebind it */
+    long long limit;         /* stop after this many source entries (0 = all) */
+    int samples;             /* plan: how many sample changes to keep */
+    int progress;            /* 1 = draw a progress line on stderr */
+    const char *wave;        /* only this wave's users (and groups if the wave says so) */
+    const char *retry_from;  /* only the entries listed as problems in this export file */
+    const char *out_prefix;  /* validate: export to PREFIX.csv and PREFIX.jsonl */
+    const char *run_kind;    /* journal kind of the run; NULL = "plan"/"run"/"validate" */
+    int embedded;            /* 1 = the caller owns SIGINT/SIGTERM and stops the run with
+                              * pipeline_request_stop(); the stop flag is not cleared and no
+                              * signal handler is installed (dirmig agent) */
+    int verify_target;       /* 1 = read the target this run whatever run.verify_target says */
+    long long allow_deletes; /* --allow-deletes N: approve up to N disables and deletes (and a
+                              * failed soft gate) in this run; -1 = none */
+    int rebind_state;        /* 1 = the journal may belong to another target: rebind it */
 };
 
 /* Per kind: plan fills create/update/unchanged; run fills created/updated/unchanged/failed
@@ -103,6 +105,11 @@ struct pipeline_stats {
     int verified;                             /* the target was read (or looked up) */
     long long target_read, target_lookups;    /* objects read from / looked up at the target */
     int group_passes;
+    /* leavers and accounts only the target has (agent/leavers.c) */
+    char blocked[512]; /* why no disable or delete was made ("" = not blocked) */
+    long long leavers_disabled, leavers_deleted, leavers_reported, leavers_failed;
+    long long unmatched_found, unmatched_changed;
+    long long would_change; /* disables and deletes the run counted (made or not) */
     long long unresolved_members;
     long long source_deleted; /* delta run: objects deleted in the source (reported only) */
     size_t nschemes, ncats;

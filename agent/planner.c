@@ -1,5 +1,6 @@
 #include <config.h>
 #include "agent/planner.h"
+#include "connectors/connector.h"
 #include "agent/util/buf.h"
 #include "schema/dn.h"
 #include <stdlib.h>
@@ -23,6 +24,10 @@ static const struct {
     {PLAN_R_MEMBERS_LEFT_OUT, "every member was left out"},
     {PLAN_R_CONTAINER, "container missing at the target"},
     {PLAN_R_UNCHANGED, "unchanged"},
+    {PLAN_R_DISABLED, "disabled in the source"},
+    {PLAN_R_ENABLED, "enabled in the source again"},
+    {PLAN_R_LEAVER, "no longer in the source (leaver)"},
+    {PLAN_R_UNMATCHED, "only the target has it"},
 };
 
 const char *planner_reason_text(const char *reason)
@@ -211,7 +216,8 @@ static int is_ours(const struct plan_obj *o, const struct planner_ctx *c)
         return same_name(c, r->target_ref, o->have->ident) ||
                (c->dn_targets && same_dn(r->target_ref, o->have->ref));
     }
-    if (strcmp(r->status, "ok") != 0 && strcmp(r->status, "failed") != 0) {
+    if (strcmp(r->status, "ok") != 0 && strcmp(r->status, "failed") != 0 &&
+        strcmp(r->status, "left") != 0) {
         return 0;
     }
     /* written by dirmig (a later write may have failed): the reference it got */
@@ -286,9 +292,17 @@ static int decide_existing(struct plan_obj *o, const struct planner_ctx *c)
     if (rc != DM_OK) {
         return rc;
     }
+    if (o->want_disabled >= 0 && o->have->disabled >= 0 && o->want_disabled != o->have->disabled) {
+        o->state = o->want_disabled ? CHANGE_STATE_DISABLE : CHANGE_STATE_ENABLE;
+    }
     if (c->dn_targets && !same_dn(o->have->ref, o->want->dn)) {
         o->op = PLAN_MOVE;
         o->reason = PLAN_R_MOVED;
+        return DM_OK;
+    }
+    if (o->attrs == NULL && o->state != CHANGE_STATE_KEEP) {
+        o->op = PLAN_UPDATE;
+        o->reason = o->state == CHANGE_STATE_DISABLE ? PLAN_R_DISABLED : PLAN_R_ENABLED;
         return DM_OK;
     }
     if (o->attrs == NULL) {
@@ -319,8 +333,11 @@ int planner_decide(struct plan_obj *o, const struct planner_ctx *c, struct dm_er
     o->op = PLAN_NONE;
     o->reason = PLAN_R_UNCHANGED;
     o->msg[0] = '\0';
+    o->state = CHANGE_STATE_KEEP;
     if (o->have == NULL) {
         o->op = PLAN_CREATE;
+        /* a disabled user never arrives active */
+        o->state = o->want_disabled == 1 ? CHANGE_STATE_DISABLE : CHANGE_STATE_KEEP;
         o->reason =
             o->rec != NULL && strcmp(o->rec->status, "ok") == 0 ? PLAN_R_MISSING : PLAN_R_NEW;
         o->adopt = o->rec != NULL && strcmp(o->rec->status, "pending") == 0;
@@ -340,6 +357,7 @@ int planner_decide(struct plan_obj *o, const struct planner_ctx *c, struct dm_er
         o->op = PLAN_CREATE;
         o->reason = PLAN_R_SUFFIXED;
         o->suffix = 1;
+        o->state = o->want_disabled == 1 ? CHANGE_STATE_DISABLE : CHANGE_STATE_KEEP;
     } else {
         hold(o, PLAN_R_COLLISION_TARGET,
              "already at the target and not created by dirmig (run.collision is \"skip\")");

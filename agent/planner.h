@@ -60,6 +60,10 @@ enum plan_collision { PLAN_COLLIDE_SKIP = 0, PLAN_COLLIDE_LINK, PLAN_COLLIDE_SUF
 #define PLAN_R_MEMBERS_LEFT_OUT "members_left_out"
 #define PLAN_R_CONTAINER "container"
 #define PLAN_R_UNCHANGED "unchanged"
+#define PLAN_R_DISABLED "disabled"   /* disabled in the source */
+#define PLAN_R_ENABLED "enabled"     /* enabled in the source again */
+#define PLAN_R_LEAVER "leaver"       /* no longer in a complete source read */
+#define PLAN_R_UNMATCHED "unmatched" /* only the target has it */
 
 /* "drifted at the target" for PLAN_R_DRIFT, ...; the name itself when unknown. Static. */
 const char *planner_reason_text(const char *reason);
@@ -85,6 +89,8 @@ struct plan_obj {
     const char *digest;             /* digest of what want asks the target to hold */
     const struct proj *have;        /* the target now, or NULL when absent */
     int by_ref;                     /* have was looked up by the journal's reference */
+    int want_disabled;              /* the account state the source asks for: 1 disabled,
+                                     * 0 enabled, -1 the source does not say (left alone) */
     /* outputs (planner_decide) */
     enum plan_op op;
     const char *reason;       /* static PLAN_R_* */
@@ -96,6 +102,7 @@ struct plan_obj {
     int adopt;                /* CREATE: an existing object is ours (a pending create) */
     int linked;               /* the object becomes ours by the collision policy "link" */
     int suffix;               /* CREATE under the suffixed name (PLAN_COLLIDE_SUFFIX) */
+    int state;                /* CHANGE_STATE_KEEP / _ENABLE / _DISABLE (connector.h) */
     char msg[256];            /* HOLD: why (no values) */
 };
 

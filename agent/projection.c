@@ -86,6 +86,7 @@ int proj_build(struct proj **out, const struct entry *e, const struct proj_rules
     if (p == NULL) {
         return dm_err_set(err, DM_ENOMEM, "out of memory");
     }
+    p->disabled = -1;
     for (size_t i = 0; i < e->nattrs; i++) {
         total += e->attrs[i].nvals;
     }
@@ -103,6 +104,10 @@ int proj_build(struct proj **out, const struct entry *e, const struct proj_rules
 
         if (a->nvals == 0 || entry_is_sensitive_attr(a->name)) {
             continue;
+        }
+        if (strcasecmp(a->name, "dirmigAccountState") == 0) {
+            p->disabled = strcasecmp((const char *)a->vals[0].data, "enabled") != 0;
+            continue; /* the account state, not an attribute of the object */
         }
         if (e->key != NULL && p->status == NULL && strcasecmp(a->name, "status") == 0) {
             p->status = strndup((const char *)a->vals[0].data, a->vals[0].len);

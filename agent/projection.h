@@ -36,6 +36,8 @@ struct proj {
     uint64_t *vals;     /* every attribute's value hashes, one allocation */
     struct entry *keys; /* verbatim values of the correlation attributes; never NULL */
     char *status;       /* targets with ids: lifecycle status ("ACTIVE", ...) or NULL */
+    int disabled;       /* the account state the connector reported (dirmigAccountState):
+                         * 1 disabled, 0 enabled, -1 not known */
 };
 
 /* How values are normalised and what is kept verbatim. Borrowed, NULL-terminated lists. */

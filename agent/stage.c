@@ -381,6 +381,38 @@ static int keep_corr(struct pipe *p, const struct entry *src, struct pobj *q)
     return DM_OK;
 }
 
+/* The account state the source asks for (users): what the map produced as
+ * dirmigAccountState (copied from Active Directory's, or set by a rule), else the source's
+ * users.disabled rule; -1 when the source says nothing (the target's state is left alone).
+ * A locked account is enabled: a lockout is the source's own business and passes. */
+static void stage_state(struct pipe *p, const struct entry *src, struct pobj *q)
+{
+    const struct config_endpoint *s = &p->cfg->source;
+    const char *st = entry_first(q->want, "dirmigAccountState");
+
+    q->want_disabled = -1;
+    if (p->kind != MAP_USERS) {
+        return;
+    }
+    if (st != NULL) {
+        q->want_disabled = strcasecmp(st, "disabled") == 0 || strcasecmp(st, "expired") == 0;
+    } else if (s->disabled_attr != NULL) {
+        const struct dm_attr *a = entry_attr(src, s->disabled_attr);
+        q->want_disabled = 0;
+        for (size_t i = 0; a != NULL && i < a->nvals && !q->want_disabled; i++) {
+            if (s->disabled_values == NULL) {
+                q->want_disabled = 1;
+            }
+            for (size_t k = 0; s->disabled_values != NULL && s->disabled_values[k] != NULL; k++) {
+                if (strcasecmp((const char *)a->vals[i].data, s->disabled_values[k]) == 0) {
+                    q->want_disabled = 1;
+                }
+            }
+        }
+    }
+    entry_del_attr(q->want, "dirmigAccountState"); /* a state, not an attribute to write */
+}
+
 /* The target identity (conn_ops.ident): a mapped natural key (login, group name), or the
  * DN rebased from the source base to the target base (kept as it is when the target has no
  * base). */
@@ -509,6 +541,7 @@ enum resolved {
     RES_LEFT = 0,    /* not migrated: left out and reported */
     RES_NESTED = -1, /* a group, and the target has no nested groups */
     RES_LATER = 2,   /* a group of the scope not yet at the target: write this group later */
+    RES_LEAVER = 3,  /* a leaver (no longer in the source): left out quietly */
 };
 
 static int rebase_into(struct pipe *p, const char *dn, struct buf *out)
@@ -552,6 +585,10 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
     rc = state_object_by_source_dn(&o, p->state, norm, &e);
     if (rc != DM_OK && rc != DM_ENOTFOUND) {
         *err = e;
+        goto done;
+    }
+    if (rc == DM_OK && (strcmp(o.status, "left") == 0 || strcmp(o.status, "deleted") == 0)) {
+        *how = RES_LEAVER; /* left the source: it leaves its groups too */
         goto done;
     }
     /* at the target: written (in this run, for a snapshot written anew) */
@@ -698,6 +735,12 @@ static enum stage_rc stage_members(struct pipe *p, struct pobj *q)
                          "so it is left out (flatten nesting in the source map)",
                          p->kind_name, m->dn, a->name, (int)a->vals[j].len,
                          (const char *)a->vals[j].data);
+                free(a->vals[j].data);
+                continue;
+            }
+            if (how == RES_LEAVER) {
+                log_debug("%s %s: %s \"%.*s\" left the source; left out", p->kind_name, m->dn,
+                          a->name, (int)a->vals[j].len, (const char *)a->vals[j].data);
                 free(a->vals[j].data);
                 continue;
             }
@@ -1096,9 +1139,14 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
     }
     want_digest(p, q->want, q->digest);
     q->by_ref = q->has_rec && q->rec.target_ref != NULL && q->rec.target_ref[0] &&
-                (strcmp(q->rec.status, "ok") == 0 || strcmp(q->rec.status, "failed") == 0);
+                (strcmp(q->rec.status, "ok") == 0 || strcmp(q->rec.status, "failed") == 0 ||
+                 strcmp(q->rec.status, "left") == 0);
+    if (q->has_rec && strcmp(q->rec.status, "left") == 0 && q->want_disabled < 0) {
+        q->want_disabled = 0; /* back in the source: dirmig disabled it, dirmig enables it */
+    }
     if (!p->verify && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&
-        strcmp(q->rec.digest, q->digest) == 0) {
+        strcmp(q->rec.digest, q->digest) == 0 &&
+        (q->want_disabled < 0 || q->want_disabled == (q->rec.disabled_at != 0))) {
         p->kc->unchanged++;
         if (p->kind == MAP_GROUPS && pipe_handled_add(p, q->source_dn) != DM_OK) {
             p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
@@ -1177,6 +1225,7 @@ int pipe_on_entry(const struct entry *src, void *payload)
     }
     memset(&q, 0, sizeof(q));
     q.kind = p->kind;
+    q.want_disabled = -1;
     q.key = strdup(src->key != NULL && src->key[0] ? src->key : "");
     if (q.key == NULL || dn_normalize(&q.source_dn, src->dn, &q.err) != DM_OK) {
         q.failed = 1;
@@ -1203,6 +1252,11 @@ int pipe_on_entry(const struct entry *src, void *payload)
         goto out;
     }
     s = stage_scope(p, src, &q);
+    if (s == STAGE_GO && pipe_seen(p, &q) != DM_OK) {
+        p->fatal_rc = p->fatal_err.rc;
+        pipe_pobj_clear(&q);
+        goto out;
+    }
     if (s == STAGE_GO && p->o->mode == PIPE_VALIDATE) {
         int rc = pipe_validate_entry(p, src, &q);
         pipe_pobj_clear(&q);
@@ -1218,6 +1272,7 @@ int pipe_on_entry(const struct entry *src, void *payload)
         s = stage_map(p, src, &q);
     }
     if (s == STAGE_GO) {
+        stage_state(p, src, &q);
         s = stage_identity(p, src, &q);
     }
     if (s == STAGE_GO) {

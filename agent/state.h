@@ -1,5 +1,5 @@
 /*
- * state.h: the state journal (DESIGN "State journal").
+ * state.h: the state journal: what was migrated, where, and what failed.
  *
  * One SQLite file in WAL mode (state_sqlite.c is the only place that knows SQLite; a
  * PostgreSQL backend is planned behind this same interface). It holds:
@@ -49,6 +49,8 @@ struct state_object {
     int linked;   /* 1: an object that was at the target before and was linked by the
                    * collision policy, not created by dirmig */
     int suffixed; /* 1: created under the collision suffix beside an object that was there */
+    long long disabled_at; /* unix time dirmig disabled it at the target (leaver, or disabled
+                            * in the source); 0 when it did not */
 };
 
 /* Frees the strings of o (not o itself) and zeroes it. */
@@ -108,6 +110,25 @@ int state_object_put(struct state *s, const struct state_object *o, struct dm_er
 /* Records an error of run for one object (key/dn may be NULL). */
 int state_error_add(struct state *s, long long run, const char *key, const char *dn,
                     const char *category, const char *message, struct dm_err *err) DM_MUST_USE;
+
+/*
+ * Leavers (agent/leavers.h). During a run every object read from the source (in scope and
+ * active) is noted in a per-connection work table, never stored: state_seen_add(). After a
+ * complete read, state_unseen() calls fn for each object of kind that dirmig wrote to the
+ * target (status ok or failed, with a target reference) and that was not read: the
+ * candidates for the leaver action. state_population() counts those written objects.
+ */
+typedef int (*state_object_fn)(const struct state_object *o, void *payload);
+int state_seen_add(struct state *s, const char *kind, const char *key,
+                   struct dm_err *err) DM_MUST_USE;
+int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn, void *payload,
+                 struct dm_err *err) DM_MUST_USE;
+/* A delta read proves deletions one by one instead: state_gone_add() notes an object the
+ * source reported deleted; state_unseen() with gone = 1 lists the written objects noted so. */
+int state_gone_add(struct state *s, const char *kind, const char *key,
+                   struct dm_err *err) DM_MUST_USE;
+int state_population(long long *out, struct state *s, const char *kind,
+                     struct dm_err *err) DM_MUST_USE;
 
 /* Counts of objects by kind and status: fills ok/failed for "user" and "group". */
 struct state_totals {

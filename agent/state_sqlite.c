@@ -7,7 +7,8 @@
 #include <time.h>
 
 /*
- * The state journal on SQLite (the only file that knows SQLite, STYLE L2).
+ * The state journal on SQLite (the only file that knows SQLite, so that another backend
+ * can be added behind state.h).
  *
  * WAL mode with synchronous=NORMAL: a commit is durable against a process crash (the WAL
  * is written before COMMIT returns) and only the last transactions can be lost on power
@@ -20,7 +21,8 @@
 #define STATE_SCHEMA_VERSION 3
 #define STATE_BUSY_TIMEOUT_MS 10000
 
-#define OBJ_COLS "kind, key, source_dn, target_ref, digest, status, last_run, attrs, origin"
+#define OBJ_COLS                                                                                   \
+    "kind, key, source_dn, target_ref, digest, status, last_run, attrs, origin, disabled_at"
 
 enum st_stmt {
     ST_BEGIN,
@@ -52,6 +54,11 @@ enum st_stmt {
     ST_WAVES,
     ST_ERR_CATEGORIES,
     ST_ERR_EXAMPLES,
+    ST_SEEN_ADD,
+    ST_UNSEEN,
+    ST_POPULATION,
+    ST_GONE_ADD,
+    ST_GONE,
     ST__LAST
 };
 
@@ -76,7 +83,22 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_OBJ_BY_TARGET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND target_ref = ?2 "
                          "COLLATE NOCASE ORDER BY status = 'ok' DESC, last_run DESC LIMIT 1",
     [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects (" OBJ_COLS ") "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_SEEN_ADD] = "INSERT OR IGNORE INTO temp.seen (kind, key) VALUES (?1, ?2)",
+    /* written by dirmig, at the target still, and not in this run's source read */
+    [ST_UNSEEN] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
+                  "AND o.status IN ('ok', 'failed', 'left') AND o.target_ref != '' AND NOT EXISTS "
+                  "(SELECT 1 FROM temp.seen s WHERE s.kind = o.kind AND s.key = o.key) "
+                  "ORDER BY o.key",
+    [ST_GONE_ADD] = "INSERT OR IGNORE INTO temp.gone (kind, key) VALUES (?1, ?2)",
+    /* written by dirmig, at the target still, and deleted in the source (delta reads) */
+    [ST_GONE] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
+                "AND o.status IN ('ok', 'failed', 'left') AND o.target_ref != '' AND EXISTS "
+                "(SELECT 1 FROM temp.gone g WHERE g.kind = o.kind AND g.key = o.key) "
+                "ORDER BY o.key",
+    [ST_POPULATION] = "SELECT count(*) FROM objects WHERE kind = ?1 "
+                      "AND status IN ('ok', 'failed', 'left') "
+                      "AND target_ref != ''",
     [ST_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
@@ -221,6 +243,9 @@ static const struct {
          * lookups by target reference (collisions, pending creates) */
         "ALTER TABLE objects ADD COLUMN attrs TEXT;"
         "ALTER TABLE objects ADD COLUMN origin TEXT;"
+        /* when dirmig disabled the object at the target (a leaver, or disabled in the
+         * source), 0 when it did not: leavers are deleted delete_after_days later */
+        "ALTER TABLE objects ADD COLUMN disabled_at INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
         "CREATE INDEX objects_target ON objects (kind, target_dn COLLATE NOCASE);"},
     /* 3: the target reference is what the target calls the object (a DN, or an id the
@@ -390,6 +415,17 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
         sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
         goto done;
     }
+    /* this connection's set of objects read from the source in this run (leavers) */
+    if (sqlite3_exec(s->db,
+                     "CREATE TEMP TABLE seen (kind TEXT NOT NULL, key TEXT NOT NULL, "
+                     "PRIMARY KEY (kind, key));"
+                     "CREATE TEMP TABLE gone (kind TEXT NOT NULL, key TEXT NOT NULL, "
+                     "PRIMARY KEY (kind, key));",
+                     NULL, NULL, &errmsg) != SQLITE_OK) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the run's work table: %s", path,
+                        errmsg ? errmsg : "?");
+        goto done;
+    }
     for (int i = 0; i < ST__LAST; i++) {
         if (sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
                                NULL) != SQLITE_OK) {
@@ -541,8 +577,10 @@ static char *col_dup(sqlite3_stmt *st, int i)
 }
 
 /* Steps a SELECT over objects and fills out from its single row. */
+/* Steps a SELECT of OBJ_COLS and fills out from its row. The statement is reset unless
+ * more rows are to come (more: the caller iterates and resets it). */
 static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *st, const char *what,
-                      struct dm_err *err)
+                      struct dm_err *err, int more)
 {
     struct state_object o = {0};
     const unsigned char *d;
@@ -576,9 +614,13 @@ static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *s
     d = sqlite3_column_text(st, 8);
     o.linked = d != NULL && strcmp((const char *)d, "linked") == 0;
     o.suffixed = d != NULL && strcmp((const char *)d, "suffixed") == 0;
+    o.disabled_at = (long long)sqlite3_column_int64(st, 9);
     *out = o;
     memset(&o, 0, sizeof(o));
     rc = DM_OK;
+    if (more) {
+        return rc;
+    }
 done:
     state_object_clear(&o);
     stmt_done(st);
@@ -592,7 +634,7 @@ int state_object_get(struct state_object *out, struct state *s, const char *kind
 
     bind_text(st, 1, kind);
     bind_text(st, 2, key);
-    return object_row(out, s, st, "reading an object", err);
+    return object_row(out, s, st, "reading an object", err, 0);
 }
 
 int state_object_by_source_dn(struct state_object *out, struct state *s, const char *source_dn,
@@ -601,7 +643,7 @@ int state_object_by_source_dn(struct state_object *out, struct state *s, const c
     sqlite3_stmt *st = s->st[ST_OBJ_BY_DN];
 
     bind_text(st, 1, source_dn);
-    return object_row(out, s, st, "reading an object by DN", err);
+    return object_row(out, s, st, "reading an object by DN", err, 0);
 }
 
 int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err)
@@ -617,6 +659,7 @@ int state_object_put(struct state *s, const struct state_object *o, struct dm_er
     sqlite3_bind_int64(st, 7, o->last_run);
     bind_text(st, 8, o->attrs);
     bind_text(st, 9, o->linked ? "linked" : o->suffixed ? "suffixed" : "created");
+    sqlite3_bind_int64(st, 10, o->disabled_at);
     return exec_stmt(s, ST_OBJ_PUT, "writing an object", err);
 }
 
@@ -627,7 +670,7 @@ int state_object_by_target(struct state_object *out, struct state *s, const char
 
     bind_text(st, 1, kind);
     bind_text(st, 2, target_ref);
-    return object_row(out, s, st, "reading an object by target reference", err);
+    return object_row(out, s, st, "reading an object by target reference", err, 0);
 }
 
 void state_object_clear(struct state_object *o)
@@ -1107,4 +1150,66 @@ int state_error_examples(struct state *s, int per_category, state_error_row_fn f
     }
     stmt_done(st);
     return rc;
+}
+
+int state_seen_add(struct state *s, const char *kind, const char *key, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_SEEN_ADD];
+
+    bind_text(st, 1, kind);
+    bind_text(st, 2, key);
+    return exec_stmt(s, ST_SEEN_ADD, "noting an object read", err);
+}
+
+int state_gone_add(struct state *s, const char *kind, const char *key, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_GONE_ADD];
+
+    bind_text(st, 1, kind);
+    bind_text(st, 2, key);
+    return exec_stmt(s, ST_GONE_ADD, "noting an object deleted in the source", err);
+}
+
+int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn, void *payload,
+                 struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[gone ? ST_GONE : ST_UNSEEN];
+    int rc;
+
+    bind_text(st, 1, kind);
+    for (;;) {
+        struct state_object o = {0};
+        rc = object_row(&o, s, st, "listing objects not read", err, 1);
+        if (rc == DM_ENOTFOUND) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != DM_OK) {
+            break;
+        }
+        rc = fn(&o, payload);
+        state_object_clear(&o);
+        if (rc != 0) {
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_population(long long *out, struct state *s, const char *kind, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_POPULATION];
+    int rc;
+
+    bind_text(st, 1, kind);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = db_fail(s, err, "counting objects");
+        stmt_done(st);
+        return rc;
+    }
+    *out = (long long)sqlite3_column_int64(st, 0);
+    stmt_done(st);
+    return DM_OK;
 }

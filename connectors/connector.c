@@ -11,8 +11,7 @@ extern const struct conn_ops conn_ldif_ops;
 extern const struct conn_ops conn_csv_ops;
 extern const struct conn_ops conn_jsonl_ops;
 
-/* NULL-terminated registry of every connector (STYLE V1); the order is the one of the
- * configuration's list of types (dirmig.json(5), "type"). */
+/* NULL-terminated registry of every connector: adding a target is adding a file here. */
 static const struct conn_ops *const registry[] = {
     /* one a line (clang-format keeps it so with the trailing comment) */
     &conn_ldap_ops,  /* ldap */

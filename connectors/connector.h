@@ -1,5 +1,5 @@
 /*
- * connectors/connector.h: the one interface every connector implements (DESIGN, STYLE V1).
+ * connectors/connector.h: the one interface every connector implements.
  *
  * Call order: conn_find(name) -> ops->open(cfg) -> any of read / lookup / apply / check ->
  * ops->close. One thread owns a struct conn. A source is read with read(), which streams
@@ -35,6 +35,9 @@ enum conn_caps {
     CONN_SNAPSHOT = 1 << 10,     /* every run writes the whole target anew (a file): the
                                   * target starts empty each run, nothing is skipped as
                                   * unchanged per the journal, the base entry is written too */
+    CONN_LDAP = 1 << 13,         /* speaks LDAP: binds, paging, dialects, write windows */
+    CONN_DISABLE = 1 << 12,      /* the target disables an account itself (a lifecycle or
+                                  * an active flag), without a configured attribute */
     CONN_LAZY_CREATE = 1 << 11,  /* users for the password-import hook are not created by
                                   * dirmig: the target creates each one at its first sign-in,
                                   * after the hook verified it (Auth0's custom database) */
@@ -85,6 +88,10 @@ struct conn_cfg {
     int range_size;             /* ad: values per ranged request (member;range=L-H);
                                  * 0 = take the ranges the server chooses */
     const char *group_nesting;  /* ad: "preserve" (NULL = the same) or "flatten" */
+    /* target: how a user is disabled there (change.state) */
+    const char *disable_attr;      /* LDAP: attribute set to disable_value, NULL = none */
+    const char *disable_value;     /* LDAP: default "TRUE" */
+    const char *disable_lifecycle; /* okta: "deactivate" or "suspend" */
     const char *config_dir;     /* directory of the config file (relative file: URIs) */
     /* the connector's own keys without a field here (conn_key.off CONN_KEY_OPT), as
      * "path" -> value text (booleans "true"/"false", integers in decimal); read with
@@ -149,13 +156,19 @@ struct scope {
     const char *key_attr; /* NULL = the DN is the key */
     const char *since;    /* delta read: only what changed after this watermark (from
                            * ops->watermark of an earlier run); NULL = everything */
+    int *incomplete;      /* may be NULL; set to 1 when read() skipped part of the scope
+                           * without an error (a search reference it did not follow): such a
+                           * read proves nothing about what is absent */
 };
 
 /* Called once per entry; the entry is borrowed (valid until fn returns). A non-zero
  * return stops the read and is returned by read(). */
 typedef int (*conn_entry_fn)(const struct entry *e, void *payload);
 
-/* CHANGE_DISABLE (deactivate without deleting) is for CONN_IDENT_KEY targets. CHANGE_MOVE (DN
+/* Account state a change asks for (struct change.state). */
+enum { CHANGE_STATE_KEEP = 0, CHANGE_STATE_ENABLE, CHANGE_STATE_DISABLE };
+
+/* CHANGE_DISABLE disables the account without deleting it (target.disable). CHANGE_MOVE (DN
  * targets): rename old_ref to entry->dn, then modify as CHANGE_MODIFY does. */
 enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE, CHANGE_DISABLE, CHANGE_MOVE };
 
@@ -172,6 +185,9 @@ struct change {
     const char *const *merge;  /* MODIFY: attributes whose values are added, the target's own
                                 * kept (NULL-terminated; may be NULL) */
     const char *old_ref;       /* MOVE: the DN the object has at the target now */
+    int state;                 /* users: CHANGE_STATE_KEEP, _ENABLE or _DISABLE the account
+                                * (ADD, MODIFY), as the target does it (target.disable) */
+    int leave_groups;          /* DISABLE, DELETE: take the object out of every group too */
     int adopt;                 /* ADD: an object already at the target is ours (a create the
                                 * journal recorded before a crash): compare and modify it
                                 * instead of answering APPLY_EXISTS */
@@ -250,6 +266,9 @@ struct conn_ops {
      * together); fills out[i] (or NULL), rcs[i] and errs[i] as get() would. */
     void (*get_many)(struct conn *c, enum obj_kind kind, const char *const *refs, size_t n,
                      struct entry **out, int *rcs, struct dm_err *errs);
+    /* Optional: who the connection is bound as (LDAP who-am-I, else the configured bind
+     * identity), as text to compare between runs; caller frees *out with free(). */
+    int (*identity)(char **out, struct conn *c, struct dm_err *err);
     /* Optional: traffic counters so far. */
     void (*stats)(struct conn *c, struct conn_stats *out);
     /* CONN_IDENT_KEY: the mapped attribute that names a user / a group ("login", "name");
@@ -277,7 +296,7 @@ struct conn_ops {
     /* Optional: a stable identity of the target behind the URI (LDAP: the base entry's
      * entryUUID), so a journal is never applied to another server behind the same name.
      * *out is a new string (free()); DM_ENOTFOUND when the base does not exist. */
-    int (*identity)(char **out, struct conn *c, struct dm_err *err);
+    int (*target_identity)(char **out, struct conn *c, struct dm_err *err);
     /* Optional: the end of a run that wrote through c; ok = 0 when the run failed or was
      * interrupted. A snapshot target makes its output visible only here (ok) or drops it
      * (not ok): never a partial silent write. */

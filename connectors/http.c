@@ -481,8 +481,8 @@ int http_submit_hdr(struct http_client *c, const char *method, const char *path,
     }
     x->fn = fn;
     x->payload = payload;
-    /* Okta counts "get user by id" apart from "update or delete user by id" (contract
-     * §2.10): reads of one object get a bucket of their own */
+    /* Okta counts "get user by id" apart from "update or delete user by id" (separate rows
+     * of its rate-limit table): reads of one object get a bucket of their own */
     ratelimit_key(x->key + 4, sizeof(x->key) - 4, x->url);
     memcpy(x->key, strcmp(method, "GET") == 0 && strstr(x->key + 4, "/*") != NULL ? "GET " : "ALL ",
            4);
@@ -583,7 +583,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     } else if (header_is(line, n, "X-Okta-Request-Id", &v, &vlen)) {
         snprintf(x->resp.request_id, sizeof(x->resp.request_id), "%.*s", (int)vlen, v);
     } else if (header_is(line, n, "Link", &v, &vlen)) {
-        /* several Link lines may come; only rel="next" matters (contract §2.7) */
+        /* several Link lines may come (RFC 8288); only rel="next" matters */
         char *val = strndup(v, vlen);
         char *next = NULL;
 

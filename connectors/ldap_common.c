@@ -134,7 +134,8 @@ static int set_tls_options(LDAP *ld, const struct conn_cfg *cfg, struct dm_err *
         ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cfg->ca_file) != LDAP_OPT_SUCCESS) {
         return dm_err_set(err, DM_EINVAL, "%s: cannot use CA file %s", cfg->uri, cfg->ca_file);
     }
-    /* Per-handle TLS options take effect only with a new context (contracts §1.4). */
+    /* Per-handle TLS options take effect only with a new context: without NEWCTX the handle
+     * keeps the global one (a CA set here alone fails with -11 against slapd). */
     if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS) {
         return dm_err_set(err, DM_EINVAL, "%s: cannot create TLS context (CA file %s)", cfg->uri,
                           cfg->ca_file != NULL ? cfg->ca_file : "(system)");
@@ -583,7 +584,15 @@ int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, in
                 }
                 continue;
             }
-            /* search references (referrals are off) and intermediate responses */
+            /* search references (referrals are off) and intermediate responses: a skipped
+             * reference means part of the scope was not read */
+            if (n == LDAP_RES_SEARCH_REFERENCE) {
+                if (sess->refs_skipped++ == 0) {
+                    log_warn("%s: search under \"%s\" returned a reference to another server; "
+                             "referrals are not followed, so this read is not complete",
+                             sess->cfg.uri, base);
+                }
+            }
             ldap_msgfree(msg);
             msg = NULL;
         }

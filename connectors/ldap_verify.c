@@ -587,7 +587,8 @@ int ldap_verify_new(struct ldap_verify **out, const struct ldap_verify_cfg *cfg,
         return dm_err_set(err, DM_ENOMEM, "ldap_verify_new");
     }
     /* libldap's global options are initialised by the first call; make it here, on one
-     * thread, before the workers (contracts/ldap-ad.md §1.3). */
+     * thread, before the workers (libldap's global options must not be initialised by two
+     * threads at once). */
     ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version);
     v->cfg = *cfg;
     if (cfg->dn_template == NULL &&

@@ -173,7 +173,16 @@ static struct entry *entry_of(json_t *obj, const char *dn_prop)
         }
     }
     if (rc == DM_OK && json_is_string(json_object_get(obj, "status"))) {
-        rc = entry_add_str(e, "status", json_string_value(json_object_get(obj, "status")));
+        const char *st = json_string_value(json_object_get(obj, "status"));
+        rc = entry_add_str(e, "status", st);
+        /* the account state the planner compares (connector.h): a user who cannot sign in
+         * because the target holds it back; STAGED and PROVISIONED wait for activation */
+        if (rc == DM_OK && strcmp(dn_prop, "login") == 0) {
+            rc = entry_add_str(e, "dirmigAccountState",
+                               strcmp(st, "SUSPENDED") == 0 || strcmp(st, "DEPROVISIONED") == 0
+                                   ? "disabled"
+                                   : "enabled");
+        }
     }
     json_object_foreach (prof, k, v) {
         if (rc != DM_OK) {
@@ -356,11 +365,25 @@ static int okta_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
                      struct dm_err *err)
 {
     struct read_ctx x = {fn, payload, err};
-    char path[64];
+    char *esc = NULL, *path = NULL;
+    int rc;
 
-    (void)s;
-    snprintf(path, sizeof(path), "/api/v1/users?limit=%d", OKTA_USERS_PAGE);
-    return list_all(c, path, read_elem, &x, err);
+    /* the scope's filter is an Okta search expression (contracts 2.6: search includes
+     * DEPROVISIONED users, a plain list does not) */
+    if (s != NULL && s->filter != NULL && s->filter[0] != '\0') {
+        esc = okta_url_escape(s->filter);
+        if (esc == NULL ||
+            asprintf(&path, "/api/v1/users?search=%s&limit=%d", esc, OKTA_USERS_PAGE) < 0) {
+            free(esc);
+            return dm_err_set(err, DM_ENOMEM, "out of memory");
+        }
+    } else if (asprintf(&path, "/api/v1/users?limit=%d", OKTA_USERS_PAGE) < 0) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    rc = list_all(c, path, read_elem, &x, err);
+    free(esc);
+    free(path);
+    return rc;
 }
 
 static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
@@ -608,17 +631,21 @@ static void okta_get_many(struct conn *c, enum obj_kind kind, const char *const 
 /* ---- apply: one job per change ---- */
 
 enum job_stage {
-    J_USER_CREATE,  /* POST /users */
-    J_USER_FETCH,   /* GET /users/{login} after E0000001 */
-    J_USER_UPDATE,  /* POST /users/{id} */
-    J_USER_DEACT,   /* POST /users/{id}/lifecycle/deactivate */
-    J_USER_DELETE,  /* DELETE /users/{id} (twice when active) */
-    J_GROUP_GET,    /* GET /groups/{id} */
-    J_GROUP_FIND,   /* GET /groups?search= (all pages) */
-    J_GROUP_CREATE, /* POST /groups */
-    J_GROUP_PUT,    /* PUT /groups/{id} */
-    J_GROUP_LIST,   /* GET /groups/{id}/users (all pages) */
-    J_GROUP_MEMBERS /* PUT/DELETE /groups/{id}/users/{uid} */
+    J_USER_CREATE,      /* POST /users */
+    J_USER_FETCH,       /* GET /users/{login} after E0000001 */
+    J_USER_UPDATE,      /* POST /users/{id} */
+    J_USER_DEACT,       /* POST /users/{id}/lifecycle/deactivate */
+    J_USER_STATE,       /* POST /users/{id}/lifecycle/{deactivate,suspend,activate,unsuspend} */
+    J_USER_GROUPS,      /* GET /users/{id}/groups, then DELETE each membership (leave_groups) */
+    J_USER_LEAVE,       /* DELETE /groups/{gid}/users/{id} in flight (leave_groups) */
+    J_USER_FETCH_STATE, /* GET /users/{id} before a state step (DISABLE) */
+    J_USER_DELETE,      /* DELETE /users/{id} (twice when active) */
+    J_GROUP_GET,        /* GET /groups/{id} */
+    J_GROUP_FIND,       /* GET /groups?search= (all pages) */
+    J_GROUP_CREATE,     /* POST /groups */
+    J_GROUP_PUT,        /* PUT /groups/{id} */
+    J_GROUP_LIST,       /* GET /groups/{id}/users (all pages) */
+    J_GROUP_MEMBERS     /* PUT/DELETE /groups/{id}/users/{uid} */
 };
 
 struct job {
@@ -638,6 +665,7 @@ struct job {
     size_t member_failed;
     struct dm_err member_err; /* first member failure */
     unsigned create_attempts; /* users: attempts of the create that met E0000001 */
+    enum apply_status after;  /* the status a lifecycle step finishes with */
     int create_dup;           /* groups: our create met E0000001 (a retried POST) */
     time_t started;           /* wall clock when the job started */
 };
@@ -783,6 +811,11 @@ static void job_submit_json(struct job *j, const char *method, const char *path,
     free(s);
 }
 
+static int suspends(const struct conn *c)
+{
+    return c->cfg.disable_lifecycle != NULL && strcmp(c->cfg.disable_lifecycle, "suspend") == 0;
+}
+
 static void user_create(struct job *j)
 {
     int hook = 1;
@@ -801,10 +834,67 @@ static void user_create(struct job *j)
     }
     j->res->created_with_hook = hook;
     j->stage = J_USER_CREATE;
+    /* a user created to be deactivated right away is never activated first */
     snprintf(path, sizeof(path), "/api/v1/users?activate=%s",
-             j->c->cfg.activate ? "true" : "false");
+             j->c->cfg.activate && !(j->ch->state == CHANGE_STATE_DISABLE && !suspends(j->c))
+                 ? "true"
+                 : "false");
     job_submit_json(j, "POST", path, body);
     json_decref(body);
+}
+
+/* The lifecycle step that takes a user in status st to the state the change asks for, or
+ * NULL when it is there already. */
+static const char *state_step(const struct job *j, const char *st, int disable)
+{
+    int off = st != NULL && (strcmp(st, "SUSPENDED") == 0 || strcmp(st, "DEPROVISIONED") == 0);
+
+    if (disable) {
+        if (off) {
+            return NULL;
+        }
+        /* only an active user can be suspended; one never activated is deactivated */
+        return suspends(j->c) && st != NULL && strcmp(st, "ACTIVE") == 0 ? "suspend" : "deactivate";
+    }
+    if (st != NULL && strcmp(st, "SUSPENDED") == 0) {
+        return "unsuspend";
+    }
+    return st != NULL && strcmp(st, "DEPROVISIONED") == 0 ? "activate" : NULL;
+}
+
+/* Moves the user to the state the change asks for (after a create or update whose answer
+ * said status st), then finishes with `then`; finishes at once when nothing is to do. */
+static void user_state(struct job *j, const char *st, enum apply_status then)
+{
+    const char *step;
+    char path[160];
+
+    if (j->ch->op != CHANGE_DISABLE && j->ch->state == CHANGE_STATE_KEEP) {
+        job_finish(j, then);
+        return;
+    }
+    step = state_step(j, st, j->ch->op == CHANGE_DISABLE || j->ch->state == CHANGE_STATE_DISABLE);
+    if (step == NULL) {
+        job_finish(j, j->ch->op == CHANGE_DISABLE ? APPLY_UNCHANGED : then);
+        return;
+    }
+    j->after = then == APPLY_UNCHANGED ? APPLY_UPDATED : then;
+    j->stage = J_USER_STATE;
+    snprintf(path, sizeof(path), "/api/v1/users/%s/lifecycle/%s%s", j->id, step,
+             strcmp(step, "activate") == 0 || strcmp(step, "deactivate") == 0 ? "?sendEmail=false"
+                                                                              : "");
+    job_submit(j, "POST", path, "", 0);
+}
+
+/* The status in a user object answer, copied into buf ("" when absent). */
+static const char *status_of(const struct http_response *r, char *buf, size_t len)
+{
+    json_t *o = json_loadb(r->body.data, r->body.len, 0, NULL);
+    const char *st = json_string_value(json_object_get(o, "status"));
+
+    snprintf(buf, len, "%s", st != NULL ? st : "");
+    json_decref(o);
+    return buf;
 }
 
 static void user_update(struct job *j)
@@ -866,6 +956,8 @@ static int str_cmp(const void *a, const void *b)
 }
 
 static void on_member(const struct http_response *r, int rc, const struct dm_err *herr, void *p);
+static void on_leave(const struct http_response *r, int rc, const struct dm_err *herr, void *p);
+static void fetch_state(struct job *j);
 
 static void member_submit(struct job *j, const char *uid, int add)
 {
@@ -1028,8 +1120,14 @@ static void job_start(struct job *j)
             snprintf(path, sizeof(path), "/api/v1/groups/%s", j->id);
             j->deletes++;
             job_submit(j, "DELETE", path, NULL, 0);
+        } else if (ch->op == CHANGE_DISABLE && ch->leave_groups) {
+            j->stage = J_USER_GROUPS;
+            snprintf(path, sizeof(path), "/api/v1/users/%s/groups", j->id);
+            job_submit(j, "GET", path, NULL, 0);
+        } else if (ch->op == CHANGE_DISABLE) {
+            fetch_state(j);
         } else {
-            user_lifecycle(j, ch->op == CHANGE_DISABLE ? J_USER_DEACT : J_USER_DELETE);
+            user_lifecycle(j, J_USER_DELETE); /* a deleted user leaves its groups */
         }
         return;
     }
@@ -1067,6 +1165,35 @@ static void job_submit(struct job *j, const char *method, const char *path, cons
     }
     if (http_submit(j->c->http, method, path, body, len, on_job, j, &e) != DM_OK) {
         job_fail_err(j, &e);
+    }
+}
+
+/* Reads the user again: its status decides the lifecycle step (DISABLE). */
+static void fetch_state(struct job *j)
+{
+    char path[96];
+
+    j->stage = J_USER_FETCH_STATE;
+    snprintf(path, sizeof(path), "/api/v1/users/%s", j->id);
+    job_submit(j, "GET", path, NULL, 0);
+}
+
+/* One membership of a leaver removed (404: gone already, as wanted). When the last answer
+ * is in, the user is disabled. A failure is reported and the user disabled anyway. */
+static void on_leave(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct member_req *m = p;
+    struct job *j = m->j;
+
+    j->inflight--;
+    if (rc != DM_OK || (r->status != 204 && r->status != 200 && r->status != 404)) {
+        struct dm_err e = {0};
+        answer_err(&e, r, rc, herr, "leaving a group");
+        log_warn("user %s stays in a group: %s", j->ch->entry->dn, e.msg);
+    }
+    free(m);
+    if (j->inflight == 0) {
+        fetch_state(j);
     }
 }
 
@@ -1119,7 +1246,8 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     switch (j->stage) {
     case J_USER_CREATE:
         if (r->status == 200 && id_from(j, r)) {
-            job_finish(j, APPLY_CREATED);
+            char st[32];
+            user_state(j, status_of(r, st, sizeof(st)), APPLY_CREATED);
             break;
         }
         code = error_code(r, &hold);
@@ -1160,7 +1288,8 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         break;
     case J_USER_UPDATE:
         if (r->status == 200) {
-            job_finish(j, APPLY_UPDATED);
+            char st[32];
+            user_state(j, status_of(r, st, sizeof(st)), APPLY_UPDATED);
         } else if (r->status == 404) {
             /* Deleted at the target since it was planned: the next run sees it missing and
              * creates it whole (an update never creates). */
@@ -1177,6 +1306,53 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         } else {
             job_fail(j, r, rc, herr, "deactivating the user");
         }
+        break;
+    case J_USER_STATE:
+        if (r->status == 200 || r->status == 204) {
+            job_finish(j, j->ch->op == CHANGE_DISABLE ? APPLY_DISABLED : j->after);
+        } else {
+            job_fail(j, r, rc, herr, "changing the user's lifecycle state");
+        }
+        break;
+    case J_USER_FETCH_STATE:
+        if (r->status == 200) {
+            char st[32];
+            user_state(j, status_of(r, st, sizeof(st)), APPLY_DISABLED);
+        } else {
+            job_fail(j, r, rc, herr, "reading the user");
+        }
+        break;
+    case J_USER_GROUPS:
+        if (r->status != 200) {
+            job_fail(j, r, rc, herr, "listing the user's groups");
+            break;
+        }
+        hold = json_loadb(r->body.data, r->body.len, 0, NULL);
+        j->stage = J_USER_LEAVE;
+        json_array_foreach (hold, i, x) {
+            const char *gid = json_string_value(json_object_get(x, "id"));
+            char path[192];
+            struct member_req *m = calloc(1, sizeof(*m));
+            struct dm_err e = {0};
+            if (gid == NULL || m == NULL || strlen(j->id) >= sizeof(m->uid)) {
+                free(m);
+                continue;
+            }
+            m->j = j;
+            m->add = 0;
+            snprintf(m->uid, sizeof(m->uid), "%s", j->id);
+            snprintf(path, sizeof(path), "/api/v1/groups/%s/users/%s", gid, j->id);
+            if (http_submit(j->c->http, "DELETE", path, "", 0, on_leave, m, &e) != DM_OK) {
+                free(m);
+                continue;
+            }
+            j->inflight++;
+        }
+        if (j->inflight == 0) {
+            fetch_state(j);
+        }
+        break;
+    case J_USER_LEAVE:
         break;
     case J_USER_DELETE:
         if (r->status == 404 || (r->status == 204 && j->ch->kind == OBJ_GROUP)) {
@@ -1336,7 +1512,8 @@ static const struct conn_key okta_keys[] = {
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
     .what = "an Okta-style Users/Groups API",
-    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS,
+    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
+            CONN_DISABLE,
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,

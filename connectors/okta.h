@@ -1,6 +1,6 @@
 /*
- * connectors/okta.h: the Okta-style Users/Groups API as a target (contracts/okta-auth0-scim.md
- * §2), registered as connector type "okta".
+ * connectors/okta.h: the Okta-style Users/Groups API as a target (/api/v1/users and
+ * /api/v1/groups, SSWS token), registered as connector type "okta".
  *
  * The connector names objects by natural key (CONN_IDENT_KEY): the target assigns ids
  * ("00u...", "00g...") and the pipeline keeps them in the journal as the object's target

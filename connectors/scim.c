@@ -1525,7 +1525,7 @@ const struct conn_ops conn_scim_ops = {
     .name = "scim",
     .what = "a SCIM 2.0 service provider",
     .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
-            CONN_NESTED_GROUPS,
+            CONN_NESTED_GROUPS | CONN_DISABLE,
     .open = scim_open,
     .read = scim_read,
     .lookup = scim_lookup,

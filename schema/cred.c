@@ -15,7 +15,7 @@
  * with '{' and has a '}' at least two bytes later; anything else (including "{}" and a
  * '{' without '}') is compared as cleartext by slapd, so it is CLEARTEXT here. Tags are
  * matched case-insensitively (lutil uses strncasecmp). A stored "{CLEARTEXT}x" is an
- * unknown scheme for slapd (contracts/ldap-ad.md §3.1), hence UNKNOWN.
+ * unknown scheme for slapd (it stores cleartext untagged), hence UNKNOWN.
  */
 
 static const struct {
@@ -113,7 +113,7 @@ const char *cred_scheme(const unsigned char *v, size_t len)
     return "UNKNOWN";
 }
 
-/* ---- parsing (contracts/ldap-ad.md §3.1) ---- */
+/* ---- parsing: the formats slapd writes and checks (slappasswd, lutil_passwd) ---- */
 
 #define CRED_MAX_ITERATIONS 100000000UL
 

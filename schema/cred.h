@@ -10,7 +10,7 @@
  * Used by plan/run to count users per scheme. For an LDAP target every scheme is carried
  * byte-exact.
  *
- * cred_parse() decodes one value (formats: contracts/ldap-ad.md §3.1) into a struct cred
+ * cred_parse() decodes one value (the formats slapd writes and verifies) into a struct cred
  * holding the salt, digest, iterations or bcrypt pieces. A struct cred is secret material:
  * there is no print function, error messages name only the scheme, never the value, and
  * cred_free() wipes it.

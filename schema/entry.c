@@ -5,7 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* Attributes whose values are password material: masked in every dump (STYLE G4) and
+/* Attributes whose values are password material: masked in every dump (never printed) and
  * wiped before their memory is freed. The length is compared first: entry_free() asks
  * for every attribute of every entry. */
 static const struct {

@@ -1,5 +1,6 @@
 /*
- * map.h: the attribute-map engine (first version: issue 2; issue 3 extends it).
+ * map.h: the attribute-map engine. The language is documented for users in
+ * dirmig-map(5) (doc/dirmig-map.5), whose examples the tests run.
  *
  * A map is JSON, compiled once by map_compile() and applied per entry by map_apply()
  * without re-parsing. It has one section per object kind ("users", "groups"); each says
@@ -35,7 +36,7 @@
  * Errors at compile time name the map file position (file:line:col) via jsonpos and the
  * key path; errors at apply time name the entry DN and target attribute.
  *
- * ---- the full language (issue 3) ----
+ * ---- the full language ----
  *
  * Top-level keys besides "key", "users", "groups":
  *   "source_attributes": ["uid", "cn", ...]   names the source may have; when given (or
@@ -47,7 +48,8 @@
  *                        "users" section (validate.h); a section may name its own
  *                        "target_profile" too
  * Profile paths: absolute, or relative to the directory of the map file (origin), then to
- * its parent directory (so "profiles/x.json" works from schema/maps/), then to the cwd.
+ * its parent directory (so "profiles/x.json" works from schema/maps/), then to the cwd,
+ * then to dirmig's data directory (agent/util/datadir.h).
  *
  * Rule keys ("attributes" members):
  *   "from":       "attr", or ["a", "b"]: the first attribute present in the entry wins
@@ -99,6 +101,17 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
 
 /* Reads and compiles a map file. */
 int map_load_file(struct map **out, const char *path, struct dm_err *err) DM_MUST_USE;
+
+/* map_compile() and map_load_file() that go on after a problem: every problem (the first
+ * 20, then "... and N more") is appended to errors, one "file:line:col: path: problem" a
+ * line, and err holds the first. The compile goes on with the next key, section and rule;
+ * a problem in what the rules are checked against (source_attributes, source_profile,
+ * target_profile at the top level) stops it. */
+int map_compile_all(struct map **out, const json_t *root, const char *origin,
+                    const struct jsonpos *pos, const char *prefix, struct buf *errors,
+                    struct dm_err *err) DM_MUST_USE;
+int map_load_file_all(struct map **out, const char *path, struct buf *errors,
+                      struct dm_err *err) DM_MUST_USE;
 
 /* The default map: both kinds {"auto": "by-name"}, key entryUUID. */
 int map_default(struct map **out, struct dm_err *err) DM_MUST_USE;
@@ -158,7 +171,7 @@ int map_auto_by_name(const struct map *m, enum map_kind kind);
 int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const struct entry *src,
               struct dm_err *err) DM_MUST_USE;
 
-/* ---- issue 3: constraints, profiles, explain ---- */
+/* ---- constraints, profiles, explain ---- */
 
 /* The constraint table of a kind's section: one entry per constrained target attribute
  * (rule keys merged over the target profile). Borrowed; *n set to the count. */

@@ -1,4 +1,5 @@
 #include <config.h>
+#include "agent/util/suggest.h"
 #include "schema/transform.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -167,6 +168,11 @@ static int only_keys(const json_t *obj, const char *const *keys, size_t n, const
         for (i = 0; i < n && strcmp(keys[i], k) != 0; i++) {
         }
         if (i == n) {
+            const char *best = suggest_closest(k, keys, n);
+            if (best != NULL) {
+                return why_set(why, whylen, "%s: unknown option \"%.40s\" (did you mean \"%s\"?)",
+                               op, k, best);
+            }
             return why_set(why, whylen, "%s: unknown option \"%.40s\"", op, k);
         }
     }
@@ -381,6 +387,13 @@ int transform_compile(struct transform_step *out, const json_t *v, char *why, si
                                op_names[i], op_names[i]);
             }
         }
+        {
+            const char *best = suggest_closest(json_string_value(v), op_names, DM_NELEM(op_names));
+            if (best != NULL) {
+                return why_set(why, whylen, "unknown transform \"%.64s\" (did you mean \"%s\"?)",
+                               json_string_value(v), best);
+            }
+        }
         return why_set(why, whylen,
                        "unknown transform \"%.64s\" (known: trim, lower, upper, first, all, email, "
                        "guid, sid, filetime, generalized, regex, split, join, lookup, default, "
@@ -419,10 +432,19 @@ int transform_compile(struct transform_step *out, const json_t *v, char *why, si
             out->op = TRANSFORM_FLAG;
             rc = compile_flag(out, arg, why, whylen);
         } else {
-            rc = why_set(why, whylen,
-                         "unknown transform \"%.64s\" (with an argument: regex, split, join, "
-                         "lookup, default, date, flag)",
-                         name);
+            static const char *const with_arg[] = {"regex",   "split", "join", "lookup",
+                                                   "default", "date",  "flag"};
+            const char *best = suggest_closest(name, with_arg, DM_NELEM(with_arg));
+
+            if (best != NULL) {
+                rc = why_set(why, whylen, "unknown transform \"%.64s\" (did you mean \"%s\"?)",
+                             name, best);
+            } else {
+                rc = why_set(why, whylen,
+                             "unknown transform \"%.64s\" (with an argument: regex, split, "
+                             "join, lookup, default, date, flag)",
+                             name);
+            }
         }
     }
     if (rc == DM_ENOMEM) {
@@ -621,18 +643,21 @@ static int run_email(struct transform_vals *out, const struct dm_val *v)
     size_t n, at;
 
     trim_range(p, v->len, &lo, &hi);
-    if (hi - lo >= 7 && strncasecmp((const char *)p + lo, "mailto:", 7) == 0) {
-        lo += 7;
-    }
-    if (hi - lo >= 2 && p[lo] == '<' && p[hi - 1] == '>') {
-        lo++;
-        hi--;
-    }
-    while (lo < hi && is_space(p[lo])) {
-        lo++;
-    }
-    while (hi > lo && is_space(p[hi - 1])) {
-        hi--;
+    /* "<mailto:a@b>" and "mailto:<a@b>" both: brackets, then the scheme, then brackets */
+    for (int pass = 0; pass < 2; pass++) {
+        if (hi - lo >= 2 && p[lo] == '<' && p[hi - 1] == '>') {
+            lo++;
+            hi--;
+        }
+        if (pass == 0 && hi - lo >= 7 && strncasecmp((const char *)p + lo, "mailto:", 7) == 0) {
+            lo += 7;
+        }
+        while (lo < hi && is_space(p[lo])) {
+            lo++;
+        }
+        while (hi > lo && is_space(p[hi - 1])) {
+            hi--;
+        }
     }
     n = hi - lo;
     if (n == 0) {

@@ -204,7 +204,7 @@ int transform_parse_int(int64_t *v, const char *s, size_t len)
 }
 
 /* FILETIME: 100 ns ticks since 1601-01-01 UTC; 11644473600 s separate the epochs
- * (ldap-ad.md 2.7). */
+ * (AD: pwdLastSet 134400868331196390 is 2026-11-25 13:27:13Z). */
 #define FILETIME_EPOCH_DIFF INT64_C(11644473600)
 
 int transform_parse_filetime(int64_t *unix_s, int *never, const char *s, size_t len)

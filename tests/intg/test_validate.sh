@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_validate.sh (issue 3): dirmig validate against a real slapd seeded with known defects
+# test_validate.sh: dirmig validate against a real slapd seeded with known defects
 # (missing required, duplicates on a unique attribute, too long, wrong type, invalid email,
 # not yet active, expired) gives exactly the expected counts and export rows; no pii value
 # (mail is pii) appears in any output; run --retry-from takes the problem rows back;

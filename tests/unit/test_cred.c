@@ -159,7 +159,7 @@ static void ab64(char *out, const unsigned char *p, size_t n)
     }
 }
 
-/* The Okta side of a sign-in: does pw match the hash object (contracts §2.2)? */
+/* The Okta side of a sign-in: does pw match the hash object Okta would store? */
 static int okta_check(const json_t *h, const char *pw)
 {
     const char *alg = jstr(h, "algorithm");
@@ -287,7 +287,7 @@ static void test_cred__contract_examples_verify(void **state)
     json_t *h;
 
     (void)state;
-    /* contracts/ldap-ad.md §3.1, all for "secret" */
+    /* as slappasswd writes them, all for "secret" */
     expect_verified("{SSHA}3bsYusEQw420JTi/gBXD3K1JWdCoNKdk", "SHA-1", "secret");
     expect_verified("{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=", "SHA-1", "secret");
     expect_verified("{SMD5}67GUFmWNpG9bCq/5dc/aIdIoitU=", "MD5", "secret");
@@ -306,7 +306,7 @@ static void test_cred__contract_examples_verify(void **state)
     assert_string_equal(jstr(h, "value"), "5en6G6MezRroT3XKqkdPOmY/BfQ=");
     json_decref(h);
 
-    /* contracts/okta-auth0-scim.md §2.2: the MCF split of the BCRYPT example */
+    /* Okta's BCRYPT import: the MCF string split into workFactor, salt and value */
     h = import("{CRYPT}$2a$10$rwh3vH166HCH/NT9XV5FYuqaMqvAPULkbiQzkTCWo5XDcvzpk8Tna", "BCRYPT");
     assert_int_equal(json_integer_value(json_object_get(h, "workFactor")), 10);
     assert_string_equal(jstr(h, "salt"), "rwh3vH166HCH/NT9XV5FYu");

@@ -395,15 +395,23 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"lowr\"]}\n"
                "}}}",
                ":2:51: users.attributes.mail.transforms[1]: unknown transform \"lowr\" "
+               "(did you mean \"lower\"?)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"xyzzy\"]}\n"
+               "}}}",
+               ":2:51: users.attributes.mail.transforms[1]: unknown transform \"xyzzy\" "
                "(known: trim, lower, upper, first, all, email, guid, sid, filetime, generalized, "
                "regex, split, join, lookup, default, date, flag)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"mail\": {\"form\": \"mail\"}\n"
                "}}}",
-               ":2:12: users.attributes.mail.form: unknown key "
+               ":2:12: users.attributes.mail.form: unknown key (did you mean \"from\"?)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mail\", \"colour\": \"red\"}\n"
+               "}}}",
+               ":2:28: users.attributes.mail.colour: unknown key "
                "(known: from, template, value, transforms, default, ownership, type, "
-               "max_length, min_length, required, unique, pattern, pii, "
-               "max_utf8_bytes_per_char)");
+               "max_length, min_length, required, unique, pattern, pii, max_utf8_bytes_per_char)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"cn\": {}\n"
                "}}}",
@@ -438,7 +446,9 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                ":1:27: users.attributes.cn: must be an object or null");
     expect_bad("{\"users\": {\"attributes\": []}}", ":1:12: users.attributes: must be an object");
     expect_bad("{\"users\": {\"autp\": \"none\"}}",
-               ":1:12: users.autp: unknown key (known: auto, exclude, objectclasses, attributes, "
+               ":1:12: users.autp: unknown key (did you mean \"auto\"?)");
+    expect_bad("{\"users\": {\"mode\": \"none\"}}",
+               ":1:12: users.mode: unknown key (known: auto, exclude, objectclasses, attributes, "
                "ownership, target_profile)");
     expect_bad("{\"users\": {\"ownership\": {\"mail\": \"mine\"}}}",
                ":1:26: users.ownership.mail: must be \"authoritative\", \"create_only\" or "
@@ -675,7 +685,7 @@ static void test_map__golden_cases(void **state)
     }
 }
 
-/* ---- issue 3: the full language ---- */
+/* ---- the full language ---- */
 
 static void test_map__starter_maps_load(void **state)
 {
@@ -1124,6 +1134,40 @@ static void test_map__check_okta_profile_and_mask_pii(void **state)
     map_free(m);
 }
 
+/* map_load_file_all(): one load names every problem, each at its place, and goes on across
+ * rules, sections and top-level keys; err holds the first. */
+static void test_map__every_problem_at_once(void **state)
+{
+    struct dm_err err = {0};
+    struct map *m = NULL;
+    struct buf errors;
+    const char *path = fixture_write_tmp(
+        "many.json", "{\n"
+                     "  \"users\": { \"attributes\": {\n"
+                     "    \"a\": { \"from\": \"x\", \"transforms\": [\"lowr\"] },\n"
+                     "    \"b\": { \"form\": \"x\" },\n"
+                     "    \"c\": { \"from\": \"x\" } } },\n"
+                     "  \"groups\": { \"atuo\": \"none\" },\n"
+                     "  \"keys\": {}\n"
+                     "}\n");
+    char want[2048];
+
+    (void)state;
+    buf_init(&errors, 0);
+    assert_int_equal(map_load_file_all(&m, path, &errors, &err), DM_EINVAL);
+    assert_null(m);
+    snprintf(want, sizeof(want),
+             "%s:3:40: users.attributes.a.transforms[0]: unknown transform \"lowr\" (did you "
+             "mean \"lower\"?)\n"
+             "%s:4:12: users.attributes.b.form: unknown key (did you mean \"from\"?)\n"
+             "%s:6:15: groups.atuo: unknown key (did you mean \"auto\"?)\n"
+             "%s:7:3: keys: unknown key (did you mean \"key\"?)\n",
+             path, path, path, path);
+    assert_string_equal(errors.data, want);
+    assert_int_equal(strncmp(err.msg, errors.data, strlen(err.msg)), 0);
+    buf_free(&errors);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1138,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_map__many_values),
         cmocka_unit_test(test_map__key_section),
         cmocka_unit_test(test_map__bad_maps_rejected_with_position),
+        cmocka_unit_test(test_map__every_problem_at_once),
         cmocka_unit_test(test_map__syntax_errors_name_position),
         cmocka_unit_test(test_map__inline_map_with_prefix),
         cmocka_unit_test(test_map__golden_cases),

@@ -150,6 +150,8 @@ static void test_transform__email(void **state)
                         "Ada.Lovelace@example.org");
     assert_string_equal(run_chain("[\"email\"]", "mailto:<Bob@EXAMPLE.com>", NULL),
                         "Bob@example.com");
+    assert_string_equal(run_chain("[\"email\"]", " <MAILTO: Eve@Example.COM> ", NULL),
+                        "Eve@example.com");
     assert_string_equal(run_chain("[\"email\"]", "no-at-sign", NULL), "no-at-sign");
     assert_string_equal(run_chain("[\"email\", \"lower\"]", "A@B.C", NULL), "a@b.c");
     assert_string_equal(run_chain("[\"email\"]", "   ", NULL), "");
@@ -202,7 +204,7 @@ static void test_transform__filetime(void **state)
     int never = 0;
 
     (void)state;
-    /* ldap-ad.md 2.7: pwdLastSet 134400868331196390 -> 2026-11-25 13:27:13Z */
+    /* AD: pwdLastSet 134400868331196390 -> 2026-11-25 13:27:13Z */
     assert_string_equal(run_chain("[\"filetime\"]", "134400868331196390", NULL),
                         "2026-11-25T13:27:13Z");
     assert_int_equal(transform_parse_filetime(&t, &never, "134400868331196390", 18), DM_OK);

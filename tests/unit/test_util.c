@@ -14,6 +14,8 @@
 #include "agent/util/html.h"
 #include "agent/util/jsonpos.h"
 #include "agent/util/secret.h"
+#include "agent/util/suggest.h"
+#include "agent/util/datadir.h"
 #include "tests/unit/fixture.h"
 
 /* ---- fixtures: a private temp dir per test ---- */
@@ -316,10 +318,58 @@ static void test_util__html_escape(void **state)
     expect_escape(NULL, "");
 }
 
+/* "did you mean": typos, swaps and prefixes find the key; far-off words find nothing. */
+static void test_util__suggest_closest(void **state)
+{
+    static const char *const keys[] = {"uri",      "base",         "page_size",
+                                       "bind_dn",  "bind_pw_file", "tls",
+                                       "starttls", NULL,           "verify-target"};
+    const size_t n = sizeof(keys) / sizeof(keys[0]);
+
+    (void)state;
+    assert_int_equal(suggest_distance("pgae_size", "page_size"), 1);
+    assert_int_equal(suggest_distance("URL", "uri"), 1);
+    assert_int_equal(suggest_distance("", "abc"), 3);
+    assert_string_equal(suggest_closest("pgae_size", keys, n), "page_size");
+    assert_string_equal(suggest_closest("url", keys, n), "uri");
+    assert_null(suggest_closest("BASE", keys, n)); /* the same word: nothing to suggest */
+    assert_string_equal(suggest_closest("bind_pw", keys, n), "bind_pw_file");
+    assert_string_equal(suggest_closest("verify", keys, n), "verify-target");
+    assert_string_equal(suggest_closest("start_tls", keys, n), "starttls");
+    assert_null(suggest_closest("colour", keys, n));
+    assert_null(suggest_closest("", keys, n));
+    assert_null(suggest_closest("x", keys, 0));
+}
+
+/* The data directory: $DIRMIG_DATADIR first; datadir_find() only returns files that exist. */
+static void test_util__datadir(void **state)
+{
+    char buf[512], want[512];
+    char *p;
+
+    (void)state;
+    snprintf(want, sizeof(want), "%s/schema", fixture_srcdir());
+    assert_int_equal(setenv("DIRMIG_DATADIR", want, 1), 0);
+    assert_string_equal(datadir_get(buf, sizeof(buf)), want);
+    p = datadir_find("maps/ad-to-okta.json");
+    assert_non_null(p);
+    assert_int_equal(access(p, R_OK), 0);
+    free(p);
+    assert_null(datadir_find("maps/no-such-map.json"));
+    assert_null(datadir_find("/etc/passwd"));
+    assert_int_equal(setenv("DIRMIG_DATADIR", "/nonexistent/", 1), 0);
+    assert_string_equal(datadir_get(buf, sizeof(buf)), "/nonexistent");
+    unsetenv("DIRMIG_DATADIR");
+    /* a test program has no .dirmig-uninstalled beside it: the installed directory */
+    assert_string_equal(datadir_get(buf, sizeof(buf)), PKGDATADIR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_util__every_code_has_a_string),
+        cmocka_unit_test(test_util__suggest_closest),
+        cmocka_unit_test(test_util__datadir),
         cmocka_unit_test(test_util__err_set_keeps_dn),
         cmocka_unit_test(test_util__buf_cap_gives_elimit),
         cmocka_unit_test(test_util__buf_printf_appends),

@@ -1,7 +1,7 @@
 /*
  * agent/config_conn.c: the keys and rules each connector registers for its endpoint
  * (conn_ops.keys and conn_ops.config_check, connectors/connector.h), checked, copied,
- * described and documented like the keys of the table (STYLE C1, V4). The config module
+ * described and documented like the keys of the one key table. The config module
  * knows no connector: it asks the endpoint's connector, found by its "type".
  */
 #include <config.h>

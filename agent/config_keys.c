@@ -125,10 +125,6 @@ const struct cfg_key config_keys[] = {
      .doc = "LDAP target: the attribute that disables an entry."},
     {"disable.value", CFG_STR, NULL, CFG_EP, EPOFF(conn.disable_value),
      .doc = "LDAP target: its value (default TRUE)."},
-    {"disable.lifecycle", CFG_STR, "deactivate", CFG_EP, .values = "deactivate|suspend",
-     EPOFF(conn.disable_lifecycle),
-     .doc = "Type okta: deactivate (DEPROVISIONED; reactivated with activate) or suspend "
-            "(SUSPENDED; unsuspended)."},
     {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
     {"groups.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(groups_base),
      .doc = "Search base for groups. Default: the endpoint base."},

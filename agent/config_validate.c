@@ -334,8 +334,7 @@ static const struct endpoint_rule {
      "only for an Active Directory source (source.dialect \"ad\")"},
     {"range_size", ON_SOURCE | ON_TARGET | ON_LDAP | ON_AD, "only with dialect \"ad\""},
     {"groups.nesting", ON_SOURCE | ON_LDAP, "only for the source (where groups are read)"},
-    {"users.activity", ON_SOURCE | ON_LDAP | ON_TREE,
-     "only for the source (where users are read)"},
+    {"users.activity", ON_SOURCE | ON_LDAP | ON_TREE, "only for the source (where users are read)"},
     {"create_containers", ON_TARGET | ON_TREE, NULL}, /* names the types that have a tree */
     {"write_window", ON_TARGET | ON_LDAP, "only for an LDAP target (it limits writes)"},
     {"member_chunk", ON_TARGET, "only for the target (it slices writes)"},

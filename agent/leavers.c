@@ -471,6 +471,10 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
     long long pop_u = 0, pop_g = 0, total, limit, found = 0, um = 0;
     int um_act = strcmp(p->cfg->unmatched.action, "report") != 0, soft_ok, rc;
 
+    if (p->tops->caps & CONN_SNAPSHOT) {
+        /* written anew each run: an object that left the source is simply not written */
+        return DM_OK;
+    }
     if (!p->full_scope && !p->delta_gone) {
         log_info("leavers are looked for only in a run over the whole scope (no --wave, "
                  "--retry-from or --limit)");
@@ -488,7 +492,14 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
         return DM_OK; /* nothing overrides an incomplete or empty read */
     }
     rc = count_or_apply(p, 0, &n, err);
-    if (rc == DM_OK && p->verify && p->full_scope) {
+    if (rc == DM_OK && p->verify && p->full_scope &&
+        (!(p->tops->caps & CONN_READ) || (p->tops->caps & CONN_SNAPSHOT))) {
+        /* a target written anew holds nothing dirmig did not write; one that cannot be
+         * listed cannot say what it holds */
+        log_debug("accounts only the target has: not looked for (%s)",
+                  (p->tops->caps & CONN_SNAPSHOT) ? "the target is written anew"
+                                                  : "the target cannot be listed");
+    } else if (rc == DM_OK && p->verify && p->full_scope) {
         rc = unmatched(p, 0, &found, err);
         p->st->unmatched_found = found;
         if (found > 0) {

@@ -253,6 +253,7 @@ static int run_groups(struct pipe *p, struct dm_err *err)
 
     if (!(p->tops->caps & CONN_GROUPS)) {
         log_info("groups are not migrated: the target (%s) holds no groups", p->tops->what);
+        p->read_ok[MAP_GROUPS] = 1; /* not read on purpose: no group leaves either */
         return DM_OK;
     }
     rc = gset_read(p, err);
@@ -824,8 +825,15 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         rc = pipe_leavers_done(&p, err);
     }
     if (rc == DM_OK && o->mode == PIPE_RUN && p.tops->finish != NULL && !pipe_stop_flag) {
-        /* a snapshot target publishes its output only now (close() without it drops it) */
-        rc = p.tops->finish(p.dst, 1, err);
+        /* a snapshot target publishes its output only now, and only what a complete read
+         * of the source gave (close() without it drops it): never a partial file */
+        if (p.read_ok[MAP_USERS] && p.read_ok[MAP_GROUPS]) {
+            rc = p.tops->finish(p.dst, 1, err);
+        } else {
+            rc = dm_err_set(err, DM_EUNAVAIL,
+                            "the source read did not complete: %s is left as it was",
+                            cfg->target.conn.uri);
+        }
     }
     rc = end_run(&p, rc, err);
 done:

@@ -194,6 +194,11 @@ static struct entry *entry_of(json_t *u)
             rc = entry_add_str(e, k, json_is_true(v) ? "true" : "false");
         }
     }
+    if (rc == DM_OK) {
+        /* the account state the planner compares: a blocked user cannot sign in */
+        rc = entry_add_str(e, "dirmigAccountState",
+                           json_is_true(json_object_get(u, "blocked")) ? "disabled" : "enabled");
+    }
     if (rc != DM_OK) {
         entry_free(e);
         return NULL;
@@ -365,8 +370,10 @@ static json_t *user_of(const struct change *ch, struct apply_result *res)
         }
         json_object_set_new(u, a->name, v);
     }
-    if (ch->op == CHANGE_DISABLE) {
+    if (ch->op == CHANGE_DISABLE || ch->state == CHANGE_STATE_DISABLE) {
         json_object_set_new(u, "blocked", json_true());
+    } else if (ch->state == CHANGE_STATE_ENABLE) {
+        json_object_set_new(u, "blocked", json_false());
     }
     if (ch->op == CHANGE_ADD && ch->password != NULL && ch->password_len > 0 && !ch->hook_only) {
         struct cred *cr = NULL;
@@ -829,7 +836,7 @@ static int auth0_config_check(const struct conn_cfgcheck *x)
     const char *id = x->get(x->ctx, "connection_id");
     int rc = conncfg_check_http(x);
 
-    /* ^con_[A-Za-z0-9]{16}$ (contracts/okta-auth0-scim.md §5.8) */
+    /* ^con_[A-Za-z0-9]{16}$: what the import endpoint accepts (else 400) */
     if (rc == DM_OK && id != NULL &&
         (strlen(id) != 20 || strncmp(id, "con_", 4) != 0 ||
          strspn(id + 4, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != 16)) {

@@ -1,6 +1,6 @@
 /*
  * connectors/auth0.h: an Auth0 database connection as a target, through the Management
- * API's bulk user import (contracts/okta-auth0-scim.md §3), connector type "auth0".
+ * API's bulk user import (POST /api/v2/jobs/users-imports), connector type "auth0".
  *
  * Users only (Auth0 database connections hold no groups: CONN_GROUPS is not set). A user is
  * named by its "email" (CONN_IDENT_KEY); Auth0 assigns the user_id the journal keeps. The

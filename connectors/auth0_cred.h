@@ -1,7 +1,8 @@
 /*
  * connectors/auth0_cred.h: what the Auth0 connector does with a user's source credential
  * (its conn_ops.cred_outcome) and the `custom_password_hash` object it imports
- * (contracts/okta-auth0-scim.md §3.3):
+ * (the import schema's algorithms: argon2, bcrypt, hmac, ldap, md5, sha1, sha256, sha512,
+ * pbkdf2, scrypt; each with its own hash encoding):
  *
  *   {SSHA} {SSHA256} {SSHA512} {SMD5}  sha1 / sha256 / sha512 / md5, hash and salt base64,
  *                                      salt position suffix (RFC 2307: digest(pw ‖ salt))

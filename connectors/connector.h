@@ -92,7 +92,7 @@ struct conn_cfg {
     const char *disable_attr;      /* LDAP: attribute set to disable_value, NULL = none */
     const char *disable_value;     /* LDAP: default "TRUE" */
     const char *disable_lifecycle; /* okta: "deactivate" or "suspend" */
-    const char *config_dir;     /* directory of the config file (relative file: URIs) */
+    const char *config_dir;        /* directory of the config file (relative file: URIs) */
     /* the connector's own keys without a field here (conn_key.off CONN_KEY_OPT), as
      * "path" -> value text (booleans "true"/"false", integers in decimal); read with
      * conn_cfg_opt() */
@@ -113,7 +113,8 @@ long long conn_cfg_opt_int(const struct conn_cfg *cfg, const char *path, long lo
 int conn_cfg_opt_bool(const struct conn_cfg *cfg, const char *path, int def);
 
 /*
- * A connector's own configuration keys (STYLE C1, registered by the connector, V4): they
+ * A connector's own configuration keys, registered by the connector (what differs between
+ * targets lives in the connector, its keys too): they
  * are checked by the config module like its own keys (type, range, allowed values, file:
  * line:col errors) and listed in dirmig.json(5). The path is relative to the endpoint
  * ("token_file" is source.token_file or target.token_file).
@@ -284,7 +285,7 @@ struct conn_ops {
     int (*read_deleted)(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                         struct dm_err *err);
 
-    /* ---- what differs between targets (DESIGN "The connector interface") ---- */
+    /* ---- what differs between targets: the pipeline asks, it never names a type ---- */
     enum conn_ident ident;
     enum conn_members members;
     /* CONN_HASH_IMPORT: what becomes of a user's parsed source credential at this target,

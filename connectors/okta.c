@@ -1503,6 +1503,10 @@ static int okta_apply(struct conn *c, const struct change *v, size_t n, struct a
 
 static const struct conn_key okta_keys[] = {
     CONNCFG_HTTP_KEYS,
+    {"disable.lifecycle", CONN_KEY_STR, "deactivate", 0, .values = "deactivate|suspend",
+     .off = offsetof(struct conn_cfg, disable_lifecycle),
+     .doc = "How a user is disabled: deactivate (DEPROVISIONED; reactivated with activate) or "
+            "suspend (SUSPENDED; unsuspended)."},
     {"activate", CONN_KEY_BOOL, "true", 0, .off = offsetof(struct conn_cfg, activate),
      .doc = "Create users ACTIVE (true) or STAGED (false). Imported-hash and hook users sign in "
             "with their old password either way once active."},
@@ -1512,8 +1516,8 @@ static const struct conn_key okta_keys[] = {
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
     .what = "an Okta-style Users/Groups API",
-    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
-            CONN_DISABLE,
+    .caps =
+        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_DISABLE,
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,

@@ -1,7 +1,7 @@
 /*
  * connectors/okta_cred.c: the Okta connector's credential table and translation
  * (okta_cred.h), moved here from schema/cred.c: schema/cred parses and verifies schemes,
- * this file knows Okta's wire format (contracts/okta-auth0-scim.md §2.2).
+ * this file knows Okta's wire format (credentials.password.hash of POST /api/v1/users).
  */
 #include <config.h>
 #include "connectors/okta_cred.h"

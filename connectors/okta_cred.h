@@ -1,7 +1,7 @@
 /*
  * connectors/okta_cred.h: what the Okta connector does with a user's source credential
  * (its conn_ops.cred_outcome) and the `credentials.password.hash` object it sends
- * (contracts/okta-auth0-scim.md §2.2). Moved from schema/cred (cred_okta_outcome ->
+ * (POST /api/v1/users, credentials.password.hash). Moved from schema/cred (cred_okta_outcome ->
  * okta_cred_outcome, cred_to_okta -> okta_cred_hash), unchanged otherwise:
  *
  *   {SSHA}/{SHA}          SHA-1      salted: salt = bytes after the digest, POSTFIX

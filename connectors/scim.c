@@ -299,6 +299,10 @@ static json_t *resource_of(const struct conn *c, const struct change *ch, struct
             }
         }
     }
+    if (res != NULL && user && ch->state != CHANGE_STATE_KEEP &&
+        json_object_set_new(res, "active", json_boolean(ch->state == CHANGE_STATE_ENABLE)) != 0) {
+        goto nomem;
+    }
     if (res != NULL) {
         return res;
     }
@@ -413,6 +417,11 @@ static struct entry *entry_of(const struct conn *c, json_t *res, enum obj_kind k
     }
     if (rc == DM_OK) {
         rc = flatten(e, core, "", c);
+    }
+    if (rc == DM_OK && kind == OBJ_USER && json_is_boolean(json_object_get(res, "active"))) {
+        /* the account state the planner compares: active false is a disabled account */
+        rc = entry_add_str(e, "dirmigAccountState",
+                           json_is_true(json_object_get(res, "active")) ? "enabled" : "disabled");
     }
     json_object_foreach (res, k, v) {
         if (rc == DM_OK && strncasecmp(k, "urn:", 4) == 0 && json_is_object(v)) {
@@ -1187,6 +1196,20 @@ static json_t *diff_ops(struct job *j, json_t *cur, struct dm_err *err)
                              json_pack("{s:s,s:s,s:o}", "op",
                                        in_merge(j->ch, w->name) ? "add" : "replace", "path", path,
                                        "value", v),
+                             1000) != 0;
+            }
+        }
+    }
+    if (!bad && j->ch->kind == OBJ_USER && j->ch->state != CHANGE_STATE_KEEP) {
+        int want_active = j->ch->state == CHANGE_STATE_ENABLE;
+        json_t *cur_active = json_object_get(cur, "active");
+        if (!json_is_boolean(cur_active) || json_is_true(cur_active) != want_active) {
+            if (put != NULL) {
+                bad = json_object_set_new(put, "active", json_boolean(want_active)) != 0;
+            } else {
+                bad = add_op(ops,
+                             json_pack("{s:s,s:s,s:b}", "op", "replace", "path", "active", "value",
+                                       want_active),
                              1000) != 0;
             }
         }

@@ -1,6 +1,6 @@
 /*
  * connectors/scim.h: a SCIM 2.0 service provider as a target (RFC 7643 schema, RFC 7644
- * protocol; contracts/okta-auth0-scim.md §4), connector type "scim".
+ * protocol), connector type "scim".
  *
  * open() authenticates with the bearer token and reads the discovery endpoints, which
  * decide what is used:

@@ -10,7 +10,7 @@
  *   DIRMIG_HOOK_SECRET  the whole value of the hook's auth header (hook.secret_file), e.g.
  *                       "Bearer 3f1c..."; sent as the Authorization header
  *
- * Outcomes (Auth0's contract, contracts/okta-auth0-scim.md §3.4): verified -> the profile
+ * Outcomes (Auth0's custom-database contract): verified -> the profile
  * (a stable user_id from the login, the email when the login is one); not verified ->
  * WrongUsernameOrPasswordError; the hook unreachable, slow or answering anything else ->
  * Error (Auth0 reports the directory as unavailable; nothing is created). The password is

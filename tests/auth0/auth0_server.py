@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """auth0_server.py: a contract server for the Auth0 Management API's bulk user import, written
-from contracts/okta-auth0-scim.md §3 (the Auth0 documentation), for dirmig's tests.
+from the Auth0 documentation of the bulk user import and its schema, for dirmig's tests.
 
     auth0_server.py --port 0 --token-file FILE --connection-id con_XXXXXXXXXXXXXXXX
                     [--job-delay S] [--max-file BYTES]

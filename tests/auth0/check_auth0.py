@@ -23,7 +23,7 @@ for rec in open(ldif, encoding="utf-8").read().replace("\n ", "").split("\n\n"):
         elif l.lower().startswith("userpassword: "):
             pwvals[dn] = l.split(": ", 1)[1]
 
-# Auth0's custom_password_hash algorithms (contracts §3.3): what an LDAP value becomes
+# Auth0's custom_password_hash algorithms (its import schema): what an LDAP value becomes
 IMPORTABLE = re.compile(r"^(\{(S?SHA(256|384|512)?|S?MD5|PBKDF2(-SHA(1|256|512))?|ARGON2)\}|"
                         r"\{CRYPT\}\$2[aby]\$)", re.I)
 

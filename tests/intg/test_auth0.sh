@@ -1,6 +1,6 @@
 #!/bin/bash
 # tests/intg/test_auth0.sh: `dirmig run` from a real slapd into the Auth0 bulk-import contract
-# server (tests/auth0/auth0_server.py, written from contracts/okta-auth0-scim.md §3).
+# server (tests/auth0/auth0_server.py, written from the Auth0 documentation).
 #
 # 1. Every scheme: users of every userPassword form (gen_users.py all schemes,
 #    tests/okta/extra_creds.py) are imported with a custom_password_hash and sign in at the
@@ -88,7 +88,7 @@ start_auth0 A0
 a0_config "$WORK/a0.json" SRC "$A0_PORT"
 dm check -c "$WORK/a0.json" check
 expect_rc 0 check "check"
-grep -q "Auth0 Management API at .*token accepted, connection $CONN exists" "$WORK/check.err" ||
+grep -q "Auth0 Management API at .*token accepted, connection $CONN exists" "$WORK/check.out" "$WORK/check.err" ||
     fail "check does not describe the Auth0 target: $(cat "$WORK/check.err")"
 dm plan -c "$WORK/a0.json" --json plan
 expect_rc 0 plan "plan"

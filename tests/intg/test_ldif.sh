@@ -58,7 +58,7 @@ mkconfig "$WORK/fromldif.json" SRC DST "source.type=ldif" "source.uri=file:$DATA
     "source.bind_dn=-" "source.bind_pw_file=-" "source.page_size=-"
 dm fcheck -c "$WORK/fromldif.json" check
 expect_rc 0 fcheck "check with an LDIF source"
-grep -q "LDIF file $DATA/dump.ldif: readable" "$WORK/fcheck.err" || fail "check does not describe the file"
+grep -q "LDIF file $DATA/dump.ldif: readable" "$WORK/fcheck.out" "$WORK/fcheck.err" || fail "check does not describe the file"
 dm fplan -c "$WORK/fromldif.json" --json plan
 expect_rc 0 fplan "plan from LDIF"
 expect_json "$WORK/fplan.out" users.create "$users" groups.create "$groups"

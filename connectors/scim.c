@@ -418,10 +418,11 @@ static struct entry *entry_of(const struct conn *c, json_t *res, enum obj_kind k
     if (rc == DM_OK) {
         rc = flatten(e, core, "", c);
     }
-    if (rc == DM_OK && kind == OBJ_USER && json_is_boolean(json_object_get(res, "active"))) {
-        /* the account state the planner compares: active false is a disabled account */
+    if (rc == DM_OK && kind == OBJ_USER) {
+        /* the account state the planner compares: active false is a disabled account; no
+         * "active" at all is the provider's default, an account that can sign in */
         rc = entry_add_str(e, "dirmigAccountState",
-                           json_is_true(json_object_get(res, "active")) ? "enabled" : "disabled");
+                           json_is_false(json_object_get(res, "active")) ? "disabled" : "enabled");
     }
     json_object_foreach (res, k, v) {
         if (rc == DM_OK && strncasecmp(k, "urn:", 4) == 0 && json_is_object(v)) {

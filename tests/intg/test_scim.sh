@@ -2,7 +2,7 @@
 # tests/intg/test_scim.sh: `dirmig run` from a real slapd into a real SCIM 2.0 server (SCIMMY
 # and its Express routers, tests/scim) through the scim connector.
 #
-# 1. Semantics: users of every password scheme and nested groups; plan counts cleartext
+# 1. Semantics (and 429 answers with Retry-After, waited for): users of every password scheme and nested groups; plan counts cleartext
 #    passwords (sent as "password") and the rest (created without one, for the hook); every
 #    user and membership exactly once; cleartext users sign in with their original password,
 #    the others have none; a rerun writes nothing; a changed attribute is one PATCH; a
@@ -197,6 +197,22 @@ slapd_search SRC -b "$SUF" '(objectClass=*)' '*' > "$dm_ldif"
 scim_get S1 /test/dump > "$DATA/dump6.json"
 "$PYTHON3" "$CHECK" "$DATA/dump6.json" "$dm_ldif" "ou=people,$SUF" "ou=groups,$SUF" \
     > "$WORK/check6.out" || fail "after the changes the target differs: $(cat "$WORK/check6.out")"
+
+# 429 with Retry-After: waited for and retried, every user once
+start_scim S3 --rate-429 0.1 --seed 5
+scim_config "$WORK/s3.json" SRC "$S3_PORT"
+dm r429 -c "$WORK/s3.json" --json run
+expect_rc 0 r429 "run through 429s"
+"$PYTHON3" - "$WORK/r429.out" << 'PYEOF' || fail "the 429s were not retried"
+import json, sys
+r = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+assert r["users"]["created"] == 43 and r["users"]["failed"] == 0, r["users"]
+assert r["target_requests"]["rate_limited"] > 0, r["target_requests"]
+PYEOF
+scim_get S3 /test/dump > "$DATA/dump429.json"
+"$PYTHON3" "$CHECK" "$DATA/dump429.json" "$dm_ldif" "ou=people,$SUF" "ou=groups,$SUF" \
+    > "$WORK/check429.out" || fail "after 429s the target differs: $(cat "$WORK/check429.out")"
+log "429s: $(curl -s "http://127.0.0.1:$S3_PORT/proxy/stats")"
 
 # ---- 2. 5,000 users and a 5,000-member group under faults ----
 gen_users --suffix "$BULK" --users 5000 --groups 8 --big-group 5000 --schemes ssha \

@@ -3,6 +3,7 @@
 //   --fail-5xx P   answer 503 without forwarding (nothing was applied)
 //   --drop P       drop the connection: half of them before forwarding (nothing applied),
 //                  half after the server answered (applied, the answer lost)
+//   --rate-429 P   answer 429 Too Many Requests with Retry-After: 1 (nothing applied)
 // Everything else is forwarded as is. Prints "READY <port>" once listening on 127.0.0.1;
 // GET /proxy/stats gives the faults injected.
 "use strict";
@@ -16,6 +17,7 @@ const opt = (name, def) => {
 const upstream = parseInt(opt("--upstream"), 10);
 const p5xx = parseFloat(opt("--fail-5xx", "0"));
 const pdrop = parseFloat(opt("--drop", "0"));
+const p429 = parseFloat(opt("--rate-429", "0"));
 let seed = parseInt(opt("--seed", "1"), 10) >>> 0;
 const rand = () => { // mulberry32
     seed = (seed + 0x6D2B79F5) >>> 0;
@@ -25,7 +27,7 @@ const rand = () => { // mulberry32
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 const agent = new http.Agent({keepAlive: true, maxSockets: 64});
-const stats = {forwarded: 0, failed_5xx: 0, dropped_before: 0, dropped_after: 0};
+const stats = {forwarded: 0, failed_5xx: 0, dropped_before: 0, dropped_after: 0, rate_429: 0};
 
 const server = http.createServer((req, res) => {
     if (req.url === "/proxy/stats") {
@@ -43,6 +45,13 @@ const server = http.createServer((req, res) => {
             res.writeHead(503, {"Content-Type": "application/scim+json"});
             res.end(JSON.stringify({schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"],
                 status: "503", detail: "injected fault"}));
+            return;
+        }
+        if (!testPath && r >= p5xx + pdrop && r < p5xx + pdrop + p429) {
+            stats.rate_429++;
+            res.writeHead(429, {"Content-Type": "application/scim+json", "Retry-After": "1"});
+            res.end(JSON.stringify({schemas: ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                status: "429", detail: "injected: too many requests"}));
             return;
         }
         const drop = !testPath && r < p5xx + pdrop;

@@ -98,8 +98,17 @@ function declare(type, unique) {
             const id = names[type].get(String(f[0][Object.keys(f[0])[0]][1]).toLowerCase());
             return id !== undefined ? [out(type, map.get(id))] : [];
         }
-        const all = [...map.values()].map((r) => out(type, r));
-        return f ? f.match(all) : all;
+        if (!f) {
+            // a page without a filter: only the page is built (SCIMMY would build every
+            // resource and slice after), totalResults told through the constraints
+            const c = resource.constraints || {};
+            const start = Math.max(1, parseInt(c.startIndex || 1, 10));
+            const count = Math.max(0, Math.min(parseInt(c.count ?? maxResults, 10), maxResults));
+            const recs = [...map.values()];
+            if (resource.constraints) resource.constraints.totalResults = recs.length;
+            return recs.slice(start - 1, start - 1 + count).map((r) => out(type, r));
+        }
+        return f.match([...map.values()].map((r) => out(type, r)));
     });
     Resource.degress((resource) => {
         const rec = map.get(resource.id);

@@ -7,6 +7,7 @@
  */
 #include <config.h>
 #include "connectors/scim.h"
+#include "connectors/scim_json.h"
 #include "agent/util/log.h"
 #include "connectors/conncfg.h"
 #include "connectors/http.h"
@@ -18,34 +19,16 @@
 #include <strings.h>
 #include <time.h>
 
-#define SCIM_USER_SCHEMA "urn:ietf:params:scim:schemas:core:2.0:User"
-#define SCIM_GROUP_SCHEMA "urn:ietf:params:scim:schemas:core:2.0:Group"
 #define SCIM_PATCH_SCHEMA "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-#define SCIM_MAX_ATTRS 96
-#define SCIM_MAX_EXT 4
 #define SCIM_MAX_412 3
-
-/* One attribute of a schema, as /Schemas describes it. */
-struct sattr {
-    char name[64];
-    char type[16]; /* string, boolean, integer, decimal, complex, reference, dateTime... */
-    int multi;
-    int has_value;   /* complex with a "value" sub-attribute */
-    int has_primary; /* complex with a "primary" sub-attribute */
-    int ext;         /* index of the extension + 1, 0 = core */
-};
 
 struct conn {
     struct conn_cfg cfg;
     struct http_client *http;
     char users_ep[64], groups_ep[64];
     int patch, etag, bulk, filter;
-    long page; /* filter.maxResults, capped */
-    struct sattr uattr[SCIM_MAX_ATTRS];
-    size_t nuattr;
-    char ext[SCIM_MAX_EXT][128]; /* schema extensions of Users (URNs) */
-    size_t next;
-    size_t chunk;
+    long page;              /* filter.maxResults, capped */
+    struct scim_schema sch; /* what /Schemas and /ResourceTypes said */
 };
 
 static const char *const scim_hdrs[] = {"Accept: application/scim+json",
@@ -94,349 +77,6 @@ static int answer_err(struct dm_err *err, const struct http_response *r, int rc,
                type ? type : "", detail ? ": " : "", detail ? detail : "");
     json_decref(j);
     return out;
-}
-
-/* ---- the schema: what an attribute name of the map is in SCIM ---- */
-
-static const struct sattr *sattr_of(const struct conn *c, const char *name)
-{
-    for (size_t i = 0; i < c->nuattr; i++) {
-        if (strcasecmp(c->uattr[i].name, name) == 0) {
-            return &c->uattr[i];
-        }
-    }
-    return NULL;
-}
-
-/* One value as JSON of the attribute's type. NULL on ENOMEM or a value that is not UTF-8
- * (a SCIM string cannot hold it). */
-static json_t *typed(const char *type, const struct dm_val *v)
-{
-    if (type != NULL && strcmp(type, "boolean") == 0) {
-        if (v->len == 4 && strncasecmp((const char *)v->data, "true", 4) == 0) {
-            return json_true();
-        }
-        if (v->len == 5 && strncasecmp((const char *)v->data, "false", 5) == 0) {
-            return json_false();
-        }
-    } else if (type != NULL && strcmp(type, "integer") == 0) {
-        char *end;
-        long long n = strtoll((const char *)v->data, &end, 10);
-        if (v->len > 0 && end == (const char *)v->data + v->len) {
-            return json_integer(n);
-        }
-    }
-    return memchr(v->data, 0, v->len) == NULL ? json_stringn((const char *)v->data, v->len) : NULL;
-}
-
-/* Where a mapped attribute goes: the extension URN ("" = core), the attribute's path inside
- * it, and its description (NULL when the schema does not know it: sent as strings). */
-struct where {
-    const char *urn;
-    char path[128];
-    const struct sattr *a;
-};
-
-static void where_of(const struct conn *c, const char *name, struct where *w)
-{
-    const char *colon = strrchr(name, ':');
-
-    w->urn = "";
-    w->a = NULL;
-    if (strncasecmp(name, "urn:", 4) == 0 && colon != NULL) {
-        for (size_t i = 0; i < c->next; i++) {
-            size_t n = strlen(c->ext[i]);
-            if (strncasecmp(name, c->ext[i], n) == 0 && name[n] == ':') {
-                w->urn = c->ext[i];
-            }
-        }
-        snprintf(w->path, sizeof(w->path), "%s", colon + 1);
-    } else {
-        snprintf(w->path, sizeof(w->path), "%s", name);
-    }
-    {
-        char top[64];
-        const char *dot = strchr(w->path, '.');
-        snprintf(top, sizeof(top), "%.*s", (int)(dot ? (size_t)(dot - w->path) : strlen(w->path)),
-                 w->path);
-        w->a = sattr_of(c, top);
-    }
-    if (w->urn[0] == '\0' && w->a != NULL && w->a->ext > 0) {
-        w->urn = c->ext[w->a->ext - 1]; /* "employeeNumber": the extension that has it */
-    }
-}
-
-/* The JSON value of attribute a for values vals (NULL when it has none): an array for a
- * multi-valued attribute (objects {"value": v} for a complex one, the first "primary"). */
-static json_t *value_of(const struct where *w, const struct dm_attr *a)
-{
-    const struct sattr *s = w->a;
-    const char *sub = strchr(w->path, '.');
-    json_t *out;
-
-    if (a->nvals == 0) {
-        return NULL;
-    }
-    if (sub != NULL || s == NULL || !s->multi) {
-        return typed(sub == NULL && s != NULL ? s->type : NULL, &a->vals[0]);
-    }
-    out = json_array();
-    for (size_t i = 0; out != NULL && i < a->nvals; i++) {
-        json_t *v = typed(s->has_value ? NULL : s->type, &a->vals[i]);
-        if (v != NULL && s->has_value) {
-            json_t *o = json_pack("{s:o}", "value", v);
-            if (o != NULL && s->has_primary && i == 0) {
-                json_object_set_new(o, "primary", json_true());
-            }
-            v = o;
-        }
-        if (v == NULL || json_array_append_new(out, v) != 0) {
-            json_decref(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
-/* Sets attribute w (path "a" or "a.b") of res to v (stolen; NULL removes it). */
-static int set_path(json_t *res, const struct where *w, json_t *v)
-{
-    json_t *obj = res;
-    const char *dot = strchr(w->path, '.');
-    char top[128];
-
-    if (w->urn[0] != '\0') {
-        obj = json_object_get(res, w->urn);
-        if (obj == NULL && v != NULL) {
-            obj = json_object();
-            if (obj == NULL || json_object_set_new(res, w->urn, obj) != 0) {
-                json_decref(v);
-                return -1;
-            }
-        }
-    }
-    if (obj == NULL) {
-        return 0;
-    }
-    if (dot != NULL) {
-        snprintf(top, sizeof(top), "%.*s", (int)(dot - w->path), w->path);
-        json_t *inner = json_object_get(obj, top);
-        if (inner == NULL && v != NULL) {
-            inner = json_object();
-            if (inner == NULL || json_object_set_new(obj, top, inner) != 0) {
-                json_decref(v);
-                return -1;
-            }
-        }
-        if (inner == NULL) {
-            return 0;
-        }
-        return v != NULL ? json_object_set_new(inner, dot + 1, v)
-                         : (json_object_del(inner, dot + 1), 0);
-    }
-    return v != NULL ? json_object_set_new(obj, w->path, v) : (json_object_del(obj, w->path), 0);
-}
-
-/* The member objects of ids [from, to) of a. */
-static json_t *members_of(const struct dm_attr *a, size_t from, size_t to)
-{
-    json_t *arr = json_array();
-
-    for (size_t i = from; arr != NULL && i < to; i++) {
-        json_t *m = json_pack("{s:s%}", "value", (const char *)a->vals[i].data, a->vals[i].len);
-        if (m == NULL || json_array_append_new(arr, m) != 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
-}
-
-/* A new resource from a mapped entry (a group's members: the first `chunk`). NULL with err
- * when a value cannot be sent. */
-static json_t *resource_of(const struct conn *c, const struct change *ch, struct dm_err *err)
-{
-    const struct entry *e = ch->entry;
-    int user = ch->kind == OBJ_USER;
-    json_t *res = json_pack("{s:[s]}", "schemas", user ? SCIM_USER_SCHEMA : SCIM_GROUP_SCHEMA);
-
-    for (size_t i = 0; res != NULL && i < e->nattrs; i++) {
-        const struct dm_attr *a = &e->attrs[i];
-        struct where w;
-        json_t *v;
-
-        if (a->nvals == 0) {
-            continue;
-        }
-        if (!user && strcasecmp(a->name, "member") == 0) {
-            v = members_of(a, 0, a->nvals < c->chunk ? a->nvals : c->chunk);
-            if (v == NULL || json_object_set_new(res, "members", v) != 0) {
-                goto nomem;
-            }
-            continue;
-        }
-        where_of(c, a->name, &w);
-        v = value_of(&w, a);
-        if (v == NULL) {
-            dm_err_set(err, DM_ESCHEMA, "%s: a value is not valid UTF-8 text", a->name);
-            dm_err_attr(err, a->name);
-            json_decref(res);
-            return NULL;
-        }
-        if (set_path(res, &w, v) != 0) {
-            goto nomem;
-        }
-        if (w.urn[0] != '\0') {
-            json_t *sc = json_object_get(res, "schemas");
-            size_t k;
-            json_t *x;
-            int have = 0;
-            json_array_foreach (sc, k, x) {
-                have |= strcmp(json_string_value(x), w.urn) == 0;
-            }
-            if (!have && json_array_append_new(sc, json_string(w.urn)) != 0) {
-                goto nomem;
-            }
-        }
-    }
-    if (res != NULL && user && ch->state != CHANGE_STATE_KEEP &&
-        json_object_set_new(res, "active", json_boolean(ch->state == CHANGE_STATE_ENABLE)) != 0) {
-        goto nomem;
-    }
-    if (res != NULL) {
-        return res;
-    }
-nomem:
-    json_decref(res);
-    dm_err_set(err, DM_ENOMEM, "out of memory");
-    return NULL;
-}
-
-/* ---- reading: a resource as an entry ---- */
-
-static int add_scalar(struct entry *e, const char *name, json_t *v)
-{
-    char num[64];
-
-    if (json_is_string(v)) {
-        return entry_add_value(e, name, json_string_value(v), json_string_length(v));
-    }
-    if (json_is_boolean(v)) {
-        return entry_add_str(e, name, json_is_true(v) ? "true" : "false");
-    }
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
-        return entry_add_str(e, name, num);
-    }
-    if (json_is_real(v)) {
-        snprintf(num, sizeof(num), "%.17g", json_real_value(v));
-        return entry_add_str(e, name, num);
-    }
-    return DM_OK;
-}
-
-/* The attributes of one schema's object into e: scalars by name, complex ones as
- * "name.sub", multi-valued ones as their values (of "value" for complex ones). prefix is
- * the extension URN + ':' (also given the short name) or "". */
-static int flatten(struct entry *e, json_t *obj, const char *prefix, const struct conn *c)
-{
-    const char *k;
-    json_t *v;
-    char name[256];
-    int rc = DM_OK;
-
-    json_object_foreach (obj, k, v) {
-        for (int pass = 0; pass < (prefix[0] ? 2 : 1) && rc == DM_OK; pass++) {
-            if (pass == 1 && sattr_of(c, k) != NULL && sattr_of(c, k)->ext == 0) {
-                break; /* the short name is a core attribute's */
-            }
-            snprintf(name, sizeof(name), "%s%s", pass == 0 ? prefix : "", k);
-            if (json_is_array(v)) {
-                size_t i;
-                json_t *x;
-                json_array_foreach (v, i, x) {
-                    if (rc == DM_OK) {
-                        rc = add_scalar(e, name,
-                                        json_is_object(x) ? json_object_get(x, "value") : x);
-                    }
-                }
-            } else if (json_is_object(v)) {
-                const char *sk;
-                json_t *sv;
-                char sub[300];
-                json_object_foreach (v, sk, sv) {
-                    snprintf(sub, sizeof(sub), "%s.%s", name, sk);
-                    if (rc == DM_OK) {
-                        rc = add_scalar(e, sub, sv);
-                    }
-                }
-                if (rc == DM_OK && json_object_get(v, "value") != NULL) {
-                    rc = add_scalar(e, name, json_object_get(v, "value")); /* manager */
-                }
-            } else {
-                rc = add_scalar(e, name, v);
-            }
-        }
-    }
-    return rc;
-}
-
-static struct entry *entry_of(const struct conn *c, json_t *res, enum obj_kind kind)
-{
-    const char *id = json_string_value(json_object_get(res, "id"));
-    const char *nk =
-        json_string_value(json_object_get(res, kind == OBJ_USER ? "userName" : "displayName"));
-    struct entry *e;
-    json_t *core = json_object(), *v;
-    const char *k;
-    int rc;
-
-    if (id == NULL || core == NULL) {
-        json_decref(core);
-        return NULL;
-    }
-    e = entry_new(nk != NULL ? nk : id);
-    rc = e != NULL ? entry_set_key(e, id) : DM_ENOMEM;
-    json_object_foreach (res, k, v) {
-        if (strcmp(k, "schemas") == 0 || strcmp(k, "meta") == 0 || strcmp(k, "groups") == 0 ||
-            strncasecmp(k, "urn:", 4) == 0) {
-            continue;
-        }
-        if (kind == OBJ_GROUP && strcmp(k, "members") == 0) {
-            size_t i;
-            json_t *m;
-            json_array_foreach (v, i, m) {
-                const char *mv = json_string_value(json_object_get(m, "value"));
-                if (rc == DM_OK && mv != NULL && mv[0]) {
-                    rc = entry_add_str(e, "member", mv);
-                }
-            }
-            continue;
-        }
-        json_object_set(core, k, v);
-    }
-    if (rc == DM_OK) {
-        rc = flatten(e, core, "", c);
-    }
-    if (rc == DM_OK && kind == OBJ_USER) {
-        /* the account state the planner compares: active false is a disabled account; no
-         * "active" at all is the provider's default, an account that can sign in */
-        rc = entry_add_str(e, "dirmigAccountState",
-                           json_is_false(json_object_get(res, "active")) ? "disabled" : "enabled");
-    }
-    json_object_foreach (res, k, v) {
-        if (rc == DM_OK && strncasecmp(k, "urn:", 4) == 0 && json_is_object(v)) {
-            char prefix[160];
-            snprintf(prefix, sizeof(prefix), "%s:", k);
-            rc = flatten(e, v, prefix, c);
-        }
-    }
-    json_decref(core);
-    if (rc != DM_OK) {
-        entry_free(e);
-        return NULL;
-    }
-    return e;
 }
 
 /* ---- open: discovery ---- */
@@ -500,8 +140,9 @@ static int discover(struct conn *c, struct dm_err *err)
             snprintf(c->users_ep, sizeof(c->users_ep), "%s", ep);
             json_array_foreach (json_object_get(x, "schemaExtensions"), k, a) {
                 const char *urn = json_string_value(json_object_get(a, "schema"));
-                if (urn != NULL && c->next < SCIM_MAX_EXT && strlen(urn) < sizeof(c->ext[0])) {
-                    snprintf(c->ext[c->next++], sizeof(c->ext[0]), "%s", urn);
+                if (urn != NULL && c->sch.next < SCIM_MAX_EXT &&
+                    strlen(urn) < sizeof(c->sch.ext[0])) {
+                    snprintf(c->sch.ext[c->sch.next++], sizeof(c->sch.ext[0]), "%s", urn);
                 }
             }
         } else if (strcmp(name, "Group") == 0) {
@@ -520,8 +161,8 @@ static int discover(struct conn *c, struct dm_err *err)
         if (id == NULL) {
             continue;
         }
-        for (size_t e = 0; e < c->next; e++) {
-            ext = strcmp(id, c->ext[e]) == 0 ? (int)e + 1 : ext;
+        for (size_t e = 0; e < c->sch.next; e++) {
+            ext = strcmp(id, c->sch.ext[e]) == 0 ? (int)e + 1 : ext;
         }
         if (strcmp(id, SCIM_USER_SCHEMA) != 0 && ext == 0) {
             continue;
@@ -529,10 +170,10 @@ static int discover(struct conn *c, struct dm_err *err)
         json_array_foreach (json_object_get(x, "attributes"), k, a) {
             const char *n = json_string_value(json_object_get(a, "name"));
             const char *t = json_string_value(json_object_get(a, "type"));
-            struct sattr *s = &c->uattr[c->nuattr];
+            struct scim_attr *s = &c->sch.attrs[c->sch.nattrs];
             size_t m;
             json_t *sub;
-            if (n == NULL || t == NULL || c->nuattr >= SCIM_MAX_ATTRS ||
+            if (n == NULL || t == NULL || c->sch.nattrs >= SCIM_MAX_ATTRS ||
                 strlen(n) >= sizeof(s->name)) {
                 continue;
             }
@@ -545,13 +186,13 @@ static int discover(struct conn *c, struct dm_err *err)
                 s->has_value |= sn != NULL && strcmp(sn, "value") == 0;
                 s->has_primary |= sn != NULL && strcmp(sn, "primary") == 0;
             }
-            c->nuattr++;
+            c->sch.nattrs++;
         }
     }
     json_decref(j);
     log_debug("SCIM discovery: Users at %s, Groups at %s, %zu attributes, %zu extension(s), "
               "patch %s, etag %s, bulk %s (not used), page %ld",
-              c->users_ep, c->groups_ep, c->nuattr, c->next, c->patch ? "yes" : "no",
+              c->users_ep, c->groups_ep, c->sch.nattrs, c->sch.next, c->patch ? "yes" : "no",
               c->etag ? "yes" : "no", c->bulk ? "yes" : "no", c->page);
     return DM_OK;
 }
@@ -576,7 +217,7 @@ static int scim_open(struct conn **out, const struct conn_cfg *cfg, struct dm_er
         return dm_err_set(err, DM_ENOMEM, "out of memory");
     }
     c->cfg = *cfg;
-    c->chunk = cfg->member_chunk > 0 ? (size_t)cfg->member_chunk : 1000;
+    c->sch.chunk = cfg->member_chunk > 0 ? (size_t)cfg->member_chunk : 1000;
     http_opts_init(&o);
     o.base_url = cfg->uri;
     o.token = cfg->token;
@@ -612,7 +253,7 @@ static int scim_check(struct conn *c, struct buf *out, struct dm_err *err)
                       "%zu User attributes, %zu extension(s)\n",
                       c->cfg.uri, c->users_ep, c->groups_ep, c->patch ? "yes" : "no (PUT)",
                       c->etag ? "yes (If-Match)" : "no", c->bulk ? "supported" : "no", c->page,
-                      c->nuattr, c->next);
+                      c->sch.nattrs, c->sch.next);
 }
 
 static void scim_stats(struct conn *c, struct conn_stats *out)
@@ -711,7 +352,7 @@ static void on_many(const struct http_response *r, int rc, const struct dm_err *
             *m->rc = one_of_list(&j, r, m->name, m->err);
         }
         if (*m->rc == DM_OK) {
-            *m->out = entry_of(m->c, j, m->kind);
+            *m->out = scim_entry_of(&m->c->sch, j, m->kind);
             *m->rc = *m->out != NULL
                          ? DM_OK
                          : dm_err_set(m->err, DM_EINTERNAL, "%s: the answer has no id", m->name);
@@ -832,7 +473,7 @@ static int scim_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
         total = json_integer_value(json_object_get(j, "totalResults"));
         got = json_array_size(list);
         json_array_foreach (list, i, x) {
-            struct entry *e = rc == DM_OK ? entry_of(c, x, OBJ_USER) : NULL;
+            struct entry *e = rc == DM_OK ? scim_entry_of(&c->sch, x, OBJ_USER) : NULL;
             if (rc == DM_OK) {
                 rc = e != NULL ? fn(e, payload)
                                : dm_err_set(err, DM_EINTERNAL, "listing users: a user without id");
@@ -999,7 +640,7 @@ static int password_of(struct job *j, json_t *res)
 static void user_or_group_create(struct job *j)
 {
     struct dm_err e = {0};
-    json_t *res = resource_of(j->c, j->ch, &e);
+    json_t *res = scim_resource_of(&j->c->sch, j->ch, &e);
     char path[96];
 
     if (res == NULL) {
@@ -1120,7 +761,7 @@ static int member_ops(struct job *j, json_t *ops, const struct dm_attr *want,
         if (has_str(h, nh, w[i]) || (i > 0 && strcmp(w[i], w[i - 1]) == 0)) {
             continue;
         }
-        if (add == NULL || json_array_size(add) >= j->c->chunk) {
+        if (add == NULL || json_array_size(add) >= j->c->sch.chunk) {
             json_t *op = json_pack("{s:s,s:s,s:[]}", "op", "add", "path", "members", "value");
             add = op != NULL ? json_object_get(op, "value") : NULL;
             bad = op == NULL || add_op(ops, op, 1) != 0;
@@ -1136,7 +777,8 @@ static int member_ops(struct job *j, json_t *ops, const struct dm_attr *want,
             continue;
         }
         snprintf(path, sizeof(path), "members[value eq \"%s\"]", h[i]);
-        bad = add_op(ops, json_pack("{s:s,s:s}", "op", "remove", "path", path), j->c->chunk) != 0;
+        bad =
+            add_op(ops, json_pack("{s:s,s:s}", "op", "remove", "path", path), j->c->sch.chunk) != 0;
     }
     free(w);
     free(h);
@@ -1148,7 +790,7 @@ static int member_ops(struct job *j, json_t *ops, const struct dm_attr *want,
 static json_t *diff_ops(struct job *j, json_t *cur, struct dm_err *err)
 {
     const struct entry *want = j->ch->entry;
-    struct entry *have = entry_of(j->c, cur, j->ch->kind);
+    struct entry *have = scim_entry_of(&j->c->sch, cur, j->ch->kind);
     json_t *ops = json_array(), *put = NULL;
     int bad = have == NULL || ops == NULL;
 
@@ -1160,12 +802,12 @@ static json_t *diff_ops(struct job *j, json_t *cur, struct dm_err *err)
     for (size_t i = 0; !bad && i < want->nattrs; i++) {
         const struct dm_attr *w = &want->attrs[i];
         const struct dm_attr *h = entry_attr(have, w->name);
-        struct where where;
+        struct scim_where where;
         json_t *v;
         if (strcasecmp(w->name, "member") == 0 && j->ch->kind == OBJ_GROUP) {
             if (put != NULL) {
                 if (!same_values(w, h)) {
-                    bad = json_object_set_new(put, "members", members_of(w, 0, w->nvals)) != 0;
+                    bad = json_object_set_new(put, "members", scim_members_of(w, 0, w->nvals)) != 0;
                 }
                 continue;
             }
@@ -1175,8 +817,8 @@ static json_t *diff_ops(struct job *j, json_t *cur, struct dm_err *err)
         if (same_values(w, h) || (in_merge(j->ch, w->name) && w->nvals == 0)) {
             continue;
         }
-        where_of(j->c, w->name, &where);
-        v = value_of(&where, w);
+        scim_where_of(&j->c->sch, w->name, &where);
+        v = scim_value_of(&where, w);
         if (w->nvals > 0 && v == NULL) {
             dm_err_set(err, DM_ESCHEMA, "%s: a value is not valid UTF-8 text", w->name);
             dm_err_attr(err, w->name);
@@ -1184,7 +826,7 @@ static json_t *diff_ops(struct job *j, json_t *cur, struct dm_err *err)
             break;
         }
         if (put != NULL) {
-            bad = set_path(put, &where, v) != 0;
+            bad = scim_set_path(put, &where, v) != 0;
             continue;
         }
         {
@@ -1370,12 +1012,12 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
                 job_nomem(j);
                 break;
             }
-            if (j->ch->kind == OBJ_GROUP && m != NULL && m->nvals > j->c->chunk) {
+            if (j->ch->kind == OBJ_GROUP && m != NULL && m->nvals > j->c->sch.chunk) {
                 /* the members the create did not carry, in chunks */
-                for (size_t i = j->c->chunk; i < m->nvals; i += j->c->chunk) {
-                    size_t to = i + j->c->chunk < m->nvals ? i + j->c->chunk : m->nvals;
+                for (size_t i = j->c->sch.chunk; i < m->nvals; i += j->c->sch.chunk) {
+                    size_t to = i + j->c->sch.chunk < m->nvals ? i + j->c->sch.chunk : m->nvals;
                     json_t *op = json_pack("{s:s,s:s,s:o}", "op", "add", "path", "members", "value",
-                                           members_of(m, i, to));
+                                           scim_members_of(m, i, to));
                     if (add_op(j->ops, op, 1) != 0) {
                         job_nomem(j);
                         break;

@@ -2,11 +2,14 @@
 """check_scim.py: compares a SCIM server's resources (GET /test/dump) with the source LDIF.
 
     check_scim.py DUMP.json SOURCE.ldif PEOPLE_BASE GROUPS_BASE [--skip-uid UID]...
+                  [--disabled-uid UID]...
 
 Every inetOrgPerson under PEOPLE_BASE must be exactly one User (by userName = uid), no
 other User may exist, every group under GROUPS_BASE exactly one Group (displayName = cn),
 and each group's members must be exactly the ids of its source members that were migrated
-(users by uid, groups by cn; members outside the scopes left out), each once. Prints a
+(users by uid, groups by cn; members outside the scopes left out), each once; a user
+disabled in the source (--disabled-uid) is there with active false and in no group (users
+disabled in the source leave their groups, leavers.remove_from_groups). Prints a
 one-line summary; exits 1 with the first differences otherwise.
 """
 import base64
@@ -39,6 +42,7 @@ def main():
     dump = json.load(open(sys.argv[1]))
     src, people, groups = sys.argv[2], sys.argv[3].lower(), sys.argv[4].lower()
     skip = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "--skip-uid"]
+    disabled = [sys.argv[i + 1].lower() for i, a in enumerate(sys.argv) if a == "--disabled-uid"]
     problems = []
     users, grps = {}, {}
     for dn, a in records(src):
@@ -74,7 +78,7 @@ def main():
         expect = set()
         for m in members:
             ml = m.lower()
-            if ml in users:
+            if ml in users and users[ml].lower() not in disabled:
                 expect.add(uid_id.get(users[ml].lower()))
             elif ml in grps:
                 expect.add(gid_id.get(grps[ml][0].lower()))
@@ -85,6 +89,10 @@ def main():
             problems.append("group %s: %d members, want %d (%d missing, %d extra)" % (
                 cn, len(set(have)), len(expect), len(expect - set(have)), len(set(have) - expect)))
         nmembers += len(have)
+    for d in disabled:
+        u = by_name.get(d, [{}])[0]
+        if u.get("active") is not False:
+            problems.append("user %s is not active: false" % d)
     if len(gby) != len(grps):
         problems.append("%d groups at the target, %d in the source" % (len(gby), len(grps)))
     if problems:

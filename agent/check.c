@@ -200,6 +200,17 @@ static void endpoint_header(struct check *k, const struct config_endpoint *ep,
             ad ? ", Active Directory" : "");
 }
 
+/* How a target that names objects by key finds them ("login and name"). */
+static void print_natural_key(struct check *k, const struct conn_ops *ops, const char *tail)
+{
+    if (ops->natural_key[1] != NULL) {
+        fprintf(k->out, "  objects are found by %s and %s%s\n", ops->natural_key[0],
+                ops->natural_key[1], tail);
+    } else {
+        fprintf(k->out, "  objects are found by %s%s\n", ops->natural_key[0], tail);
+    }
+}
+
 static void check_endpoint(struct check *k, const struct dm_config *cfg, int r)
 {
     const struct config_endpoint *ep = r == 0 ? &cfg->source : &cfg->target;
@@ -237,8 +248,10 @@ static void check_endpoint(struct check *k, const struct dm_config *cfg, int r)
     fprintf(k->out, "  capabilities:%s%s%s%s\n", ops->caps & CONN_READ ? " read" : "",
             ops->caps & CONN_WRITE ? " write" : "", ops->caps & CONN_GROUPS ? " groups" : "",
             ops->caps & CONN_VERIFY ? " verify-password" : "");
-    if (ops->caps & CONN_KEYED) {
-        fprintf(k->out, "  objects are found by login and name (no base, no containers)\n");
+    if (ops->ident == CONN_IDENT_KEY) {
+        print_natural_key(k, ops, " (no base, no containers)");
+    } else if (r == 1 && (ops->caps & CONN_SNAPSHOT)) {
+        fprintf(k->out, "  written whole by each run, with its base and containers\n");
     } else if (ops->lookup == NULL) {
         fprintf(k->out, "  bases: not checked (the connector cannot look a DN up)\n");
     } else if (r == 0) {
@@ -282,8 +295,8 @@ static void describe_offline(struct check *k, const struct dm_config *cfg)
             continue;
         }
         endpoint_header(k, ep, ops);
-        if (ops->caps & CONN_KEYED) {
-            fprintf(k->out, "  objects are found by login and name (no base)\n");
+        if (ops->ident == CONN_IDENT_KEY) {
+            print_natural_key(k, ops, " (no base)");
             continue;
         }
         fprintf(k->out, "  base %s\n", ep->conn.base);

@@ -199,7 +199,7 @@ static char **make_list(struct cfg_ctx *x, json_t *arr, const char *def)
     return v;
 }
 
-static int fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
+int config_fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role)
 {
     struct dm_config *c = &x->cp->pub;
     char path[128];
@@ -443,7 +443,7 @@ static int build(struct cfg_ctx *x)
             continue;
         }
         for (int r = 0; r < n; r++) {
-            rc = fill_key(x, &config_keys[i], r);
+            rc = config_fill_key(x, &config_keys[i], r);
             if (rc != DM_OK) {
                 return rc;
             }
@@ -474,6 +474,10 @@ static int build(struct cfg_ctx *x)
             if (ep->users_filter == NULL || ep->groups_filter == NULL) {
                 return dm_err_set(x->err, DM_ENOMEM, "out of memory");
             }
+        }
+        rc = config_conn_build(x, r);
+        if (rc != DM_OK) {
+            return rc;
         }
         /* each secret on its own, so that every bad one is reported */
         for (int tok = 0; tok < 2; tok++) {

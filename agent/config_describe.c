@@ -81,6 +81,9 @@ int config_describe(const struct dm_config *c, struct buf *out)
                 rc = describe_key(cp, &config_keys[i], r, out);
             }
         }
+        if (rc == DM_OK) {
+            rc = config_conn_describe(cp, r, out);
+        }
     }
     for (size_t i = 0; i < config_nkeys && rc == DM_OK; i++) {
         if (!(config_keys[i].flags & CFG_EP) && config_keys[i].type != CFG_OBJ &&
@@ -134,47 +137,59 @@ static void roff_puts(FILE *out, const char *s)
     }
 }
 
+void config_print_key(FILE *out, const struct cfg_key *k, const char *types)
+{
+    fputs(".TP\n", out);
+    if (k->flags & CFG_EP) {
+        fputs("\\fIendpoint\\fB.", out);
+    } else {
+        fputs("\\fB", out);
+    }
+    roff_puts(out, k->path);
+    fputs("\\fR (", out);
+    if (types != NULL) {
+        fputs("type ", out);
+        fputs(types, out);
+        fputs(": ", out);
+    }
+    fputs(type_name(k->type), out);
+    if (k->flags & CFG_REQUIRED) {
+        fputs(", required", out);
+    }
+    if (k->flags & CFG_SENSITIVE) {
+        fputs(", sensitive", out);
+    }
+    fputs(")\n", out);
+    roff_puts(out, k->doc);
+    if (k->type == CFG_INT) {
+        fprintf(out, " Range %lld..%lld.", k->min, k->max);
+    }
+    if (k->values != NULL) {
+        fputs(" One of: ", out);
+        for (const char *p = k->values; *p; p++) {
+            if (*p == '|') {
+                fputs(", ", out);
+            } else {
+                fputc(*p, out);
+            }
+        }
+        fputs(".", out);
+    }
+    if (k->def != NULL) {
+        fputs(" Default: \\fB", out);
+        roff_puts(out, k->def);
+        fputs("\\fR.", out);
+    }
+    fputs("\n", out);
+}
+
 void config_print_keys(FILE *out)
 {
     for (size_t i = 0; i < config_nkeys; i++) {
-        const struct cfg_key *k = &config_keys[i];
-
-        fputs(".TP\n", out);
-        if (k->flags & CFG_EP) {
-            fputs("\\fIendpoint\\fB.", out);
-        } else {
-            fputs("\\fB", out);
+        config_print_key(out, &config_keys[i], NULL);
+        if (strcmp(config_keys[i].path, "base") == 0) {
+            /* the connectors' own keys, after the endpoint keys every type has */
+            config_conn_print_keys(out);
         }
-        roff_puts(out, k->path);
-        fputs("\\fR (", out);
-        fputs(type_name(k->type), out);
-        if (k->flags & CFG_REQUIRED) {
-            fputs(", required", out);
-        }
-        if (k->flags & CFG_SENSITIVE) {
-            fputs(", sensitive", out);
-        }
-        fputs(")\n", out);
-        roff_puts(out, k->doc);
-        if (k->type == CFG_INT) {
-            fprintf(out, " Range %lld..%lld.", k->min, k->max);
-        }
-        if (k->values != NULL) {
-            fputs(" One of: ", out);
-            for (const char *p = k->values; *p; p++) {
-                if (*p == '|') {
-                    fputs(", ", out);
-                } else {
-                    fputc(*p, out);
-                }
-            }
-            fputs(".", out);
-        }
-        if (k->def != NULL) {
-            fputs(" Default: \\fB", out);
-            roff_puts(out, k->def);
-            fputs("\\fR.", out);
-        }
-        fputs("\n", out);
     }
 }

@@ -17,27 +17,23 @@ const struct cfg_key config_keys[] = {
      .doc = "The directory to read from. Holds the endpoint keys below."},
     {"target", CFG_OBJ, NULL, CFG_REQUIRED,
      .doc = "The directory to write to. Holds the endpoint keys below."},
-    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap|okta", EPOFF(conn.type),
-     .doc = "Connector type: ldap, or okta (an Okta-style Users/Groups API; target only)."},
+    /* the configuration's connector list: one name per connector of connectors/connector.c */
+    {"type", CFG_STR, "ldap", CFG_EP, .values = "ldap|okta|scim|auth0|ldif|csv|jsonl",
+     EPOFF(conn.type),
+     .doc = "Connector type: ldap (an LDAP directory, source or target); okta (an Okta-style "
+            "Users/Groups API, target only); scim (a SCIM 2.0 service provider, target "
+            "only); auth0 (an Auth0 database connection through bulk import, target only); ldif "
+            "(an LDIF file: a slapcat or ldapsearch dump as the source, or "
+            "slapadd-ready LDIF written whole as the target); csv and jsonl (the mapped users "
+            "as a CSV or JSON Lines file, target only). The keys marked \"type ...\" below "
+            "belong to those types only."},
     {"uri", CFG_STR, NULL, CFG_EP | CFG_REQUIRED, .check = CHK_URI, EPOFF(conn.uri),
-     .doc = "Server URI: ldap://, ldaps:// or ldapi://; for type okta the https:// base URL "
-            "of the organisation (http:// only to a loopback address, for tests)."},
+     .doc = "Where the endpoint is: ldap://, ldaps:// or ldapi:// for a directory; the "
+            "https:// base URL of an HTTP API (http:// only to a loopback address, for tests); "
+            "file:PATH for a file (relative to this config file's directory)."},
     {"base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.base),
-     .doc = "Naming context read from (source) or written under (target). Required for "
-            "type ldap."},
-    {"token_file", CFG_PATH, NULL, CFG_EP | CFG_SENSITIVE,
-     .doc = "Type okta: file holding the API token (sent as \"SSWS <token>\"). Must not be "
-            "accessible by group or others."},
-    {"token_env", CFG_ENV, NULL, CFG_EP | CFG_SENSITIVE,
-     .doc = "Type okta: environment variable holding the API token."},
-    {"concurrency", CFG_INT, "8", CFG_EP, 1, 256, EPOFF(conn.concurrency),
-     .doc = "Type okta: requests in flight at once."},
-    {"rate_limit_share", CFG_INT, "50", CFG_EP, 1, 100, EPOFF(conn.rate_share_pct),
-     .doc = "Type okta: percent of each rate-limit bucket dirmig may use (Okta gives one "
-            "token 50% by default); the rest stays free for other clients."},
-    {"activate", CFG_BOOL, "true", CFG_EP, EPOFF(conn.activate),
-     .doc = "Type okta: create users ACTIVE (true) or STAGED (false). Imported-hash and hook "
-            "users sign in with their old password either way once active."},
+     .doc = "Naming context read from (source) or written under (target). Required by the "
+            "types that address objects by DN (type ldap)."},
     {"bind_dn", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.bind_dn),
      .doc = "DN for a simple bind (with dialect \"ad\" also a UPN user@corp.example or "
             "DOMAIN\\user). Unset: anonymous, or the SASL identity. "
@@ -134,10 +130,6 @@ const struct cfg_key config_keys[] = {
      .doc = "LDAP target: the attribute that disables an entry."},
     {"disable.value", CFG_STR, NULL, CFG_EP, EPOFF(conn.disable_value),
      .doc = "LDAP target: its value (default TRUE)."},
-    {"disable.lifecycle", CFG_STR, "deactivate", CFG_EP, .values = "deactivate|suspend",
-     EPOFF(conn.disable_lifecycle),
-     .doc = "Type okta: deactivate (DEPROVISIONED; reactivated with activate) or suspend "
-            "(SUSPENDED; unsuspended)."},
     {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
     {"groups.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(groups_base),
      .doc = "Search base for groups. Default: the endpoint base."},
@@ -170,8 +162,9 @@ const struct cfg_key config_keys[] = {
      .doc = "When a run reads the target to compare it with the source (drift, objects "
             "missing at the target): \"always\", \"never\" (trust the journal for objects "
             "whose source did not change), or \"every N runs\". The read of an LDAP target is "
-            "one paged search running beside the source read; a keyed target (okta) is asked "
-            "one request per object. --verify-target forces it for one run."},
+            "one paged search running beside the source read; a target that names objects by "
+            "a key (an HTTP API) is asked one request per object. --verify-target forces it for "
+            "one run."},
     {"run.collision", CFG_STR, "skip", 0, .values = "skip|link|suffix", CFOFF(collision),
      .doc = "An object already at the target that dirmig did not create: \"skip\" reports it "
             "and writes nothing; \"link\" adopts it only when the map's correlation key or a "

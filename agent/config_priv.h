@@ -11,6 +11,7 @@
  *   agent/config_secret.c    the secrets the config references (*_file, *_env)
  *   agent/config_waves.c     the "waves" array
  *   agent/config_describe.c  config_describe() and config_print_keys()
+ *   agent/config_conn.c      the keys and rules each endpoint's connector registers
  *
  * Call order inside config_load(): read the file, parse it (jansson, positions by
  * jsonpos), config_validate(), then build: the table's keys copied by one loop, the
@@ -31,8 +32,9 @@ struct config_priv {
     struct dm_config pub;
     void **pool;
     size_t npool, cappool;
-    unsigned char (*present)[2]; /* config_nkeys rows: key given in the file (per endpoint) */
-    char *map_origin;            /* "default", "inline", or the map file path */
+    unsigned char (*present)[2];   /* config_nkeys rows: key given in the file (per endpoint) */
+    char *map_origin;              /* "default", "inline", or the map file path */
+    unsigned char cpresent[2][32]; /* the endpoint connector's keys given in the file */
 };
 
 struct cfg_ctx {
@@ -80,6 +82,40 @@ json_t *config_json_at(json_t *root, const char *path);
  * rules; marks the keys present in x->cp->present. Reports every problem (config_fail())
  * and returns DM_EINVAL when there was one. */
 int config_validate(struct cfg_ctx *x) DM_MUST_USE;
+
+/* Checks one value against its table key (type, range, allowed values, shape). */
+int config_validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char *path,
+                          json_t *v) DM_MUST_USE;
+
+/* ---- config.c ---- */
+
+/* Copies the value of k for endpoint role (or its default) into struct dm_config. */
+int config_fill_key(struct cfg_ctx *x, const struct cfg_key *k, int role) DM_MUST_USE;
+
+/* ---- config_describe.c ---- */
+
+/* Writes one key of dirmig.json(5); types: "only for type ..." text or NULL. */
+void config_print_key(FILE *out, const struct cfg_key *k, const char *types);
+
+/* ---- config_conn.c ---- */
+
+/* The connector of endpoint r (0 source, 1 target) by its "type"; NULL if unknown. */
+const struct conn_ops *config_ep_ops(struct cfg_ctx *x, int r);
+/* A connector key as a table key (CFG_EP). */
+void config_conn_key(struct cfg_key *out, const struct conn_key *ck);
+/* A key the table does not know: when it is a key of the endpoint's connector, checks it
+ * (*handled = 1); when another connector takes it, fails naming those types (*handled = 1);
+ * else *handled = 0 (an unknown key). */
+int config_conn_validate_key(struct cfg_ctx *x, const char *path, json_t *v,
+                             int *handled) DM_MUST_USE;
+/* The endpoint's role (may this type be a source / a target), the connector's required keys
+ * and its config_check(). */
+int config_conn_check(struct cfg_ctx *x, int r) DM_MUST_USE;
+/* Copies the connector's keys of endpoint r into conn_cfg (fields, or conn_cfg.opts). */
+int config_conn_build(struct cfg_ctx *x, int r) DM_MUST_USE;
+/* config_describe() lines and dirmig.json(5) entries of the connectors' keys. */
+int config_conn_describe(const struct config_priv *cp, int r, struct buf *out) DM_MUST_USE;
+void config_conn_print_keys(FILE *out);
 
 /* ---- config_secret.c ---- */
 

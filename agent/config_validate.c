@@ -98,7 +98,7 @@ static int is_ad_bind_name(struct cfg_ctx *x, const struct cfg_key *k, const cha
            (strchr(s, '@') != NULL || strchr(s, '\\') != NULL);
 }
 
-static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char *path, json_t *v)
+int config_validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char *path, json_t *v)
 {
     char why[128];
     const char *s;
@@ -170,7 +170,8 @@ static int validate_value(struct cfg_ctx *x, const struct cfg_key *k, const char
     switch (k->check) {
     case CHK_URI:
         if (!cfgcheck_uri(s)) {
-            return config_fail(x, path, "scheme must be ldap://, ldaps://, ldapi:// or https://");
+            return config_fail(x, path,
+                               "scheme must be ldap://, ldaps://, ldapi://, https:// or file:");
         }
         break;
     case CHK_DN:
@@ -255,6 +256,15 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
         }
         k = config_keys_find(path, &role);
         if (k == NULL) {
+            int handled = 0;
+            vrc = config_conn_validate_key(x, path, v, &handled);
+            if (vrc == DM_ENOMEM) {
+                return vrc;
+            }
+            if (handled) {
+                rc = vrc != DM_OK ? vrc : rc;
+                continue;
+            }
             if (looks_secret(name)) {
                 if (strcmp(prefix, "source") == 0 || strcmp(prefix, "target") == 0) {
                     rc = config_fail(x, path,
@@ -276,7 +286,7 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
             continue;
         }
         x->cp->present[k - config_keys][role] = 1;
-        vrc = validate_value(x, k, path, v);
+        vrc = config_validate_value(x, k, path, v);
         if (vrc == DM_ENOMEM) {
             return vrc;
         }
@@ -308,10 +318,12 @@ static int validate_object(struct cfg_ctx *x, json_t *obj, const char *prefix)
     return rc;
 }
 
-/* Endpoint keys that only do something on some endpoints: for one role, one connector
- * type, the AD dialect. A key set where it does nothing is refused rather than ignored, so
- * that a configuration never says more than dirmig does. */
-enum { ON_SOURCE = 1, ON_TARGET = 2, ON_LDAP = 4, ON_OKTA = 8, ON_AD = 16 };
+/* Endpoint keys of the table that only do something for one role, for connectors that speak
+ * LDAP (CONN_LDAP), hold a tree (CONN_TREE), or the AD dialect. A key set where it does
+ * nothing is refused rather than ignored, so that a configuration never says more than
+ * dirmig does. The keys a connector registers itself are checked by that connector
+ * (conn_ops.keys and config_check, agent/config_conn.c). */
+enum { ON_SOURCE = 1, ON_TARGET = 2, ON_LDAP = 4, ON_TREE = 8, ON_AD = 16 };
 
 static const struct endpoint_rule {
     const char *key;
@@ -321,31 +333,47 @@ static const struct endpoint_rule {
     {"delta", ON_SOURCE | ON_LDAP, "only for the source (type ldap, either dialect)"},
     {"range_size", ON_SOURCE | ON_TARGET | ON_LDAP | ON_AD, "only with dialect \"ad\""},
     {"groups.nesting", ON_SOURCE | ON_LDAP, "only for the source (where groups are read)"},
-    {"users.activity", ON_SOURCE | ON_LDAP, "only for the source (where users are read)"},
-    {"create_containers", ON_TARGET | ON_LDAP, "only for an LDAP target"},
+    {"users.activity", ON_SOURCE | ON_LDAP | ON_TREE, "only for the source (where users are read)"},
+    {"create_containers", ON_TARGET | ON_TREE, NULL}, /* names the types that have a tree */
     {"write_window", ON_TARGET | ON_LDAP, "only for an LDAP target (it limits writes)"},
-    {"member_chunk", ON_TARGET | ON_LDAP, "only for an LDAP target (it slices writes)"},
+    {"member_chunk", ON_TARGET, "only for the target (it slices writes)"},
     {"dialect", ON_SOURCE | ON_TARGET | ON_LDAP, "only with type ldap"},
-    {"concurrency", ON_TARGET | ON_OKTA, "only with type okta"},
-    {"rate_limit_share", ON_TARGET | ON_OKTA, "only with type okta"},
-    {"activate", ON_TARGET | ON_OKTA, "only with type okta"},
 };
+
+/* "only for a target that holds a tree (type ldap, ldif)": the types, from the registry. */
+static void tree_types(char *buf, size_t len)
+{
+    const struct conn_ops *const *all = conn_all();
+    size_t n = (size_t)snprintf(buf, len, "only for a target that holds a tree of entries (type");
+
+    for (size_t i = 0; all[i] != NULL && n < len; i++) {
+        if ((all[i]->caps & CONN_TREE) && (all[i]->caps & CONN_WRITE)) {
+            n += (size_t)snprintf(buf + n, len - n, "%s %s", n > 55 ? "," : "", all[i]->name);
+        }
+    }
+    if (n < len) {
+        snprintf(buf + n, len - n, ")");
+    }
+}
 
 static int check_endpoint_rules(struct cfg_ctx *x, int r, unsigned on)
 {
-    char p[64];
+    char p[64], why[160];
     int rc = DM_OK;
 
     for (size_t i = 0; i < DM_ARRAY_LEN(endpoint_rules); i++) {
         const struct endpoint_rule *e = &endpoint_rules[i];
-        unsigned need = e->on & (ON_SOURCE | ON_TARGET), types = e->on & (ON_LDAP | ON_OKTA);
+        unsigned need = e->on & (ON_SOURCE | ON_TARGET), kinds = e->on & (ON_LDAP | ON_TREE);
 
         snprintf(p, sizeof(p), "%s.%s", config_roles[r], e->key);
         if (config_json_at(x->root, p) == NULL) {
             continue;
         }
-        if (!(need & on) || !(types & on) || ((e->on & ON_AD) && !(on & ON_AD))) {
-            rc = config_fail(x, p, "does nothing here: %s", e->why);
+        if (!(need & on) || (kinds != 0 && !(kinds & on)) || ((e->on & ON_AD) && !(on & ON_AD))) {
+            if (e->why == NULL) {
+                tree_types(why, sizeof(why));
+            }
+            rc = config_fail(x, p, "does nothing here: %s", e->why != NULL ? e->why : why);
         }
     }
     /* the in-chain matching rule is Active Directory's own */
@@ -359,91 +387,28 @@ static int check_endpoint_rules(struct cfg_ctx *x, int r, unsigned on)
     return rc;
 }
 
-/* Rules that involve several keys of one endpoint. Values of the wrong type were reported
- * by validate_object() and count as absent here. */
+/* Rules that involve several keys of one endpoint: its connector's (role, required keys,
+ * config_check), then the table's. Values of the wrong type were reported by
+ * validate_object() and count as absent here. */
 static int validate_endpoint(struct cfg_ctx *x, int r)
 {
-    char p[64];
-    const char *u, *type, *sasl, *dialect;
-    json_t *bind_dn, *pw_file, *pw_env, *starttls, *tok_file, *tok_env;
+    const struct conn_ops *ops = config_ep_ops(x, r);
     unsigned on = r == 0 ? ON_SOURCE : ON_TARGET;
-    int rc = DM_OK;
+    const char *dialect;
+    char p[64];
+    int rc, rc2;
 
-#define AT(k) (snprintf(p, sizeof(p), "%s.%s", config_roles[r], k), config_json_at(x->root, p))
-#define STR(k) (snprintf(p, sizeof(p), "%s.%s", config_roles[r], k), config_str_at(x->root, p))
-#define FAIL(k, ...)                                                                               \
-    (snprintf(p, sizeof(p), "%s.%s", config_roles[r], k), rc = config_fail(x, p, __VA_ARGS__))
-    if (!json_is_object(config_json_at(x->root, config_roles[r]))) {
-        return DM_OK; /* missing or not an object: reported already */
+    if (!json_is_object(config_json_at(x->root, config_roles[r])) || ops == NULL) {
+        return DM_OK; /* missing, not an object, or an unknown type: reported already */
     }
-    bind_dn = AT("bind_dn");
-    pw_file = AT("bind_pw_file");
-    pw_env = AT("bind_pw_env");
-    sasl = STR("sasl_mech");
-    u = STR("uri");
-    starttls = AT("starttls");
-    type = STR("type");
-    dialect = STR("dialect");
-    tok_file = AT("token_file");
-    tok_env = AT("token_env");
-    if (type != NULL && strcmp(type, "okta") == 0) {
-        on |= ON_OKTA;
-        if (r == 0) {
-            FAIL("type", "okta is a target type; the source must be an LDAP directory");
-        }
-        if (u != NULL && strncasecmp(u, "https://", 8) != 0 && !cfgcheck_loopback_http(u)) {
-            FAIL("uri", "type okta needs an https:// URL (http:// only to loopback)");
-        }
-        if ((tok_file == NULL) == (tok_env == NULL)) {
-            FAIL(tok_file ? "token_env" : "token_file",
-                 "type okta needs exactly one of token_file and token_env");
-        }
-        if (bind_dn != NULL || pw_file != NULL || pw_env != NULL || sasl != NULL ||
-            starttls != NULL) {
-            FAIL(bind_dn   ? "bind_dn"
-                 : pw_file ? "bind_pw_file"
-                 : pw_env  ? "bind_pw_env"
-                 : sasl    ? "sasl_mech"
-                           : "starttls",
-                 "not used with type okta (it authenticates with a token)");
-        }
-        if (AT("base") != NULL) {
-            FAIL("base", "not used with type okta (objects are found by login and name)");
-        }
-        return check_endpoint_rules(x, r, on) != DM_OK ? DM_EINVAL : rc;
-    }
-    on |= ON_LDAP;
-    if (dialect != NULL && strcmp(dialect, "ad") == 0) {
-        on |= ON_AD;
-    }
-    if (u != NULL && strncasecmp(u, "http", 4) == 0) {
-        FAIL("uri", "scheme must be ldap://, ldaps:// or ldapi:// for type ldap");
-    }
-    if (AT("base") == NULL) {
-        FAIL("base", "required key is missing");
-    }
-    if (tok_file != NULL || tok_env != NULL) {
-        FAIL(tok_file ? "token_file" : "token_env", "only used with type okta");
-    }
-    if (pw_file != NULL && pw_env != NULL) {
-        FAIL("bind_pw_env", "use only one of bind_pw_file and bind_pw_env");
-    }
-    if (bind_dn != NULL && sasl != NULL && strcmp(sasl, "GSSAPI") == 0) {
-        FAIL("bind_dn", "not used with sasl_mech GSSAPI (the identity is the ticket's)");
-    }
-    if (bind_dn != NULL && sasl == NULL && pw_file == NULL && pw_env == NULL) {
-        FAIL("bind_dn", "needs bind_pw_file or bind_pw_env (or sasl_mech)");
-    }
-    if ((pw_file != NULL || pw_env != NULL) && (bind_dn == NULL || sasl != NULL)) {
-        FAIL(pw_file ? "bind_pw_file" : "bind_pw_env", "only used for a simple bind with bind_dn");
-    }
-    if (json_is_true(starttls) && u != NULL && strncasecmp(u, "ldap://", 7) != 0) {
-        FAIL("starttls", "only valid with an ldap:// uri");
-    }
-#undef AT
-#undef STR
-#undef FAIL
-    return check_endpoint_rules(x, r, on) != DM_OK ? DM_EINVAL : rc;
+    snprintf(p, sizeof(p), "%s.dialect", config_roles[r]);
+    dialect = config_str_at(x->root, p);
+    on |= (ops->caps & CONN_LDAP) ? ON_LDAP : 0;
+    on |= (ops->caps & CONN_TREE) ? ON_TREE : 0;
+    on |= dialect != NULL && strcmp(dialect, "ad") == 0 ? ON_AD : 0;
+    rc = config_conn_check(x, r);
+    rc2 = check_endpoint_rules(x, r, on);
+    return rc != DM_OK ? rc : rc2;
 }
 
 /* Rules that involve several hook keys. */

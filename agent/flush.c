@@ -112,7 +112,7 @@ static int look(struct pipe *p, struct dm_err *err)
         if (!q->look || q->failed || q->held != NULL || q->container) {
             continue;
         }
-        reqs[i].key = q->by_ref ? q->rec.target_dn : q->want->dn;
+        reqs[i].key = q->by_ref ? q->rec.target_ref : q->want->dn;
         reqs[i].by_ref = q->by_ref;
     }
     tview_get(p->tv, p->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP, reqs, p->nbatch, out, rcs, errs);
@@ -307,7 +307,7 @@ static int write_intents(struct pipe *p, struct dm_err *err)
         o.kind = (char *)(q->container ? "container" : p->kind_name);
         o.key = q->key;
         o.source_dn = q->source_dn ? q->source_dn : (char *)"";
-        o.target_dn = q->want->dn;
+        o.target_ref = q->want->dn;
         o.status = (char *)"pending";
         o.last_run = p->st->run_id;
         rc = state_object_put(p->state, &o, err);
@@ -359,13 +359,13 @@ static int build_changes(struct pipe *p, size_t *n)
 }
 
 /* The reference of an existing object after its change: the new DN after a move, else
- * what the target calls it (its DN, or the id a keyed target assigned). */
+ * what the target calls it (its DN, or the id the target assigned). */
 static const char *ref_after(const struct pobj *q)
 {
     if (q->plan.op == PLAN_MOVE || (q->have == NULL && !q->has_rec)) {
         return q->want->dn;
     }
-    return q->have != NULL ? q->have->ref : q->rec.target_dn;
+    return q->have != NULL ? q->have->ref : q->rec.target_ref;
 }
 
 /* The journal row of q after its change (r: the connector's result, NULL when none was
@@ -388,17 +388,17 @@ static int journal_object(struct pipe *p, struct pobj *q, const struct apply_res
         if (r != NULL && r->status == APPLY_EXISTS) {
             /* not ours after all: no intent stays behind to adopt it later */
             o.status = (char *)"failed";
-            o.target_dn = (char *)"";
+            o.target_ref = (char *)"";
         } else if (!ok) {
             o.status = (char *)"pending"; /* the outcome is not known for sure: look next time */
-            o.target_dn = q->want->dn;
+            o.target_ref = q->want->dn;
         } else {
             o.status = (char *)"ok";
-            o.target_dn = r != NULL && r->target_id[0] ? (char *)r->target_id : q->want->dn;
+            o.target_ref = r != NULL && r->target_id[0] ? (char *)r->target_id : q->want->dn;
         }
     } else {
         o.status = ok ? (char *)"ok" : (char *)"failed";
-        o.target_dn = (char *)ref_after(q);
+        o.target_ref = (char *)ref_after(q);
     }
     o.disabled_at = q->has_rec ? q->rec.disabled_at : 0;
     if (ok && q->plan.state == CHANGE_STATE_DISABLE) {
@@ -413,8 +413,8 @@ static int journal_object(struct pipe *p, struct pobj *q, const struct apply_res
     } else if (q->has_rec) {
         o.attrs = q->rec.attrs; /* a failed write changes nothing we own */
     }
-    if (o.target_dn == NULL) {
-        o.target_dn = (char *)"";
+    if (o.target_ref == NULL) {
+        o.target_ref = (char *)"";
     }
     rc = state_object_put(p->state, &o, err);
     free(written);
@@ -436,12 +436,12 @@ static int journal_unwritten(struct pipe *p, struct pobj *q, struct dm_err *err)
     o.source_dn = q->source_dn ? q->source_dn : (char *)"";
     o.last_run = p->st->run_id;
     o.status = (char *)"failed";
-    o.target_dn = (char *)"";
+    o.target_ref = (char *)"";
     if (q->has_rec) {
         if (strcmp(q->rec.status, "pending") == 0) {
             o.status = (char *)"pending"; /* an intent stays an intent */
         }
-        o.target_dn = q->rec.target_dn != NULL ? q->rec.target_dn : (char *)"";
+        o.target_ref = q->rec.target_ref != NULL ? q->rec.target_ref : (char *)"";
         o.attrs = q->rec.attrs;
         o.linked = q->rec.linked;
         o.suffixed = q->rec.suffixed;
@@ -457,12 +457,12 @@ static int row_stale(const struct pobj *q)
         strcmp(q->rec.digest, q->digest) != 0) {
         return 1;
     }
-    return strcmp(q->rec.target_dn, ref_after(q)) != 0;
+    return strcmp(q->rec.target_ref, ref_after(q)) != 0;
 }
 
 /* How a user the target just created signs in there (the journal's user_creations): with
  * the password-import hook, with a credential that went with it (a password attribute of
- * the entry, or the password a keyed target translated), or not at all yet. */
+ * the entry, or the password the connector translated), or not at all yet. */
 static const char *signin_of(const struct pobj *q, const struct apply_result *r)
 {
     if (r->created_with_hook) {

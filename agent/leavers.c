@@ -75,7 +75,7 @@ int pipe_seen(struct pipe *p, const struct pobj *q)
 
 int pipe_can_disable(const struct pipe *p)
 {
-    return (p->tops->caps & CONN_KEYED) != 0 || p->cfg->target.conn.disable_attr != NULL;
+    return (p->tops->caps & CONN_DISABLE) != 0 || p->cfg->target.conn.disable_attr != NULL;
 }
 
 /* The action for one journaled object the source no longer has. */
@@ -125,7 +125,7 @@ static int on_unseen(const struct state_object *o, void *payload)
         if (!x->apply) {
             x->n->report++;
             log_info("leaver %s %s (target %s): reported (leavers.action %s%s)", o->kind,
-                     o->source_dn, o->target_dn, p->cfg->leavers.action,
+                     o->source_dn, o->target_ref, p->cfg->leavers.action,
                      strcmp(p->cfg->leavers.action, "disable") == 0
                          ? (strcmp(o->kind, "user") == 0 ? ", but target.disable is not set"
                                                          : ", and a group cannot be disabled")
@@ -155,7 +155,7 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
         }
         return 0;
     }
-    x->ents[x->nb] = entry_new(o->target_dn);
+    x->ents[x->nb] = entry_new(o->target_ref);
     if (x->ents[x->nb] == NULL) {
         x->rc = dm_err_set(x->err, DM_ENOMEM, "out of memory");
         return 1;
@@ -164,7 +164,7 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
     x->rows[x->nb].kind = strdup(o->kind);
     x->rows[x->nb].key = strdup(o->key);
     x->rows[x->nb].source_dn = strdup(o->source_dn ? o->source_dn : "");
-    x->rows[x->nb].target_dn = strdup(o->target_dn);
+    x->rows[x->nb].target_ref = strdup(o->target_ref);
     x->rows[x->nb].status = strdup(op == CHANGE_DELETE ? "deleted" : "left");
     x->rows[x->nb].attrs = o->attrs != NULL ? strdup(o->attrs) : NULL;
     x->rows[x->nb].linked = o->linked;
@@ -174,7 +174,7 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
     p->changes[x->nb].op = op;
     p->changes[x->nb].kind = strcmp(o->kind, "group") == 0 ? OBJ_GROUP : OBJ_USER;
     p->changes[x->nb].entry = x->ents[x->nb];
-    p->changes[x->nb].target_id = x->rows[x->nb].target_dn;
+    p->changes[x->nb].target_id = x->rows[x->nb].target_ref;
     p->changes[x->nb].leave_groups = p->cfg->leavers.remove_from_groups;
     x->nb++;
     if (x->nb >= (size_t)p->cfg->batch_size) {
@@ -207,14 +207,14 @@ static int flush_batch(struct lv_ctx *x)
         struct state_object *o = &x->rows[i];
         int deleted = p->changes[i].op == CHANGE_DELETE;
 
-        log_set_context(p->st->run_id, o->target_dn);
+        log_set_context(p->st->run_id, o->target_ref);
         if (r->status == APPLY_FAILED) {
             char msg[1024];
             dm_err_format(&r->err, msg, sizeof(msg));
             p->st->leavers_failed++;
-            log_warn("leaver %s %s: %s failed: %s", o->kind, o->target_dn,
+            log_warn("leaver %s %s: %s failed: %s", o->kind, o->target_ref,
                      deleted ? "delete" : "disable", msg);
-            rc = state_error_add(p->state, p->st->run_id, o->key, o->target_dn, "leaver", msg,
+            rc = state_error_add(p->state, p->st->run_id, o->key, o->target_ref, "leaver", msg,
                                  x->err);
             continue;
         }
@@ -227,7 +227,7 @@ static int flush_batch(struct lv_ctx *x)
             }
         }
         pipe_count_add(p->st->reasons, &p->st->nreasons, PLAN_R_LEAVER, 1);
-        log_info("leaver %s %s (source %s): %s at the target", o->kind, o->target_dn, o->source_dn,
+        log_info("leaver %s %s (source %s): %s at the target", o->kind, o->target_ref, o->source_dn,
                  deleted ? "deleted" : "disabled");
         o->last_run = p->st->run_id;
         rc = state_object_put(p->state, o, x->err);
@@ -419,7 +419,7 @@ static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err 
 
     sc.base = p->cfg->target.conn.base;
     sc.filter = p->cfg->unmatched.filter;
-    if (sc.filter == NULL && !(p->tops->caps & CONN_KEYED)) {
+    if (sc.filter == NULL && p->tops->ident == CONN_IDENT_DN) {
         sc.filter = "(|(objectClass=person)(objectClass=posixAccount))";
     }
     if (apply) {
@@ -503,6 +503,10 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
     long long pop_u = 0, pop_g = 0, total, limit, found = 0, um = 0;
     int um_act = strcmp(p->cfg->unmatched.action, "report") != 0, soft_ok, rc;
 
+    if (p->tops->caps & CONN_SNAPSHOT) {
+        /* written anew each run: an object that left the source is simply not written */
+        return DM_OK;
+    }
     if (!p->full_scope && !p->delta_gone[0] && !p->delta_gone[1]) {
         log_info("leavers are looked for only in a run over the whole scope (no --wave, "
                  "--retry-from or --limit)");
@@ -520,7 +524,14 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
         return DM_OK; /* nothing overrides an incomplete or empty read */
     }
     rc = count_or_apply(p, 0, &n, err);
-    if (rc == DM_OK && p->verify && p->full_scope) {
+    if (rc == DM_OK && p->verify && p->full_scope &&
+        (!(p->tops->caps & CONN_READ) || (p->tops->caps & CONN_SNAPSHOT))) {
+        /* a target written anew holds nothing dirmig did not write; one that cannot be
+         * listed cannot say what it holds */
+        log_debug("accounts only the target has: not looked for (%s)",
+                  (p->tops->caps & CONN_SNAPSHOT) ? "the target is written anew"
+                                                  : "the target cannot be listed");
+    } else if (rc == DM_OK && p->verify && p->full_scope) {
         rc = unmatched(p, 0, &found, err);
         p->st->unmatched_found = found;
         if (found > 0) {

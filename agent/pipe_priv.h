@@ -44,7 +44,7 @@ struct pobj {
     int has_rec;
     int look;          /* the target must be looked at (else unchanged per the journal) */
     int by_ref;        /* look it up by the journal's reference */
-    unsigned char *pw; /* keyed targets, users to create: userPassword (secret), or NULL */
+    unsigned char *pw; /* CONN_HASH_IMPORT targets, users to create: userPassword (secret) */
     size_t pwlen;
     int failed;           /* failed before reaching the target */
     struct dm_err err;    /* why, when failed */
@@ -66,7 +66,6 @@ struct pipe {
     const struct conn_ops *sops, *tops;
     struct conn *src, *dst;
     struct conn *src2; /* second source connection for look-ups during a read (lazy) */
-    int keyed;         /* the target addresses objects by id (CONN_KEYED): no DNs */
     int verify;        /* this run reads the target to compare (run.verify_target) */
     struct tview *tv;
     struct proj_rules rules;
@@ -134,7 +133,7 @@ size_t pipe_name_uid_split(const char *v, size_t len);
 int pipe_census_entry(struct pipe *p, const struct entry *src);
 int pipe_handled_has(const struct pipe *p, const char *key);
 int pipe_handled_add(struct pipe *p, const char *key);
-/* Renames q's wanted object with run.collision_suffix: its natural key (keyed targets) or
+/* Renames q's wanted object with run.collision_suffix: its natural key (CONN_IDENT_KEY) or
  * first RDN (DN targets), and the attribute that holds that value. */
 int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err);
 void pipe_progress(struct pipe *p, int final);

@@ -137,7 +137,7 @@ static void census_attrs(struct pipe *p, enum map_kind kind)
     size_t nu = map_unique_attrs(p->cfg->map, kind, &u);
 
     p->ncensus = 0;
-    if (p->keyed && p->tops->natural_key[kind == MAP_USERS ? 0 : 1] != NULL) {
+    if (p->tops->ident == CONN_IDENT_KEY && p->tops->natural_key[kind == MAP_USERS ? 0 : 1]) {
         p->census_attrs[p->ncensus++] = p->tops->natural_key[kind == MAP_USERS ? 0 : 1];
     }
     for (size_t i = 0; i < nu && p->ncensus < DM_ARRAY_LEN(p->census_attrs); i++) {
@@ -252,6 +252,11 @@ static int run_groups(struct pipe *p, struct dm_err *err)
 {
     int rc;
 
+    if (!(p->tops->caps & CONN_GROUPS)) {
+        log_info("groups are not migrated: the target (%s) holds no groups", p->tops->what);
+        p->read_ok[MAP_GROUPS] = 1; /* not read on purpose: no group leaves either */
+        return DM_OK;
+    }
     rc = gset_read(p, err);
     if (rc != DM_OK) {
         return source_failed(p, MAP_GROUPS, err);
@@ -386,38 +391,22 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
     return rc;
 }
 
-/* The target's identity as the journal keeps it: connector type and URI, and for a DN
- * target the base and the base entry's entryUUID (a server rebuilt or another server
- * behind the same name is another target). New string, or NULL with err. */
+/* The target's identity as the journal keeps it: connector type, URI and base, and what the
+ * connector says identifies the server behind them (conn_ops.identity: a server rebuilt or
+ * another server behind the same name is another target). New string, or NULL with err. */
 static char *target_identity(struct pipe *p, struct dm_err *err)
 {
     const struct conn_cfg *t = &p->cfg->target.conn;
-    struct entry *b = NULL;
-    const char *uuid = "";
-    char *out = NULL;
-    int rc = DM_OK;
+    char *id = NULL, *out = NULL;
 
-    if (!(p->tops->caps & CONN_KEYED)) {
-        rc = p->tops->lookup(&b, p->dst, t->base, err);
-        if (rc == DM_ENOTFOUND) {
-            dm_err_set(err, DM_ENOTFOUND, "the target base %s does not exist at %s", t->base,
-                       t->uri);
-            return NULL;
-        }
-        if (rc != DM_OK) {
-            return NULL;
-        }
-        if (entry_first(b, "entryUUID") != NULL) {
-            uuid = entry_first(b, "entryUUID");
-        } else if (entry_first(b, "objectGUID") != NULL) {
-            uuid = "objectGUID";
-        }
+    if (p->tops->target_identity != NULL && p->tops->target_identity(&id, p->dst, err) != DM_OK) {
+        return NULL;
     }
-    if (asprintf(&out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", uuid) < 0) {
+    if (asprintf(&out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", id ? id : "") < 0) {
         out = NULL;
         dm_err_set(err, DM_ENOMEM, "out of memory");
     }
-    entry_free(b);
+    free(id);
     return out;
 }
 
@@ -461,8 +450,8 @@ static int decide_verify(struct pipe *p, struct dm_err *err)
     long since = 0;
     int rc;
 
-    if (p->o->verify_target || p->cfg->verify_every == 1) {
-        p->verify = 1;
+    if (p->o->verify_target || p->cfg->verify_every == 1 || (p->tops->caps & CONN_SNAPSHOT)) {
+        p->verify = 1; /* a snapshot is written whole: every object is looked at */
         return DM_OK;
     }
     if (p->cfg->verify_every == 0) {
@@ -521,7 +510,7 @@ static void setup_planner(struct pipe *p)
                         : strcmp(c->collision, "suffix") == 0 ? PLAN_COLLIDE_SUFFIX
                                                               : PLAN_COLLIDE_SKIP;
     p->pctx.suffix = c->collision_suffix;
-    p->pctx.dn_targets = !p->keyed;
+    p->pctx.dn_targets = p->tops->ident == CONN_IDENT_DN;
     p->pctx.ncorr = n;
     p->pctx.corr_src = p->corr_src;
     p->pctx.corr_tgt = p->corr_tgt;
@@ -714,11 +703,13 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     p.allow_deletes = o->allow_deletes;
     p.full_scope =
         o->mode != PIPE_VALIDATE && o->wave == NULL && o->retry_from == NULL && o->limit == 0;
-    {
-        const struct conn_ops *t = conn_find(cfg->target.conn.type);
-        p.keyed = t != NULL && (t->caps & CONN_KEYED) != 0;
-        stats->keyed = p.keyed;
+    p.tops = conn_find(cfg->target.conn.type);
+    if (p.tops == NULL) {
+        rc = dm_err_set(err, DM_EINVAL, "target: unknown connector type \"%s\"",
+                        cfg->target.conn.type);
+        goto done;
     }
+    stats->cred_outcomes = (p.tops->caps & CONN_HASH_IMPORT) && p.tops->cred_outcome != NULL;
     if (!o->embedded) {
         pipe_stop_flag = 0;
         memset(&sa, 0, sizeof(sa));
@@ -749,6 +740,12 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     rc = open_endpoint(&p.sops, &p.src, &cfg->source, err);
     if (rc == DM_OK && o->mode != PIPE_VALIDATE) {
         rc = open_endpoint(&p.tops, &p.dst, &cfg->target, err);
+    }
+    if (rc == DM_OK && o->mode != PIPE_VALIDATE && !(p.tops->caps & CONN_WRITE)) {
+        rc = dm_err_set(err, DM_ECONFIG, "target: %s cannot be written to", p.tops->what);
+    }
+    if (rc == DM_OK && !(p.sops->caps & CONN_SOURCE)) {
+        rc = dm_err_set(err, DM_ECONFIG, "source: %s cannot be a migration source", p.sops->what);
     }
     if (rc == DM_OK && o->mode != PIPE_VALIDATE) {
         rc = bind_journal(&p, err);
@@ -837,6 +834,17 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     }
     if (rc == DM_OK && !stats->interrupted) {
         rc = pipe_leavers_done(&p, err);
+    }
+    if (rc == DM_OK && o->mode == PIPE_RUN && p.tops->finish != NULL && !pipe_stop_flag) {
+        /* a snapshot target publishes its output only now, and only what a complete read
+         * of the source gave (close() without it drops it): never a partial file */
+        if (p.read_ok[MAP_USERS] && p.read_ok[MAP_GROUPS]) {
+            rc = p.tops->finish(p.dst, 1, err);
+        } else {
+            rc = dm_err_set(err, DM_EUNAVAIL,
+                            "the source read did not complete: %s is left as it was",
+                            cfg->target.conn.uri);
+        }
     }
     rc = end_run(&p, rc, err);
 done:

@@ -64,7 +64,8 @@ struct pipe_count {
     long long n;
 };
 
-/* Users per (password scheme, outcome) for a target that takes credentials (Okta):
+/* Users per (password scheme, outcome) for a target that takes credentials from dirmig
+ * (CONN_HASH_IMPORT, with its own table of outcomes):
  * outcome "import" (hash imported), "hook" (password-import hook) or "error" (malformed). */
 struct pipe_cred {
     const char *scheme;  /* static cred_scheme() name, "NONE" */
@@ -118,11 +119,12 @@ struct pipeline_stats {
     size_t nschemes, ncats;
     struct pipe_count schemes[PIPE_MAX_CATS]; /* userPassword schemes seen */
     struct pipe_count cats[PIPE_MAX_CATS];    /* error categories */
-    /* targets addressed by id (CONN_KEYED, e.g. okta) */
-    int keyed;
+    /* targets that take credentials from dirmig (CONN_HASH_IMPORT) */
+    int cred_outcomes;
     size_t ncreds;
     struct pipe_cred creds[PIPE_MAX_CATS];
     long long created_with_hook; /* run: users created with the password-import hook */
+    long long lazy_users;        /* users left to the target's lazy migration (CONN_LAZY_CREATE) */
     int have_target_stats;
     struct conn_stats target_stats; /* requests, retries, 429s... of the target */
     size_t nsamples;

@@ -120,7 +120,7 @@ static int is_member_attr(const struct planner_ctx *c, const char *name)
             return strcasecmp(name, "member") == 0 || strcasecmp(name, "uniqueMember") == 0;
         }
     }
-    return strcasecmp(name, "member") == 0; /* keyed targets' member ids */
+    return strcasecmp(name, "member") == 0; /* CONN_MEMBERS_REF targets: member ids */
 }
 
 /* Compares want with have attribute by attribute under the map's ownership; fills o->attrs
@@ -208,21 +208,21 @@ static int is_ours(const struct plan_obj *o, const struct planner_ctx *c)
 {
     const struct state_object *r = o->rec;
 
-    if (r == NULL || r->target_dn == NULL || r->target_dn[0] == '\0') {
+    if (r == NULL || r->target_ref == NULL || r->target_ref[0] == '\0') {
         return 0;
     }
     if (strcmp(r->status, "pending") == 0) {
         /* a create recorded before it was sent: the journal holds the name it was sent as */
-        return same_name(c, r->target_dn, o->have->ident) ||
-               (c->dn_targets && same_dn(r->target_dn, o->have->ref));
+        return same_name(c, r->target_ref, o->have->ident) ||
+               (c->dn_targets && same_dn(r->target_ref, o->have->ref));
     }
     if (strcmp(r->status, "ok") != 0 && strcmp(r->status, "failed") != 0 &&
         strcmp(r->status, "left") != 0) {
         return 0;
     }
     /* written by dirmig (a later write may have failed): the reference it got */
-    return c->dn_targets ? same_dn(r->target_dn, o->have->ref)
-                         : strcmp(r->target_dn, o->have->ref) == 0;
+    return c->dn_targets ? same_dn(r->target_ref, o->have->ref)
+                         : strcmp(r->target_ref, o->have->ref) == 0;
 }
 
 /* Lowercased, trimmed copy of a value as `dirmig mapping` compares them; NULL when empty. */

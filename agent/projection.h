@@ -29,13 +29,13 @@ struct proj_attr {
 };
 
 struct proj {
-    char *ref;   /* the object's reference at the target: its DN (LDAP) or its id (keyed) */
+    char *ref;   /* the object's reference at the target: its DN, or the id the target assigned */
     char *ident; /* the natural identity as the target holds it: DN, login or group name */
     size_t nattrs;
     struct proj_attr *attrs;
     uint64_t *vals;     /* every attribute's value hashes, one allocation */
     struct entry *keys; /* verbatim values of the correlation attributes; never NULL */
-    char *status;       /* keyed targets: lifecycle status ("ACTIVE", ...) or NULL */
+    char *status;       /* targets with ids: lifecycle status ("ACTIVE", ...) or NULL */
     int disabled;       /* the account state the connector reported (dirmigAccountState):
                          * 1 disabled, 0 enabled, -1 not known */
 };
@@ -46,7 +46,7 @@ struct proj_rules {
     const char *const *key_attrs; /* attributes whose values go to proj->keys */
 };
 
-/* Builds the projection of e: ref = e->key when set (a keyed target's id), else e->dn;
+/* Builds the projection of e: ref = e->key when set (an id the target assigned), else e->dn;
  * ident = e->dn. Returns a new projection; caller frees with proj_free(). */
 int proj_build(struct proj **out, const struct entry *e, const struct proj_rules *r,
                struct dm_err *err) DM_MUST_USE;

@@ -84,7 +84,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         fprintf(out, "  groups written in %d passes (groups after the groups they contain)\n",
                 st->group_passes);
     }
-    if (st->keyed && st->ncreds > 0) {
+    if (st->cred_outcomes && st->ncreds > 0) {
         static const char *const outcomes[] = {"import", "hook", "error"};
         static const char *const words[] = {"imported hash", "password-import hook",
                                             "malformed (those users fail)"};
@@ -108,6 +108,12 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         if (mode != PIPE_PLAN && st->created_with_hook > 0) {
             fprintf(out, "  users created with the password-import hook: %lld\n",
                     st->created_with_hook);
+        }
+        if (st->lazy_users > 0) {
+            fprintf(out,
+                    "  users left to the target's lazy migration (created at their first "
+                    "sign-in through the hook): %lld\n",
+                    st->lazy_users);
         }
     } else if (st->nschemes > 0) {
         fprintf(out, "  password schemes (carried byte-exact):");
@@ -236,7 +242,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                         json_pack("{s:b,s:I,s:I}", "verified", st->verified, "read",
                                   (json_int_t)st->target_read, "looked_up",
                                   (json_int_t)st->target_lookups));
-    if (st->keyed) {
+    if (st->cred_outcomes) {
         json_t *cr = json_array();
         for (size_t i = 0; cr != NULL && i < st->ncreds; i++) {
             json_array_append_new(cr, json_pack("{s:s,s:s,s:I}", "scheme", st->creds[i].scheme,
@@ -245,6 +251,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
         }
         json_object_set_new(o, "passwords", cr);
         json_object_set_new(o, "created_with_hook", json_integer(st->created_with_hook));
+        json_object_set_new(o, "lazy_migration", json_integer(st->lazy_users));
     }
     if (st->have_target_stats) {
         const struct conn_stats *ts = &st->target_stats;

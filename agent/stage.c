@@ -227,10 +227,12 @@ static void cred_count(struct pipeline_stats *st, const char *scheme, const char
     }
 }
 
-/* A credential-taking (keyed) target's view of the user's first userPassword value, parsed
- * once: *outcome is "import", "hook" or "error" (malformed; the error, naming the scheme and
- * never the value, goes to *e). Returns DM_OK or DM_ENOMEM. */
-static int password_outcome(const struct dm_attr *pw, const char **outcome, struct dm_err *e)
+/* What the target connector does with the user's first userPassword value (its own table,
+ * conn_ops.cred_outcome), parsed once: *outcome is "import", "hook" or "error" (malformed;
+ * the error, naming the scheme and never the value, goes to *e). Returns DM_OK or
+ * DM_ENOMEM. */
+static int password_outcome(const struct conn_ops *ops, const struct dm_attr *pw,
+                            const char **outcome, struct dm_err *e)
 {
     struct cred *c = NULL;
 
@@ -245,14 +247,16 @@ static int password_outcome(const struct dm_attr *pw, const char **outcome, stru
         *outcome = "error";
         return DM_OK;
     }
-    *outcome = cred_okta_outcome(c, NULL) == CRED_IMPORT ? "import" : "hook";
+    *outcome = ops->cred_outcome(c, NULL) == CRED_IMPORT ? "import" : "hook";
     cred_free(c);
     return DM_OK;
 }
 
-/* Counts the password scheme; for a keyed target classifies it (a malformed hash fails
- * this user only) and, in a run, copies the value for the connector (secret: wiped by
- * pipe_pobj_clear). */
+/* Counts the password scheme; for a target that takes credentials from dirmig
+ * (CONN_HASH_IMPORT) classifies it with the connector's table (a malformed hash fails this
+ * user only) and, in a run, copies the value for the connector (secret: wiped by
+ * pipe_pobj_clear). A user the target could neither import nor send to the hook would
+ * have no way to sign in: it fails. */
 static enum stage_rc stage_creds(struct pipe *p, const struct entry *src, struct pobj *q)
 {
     const struct dm_attr *pw = entry_attr(src, "userPassword");
@@ -266,10 +270,10 @@ static enum stage_rc stage_creds(struct pipe *p, const struct entry *src, struct
     if (p->pass == 1) {
         pipe_count_add(p->st->schemes, &p->st->nschemes, scheme, 1);
     }
-    if (!p->keyed) {
-        return STAGE_GO;
+    if (!(p->tops->caps & CONN_HASH_IMPORT) || p->tops->cred_outcome == NULL) {
+        return STAGE_GO; /* the password travels as a mapped attribute, byte-exact */
     }
-    if (password_outcome(pw, &outcome, &pw_err) != DM_OK) {
+    if (password_outcome(p->tops, pw, &outcome, &pw_err) != DM_OK) {
         p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
         return STAGE_FATAL;
     }
@@ -282,6 +286,27 @@ static enum stage_rc stage_creds(struct pipe *p, const struct entry *src, struct
         q->err = pw_err;
         dm_err_dn(&q->err, src->dn);
         return STAGE_QUEUE;
+    }
+    if (strcmp(outcome, "hook") == 0 && !(p->tops->caps & CONN_PASSWORD_HOOK)) {
+        q->failed = 1;
+        q->category = "credential";
+        dm_err_set(&q->err, DM_EINVAL,
+                   "the target can neither import this %s password nor use the "
+                   "password-import hook: the user would have no way to sign in",
+                   scheme);
+        dm_err_attr(&q->err, "userPassword");
+        dm_err_dn(&q->err, src->dn);
+        return STAGE_QUEUE;
+    }
+    if (strcmp(outcome, "hook") == 0 && (p->tops->caps & CONN_LAZY_CREATE)) {
+        /* the target creates this user itself at its first sign-in, through the hook */
+        if (p->pass == 1) {
+            p->st->lazy_users++;
+            log_info("user %s: left to the target's lazy migration (created at its first "
+                     "sign-in through the password-import hook; %s password)",
+                     src->dn, scheme);
+        }
+        return STAGE_DROP;
     }
     if (p->o->mode == PIPE_RUN && pw != NULL && pw->nvals > 0 && pw->vals[0].len > 0) {
         q->pw = malloc(pw->vals[0].len);
@@ -403,14 +428,15 @@ static void stage_state(struct pipe *p, const struct entry *src, struct pobj *q)
     entry_del_attr(q->want, "dirmigAccountState"); /* a state, not an attribute to write */
 }
 
-/* The target identity: a keyed target names objects by a mapped attribute (login, group
- * name); an LDAP target by the DN rebased from the source base to the target base. */
+/* The target identity (conn_ops.ident): a mapped natural key (login, group name), or the
+ * DN rebased from the source base to the target base (kept as it is when the target has no
+ * base). */
 static enum stage_rc stage_identity(struct pipe *p, const struct entry *src, struct pobj *q)
 {
     char *reb = NULL;
     int rc;
 
-    if (p->keyed) {
+    if (p->tops->ident == CONN_IDENT_KEY) {
         const char *nk = p->tops->natural_key[p->kind == MAP_USERS ? 0 : 1];
         const char *v = nk != NULL ? entry_first(q->want, nk) : NULL;
         if (v == NULL || v[0] == '\0' || entry_set_dn(q->want, v) != DM_OK) {
@@ -423,7 +449,10 @@ static enum stage_rc stage_identity(struct pipe *p, const struct entry *src, str
             return STAGE_QUEUE;
         }
     } else {
-        rc = dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &q->err);
+        rc = p->cfg->target.conn.base == NULL
+                 ? ((reb = strdup(src->dn)) != NULL ? DM_OK : DM_ENOMEM)
+                 : dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base,
+                             &q->err);
         if (rc != DM_OK || entry_set_dn(q->want, reb) != DM_OK) {
             q->failed = 1;
             q->category = "dn";
@@ -525,7 +554,7 @@ size_t pipe_name_uid_split(const char *v, size_t len)
 enum resolved {
     RES_OK = 1,      /* out holds the target reference */
     RES_LEFT = 0,    /* not migrated: left out and reported */
-    RES_NESTED = -1, /* a group, and the (keyed) target has no nested groups */
+    RES_NESTED = -1, /* a group, and the target has no nested groups */
     RES_LATER = 2,   /* a group of the scope not yet at the target: write this group later */
     RES_LEAVER = 3,  /* a leaver (no longer in the source): left out quietly */
 };
@@ -535,7 +564,8 @@ static int rebase_into(struct pipe *p, const char *dn, struct buf *out)
     char *reb = NULL;
     int rc;
 
-    if (dn_rebase(&reb, dn, p->cfg->source.conn.base, p->cfg->target.conn.base, NULL) == DM_OK) {
+    if (p->cfg->target.conn.base != NULL &&
+        dn_rebase(&reb, dn, p->cfg->source.conn.base, p->cfg->target.conn.base, NULL) == DM_OK) {
         rc = buf_puts(out, reb);
     } else {
         rc = buf_puts(out, dn); /* outside the source base: kept as is */
@@ -581,26 +611,34 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
         *how = RES_LEAVER; /* disabled (in the source, or as a leaver): out of its groups */
         goto done;
     }
-    if (rc == DM_OK && strcmp(o.status, "ok") == 0) {
+    /* at the target: written (in this run, for a snapshot written anew) */
+    if (rc == DM_OK && strcmp(o.status, "ok") == 0 &&
+        (!(p->tops->caps & CONN_SNAPSHOT) || o.last_run == p->st->run_id)) {
         rc = DM_OK;
-        if (p->keyed && strcmp(o.kind, "group") == 0) {
+        if (!(p->tops->caps & CONN_NESTED_GROUPS) && strcmp(o.kind, "group") == 0) {
             *how = RES_NESTED;
             goto done;
         }
-        rc = buf_puts(out, o.target_dn);
+        rc = buf_puts(out, o.target_ref);
         goto suffix;
     }
     rc = DM_OK;
     if (in_gset(p, norm)) {
         /* a group of the scope that is not at the target yet */
-        if (p->keyed) {
+        int by_ref = p->tops->members == CONN_MEMBERS_REF;
+        if (!(p->tops->caps & CONN_NESTED_GROUPS)) {
             *how = RES_NESTED;
-        } else if (p->o->mode == PIPE_PLAN ||
-                   (p->cycle_break && (!pipe_handled_has(p, norm) || in_batch(p, norm)))) {
+        } else if (p->o->mode == PIPE_PLAN && by_ref) {
+            rc = buf_puts(out, dn); /* a placeholder: the id exists only after the run */
+        } else if (p->o->mode == PIPE_PLAN || (!by_ref && p->cycle_break &&
+                                               (!pipe_handled_has(p, norm) || in_batch(p, norm)))) {
             rc = rebase_into(p, dn, out); /* its DN is known: written in this pass */
             goto suffix;
-        } else if (pipe_handled_has(p, norm) && !in_batch(p, norm)) {
-            *how = RES_LEFT; /* handled in this run and not written: failed or held */
+        } else if ((pipe_handled_has(p, norm) && !in_batch(p, norm)) ||
+                   (by_ref && p->cycle_break)) {
+            /* handled in this run and not written (failed or held); or, in a cycle, a group
+             * whose id the target has not assigned yet */
+            *how = RES_LEFT;
         } else {
             *how = RES_LATER;
         }
@@ -609,7 +647,7 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
     /* A plan predicts: members inside the migrated scopes will resolve. */
     if (p->o->mode == PIPE_PLAN && (dn_is_under(dn, p->cfg->source.users_base) == 1 ||
                                     dn_is_under(dn, p->cfg->source.groups_base) == 1)) {
-        if (p->keyed) {
+        if (p->tops->members == CONN_MEMBERS_REF) {
             rc = buf_puts(out, dn); /* a placeholder: the id exists only after the run */
             goto done;
         }
@@ -698,8 +736,9 @@ static enum stage_rc stage_members(struct pipe *p, struct pobj *q)
         struct dm_attr *a = &m->attrs[i];
         int is_member = in_list(p->cfg->member_attrs, a->name);
         size_t out = 0;
-        if (!is_member && (p->keyed || !in_list(p->cfg->dn_attrs, a->name))) {
-            continue; /* a keyed target has no DNs to move other values to */
+        if (!is_member &&
+            (p->tops->ident != CONN_IDENT_DN || !in_list(p->cfg->dn_attrs, a->name))) {
+            continue; /* a target that names objects by key has no DNs to move values to */
         }
         if (is_member) {
             before += (long long)a->nvals;
@@ -823,6 +862,7 @@ static char *parent_of(const char *dn)
  * the naming attribute and description. */
 static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, struct dm_err *err)
 {
+    int is_base;
     char *sdn = NULL;
     struct entry *s = NULL;
     struct dn *d = NULL;
@@ -856,9 +896,13 @@ static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, stru
         c->source_dn = strdup(c->key);
         rc = c->source_dn != NULL ? DM_OK : DM_ENOMEM;
     }
+    is_base = dn_is_under(p->cfg->target.conn.base, tdn) == 1;
     for (size_t i = 0; rc == DM_OK && i < s->nattrs; i++) {
         const struct dm_attr *a = &s->attrs[i];
-        if (strcasecmp(a->name, "objectClass") != 0 && strcasecmp(a->name, "description") != 0) {
+        /* the base entry (a snapshot's first) is copied whole: its classes may need more
+         * than a name (organization: o) */
+        if (!is_base && strcasecmp(a->name, "objectClass") != 0 &&
+            strcasecmp(a->name, "description") != 0) {
             continue;
         }
         for (size_t k = 0; k < a->nvals && rc == DM_OK; k++) {
@@ -869,7 +913,11 @@ static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, stru
     if (rc == DM_OK && (rc = dn_parse(&d, tdn, err)) == DM_OK) {
         for (size_t k = 0; k < d->rdns[0].navas && rc == DM_OK; k++) {
             const struct dn_ava *av = &d->rdns[0].avas[k];
-            const struct dm_attr *have = entry_attr(s, av->type);
+            /* the base's own name (dc=dst, not the source's dc=src) */
+            const struct dm_attr *have = is_base ? NULL : entry_attr(s, av->type);
+            if (is_base) {
+                entry_del_attr(c->want, av->type);
+            }
             for (size_t j = 0; have != NULL && j < have->nvals && rc == DM_OK; j++) {
                 rc = entry_add_value(c->want, av->type, have->vals[j].data, have->vals[j].len);
             }
@@ -898,16 +946,23 @@ static enum stage_rc stage_containers(struct pipe *p, struct pobj *q)
     char *dn, *norm = NULL;
     enum stage_rc out = STAGE_GO;
 
-    if (p->keyed) {
+    if (!(p->tops->caps & CONN_TREE)) {
         return STAGE_GO;
     }
     dn = parent_of(q->want->dn);
     /* walk up to the first container known to exist (the base exists: check says so) */
     while (dn != NULL && n < DM_ARRAY_LEN(chain)) {
+        int at_base;
         free(norm);
         norm = NULL;
-        if (dn_normalize(&norm, dn, NULL) != DM_OK ||
-            dn_is_under(p->cfg->target.conn.base, dn) == 1 ||
+        if (dn_normalize(&norm, dn, NULL) != DM_OK) {
+            break;
+        }
+        /* the base exists (check says so), except in a snapshot written anew: there it is
+         * the first entry written */
+        at_base = dn_is_under(p->cfg->target.conn.base, dn) == 1;
+        if ((at_base && (!(p->tops->caps & CONN_SNAPSHOT) ||
+                         dn_is_under(dn, p->cfg->target.conn.base) != 1)) ||
             set_has(p->cont_ok, p->ncont_ok, norm)) {
             break;
         }
@@ -1014,12 +1069,13 @@ nomem:
     return STAGE_FATAL;
 }
 
-/* Renames q's wanted object with the collision suffix: the natural key (keyed targets) or
+/* Renames q's wanted object with the collision suffix: the natural key (CONN_IDENT_KEY) or
  * the first RDN (DN targets), and the attribute that holds it. */
 int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err)
 {
     const char *sfx = p->cfg->collision_suffix;
-    char *name = planner_suffixed(q->want->dn, sfx, !p->keyed);
+    int by_dn = p->tops->ident == CONN_IDENT_DN;
+    char *name = planner_suffixed(q->want->dn, sfx, by_dn);
     const char *attr;
     struct dn *d = NULL;
     int rc;
@@ -1027,7 +1083,7 @@ int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err)
     if (name == NULL) {
         return dm_err_set(err, DM_EINVAL, "cannot add the collision suffix to this name");
     }
-    if (p->keyed) {
+    if (!by_dn) {
         attr = p->tops->natural_key[q->kind == MAP_USERS ? 0 : 1];
     } else {
         rc = dn_parse(&d, q->want->dn, err);
@@ -1102,7 +1158,7 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
         return STAGE_QUEUE;
     }
     want_digest(p, q->want, q->digest);
-    q->by_ref = q->has_rec && q->rec.target_dn != NULL && q->rec.target_dn[0] &&
+    q->by_ref = q->has_rec && q->rec.target_ref != NULL && q->rec.target_ref[0] &&
                 (strcmp(q->rec.status, "ok") == 0 || strcmp(q->rec.status, "failed") == 0 ||
                  strcmp(q->rec.status, "left") == 0);
     if (q->has_rec && strcmp(q->rec.status, "left") == 0 && q->want_disabled < 0) {

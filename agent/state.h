@@ -5,7 +5,8 @@
  * PostgreSQL backend is planned behind this same interface). It holds:
  *   runs     id, kind (plan/run), config digest, start/end, status, counts
  *   objects  one row per migrated object: kind, source key, normalized source DN, target
- *            DN, digest of the mapped content, status (ok/failed), last run
+ *            reference (target_ref: what the target calls it, a DN or an id it assigned),
+ *            digest of the mapped content, status (ok/failed), last run
  *   errors   run, source key, DN, category, message (never a secret or pii value)
  *   password_migrations  hook verifications (login, DN, outcome, time; never the password)
  *   user_creations  one row per user created at the target and how that user signs in
@@ -33,15 +34,15 @@ struct run_counts {
 };
 
 struct state_object {
-    char *kind;      /* "user", "group" or "container" */
-    char *key;       /* source correlation key */
-    char *source_dn; /* normalized source DN (dn_normalize) */
-    char *target_dn; /* the target reference: the DN as written (LDAP) or the id the target
-                      * assigned (keyed targets) */
-    char digest[65]; /* entry_digest of what the target was asked to hold */
-    char *status;    /* "ok", "failed", or "pending": a create recorded before it is sent, so
-                      * that a run resumed after a crash looks the object up instead of
-                      * creating it again */
+    char *kind;       /* "user", "group" or "container" */
+    char *key;        /* source correlation key */
+    char *source_dn;  /* normalized source DN (dn_normalize) */
+    char *target_ref; /* what the target calls the object: the DN as written (targets that
+                       * name objects by DN) or the id the target assigned */
+    char digest[65];  /* entry_digest of what the target was asked to hold */
+    char *status;     /* "ok", "failed", or "pending": a create recorded before it is sent, so
+                       * that a run resumed after a crash looks the object up instead of
+                       * creating it again */
     long long last_run;
     char *attrs;  /* names of the attributes dirmig wrote (lowercase, comma-separated; never
                    * values), so that an attribute the source dropped is removed; may be NULL */

@@ -18,11 +18,11 @@
  */
 
 /* The newest schema version this program writes (see `migrations` below). */
-#define STATE_SCHEMA_VERSION 2
+#define STATE_SCHEMA_VERSION 3
 #define STATE_BUSY_TIMEOUT_MS 10000
 
 #define OBJ_COLS                                                                                   \
-    "kind, key, source_dn, target_dn, digest, status, last_run, attrs, origin, disabled_at"
+    "kind, key, source_dn, target_ref, digest, status, last_run, attrs, origin, disabled_at"
 
 enum st_stmt {
     ST_BEGIN,
@@ -82,7 +82,7 @@ static const char *const stmt_sql[ST__LAST] = {
                    "WHERE id = ?1",
     [ST_OBJ_GET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND key = ?2",
     [ST_OBJ_BY_DN] = "SELECT " OBJ_COLS " FROM objects WHERE source_dn = ?1 LIMIT 1",
-    [ST_OBJ_BY_TARGET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND target_dn = ?2 "
+    [ST_OBJ_BY_TARGET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND target_ref = ?2 "
                          "COLLATE NOCASE ORDER BY status = 'ok' DESC, last_run DESC LIMIT 1",
     [ST_OBJ_KEYS] = "SELECT key, source_dn FROM objects WHERE kind = ?1 ORDER BY key",
     [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects (" OBJ_COLS ") "
@@ -90,13 +90,13 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_SEEN_ADD] = "INSERT OR IGNORE INTO temp.seen (kind, key) VALUES (?1, ?2)",
     /* written by dirmig, at the target still, and not in this run's source read */
     [ST_UNSEEN] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
-                  "AND o.status IN ('ok', 'failed', 'left') AND o.target_dn != '' AND NOT EXISTS "
+                  "AND o.status IN ('ok', 'failed', 'left') AND o.target_ref != '' AND NOT EXISTS "
                   "(SELECT 1 FROM temp.seen s WHERE s.kind = o.kind AND s.key = o.key) "
                   "ORDER BY o.key",
     /* disabled by dirmig on or before ?2 and still in the source: read in this run (?3 = 0, a
      * full read) or not reported deleted (?3 = 1, a delta read) */
     [ST_DISABLED_DUE] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
-                        "AND o.status = 'ok' AND o.target_dn != '' AND o.disabled_at > 0 "
+                        "AND o.status = 'ok' AND o.target_ref != '' AND o.disabled_at > 0 "
                         "AND o.disabled_at <= ?2 AND ((?3 = 0 AND EXISTS (SELECT 1 FROM "
                         "temp.seen s WHERE s.kind = o.kind AND s.key = o.key)) OR (?3 = 1 AND "
                         "NOT EXISTS (SELECT 1 FROM temp.gone g WHERE g.kind = o.kind AND "
@@ -104,12 +104,12 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_GONE_ADD] = "INSERT OR IGNORE INTO temp.gone (kind, key) VALUES (?1, ?2)",
     /* written by dirmig, at the target still, and deleted in the source (delta reads) */
     [ST_GONE] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
-                "AND o.status IN ('ok', 'failed', 'left') AND o.target_dn != '' AND EXISTS "
+                "AND o.status IN ('ok', 'failed', 'left') AND o.target_ref != '' AND EXISTS "
                 "(SELECT 1 FROM temp.gone g WHERE g.kind = o.kind AND g.key = o.key) "
                 "ORDER BY o.key",
     [ST_POPULATION] = "SELECT count(*) FROM objects WHERE kind = ?1 "
                       "AND status IN ('ok', 'failed', 'left') "
-                      "AND target_dn != ''",
+                      "AND target_ref != ''",
     [ST_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
@@ -259,6 +259,10 @@ static const struct {
         "ALTER TABLE objects ADD COLUMN disabled_at INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
         "CREATE INDEX objects_target ON objects (kind, target_dn COLLATE NOCASE);"},
+    /* 3: the target reference is what the target calls the object (a DN, or an id the
+     * target assigned): a neutral name for every connector. SQLite renames the column in
+     * the index too. */
+    {3, "ALTER TABLE objects RENAME COLUMN target_dn TO target_ref;"},
 };
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION - 1,
                "one migration per schema version after 1");
@@ -605,12 +609,12 @@ static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *s
     o.kind = col_dup(st, 0);
     o.key = col_dup(st, 1);
     o.source_dn = col_dup(st, 2);
-    o.target_dn = col_dup(st, 3);
+    o.target_ref = col_dup(st, 3);
     o.status = col_dup(st, 5);
     o.attrs = col_dup(st, 7);
     if ((o.kind == NULL) || (o.key == NULL) || (o.status == NULL) ||
         (o.source_dn == NULL && sqlite3_column_type(st, 2) != SQLITE_NULL) ||
-        (o.target_dn == NULL && sqlite3_column_type(st, 3) != SQLITE_NULL) ||
+        (o.target_ref == NULL && sqlite3_column_type(st, 3) != SQLITE_NULL) ||
         (o.attrs == NULL && sqlite3_column_type(st, 7) != SQLITE_NULL)) {
         rc = dm_err_set(err, DM_ENOMEM, "state object");
         goto done;
@@ -660,7 +664,7 @@ int state_object_put(struct state *s, const struct state_object *o, struct dm_er
     bind_text(st, 1, o->kind);
     bind_text(st, 2, o->key);
     bind_text(st, 3, o->source_dn);
-    bind_text(st, 4, o->target_dn);
+    bind_text(st, 4, o->target_ref);
     bind_text(st, 5, o->digest);
     bind_text(st, 6, o->status ? o->status : "ok");
     sqlite3_bind_int64(st, 7, o->last_run);
@@ -688,7 +692,7 @@ void state_object_clear(struct state_object *o)
     free(o->kind);
     free(o->key);
     free(o->source_dn);
-    free(o->target_dn);
+    free(o->target_ref);
     free(o->status);
     free(o->attrs);
     memset(o, 0, sizeof(*o));

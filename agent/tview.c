@@ -253,7 +253,7 @@ int tview_open(struct tview **out, const struct tview_cfg *cfg, struct dm_err *e
     }
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->changed, NULL);
-    if (cfg->full_read && !(cfg->ops->caps & CONN_KEYED)) {
+    if (cfg->full_read && cfg->ops->ident == CONN_IDENT_DN && !(cfg->ops->caps & CONN_SNAPSHOT)) {
         rc = cfg->ops->open(&v->rconn, cfg->conn, err);
         if (rc != DM_OK) {
             tview_close(v);
@@ -322,6 +322,44 @@ static int get_dn(struct tview *v, const char *dn, struct proj **out, struct dm_
     return rc;
 }
 
+/* m look-ups of one kind in flight together: by reference (get_many) or by natural key
+ * (find_many); results into out/rcs/errs at idx[k]. */
+static void lookup_many(struct tview *v, enum obj_kind kind, int by_ref, const char **names,
+                        const size_t *idx, size_t m, struct entry **found, struct proj **out,
+                        int *rcs, struct dm_err *errs)
+{
+    const struct conn_ops *ops = v->cfg.ops;
+    int *frc = calloc(m, sizeof(*frc));
+    struct dm_err *ferr = calloc(m, sizeof(*ferr));
+
+    if (frc == NULL || ferr == NULL) {
+        for (size_t k = 0; k < m; k++) {
+            rcs[idx[k]] = dm_err_set(&errs[idx[k]], DM_ENOMEM, "out of memory");
+        }
+        free(frc);
+        free(ferr);
+        return;
+    }
+    v->st.looked_up += (long long)m;
+    if (by_ref) {
+        ops->get_many(v->cfg.lookup, kind, names, m, found, frc, ferr);
+    } else {
+        ops->find_many(v->cfg.lookup, kind, names, m, found, frc, ferr);
+    }
+    for (size_t k = 0; k < m; k++) {
+        size_t i = idx[k];
+        rcs[i] = frc[k];
+        errs[i] = ferr[k];
+        if (frc[k] == DM_OK) {
+            rcs[i] = proj_build(&out[i], found[k], v->cfg.rules, &errs[i]);
+        }
+        entry_free(found[k]);
+        found[k] = NULL;
+    }
+    free(frc);
+    free(ferr);
+}
+
 void tview_get(struct tview *v, enum obj_kind kind, const struct tview_req *reqs, size_t n,
                struct proj **out, int *rcs, struct dm_err *errs)
 {
@@ -335,7 +373,10 @@ void tview_get(struct tview *v, enum obj_kind kind, const struct tview_req *reqs
         memset(&errs[i], 0, sizeof(errs[i]));
         rcs[i] = DM_ENOTFOUND;
     }
-    if (!(ops->caps & CONN_KEYED)) {
+    if (ops->caps & CONN_SNAPSHOT) {
+        return; /* written anew by this run: nothing is there yet */
+    }
+    if (ops->ident == CONN_IDENT_DN) {
         for (size_t i = 0; i < n; i++) {
             if (reqs[i].key != NULL && reqs[i].key[0]) {
                 rcs[i] = get_dn(v, reqs[i].key, &out[i], &errs[i]);
@@ -343,7 +384,8 @@ void tview_get(struct tview *v, enum obj_kind kind, const struct tview_req *reqs
         }
         return;
     }
-    /* keyed: objects by target id one by one (get), by natural key all in flight at once */
+    /* by key: by target id (get_many, else get one by one) and by natural key
+     * (find_many), each all in flight at once */
     names = calloc(n ? n : 1, sizeof(*names));
     found = calloc(n ? n : 1, sizeof(*found));
     idx = calloc(n ? n : 1, sizeof(*idx));
@@ -353,46 +395,28 @@ void tview_get(struct tview *v, enum obj_kind kind, const struct tview_req *reqs
         }
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (reqs[i].key == NULL || reqs[i].key[0] == '\0') {
-            continue;
-        }
-        if (reqs[i].by_ref && ops->get != NULL && kind == OBJ_GROUP) {
-            struct entry *e = NULL;
-            v->st.looked_up++;
-            rcs[i] = ops->get(&e, v->cfg.lookup, kind, reqs[i].key, &errs[i]);
-            if (rcs[i] == DM_OK) {
-                rcs[i] = proj_build(&out[i], e, v->cfg.rules, &errs[i]);
+    for (int by_ref = 1; by_ref >= 0; by_ref--) {
+        m = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (reqs[i].key == NULL || reqs[i].key[0] == '\0' || !reqs[i].by_ref != !by_ref) {
+                continue;
             }
-            entry_free(e);
-            continue;
-        }
-        /* users: GET /users/{x} takes an id or a login alike */
-        names[m] = reqs[i].key;
-        idx[m++] = i;
-    }
-    if (m > 0) {
-        int *frc = calloc(m, sizeof(*frc));
-        struct dm_err *ferr = calloc(m, sizeof(*ferr));
-        if (frc == NULL || ferr == NULL) {
-            for (size_t k = 0; k < m; k++) {
-                rcs[idx[k]] = dm_err_set(&errs[idx[k]], DM_ENOMEM, "out of memory");
-            }
-        } else {
-            v->st.looked_up += (long long)m;
-            ops->find_many(v->cfg.lookup, kind, names, m, found, frc, ferr);
-            for (size_t k = 0; k < m; k++) {
-                size_t i = idx[k];
-                rcs[i] = frc[k];
-                errs[i] = ferr[k];
-                if (frc[k] == DM_OK) {
-                    rcs[i] = proj_build(&out[i], found[k], v->cfg.rules, &errs[i]);
+            if (by_ref && ops->get_many == NULL) {
+                struct entry *e = NULL;
+                v->st.looked_up++;
+                rcs[i] = ops->get(&e, v->cfg.lookup, kind, reqs[i].key, &errs[i]);
+                if (rcs[i] == DM_OK) {
+                    rcs[i] = proj_build(&out[i], e, v->cfg.rules, &errs[i]);
                 }
-                entry_free(found[k]);
+                entry_free(e);
+                continue;
             }
+            names[m] = reqs[i].key;
+            idx[m++] = i;
         }
-        free(frc);
-        free(ferr);
+        if (m > 0) {
+            lookup_many(v, kind, by_ref, names, idx, m, found, out, rcs, errs);
+        }
     }
 done:
     free(names);

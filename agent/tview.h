@@ -9,7 +9,8 @@
  *     of the index (so memory holds only what the read is ahead of the source by);
  *   - look-ups on demand: everything else, and any object the read has not reached yet,
  *     is looked up directly on the caller's connection (conn_ops.lookup for DNs; find_many
- *     by natural key or get by target id for keyed targets). An object looked up directly
+ *     by natural key or get by target id for targets that name objects by key; a snapshot
+ *     target, written anew by the run, holds nothing yet). An object looked up directly
  *     is remembered (a 64-bit hash) so that the read drops it when it gets there.
  * The index is bounded (max_ahead entries): the read waits while it is full, and the planner
  * goes on with look-ups. tview_drain() then hands every target object nobody asked for to a
@@ -38,7 +39,7 @@ struct tview_cfg {
 };
 
 /* Starts the view (and the background read when cfg->full_read and the connector addresses
- * objects by DN). Returns a new view; free with tview_close(). */
+ * objects by DN and is not a snapshot). Returns a new view; free with tview_close(). */
 int tview_open(struct tview **out, const struct tview_cfg *cfg, struct dm_err *err) DM_MUST_USE;
 
 /* A request for one object: by the reference the journal holds (by_ref: DN or target id) or

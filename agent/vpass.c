@@ -103,8 +103,9 @@ int pipe_validate_entry(struct pipe *p, const struct entry *src, struct pobj *q)
     }
     if (q->failed) {
         rc = add_problem(&probs, &nprobs, q->category, "", q->err.msg);
-    } else if (!p->keyed && dn_rebase(&reb, src->dn, p->cfg->source.conn.base,
-                                      p->cfg->target.conn.base, &e) != DM_OK) {
+    } else if (p->tops->ident == CONN_IDENT_DN && p->cfg->target.conn.base != NULL &&
+               dn_rebase(&reb, src->dn, p->cfg->source.conn.base, p->cfg->target.conn.base, &e) !=
+                   DM_OK) {
         rc = add_problem(&probs, &nprobs, "dn", "", "entry is outside the source base");
     } else {
         rc = map_check(&probs, &nprobs, p->cfg->map, p->kind, m, &p->fatal_err);

@@ -17,6 +17,7 @@
 #include "agent/util/buf.h"
 #include "agent/util/err.h"
 #include "agent/util/secret.h"
+#include "schema/cred.h"
 #include "schema/entry.h"
 
 enum conn_caps {
@@ -27,10 +28,36 @@ enum conn_caps {
     CONN_DELTA = 1 << 4,
     CONN_GROUPS = 1 << 5,
     CONN_VERIFY = 1 << 6,
-    CONN_KEYED = 1 << 7, /* objects are addressed by an id the target assigns, not a DN */
+    CONN_SOURCE = 1 << 7,        /* may be the source of a migration (read() by scope) */
+    CONN_TREE = 1 << 8,          /* objects live in a tree: the containers above an object
+                                  * must exist before it (created by the pipeline) */
+    CONN_NESTED_GROUPS = 1 << 9, /* a group may hold groups as members */
+    CONN_SNAPSHOT = 1 << 10,     /* every run writes the whole target anew (a file): the
+                                  * target starts empty each run, nothing is skipped as
+                                  * unchanged per the journal, the base entry is written too */
+    CONN_LDAP = 1 << 13,         /* speaks LDAP: binds, paging, dialects, write windows */
+    CONN_DISABLE = 1 << 12,      /* the target disables an account itself (a lifecycle or
+                                  * an active flag), without a configured attribute */
+    CONN_LAZY_CREATE = 1 << 11,  /* users for the password-import hook are not created by
+                                  * dirmig: the target creates each one at its first sign-in,
+                                  * after the hook verified it (Auth0's custom database) */
 };
 
-/* What an object is; key-addressed targets (CONN_KEYED) treat users and groups apart. */
+/* How a target names its objects (conn_ops.ident). */
+enum conn_ident {
+    CONN_IDENT_DN = 0, /* by DN: the source DN moved from the source base to the target base
+                        * (the DN is the reference the journal keeps) */
+    CONN_IDENT_KEY,    /* by a mapped natural key (conn_ops.natural_key: a user's login, a
+                        * group's name); the target assigns an id, which the journal keeps */
+};
+
+/* How a group's members are written (conn_ops.members). */
+enum conn_members {
+    CONN_MEMBERS_DN = 0, /* member values are the members' DNs at the target */
+    CONN_MEMBERS_REF,    /* "member" values are the members' references (ids) at the target */
+};
+
+/* What an object is; key-addressed targets (CONN_IDENT_KEY) treat users and groups apart. */
 enum obj_kind { OBJ_USER = 0, OBJ_GROUP = 1 };
 
 /* Everything a connector needs to open; filled from dirmig.json by the config module.
@@ -65,6 +92,60 @@ struct conn_cfg {
     const char *disable_attr;      /* LDAP: attribute set to disable_value, NULL = none */
     const char *disable_value;     /* LDAP: default "TRUE" */
     const char *disable_lifecycle; /* okta: "deactivate" or "suspend" */
+    const char *config_dir;        /* directory of the config file (relative file: URIs) */
+    /* the connector's own keys without a field here (conn_key.off CONN_KEY_OPT), as
+     * "path" -> value text (booleans "true"/"false", integers in decimal); read with
+     * conn_cfg_opt() */
+    const struct conn_opt *opts;
+    size_t nopts;
+};
+
+struct conn_opt {
+    const char *path;
+    const char *value;
+};
+
+/* The value text of the connector key path ("connection_id"), the default when the config
+ * did not give it, NULL when neither. Borrowed from the config. */
+const char *conn_cfg_opt(const struct conn_cfg *cfg, const char *path);
+/* conn_cfg_opt() as a number / a boolean (1/0), def when unset. */
+long long conn_cfg_opt_int(const struct conn_cfg *cfg, const char *path, long long def);
+int conn_cfg_opt_bool(const struct conn_cfg *cfg, const char *path, int def);
+
+/*
+ * A connector's own configuration keys, registered by the connector (what differs between
+ * targets lives in the connector, its keys too): they
+ * are checked by the config module like its own keys (type, range, allowed values, file:
+ * line:col errors) and listed in dirmig.json(5). The path is relative to the endpoint
+ * ("token_file" is source.token_file or target.token_file).
+ */
+enum conn_key_type { CONN_KEY_STR = 0, CONN_KEY_PATH, CONN_KEY_ENV, CONN_KEY_INT, CONN_KEY_BOOL };
+enum conn_key_flag {
+    CONN_KEY_REQUIRED = 1 << 0,
+    CONN_KEY_SENSITIVE = 1 << 1, /* described as *** (a secret's file or variable) */
+};
+#define CONN_KEY_OPT ((size_t)-1) /* no field of struct conn_cfg: kept in conn_cfg.opts */
+struct conn_key {
+    const char *path;
+    enum conn_key_type type;
+    const char *def; /* default as text, NULL = none */
+    unsigned flags;
+    long long min, max; /* CONN_KEY_INT */
+    const char *values; /* allowed values "a|b" (CONN_KEY_STR) */
+    size_t off;         /* offsetof(struct conn_cfg, field), or CONN_KEY_OPT */
+    const char *doc;
+};
+
+/* What a connector's config_check() sees of its endpoint: the values as written (strings
+ * as given, numbers and booleans as text; NULL when absent) and a way to report an error
+ * at a key's place in the file ("dirmig.json:12:5: target.uri: ..."). */
+struct conn_cfgcheck {
+    const char *role; /* "source" or "target" */
+    const char *type; /* the endpoint's type */
+    void *ctx;
+    const char *(*get)(void *ctx, const char *path);
+    /* Returns DM_EINVAL with the error set (at path, or at its nearest parent when absent). */
+    int (*fail)(void *ctx, const char *path, const char *msg);
 };
 
 /* Called once per key by a conn_known_fn: the correlation key of an object the caller
@@ -129,8 +210,9 @@ struct change {
     enum change_op op;
     enum obj_kind kind;
     const struct entry *entry; /* the wanted target entry (DN set); for DELETE only dn. For a
-                                * CONN_KEYED target the "DN" is the natural key (login, group
-                                * name) and member values are target ids. For MODIFY it says
+                                * CONN_IDENT_KEY target the "DN" is the natural key (login,
+                                * group name); with CONN_MEMBERS_REF "member" values are the
+                                * members' target ids. For MODIFY it says
                                 * what to make equal, as entry_diff()'s `want`: attributes
                                 * with values are set, attributes without values deleted,
                                 * target attributes it does not name are never touched */
@@ -144,9 +226,10 @@ struct change {
     int adopt;                 /* ADD: an object already at the target is ours (a create the
                                 * journal recorded before a crash): compare and modify it
                                 * instead of answering APPLY_EXISTS */
-    /* CONN_KEYED targets only */
-    const char *target_id;         /* the id the journal holds, NULL/"" = not known */
-    const unsigned char *password; /* users: the source userPassword value (secret), or NULL */
+    /* CONN_IDENT_KEY targets */
+    const char *target_id; /* the id the journal holds, NULL/"" = not known */
+    /* CONN_HASH_IMPORT targets, users to create */
+    const unsigned char *password; /* the source userPassword value (secret), or NULL */
     size_t password_len;
     int hook_only; /* users: create with the password-import hook whatever the password */
 };
@@ -165,8 +248,8 @@ enum apply_status {
 struct apply_result {
     enum apply_status status;
     struct dm_err err;     /* set when FAILED */
-    char target_id[64];    /* CONN_KEYED: the object's id at the target ("" if unknown) */
-    int created_with_hook; /* CONN_KEYED users: CREATED with the password-import hook */
+    char target_id[64];    /* CONN_IDENT_KEY: the object's id at the target ("" if unknown) */
+    int created_with_hook; /* users: CREATED for the password-import hook (no credential) */
 };
 
 /* Counters of a connector's traffic (HTTP targets), for the run summary. */
@@ -177,7 +260,8 @@ struct conn_stats {
 struct conn;
 
 struct conn_ops {
-    const char *name;
+    const char *name; /* the type in dirmig.json */
+    const char *what; /* "an LDAP directory", for messages and documentation */
     unsigned caps;
     /* Connects, sets up TLS, binds; fails with DM_EUNAVAIL (unreachable), DM_EAUTH (bind
      * refused) or DM_EINVAL (bad settings). Returns a new conn; free with close(). */
@@ -201,24 +285,29 @@ struct conn_ops {
      * bound identity) as human text lines appended to out. */
     int (*check)(struct conn *c, struct buf *out, struct dm_err *err);
     void (*close)(struct conn *c); /* NULL-safe */
-    /* CONN_KEYED: reads one object by its natural key (user login, group name), with a
+    /* CONN_IDENT_KEY: reads one object by its natural key (user login, group name), with a
      * group's members as "member" values (target ids); DM_ENOTFOUND if absent. */
     int (*find)(struct entry **out, struct conn *c, enum obj_kind kind, const char *name,
                 struct dm_err *err);
-    /* CONN_KEYED, optional: find() for n names at once (requests in flight together);
+    /* CONN_IDENT_KEY, optional: find() for n names at once (requests in flight together);
      * fills out[i] (or NULL), rcs[i] and errs[i] as find() would. */
     void (*find_many)(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
                       struct entry **out, int *rcs, struct dm_err *errs);
-    /* CONN_KEYED, optional: reads one object by the reference the target assigned to it (its
+    /* CONN_IDENT_KEY, optional: reads one object by the reference the target assigned to it (its
      * id), in the same form as find(); DM_ENOTFOUND if absent. */
     int (*get)(struct entry **out, struct conn *c, enum obj_kind kind, const char *ref,
                struct dm_err *err);
+    /* CONN_IDENT_KEY, optional: get() for n references at once (requests in flight
+     * together); fills out[i] (or NULL), rcs[i] and errs[i] as get() would. */
+    void (*get_many)(struct conn *c, enum obj_kind kind, const char *const *refs, size_t n,
+                     struct entry **out, int *rcs, struct dm_err *errs);
     /* Optional: who the connection is bound as (LDAP who-am-I, else the configured bind
      * identity), as text to compare between runs; caller frees *out with free(). */
     int (*identity)(char **out, struct conn *c, struct dm_err *err);
     /* Optional: traffic counters so far. */
     void (*stats)(struct conn *c, struct conn_stats *out);
-    /* CONN_KEYED: the mapped attribute that names an object (e.g. "login", "name"). */
+    /* CONN_IDENT_KEY: the mapped attribute that names a user / a group ("login", "name");
+     * NULL for a kind the target does not hold. */
     const char *natural_key[2];
     /* CONN_DELTA (may be NULL). How the first read of s (its base and filter) on this
      * connection that completed with s->delta set went: its watermark and whether it was a
@@ -238,9 +327,34 @@ struct conn_ops {
      * server named). Never guessed from what an incomplete read did not return. */
     int (*read_deleted)(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                         struct dm_err *err);
+
+    /* ---- what differs between targets: the pipeline asks, it never names a type ---- */
+    enum conn_ident ident;
+    enum conn_members members;
+    /* CONN_HASH_IMPORT: what becomes of a user's parsed source credential at this target,
+     * decided without building anything: CRED_IMPORT (apply() sends it in a form the target
+     * checks at sign-in) or CRED_HOOK (created for the password-import hook; *reason, when
+     * reason is not NULL, says why in static secret-free words). The connector's own table:
+     * the pipeline counts and plans with it, apply() translates with the same rules. */
+    enum cred_outcome (*cred_outcome)(const struct cred *c, const char **reason);
+    /* Optional: a stable identity of the target behind the URI (LDAP: the base entry's
+     * entryUUID), so a journal is never applied to another server behind the same name.
+     * *out is a new string (free()); DM_ENOTFOUND when the base does not exist. */
+    int (*target_identity)(char **out, struct conn *c, struct dm_err *err);
+    /* Optional: the end of a run that wrote through c; ok = 0 when the run failed or was
+     * interrupted. A snapshot target makes its output visible only here (ok) or drops it
+     * (not ok): never a partial silent write. */
+    int (*finish)(struct conn *c, int ok, struct dm_err *err);
+    /* The connector's own config keys (NULL-terminated by path NULL; may be NULL) and the
+     * rules that involve several keys of its endpoint (may be NULL): x->fail() at the key. */
+    const struct conn_key *keys;
+    int (*config_check)(const struct conn_cfgcheck *x);
 };
 
 /* Registry lookup by name ("ldap", "okta"); NULL if unknown. */
 const struct conn_ops *conn_find(const char *name);
+
+/* The registered connectors, NULL-terminated, in the order of the configuration's list. */
+const struct conn_ops *const *conn_all(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include "schema/dn.h"
 #include "connectors/ad.h"
 #include "connectors/ldap_delta.h"
+#include "connectors/conncfg.h"
 #include "connectors/ldap_nest.h"
 
 #include <assert.h>
@@ -1447,9 +1448,36 @@ static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
     return rc != DM_OK ? rc : ldap_common_check(&c->s, out, err);
 }
 
+/* The base entry's entryUUID (objectGUID marks AD, whose base GUID is not read as text
+ * here): a server rebuilt, or another server behind the same name, is another target. */
+static int ldap_base_identity(char **out, struct conn *c, struct dm_err *err)
+{
+    struct entry *b = NULL;
+    const char *uuid = "";
+    int rc = ldap_lookup(&b, c, c->s.cfg.base, err);
+
+    if (rc == DM_ENOTFOUND) {
+        return dm_err_set(err, DM_ENOTFOUND, "the target base %s does not exist at %s",
+                          c->s.cfg.base, c->s.cfg.uri);
+    }
+    if (rc != DM_OK) {
+        return rc;
+    }
+    if (entry_first(b, "entryUUID") != NULL) {
+        uuid = entry_first(b, "entryUUID");
+    } else if (entry_first(b, "objectGUID") != NULL) {
+        uuid = "objectGUID";
+    }
+    *out = strdup(uuid);
+    entry_free(b);
+    return *out != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
+}
+
 const struct conn_ops conn_ldap_ops = {
     .name = "ldap",
-    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY | CONN_DELTA,
+    .what = "an LDAP directory",
+    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY | CONN_SOURCE | CONN_TREE |
+            CONN_NESTED_GROUPS | CONN_LDAP | CONN_DELTA,
     .open = ldap_open,
     .read = ldap_read,
     .lookup = ldap_lookup,
@@ -1459,4 +1487,8 @@ const struct conn_ops conn_ldap_ops = {
     .identity = ldap_identity,
     .read_mark = ldap_read_mark,
     .read_deleted = ldap_read_deleted,
+    .ident = CONN_IDENT_DN,
+    .members = CONN_MEMBERS_DN,
+    .target_identity = ldap_base_identity,
+    .config_check = conncfg_check_ldap,
 };

@@ -8,7 +8,9 @@
 #include <config.h>
 #include "connectors/okta.h"
 #include "agent/util/log.h"
+#include "connectors/conncfg.h"
 #include "connectors/http.h"
+#include "connectors/okta_cred.h"
 #include "schema/cred.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -611,6 +613,21 @@ static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const
     free(m);
 }
 
+/* get() of many: users by id all in flight at once (GET /users/{x} takes an id as well as a
+ * login), groups one by one (each a GET and member pages). */
+static void okta_get_many(struct conn *c, enum obj_kind kind, const char *const *refs, size_t n,
+                          struct entry **out, int *rcs, struct dm_err *errs)
+{
+    if (kind == OBJ_USER) {
+        okta_find_many(c, kind, refs, n, out, rcs, errs);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&errs[i], 0, sizeof(errs[i]));
+        rcs[i] = okta_get(&out[i], c, kind, refs[i], &errs[i]);
+    }
+}
+
 /* ---- apply: one job per change ---- */
 
 enum job_stage {
@@ -759,7 +776,7 @@ static json_t *credentials_of(struct job *j, int *hook)
     *hook = 1;
     if (!ch->hook_only && ch->password != NULL && ch->password_len > 0) {
         if (cred_parse(&cr, ch->password, ch->password_len, &e) != DM_OK ||
-            cred_to_okta(&hash, &oc, NULL, cr, &e) != DM_OK) {
+            okta_cred_hash(&hash, &oc, NULL, cr, &e) != DM_OK) {
             cred_free(cr);
             job_fail_err(j, &e);
             return NULL;
@@ -1507,10 +1524,23 @@ static int okta_apply(struct conn *c, const struct change *v, size_t n, struct a
     return rc == DM_OK ? DM_OK : DM_EUNAVAIL;
 }
 
+static const struct conn_key okta_keys[] = {
+    CONNCFG_HTTP_KEYS,
+    {"disable.lifecycle", CONN_KEY_STR, "deactivate", 0, .values = "deactivate|suspend",
+     .off = offsetof(struct conn_cfg, disable_lifecycle),
+     .doc = "How a user is disabled: deactivate (DEPROVISIONED; reactivated with activate) or "
+            "suspend (SUSPENDED; unsuspended)."},
+    {"activate", CONN_KEY_BOOL, "true", 0, .off = offsetof(struct conn_cfg, activate),
+     .doc = "Create users ACTIVE (true) or STAGED (false). Imported-hash and hook users sign in "
+            "with their old password either way once active."},
+    {NULL, 0, NULL, 0, .off = 0, .doc = NULL},
+};
+
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
+    .what = "an Okta-style Users/Groups API",
     .caps =
-        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_KEYED,
+        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_DISABLE,
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,
@@ -1520,6 +1550,12 @@ const struct conn_ops conn_okta_ops = {
     .find = okta_find,
     .find_many = okta_find_many,
     .get = okta_get,
+    .get_many = okta_get_many,
     .stats = okta_stats,
     .natural_key = {"login", "name"},
+    .ident = CONN_IDENT_KEY,
+    .members = CONN_MEMBERS_REF,
+    .cred_outcome = okta_cred_outcome,
+    .keys = okta_keys,
+    .config_check = conncfg_check_http,
 };

@@ -383,7 +383,7 @@ static void test_config__bad_values(void **state)
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"type\": \"ad\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "2:50: source.type: must be one of ldap, okta");
+                 "2:50: source.type: must be one of ldap, okta, scim, auth0, ldif, csv, jsonl");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
                  "              \"users\": { \"filter\": \"(uid=*\" } },\n"
@@ -486,7 +486,8 @@ static void test_config__okta_target(void **state)
                  "  \"source\": { \"type\": \"okta\", \"uri\": \"https://o.example\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "2:15: source.type: okta is a target type; the source must be an LDAP directory");
+                 "2:15: source.type: okta is a target type; the source must be an LDAP directory "
+                 "or an LDIF file");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
                  "  \"target\": { \"type\": \"okta\", \"uri\": \"http://o.example\",\n"
@@ -745,7 +746,8 @@ static void test_config__keys_that_do_nothing_are_refused(void **state)
                  "              \"create_containers\": false },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "3:15: source.create_containers: does nothing here: only for an LDAP target");
+                 "3:15: source.create_containers: does nothing here: only for a target that "
+                 "holds a tree of entries (type ldap, ldif)");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
                  "              \"groups\": { \"nesting\": \"flatten_in_chain\" } },\n"
@@ -769,7 +771,7 @@ static void test_config__keys_that_do_nothing_are_refused(void **state)
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\", \"concurrency\": 4 }\n"
                  "}\n",
-                 "3:50: target.concurrency: does nothing here: only with type okta");
+                 "3:50: target.concurrency: does nothing here: only with type okta, scim, auth0");
 }
 
 /* An unreadable map file is named at its place in dirmig.json; a problem inside it at its

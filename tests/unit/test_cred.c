@@ -9,6 +9,7 @@
 #include <crypt.h>
 #include <openssl/evp.h>
 #include <jansson.h>
+#include "connectors/okta_cred.h"
 #include "schema/cred.h"
 
 static const char *scheme(const char *v)
@@ -229,7 +230,7 @@ static json_t *import(const char *v, const char *alg)
 
     dm_err_clear(&err);
     assert_int_equal(cred_parse(&c, (const unsigned char *)v, strlen(v), &err), DM_OK);
-    assert_int_equal(cred_to_okta(&h, &oc, &why, c, &err), DM_OK);
+    assert_int_equal(okta_cred_hash(&h, &oc, &why, c, &err), DM_OK);
     assert_int_equal(oc, CRED_IMPORT);
     assert_null(why);
     assert_non_null(h);
@@ -257,7 +258,7 @@ static void expect_hook(const char *v)
 
     dm_err_clear(&err);
     assert_int_equal(cred_parse(&c, (const unsigned char *)v, strlen(v), &err), DM_OK);
-    assert_int_equal(cred_to_okta(&h, &oc, &why, c, &err), DM_OK);
+    assert_int_equal(okta_cred_hash(&h, &oc, &why, c, &err), DM_OK);
     assert_int_equal(oc, CRED_HOOK);
     assert_null(h);
     assert_non_null(why);

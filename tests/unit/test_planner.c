@@ -62,7 +62,7 @@ static void rec_init(struct state_object *r, const char *status, const char *dn,
     r->kind = (char *)"user";
     r->key = (char *)"k";
     r->status = (char *)status;
-    r->target_dn = (char *)dn;
+    r->target_ref = (char *)dn;
     r->attrs = (char *)attrs;
     snprintf(r->digest, sizeof(r->digest), "%s", d);
 }

@@ -68,7 +68,7 @@ static void put_obj(struct state *s, const char *key, const char *dn, const char
     ob.kind = (char *)"user";
     ob.key = (char *)key;
     ob.source_dn = (char *)dn;
-    ob.target_dn = (char *)dn;
+    ob.target_ref = (char *)dn;
     ob.status = (char *)status;
     ob.last_run = run;
     assert_int_equal(state_object_put(s, &ob, &e), DM_OK);

@@ -43,7 +43,7 @@ static void put(struct state *s, const char *kind, const char *key, const char *
     o.kind = (char *)kind;
     o.key = (char *)key;
     o.source_dn = (char *)sdn;
-    o.target_dn = (char *)tdn;
+    o.target_ref = (char *)tdn;
     o.status = (char *)status;
     o.last_run = run;
     snprintf(o.digest, sizeof(o.digest), "%064d", (int)run);
@@ -205,7 +205,7 @@ static void test_state__object_put_get(void **state)
     assert_string_equal(o.kind, "user");
     assert_string_equal(o.key, "k1");
     assert_string_equal(o.source_dn, "uid=a,dc=src");
-    assert_string_equal(o.target_dn, "uid=a,dc=dst");
+    assert_string_equal(o.target_ref, "uid=a,dc=dst");
     assert_string_equal(o.status, "ok");
     assert_int_equal(strlen(o.digest), 64);
     assert_int_equal(o.last_run, 1);
@@ -215,7 +215,7 @@ static void test_state__object_put_get(void **state)
     /* replace */
     put(s, "user", "k1", "uid=a,dc=src", "uid=a2,dc=dst", "ok", 2);
     assert_int_equal(state_object_get(&o, s, "user", "k1", &e), DM_OK);
-    assert_string_equal(o.target_dn, "uid=a2,dc=dst");
+    assert_string_equal(o.target_ref, "uid=a2,dc=dst");
     assert_int_equal(o.last_run, 2);
     state_object_clear(&o);
 
@@ -465,7 +465,7 @@ static void test_state__migrates_v1_and_refuses_newer(void **state)
     sql_exec(path, v1_schema);
     assert_int_equal(state_open(&s, path, &e), DM_OK);
     assert_int_equal(state_meta_get(&v, s, "schema_version", &e), DM_OK);
-    assert_string_equal(v, "2");
+    assert_string_equal(v, "3");
     free(v);
     memset(runs, 0, sizeof(runs));
     assert_int_equal(state_runs(s, 5, collect_runs, runs, &e), DM_OK);
@@ -493,7 +493,7 @@ static void test_state__migrates_v1_and_refuses_newer(void **state)
     assert_string_equal(runs[0].wave, "pilot");
     state_close(s);
     s = NULL;
-    sql_exec(path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
+    sql_exec(path, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
     assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
     assert_null(s);
     assert_non_null(strstr(e.msg, "newer"));
@@ -654,7 +654,7 @@ static void test_state__object_attrs_linked_by_target(void **state)
     o.kind = (char *)"user";
     o.key = (char *)"k2";
     o.source_dn = (char *)"uid=b,dc=s";
-    o.target_dn = (char *)"00u42";
+    o.target_ref = (char *)"00u42";
     o.status = (char *)"pending";
     o.attrs = (char *)"login,email";
     o.linked = 1;

@@ -585,8 +585,14 @@ int pipe_flush(struct pipe *p, struct dm_err *err)
     if (rc == DM_OK) {
         rc = decide(p, err);
     }
+    if (rc == DM_OK && p->o->mode == PIPE_RUN) {
+        rc = pipe_saved_check(p, err); /* run --plan: only the plan's changes */
+    }
     if (rc == DM_OK) {
         rc = p->o->mode == PIPE_RUN ? apply_run(p, err) : count_plan(p, err);
+    }
+    if (rc == DM_OK && p->o->mode == PIPE_PLAN) {
+        rc = pipe_saved_write(p, err); /* plan --out */
     }
     for (size_t i = 0; i < p->nbatch; i++) {
         pipe_pobj_clear(&p->batch[i]);

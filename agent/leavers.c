@@ -39,7 +39,7 @@ struct lv_count {
 struct lv_ctx {
     struct pipe *p;
     const char *kind;
-    int apply;          /* 0: count only, 1: apply */
+    int apply;          /* 0: count only, 1: apply, 2: write to the saved plan */
     struct lv_count *n; /* counts (first pass) */
     struct dm_err *err;
     /* the batch being built (second pass) */
@@ -139,6 +139,17 @@ static int on_unseen(const struct state_object *o, void *payload)
             x->n->disable++;
         }
         return 0;
+    }
+    if (x->apply == 2 || p->saved) {
+        /* plan --out writes the change; run --plan makes it only as planned */
+        int go = pipe_saved_leaver(p, o, op, x->apply == 2, x->err);
+        if (go < 0) {
+            x->rc = x->err->rc != DM_OK ? x->err->rc : DM_EINTERNAL;
+            return 1;
+        }
+        if (x->apply == 2 || go == 0) {
+            return 0;
+        }
     }
     x->ents[x->nb] = entry_new(o->target_dn);
     if (x->ents[x->nb] == NULL) {
@@ -315,7 +326,7 @@ static int remember_source(struct pipe *p, struct dm_err *err)
 struct um_ctx {
     struct pipe *p;
     long long found, acted;
-    int apply;
+    int apply; /* 0: count, 1: disable or delete, 2: write to the saved plan */
     struct entry **ents;
     size_t nb;
     int rc;
@@ -377,6 +388,19 @@ static int on_target_account(const struct entry *e, void *payload)
         }
         return 0;
     }
+    if (u->apply == 2 || p->saved) {
+        /* plan --out writes the change; run --plan makes it only as planned */
+        int del = strcmp(p->cfg->unmatched.action, "delete") == 0;
+        int go =
+            pipe_saved_unmatched(p, e, del ? CHANGE_DELETE : CHANGE_DISABLE, u->apply == 2, u->err);
+        if (go < 0) {
+            u->rc = u->err->rc != DM_OK ? u->err->rc : DM_EINTERNAL;
+            return 1;
+        }
+        if (u->apply == 2 || go == 0) {
+            return 0;
+        }
+    }
     u->ents[u->nb] = entry_clone(e);
     if (u->ents[u->nb] == NULL) {
         u->rc = dm_err_set(u->err, DM_ENOMEM, "out of memory");
@@ -420,7 +444,7 @@ static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err 
     }
     free(u.ents);
     *found = u.found;
-    if (apply) {
+    if (apply == 1) {
         p->st->unmatched_changed = u.acted;
     }
     return rc;
@@ -543,7 +567,14 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
         if (um > 0) {
             pipe_count_add(p->st->reasons, &p->st->nreasons, PLAN_R_UNMATCHED, um);
         }
-        return DM_OK;
+        if (p->plan_out != NULL) {
+            /* plan --out: the disables and deletes go into the saved plan */
+            rc = count_or_apply(p, 2, &n, err);
+            if (rc == DM_OK && um > 0) {
+                rc = unmatched(p, 2, &found, err);
+            }
+        }
+        return rc;
     }
     rc = count_or_apply(p, 1, &n, err);
     if (rc == DM_OK && um > 0) {

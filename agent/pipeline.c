@@ -321,12 +321,12 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
     int rc = DM_OK;
 
     for (size_t i = 0; i < p->cfg->nwaves; i++) {
-        if (strcmp(p->cfg->waves[i].name, p->o->wave) == 0) {
+        if (strcmp(p->cfg->waves[i].name, p->wave) == 0) {
             w = &p->cfg->waves[i];
         }
     }
     if (w == NULL) {
-        return dm_err_set(err, DM_EINVAL, "--wave %s: no such wave in the config", p->o->wave);
+        return dm_err_set(err, DM_EINVAL, "--wave %s: no such wave in the config", p->wave);
     }
     p->wave_groups = w->groups;
     if (w->ou != NULL) {
@@ -448,7 +448,7 @@ static int bind_journal(struct pipe *p, struct dm_err *err)
                         p->cfg->state_path, have, want);
     }
     free(have);
-    free(want);
+    p->target_ident = want; /* a saved plan names its target so */
     return rc;
 }
 
@@ -552,7 +552,7 @@ static int validate_all(struct pipe *p, struct dm_err *err)
     for (int k = 0; k < 2 && rc == DM_OK && !p->st->interrupted; k++) {
         const char **ua;
         enum map_kind mk = k == 0 ? MAP_USERS : MAP_GROUPS;
-        if (mk == MAP_GROUPS && p->o->wave != NULL && !p->wave_groups) {
+        if (mk == MAP_GROUPS && p->wave != NULL && !p->wave_groups) {
             break;
         }
         uniq_free(p->uniq);
@@ -643,6 +643,7 @@ static void teardown(struct pipe *p)
     free(p->cont_missing);
     free(p->users_filter);
     delta_free(p->delta);
+    pipe_saved_free(p);
     log_set_context(0, NULL);
 }
 
@@ -659,6 +660,8 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         st->status = "interrupted";
     } else if (st->blocked[0] != '\0') {
         st->status = "blocked";
+    } else if (st->refused_why[0] != '\0') {
+        st->status = "refused";
     } else {
         st->status = "done";
     }
@@ -676,8 +679,10 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         rc = e2.rc;
         st->status = "failed";
     }
-    if (rc == DM_OK && st->blocked[0] != '\0' &&
-        state_run_set_reason(p->state, st->run_id, st->blocked, &e2) != DM_OK) {
+    if (rc == DM_OK && (st->blocked[0] != '\0' || st->refused_why[0] != '\0') &&
+        state_run_set_reason(p->state, st->run_id,
+                             st->blocked[0] != '\0' ? st->blocked : st->refused_why,
+                             &e2) != DM_OK) {
         log_debug("the reason of run %lld is not journaled: %s", st->run_id, e2.msg);
     }
     if (rc != DM_OK) {
@@ -710,6 +715,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     p.now = (int64_t)time(NULL);
     p.users_base = cfg->source.users_base;
     p.users_filter = strdup(cfg->source.users_filter);
+    p.wave = o->wave;
     p.allow_deletes = o->allow_deletes;
     p.full_scope =
         o->mode != PIPE_VALIDATE && o->wave == NULL && o->retry_from == NULL && o->limit == 0;
@@ -752,7 +758,10 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     if (rc == DM_OK && o->mode != PIPE_VALIDATE) {
         rc = bind_journal(&p, err);
     }
-    if (rc == DM_OK && o->wave != NULL) {
+    if (rc == DM_OK && o->mode == PIPE_RUN) {
+        rc = pipe_saved_begin(&p, err); /* run --plan: the plan's wave and scope */
+    }
+    if (rc == DM_OK && p.wave != NULL && stats->refused_why[0] == '\0') {
         rc = setup_wave(&p, err);
     }
     if (rc != DM_OK) {
@@ -772,13 +781,20 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     }
     rc = state_run_begin(&stats->run_id, p.state, o->run_kind ? o->run_kind : kinds[o->mode],
                          cfg->digest, err);
-    if (rc == DM_OK && o->wave != NULL) {
-        rc = state_run_set_wave(p.state, stats->run_id, o->wave, err);
+    if (rc == DM_OK && p.wave != NULL) {
+        rc = state_run_set_wave(p.state, stats->run_id, p.wave, err);
     }
     if (rc == DM_OK) {
         rc = decide_verify(&p, err);
     }
+    if (rc == DM_OK && o->mode == PIPE_PLAN) {
+        rc = pipe_saved_create(&p, err); /* plan --out */
+    }
     if (rc != DM_OK) {
+        goto done;
+    }
+    if (stats->refused_why[0] != '\0') {
+        rc = end_run(&p, DM_OK, err); /* the saved plan does not fit: nothing is read */
         goto done;
     }
     log_set_context(stats->run_id, NULL);
@@ -798,6 +814,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         tc.full_read = p.verify && p.delta == NULL;
         tc.max_ahead = PIPE_TARGET_AHEAD;
         tc.rules = &p.rules;
+        p.rules.digest = p.digests;
         rc = tview_open(&p.tv, &tc, err);
         stats->verified = p.verify;
     }
@@ -808,7 +825,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         rc = run_kind(&p, MAP_USERS, 1, err);
     }
     if (rc == DM_OK && !stats->interrupted && !p.source_failed &&
-        (o->wave == NULL || p.wave_groups)) {
+        (p.wave == NULL || p.wave_groups)) {
         rc = run_groups(&p, err);
     }
     if (rc == DM_OK && !stats->interrupted && o->mode == PIPE_RUN && p.delta != NULL) {
@@ -826,6 +843,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     }
     if (rc == DM_OK && !stats->interrupted) {
         rc = pipe_leavers_done(&p, err);
+    }
+    if (rc == DM_OK) {
+        rc = pipe_saved_end(&p, !stats->interrupted, err); /* the plan file, or the refusals */
     }
     rc = end_run(&p, rc, err);
 done:
@@ -851,4 +871,8 @@ void pipeline_stats_free(struct pipeline_stats *stats)
         free(stats->samples[i].attrs);
     }
     stats->nsamples = 0;
+    for (size_t i = 0; i < stats->nrefusals; i++) {
+        free(stats->refusals[i].dn);
+    }
+    stats->nrefusals = 0;
 }

@@ -595,7 +595,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
     }
     rc = state_open(&st, cfg->state_path, &err);
     if (rc == DM_OK) {
-        rc = report_status(c->o.json ? stdout : stderr, st, c->o.json, &err);
+        rc = report_status(stdout, st, c->o.json, &err);
     }
     if (rc != DM_OK) {
         print_err(&err);

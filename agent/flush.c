@@ -333,6 +333,9 @@ static int build_changes(struct pipe *p, size_t *n)
         memset(c, 0, sizeof(*c));
         c->kind = q->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP;
         c->state = q->plan.state;
+        /* a user disabled in the source leaves its groups at the target (leavers) */
+        c->leave_groups = q->plan.state == CHANGE_STATE_DISABLE && op != PLAN_CREATE &&
+                          p->cfg->leavers.remove_from_groups;
         if (op == PLAN_CREATE) {
             c->op = CHANGE_ADD;
             c->entry = q->want;

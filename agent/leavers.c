@@ -109,6 +109,7 @@ static enum change_op action_of(const struct pipe *p, const struct state_object 
 }
 
 static int flush_batch(struct lv_ctx *x);
+static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum change_op op);
 
 static int on_unseen(const struct state_object *o, void *payload)
 {
@@ -132,6 +133,20 @@ static int on_unseen(const struct state_object *o, void *payload)
         }
         return 0;
     }
+    return add_candidate(x, o, op);
+}
+
+/* A user disabled in the source whose leavers.delete_after_days are up: deleted. */
+static int on_due(const struct state_object *o, void *payload)
+{
+    return add_candidate(payload, o, CHANGE_DELETE);
+}
+
+/* Counts (first pass) or queues (second pass, flushed per batch) a leaver change. */
+static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum change_op op)
+{
+    struct pipe *p = x->p;
+
     if (!x->apply) {
         if (op == CHANGE_DELETE) {
             x->n->del++;
@@ -218,7 +233,9 @@ static int flush_batch(struct lv_ctx *x)
             p->st->leavers_deleted++;
         } else {
             p->st->leavers_disabled++;
-            o->disabled_at = (long long)time(NULL);
+            if (o->disabled_at == 0) {
+                o->disabled_at = (long long)time(NULL); /* the clock of delete_after_days */
+            }
         }
         pipe_count_add(p->st->reasons, &p->st->nreasons, PLAN_R_LEAVER, 1);
         log_info("leaver %s %s (source %s): %s at the target", o->kind, o->target_dn, o->source_dn,
@@ -452,8 +469,16 @@ static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err 
 
 /* ---- the leaver phase ---- */
 
+/* Users disabled in the source are deleted after leavers.delete_after_days too. */
+static int lv_deletes_disabled(const struct pipe *p)
+{
+    return strcmp(p->cfg->leavers.action, "disable") == 0 &&
+           p->cfg->leavers.delete_after_days > 0 && can_disable(p);
+}
+
 static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct dm_err *err)
 {
+    const struct config_leavers *lv = &p->cfg->leavers;
     static const char *const kinds[] = {"user", "group"};
     struct lv_ctx x = {p, NULL, apply, n, err, NULL, NULL, 0, DM_OK};
     int rc = DM_OK;
@@ -470,6 +495,10 @@ static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct 
     for (size_t k = 0; k < DM_ARRAY_LEN(kinds) && rc == DM_OK; k++) {
         x.kind = kinds[k];
         rc = state_unseen(p->state, kinds[k], p->delta_gone, on_unseen, &x, err);
+        if (rc == DM_OK && k == 0 && lv_deletes_disabled(p)) {
+            long long before = (long long)time(NULL) - (long long)lv->delete_after_days * 86400;
+            rc = state_disabled_due(p->state, kinds[k], before, p->delta_gone, on_due, &x, err);
+        }
         if (rc != DM_OK && x.rc != DM_OK) {
             rc = x.rc;
         } else if (rc == 1) {

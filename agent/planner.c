@@ -314,6 +314,9 @@ static int decide_existing(struct plan_obj *o, const struct planner_ctx *c)
     o->op = PLAN_UPDATE;
     if (o->linked) {
         o->reason = PLAN_R_LINKED;
+    } else if (o->state != CHANGE_STATE_KEEP) {
+        /* the account state says most: "disabled in the source" over "changed" */
+        o->reason = o->state == CHANGE_STATE_DISABLE ? PLAN_R_DISABLED : PLAN_R_ENABLED;
     } else if (src_same) {
         o->reason = PLAN_R_DRIFT;
     } else if (o->added > 0 && o->removed == 0 && o->kind == MAP_GROUPS) {

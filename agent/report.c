@@ -93,6 +93,9 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
     total_of(&t, st);
     fprintf(out, "%s %lld: %s%s\n", mode == PIPE_PLAN ? "plan" : "run", st->run_id,
             st->status ? st->status : "?", st->interrupted ? " (stopped early)" : "");
+    if (st->blocked[0] != '\0') {
+        fprintf(out, "  blocked: %s\n", st->blocked);
+    }
     kind_line(out, "users", &st->users, mode);
     kind_line(out, "groups", &st->groups, mode);
     if (st->containers.created + st->containers.failed + st->containers.held > 0) {
@@ -163,8 +166,25 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
                 ts->transport_errors);
     }
     if (st->source_deleted > 0) {
-        fprintf(out, "  deleted in the source (reported, target left alone): %lld\n",
-                st->source_deleted);
+        fprintf(out, "  deleted in the source: %lld\n", st->source_deleted);
+    }
+    if (st->would_change + st->leavers_reported + st->leavers_failed + st->unmatched_found > 0) {
+        const char *verb = mode == PIPE_PLAN ? "would be " : "";
+        fprintf(out,
+                "  leavers: %lld %sdisabled, %lld %sdeleted, %lld reported only, %lld failed%s\n",
+                st->leavers_disabled, verb, st->leavers_deleted, verb, st->leavers_reported,
+                st->leavers_failed,
+                st->blocked[0] != '\0' && st->would_change > 0 ? " (none made: blocked)" : "");
+        if (st->unmatched_found > 0) {
+            fprintf(out, "  accounts only the target has: %lld found, %lld %sdisabled or deleted\n",
+                    st->unmatched_found, st->unmatched_changed, verb);
+        }
+        if (st->blocked[0] != '\0' && st->would_change > 0) {
+            fprintf(out,
+                    "  disables and deletes the run would have made: %lld "
+                    "(--allow-deletes %lld approves them)\n",
+                    st->would_change, st->would_change);
+        }
     }
     if (st->ncats > 0) {
         fprintf(out, "  problems by category:");
@@ -263,6 +283,16 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                                       (json_int_t)ts->transport_errors));
     }
     json_object_set_new(o, "source_deleted", json_integer((json_int_t)st->source_deleted));
+    json_object_set_new(o, "blocked",
+                        st->blocked[0] != '\0' ? json_string(st->blocked) : json_null());
+    json_object_set_new(
+        o, "leavers",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "disabled", (json_int_t)st->leavers_disabled,
+                  "deleted", (json_int_t)st->leavers_deleted, "reported",
+                  (json_int_t)st->leavers_reported, "failed", (json_int_t)st->leavers_failed,
+                  "would_change", (json_int_t)st->would_change, "unmatched_found",
+                  (json_int_t)st->unmatched_found, "unmatched_changed",
+                  (json_int_t)st->unmatched_changed));
     json_object_set_new(o, "irreversible_deletes", json_integer((json_int_t)st->irreversible));
     if (st->plan_file != NULL && st->plan_id[0] != '\0') {
         json_t *pl = json_pack("{s:s,s:s}", "file", st->plan_file, "id", st->plan_id);
@@ -360,6 +390,10 @@ struct status_ctx {
     FILE *out;
     int json;
     json_t *runs;
+    json_t *blocked; /* the latest writing run's block (object), json null, or NULL: none yet */
+    FILE *lines;     /* text: the run lines, printed after the summary */
+    char *text;
+    size_t len;
 };
 
 static void fmt_time(long long t, char *buf, size_t len)
@@ -382,20 +416,32 @@ static int status_run(const struct state_run *r, void *payload)
 
     fmt_time(r->started, st, sizeof(st));
     fmt_time(r->finished, fin, sizeof(fin));
+    if (c->blocked == NULL && strcmp(r->kind, "plan") != 0 && strcmp(r->kind, "validate") != 0 &&
+        strcmp(r->status, "running") != 0) {
+        /* the latest run that wrote: blocked until a person approves or the source recovers */
+        c->blocked = strcmp(r->status, "blocked") == 0
+                         ? json_pack("{s:I,s:s,s:s}", "run", (json_int_t)r->id, "finished", fin,
+                                     "reason", r->reason)
+                         : json_null();
+        if (!c->json && strcmp(r->status, "blocked") == 0) {
+            fprintf(c->out, "BLOCKED: run %lld made no disable or delete: %s\n", r->id, r->reason);
+        }
+    }
     if (c->json) {
-        json_array_append_new(c->runs, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id",
-                                                 (json_int_t)r->id, "kind", r->kind, "status",
-                                                 r->status, "started", st, "finished", fin,
-                                                 "created", (json_int_t)r->counts.created,
-                                                 "updated", (json_int_t)r->counts.updated,
-                                                 "unchanged", (json_int_t)r->counts.unchanged,
-                                                 "failed", (json_int_t)r->counts.failed));
-    } else {
-        fprintf(
-            c->out,
-            "  %5lld  %-5s %-11s %s  %8lld created %8lld updated %8lld unchanged %6lld failed\n",
-            r->id, r->kind, r->status, st, r->counts.created, r->counts.updated,
-            r->counts.unchanged, r->counts.failed);
+        json_array_append_new(
+            c->runs, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s}", "id",
+                               (json_int_t)r->id, "kind", r->kind, "status", r->status, "started",
+                               st, "finished", fin, "created", (json_int_t)r->counts.created,
+                               "updated", (json_int_t)r->counts.updated, "unchanged",
+                               (json_int_t)r->counts.unchanged, "failed",
+                               (json_int_t)r->counts.failed, "wave", r->wave, "reason", r->reason));
+    } else if (c->lines != NULL) {
+        fprintf(c->lines,
+                "  %5lld  %-9s %-11s %s  %8lld created %8lld updated %8lld unchanged %6lld "
+                "failed%s%s\n",
+                r->id, r->kind, r->status, st, r->counts.created, r->counts.updated,
+                r->counts.unchanged, r->counts.failed, r->reason[0] ? "\n         " : "",
+                r->reason);
     }
     return 0;
 }
@@ -454,7 +500,7 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
 {
     struct state_totals t = {0};
     struct state_password_counts pc = {0};
-    struct status_ctx c = {out, json, json_array()};
+    struct status_ctx c = {out, json, json_array(), NULL, NULL, NULL, 0};
     json_t *agent = NULL;
     double share;
     int rc;
@@ -484,9 +530,18 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
         agent_line(out, agent);
     }
     if (!json) {
-        fprintf(out, "recent runs:\n");
+        c.lines = open_memstream(&c.text, &c.len);
+        if (c.lines == NULL) {
+            rc = dm_err_set(err, DM_ENOMEM, "status: out of memory");
+            goto done;
+        }
     }
     rc = state_runs(s, 20, status_run, &c, err);
+    if (c.lines != NULL) {
+        fclose(c.lines);
+        c.lines = NULL;
+        fprintf(out, "recent runs:\n%s", c.text != NULL ? c.text : "");
+    }
     if (rc != DM_OK) {
         goto done;
     }
@@ -497,11 +552,17 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
             (json_int_t)t.groups_failed, "passwords", "hook_created", (json_int_t)pc.hook_created,
             "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
         json_object_set(o, "agent", agent != NULL ? agent : json_null());
+        json_object_set(o, "blocked", c.blocked != NULL ? c.blocked : json_null());
         json_dumpf(o, out, JSON_COMPACT);
         fputc('\n', out);
         json_decref(o);
     }
 done:
+    if (c.lines != NULL) {
+        fclose(c.lines);
+    }
+    free(c.text);
+    json_decref(c.blocked);
     json_decref(c.runs);
     json_decref(agent);
     return rc;

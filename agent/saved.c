@@ -375,14 +375,26 @@ int pipe_saved_check(struct pipe *p, struct dm_err *err)
             }
             continue;
         }
+        if (strcmp(q->plan_op, "disable") == 0 || strcmp(q->plan_op, "delete") == 0) {
+            /* the plan's change is the leaver phase's (a user disabled in the source is read
+             * and deleted there); any other change of this object is not the plan's */
+            if (!q->failed && q->held == NULL && q->plan.op != PLAN_NONE &&
+                q->plan.op != PLAN_HOLD) {
+                char why[120];
+                rc = state_plan_use(p->state, kind_of(p, q), q->key, err);
+                snprintf(why, sizeof(why),
+                         "the plan has a %s for this object; this run would %s it", q->plan_op,
+                         now);
+                stale(p, q, now, why);
+            }
+            continue;
+        }
         rc = state_plan_use(p->state, kind_of(p, q), q->key, err);
         if (q->failed || q->held != NULL || q->plan.op == PLAN_HOLD) {
             continue; /* reported as it is: failed or held back */
         }
         source_digest(q, sdig);
-        if (strcmp(q->plan_op, "disable") == 0 || strcmp(q->plan_op, "delete") == 0) {
-            stale(p, q, q->plan_op, "no longer a leaver: it is in the source again");
-        } else if (strcmp(sdig, q->plan_sdig) != 0) {
+        if (strcmp(sdig, q->plan_sdig) != 0) {
             stale(p, q, q->plan_op, "the source object changed since the plan");
         } else if (strcmp(target_digest(q), q->plan_tdig) != 0) {
             stale(p, q, q->plan_op, "the target object changed since the plan");

@@ -357,13 +357,18 @@ static int keep_corr(struct pipe *p, const struct entry *src, struct pobj *q)
 }
 
 /* The account state the source asks for (users): what the map produced as
- * dirmigAccountState (copied from Active Directory's, or set by a rule), else the source's
+ * dirmigAccountState (set by a rule), else the source entry's own (the AD dialect derives it
+ * from userAccountControl and accountExpires, whatever the map names), else the source's
  * users.disabled rule; -1 when the source says nothing (the target's state is left alone).
  * A locked account is enabled: a lockout is the source's own business and passes. */
 static void stage_state(struct pipe *p, const struct entry *src, struct pobj *q)
 {
     const struct config_endpoint *s = &p->cfg->source;
     const char *st = entry_first(q->want, "dirmigAccountState");
+
+    if (st == NULL) {
+        st = entry_first(src, "dirmigAccountState");
+    }
 
     q->want_disabled = -1;
     if (p->kind != MAP_USERS) {
@@ -559,6 +564,11 @@ static int resolve_value(struct pipe *p, const struct dm_val *v, int is_member, 
     }
     if (rc == DM_OK && (strcmp(o.status, "left") == 0 || strcmp(o.status, "deleted") == 0)) {
         *how = RES_LEAVER; /* left the source: it leaves its groups too */
+        goto done;
+    }
+    if (rc == DM_OK && strcmp(o.status, "ok") == 0 && strcmp(o.kind, "user") == 0 &&
+        o.disabled_at != 0 && p->cfg->leavers.remove_from_groups) {
+        *how = RES_LEAVER; /* disabled (in the source, or as a leaver): out of its groups */
         goto done;
     }
     if (rc == DM_OK && strcmp(o.status, "ok") == 0) {
@@ -1094,6 +1104,12 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
                  strcmp(q->rec.status, "left") == 0);
     if (q->has_rec && strcmp(q->rec.status, "left") == 0 && q->want_disabled < 0) {
         q->want_disabled = 0; /* back in the source: dirmig disabled it, dirmig enables it */
+    }
+    if (q->has_rec && strcmp(q->rec.status, "deleted") == 0 && q->want_disabled == 1) {
+        /* deleted by dirmig (a leaver, or disabled past leavers.delete_after_days) and still
+         * disabled in the source: it stays deleted; enabled again, it is created again */
+        p->kc->unchanged++;
+        return STAGE_DROP;
     }
     if (!p->verify && !q->planned && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&
         strcmp(q->rec.digest, q->digest) == 0 &&

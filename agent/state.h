@@ -128,6 +128,12 @@ int state_gone_add(struct state *s, const char *kind, const char *key,
                    struct dm_err *err) DM_MUST_USE;
 int state_population(long long *out, struct state *s, const char *kind,
                      struct dm_err *err) DM_MUST_USE;
+/* Objects of kind that dirmig disabled (disabled_at) on or before `before` and that are
+ * still in the source: read in this run (gone = 0, after a full read) or not reported
+ * deleted (gone = 1, a delta read). The candidates of leavers.delete_after_days among the
+ * users disabled in the source. fn as for state_unseen(). */
+int state_disabled_due(struct state *s, const char *kind, long long before, int gone,
+                       state_object_fn fn, void *payload, struct dm_err *err) DM_MUST_USE;
 
 /* Counts of objects by kind and status: fills ok/failed for "user" and "group". */
 struct state_totals {

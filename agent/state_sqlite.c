@@ -57,6 +57,7 @@ enum st_stmt {
     ST_ERR_EXAMPLES,
     ST_SEEN_ADD,
     ST_UNSEEN,
+    ST_DISABLED_DUE,
     ST_POPULATION,
     ST_GONE_ADD,
     ST_GONE,
@@ -91,6 +92,14 @@ static const char *const stmt_sql[ST__LAST] = {
                   "AND o.status IN ('ok', 'failed', 'left') AND o.target_dn != '' AND NOT EXISTS "
                   "(SELECT 1 FROM temp.seen s WHERE s.kind = o.kind AND s.key = o.key) "
                   "ORDER BY o.key",
+    /* disabled by dirmig on or before ?2 and still in the source: read in this run (?3 = 0, a
+     * full read) or not reported deleted (?3 = 1, a delta read) */
+    [ST_DISABLED_DUE] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
+                        "AND o.status = 'ok' AND o.target_dn != '' AND o.disabled_at > 0 "
+                        "AND o.disabled_at <= ?2 AND ((?3 = 0 AND EXISTS (SELECT 1 FROM "
+                        "temp.seen s WHERE s.kind = o.kind AND s.key = o.key)) OR (?3 = 1 AND "
+                        "NOT EXISTS (SELECT 1 FROM temp.gone g WHERE g.kind = o.kind AND "
+                        "g.key = o.key))) ORDER BY o.key",
     [ST_GONE_ADD] = "INSERT OR IGNORE INTO temp.gone (kind, key) VALUES (?1, ?2)",
     /* written by dirmig, at the target still, and deleted in the source (delta reads) */
     [ST_GONE] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
@@ -1169,13 +1178,11 @@ int state_gone_add(struct state *s, const char *kind, const char *key, struct dm
     return exec_stmt(s, ST_GONE_ADD, "noting an object deleted in the source", err);
 }
 
-int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn, void *payload,
-                 struct dm_err *err)
+static int objects_each(struct state *s, sqlite3_stmt *st, state_object_fn fn, void *payload,
+                        struct dm_err *err)
 {
-    sqlite3_stmt *st = s->st[gone ? ST_GONE : ST_UNSEEN];
     int rc;
 
-    bind_text(st, 1, kind);
     for (;;) {
         struct state_object o = {0};
         rc = object_row(&o, s, st, "listing objects not read", err, 1);
@@ -1194,6 +1201,26 @@ int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn
     }
     stmt_done(st);
     return rc;
+}
+
+int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn, void *payload,
+                 struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[gone ? ST_GONE : ST_UNSEEN];
+
+    bind_text(st, 1, kind);
+    return objects_each(s, st, fn, payload, err);
+}
+
+int state_disabled_due(struct state *s, const char *kind, long long before, int gone,
+                       state_object_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_DISABLED_DUE];
+
+    bind_text(st, 1, kind);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
+    sqlite3_bind_int(st, 3, gone != 0);
+    return objects_each(s, st, fn, payload, err);
 }
 
 int state_population(long long *out, struct state *s, const char *kind, struct dm_err *err)

@@ -106,7 +106,8 @@ struct change {
     const char *old_ref;       /* MOVE: the DN the object has at the target now */
     int state;                 /* users: CHANGE_STATE_KEEP, _ENABLE or _DISABLE the account
                                 * (ADD, MODIFY), as the target does it (target.disable) */
-    int leave_groups;          /* DISABLE, DELETE: take the object out of every group too */
+    int leave_groups;          /* DISABLE, DELETE, and a MODIFY whose state is _DISABLE: take
+                                * the object out of every group at the target too */
     int adopt;                 /* ADD: an object already at the target is ours (a create the
                                 * journal recorded before a crash): compare and modify it
                                 * instead of answering APPLY_EXISTS */

@@ -1070,8 +1070,9 @@ static int sync_item(struct apply_ctx *a, size_t i)
     int code = LDAP_SUCCESS;
     int lost = 0;
 
-    if ((ch->op == CHANGE_DELETE || ch->op == CHANGE_DISABLE) && ch->leave_groups &&
-        a->state[i] != ST_EXISTS) {
+    if ((ch->op == CHANGE_DELETE || ch->op == CHANGE_DISABLE ||
+         (ch->op != CHANGE_ADD && ch->state == CHANGE_STATE_DISABLE)) &&
+        ch->leave_groups && a->state[i] != ST_EXISTS) {
         lost = leave_groups(a, ch->entry->dn);
         if (lost != 0) {
             return lost;

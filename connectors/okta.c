@@ -651,6 +651,8 @@ struct job {
     enum apply_status after;  /* the status a lifecycle step finishes with */
     int create_dup;           /* groups: our create met E0000001 (a retried POST) */
     time_t started;           /* wall clock when the job started */
+    int left_groups;          /* a disable's leave_groups step is done (or under way) */
+    enum apply_status then;   /* ... and the status the job finishes with after it */
 };
 
 /* A create met E0000001: the user is ours when an earlier attempt of this very request
@@ -845,6 +847,8 @@ static const char *state_step(const struct job *j, const char *st, int disable)
     return st != NULL && strcmp(st, "DEPROVISIONED") == 0 ? "activate" : NULL;
 }
 
+static void leave_groups(struct job *j, enum apply_status then);
+
 /* Moves the user to the state the change asks for (after a create or update whose answer
  * said status st), then finishes with `then`; finishes at once when nothing is to do. */
 static void user_state(struct job *j, const char *st, enum apply_status then)
@@ -857,6 +861,12 @@ static void user_state(struct job *j, const char *st, enum apply_status then)
         return;
     }
     step = state_step(j, st, j->ch->op == CHANGE_DISABLE || j->ch->state == CHANGE_STATE_DISABLE);
+    if (step != NULL && j->ch->op == CHANGE_MODIFY && j->ch->state == CHANGE_STATE_DISABLE &&
+        j->ch->leave_groups && !j->left_groups) {
+        /* a user disabled in the source leaves its groups first, then is disabled */
+        leave_groups(j, then);
+        return;
+    }
     if (step == NULL) {
         job_finish(j, j->ch->op == CHANGE_DISABLE ? APPLY_UNCHANGED : then);
         return;
@@ -1104,9 +1114,7 @@ static void job_start(struct job *j)
             j->deletes++;
             job_submit(j, "DELETE", path, NULL, 0);
         } else if (ch->op == CHANGE_DISABLE && ch->leave_groups) {
-            j->stage = J_USER_GROUPS;
-            snprintf(path, sizeof(path), "/api/v1/users/%s/groups", j->id);
-            job_submit(j, "GET", path, NULL, 0);
+            leave_groups(j, APPLY_DISABLED);
         } else if (ch->op == CHANGE_DISABLE) {
             fetch_state(j);
         } else {
@@ -1152,6 +1160,19 @@ static void job_submit(struct job *j, const char *method, const char *path, cons
 }
 
 /* Reads the user again: its status decides the lifecycle step (DISABLE). */
+/* Lists the user's groups and leaves each (J_USER_GROUPS, J_USER_LEAVE), then reads the
+ * user's state and moves it on (J_USER_FETCH_STATE), finishing with then. */
+static void leave_groups(struct job *j, enum apply_status then)
+{
+    char path[96];
+
+    j->left_groups = 1;
+    j->then = then;
+    j->stage = J_USER_GROUPS;
+    snprintf(path, sizeof(path), "/api/v1/users/%s/groups", j->id);
+    job_submit(j, "GET", path, NULL, 0);
+}
+
 static void fetch_state(struct job *j)
 {
     char path[96];
@@ -1300,7 +1321,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     case J_USER_FETCH_STATE:
         if (r->status == 200) {
             char st[32];
-            user_state(j, status_of(r, st, sizeof(st)), APPLY_DISABLED);
+            user_state(j, status_of(r, st, sizeof(st)), j->left_groups ? j->then : APPLY_DISABLED);
         } else {
             job_fail(j, r, rc, herr, "reading the user");
         }
@@ -1314,11 +1335,13 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         j->stage = J_USER_LEAVE;
         json_array_foreach (hold, i, x) {
             const char *gid = json_string_value(json_object_get(x, "id"));
+            const char *type = json_string_value(json_object_get(x, "type"));
             char path[192];
             struct member_req *m = calloc(1, sizeof(*m));
             struct dm_err e = {0};
-            if (gid == NULL || m == NULL || strlen(j->id) >= sizeof(m->uid)) {
-                free(m);
+            if (gid == NULL || m == NULL || strlen(j->id) >= sizeof(m->uid) ||
+                (type != NULL && strcmp(type, "OKTA_GROUP") != 0)) {
+                free(m); /* BUILT_IN (Everyone) and APP_GROUP memberships are not the API's */
                 continue;
             }
             m->j = j;

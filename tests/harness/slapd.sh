@@ -17,6 +17,9 @@
 #       NAME must be a shell identifier (e.g. SRC, DST_A).
 #       With `stats`, slapd runs with -d 256 and logs every operation (conn=N op=N BIND
 #       dn=..., SRCH base=...) to NAME/slapd.log, for tests that count LDAP operations.
+#       With `dbconf=FILE`, the lines of FILE are appended to the database section of
+#       slapd.conf (access rules, limits, more indexes); edit NAME/slapd.conf and
+#       slapd_restart to change them later.
 #   slapd_stop NAME        SIGTERM, wait (bounded), then SIGKILL
 #   slapd_kill NAME        SIGKILL at once
 #   slapd_restart NAME     stop and start again on the same ports with the same database
@@ -204,7 +207,7 @@ slapd_start() {
     local name=$1 suffix=$2 ldif=${3:-}
     shift 3 2>/dev/null || shift $#
     _slapd_check_name "$name" || return 1
-    local nosync=0 tls=0 external=0 online=0 stats=0 opt
+    local nosync=0 tls=0 external=0 online=0 stats=0 dbconf="" opt
     for opt in "$@"; do
         case "$opt" in
         dbnosync) nosync=1 ;;
@@ -212,6 +215,7 @@ slapd_start() {
         external) external=1 ;;
         online) online=1 ;;
         stats) stats=1 ;;
+        dbconf=?*) dbconf=${opt#dbconf=} ;;
         *) _slapd_die "unknown option '$opt'"; return 1 ;;
         esac
     done
@@ -231,6 +235,9 @@ slapd_start() {
         free_port > "$dir/tlsport" || return 1
     fi
     _slapd_write_conf "$name" "$suffix" "$dir" "$hash" "$nosync" "$tls" "$external" || return 1
+    if [ -n "$dbconf" ]; then
+        cat "$dbconf" >> "$dir/slapd.conf" || return 1
+    fi
     if [ -n "$ldif" ] && [ "$ldif" != "-" ] && [ "$online" = 0 ]; then
         if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" > "$dir/slapadd.log" 2>&1; then
             tail -n 20 "$dir/slapadd.log" >&2

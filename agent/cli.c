@@ -86,9 +86,9 @@ static const struct cli_option {
      * validate's --out PREFIX; run's --plan FILE is not rollback's --plan) */
     {"out", "FILE", O_PLAN_OUT,
      "save every change to FILE (JSON Lines, mode 0600; attribute names and digests, never "
-     "values) for run --plan"},
+     "values) for a run of exactly those changes"},
     {"plan", "FILE", O_PLAN_IN,
-     "apply exactly the changes of a saved plan (plan --out FILE): an object whose source or "
+     "apply exactly the changes of a plan saved by dirmig plan: an object whose source or "
      "target changed since is refused and listed"},
     {"max-age", "DURATION", O_MAX_AGE,
      "with --plan: refuse a plan older than DURATION (N seconds, or Ns, Nm, Nh, Nd)"},
@@ -161,7 +161,8 @@ static const struct cli_command commands[] = {
      "what a run would create, update, disable, delete or leave unchanged and why (new, "
      "changed, drift, missing, leaver, collision...), the password schemes found, the members "
      "that would be left out, and sample changes (attribute names only, never values). Writes "
-     "nothing to the target. With --out FILE every change is saved for dirmig run --plan FILE. "
+     "nothing to the target. With --out FILE every change is saved, for a run of exactly those "
+     "changes. "
      "Deletes the target cannot give back (rollback) are counted and named. Exits 75 when the "
      "source-health gate or a deletion limit blocks the changes.",
      "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL, NULL},

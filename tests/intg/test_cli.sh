@@ -14,17 +14,17 @@ declare -A TAKES=(
     [validate]="--wave --out --json"
     [mapping]="--out --json"
     [map]="--explain"
-    [plan]="--wave --retry-from --limit --samples --verify-target --rebind-state --json"
-    [run]="--wave --retry-from --limit --no-progress --verify-target --rebind-state --json"
+    [plan]="--wave --retry-from --limit --samples --verify-target --rebind-state --out --json"
+    [run]="--wave --retry-from --limit --no-progress --verify-target --rebind-state --plan --json"
     [status]="--json"
     [hook]=""
     [agent]=""
     [report]="--json"
 )
 ALL="--wave --retry-from --limit --samples --no-progress --out --explain --offline \
---verify-target --rebind-state --json"
+--verify-target --rebind-state --plan --json"
 declare -A ARG=([--wave]=pilot [--retry-from]=x.csv [--limit]=3 [--samples]=2 [--out]=p
-    [--explain]=k)
+    [--explain]=k [--plan]=p.jsonl)
 NOCFG=$WORK/no-such-dir/dirmig.json
 
 # opt_args OPT: the option and its argument, if it takes one

@@ -10,6 +10,7 @@
 #include "agent/pipeline.h"
 #include "agent/planfile.h"
 #include "agent/report.h"
+#include "agent/rollback.h"
 #include "agent/report_html.h"
 #include "agent/state.h"
 #include "agent/util/log.h"
@@ -119,6 +120,7 @@ static int cmd_run(struct cli *c, const struct cli_command *cmd, int *exit_hint)
 static int cmd_validate(struct cli *c, const struct cli_command *cmd, int *exit_hint);
 static int cmd_status_run(struct cli *c, const struct cli_command *cmd, int *exit_hint);
 static int cmd_report(struct cli *c, const struct cli_command *cmd, int *exit_hint);
+static int cmd_rollback(struct cli *c, const struct cli_command *cmd, int *exit_hint);
 
 static const struct cli_command commands[] = {
     {"check", "preflight: the configuration, the servers, the bases and the containers",
@@ -202,6 +204,17 @@ static const struct cli_command commands[] = {
      "journal. With --html FILE, the whole program on one self-contained page: users by "
      "sign-in path, waves, open problems and the daily curve.",
      "dirmig -c dirmig.json report --html program.html", cmd_report, NULL, NULL},
+    {"rollback", "undo a run: remove what it created, restore what it changed or deleted",
+     O_WAVE | O_DRY | O_JSON, 0,
+     "Reverses the run RUN (its id in dirmig status, or \"last\" for the newest run) from the "
+     "undo store, newest change first: deletes what it created, gives back the attributes it "
+     "changed and the DN it moved, re-enables what it disabled and re-creates what it deleted "
+     "(LDAP: the whole entry, password included, and its group memberships). An object "
+     "changed at the target since the run is refused and listed, never overwritten. With "
+     "--wave only that wave's objects; with --plan nothing is written. The rollback is "
+     "journaled as a run of kind \"rollback\". Exits 65 when some changes were refused or "
+     "failed.",
+     "dirmig -c dirmig.json rollback last --plan", cmd_rollback, NULL, "RUN"},
 };
 
 static const struct cli_command *find_command(const char *name)
@@ -632,6 +645,12 @@ static int cmd_status_run(struct cli *c, const struct cli_command *cmd, int *exi
 
 static int with_config(struct cli *c, int *exit_hint, cli_cmd_fn fn);
 
+static int cmd_rollback(struct cli *c, const struct cli_command *cmd, int *exit_hint)
+{
+    (void)cmd;
+    return with_config(c, exit_hint, rollback_cmd);
+}
+
 static int cmd_report(struct cli *c, const struct cli_command *cmd, int *exit_hint)
 {
     (void)cmd;
@@ -876,7 +895,8 @@ int cli_main(int argc, char **argv, int *exit_hint)
     }
     argc -= optind;
     argv += optind;
-    optind = 1;
+    optind = 0; /* 0, not 1: getopt starts anew, in permuting order (the first parse stopped
+                 * at the command), so an operand may come before the options */
     rc = parse_options(&c, &p, cmd, argc, argv, exit_hint);
     if (rc != DM_OK) {
         return rc;

@@ -27,6 +27,7 @@
 #include "agent/projection.h"
 #include "agent/state.h"
 #include "agent/tview.h"
+#include "agent/undo.h"
 #include "schema/map.h"
 
 /* Returned by the read callback to stop the read early (not an enum dm_rc). */
@@ -136,6 +137,7 @@ struct pipe {
     struct planfile *plan_out; /* plan --out: the file being written */
     int saved;                 /* run --plan: a saved plan is loaded */
     struct planfile_header saved_hdr;
+    int undo; /* run: record what undoes each change (agent/undo.h; the target has CONN_UNDO) */
 };
 
 /* stage.c */

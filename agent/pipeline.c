@@ -385,26 +385,22 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
     return rc;
 }
 
-/* The target's identity as the journal keeps it: connector type and URI, and for a DN
- * target the base and the base entry's entryUUID (a server rebuilt or another server
- * behind the same name is another target). New string, or NULL with err. */
-static char *target_identity(struct pipe *p, struct dm_err *err)
+int pipeline_target_identity(char **out, const struct dm_config *cfg, const struct conn_ops *ops,
+                             struct conn *c, struct dm_err *err)
 {
-    const struct conn_cfg *t = &p->cfg->target.conn;
+    const struct conn_cfg *t = &cfg->target.conn;
     struct entry *b = NULL;
     const char *uuid = "";
-    char *out = NULL;
     int rc = DM_OK;
 
-    if (!(p->tops->caps & CONN_KEYED)) {
-        rc = p->tops->lookup(&b, p->dst, t->base, err);
+    if (!(ops->caps & CONN_KEYED)) {
+        rc = ops->lookup(&b, c, t->base, err);
         if (rc == DM_ENOTFOUND) {
-            dm_err_set(err, DM_ENOTFOUND, "the target base %s does not exist at %s", t->base,
-                       t->uri);
-            return NULL;
+            return dm_err_set(err, DM_ENOTFOUND, "the target base %s does not exist at %s", t->base,
+                              t->uri);
         }
         if (rc != DM_OK) {
-            return NULL;
+            return rc;
         }
         if (entry_first(b, "entryUUID") != NULL) {
             uuid = entry_first(b, "entryUUID");
@@ -412,12 +408,21 @@ static char *target_identity(struct pipe *p, struct dm_err *err)
             uuid = "objectGUID";
         }
     }
-    if (asprintf(&out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", uuid) < 0) {
-        out = NULL;
-        dm_err_set(err, DM_ENOMEM, "out of memory");
+    if (asprintf(out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", uuid) < 0) {
+        *out = NULL;
+        rc = dm_err_set(err, DM_ENOMEM, "out of memory");
     }
     entry_free(b);
-    return out;
+    return rc;
+}
+
+/* The target's identity as the journal keeps it (pipeline_target_identity()). New string,
+ * or NULL with err. */
+static char *target_identity(struct pipe *p, struct dm_err *err)
+{
+    char *out = NULL;
+
+    return pipeline_target_identity(&out, p->cfg, p->tops, p->dst, err) == DM_OK ? out : NULL;
 }
 
 #define META_TARGET "target_identity"
@@ -757,6 +762,11 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     }
     if (rc == DM_OK && o->mode != PIPE_VALIDATE) {
         rc = bind_journal(&p, err);
+    }
+    if (rc == DM_OK && o->mode == PIPE_RUN && (p.tops->caps & CONN_UNDO)) {
+        /* every change of a run is recorded with what undoes it (dirmig rollback) */
+        rc = state_undo_open(p.state, err);
+        p.undo = rc == DM_OK;
     }
     if (rc == DM_OK && o->mode == PIPE_RUN) {
         rc = pipe_saved_begin(&p, err); /* run --plan: the plan's wave and scope */

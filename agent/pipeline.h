@@ -163,6 +163,13 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
                      const struct pipeline_opts *o, struct dm_err *err) DM_MUST_USE;
 void pipeline_stats_free(struct pipeline_stats *stats);
 
+/* The target's identity as the journal keeps it and a saved plan names it: connector type
+ * and URI, and for a DN target the base and the base entry's entryUUID (a server rebuilt or
+ * another server behind the same name is another target). c is an open connection of ops
+ * to cfg's target. *out is a new string. DM_ENOTFOUND when the base does not exist. */
+int pipeline_target_identity(char **out, const struct dm_config *cfg, const struct conn_ops *ops,
+                             struct conn *c, struct dm_err *err) DM_MUST_USE;
+
 /* Asks a running pipeline to stop after the current batch (async-signal-safe). */
 void pipeline_request_stop(void);
 

@@ -413,6 +413,18 @@ static const char *dn_of(const struct rb_rec *r)
                                                                               : r->ref;
 }
 
+/* How the report names the object: its DN, or for a keyed target its id and the source DN
+ * it came from (an id alone tells a person nothing). Returns buf. */
+static const char *name_of(const struct rb *b, const struct rb_rec *r, char *buf, size_t len)
+{
+    if (b->keyed && r->source_dn != NULL && r->source_dn[0] != '\0') {
+        snprintf(buf, len, "%s (source %s)", dn_of(r), r->source_dn);
+    } else {
+        snprintf(buf, len, "%s", dn_of(r));
+    }
+    return buf;
+}
+
 /* A record that was not reversed: listed, journaled (not with --plan). */
 static int refuse(struct rb *b, const struct rb_rec *r, const char *why, int failed,
                   struct dm_err *err)
@@ -422,9 +434,12 @@ static int refuse(struct rb *b, const struct rb_rec *r, const char *why, int fai
     } else {
         b->refused++;
     }
-    line_add(b->refusals, &b->nrefusals, r->op, r->kind, dn_of(r), why);
+    char name[700];
+
+    name_of(b, r, name, sizeof(name));
+    line_add(b->refusals, &b->nrefusals, r->op, r->kind, name, why);
     log_set_context(b->rb_run, dn_of(r));
-    log_warn("rollback of run %lld: %s %s %s %s: %s", b->run, r->op, r->kind, dn_of(r),
+    log_warn("rollback of run %lld: %s %s %s %s: %s", b->run, r->op, r->kind, name,
              failed ? "failed" : "refused", why);
     log_set_context(b->rb_run, NULL);
     if (b->dry) {
@@ -456,6 +471,56 @@ static int ok_status(const struct rb_rec *r, const struct change *c, enum apply_
     return st == APPLY_UPDATED || st == APPLY_UNCHANGED || st == APPLY_DISABLED;
 }
 
+/* Sends the batch in two steps: the objects' own changes, then the memberships given back
+ * (a group gets a member that exists again, whatever order a connector applies a batch
+ * in). Results land at their changes' places. */
+static int apply_phases(struct rb *b, struct dm_err *err)
+{
+    struct change *c = calloc(b->n, sizeof(*c));
+    struct apply_result *r = calloc(b->n, sizeof(*r));
+    size_t *at = calloc(b->n, sizeof(*at)), k = 0, mains;
+    int rc = DM_OK;
+
+    if (c == NULL || r == NULL || at == NULL) {
+        rc = dm_err_set(err, DM_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int phase = 0; phase < 2; phase++) {
+        for (size_t i = 0; i < b->n; i++) {
+            int main_change = i == 0 || b->owner[i] != b->owner[i - 1];
+            if (main_change == (phase == 0)) {
+                c[k] = b->ch[i];
+                at[k++] = i;
+            }
+        }
+    }
+    for (mains = 0;
+         mains < b->n && (at[mains] == 0 || b->owner[at[mains]] != b->owner[at[mains] - 1]);
+         mains++) {
+    }
+    if (mains > 0) {
+        rc = b->tops->apply(b->dst, c, mains, r);
+    }
+    if (rc == DM_OK && mains < b->n) {
+        rc = b->tops->apply(b->dst, c + mains, b->n - mains, r + mains);
+    }
+    if (rc != DM_OK) {
+        rc = dm_err_set(err, rc, "the target connection was lost during the rollback");
+    }
+    for (size_t i = 0; i < k; i++) {
+        b->res[at[i]] = r[i];
+        memset(&r[i], 0, sizeof(r[i]));
+    }
+done:
+    for (size_t i = 0; r != NULL && i < b->n; i++) {
+        undo_images_free(&r[i]);
+    }
+    free(c);
+    free(r);
+    free(at);
+    return rc;
+}
+
 /* Applies the batch and journals what became of each record. */
 static int flush(struct rb *b, struct dm_err *err)
 {
@@ -465,10 +530,7 @@ static int flush(struct rb *b, struct dm_err *err)
         return DM_OK;
     }
     if (b->n > 0) {
-        rc = b->tops->apply(b->dst, b->ch, b->n, b->res);
-        if (rc != DM_OK) {
-            rc = dm_err_set(err, rc, "the target connection was lost during the rollback");
-        }
+        rc = apply_phases(b, err);
     }
     if (rc == DM_OK) {
         rc = state_batch_begin(b->state, err);
@@ -498,8 +560,10 @@ static int flush(struct rb *b, struct dm_err *err)
             continue;
         }
         count_done(b, r);
+        char name[700];
         log_set_context(b->rb_run, dn_of(r));
-        log_info("rollback of run %lld: %s %s %s reversed%s", b->run, r->op, r->kind, dn_of(r),
+        log_info("rollback of run %lld: %s %s %s reversed%s", b->run, r->op, r->kind,
+                 name_of(b, r, name, sizeof(name)),
                  groups_failed ? " (some group memberships were not given back)" : "");
         log_set_context(b->rb_run, NULL);
         if (groups_failed) {
@@ -579,12 +643,12 @@ static void describe(char *buf, size_t len, const struct rb *b, const struct rb_
 static int dry_line(struct rb *b, struct rb_rec *r, const char *note)
 {
     const struct dm_attr *g = groups_of(r);
-    char what[300], line[360];
+    char what[300], line[360], name[700];
     int rc;
 
     describe(what, sizeof(what), b, r);
     snprintf(line, sizeof(line), "%s%s", what, note);
-    line_add(b->actions, &b->nactions, r->op, r->kind, dn_of(r), line);
+    line_add(b->actions, &b->nactions, r->op, r->kind, name_of(b, r, name, sizeof(name)), line);
     count_done(b, r);
     rc = add_dirty(b, r->ref);
     if (rc == DM_OK) {

@@ -260,6 +260,90 @@ expect_rc 0 wrb4 "rollback --plan of the wave run"
 expect_json "$WORK/wrb4.out" removed 11 outside_wave 0
 log "ok: a wave's rollback touches that wave only"
 
+# ---- 7. an Okta-style target ----
+write_secret "$SECRETS/token" "okta-rollback-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+"$PYTHON3" - "$top_srcdir/schema/maps/inetorgperson-to-okta.json" "$WORK/okta.map.json" << 'EOF'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+d = os.path.dirname(os.path.abspath(sys.argv[1]))
+m["source_profile"] = os.path.join(d, m["source_profile"])
+m["target_profile"] = os.path.join(d, m["target_profile"])
+json.dump(m, open(sys.argv[2], "w"), indent=1)
+EOF
+start_okta OKTA
+okta_config() { # OUT [overrides...]
+    local out=$1
+    shift
+    mkconfig "$out" SRC - "target.base=-" "target.bind_dn=-" "target.bind_pw_file=-" \
+        "target.type=okta" "target.uri=http://127.0.0.1:$OKTA_PORT" \
+        "target.token_file=$SECRETS/token" "target.network_timeout_ms=2000" \
+        "map={\"file\": \"$WORK/okta.map.json\"}" state.path="$WORK/o.db" \
+        'source.users.filter=(&(objectClass=inetOrgPerson)(!(employeeType=left)))' "$@"
+}
+okta_state() { # OUT: users (status, profile without nulls) and groups (members), canonical
+    curl -s "http://127.0.0.1:$OKTA_PORT/test/dump" | "$PYTHON3" -c '
+import json, sys
+d = json.load(sys.stdin)
+out = {"users": {l: {"status": u["status"],
+                     "profile": {k: v for k, v in u["profile"].items() if v is not None}}
+                 for l, u in d["users"].items()},
+       "groups": {n: sorted(g["members"]) for n, g in d["groups"].items()}}
+print(json.dumps(out, indent=1, sort_keys=True))' > "$1" || fail "cannot read the Okta dump"
+}
+okta_config "$WORK/o.json"
+printf 'dn: %s\nchangetype: modify\nadd: mail\nmail: canary@example.org\n' "$CANARY_DN" | adm SRC
+dm orun1 -c "$WORK/o.json" run --json
+expect_rc 0 orun1 "a run to the Okta contract server"
+okta_state "$DATA/o1"
+login22=$(grep -A 30 "^dn: uid=user00022,ou=people" "$DATA/src.ldif" | sed -n 's/^mail: //p' | head -n 1)
+grep -q "\"$login22\"" "$DATA/o1" || fail "user00022 ($login22) is not at the Okta target"
+"$PYTHON3" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert any(sys.argv[2] in m for m in d["groups"].values()), "user00022 is in no group"' \
+    "$DATA/o1" "$login22" || fail "user00022 is in no group at the Okta target"
+adm SRC << EOF
+dn: uid=user00024,ou=people,$S
+changetype: modify
+replace: sn
+sn: Changed For Okta
+-
+replace: title
+title: Rolled back later
+
+dn: uid=user00022,ou=people,$S
+changetype: modify
+add: employeeType
+employeeType: left
+EOF
+dm orun2 -c "$WORK/o.json" run --json --allow-deletes 1
+expect_rc 0 orun2 "an update and a leaver at the Okta target"
+expect_json "$WORK/orun2.out" users.updated 1 leavers.disabled 1
+orun2=$(json_get "$WORK/orun2.out" run)
+okta_state "$DATA/o2"
+"$PYTHON3" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+u = d["users"][sys.argv[2]]
+assert u["status"] == "DEPROVISIONED", u
+assert not any(sys.argv[2] in m for m in d["groups"].values()), "the leaver kept a group"' \
+    "$DATA/o2" "$login22" || fail "the leaver was not deactivated and taken out of its groups"
+dm orb -c "$WORK/o.json" rollback "$orun2" --json
+expect_rc 0 orb "rollback at the Okta target"
+expect_json "$WORK/orb.out" restored 2 refused 0 failed 0
+okta_state "$DATA/o2r"
+same_tree "$DATA/o1" "$DATA/o2r" "the Okta target after the rollback is not the target before the run"
+# a delete at this target cannot be undone: plan says so
+okta_config "$WORK/odel.json" leavers.action=delete
+printf 'dn: uid=user00025,ou=people,%s\nchangetype: modify\nadd: employeeType\nemployeeType: left\n' \
+    "$S" | adm SRC
+dm oplan -c "$WORK/odel.json" plan --json --allow-deletes 2
+expect_rc 0 oplan "plan of deletes at the Okta target"
+expect_json "$WORK/oplan.out" irreversible_deletes 2
+grep -q "cannot be undone: 2 delete(s) at this target are final" "$WORK/oplan.err" ||
+    fail "plan does not say that the deletes cannot be undone"
+log "ok: Okta-style target: profile, lifecycle state and memberships rolled back; plan names final deletes"
+
 # ---- 6. secrets ----
 for f in "$WORK"/*.undo "$WORK"/*.undo-wal "$WORK"/*.undo-shm; do
     [ -e "$f" ] || continue

@@ -74,7 +74,7 @@ int pipe_seen(struct pipe *p, const struct pobj *q)
     return state_seen_add(p->state, p->kind_name, q->key, &p->fatal_err);
 }
 
-static int can_disable(const struct pipe *p)
+int pipe_can_disable(const struct pipe *p)
 {
     return (p->tops->caps & CONN_KEYED) != 0 || p->cfg->target.conn.disable_attr != NULL;
 }
@@ -95,7 +95,7 @@ static enum change_op action_of(const struct pipe *p, const struct state_object 
     }
     /* disable: groups cannot be disabled; a user disabled earlier is deleted when its time
      * is up, else left as it is */
-    if (!user || !can_disable(p)) {
+    if (!user || !pipe_can_disable(p)) {
         *report = 1;
         return CHANGE_DISABLE;
     }
@@ -518,7 +518,7 @@ static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err 
 static int lv_deletes_disabled(const struct pipe *p)
 {
     return strcmp(p->cfg->leavers.action, "disable") == 0 &&
-           p->cfg->leavers.delete_after_days > 0 && can_disable(p);
+           p->cfg->leavers.delete_after_days > 0 && pipe_can_disable(p);
 }
 
 static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct dm_err *err)

@@ -160,6 +160,9 @@ int pipe_note_failure(struct pipe *p, const char *key, const char *dn, const cha
                       const struct dm_err *e, struct dm_err *err);
 
 /* leavers.c */
+/* 1 when the target can disable an account (an Okta-style target's lifecycle, or an LDAP
+ * target with target.disable.attribute). */
+int pipe_can_disable(const struct pipe *p);
 int pipe_seen(struct pipe *p, const struct pobj *q);
 int pipe_leavers(struct pipe *p, struct dm_err *err);
 int pipe_leavers_done(struct pipe *p, struct dm_err *err);

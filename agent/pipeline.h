@@ -123,7 +123,9 @@ struct pipeline_stats {
     long long unmatched_found, unmatched_changed;
     long long would_change; /* disables and deletes the run counted (made or not) */
     long long unresolved_members;
-    long long source_deleted; /* delta run: objects deleted in the source (reported only) */
+    long long state_not_carried; /* users disabled in the source, written enabled: the target
+                                  * cannot disable accounts (target.disable not set) */
+    long long source_deleted;    /* delta run: objects deleted in the source (reported only) */
     size_t nschemes, ncats;
     struct pipe_count schemes[PIPE_MAX_CATS]; /* userPassword schemes seen */
     struct pipe_count cats[PIPE_MAX_CATS];    /* error categories */

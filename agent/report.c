@@ -157,6 +157,12 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         fprintf(out, "  members not migrated (left out, see the log): %lld\n",
                 st->unresolved_members);
     }
+    if (st->state_not_carried > 0) {
+        fprintf(out,
+                "  users disabled in the source but enabled at the target (target.disable is "
+                "not set): %lld\n",
+                st->state_not_carried);
+    }
     if (st->have_target_stats && st->target_stats.requests > 0) {
         const struct conn_stats *ts = &st->target_stats;
         fprintf(out,
@@ -283,6 +289,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                                       (json_int_t)ts->transport_errors));
     }
     json_object_set_new(o, "source_deleted", json_integer((json_int_t)st->source_deleted));
+    json_object_set_new(o, "state_not_carried", json_integer((json_int_t)st->state_not_carried));
     json_object_set_new(o, "blocked",
                         st->blocked[0] != '\0' ? json_string(st->blocked) : json_null());
     json_object_set_new(

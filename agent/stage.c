@@ -390,6 +390,16 @@ static void stage_state(struct pipe *p, const struct entry *src, struct pobj *q)
             }
         }
     }
+    if (q->want_disabled == 1 && !pipe_can_disable(p)) {
+        /* nothing at the target disables an account: the state is not carried (the map may
+         * still write it as an attribute); said once per run, counted in the summary */
+        if (p->st->state_not_carried++ == 0) {
+            log_warn("users disabled or expired in the source are written enabled: the target "
+                     "cannot disable an account (set target.disable, see dirmig.json(5) "
+                     "LEAVERS)");
+        }
+        q->want_disabled = -1;
+    }
     entry_del_attr(q->want, "dirmigAccountState"); /* a state, not an attribute to write */
 }
 

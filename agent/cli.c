@@ -497,6 +497,9 @@ static int pipeline_exit(int rc, const struct pipeline_stats *st, enum pipeline_
     if (hint != 0) {
         return hint;
     }
+    if (st->cantcreat) {
+        return EX_CANTCREAT; /* plan --out FILE */
+    }
     if (rc != DM_OK) {
         return exitcode_of(rc);
     }

@@ -13,7 +13,7 @@
  *   69  EX_UNAVAILABLE  a server could not be reached, or the connection was lost for good
  *   70  EX_SOFTWARE     internal error
  *   71  EX_OSERR        out of memory
- *   73  EX_CANTCREAT    an output file (log, export) cannot be created
+ *   73  EX_CANTCREAT    an output file (log, export, plan --out) cannot be created
  *   75  EX_TEMPFAIL     blocked: a gate stopped every disable and delete of the run (the
  *                       source read did not complete or shrank, another identity, over the
  *                       deletion limits; --json "status": "blocked" and "blocked" say why),

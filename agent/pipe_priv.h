@@ -169,9 +169,9 @@ int pipe_leavers_done(struct pipe *p, struct dm_err *err);
 void pipe_blocked(struct pipe *p, const char *fmt, ...) DM_PRINTF(2, 3);
 
 /* saved.c: saved plans (plan --out, run --plan) */
-/* Before the run: plan --out opens the file; run --plan reads the plan (header checked
- * against this configuration and target, --max-age) and loads its changes. A plan that does
- * not fit sets st->refused_why and returns DM_OK. */
+/* run --plan, before the run: reads the plan (its header checked against this configuration
+ * and target, and --max-age) and loads its changes; the plan's wave and scope become the
+ * run's. A plan that does not fit sets st->refused_why and returns DM_OK. */
 int pipe_saved_begin(struct pipe *p, struct dm_err *err);
 /* plan --out: opens the file (once the run is journaled: the file names the plan's run). */
 int pipe_saved_create(struct pipe *p, struct dm_err *err);

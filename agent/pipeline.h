@@ -155,6 +155,7 @@ struct pipeline_stats {
     size_t nrefusals;
     struct pipe_refusal refusals[PIPE_MAX_SAMPLES];
     long long irreversible; /* deletes the target cannot give back (rollback) */
+    int cantcreat;          /* plan --out: the file could not be created (exit 73) */
 };
 
 /* Runs the pipeline. Connection or journal failures return their rc with err filled

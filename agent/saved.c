@@ -554,6 +554,7 @@ int pipe_saved_end(struct pipe *p, int ok, struct dm_err *err)
         }
         p->st->plan_changes = planfile_count(f);
         rc = planfile_commit(f, err);
+        p->st->cantcreat = rc != DM_OK && rc != DM_ENOMEM;
         if (rc == DM_OK) {
             log_info("saved plan %s: %lld changes (plan %s)", p->o->plan_out, p->st->plan_changes,
                      p->st->plan_id);
@@ -577,9 +578,13 @@ void pipe_saved_free(struct pipe *p)
 
 int pipe_saved_create(struct pipe *p, struct dm_err *err)
 {
+    int rc;
+
     if (p->o->plan_out == NULL) {
         return DM_OK;
     }
     p->digests = 1;
-    return open_out(p, err);
+    rc = open_out(p, err);
+    p->st->cantcreat = rc != DM_OK && rc != DM_ENOMEM;
+    return rc;
 }

@@ -270,6 +270,9 @@ dm plan-wave -c "$WORK/d.json" run --plan "$WORK/p2.jsonl" --wave x
 expect_rc 64 plan-wave "--plan with --wave"
 dm bad-age -c "$WORK/d.json" run --plan "$WORK/p2.jsonl" --max-age 3y
 expect_rc 64 bad-age "--max-age 3y"
+dm noplace -c "$WORK/d.json" plan --out "$WORK/no-such-dir/p.jsonl"
+expect_rc 73 noplace "plan --out into a directory that does not exist"
+grep -q "no-such-dir/p.jsonl: cannot create the plan file" "$WORK/noplace.err" || fail "no clear message"
 dm plan-on-plan -c "$WORK/d.json" plan --plan "$WORK/p2.jsonl"
 expect_rc 64 plan-on-plan "plan --plan"
 log "ok: malformed plans refused at their line, bad options refused"

@@ -150,7 +150,9 @@ const struct cfg_key config_keys[] = {
             "documentation for its keys."},
     {"state", CFG_OBJ, NULL, 0, .doc = "The state journal."},
     {"state.path", CFG_PATH, "dirmig.db", 0, CFOFF(state_path),
-     .doc = "SQLite journal file (WAL mode; -wal and -shm files appear beside it)."},
+     .doc = "SQLite journal file (WAL mode; -wal and -shm files appear beside it). Runs keep "
+            "what undoes their changes beside it in PATH.undo (mode 0600): it holds "
+            "credentials (see ROLLBACK in dirmig(1))."},
     {"run", CFG_OBJ, NULL, 0, .doc = "Migration run settings."},
     {"run.batch_size", CFG_INT, "500", 0, 1, 10000, CFOFF(batch_size),
      .doc = "Entries per journal transaction and write batch."},

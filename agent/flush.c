@@ -333,6 +333,7 @@ static int build_changes(struct pipe *p, size_t *n)
         memset(c, 0, sizeof(*c));
         c->kind = q->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP;
         c->state = q->plan.state;
+        c->undo = p->undo;
         /* a user disabled in the source leaves its groups at the target (leavers) */
         c->leave_groups = q->plan.state == CHANGE_STATE_DISABLE && op != PLAN_CREATE &&
                           p->cfg->leavers.remove_from_groups;
@@ -490,6 +491,7 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
         struct kind_counts *kc = counts_of(p, q);
         const char *dn = q->want != NULL ? q->want->dn : NULL;
         const struct apply_result *r = NULL;
+        const struct change *c = NULL;
 
         log_set_context(p->st->run_id, dn);
         if (q->failed) {
@@ -512,6 +514,7 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
             }
             continue;
         }
+        c = k < nsent ? &p->changes[k] : NULL;
         r = k < nsent ? &p->results[k++] : NULL;
         if (r == NULL) {
             continue;
@@ -546,6 +549,19 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
         if (rc == DM_OK) {
             rc = journal_object(p, q, r, err);
         }
+        if (rc == DM_OK && p->undo) {
+            struct undo_change u = {0};
+            u.run = p->st->run_id;
+            u.wave = p->wave;
+            u.kind = kind_name_of(p, q);
+            u.key = q->key;
+            u.source_dn = q->source_dn;
+            u.change = c;
+            u.result = r;
+            u.row_before = q->has_rec ? &q->rec : NULL;
+            u.dn_attrs = (const char *const *)p->cfg->dn_attrs;
+            rc = undo_record(p->state, &u, err);
+        }
     }
     log_set_context(p->st->run_id, NULL);
     if (rc == DM_OK) {
@@ -568,12 +584,19 @@ static int apply_run(struct pipe *p, struct dm_err *err)
     if (n > 0) {
         rc = p->tops->apply(p->dst, p->changes, n, p->results);
         if (rc != DM_OK) {
+            for (size_t i = 0; i < n; i++) {
+                undo_images_free(&p->results[i]);
+            }
             return dm_err_set(err, rc,
                               "target connection lost during a batch and could not "
                               "be re-established");
         }
     }
-    return record(p, n, err);
+    rc = record(p, n, err);
+    for (size_t i = 0; i < n; i++) {
+        undo_images_free(&p->results[i]);
+    }
+    return rc;
 }
 
 int pipe_flush(struct pipe *p, struct dm_err *err)
@@ -588,8 +611,14 @@ int pipe_flush(struct pipe *p, struct dm_err *err)
     if (rc == DM_OK) {
         rc = decide(p, err);
     }
+    if (rc == DM_OK && p->o->mode == PIPE_RUN) {
+        rc = pipe_saved_check(p, err); /* run --plan: only the plan's changes */
+    }
     if (rc == DM_OK) {
         rc = p->o->mode == PIPE_RUN ? apply_run(p, err) : count_plan(p, err);
+    }
+    if (rc == DM_OK && p->o->mode == PIPE_PLAN) {
+        rc = pipe_saved_write(p, err); /* plan --out */
     }
     for (size_t i = 0; i < p->nbatch; i++) {
         pipe_pobj_clear(&p->batch[i]);

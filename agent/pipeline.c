@@ -327,12 +327,12 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
     int rc = DM_OK;
 
     for (size_t i = 0; i < p->cfg->nwaves; i++) {
-        if (strcmp(p->cfg->waves[i].name, p->o->wave) == 0) {
+        if (strcmp(p->cfg->waves[i].name, p->wave) == 0) {
             w = &p->cfg->waves[i];
         }
     }
     if (w == NULL) {
-        return dm_err_set(err, DM_EINVAL, "--wave %s: no such wave in the config", p->o->wave);
+        return dm_err_set(err, DM_EINVAL, "--wave %s: no such wave in the config", p->wave);
     }
     p->wave_groups = w->groups;
     if (w->ou != NULL) {
@@ -391,23 +391,32 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
     return rc;
 }
 
-/* The target's identity as the journal keeps it: connector type, URI and base, and what the
- * connector says identifies the server behind them (conn_ops.identity: a server rebuilt or
- * another server behind the same name is another target). New string, or NULL with err. */
-static char *target_identity(struct pipe *p, struct dm_err *err)
+int pipeline_target_identity(char **out, const struct dm_config *cfg, const struct conn_ops *ops,
+                             struct conn *c, struct dm_err *err)
 {
-    const struct conn_cfg *t = &p->cfg->target.conn;
-    char *id = NULL, *out = NULL;
+    const struct conn_cfg *t = &cfg->target.conn;
+    char *id = NULL;
+    int rc = DM_OK;
 
-    if (p->tops->target_identity != NULL && p->tops->target_identity(&id, p->dst, err) != DM_OK) {
-        return NULL;
+    *out = NULL;
+    if (ops->target_identity != NULL && (rc = ops->target_identity(&id, c, err)) != DM_OK) {
+        return rc;
     }
-    if (asprintf(&out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", id ? id : "") < 0) {
-        out = NULL;
-        dm_err_set(err, DM_ENOMEM, "out of memory");
+    if (asprintf(out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", id ? id : "") < 0) {
+        *out = NULL;
+        rc = dm_err_set(err, DM_ENOMEM, "out of memory");
     }
     free(id);
-    return out;
+    return rc;
+}
+
+/* The target's identity as the journal keeps it (pipeline_target_identity()). New string,
+ * or NULL with err. */
+static char *target_identity(struct pipe *p, struct dm_err *err)
+{
+    char *out = NULL;
+
+    return pipeline_target_identity(&out, p->cfg, p->tops, p->dst, err) == DM_OK ? out : NULL;
 }
 
 #define META_TARGET "target_identity"
@@ -438,7 +447,7 @@ static int bind_journal(struct pipe *p, struct dm_err *err)
                         p->cfg->state_path, have, want);
     }
     free(have);
-    free(want);
+    p->target_ident = want; /* a saved plan names its target so */
     return rc;
 }
 
@@ -542,7 +551,7 @@ static int validate_all(struct pipe *p, struct dm_err *err)
     for (int k = 0; k < 2 && rc == DM_OK && !p->st->interrupted; k++) {
         const char **ua;
         enum map_kind mk = k == 0 ? MAP_USERS : MAP_GROUPS;
-        if (mk == MAP_GROUPS && p->o->wave != NULL && !p->wave_groups) {
+        if (mk == MAP_GROUPS && p->wave != NULL && !p->wave_groups) {
             break;
         }
         uniq_free(p->uniq);
@@ -633,6 +642,7 @@ static void teardown(struct pipe *p)
     free(p->cont_missing);
     free(p->users_filter);
     delta_free(p->delta);
+    pipe_saved_free(p);
     log_set_context(0, NULL);
 }
 
@@ -649,6 +659,8 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         st->status = "interrupted";
     } else if (st->blocked[0] != '\0') {
         st->status = "blocked";
+    } else if (st->refused_why[0] != '\0') {
+        st->status = "refused";
     } else {
         st->status = "done";
     }
@@ -666,8 +678,10 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         rc = e2.rc;
         st->status = "failed";
     }
-    if (rc == DM_OK && st->blocked[0] != '\0' &&
-        state_run_set_reason(p->state, st->run_id, st->blocked, &e2) != DM_OK) {
+    if (rc == DM_OK && (st->blocked[0] != '\0' || st->refused_why[0] != '\0') &&
+        state_run_set_reason(p->state, st->run_id,
+                             st->blocked[0] != '\0' ? st->blocked : st->refused_why,
+                             &e2) != DM_OK) {
         log_debug("the reason of run %lld is not journaled: %s", st->run_id, e2.msg);
     }
     if (rc != DM_OK) {
@@ -700,6 +714,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     p.now = (int64_t)time(NULL);
     p.users_base = cfg->source.users_base;
     p.users_filter = strdup(cfg->source.users_filter);
+    p.wave = o->wave;
     p.allow_deletes = o->allow_deletes;
     p.full_scope =
         o->mode != PIPE_VALIDATE && o->wave == NULL && o->retry_from == NULL && o->limit == 0;
@@ -750,7 +765,15 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     if (rc == DM_OK && o->mode != PIPE_VALIDATE) {
         rc = bind_journal(&p, err);
     }
-    if (rc == DM_OK && o->wave != NULL) {
+    if (rc == DM_OK && o->mode == PIPE_RUN && (p.tops->caps & CONN_UNDO)) {
+        /* every change of a run is recorded with what undoes it (dirmig rollback) */
+        rc = state_undo_open(p.state, err);
+        p.undo = rc == DM_OK;
+    }
+    if (rc == DM_OK && o->mode == PIPE_RUN) {
+        rc = pipe_saved_begin(&p, err); /* run --plan: the plan's wave and scope */
+    }
+    if (rc == DM_OK && p.wave != NULL && stats->refused_why[0] == '\0') {
         rc = setup_wave(&p, err);
     }
     if (rc != DM_OK) {
@@ -770,13 +793,20 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     }
     rc = state_run_begin(&stats->run_id, p.state, o->run_kind ? o->run_kind : kinds[o->mode],
                          cfg->digest, err);
-    if (rc == DM_OK && o->wave != NULL) {
-        rc = state_run_set_wave(p.state, stats->run_id, o->wave, err);
+    if (rc == DM_OK && p.wave != NULL) {
+        rc = state_run_set_wave(p.state, stats->run_id, p.wave, err);
     }
     if (rc == DM_OK) {
         rc = decide_verify(&p, err);
     }
+    if (rc == DM_OK && o->mode == PIPE_PLAN) {
+        rc = pipe_saved_create(&p, err); /* plan --out */
+    }
     if (rc != DM_OK) {
+        goto done;
+    }
+    if (stats->refused_why[0] != '\0') {
+        rc = end_run(&p, DM_OK, err); /* the saved plan does not fit: nothing is read */
         goto done;
     }
     log_set_context(stats->run_id, NULL);
@@ -795,6 +825,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         tc.full_read = p.verify && p.delta == NULL;
         tc.max_ahead = PIPE_TARGET_AHEAD;
         tc.rules = &p.rules;
+        p.rules.digest = p.digests;
         rc = tview_open(&p.tv, &tc, err);
         stats->verified = p.verify;
     }
@@ -805,7 +836,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         rc = run_kind(&p, MAP_USERS, 1, err);
     }
     if (rc == DM_OK && !stats->interrupted && !p.source_failed &&
-        (o->wave == NULL || p.wave_groups)) {
+        (p.wave == NULL || p.wave_groups)) {
         rc = run_groups(&p, err);
     }
     if (rc == DM_OK && p.delta != NULL) {
@@ -846,6 +877,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
                             cfg->target.conn.uri);
         }
     }
+    if (rc == DM_OK) {
+        rc = pipe_saved_end(&p, !stats->interrupted, err); /* the plan file, or the refusals */
+    }
     rc = end_run(&p, rc, err);
 done:
     if (rc != DM_OK) {
@@ -870,4 +904,8 @@ void pipeline_stats_free(struct pipeline_stats *stats)
         free(stats->samples[i].attrs);
     }
     stats->nsamples = 0;
+    for (size_t i = 0; i < stats->nrefusals; i++) {
+        free(stats->refusals[i].dn);
+    }
+    stats->nrefusals = 0;
 }

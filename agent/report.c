@@ -50,6 +50,42 @@ static void total_of(struct kind_counts *t, const struct pipeline_stats *st)
     }
 }
 
+/* The saved plan a plan wrote or a run applied, and what was refused. */
+static void report_saved_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
+{
+    if (st->irreversible > 0) {
+        fprintf(out,
+                "  cannot be undone: %lld delete(s) at this target are final (dirmig rollback "
+                "cannot re-create what it deletes here)\n",
+                st->irreversible);
+    }
+    if (st->plan_file == NULL || st->plan_id[0] == '\0') {
+        return;
+    }
+    if (mode == PIPE_PLAN) {
+        fprintf(out, "  saved plan %s: %lld changes (plan %s)\n", st->plan_file, st->plan_changes,
+                st->plan_id);
+        return;
+    }
+    if (st->refused_why[0] != '\0') {
+        fprintf(out, "  saved plan %s refused, nothing was done: %s\n", st->plan_file,
+                st->refused_why);
+        return;
+    }
+    fprintf(out,
+            "  saved plan %s (plan %s): %lld changes made, %lld refused, %lld objects not in "
+            "the plan left as they are\n",
+            st->plan_file, st->plan_id, st->plan_applied, st->plan_refused, st->plan_outside);
+    for (size_t i = 0; i < st->nrefusals; i++) {
+        fprintf(out, "    refused %-7s %s %s: %s\n", st->refusals[i].op, st->refusals[i].kind,
+                st->refusals[i].dn, st->refusals[i].why);
+    }
+    if ((long long)st->nrefusals < st->plan_refused) {
+        fprintf(out, "    ... and %lld more (the log and the journal list every one)\n",
+                st->plan_refused - (long long)st->nrefusals);
+    }
+}
+
 void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
 {
     struct kind_counts t;
@@ -174,6 +210,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         }
         fputc('\n', out);
     }
+    report_saved_text(out, st, mode);
     if (st->nsamples > 0) {
         fprintf(out, "  sample changes:\n");
         for (size_t i = 0; i < st->nsamples; i++) {
@@ -279,6 +316,28 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                   "would_change", (json_int_t)st->would_change, "unmatched_found",
                   (json_int_t)st->unmatched_found, "unmatched_changed",
                   (json_int_t)st->unmatched_changed));
+    json_object_set_new(o, "irreversible_deletes", json_integer((json_int_t)st->irreversible));
+    if (st->plan_file != NULL && st->plan_id[0] != '\0') {
+        json_t *pl = json_pack("{s:s,s:s}", "file", st->plan_file, "id", st->plan_id);
+        if (mode == PIPE_PLAN) {
+            json_object_set_new(pl, "changes", json_integer((json_int_t)st->plan_changes));
+        } else {
+            json_t *rl = json_array();
+            for (size_t i = 0; rl != NULL && i < st->nrefusals; i++) {
+                json_array_append_new(rl,
+                                      json_pack("{s:s,s:s,s:s,s:s}", "op", st->refusals[i].op,
+                                                "kind", st->refusals[i].kind, "dn",
+                                                st->refusals[i].dn, "why", st->refusals[i].why));
+            }
+            json_object_set_new(pl, "applied", json_integer((json_int_t)st->plan_applied));
+            json_object_set_new(pl, "refused", json_integer((json_int_t)st->plan_refused));
+            json_object_set_new(pl, "outside", json_integer((json_int_t)st->plan_outside));
+            json_object_set_new(pl, "refused_changes", rl);
+            json_object_set_new(pl, "refused_plan",
+                                st->refused_why[0] ? json_string(st->refused_why) : json_null());
+        }
+        json_object_set_new(o, "plan", pl);
+    }
     json_object_set_new(o, "samples", samples);
     rc = json_dumpf(o, out, JSON_COMPACT) == 0 ? DM_OK : DM_EINTERNAL;
     fputc('\n', out);

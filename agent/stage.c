@@ -1145,6 +1145,13 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
 {
     int rc;
 
+    if (p->saved) {
+        /* run --plan: only the objects the plan names are looked at, each of them always */
+        rc = pipe_saved_stage(p, q);
+        if (rc <= 0) {
+            return rc < 0 ? STAGE_FATAL : STAGE_DROP;
+        }
+    }
     rc = state_object_get(&q->rec, p->state, p->kind_name, q->key, &p->fatal_err);
     if (rc != DM_OK && rc != DM_ENOTFOUND) {
         p->fatal_rc = rc;
@@ -1170,7 +1177,7 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
         p->kc->unchanged++;
         return STAGE_DROP;
     }
-    if (!p->verify && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&
+    if (!p->verify && !q->planned && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&
         strcmp(q->rec.digest, q->digest) == 0 &&
         (q->want_disabled < 0 || q->want_disabled == (q->rec.disabled_at != 0))) {
         p->kc->unchanged++;
@@ -1272,6 +1279,9 @@ int pipe_on_entry(const struct entry *src, void *payload)
         /* No key attribute on the entry: the normalized DN is the key. */
         free(q.key);
         q.key = strdup(q.source_dn);
+    }
+    if (p->digests) {
+        entry_digest(src, q.src_digest); /* a saved plan binds to the entry as read */
     }
     if (p->kind == MAP_GROUPS && p->pass > 1 && pipe_handled_has(p, q.source_dn)) {
         pipe_pobj_clear(&q); /* written (or reported) in an earlier pass of this run */

@@ -1,5 +1,6 @@
 #include <config.h>
 #include "agent/state.h"
+#include "agent/state_sqlite.h"
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,6 +274,7 @@ struct state {
     int in_batch;
     int in_read; /* a read transaction of state_read_begin() is open */
     char *path;
+    struct state_ext *ext; /* agent/state_sqlite_undo.c: its statements, the undo store */
 };
 
 static int db_fail(struct state *s, struct dm_err *err, const char *what)
@@ -462,6 +464,7 @@ void state_close(struct state *s)
     if (s->in_batch || s->in_read) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    state_ext_free(s->ext);
     for (int i = 0; i < ST__LAST; i++) {
         sqlite3_finalize(s->st[i]);
     }
@@ -1267,4 +1270,31 @@ int state_population(long long *out, struct state *s, const char *kind, struct d
     *out = (long long)sqlite3_column_int64(st, 0);
     stmt_done(st);
     return DM_OK;
+}
+
+/* ---- for the other SQLite file of this backend (agent/state_sqlite.h) ---- */
+
+sqlite3 *state_sqlite_db(struct state *s)
+{
+    return s->db;
+}
+
+const char *state_sqlite_path(const struct state *s)
+{
+    return s->path;
+}
+
+struct state_ext **state_sqlite_ext(struct state *s)
+{
+    return &s->ext;
+}
+
+int state_sqlite_fail(struct state *s, struct dm_err *err, const char *what)
+{
+    return db_fail(s, err, what);
+}
+
+int state_sqlite_in_tx(const struct state *s)
+{
+    return s->in_batch || s->in_read;
 }

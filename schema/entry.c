@@ -662,3 +662,89 @@ void entry_diff_free(struct entry_diff *d)
     d->mods = NULL;
     d->nmods = 0;
 }
+
+/* ---- undo images ---- */
+
+static int in_names(const char *const *names, const char *name)
+{
+    for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+        if (strcasecmp(names[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int has_value(const struct dm_attr *a, const struct dm_val *v)
+{
+    for (size_t i = 0; a != NULL && i < a->nvals; i++) {
+        if (a->vals[i].len == v->len && memcmp(a->vals[i].data, v->data, v->len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Adds the images of attribute name (once). */
+static int image_attr(struct entry *b, struct entry *a, const struct entry *old,
+                      const struct entry *want, const char *const *merge, const char *name,
+                      int touched)
+{
+    const struct dm_attr *o = entry_attr(old, name), *w = entry_attr(want, name);
+    struct dm_attr *ba, *aa;
+    int rc = DM_OK;
+
+    if (entry_attr(b, name) != NULL) {
+        return DM_OK;
+    }
+    ba = entry_attr_add(b, o != NULL ? o->name : name);
+    aa = entry_attr_add(a, w != NULL ? w->name : o != NULL ? o->name : name);
+    if (ba == NULL || aa == NULL) {
+        return DM_ENOMEM;
+    }
+    for (size_t i = 0; o != NULL && i < o->nvals && rc == DM_OK; i++) {
+        rc = attr_add_value(ba, o->vals[i].data, o->vals[i].len);
+    }
+    if (!touched || (in_names(merge, name) && w != NULL && w->nvals > 0)) {
+        /* not written by the diff (extra), or merged: the target's values stay */
+        for (size_t i = 0; o != NULL && i < o->nvals && rc == DM_OK; i++) {
+            rc = attr_add_value(aa, o->vals[i].data, o->vals[i].len);
+        }
+        if (!touched) {
+            return rc;
+        }
+        for (size_t i = 0; i < w->nvals && rc == DM_OK; i++) {
+            if (!has_value(o, &w->vals[i])) {
+                rc = attr_add_value(aa, w->vals[i].data, w->vals[i].len);
+            }
+        }
+        return rc;
+    }
+    for (size_t i = 0; w != NULL && i < w->nvals && rc == DM_OK; i++) {
+        rc = attr_add_value(aa, w->vals[i].data, w->vals[i].len);
+    }
+    return rc;
+}
+
+int entry_diff_images(struct entry **before, struct entry **after, const struct entry *old,
+                      const struct entry *want, const char *const *merge,
+                      const struct entry_diff *d, const char *const *extra)
+{
+    struct entry *b = entry_new(old->dn), *a = entry_new(want->dn);
+    int rc = b != NULL && a != NULL ? DM_OK : DM_ENOMEM;
+
+    for (size_t i = 0; d != NULL && i < d->nmods && rc == DM_OK; i++) {
+        rc = image_attr(b, a, old, want, merge, d->mods[i].name, 1);
+    }
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && rc == DM_OK; i++) {
+        rc = image_attr(b, a, old, want, merge, extra[i], 0);
+    }
+    if (rc != DM_OK) {
+        entry_free(b);
+        entry_free(a);
+        return DM_ENOMEM;
+    }
+    *before = b;
+    *after = a;
+    return DM_OK;
+}

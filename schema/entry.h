@@ -125,4 +125,14 @@ int entry_diff(struct entry_diff *out, const struct entry *old, const struct ent
                const char *const *merge, size_t chunk, struct dm_err *err) DM_MUST_USE;
 void entry_diff_free(struct entry_diff *d);
 
+/* The undo images of a modify (connectors filling apply_result.before/after): for every
+ * attribute the diff touches, and every name of extra (NULL-terminated, may be NULL: e.g. the
+ * naming attributes of a renamed entry), *before gets its values in old and *after its values
+ * once the diff is applied (want's values, or with merge old's plus want's); an attribute
+ * without values was, or will be, absent. dn of both: old's (before) and want's (after). New
+ * entries, caller frees both with entry_free(); on DM_ENOMEM neither is set. */
+int entry_diff_images(struct entry **before, struct entry **after, const struct entry *old,
+                      const struct entry *want, const char *const *merge,
+                      const struct entry_diff *d, const char *const *extra) DM_MUST_USE;
+
 #endif

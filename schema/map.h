@@ -167,7 +167,9 @@ int map_auto_by_name(const struct map *m, enum map_kind kind);
  * dn and key copied from src (the caller rebases the DN). Returns a new entry; caller
  * frees with entry_free(). A compiled map is read-only and may be shared by threads, but
  * glibc's regexec() takes a lock per regex_t: workers that map in parallel with regex
- * transforms scale better with one map_load_file() each. */
+ * transforms scale better with one map_load_file() each. Memory: the new entry is one arena
+ * (entry.h); the rules' intermediate values live in a scratch arena on the stack, so an
+ * entry costs one malloc() unless it outgrows the first 4 KiB. */
 int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const struct entry *src,
               struct dm_err *err) DM_MUST_USE;
 

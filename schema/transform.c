@@ -210,7 +210,10 @@ static int compile_regex(struct transform_step *s, const json_t *arg, char *why,
     if (g != NULL && !json_is_boolean(g)) {
         return why_set(why, whylen, "regex: \"global\" must be true or false");
     }
-    rc = transform_regex_compile(&s->rx, json_string_value(m), msg, sizeof(msg));
+    rc = transform_regex_compile(&s->rx, json_string_value(m), 0, msg, sizeof(msg));
+    if (rc == DM_ENOMEM) {
+        return rc;
+    }
     if (rc != DM_OK) {
         return why_set(why, whylen, "regex: %s", msg);
     }
@@ -763,9 +766,10 @@ static int run_email(struct transform_vals *out, const struct dm_val *v)
     return vals_take(out, r, n);
 }
 
-/* Appends the replacement for one match (groups \0..\9, "\\" a backslash). */
-static int regex_repl(struct sbuf *b, const char *repl, const char *subj, const regmatch_t *pm,
-                      size_t ngroups)
+/* Appends the replacement for one match (groups \0..\9, "\\" a backslash); offsets in pm
+ * are from subj. */
+static int regex_repl(struct sbuf *b, const char *repl, const char *subj,
+                      const struct transform_regex_match *pm, size_t ngroups)
 {
     int rc = DM_OK;
 
@@ -773,8 +777,8 @@ static int regex_repl(struct sbuf *b, const char *repl, const char *subj, const 
         if (*r == '\\' && r[1] >= '0' && r[1] <= '9') {
             size_t g = (size_t)(r[1] - '0');
 
-            if (g <= ngroups && pm[g].rm_so >= 0) {
-                rc = sbuf_append(b, subj + pm[g].rm_so, (size_t)(pm[g].rm_eo - pm[g].rm_so));
+            if (g <= ngroups && pm[g].so >= 0) {
+                rc = sbuf_append(b, subj + pm[g].so, (size_t)(pm[g].eo - pm[g].so));
             }
             r++;
         } else if (*r == '\\' && r[1] != '\0') {
@@ -787,49 +791,65 @@ static int regex_repl(struct sbuf *b, const char *repl, const char *subj, const 
     return rc;
 }
 
+/* Length of the UTF-8 sequence that starts at p (1 for a byte that starts none): an empty
+ * match moves on by one character, as the patterns see characters. */
+static size_t char_len(const unsigned char *p, size_t left)
+{
+    size_t n = 1;
+
+    while (n < left && n < 4 && (p[n] & 0xc0) == 0x80) {
+        n++;
+    }
+    return n;
+}
+
 static int run_regex(struct transform_vals *out, const struct transform_step *s,
                      const struct dm_val *v)
 {
-    regmatch_t pm[10];
+    struct transform_regex_match pm[TRANSFORM_REGEX_GROUPS + 1];
     const char *subj = (const char *)v->data;
     size_t off = 0, ng = transform_regex_ngroups(&s->rx);
     struct sbuf b;
     int rc = DM_OK, matched = 0;
 
-    if (ng > 9) {
-        ng = 9; /* \0..\9 in replace; pm has room for 10 */
+    if (ng > TRANSFORM_REGEX_GROUPS) {
+        ng = TRANSFORM_REGEX_GROUPS; /* \0..\9 in replace */
     }
-    /* values are NUL-terminated; a binary value with an embedded NUL is matched only up
-     * to it and the rest is kept */
+    /* the whole value is the subject, embedded NULs included; global matching resumes at
+     * an offset of the same subject, so "^" and look-behind see what came before */
     sbuf_init(&b);
     while (rc == DM_OK && off <= v->len) {
-        int hit = transform_regex_exec(&s->rx, subj + off, ng, pm, off > 0);
+        int hit = transform_regex_exec(&s->rx, subj, v->len, off, ng, pm);
+        size_t so, eo;
 
+        if (hit < 0) {
+            rc = DM_ENOMEM;
+            break;
+        }
         if (hit != 0) {
             break;
         }
+        /* \K can put the start after the end: treat it as an empty match at the end */
+        so = (size_t)pm[0].so < (size_t)pm[0].eo ? (size_t)pm[0].so : (size_t)pm[0].eo;
+        eo = (size_t)pm[0].eo;
         matched = 1;
-        rc = sbuf_append(&b, subj + off, (size_t)pm[0].rm_so);
+        rc = sbuf_append(&b, subj + off, so - off);
         if (rc == DM_OK) {
-            /* offsets relative to subj + off */
-            regmatch_t abs[10];
-
-            for (size_t g = 0; g <= ng; g++) {
-                abs[g] = pm[g];
-            }
-            rc = regex_repl(&b, s->repl, subj + off, abs, ng);
+            rc = regex_repl(&b, s->repl, subj, pm, ng);
         }
         if (rc != DM_OK) {
             break;
         }
-        if (pm[0].rm_eo == pm[0].rm_so) {
-            /* empty match: copy one byte and move on, or we would loop forever */
-            if (off + (size_t)pm[0].rm_eo < v->len) {
-                rc = sbuf_append(&b, subj + off + pm[0].rm_eo, 1);
+        if (eo == so) {
+            /* empty match: copy one character and move on, or we would loop forever */
+            size_t n = eo < v->len ? char_len(v->data + eo, v->len - eo) : 1;
+
+            if (eo < v->len) {
+                rc = sbuf_append(&b, subj + eo, n);
             }
-            off += (size_t)pm[0].rm_eo + 1;
+            off = eo + n;
         } else {
-            off += (size_t)pm[0].rm_eo;
+            off = eo;
         }
         if (!s->global) {
             break;

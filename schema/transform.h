@@ -26,10 +26,12 @@
  *                   "2026-11-25T13:27:13Z"; 0 and 9223372036854775807 mean "never" and
  *                   produce no value (use a later {"default": ...} to name it)
  *   "generalized"   GeneralizedTime -> ISO 8601 UTC
- *   {"regex": {"match": ERE, "replace": "x\\1y", "global": false}}
- *                   POSIX extended regex; replaces the first (or every) match; \0..\9 in
- *                   replace are the groups, "\\\\" a backslash. A value that does not match
- *                   passes unchanged. Compiled once at load.
+ *   {"regex": {"match": RE, "replace": "x\\1y", "global": false}}
+ *                   PCRE2 regex (transform_regex.h); replaces the first (or every) match;
+ *                   \0..\9 in replace are the groups, "\\\\" a backslash. The whole value
+ *                   is the subject (a global replace resumes inside it, so "^" matches only
+ *                   at its start). A value that does not match passes unchanged. Compiled
+ *                   (and JIT-compiled) once at load.
  *   {"split": ","}  each value split on the separator (list grows; empty parts dropped)
  *   {"join": ";"}   all values joined into one
  *   {"lookup": {"table": {"a": "b"}, "default": "x", "keep": false, "ignore_case": false}}

@@ -755,25 +755,22 @@ static enum stage_rc stage_members(struct pipe *p, struct pobj *q)
                          "so it is left out (flatten nesting in the source map)",
                          p->kind_name, m->dn, a->name, (int)a->vals[j].len,
                          (const char *)a->vals[j].data);
-                free(a->vals[j].data);
-                continue;
+                continue; /* dropped: the value stays in the entry's arena until it is freed */
             }
             if (how == RES_LEAVER) {
                 log_debug("%s %s: %s \"%.*s\" left the source; left out", p->kind_name, m->dn,
                           a->name, (int)a->vals[j].len, (const char *)a->vals[j].data);
-                free(a->vals[j].data);
                 continue;
             }
             if (how != RES_OK) {
                 rc = note_left_out(p, q, a, &a->vals[j], &p->fatal_err);
-                free(a->vals[j].data);
                 continue;
             }
-            free(a->vals[j].data);
-            a->vals[out].len = b.len;
-            a->vals[out].data = (unsigned char *)buf_steal(&b);
-            if (a->vals[out].data == NULL) {
-                a->vals[out].data = (unsigned char *)strdup("");
+            a->vals[out] = a->vals[j];
+            rc = attr_set_value(a, out, b.len > 0 ? b.data : "", b.len);
+            buf_reset(&b);
+            if (rc != DM_OK) {
+                break;
             }
             out++;
         }

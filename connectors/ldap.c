@@ -166,6 +166,7 @@ struct read_ctx {
     struct dm_err *err;
     struct ad_read *ad;     /* the AD dialect's per-read state, or NULL */
     struct ldap_nest *nest; /* plain LDAP with groups.nesting "flatten", or NULL */
+    struct entry *cur;      /* the entry every result is read into (entry_reset()), or NULL */
 };
 
 static int remember_dn(struct read_ctx *rc, const char *dn)
@@ -188,7 +189,7 @@ static int remember_dn(struct read_ctx *rc, const char *dn)
 static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
 {
     struct read_ctx *x = payload;
-    struct entry *e = NULL;
+    struct entry *e;
     char *dn;
     int rc;
 
@@ -207,7 +208,13 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         }
         return DM_OK;
     }
-    rc = ldap_common_msg_to_entry(&e, ld, msg, x->ad != NULL ? NULL : x->scope->key_attr, x->err);
+    /* one entry for the whole read: fn borrows it until it returns, and its arena is
+     * reset (password values wiped) for the next result */
+    if (x->cur == NULL && (x->cur = entry_new(NULL)) == NULL) {
+        return dm_err_set(x->err, DM_ENOMEM, "read: out of memory");
+    }
+    e = x->cur;
+    rc = ldap_common_msg_fill(e, ld, msg, x->ad != NULL ? NULL : x->scope->key_attr, x->err);
     if (rc != DM_OK) {
         return rc;
     }
@@ -239,14 +246,14 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         rc = dm_err_set(x->err, rc, "read: out of memory");
     }
 done:
-    entry_free(e);
+    entry_reset(e);
     return rc;
 }
 
 static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                      struct dm_err *err)
 {
-    struct read_ctx x = {c, s, fn, payload, 0, 0, NULL, 0, 0, err, NULL, NULL};
+    struct read_ctx x = {c, s, fn, payload, 0, 0, NULL, 0, 0, err, NULL, NULL, NULL};
     unsigned long refs0 = c->s.refs_skipped;
     const char *base = s->base != NULL ? s->base : c->s.cfg.base;
     const char *filter = s->filter;
@@ -373,6 +380,7 @@ done:
     ldap_delta_read_end(dr, rc == DM_OK);
     free(attrs);
     free(x.last_dn);
+    entry_free(x.cur);
     ad_read_free(x.ad);
     ldap_nest_free(x.nest);
     return rc;

@@ -46,6 +46,7 @@ struct pobj {
     int by_ref;        /* look it up by the journal's reference */
     unsigned char *pw; /* keyed targets, users to create: userPassword (secret), or NULL */
     size_t pwlen;
+    int hook_planned;     /* keyed targets, users: the password goes to the hook (stage_creds) */
     int failed;           /* failed before reaching the target */
     struct dm_err err;    /* why, when failed */
     const char *category; /* static */

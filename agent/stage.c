@@ -276,6 +276,7 @@ static enum stage_rc stage_creds(struct pipe *p, const struct entry *src, struct
     if (p->pass == 1) {
         cred_count(p->st, scheme, outcome);
     }
+    q->hook_planned = strcmp(outcome, "hook") == 0;
     if (pw_err.rc != DM_OK) {
         q->failed = 1;
         q->category = "credential";

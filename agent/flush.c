@@ -621,6 +621,8 @@ int pipe_flush(struct pipe *p, struct dm_err *err)
         pipe_pobj_clear(&p->batch[i]);
     }
     p->nbatch = 0;
-    pipe_progress(p, 0);
+    p->queued = 0;
+    pipe_progress(p);
+    pipe_progress_detail(p);
     return rc;
 }

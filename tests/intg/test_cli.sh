@@ -11,20 +11,20 @@
 # ---- 1. which options each command takes ----
 declare -A TAKES=(
     [check]="--offline --json"
-    [validate]="--wave --out --json"
+    [validate]="--wave --out --progress --no-progress --json"
     [mapping]="--out --json"
     [map]="--explain"
-    [plan]="--wave --retry-from --limit --samples --verify-target --rebind-state --json"
-    [run]="--wave --retry-from --limit --no-progress --verify-target --rebind-state --json"
+    [plan]="--wave --retry-from --limit --samples --progress --no-progress --verify-target --rebind-state --json"
+    [run]="--wave --retry-from --limit --progress --no-progress --verify-target --rebind-state --json"
     [status]="--json"
     [hook]=""
     [agent]=""
     [report]="--json"
 )
-ALL="--wave --retry-from --limit --samples --no-progress --out --explain --offline \
+ALL="--wave --retry-from --limit --samples --progress --no-progress --out --explain --offline \
 --verify-target --rebind-state --json"
 declare -A ARG=([--wave]=pilot [--retry-from]=x.csv [--limit]=3 [--samples]=2 [--out]=p
-    [--explain]=k)
+    [--explain]=k [--progress]=json)
 NOCFG=$WORK/no-such-dir/dirmig.json
 
 # opt_args OPT: the option and its argument, if it takes one

@@ -55,6 +55,7 @@ enum {
     O_PLAN_IN = 1u << 14,  /* run --plan FILE */
     O_MAX_AGE = 1u << 15,
     O_DRY = 1u << 16, /* rollback --plan */
+    O_PROGRESS = 1u << 17,
 };
 
 /* The options a command may take (the global ones, -c -v -q -h -V, every command takes). */
@@ -69,7 +70,10 @@ static const struct cli_option {
      "only the entries of a validation export (PREFIX.csv of dirmig validate)"},
     {"limit", "N", O_LIMIT, "stop after N users"},
     {"samples", "N", O_SAMPLES, "sample changes shown, 0..100 (default 10)"},
-    {"no-progress", NULL, O_NO_PROGRESS, "no progress line on a terminal"},
+    {"no-progress", NULL, O_NO_PROGRESS, "no progress line on a terminal (--progress none)"},
+    {"progress", "MODE", O_PROGRESS,
+     "auto: a line with the phase, done/total, rate and ETA when standard error is a "
+     "terminal; json: JSON lines on standard error; none"},
     {"out", "PREFIX", O_OUT, "write PREFIX.csv and PREFIX.jsonl"},
     {"explain", "KEY", O_EXPLAIN, "the entry: its correlation key or its DN (required)"},
     {"offline", NULL, O_OFFLINE,
@@ -136,7 +140,7 @@ static const struct cli_command commands[] = {
      "78 for a configuration error.",
      "dirmig -c dirmig.json check --offline", cmd_check, NULL, NULL},
     {"validate", "data-quality report and validation export (CSV and JSON Lines)",
-     O_WAVE | O_OUT | O_JSON, 0,
+     O_WAVE | O_OUT | O_PROGRESS | O_NO_PROGRESS | O_JSON, 0,
      "Reads the whole source through the scope and the map, checks every constraint of the "
      "map and of its target profile and the dated activity, and writes a validation export: "
      "PREFIX.csv and PREFIX.jsonl (default prefix \"validation\"), one row per entry, pii "
@@ -156,7 +160,7 @@ static const struct cli_command commands[] = {
      "dirmig -c dirmig.json map --explain uid=ada,ou=people,dc=example,dc=org", NULL, explain_cmd,
      NULL},
     {"plan", "dry run: what a run would create, update or leave unchanged, and why",
-     O_WAVE | O_RETRY | O_LIMIT | O_SAMPLES | O_VERIFY | O_REBIND | O_ALLOW_DELETES | O_PLAN_OUT |
+     O_WAVE | O_RETRY | O_LIMIT | O_SAMPLES | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND | O_ALLOW_DELETES | O_PLAN_OUT |
          O_JSON,
      0,
      "Reads the source through the map and compares each object with what the target holds: "
@@ -169,7 +173,7 @@ static const struct cli_command commands[] = {
      "source-health gate or a deletion limit blocks the changes.",
      "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL, NULL},
     {"run", "the migration: users, then groups and memberships",
-     O_WAVE | O_RETRY | O_LIMIT | O_NO_PROGRESS | O_VERIFY | O_REBIND | O_ALLOW_DELETES |
+     O_WAVE | O_RETRY | O_LIMIT | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND | O_ALLOW_DELETES |
          O_PLAN_IN | O_MAX_AGE | O_JSON,
      0,
      "Migrates users, then groups and memberships, planned from what the target holds and "
@@ -535,7 +539,11 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
     o.mode = mode;
     o.limit = c->o.limit;
     o.samples = c->o.samples;
-    o.progress = !c->o.no_progress && !c->o.json && isatty(STDERR_FILENO);
+    /* --progress auto (the default): the line on a terminal, unless --json asks for machine
+     * output only; json: JSON lines whatever stderr is */
+    o.progress = !c->o.no_progress && c->o.progress == NULL && !c->o.json && isatty(STDERR_FILENO);
+    o.progress_json =
+        !c->o.no_progress && c->o.progress != NULL && strcmp(c->o.progress, "json") == 0;
     o.wave = c->o.wave;
     o.retry_from = c->o.retry_from;
     o.out_prefix = c->o.out_prefix;
@@ -773,6 +781,16 @@ static int parse_options(struct cli *cl, struct parsed *p, const struct cli_comm
             break;
         case O_NO_PROGRESS:
             cl->o.no_progress = 1;
+            break;
+        case O_PROGRESS:
+            if (strcmp(optarg, "none") == 0) {
+                cl->o.no_progress = 1;
+            } else if (strcmp(optarg, "json") == 0) {
+                cl->o.progress = optarg;
+            } else if (strcmp(optarg, "auto") != 0) {
+                return usage_error(cmd, exit_hint, "--progress: auto, json or none, not %s",
+                                   optarg);
+            }
             break;
         case O_WAVE:
             cl->o.wave = optarg;

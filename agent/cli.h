@@ -26,7 +26,8 @@ struct cli_opts {
     int verbose, quiet, json;
     long long limit;
     int samples;
-    int no_progress;
+    int no_progress;         /* --no-progress, --progress none */
+    const char *progress;    /* --progress json; NULL = auto */
     const char *wave;        /* --wave NAME */
     const char *retry_from;  /* --retry-from FILE */
     const char *out_prefix;  /* --out PREFIX (validate, mapping) */

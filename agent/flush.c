@@ -463,10 +463,12 @@ static int row_stale(const struct pobj *q)
 
 /* How a user the target just created signs in there (the journal's user_creations): with
  * the password-import hook, with a credential that went with it (a password attribute of
- * the entry, or the password the connector translated), or not at all yet. */
+ * the entry, or the password the connector translated), or not at all yet. r is the
+ * connector's answer to the create, or NULL for a create of an earlier run confirmed now:
+ * then what the pipeline planned for the password says it. */
 static const char *signin_of(const struct pobj *q, const struct apply_result *r)
 {
-    if (r->created_with_hook) {
+    if (r != NULL ? r->created_with_hook : q->hook_planned) {
         return STATE_SIGNIN_HOOK;
     }
     if (q->pw != NULL) {
@@ -478,6 +480,27 @@ static const char *signin_of(const struct pobj *q, const struct apply_result *r)
         }
     }
     return STATE_SIGNIN_NONE;
+}
+
+/* A create of an earlier run whose answer never came (a pending intent) that this run
+ * found at the target: it is ours, and the journal records it as created now (with the
+ * sign-in path it was sent with), so that status counts it. r: this run's answer for the
+ * object, NULL when nothing was sent. */
+static int confirm_intent(struct pipe *p, const struct pobj *q, const struct apply_result *r,
+                          struct dm_err *err)
+{
+    if (!q->has_rec || strcmp(q->rec.status, "pending") != 0 || q->container ||
+        q->kind != MAP_USERS) {
+        return DM_OK;
+    }
+    if (r == NULL ? q->have == NULL
+                  : r->status == APPLY_CREATED || r->status == APPLY_EXISTS ||
+                        (r->status == APPLY_FAILED && q->plan.op == PLAN_CREATE)) {
+        return DM_OK; /* not there, created by this run, or not ours */
+    }
+    log_info("user %s: the create of run %lld is at the target (its answer was lost)", q->want->dn,
+             q->rec.last_run);
+    return state_user_created(p->state, p->st->run_id, q->key, signin_of(q, NULL), err);
 }
 
 /* Counts and journals the outcome of the batch. */
@@ -509,7 +532,8 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
         }
         if (q->plan.op == PLAN_NONE) {
             kc->unchanged++;
-            if (row_stale(q)) {
+            rc = confirm_intent(p, q, NULL, err);
+            if (rc == DM_OK && row_stale(q)) {
                 rc = journal_object(p, q, NULL, err);
             }
             continue;
@@ -524,9 +548,8 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
             kc->created++;
             if (r->created_with_hook) {
                 p->st->created_with_hook++;
-                rc = state_meta_add(p->state, STATE_META_HOOK_CREATED, 1, err);
             }
-            if (rc == DM_OK && !q->container && q->kind == MAP_USERS) {
+            if (!q->container && q->kind == MAP_USERS) {
                 rc = state_user_created(p->state, p->st->run_id, q->key, signin_of(q, r), err);
             }
             break;
@@ -545,6 +568,9 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
         }
         if (rc == DM_OK && (r->status == APPLY_CREATED || r->status == APPLY_UPDATED)) {
             pipe_count_add(p->st->reasons, &p->st->nreasons, q->plan.reason, 1);
+        }
+        if (rc == DM_OK) {
+            rc = confirm_intent(p, q, r, err);
         }
         if (rc == DM_OK) {
             rc = journal_object(p, q, r, err);
@@ -624,6 +650,8 @@ int pipe_flush(struct pipe *p, struct dm_err *err)
         pipe_pobj_clear(&p->batch[i]);
     }
     p->nbatch = 0;
-    pipe_progress(p, 0);
+    p->queued = 0;
+    pipe_progress(p);
+    pipe_progress_detail(p);
     return rc;
 }

@@ -272,6 +272,7 @@ static int flush_batch(struct lv_ctx *x)
     }
     x->nb = 0;
     x->rc = rc;
+    pipe_progress(p);
     return rc;
 }
 
@@ -677,6 +678,7 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
         }
         return rc;
     }
+    pipe_phase(p, PIPE_PH_LEAVERS, "leavers", total);
     rc = count_or_apply(p, 1, &n, err);
     if (rc == DM_OK && um > 0) {
         rc = unmatched(p, 1, &found, err);
@@ -685,6 +687,7 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
                            p->st->unmatched_changed);
         }
     }
+    pipe_phase_end(p);
     return rc;
 }
 

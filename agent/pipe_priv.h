@@ -24,6 +24,7 @@
 #include "agent/pipeline.h"
 #include "agent/planfile.h"
 #include "agent/planner.h"
+#include "agent/progress.h"
 #include "agent/projection.h"
 #include "agent/state.h"
 #include "agent/tview.h"
@@ -32,6 +33,14 @@
 
 /* Returned by the read callback to stop the read early (not an enum dm_rc). */
 #define PIPE_STOP 1000
+
+/* What the progress reporter counts (pipe_progress()). */
+enum pipe_phase {
+    PIPE_PH_NONE = 0,
+    PIPE_PH_SCAN,   /* a read that only looks (census, validate's uniqueness count) */
+    PIPE_PH_ENTRY,  /* users or groups: entries read and written, or decided */
+    PIPE_PH_LEAVERS /* leaver changes made (or failed) */
+};
 
 /* One object waiting in the current batch. */
 struct pobj {
@@ -48,6 +57,7 @@ struct pobj {
     int by_ref;        /* look it up by the journal's reference */
     unsigned char *pw; /* CONN_HASH_IMPORT targets, users to create: userPassword (secret) */
     size_t pwlen;
+    int hook_planned;     /* keyed targets, users: the password goes to the hook (stage_creds) */
     int failed;           /* failed before reaching the target */
     struct dm_err err;    /* why, when failed */
     const char *category; /* static */
@@ -92,7 +102,13 @@ struct pipe {
     struct apply_result *results;
     int fatal_rc;
     struct dm_err fatal_err;
-    double t_start, t_last_progress;
+    /* progress (agent/progress.h): the phase, and what its done count is made of */
+    struct progress *prog;    /* NULL when no progress output is wanted */
+    enum pipe_phase phase;    /* what pipe_progress() counts */
+    long long prog_read;      /* entries of this pass read (groups: not handled before) */
+    long long prog_base;      /* entries of the phase done in earlier passes */
+    long long queued;         /* source entries waiting in the batch */
+    long long census_read[2]; /* entries the census read per kind (-1: no census) */
     /* scope */
     const char *users_base;
     char *users_filter;
@@ -152,7 +168,14 @@ int pipe_handled_add(struct pipe *p, const char *key);
 /* Renames q's wanted object with run.collision_suffix: its natural key (CONN_IDENT_KEY) or
  * first RDN (DN targets), and the attribute that holds that value. */
 int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err);
-void pipe_progress(struct pipe *p, int final);
+
+/* pipeline.c: progress. pipe_phase() ends the open phase and starts `name` (a static token)
+ * with total items (-1 = unknown); pipe_progress() publishes the phase's done count (cheap:
+ * per entry); pipe_progress_detail() the kind's counts (per batch). */
+void pipe_phase(struct pipe *p, enum pipe_phase ph, const char *name, long long total);
+void pipe_phase_end(struct pipe *p);
+void pipe_progress(struct pipe *p);
+void pipe_progress_detail(struct pipe *p);
 
 /* flush.c */
 int pipe_flush(struct pipe *p, struct dm_err *err);

@@ -33,7 +33,9 @@ struct pipeline_opts {
     enum pipeline_mode mode;
     long long limit;         /* stop after this many source entries (0 = all) */
     int samples;             /* plan: how many sample changes to keep */
-    int progress;            /* 1 = draw a progress line on stderr */
+    int progress;            /* 1 = draw a progress line on stderr (a terminal) */
+    int progress_json;       /* 1 = progress as JSON lines on stderr (agent/progress.h); the
+                              * log lines of run.progress_interval_s come either way */
     const char *wave;        /* only this wave's users (and groups if the wave says so) */
     const char *retry_from;  /* only the entries listed as problems in this export file */
     const char *out_prefix;  /* validate: export to PREFIX.csv and PREFIX.jsonl */

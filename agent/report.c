@@ -519,12 +519,28 @@ static void agent_line(FILE *out, json_t *a)
     }
 }
 
+/* One kind's totals (state.h): "ok" is at_target under its older name. */
+static json_t *kind_totals_json(const struct state_kind_totals *k, int users)
+{
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "ok", (json_int_t)k->at_target, "failed",
+                          (json_int_t)k->failed, "at_target", (json_int_t)k->at_target, "deleted",
+                          (json_int_t)k->deleted, "unconfirmed", (json_int_t)k->unconfirmed,
+                          "linked", (json_int_t)k->linked);
+
+    if (o != NULL && users) {
+        json_object_set_new(o, "active", json_integer(k->at_target - k->disabled));
+        json_object_set_new(o, "disabled", json_integer(k->disabled));
+    }
+    return o;
+}
+
 int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
 {
     struct state_totals t = {0};
     struct state_password_counts pc = {0};
     struct status_ctx c = {out, json, json_array(), NULL, NULL, NULL, 0};
     json_t *agent = NULL;
+    long long hookers;
     double share;
     int rc;
 
@@ -536,17 +552,32 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
     if (rc != DM_OK) {
         goto done;
     }
-    /* Share of the migrated users whose password has moved through the hook. */
-    share = t.users_ok > 0 ? (double)pc.verified_users / (double)t.users_ok : 0.0;
+    /* Share of the users who can sign in only through the hook (created for it, or with no
+     * password) that have been verified through it. */
+    hookers = pc.hook_created + pc.no_password;
+    share = hookers > 0 ? (double)pc.verified_users / (double)hookers : 0.0;
+    share = share > 1.0 ? 1.0 : share;
     if (!json) {
         fprintf(out,
-                "journal: %lld users migrated (%lld failing), %lld groups migrated (%lld "
-                "failing)\n",
-                t.users_ok, t.users_failed, t.groups_ok, t.groups_failed);
+                "users at the target: %lld (%lld active, %lld disabled by dirmig; %lld linked), "
+                "%lld deleted by dirmig, %lld failing",
+                t.users.at_target, t.users.at_target - t.users.disabled, t.users.disabled,
+                t.users.linked, t.users.deleted, t.users.failed);
+        if (t.users.unconfirmed > 0) {
+            fprintf(out, ", %lld creates unconfirmed (the next run looks them up)",
+                    t.users.unconfirmed);
+        }
+        fprintf(out, "\ngroups at the target: %lld, %lld deleted by dirmig, %lld failing\n",
+                t.groups.at_target, t.groups.deleted, t.groups.failed);
         fprintf(out,
-                "passwords: %lld users created with the hook, %lld verified so far "
-                "(%.1f%% of users migrated)\n",
-                pc.hook_created, pc.verified_users, 100.0 * share);
+                "passwords: %lld users created with an imported hash, %lld users created with "
+                "the hook, %lld without a password",
+                pc.imported, pc.hook_created, pc.no_password);
+        if (pc.unknown > 0) {
+            fprintf(out, ", %lld not recorded", pc.unknown);
+        }
+        fprintf(out, "; %lld verified through the hook so far (%.1f%%)\n", pc.verified_users,
+                100.0 * share);
     }
     agent = agent_meta(s);
     if (!json && agent != NULL) {
@@ -570,10 +601,11 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
     }
     if (json) {
         json_t *o = json_pack(
-            "{s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I,s:f},s:O}", "users", "ok", (json_int_t)t.users_ok,
-            "failed", (json_int_t)t.users_failed, "groups", "ok", (json_int_t)t.groups_ok, "failed",
-            (json_int_t)t.groups_failed, "passwords", "hook_created", (json_int_t)pc.hook_created,
-            "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
+            "{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:f},s:O}", "users", kind_totals_json(&t.users, 1),
+            "groups", kind_totals_json(&t.groups, 0), "passwords", "imported",
+            (json_int_t)pc.imported, "hook_created", (json_int_t)pc.hook_created, "no_password",
+            (json_int_t)pc.no_password, "unknown", (json_int_t)pc.unknown, "verified",
+            (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
         json_object_set(o, "agent", agent != NULL ? agent : json_null());
         json_object_set(o, "blocked", c.blocked != NULL ? c.blocked : json_null());
         json_dumpf(o, out, JSON_COMPACT);

@@ -144,8 +144,29 @@ int state_population(long long *out, struct state *s, const char *kind,
 int state_disabled_due(struct state *s, const char *kind, long long before, int gone,
                        state_object_fn fn, void *payload, struct dm_err *err) DM_MUST_USE;
 
-/* Counts of objects by kind and status: fills ok/failed for "user" and "group". */
+/*
+ * What the journal says the target holds, per kind, as of the last write of each object
+ * (`dirmig status`; nothing is contacted):
+ *   at_target    objects dirmig manages that the target holds: created or linked by dirmig
+ *                and not deleted by it (rows ok, left, or failed after an earlier write, with
+ *                a target reference); a failed later write leaves the object there
+ *   disabled     of those, disabled by dirmig (leavers, users disabled in the source); the
+ *                rest are active
+ *   linked       of those, objects that were at the target before and were linked by
+ *                run.collision "link" (not created by dirmig)
+ *   deleted      deleted at the target by dirmig (leavers); not in at_target
+ *   failed       objects whose last write failed or was held back (open problems), at the
+ *                target or not
+ *   unconfirmed  creates that were sent but whose answer never came (the run was killed):
+ *                the next run looks each up and adopts it or creates it
+ */
+struct state_kind_totals {
+    long long at_target, disabled, linked, deleted, failed, unconfirmed;
+};
 struct state_totals {
+    struct state_kind_totals users, groups;
+    /* the same numbers under their older names: users_ok = users.at_target,
+     * users_failed = users.failed (and so for groups) */
     long long users_ok, users_failed, groups_ok, groups_failed;
 };
 int state_totals(struct state_totals *out, struct state *s, struct dm_err *err) DM_MUST_USE;
@@ -170,17 +191,18 @@ int state_run_error_counts(struct state *s, long long run, state_count_fn fn, vo
 int state_password_record(struct state *s, const char *login, const char *dn, const char *outcome,
                           const char *reason, struct dm_err *err) DM_MUST_USE;
 
-/* Users created in the target with a password-import hook are counted by the importer in
- * meta under this key (absent = 0). */
-#define STATE_META_HOOK_CREATED "hook_users_created"
-
 /* Adds delta to the integer meta value key (absent = 0). Inside a batch when called during
  * a run, so the counter commits with the objects it counts. */
 int state_meta_add(struct state *s, const char *key, long long delta,
                    struct dm_err *err) DM_MUST_USE;
 
+/* The users at the target (state_totals' at_target, linked users excepted) by the sign-in
+ * path of their newest creation (user_creations below), and the hook's verifications. */
 struct state_password_counts {
-    long long hook_created;   /* meta STATE_META_HOOK_CREATED, 0 if absent */
+    long long imported;       /* created with their password hash imported (or carried) */
+    long long hook_created;   /* created for the password-import hook */
+    long long no_password;    /* created without a password */
+    long long unknown;        /* created before the journal recorded how (schema 1) */
     long long verified_users; /* distinct users (DN, else login) verified at least once */
     long long verifications;  /* verified rows (a user may verify again) */
 };

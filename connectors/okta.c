@@ -1509,10 +1509,12 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             if (!ours) {
                 j->res->created_with_hook = 0;
             }
-            if (same && ours) {
-                job_finish(j, APPLY_CREATED); /* our create went through; its answer was lost */
-            } else if (same) {
-                job_finish(j, APPLY_UNCHANGED);
+            /* ours: the create went through and its answer was lost; it is still this job's
+             * create (counted as created), and the user still gets the state asked for */
+            j->created = ours;
+            if (same) {
+                char st[32];
+                user_state(j, status_of(r, st, sizeof(st)), ours ? APPLY_CREATED : APPLY_UNCHANGED);
             } else {
                 user_update(j);
             }
@@ -1523,7 +1525,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     case J_USER_UPDATE:
         if (r->status == 200) {
             char st[32];
-            user_state(j, status_of(r, st, sizeof(st)), APPLY_UPDATED);
+            user_state(j, status_of(r, st, sizeof(st)), j->created ? APPLY_CREATED : APPLY_UPDATED);
         } else if (r->status == 404) {
             /* Deleted at the target since it was planned: the next run sees it missing and
              * creates it whole (an update never creates). */

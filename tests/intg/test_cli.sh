@@ -11,21 +11,21 @@
 # ---- 1. which options each command takes ----
 declare -A TAKES=(
     [check]="--offline --json"
-    [validate]="--wave --out --json"
+    [validate]="--wave --out --progress --no-progress --json"
     [mapping]="--out --json"
     [map]="--explain"
-    [plan]="--wave --retry-from --limit --samples --verify-target --rebind-state --out --json"
-    [run]="--wave --retry-from --limit --no-progress --verify-target --rebind-state --plan --json"
+    [plan]="--wave --retry-from --limit --samples --progress --no-progress --verify-target --rebind-state --out --json"
+    [run]="--wave --retry-from --limit --progress --no-progress --verify-target --rebind-state --plan --json"
     [status]="--json"
     [hook]=""
     [agent]=""
     [report]="--json"
     [rollback]="--wave --plan --json"
 )
-ALL="--wave --retry-from --limit --samples --no-progress --out --explain --offline \
+ALL="--wave --retry-from --limit --samples --progress --no-progress --out --explain --offline \
 --verify-target --rebind-state --plan --json"
 declare -A ARG=([--wave]=pilot [--retry-from]=x.csv [--limit]=3 [--samples]=2 [--out]=p
-    [--explain]=k [--plan]=p.jsonl)
+    [--explain]=k [--plan]=p.jsonl [--progress]=json)
 NOCFG=$WORK/no-such-dir/dirmig.json
 
 # opt_args OPT: the option and its argument, if it takes one

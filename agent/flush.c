@@ -503,6 +503,96 @@ static int confirm_intent(struct pipe *p, const struct pobj *q, const struct app
     return state_user_created(p->state, p->st->run_id, q->key, signin_of(q, NULL), err);
 }
 
+/* The outcome of an object that was not sent (failed before the target, held back, or
+ * unchanged): counted and journaled (inside the caller's journal batch). 1 in *sent when
+ * the object has a change to send instead (nothing done). */
+static int record_unsent(struct pipe *p, struct pobj *q, int *sent, struct dm_err *err)
+{
+    const char *dn = q->want != NULL ? q->want->dn : NULL;
+    int rc = DM_OK;
+
+    *sent = 0;
+    log_set_context(p->st->run_id, dn);
+    if (q->failed) {
+        rc = pipe_note_failure(p, q->key, dn, q->category, &q->err, err);
+    } else if (q->held != NULL) {
+        rc = note_held(p, q, q->held, q->category, q->err.msg, err);
+    } else if (q->plan.op == PLAN_HOLD) {
+        rc = note_held(p, q, q->plan.reason, "collision_target", q->plan.msg, err);
+    }
+    if (q->failed || q->held != NULL || q->plan.op == PLAN_HOLD) {
+        return rc == DM_OK ? journal_unwritten(p, q, err) : rc;
+    }
+    if (q->plan.op == PLAN_NONE) {
+        counts_of(p, q)->unchanged++;
+        rc = confirm_intent(p, q, NULL, err);
+        if (rc == DM_OK && row_stale(q)) {
+            rc = journal_object(p, q, NULL, err);
+        }
+        return rc;
+    }
+    *sent = 1;
+    return DM_OK;
+}
+
+/* The outcome of q's change c as the target answered it (r): counted and journaled (inside
+ * the caller's journal batch), with its undo record. */
+static int record_sent(struct pipe *p, struct pobj *q, const struct change *c,
+                       const struct apply_result *r, struct dm_err *err)
+{
+    struct kind_counts *kc = counts_of(p, q);
+    const char *dn = q->want != NULL ? q->want->dn : NULL;
+    int rc = DM_OK;
+
+    log_set_context(p->st->run_id, dn);
+    switch (r->status) {
+    case APPLY_CREATED:
+        kc->created++;
+        if (r->created_with_hook) {
+            p->st->created_with_hook++;
+        }
+        if (!q->container && q->kind == MAP_USERS) {
+            rc = state_user_created(p->state, p->st->run_id, q->key, signin_of(q, r), err);
+        }
+        break;
+    case APPLY_UPDATED:
+        kc->updated++;
+        break;
+    case APPLY_UNCHANGED:
+        kc->unchanged++;
+        break;
+    case APPLY_EXISTS:
+        rc = note_held(p, q, PLAN_R_COLLISION_TARGET, "collision_target", r->err.msg, err);
+        break;
+    default:
+        rc = pipe_note_failure(p, q->key, dn, dm_rc_category(r->err.rc), &r->err, err);
+        break;
+    }
+    if (rc == DM_OK && (r->status == APPLY_CREATED || r->status == APPLY_UPDATED)) {
+        pipe_count_add(p->st->reasons, &p->st->nreasons, q->plan.reason, 1);
+    }
+    if (rc == DM_OK) {
+        rc = confirm_intent(p, q, r, err);
+    }
+    if (rc == DM_OK) {
+        rc = journal_object(p, q, r, err);
+    }
+    if (rc == DM_OK && p->undo) {
+        struct undo_change u = {0};
+        u.run = p->st->run_id;
+        u.wave = p->wave;
+        u.kind = kind_name_of(p, q);
+        u.key = q->key;
+        u.source_dn = q->source_dn;
+        u.change = c;
+        u.result = r;
+        u.row_before = q->has_rec ? &q->rec : NULL;
+        u.dn_attrs = (const char *const *)p->cfg->dn_attrs;
+        rc = undo_record(p->state, &u, err);
+    }
+    return rc;
+}
+
 /* Counts and journals the outcome of the batch. */
 static int record(struct pipe *p, size_t nsent, struct dm_err *err)
 {
@@ -511,83 +601,14 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
 
     for (size_t i = 0; i < p->nbatch && rc == DM_OK; i++) {
         struct pobj *q = &p->batch[i];
-        struct kind_counts *kc = counts_of(p, q);
-        const char *dn = q->want != NULL ? q->want->dn : NULL;
-        const struct apply_result *r = NULL;
-        const struct change *c = NULL;
+        int sent = 0;
 
-        log_set_context(p->st->run_id, dn);
-        if (q->failed) {
-            rc = pipe_note_failure(p, q->key, dn, q->category, &q->err, err);
-        } else if (q->held != NULL) {
-            rc = note_held(p, q, q->held, q->category, q->err.msg, err);
-        } else if (q->plan.op == PLAN_HOLD) {
-            rc = note_held(p, q, q->plan.reason, "collision_target", q->plan.msg, err);
-        }
-        if (q->failed || q->held != NULL || q->plan.op == PLAN_HOLD) {
-            if (rc == DM_OK) {
-                rc = journal_unwritten(p, q, err);
-            }
+        rc = record_unsent(p, q, &sent, err);
+        if (rc != DM_OK || !sent || k >= nsent) {
             continue;
         }
-        if (q->plan.op == PLAN_NONE) {
-            kc->unchanged++;
-            rc = confirm_intent(p, q, NULL, err);
-            if (rc == DM_OK && row_stale(q)) {
-                rc = journal_object(p, q, NULL, err);
-            }
-            continue;
-        }
-        c = k < nsent ? &p->changes[k] : NULL;
-        r = k < nsent ? &p->results[k++] : NULL;
-        if (r == NULL) {
-            continue;
-        }
-        switch (r->status) {
-        case APPLY_CREATED:
-            kc->created++;
-            if (r->created_with_hook) {
-                p->st->created_with_hook++;
-            }
-            if (!q->container && q->kind == MAP_USERS) {
-                rc = state_user_created(p->state, p->st->run_id, q->key, signin_of(q, r), err);
-            }
-            break;
-        case APPLY_UPDATED:
-            kc->updated++;
-            break;
-        case APPLY_UNCHANGED:
-            kc->unchanged++;
-            break;
-        case APPLY_EXISTS:
-            rc = note_held(p, q, PLAN_R_COLLISION_TARGET, "collision_target", r->err.msg, err);
-            break;
-        default:
-            rc = pipe_note_failure(p, q->key, dn, dm_rc_category(r->err.rc), &r->err, err);
-            break;
-        }
-        if (rc == DM_OK && (r->status == APPLY_CREATED || r->status == APPLY_UPDATED)) {
-            pipe_count_add(p->st->reasons, &p->st->nreasons, q->plan.reason, 1);
-        }
-        if (rc == DM_OK) {
-            rc = confirm_intent(p, q, r, err);
-        }
-        if (rc == DM_OK) {
-            rc = journal_object(p, q, r, err);
-        }
-        if (rc == DM_OK && p->undo) {
-            struct undo_change u = {0};
-            u.run = p->st->run_id;
-            u.wave = p->wave;
-            u.kind = kind_name_of(p, q);
-            u.key = q->key;
-            u.source_dn = q->source_dn;
-            u.change = c;
-            u.result = r;
-            u.row_before = q->has_rec ? &q->rec : NULL;
-            u.dn_attrs = (const char *const *)p->cfg->dn_attrs;
-            rc = undo_record(p->state, &u, err);
-        }
+        rc = record_sent(p, q, &p->changes[k], &p->results[k], err);
+        k++;
     }
     log_set_context(p->st->run_id, NULL);
     if (rc == DM_OK) {
@@ -625,6 +646,252 @@ static int apply_run(struct pipe *p, struct dm_err *err)
     return rc;
 }
 
+/* ---- the sliding window (a target with conn_ops.apply_start) ---- */
+
+/* A batch whose changes are in flight: the objects, changes and results it owns (moved out
+ * of struct pipe), which change belongs to which object, and the answers in arrival order. */
+struct pipe_flight {
+    struct pipe_flight *next;
+    struct pipe *p;
+    struct pobj *batch;
+    size_t nbatch;
+    struct change *changes;
+    struct apply_result *results;
+    size_t *obj;   /* obj[i]: the batch index of change i */
+    size_t *doneq; /* change indexes in the order they were answered */
+    size_t nsent, ndone, nrecorded;
+};
+
+/* Journal an answer batch at least this often, and once this many answers wait. */
+#define WINDOW_REAP_S 0.2
+#define WINDOW_REAP_N 64
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* conn_done_fn: notes the answer; it is journaled later (the connector may be inside a
+ * look-up of the next batch: nothing here touches the journal or the connection). */
+static void window_done_cb(const struct change *v, struct apply_result *res, void *payload)
+{
+    struct pipe_flight *f = payload;
+
+    (void)res;
+    f->doneq[f->ndone++] = (size_t)(v - f->changes);
+    f->p->window_done++;
+}
+
+static void flight_free(struct pipe_flight *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < f->nbatch; i++) {
+        pipe_pobj_clear(&f->batch[i]);
+    }
+    for (size_t i = 0; i < f->nsent; i++) {
+        undo_images_free(&f->results[i]);
+    }
+    free(f->batch);
+    free(f->changes);
+    free(f->results);
+    free(f->obj);
+    free(f->doneq);
+    free(f);
+}
+
+/* Journals every answer that came (one journal commit) and frees the batches all of whose
+ * changes are journaled. */
+static int window_reap(struct pipe *p, struct dm_err *err)
+{
+    struct pipe_flight **pp = &p->flights;
+    int rc = DM_OK;
+
+    if (p->window_done == 0) {
+        return DM_OK;
+    }
+    rc = state_batch_begin(p->state, err);
+    for (struct pipe_flight *f = p->flights; f != NULL && rc == DM_OK; f = f->next) {
+        while (f->nrecorded < f->ndone && rc == DM_OK) {
+            size_t i = f->doneq[f->nrecorded++];
+            rc = record_sent(p, &f->batch[f->obj[i]], &f->changes[i], &f->results[i], err);
+            undo_images_free(&f->results[i]);
+            p->window_done--;
+            p->window_sent--;
+        }
+    }
+    log_set_context(p->st->run_id, NULL);
+    if (rc == DM_OK) {
+        rc = state_batch_commit(p->state, err);
+    }
+    while (*pp != NULL) {
+        struct pipe_flight *f = *pp;
+        if (f->nrecorded == f->nsent) {
+            *pp = f->next;
+            flight_free(f);
+        } else {
+            pp = &f->next;
+        }
+    }
+    p->window_reaped = mono_s();
+    pipe_progress_detail(p);
+    return rc;
+}
+
+/* Moves the window on (waiting at most timeout_ms when nothing is answered at once). */
+static int window_step(struct pipe *p, long timeout_ms, struct dm_err *err)
+{
+    size_t inflight = 0;
+    int rc = p->tops->apply_wait(p->dst, timeout_ms, &inflight, err);
+
+    if (rc != DM_OK) {
+        /* every change in flight was answered as failed: journal that, then stop */
+        struct dm_err e = *err;
+        (void)window_reap(p, err);
+        *err = e;
+        return dm_err_set(err, rc,
+                          "target connection lost with changes in flight and could not be "
+                          "re-established: %s",
+                          e.msg);
+    }
+    return DM_OK;
+}
+
+int pipe_window_poll(struct pipe *p, struct dm_err *err)
+{
+    int rc;
+
+    if (p->window_sent == 0) {
+        return DM_OK;
+    }
+    rc = window_step(p, 0, err);
+    if (rc == DM_OK && (p->window_done >= WINDOW_REAP_N ||
+                        (p->window_done > 0 && mono_s() - p->window_reaped >= WINDOW_REAP_S))) {
+        rc = window_reap(p, err);
+    }
+    return rc;
+}
+
+/* Waits until at most max changes are unanswered or unjournaled. */
+static int window_wait(struct pipe *p, size_t max, struct dm_err *err)
+{
+    int rc = DM_OK;
+
+    while (rc == DM_OK && p->window_sent > max) {
+        if (p->window_sent - p->window_done > max) {
+            rc = window_step(p, 1000, err);
+        }
+        if (rc == DM_OK &&
+            (p->window_sent - p->window_done <= max || p->window_done >= WINDOW_REAP_N ||
+             mono_s() - p->window_reaped >= WINDOW_REAP_S)) {
+            rc = window_reap(p, err);
+        }
+    }
+    return rc;
+}
+
+int pipe_window_drain(struct pipe *p, struct dm_err *err)
+{
+    return window_wait(p, 0, err);
+}
+
+void pipe_window_free(struct pipe *p)
+{
+    while (p->flights != NULL) {
+        struct pipe_flight *f = p->flights;
+        p->flights = f->next;
+        flight_free(f);
+    }
+    p->window_sent = p->window_done = 0;
+}
+
+/* run, a target with apply_start: intents, the outcome of every object not sent, then the
+ * batch moves into a flight whose changes start in the target's window; fresh arrays take
+ * its place. */
+static int apply_stream(struct pipe *p, struct dm_err *err)
+{
+    struct pipe_flight *f = NULL;
+    size_t n = 0, k = 0;
+    int rc = write_intents(p, err);
+
+    if (rc != DM_OK) {
+        return rc;
+    }
+    if (build_changes(p, &n) != DM_OK) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    if (n > 0) {
+        f = calloc(1, sizeof(*f));
+        if (f != NULL) {
+            f->obj = calloc(n, sizeof(*f->obj));
+            f->doneq = calloc(n, sizeof(*f->doneq));
+            f->batch = calloc(p->cap, sizeof(*f->batch));
+            f->changes = calloc(p->cap, sizeof(*f->changes));
+            f->results = calloc(p->cap, sizeof(*f->results));
+        }
+        if (f == NULL || f->obj == NULL || f->doneq == NULL || f->batch == NULL ||
+            f->changes == NULL || f->results == NULL) {
+            flight_free(f);
+            return dm_err_set(err, DM_ENOMEM, "out of memory");
+        }
+    }
+    rc = state_batch_begin(p->state, err);
+    for (size_t i = 0; i < p->nbatch && rc == DM_OK; i++) {
+        int sent = 0;
+        rc = record_unsent(p, &p->batch[i], &sent, err);
+        if (rc == DM_OK && sent && k < n) {
+            f->obj[k++] = i;
+        }
+    }
+    log_set_context(p->st->run_id, NULL);
+    if (rc == DM_OK) {
+        rc = state_batch_commit(p->state, err);
+    }
+    if (rc != DM_OK || n == 0) {
+        flight_free(f);
+        return rc;
+    }
+    /* the flight takes the batch; the pipe goes on with the flight's fresh arrays */
+    {
+        struct pobj *b = f->batch;
+        struct change *c = f->changes;
+        struct apply_result *r = f->results;
+        f->batch = p->batch;
+        f->changes = p->changes;
+        f->results = p->results;
+        p->batch = b;
+        p->changes = c;
+        p->results = r;
+    }
+    f->p = p;
+    f->nbatch = p->nbatch;
+    f->nsent = n;
+    p->nbatch = 0;
+    {
+        struct pipe_flight **pp = &p->flights;
+        while (*pp != NULL) {
+            pp = &(*pp)->next;
+        }
+        *pp = f;
+    }
+    p->window_sent += n;
+    for (size_t i = 0; i < n; i++) {
+        if (p->tops->apply_start(p->dst, &f->changes[i], &f->results[i], window_done_cb, f) !=
+            DM_OK) {
+            f->results[i].status = APPLY_FAILED;
+            dm_err_set(&f->results[i].err, DM_ENOMEM, "out of memory");
+            dm_err_dn(&f->results[i].err, f->changes[i].entry->dn);
+            window_done_cb(&f->changes[i], &f->results[i], f);
+        }
+    }
+    /* one batch in flight while the next is read: wait only beyond that */
+    return window_wait(p, p->window_max, err);
+}
+
 int pipe_flush(struct pipe *p, struct dm_err *err)
 {
     int rc;
@@ -641,7 +908,9 @@ int pipe_flush(struct pipe *p, struct dm_err *err)
         rc = pipe_saved_check(p, err); /* run --plan: only the plan's changes */
     }
     if (rc == DM_OK) {
-        rc = p->o->mode == PIPE_RUN ? apply_run(p, err) : count_plan(p, err);
+        rc = p->o->mode != PIPE_RUN ? count_plan(p, err)
+             : p->window_max > 0    ? apply_stream(p, err)
+                                    : apply_run(p, err);
     }
     if (rc == DM_OK && p->o->mode == PIPE_PLAN) {
         rc = pipe_saved_write(p, err); /* plan --out */

@@ -42,6 +42,8 @@ enum pipe_phase {
     PIPE_PH_LEAVERS /* leaver changes made (or failed) */
 };
 
+struct pipe_flight;
+
 /* One object waiting in the current batch. */
 struct pobj {
     enum map_kind kind;
@@ -154,6 +156,13 @@ struct pipe {
     int saved;                 /* run --plan: a saved plan is loaded */
     struct planfile_header saved_hdr;
     int undo; /* run: record what undoes each change (agent/undo.h; the target has CONN_UNDO) */
+    /* the sliding window (flush.c; a target with conn_ops.apply_start): batches whose
+     * changes are in flight, oldest first, and counts of their changes */
+    struct pipe_flight *flights;
+    size_t window_sent;   /* changes started and not journaled yet */
+    size_t window_done;   /* ... of which the target answered */
+    size_t window_max;    /* started and not journaled: wait above this many */
+    double window_reaped; /* monotonic seconds of the last journal commit of answers */
 };
 
 /* stage.c */
@@ -178,7 +187,20 @@ void pipe_progress(struct pipe *p);
 void pipe_progress_detail(struct pipe *p);
 
 /* flush.c */
+/* One batch: look, decide, and (run) intents and the writes. A target with apply_start gets
+ * the batch's changes started in its window; their outcomes are journaled as they complete
+ * (pipe_window_poll, pipe_window_drain), so the next batch is read, mapped and looked up
+ * while this one is written. Waits only while more than a batch of changes is unanswered. */
 int pipe_flush(struct pipe *p, struct dm_err *err);
+/* Moves the window on without waiting and journals the answers that came, in one journal
+ * commit, once enough came or some time passed. Cheap when nothing is in flight. */
+int pipe_window_poll(struct pipe *p, struct dm_err *err);
+/* Waits for every change in flight and journals each outcome: the end of a pass (groups
+ * follow their members, the next pass and the leavers see the target as written). */
+int pipe_window_drain(struct pipe *p, struct dm_err *err);
+/* Drops what is left in the window without journaling it (teardown after the target
+ * connection is closed: no answer can come any more; creates stay pending intents). */
+void pipe_window_free(struct pipe *p);
 int pipe_note_failure(struct pipe *p, const char *key, const char *dn, const char *category,
                       const struct dm_err *e, struct dm_err *err);
 

@@ -47,6 +47,15 @@ static double now_sec(void)
 /* The reader's callback: pipe_on_entry, whose non-zero "stop" becomes READER_STOP. */
 static int on_entry_cb(const struct entry *e, void *payload)
 {
+    struct pipe *p = payload;
+
+    if (p->window_sent > 0 && p->fatal_rc == DM_OK) {
+        /* answers of the batches in flight: journaled, and their slots refilled */
+        p->fatal_rc = pipe_window_poll(p, &p->fatal_err);
+        if (p->fatal_rc != DM_OK) {
+            return READER_STOP;
+        }
+    }
     return pipe_on_entry(e, payload) != 0 ? READER_STOP : 0;
 }
 
@@ -227,6 +236,7 @@ static int progress_setup(struct pipe *p, struct dm_err *err)
 static int source_failed(struct pipe *p, enum map_kind kind, struct dm_err *err)
 {
     char msg[1200];
+    int rc;
 
     dm_err_format(err, msg, sizeof(msg));
     snprintf(p->read_why[kind], sizeof(p->read_why[kind]), "%.299s", msg);
@@ -234,7 +244,11 @@ static int source_failed(struct pipe *p, enum map_kind kind, struct dm_err *err)
     p->source_failed = 1;
     log_err("the source read of %ss failed: %s", kind == MAP_USERS ? "user" : "group", msg);
     dm_err_clear(err);
-    return pipe_flush(p, err);
+    rc = pipe_flush(p, err);
+    if (rc == DM_OK) {
+        rc = pipe_window_drain(p, err);
+    }
+    return rc;
 }
 
 static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err *err)
@@ -257,6 +271,10 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
         rc = PIPE_STOP;
     }
     if (p->fatal_rc != DM_OK) {
+        struct dm_err ignored = {0};
+        if (p->fatal_rc != DM_EUNAVAIL) {
+            (void)pipe_window_drain(p, &ignored); /* journal what the target answered */
+        }
         *err = p->fatal_err;
         return p->fatal_rc;
     }
@@ -276,6 +294,9 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
         }
     }
     rc = pipe_flush(p, err);
+    if (rc == DM_OK) {
+        rc = pipe_window_drain(p, err); /* the pass ends when the target answered it all */
+    }
     state_read_end(p->state);
     /* the pass is over: what it read counts on, less what it deferred (until the next pass
      * starts and reads those again) */
@@ -782,6 +803,7 @@ static void teardown(struct pipe *p)
     if (p->dst) {
         p->tops->close(p->dst);
     }
+    pipe_window_free(p); /* after close: no answer comes any more */
     if (p->src) {
         p->sops->close(p->src);
     }
@@ -906,6 +928,10 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         sigaction(SIGTERM, &sa, NULL);
     }
     setup_planner(&p);
+    if (o->mode == PIPE_RUN && p.tops->apply_start != NULL && p.tops->apply_wait != NULL) {
+        /* a sliding window: one batch in flight while the next is read (flush.c) */
+        p.window_max = (size_t)cfg->batch_size;
+    }
     rc = grow_batch(&p);
     if (rc != DM_OK || p.users_filter == NULL) {
         rc = dm_err_set(err, DM_ENOMEM, "out of memory");

@@ -13,7 +13,10 @@
 #    counted in that time as a share of the allowed 300/min, and the 429s received.
 #
 # Prints markdown on stdout; progress on stderr. Environment: DIRMIG (default ./dirmig),
-# CONC (default "1 8 32"), KEEP_TESTDIR=1.
+# DIRMIG_BASE (a second dirmig, e.g. the build before a change: it runs right after the
+# ceiling and before DIRMIG at every concurrency, each into a fresh server, and gets its own
+# columns), CONC (default "1 8 32"), REPS (rounds of the whole table, default 1; every round
+# is a row per concurrency), KEEP_TESTDIR=1. RL_SECONDS 0 skips the rate governor part.
 set -u -o pipefail
 umask 077
 
@@ -125,29 +128,50 @@ PYEOF
 
 now() { date +%s.%N; }
 
-echo "### Okta target: users per second, no rate limit ($N_USERS users, {SSHA} imported)"
-echo
-echo "| in flight | okta_ceiling (users/s) | dirmig run (users/s) | dirmig / ceiling |"
-echo "|---|---|---|---|"
-for c in $CONC; do
+# dirmig_rate BINARY NAME CONC: users/s of one `dirmig run` into a fresh server
+dirmig_rate() {
+    local t0 t1 created
     start_okta
-    out=$("$TESTDIR/okta_ceiling" "http://127.0.0.1:$OKTA_PORT" "$TESTDIR/token" \
-        "$TESTDIR/bodies.jsonl" "$c") || die "okta_ceiling failed: $out"
-    base=$(echo "$out" | awk '{printf "%.1f", $2 / $6}')
-    start_okta
-    config "c$c" SRC "$c" 100
+    config "$2" SRC "$3" 100
     t0=$(now)
-    "$DIRMIG" -c "$TESTDIR/c$c.json" run --no-progress > "$TESTDIR/c$c.out" 2>&1 ||
-        die "dirmig run failed: $(tail -3 "$TESTDIR/c$c.out")"
+    "$1" -c "$TESTDIR/$2.json" run --no-progress > "$TESTDIR/$2.out" 2>&1 ||
+        die "dirmig run failed: $(tail -3 "$TESTDIR/$2.out")"
     t1=$(now)
     created=$(stat_of created)
-    [ "$created" = "$N_USERS" ] || die "dirmig created $created users, want $N_USERS"
-    dm=$(awk -v n="$N_USERS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", n / (b - a)}')
-    ratio=$(awk -v a="$dm" -v b="$base" 'BEGIN{printf "%.2f", a / b}')
-    say "concurrency $c: ceiling $base/s, dirmig $dm/s"
-    echo "| $c | $base | $dm | $ratio |"
+    [ "$created" = "$N_USERS" ] || die "dirmig ($1) created $created users, want $N_USERS"
+    awk -v n="$N_USERS" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", n / (b - a)}'
+}
+
+echo "### Okta target: users per second, no rate limit ($N_USERS users, {SSHA} imported)"
+echo
+if [ -n "${DIRMIG_BASE:-}" ]; then
+    echo "| in flight | okta_ceiling (users/s) | before (users/s) | before / ceiling | after (users/s) | after / ceiling |"
+    echo "|---|---|---|---|---|---|"
+else
+    echo "| in flight | okta_ceiling (users/s) | dirmig run (users/s) | dirmig / ceiling |"
+    echo "|---|---|---|---|"
+fi
+for rep in $(seq 1 "${REPS:-1}"); do
+    for c in $CONC; do
+        start_okta
+        out=$("$TESTDIR/okta_ceiling" "http://127.0.0.1:$OKTA_PORT" "$TESTDIR/token" \
+            "$TESTDIR/bodies.jsonl" "$c") || die "okta_ceiling failed: $out"
+        base=$(echo "$out" | awk '{printf "%.1f", $2 / $6}')
+        row="| $c | $base"
+        if [ -n "${DIRMIG_BASE:-}" ]; then
+            dm=$(dirmig_rate "$DIRMIG_BASE" "b$c-$rep" "$c") || exit 1
+            ratio=$(awk -v a="$dm" -v b="$base" 'BEGIN{printf "%.2f", a / b}')
+            row="$row | $dm | $ratio"
+            say "round $rep, concurrency $c: ceiling $base/s, before $dm/s"
+        fi
+        dm=$(dirmig_rate "$DIRMIG" "c$c-$rep" "$c") || exit 1
+        ratio=$(awk -v a="$dm" -v b="$base" 'BEGIN{printf "%.2f", a / b}')
+        say "round $rep, concurrency $c: ceiling $base/s, dirmig $dm/s"
+        echo "$row | $dm | $ratio |"
+    done
 done
 echo
+[ "$RL_SECS" -gt 0 ] || exit 0
 
 say "rate governor: 600/min per bucket, 50% share, ${RL_SECS} s"
 start_okta --rate-limit 600

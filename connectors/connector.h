@@ -6,7 +6,10 @@
  * one entry at a time to a callback; paging, reconnects and resumption are the
  * connector's business, never the caller's. A target is written with apply(), which takes
  * a batch of changes and fills one result per change; the connector may pipeline the
- * batch (several operations in flight) but results are reported in batch order.
+ * batch (several operations in flight) but results are reported in batch order. A target
+ * that keeps a window of requests in flight also offers apply_start() / apply_wait(): one
+ * change at a time, each reported when it completes, so that a slow change never keeps the
+ * next ones from starting.
  *
  * Optional slots are NULL; callers check `caps` before calling them.
  */
@@ -286,6 +289,12 @@ struct conn_stats {
 
 struct conn;
 
+/* Called once per change started with conn_ops.apply_start(), when its result is final: res
+ * is the result the caller gave (filled as apply() fills it). Called from inside the
+ * connector (apply_wait(), or any other call that drives the connection, e.g. a look-up
+ * while changes are in flight): it must not call back into the connection. */
+typedef void (*conn_done_fn)(const struct change *v, struct apply_result *res, void *payload);
+
 struct conn_ops {
     const char *name; /* the type in dirmig.json */
     const char *what; /* "an LDAP directory", for messages and documentation */
@@ -308,6 +317,22 @@ struct conn_ops {
      * res[0..n-1]; returns DM_OK unless the connection itself is lost for good
      * (DM_EUNAVAIL). */
     int (*apply)(struct conn *c, const struct change *v, size_t n, struct apply_result *res);
+    /* Optional, a sliding window (HTTP targets): apply() of one change without waiting for
+     * it. The change starts as soon as one of the connection's request slots is free, after
+     * any look-up waiting (find_many, get ...); done is called exactly once, when its
+     * result is final (possibly before apply_start() returns), with res filled as apply()
+     * fills it. v, what it points to and res
+     * must stay valid until then. Changes started this way complete in any order; the
+     * caller starts a change of an object only after the object's earlier change is done.
+     * Returns DM_OK, or DM_ENOMEM (nothing started, done not called). */
+    int (*apply_start)(struct conn *c, const struct change *v, struct apply_result *res,
+                       conn_done_fn done, void *payload);
+    /* With apply_start: moves the changes in flight on, calling done for each one that
+     * completes; waits at most timeout_ms (0: not at all) when none completes at once.
+     * Sets *inflight to the changes started and not yet done. Returns DM_OK, or DM_EUNAVAIL
+     * when the connection failed underneath: every change in flight is then done as
+     * APPLY_FAILED (with err). */
+    int (*apply_wait)(struct conn *c, long timeout_ms, size_t *inflight, struct dm_err *err);
     /* Describes the server (rootDSE: vendor, naming contexts, supported controls, the
      * bound identity) as human text lines appended to out. */
     int (*check)(struct conn *c, struct buf *out, struct dm_err *err);

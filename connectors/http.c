@@ -36,6 +36,7 @@ struct http_xfer {
     long long retry_after_ms; /* Retry-After (RFC 9110 §10.2.3) as a delay, -1 if absent */
     int overflow;
     char errbuf[CURL_ERROR_SIZE];
+    int bg; /* a background request (http_background()): http_run() does not wait for it */
 };
 
 struct http_client {
@@ -50,6 +51,8 @@ struct http_client {
     struct http_xfer *tail;
     struct http_xfer **active; /* concurrency slots */
     unsigned nactive;
+    unsigned long nfg, nbg; /* requests not yet handed to their callback, per kind */
+    int bg;                 /* requests submitted now are background requests */
     unsigned seed;
     struct http_stats st;
 };
@@ -424,6 +427,43 @@ done:
     return rc;
 }
 
+/* Queues x: a foreground request goes after the foreground requests waiting and before
+ * every background one (someone is blocked on it in http_run()); a background request goes
+ * last. */
+static void queue_put(struct http_client *c, struct http_xfer *x)
+{
+    struct http_xfer **pp = &c->head;
+
+    x->next = NULL;
+    if (x->bg || c->tail == NULL || !c->tail->bg) {
+        if (c->tail != NULL) {
+            c->tail->next = x;
+        } else {
+            c->head = x;
+        }
+        c->tail = x;
+        return;
+    }
+    while (*pp != NULL && !(*pp)->bg) {
+        pp = &(*pp)->next;
+    }
+    x->next = *pp;
+    *pp = x; /* *pp was a background request: the tail stays */
+}
+
+int http_background(struct http_client *c, int on)
+{
+    int was = c->bg;
+
+    c->bg = on != 0;
+    return was;
+}
+
+unsigned long http_pending(const struct http_client *c)
+{
+    return c->nfg + c->nbg;
+}
+
 int http_submit(struct http_client *c, const char *method, const char *path, const char *body,
                 size_t len, http_done_fn fn, void *payload, struct dm_err *err)
 {
@@ -487,12 +527,13 @@ int http_submit_hdr(struct http_client *c, const char *method, const char *path,
     memcpy(x->key, strcmp(method, "GET") == 0 && strstr(x->key + 4, "/*") != NULL ? "GET " : "ALL ",
            4);
     buf_init(&x->resp.body, c->o.max_body);
-    if (c->tail != NULL) {
-        c->tail->next = x;
+    x->bg = c->bg;
+    if (x->bg) {
+        c->nbg++;
     } else {
-        c->head = x;
+        c->nfg++;
     }
-    c->tail = x;
+    queue_put(c, x);
     x = NULL;
     rc = DM_OK;
 done:
@@ -651,8 +692,14 @@ static int xfer_setup(struct http_client *c, struct http_xfer *x, struct dm_err 
 }
 
 /* Hands a finished request to its callback and frees it. */
-static void xfer_finish(struct http_xfer *x, int rc, const struct dm_err *err)
+static void xfer_finish(struct http_client *c, struct http_xfer *x, int rc,
+                        const struct dm_err *err)
 {
+    if (x->bg) {
+        c->nbg--;
+    } else {
+        c->nfg--;
+    }
     x->fn(&x->resp, rc, err, x->payload);
     xfer_free(x);
 }
@@ -679,7 +726,7 @@ static void xfer_start(struct http_client *c, struct http_xfer *x, unsigned slot
         rc = dm_err_set(&err, DM_EINTERNAL, "http: curl_multi_add_handle failed");
     }
     if (rc != DM_OK) {
-        xfer_finish(x, rc, &err);
+        xfer_finish(c, x, rc, &err);
         return;
     }
     if (ratelimit_started(c->rl, x->key, now) != DM_OK) {
@@ -847,12 +894,7 @@ static void xfer_done(struct http_client *c, struct http_xfer *x, CURLcode cc, l
                  x->resp.attempts, c->o.max_retries, d);
         c->st.retries++;
         x->not_before = now + d;
-        if (c->tail != NULL) {
-            c->tail->next = x;
-        } else {
-            c->head = x;
-        }
-        c->tail = x;
+        queue_put(c, x);
         return;
     }
     if (retry) {
@@ -869,20 +911,41 @@ static void xfer_done(struct http_client *c, struct http_xfer *x, CURLcode cc, l
     if (rc != DM_OK) {
         log_debug("%s", err.msg);
     }
-    xfer_finish(x, rc, &err);
+    xfer_finish(c, x, rc, &err);
 }
 
-int http_run(struct http_client *c, struct dm_err *err)
+/* One turn of the transfer loop: starts what may start, moves every transfer on and hands
+ * the finished ones to their callbacks; when none finished, waits for activity at most
+ * max_wait_ms (less when a held request may go sooner) and moves them on once more. Sets
+ * *finished to the number of callbacks called. */
+static int turn(struct http_client *c, long long max_wait_ms, int *finished, struct dm_err *err)
 {
-    while (c->head != NULL || c->nactive > 0) {
+    *finished = 0;
+    for (int round = 0; round < 2; round++) {
         long long now = mono_ms();
         long long wait = start_ready(c, now);
         int running = 0;
         int left = 0;
-        int finished = 0;
         CURLMsg *m;
         CURLMcode mc;
 
+        if (round == 1) {
+            if (max_wait_ms <= 0 || (c->head == NULL && c->nactive == 0)) {
+                break;
+            }
+            if (wait < 0 || wait > max_wait_ms) {
+                wait = max_wait_ms;
+            }
+            if (wait < 1) {
+                wait = 1;
+            }
+            mc = curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
+            if (mc != CURLM_OK) {
+                return dm_err_set(err, DM_EINTERNAL, "http: curl_multi_poll: %s",
+                                  curl_multi_strerror(mc));
+            }
+            start_ready(c, mono_ms());
+        }
         mc = curl_multi_perform(c->multi, &running);
         if (mc != CURLM_OK) {
             return dm_err_set(err, DM_EINTERNAL, "http: curl_multi_perform: %s",
@@ -903,24 +966,39 @@ int http_run(struct http_client *c, struct dm_err *err)
                 }
             }
             xfer_done(c, x, m->data.result, mono_ms());
-            finished++;
+            (*finished)++;
         }
-        if (finished > 0) {
-            continue;
+        if (*finished > 0) {
+            break;
         }
-        if (wait < 0 || wait > 1000) {
-            wait = 1000;
-        }
-        if (wait < 1) {
-            wait = 1;
-        }
-        mc = curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL);
-        if (mc != CURLM_OK) {
-            return dm_err_set(err, DM_EINTERNAL, "http: curl_multi_poll: %s",
-                              curl_multi_strerror(mc));
+    }
+    if (*finished > 0) {
+        start_ready(c, mono_ms()); /* the freed slots go to what waits, right away */
+    }
+    return DM_OK;
+}
+
+int http_run(struct http_client *c, struct dm_err *err)
+{
+    while (c->nfg > 0) {
+        int finished = 0;
+        int rc = turn(c, 1000, &finished, err);
+
+        if (rc != DM_OK) {
+            return rc;
         }
     }
     return DM_OK;
+}
+
+int http_step(struct http_client *c, long timeout_ms, struct dm_err *err)
+{
+    int finished = 0;
+
+    if (c->head == NULL && c->nactive == 0) {
+        return DM_OK;
+    }
+    return turn(c, timeout_ms, &finished, err);
 }
 
 struct one_ctx {

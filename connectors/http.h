@@ -12,8 +12,10 @@
  * max_retries times; other 4xx are final and handed to the caller.
  *
  * Call order: http_opts_init() → set fields → http_client_new() → http_submit() any number
- * of times → http_run() (drives all transfers until the queue drains; callbacks fire from
- * inside it) → http_client_free(). http_perform_one() is the synchronous shortcut.
+ * of times → http_run() (drives all transfers until no foreground request is left;
+ * callbacks fire from inside it) → http_client_free(). A caller that keeps a window of
+ * background requests in flight drives them with http_step() instead. http_perform_one() is the
+ * synchronous shortcut.
  */
 #ifndef DM_HTTP_H
 #define DM_HTTP_H
@@ -97,9 +99,26 @@ int http_submit_hdr(struct http_client *c, const char *method, const char *path,
                     const char *const *headers, const char *body, size_t len, http_done_fn fn,
                     void *payload, struct dm_err *err) DM_MUST_USE;
 
-/* Drives all queued and retried transfers until none is left. Returns DM_OK, or an error
- * from libcurl's multi interface itself (per-request failures go to the callbacks). */
+/* Drives all queued and retried transfers until no foreground request is left (background
+ * requests move on meanwhile and their callbacks may fire; they are not waited for). Returns
+ * DM_OK, or an error from libcurl's multi interface itself (per-request failures go to the
+ * callbacks). */
 int http_run(struct http_client *c, struct dm_err *err) DM_MUST_USE;
+
+/* Background requests (a sliding window of writes, connector.h apply_start): while on,
+ * http_submit() queues background requests, which http_run() does not wait for and which
+ * start after every foreground request waiting (a look-up someone is blocked on goes
+ * first). Returns the previous setting, to be restored. */
+int http_background(struct http_client *c, int on);
+
+/* One turn of the transfers: starts what may start, moves every transfer on, calls the
+ * callbacks of the finished ones; when none finished, waits for activity at most
+ * timeout_ms (0: not at all) and moves them on once more. Returns at once when nothing is
+ * queued or in flight. Errors as http_run(). */
+int http_step(struct http_client *c, long timeout_ms, struct dm_err *err) DM_MUST_USE;
+
+/* Requests queued or in flight (background ones included) whose callback has not fired. */
+unsigned long http_pending(const struct http_client *c);
 
 /* Synchronous request: submits, runs (other queued requests run too) and fills *out.
  * Returns the request's rc as described for http_done_fn; *out is filled whenever a

@@ -4,6 +4,10 @@
  * apply() runs every change of a batch as a small state machine ("job") driven by the
  * HTTP client's callbacks: each callback looks at the answer and submits the job's next
  * request, until the job has its result. http_run() returns when every job is done.
+ * apply_start() starts one job whose requests are background requests (http.h): the
+ * requests of every job started so far share the client's slots as a sliding window, and
+ * each job reports (conn_done_fn) and frees itself when its result is final and no request
+ * of it is outstanding (job_settle()); apply_wait() moves them on.
  */
 #include <config.h>
 #include "connectors/okta.h"
@@ -22,10 +26,16 @@
 #define OKTA_USERS_PAGE 200
 #define OKTA_MEMBERS_PAGE 1000
 
+struct job;
+
 struct conn {
     struct conn_cfg cfg; /* strings borrowed from the config */
     struct http_client *http;
+    struct job *jobs; /* every job not yet settled (doubly linked) */
+    size_t nstreamed; /* ... of which started by apply_start() */
 };
+
+static void jobs_free(struct conn *c);
 
 /* ---- small helpers ---- */
 
@@ -265,7 +275,8 @@ static void okta_close(struct conn *c)
     if (c == NULL) {
         return;
     }
-    http_client_free(c->http);
+    http_client_free(c->http); /* no callback fires any more: the jobs left can go */
+    jobs_free(c);
     free(c);
 }
 
@@ -676,6 +687,12 @@ struct job {
     struct entry *left;    /* CONN_UNDO_GROUPS: the groups the user left */
     json_t *gprof;         /* groups: the profile as read before the change */
     char prior[16];        /* users: the account state before ("enabled", "disabled") */
+    /* settling (job_settle()) */
+    struct job *prev, *next; /* conn.jobs */
+    int bg;                  /* started by apply_start(): background requests */
+    conn_done_fn done_fn;    /* NULL: nobody to tell (apply(), or abandoned) */
+    void *done_payload;
+    struct apply_result lost; /* res of an abandoned job */
 };
 
 /* A create met E0000001: the user is ours when an earlier attempt of this very request
@@ -1403,7 +1420,7 @@ static void fetch_state(struct job *j)
 
 /* One membership of a leaver removed (404: gone already, as wanted). When the last answer
  * is in, the user is disabled. A failure is reported and the user disabled anyway. */
-static void on_leave(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+static void leave_answer(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
 {
     struct member_req *m = p;
     struct job *j = m->j;
@@ -1428,7 +1445,7 @@ static void on_leave(const struct http_response *r, int rc, const struct dm_err 
     }
 }
 
-static void on_member(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+static void member_answer(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
 {
     struct member_req *m = p;
     struct job *j = m->j;
@@ -1463,7 +1480,7 @@ static int have_add(struct job *j, const char *id)
     return j->have[j->nhave++] != NULL ? DM_OK : DM_ENOMEM;
 }
 
-static void on_job(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+static void job_answer(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
 {
     struct job *j = p;
     json_t *hold = NULL, *x;
@@ -1724,49 +1741,190 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     json_decref(hold);
 }
 
+/* ---- jobs: start, settle, abandon ---- */
+
+static void job_free(struct job *j)
+{
+    json_decref(j->profile);
+    json_decref(j->gprof);
+    entry_free(j->ubefore);
+    entry_free(j->left);
+    for (size_t k = 0; k < j->nhave; k++) {
+        free(j->have[k]);
+    }
+    free(j->have);
+    free(j);
+}
+
+/* Frees every job still linked (the client is gone: no answer will come). */
+static void jobs_free(struct conn *c)
+{
+    while (c->jobs != NULL) {
+        struct job *j = c->jobs;
+        c->jobs = j->next;
+        job_free(j);
+    }
+}
+
+static void job_unlink(struct job *j)
+{
+    struct conn *c = j->c;
+
+    if (j->prev != NULL) {
+        j->prev->next = j->next;
+    } else {
+        c->jobs = j->next;
+    }
+    if (j->next != NULL) {
+        j->next->prev = j->prev;
+    }
+    if (j->bg) {
+        c->nstreamed--;
+    }
+}
+
+/* A job whose result is final and that waits for no answer any more is unlinked, freed and
+ * reported (in that order: the callback may start the next change). */
+static void job_settle(struct job *j)
+{
+    conn_done_fn fn = j->done_fn;
+    void *payload = j->done_payload;
+    const struct change *ch = j->ch;
+    struct apply_result *res = j->res;
+
+    if (!j->done || j->inflight > 0) {
+        return;
+    }
+    job_unlink(j);
+    job_free(j);
+    if (fn != NULL) {
+        fn(ch, res, payload);
+    }
+}
+
+/* The HTTP client's callbacks: a job's requests are background requests when the job is
+ * (every submit of a job happens inside these or job_begin()), and the job may settle. */
+static void on_job(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct job *j = p;
+    int was = http_background(j->c->http, j->bg);
+
+    job_answer(r, rc, herr, j);
+    http_background(j->c->http, was);
+    job_settle(j);
+}
+
+static void on_member(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct job *j = ((struct member_req *)p)->j;
+    int was = http_background(j->c->http, j->bg);
+
+    member_answer(r, rc, herr, p);
+    http_background(j->c->http, was);
+    job_settle(j);
+}
+
+static void on_leave(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct job *j = ((struct member_req *)p)->j;
+    int was = http_background(j->c->http, j->bg);
+
+    leave_answer(r, rc, herr, p);
+    http_background(j->c->http, was);
+    job_settle(j);
+}
+
+/* Starts the job of change v (result into res). */
+static int job_begin(struct conn *c, const struct change *v, struct apply_result *res, int bg,
+                     conn_done_fn fn, void *payload)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    int was;
+
+    memset(res, 0, sizeof(*res));
+    if (j == NULL) {
+        return DM_ENOMEM;
+    }
+    j->c = c;
+    j->ch = v;
+    j->res = res;
+    j->bg = bg;
+    j->done_fn = fn;
+    j->done_payload = payload;
+    j->next = c->jobs;
+    if (c->jobs != NULL) {
+        c->jobs->prev = j;
+    }
+    c->jobs = j;
+    c->nstreamed += bg != 0;
+    was = http_background(c->http, bg);
+    job_start(j);
+    http_background(c->http, was);
+    job_settle(j);
+    return DM_OK;
+}
+
+/* The client failed underneath (a libcurl multi error): every unsettled job of the kind
+ * (bg) is failed with e and reported now; the job itself stays linked, writing into a
+ * result of its own, until its requests answer or the connection is closed. */
+static void jobs_abandon(struct conn *c, int bg, const struct dm_err *e)
+{
+    for (struct job *j = c->jobs; j != NULL; j = j->next) {
+        conn_done_fn fn = j->done_fn;
+        struct apply_result *res = j->res;
+
+        if (j->bg != bg || res == &j->lost) {
+            continue;
+        }
+        res->status = APPLY_FAILED;
+        res->err = *e;
+        if (res->err.rc == DM_OK) {
+            dm_err_set(&res->err, DM_EINTERNAL, "request did not complete");
+        }
+        dm_err_dn(&res->err, j->ch->entry->dn);
+        j->res = &j->lost;
+        j->done_fn = NULL;
+        if (fn != NULL) {
+            fn(j->ch, res, j->done_payload);
+        }
+    }
+}
+
 static int okta_apply(struct conn *c, const struct change *v, size_t n, struct apply_result *res)
 {
-    struct job *jobs = calloc(n ? n : 1, sizeof(*jobs));
     struct dm_err e = {0};
     int rc;
 
-    if (jobs == NULL) {
-        for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (job_begin(c, &v[i], &res[i], 0, NULL, NULL) != DM_OK) {
             res[i].status = APPLY_FAILED;
             dm_err_set(&res[i].err, DM_ENOMEM, "out of memory");
         }
-        return DM_OK;
-    }
-    for (size_t i = 0; i < n; i++) {
-        memset(&res[i], 0, sizeof(res[i]));
-        jobs[i].c = c;
-        jobs[i].ch = &v[i];
-        jobs[i].res = &res[i];
-        job_start(&jobs[i]);
     }
     rc = http_run(c->http, &e);
-    for (size_t i = 0; i < n; i++) {
-        struct job *j = &jobs[i];
-        if (!j->done) {
-            /* http_run() failed underneath (a libcurl multi error): report, do not guess. */
-            res[i].status = APPLY_FAILED;
-            res[i].err = e;
-            if (res[i].err.rc == DM_OK) {
-                dm_err_set(&res[i].err, DM_EINTERNAL, "request did not complete");
-            }
-            dm_err_dn(&res[i].err, v[i].entry->dn);
-        }
-        json_decref(j->profile);
-        json_decref(j->gprof);
-        entry_free(j->ubefore);
-        entry_free(j->left);
-        for (size_t k = 0; k < j->nhave; k++) {
-            free(j->have[k]);
-        }
-        free(j->have);
+    if (rc != DM_OK) {
+        jobs_abandon(c, 0, &e);
     }
-    free(jobs);
     return rc == DM_OK ? DM_OK : DM_EUNAVAIL;
+}
+
+static int okta_apply_start(struct conn *c, const struct change *v, struct apply_result *res,
+                            conn_done_fn done, void *payload)
+{
+    return job_begin(c, v, res, 1, done, payload);
+}
+
+static int okta_apply_wait(struct conn *c, long timeout_ms, size_t *inflight, struct dm_err *err)
+{
+    int rc = http_step(c->http, timeout_ms, err);
+
+    if (rc != DM_OK) {
+        err->rc = DM_EUNAVAIL; /* the connection is of no further use (connector.h) */
+        jobs_abandon(c, 1, err);
+        rc = DM_EUNAVAIL;
+    }
+    *inflight = c->nstreamed;
+    return rc;
 }
 
 static const struct conn_key okta_keys[] = {
@@ -1784,13 +1942,14 @@ static const struct conn_key okta_keys[] = {
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
     .what = "an Okta-style Users/Groups API",
-    .caps =
-        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_DISABLE |
-        CONN_UNDO, /* not CONN_UNDO_DELETE: a user deleted for good is gone */
+    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
+            CONN_DISABLE | CONN_UNDO, /* not CONN_UNDO_DELETE: a user deleted for good is gone */
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,
     .apply = okta_apply,
+    .apply_start = okta_apply_start,
+    .apply_wait = okta_apply_wait,
     .check = okta_check,
     .close = okta_close,
     .find = okta_find,

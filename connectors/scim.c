@@ -3,7 +3,9 @@
  *
  * apply() runs every change of a batch as a small state machine ("job") driven by the HTTP
  * client's callbacks, as connectors/okta.c does: each callback looks at the answer and
- * submits the job's next request until the job has its result.
+ * submits the job's next request until the job has its result. apply_start() starts one job
+ * on background requests (a sliding window, as in okta.c); a job reports and frees itself
+ * when its result is final (job_settle()).
  */
 #include <config.h>
 #include "connectors/scim.h"
@@ -29,7 +31,11 @@ struct conn {
     int patch, etag, bulk, filter;
     long page;              /* filter.maxResults, capped */
     struct scim_schema sch; /* what /Schemas and /ResourceTypes said */
+    struct job *jobs;       /* every job not yet settled (doubly linked) */
+    size_t nstreamed;       /* ... of which started by apply_start() */
 };
+
+static void jobs_free(struct conn *c);
 
 static const char *const scim_hdrs[] = {"Accept: application/scim+json",
                                         "Content-Type: application/scim+json", NULL};
@@ -202,7 +208,8 @@ static void scim_close(struct conn *c)
     if (c == NULL) {
         return;
     }
-    http_client_free(c->http);
+    http_client_free(c->http); /* no callback fires any more: the jobs left can go */
+    jobs_free(c);
     free(c);
 }
 
@@ -508,6 +515,12 @@ struct job {
     unsigned stale; /* 412s met */
     int done;
     time_t started;
+    /* settling (job_settle()) */
+    struct job *prev, *next; /* conn.jobs */
+    int bg;                  /* started by apply_start(): background requests */
+    conn_done_fn done_fn;    /* NULL: nobody to tell (apply(), or abandoned) */
+    void *done_payload;
+    struct apply_result lost; /* res of an abandoned job */
 };
 
 static void job_finish(struct job *j, enum apply_status st)
@@ -986,7 +999,7 @@ static void job_start(struct job *j)
     }
 }
 
-static void on_job(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+static void job_answer(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
 {
     struct job *j = p;
     json_t *body = NULL;
@@ -1130,40 +1143,142 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     json_decref(body);
 }
 
+/* ---- jobs: start, settle, abandon (as in okta.c) ---- */
+
+static void jobs_free(struct conn *c)
+{
+    while (c->jobs != NULL) {
+        struct job *j = c->jobs;
+        c->jobs = j->next;
+        json_decref(j->ops);
+        free(j);
+    }
+}
+
+static void job_settle(struct job *j)
+{
+    conn_done_fn fn = j->done_fn;
+    void *payload = j->done_payload;
+    const struct change *ch = j->ch;
+    struct apply_result *res = j->res;
+    struct conn *c = j->c;
+
+    if (!j->done) {
+        return;
+    }
+    if (j->prev != NULL) {
+        j->prev->next = j->next;
+    } else {
+        c->jobs = j->next;
+    }
+    if (j->next != NULL) {
+        j->next->prev = j->prev;
+    }
+    c->nstreamed -= j->bg != 0;
+    json_decref(j->ops);
+    free(j);
+    if (fn != NULL) {
+        fn(ch, res, payload);
+    }
+}
+
+static void on_job(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct job *j = p;
+    int was = http_background(j->c->http, j->bg);
+
+    job_answer(r, rc, herr, j);
+    http_background(j->c->http, was);
+    job_settle(j);
+}
+
+static int job_begin(struct conn *c, const struct change *v, struct apply_result *res, int bg,
+                     conn_done_fn fn, void *payload)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    int was;
+
+    memset(res, 0, sizeof(*res));
+    if (j == NULL) {
+        return DM_ENOMEM;
+    }
+    j->c = c;
+    j->ch = v;
+    j->res = res;
+    j->bg = bg;
+    j->done_fn = fn;
+    j->done_payload = payload;
+    j->next = c->jobs;
+    if (c->jobs != NULL) {
+        c->jobs->prev = j;
+    }
+    c->jobs = j;
+    c->nstreamed += bg != 0;
+    was = http_background(c->http, bg);
+    job_start(j);
+    http_background(c->http, was);
+    job_settle(j);
+    return DM_OK;
+}
+
+static void jobs_abandon(struct conn *c, int bg, const struct dm_err *e)
+{
+    for (struct job *j = c->jobs; j != NULL; j = j->next) {
+        conn_done_fn fn = j->done_fn;
+        struct apply_result *res = j->res;
+
+        if (j->bg != bg || res == &j->lost) {
+            continue;
+        }
+        res->status = APPLY_FAILED;
+        res->err = *e;
+        if (res->err.rc == DM_OK) {
+            dm_err_set(&res->err, DM_EINTERNAL, "request did not complete");
+        }
+        dm_err_dn(&res->err, j->ch->entry->dn);
+        j->res = &j->lost;
+        j->done_fn = NULL;
+        if (fn != NULL) {
+            fn(j->ch, res, j->done_payload);
+        }
+    }
+}
+
 static int scim_apply(struct conn *c, const struct change *v, size_t n, struct apply_result *res)
 {
-    struct job *jobs = calloc(n ? n : 1, sizeof(*jobs));
     struct dm_err e = {0};
     int rc;
 
-    if (jobs == NULL) {
-        for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
+        if (job_begin(c, &v[i], &res[i], 0, NULL, NULL) != DM_OK) {
             res[i].status = APPLY_FAILED;
             dm_err_set(&res[i].err, DM_ENOMEM, "out of memory");
         }
-        return DM_OK;
-    }
-    for (size_t i = 0; i < n; i++) {
-        memset(&res[i], 0, sizeof(res[i]));
-        jobs[i].c = c;
-        jobs[i].ch = &v[i];
-        jobs[i].res = &res[i];
-        job_start(&jobs[i]);
     }
     rc = http_run(c->http, &e);
-    for (size_t i = 0; i < n; i++) {
-        if (!jobs[i].done) {
-            res[i].status = APPLY_FAILED;
-            res[i].err = e;
-            if (res[i].err.rc == DM_OK) {
-                dm_err_set(&res[i].err, DM_EINTERNAL, "request did not complete");
-            }
-            dm_err_dn(&res[i].err, v[i].entry->dn);
-        }
-        json_decref(jobs[i].ops);
+    if (rc != DM_OK) {
+        jobs_abandon(c, 0, &e);
     }
-    free(jobs);
     return rc == DM_OK ? DM_OK : DM_EUNAVAIL;
+}
+
+static int scim_apply_start(struct conn *c, const struct change *v, struct apply_result *res,
+                            conn_done_fn done, void *payload)
+{
+    return job_begin(c, v, res, 1, done, payload);
+}
+
+static int scim_apply_wait(struct conn *c, long timeout_ms, size_t *inflight, struct dm_err *err)
+{
+    int rc = http_step(c->http, timeout_ms, err);
+
+    if (rc != DM_OK) {
+        err->rc = DM_EUNAVAIL; /* the connection is of no further use (connector.h) */
+        jobs_abandon(c, 1, err);
+        rc = DM_EUNAVAIL;
+    }
+    *inflight = c->nstreamed;
+    return rc;
 }
 
 /* SCIM has no password hashes (RFC 7643 §4.1.1: "password" is the cleartext): a cleartext
@@ -1198,6 +1313,8 @@ const struct conn_ops conn_scim_ops = {
     .apply = scim_apply,
     .check = scim_check,
     .close = scim_close,
+    .apply_start = scim_apply_start,
+    .apply_wait = scim_apply_wait,
     .find = scim_find,
     .find_many = scim_find_many,
     .get = scim_get,

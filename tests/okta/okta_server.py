@@ -3,7 +3,7 @@
 
     okta_server.py --port P --token-file F [--rate-limit N_PER_MIN] [--fail-5xx FRACTION]
                    [--stall FRACTION] [--stall-seconds S] [--drop FRACTION] [--lose FRACTION]
-                   [--seed N]
+                   [--seed N] [--slow-create REGEX --slow-seconds S]
 
 Listens on 127.0.0.1:P (P = 0 picks a free port) and prints "READY <port>" on stdout once it
 accepts connections. Implements the subset of Okta's Users/Groups API that dirmig uses:
@@ -28,7 +28,9 @@ family as Okta counts them: /users, /users/{id}..., GET /users/{id}..., and the 
 --seed, API paths only): --fail-5xx answers 500 or 503 without doing anything, --stall
 sleeps --stall-seconds and then closes the connection without doing anything, --drop closes
 the connection at once, --lose does the request and then closes the connection without
-answering (an answer lost on the way back). /test/* is exempt from auth, rate limit and faults:
+answering (an answer lost on the way back). --slow-create is no fault: a user create
+(POST /api/v1/users) whose profile.login matches REGEX takes --slow-seconds before it is done
+and answered (a slow request, as a busy API answers some; the others go on meanwhile). /test/* is exempt from auth, rate limit and faults:
 
   POST /test/signin {"login","password"} -> {"result": VERIFIED | WRONG_PASSWORD | NEEDS_HOOK |
                                              NO_USER} (checks the stored hash by the
@@ -523,6 +525,11 @@ class Handler(BaseHTTPRequestHandler):
                     store.stats["rate_limited"] += 1
                 raise ApiError("E0000047")
             body = self.json_body(raw)
+            a = self.server.args
+            if a.slow_create and method == "POST" and path == "/api/v1/users" and \
+                    isinstance(body, dict) and isinstance(body.get("profile"), dict) and \
+                    re.search(a.slow_create, str(body["profile"].get("login", ""))):
+                time.sleep(a.slow_seconds)  # outside the lock: only this request is slow
             with store.lock:
                 self.route(method, path, query, body, store)
         except ApiError as e:
@@ -847,6 +854,8 @@ def main():
     ap.add_argument("--drop", type=float, default=0.0)
     ap.add_argument("--lose", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--slow-create", default="")
+    ap.add_argument("--slow-seconds", type=float, default=2.0)
     args = ap.parse_args()
     with open(args.token_file, encoding="utf-8") as f:
         token = f.read().strip()

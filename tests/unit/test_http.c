@@ -238,6 +238,72 @@ static void submit_n(struct http_client *c, int n, const char *path, struct tall
     }
 }
 
+/* Notes the order in which background requests finished. */
+struct order {
+    int seen[8];
+    int n;
+};
+struct order_req {
+    struct order *o;
+    int id;
+};
+
+static void order_done(const struct http_response *resp, int rc, const struct dm_err *err,
+                       void *payload)
+{
+    struct order_req *q = payload;
+
+    (void)err;
+    if (rc == DM_OK && resp->status == 200 && q->o->n < 8) {
+        q->o->seen[q->o->n++] = q->id;
+    }
+}
+
+/* Background requests (a sliding window): http_run() waits for the foreground request only,
+ * which starts before the background ones queued earlier; http_step() moves the background
+ * ones on, in their order, until none is pending. */
+static void test_background(void **state)
+{
+    struct server s;
+    struct http_opts o;
+    struct http_client *c;
+    struct dm_err err = {0};
+    struct order ord = {{0}, 0};
+    struct order_req reqs[5];
+    struct tally fg = {0};
+
+    (void)state;
+    server_start(&s, NULL);
+    http_opts_init(&o);
+    o.concurrency = 1;
+    c = client_new(&s, "http", &o);
+    assert_int_equal(http_background(c, 1), 0);
+    for (int i = 0; i < 5; i++) {
+        reqs[i] = (struct order_req){&ord, i};
+        assert_int_equal(
+            http_submit(c, "GET", "/api/v1/users/bg", NULL, 0, order_done, &reqs[i], &err), DM_OK);
+    }
+    assert_int_equal(http_background(c, 0), 1);
+    assert_int_equal(http_submit(c, "GET", "/api/v1/users/fg", NULL, 0, body_done, &fg, &err),
+                     DM_OK);
+    assert_int_equal(http_pending(c), 6);
+    assert_int_equal(http_run(c, &err), DM_OK);
+    assert_int_equal(fg.ok, 1);
+    assert_int_equal(ord.n, 0); /* one slot: the look-up went first, nothing waited for */
+    assert_int_equal(http_pending(c), 5);
+    for (int i = 0; i < 100 && http_pending(c) > 0; i++) {
+        assert_int_equal(http_step(c, 1000, &err), DM_OK);
+    }
+    assert_int_equal(http_pending(c), 0);
+    assert_int_equal(ord.n, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ord.seen[i], i);
+    }
+    assert_int_equal(http_step(c, 1000, &err), DM_OK); /* nothing pending: returns at once */
+    http_client_free(c);
+    server_stop(&s);
+}
+
 static void test_keepalive(void **state)
 {
     struct server s;
@@ -557,11 +623,17 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_link),   cmocka_unit_test(test_keepalive),
-        cmocka_unit_test(test_basic),  cmocka_unit_test(test_faults),
-        cmocka_unit_test(test_final),  cmocka_unit_test(test_429_waits),
-        cmocka_unit_test(test_skew),   cmocka_unit_test(test_tls),
-        cmocka_unit_test(test_pacing), cmocka_unit_test(test_token_not_logged),
+        cmocka_unit_test(test_link),
+        cmocka_unit_test(test_keepalive),
+        cmocka_unit_test(test_background),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_faults),
+        cmocka_unit_test(test_final),
+        cmocka_unit_test(test_429_waits),
+        cmocka_unit_test(test_skew),
+        cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_pacing),
+        cmocka_unit_test(test_token_not_logged),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

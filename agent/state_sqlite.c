@@ -21,6 +21,13 @@
 /* The newest schema version this program writes (see `migrations` below). */
 #define STATE_SCHEMA_VERSION 3
 #define STATE_BUSY_TIMEOUT_MS 10000
+/* SQLite's page cache for the journal, per connection (PRAGMA cache_size, in KiB when
+ * negative): a bound, so memory stays flat however many objects the journal holds; the
+ * pages past it are read again from the OS's file cache. Stated in dirmig.json(5) (state). */
+#define STATE_CACHE_KIB 8192
+#define STATE_PRAGMAS_(kib)                                                                        \
+    "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-" #kib ";"
+#define STATE_PRAGMAS(kib) STATE_PRAGMAS_(kib)
 
 #define OBJ_COLS                                                                                   \
     "kind, key, source_dn, target_ref, digest, status, last_run, attrs, origin, disabled_at"
@@ -419,8 +426,7 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
     }
     sqlite3_finalize(st);
     st = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", NULL, NULL,
-                     &errmsg) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, STATE_PRAGMAS(STATE_CACHE_KIB), NULL, NULL, &errmsg) != SQLITE_OK) {
         rc = dm_err_set(err, DM_EINVAL, "%s: cannot configure the state journal: %s", path,
                         errmsg ? errmsg : "?");
         goto done;

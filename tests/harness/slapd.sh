@@ -155,7 +155,7 @@ _slapd_write_conf() {
             echo "authz-regexp \"gidNumber=$(id -g)\\\\+uidNumber=$(id -u),cn=peercred,cn=external,cn=auth\" \"cn=admin,$suffix\""
         fi
         echo "database mdb"
-        echo "maxsize 1073741824"
+        echo "maxsize ${SLAPD_MAXSIZE:-1073741824}" # benches of a million entries raise it
         echo "suffix \"$suffix\""
         echo "rootdn \"cn=admin,$suffix\""
         echo "rootpw $hash"

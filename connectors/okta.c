@@ -401,11 +401,13 @@ static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const
                            struct entry **out, int *rcs, struct dm_err *errs);
 
 /* One user by login: find_many() of one name (one way to read and decode a user). */
+static void users_get_many(struct conn *c, const char *const *names, size_t n, struct entry **out,
+                           int *rcs, struct dm_err *errs);
 static int okta_lookup(struct entry **out, struct conn *c, const char *dn, struct dm_err *err)
 {
     int rc;
 
-    okta_find_many(c, OBJ_USER, &dn, 1, out, &rc, err);
+    users_get_many(c, &dn, 1, out, &rc, err); /* GET by login: strongly consistent */
     return rc;
 }
 
@@ -558,7 +560,169 @@ static int okta_get(struct entry **out, struct conn *c, enum obj_kind kind, cons
     return DM_OK;
 }
 
-/* find() of many users at once: every GET in flight together on the shared client. */
+/* find() of many users: one search per chunk of logins (`profile.login eq "a" or ...`),
+ * every chunk in flight together: a batch of 500 look-ups is a dozen requests, not 500.
+ * The search index is eventually consistent (contract: lag under a second, DEPROVISIONED
+ * users included): a user created a moment ago may be missing from the answer. It is then
+ * planned as a create, which the target answers E0000001, and the create job resolves that
+ * as before: an intent of ours (change.adopt, a create retried) adopts it, anyone else's
+ * user is a collision, never a merge. */
+#define OKTA_FIND_CHUNK 40      /* logins per search (the answer stays under a page of 200) */
+#define OKTA_FIND_EXPR_MAX 2400 /* bytes of the expression before URL-encoding */
+
+struct chunk_ctx {
+    const char *const *names;
+    size_t idx[OKTA_FIND_CHUNK]; /* indexes into names/out/rcs/errs */
+    size_t n;
+    struct entry **out;
+    int *rcs;
+    struct dm_err *errs;
+};
+
+static void on_chunk(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct chunk_ctx *k = p;
+    json_t *arr = NULL, *u;
+    size_t i;
+
+    if (rc == DM_OK && r->status == 200) {
+        arr = json_loadb(r->body.data, r->body.len, 0, NULL);
+    }
+    for (size_t m = 0; m < k->n; m++) {
+        size_t x = k->idx[m];
+        if (arr == NULL && rc == DM_OK && r->status == 200) {
+            k->rcs[x] = dm_err_set(&k->errs[x], DM_EINTERNAL, "searching users: unreadable answer");
+        } else if (arr == NULL) {
+            k->rcs[x] = answer_err(&k->errs[x], r, rc, herr, "searching users");
+        } else {
+            k->rcs[x] = dm_err_set(&k->errs[x], DM_ENOTFOUND, "not at the target");
+        }
+        dm_err_dn(&k->errs[x], k->names[x]);
+    }
+    json_array_foreach (arr, i, u) {
+        const char *login =
+            json_string_value(json_object_get(json_object_get(u, "profile"), "login"));
+        for (size_t m = 0; login != NULL && m < k->n; m++) {
+            size_t x = k->idx[m];
+            if (k->out[x] != NULL || strcasecmp(login, k->names[x]) != 0) {
+                continue;
+            }
+            k->out[x] = entry_of(u, "login");
+            memset(&k->errs[x], 0, sizeof(k->errs[x]));
+            k->rcs[x] = k->out[x] != NULL
+                            ? DM_OK
+                            : dm_err_set(&k->errs[x], DM_ENOMEM, "user %s: out of memory", login);
+        }
+    }
+    json_decref(arr);
+}
+
+/* Appends `profile.login eq "NAME"` (with " and \ escaped) to the expression; 0 when it
+ * does not fit in cap. */
+static int expr_add(char *expr, size_t *len, size_t cap, const char *name)
+{
+    size_t need = 24 + 2 * strlen(name);
+
+    if (*len + need >= cap) {
+        return 0;
+    }
+    *len += (size_t)snprintf(expr + *len, cap - *len, "%sprofile.login eq \"", *len ? " or " : "");
+    for (const char *q = name; *q; q++) {
+        if (*q == '"' || *q == '\\') {
+            expr[(*len)++] = '\\';
+        }
+        expr[(*len)++] = *q;
+    }
+    expr[(*len)++] = '"';
+    expr[*len] = '\0';
+    return 1;
+}
+
+static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
+                           struct entry **out, int *rcs, struct dm_err *errs)
+{
+    size_t nchunks = (n + OKTA_FIND_CHUNK - 1) / OKTA_FIND_CHUNK + 1, used = 0;
+    struct chunk_ctx *ks = kind == OBJ_USER ? calloc(nchunks ? nchunks : 1, sizeof(*ks)) : NULL;
+    struct dm_err e = {0};
+    size_t i = 0;
+
+    for (size_t x = 0; x < n; x++) {
+        out[x] = NULL;
+        memset(&errs[x], 0, sizeof(errs[x]));
+        rcs[x] = DM_ENOTFOUND; /* nothing to look up (the caller skips it) */
+    }
+    if (kind != OBJ_USER || ks == NULL) { /* groups (few, each a search plus member pages) */
+        for (size_t x = 0; x < n; x++) {
+            if (names[x] != NULL && names[x][0] != '\0') {
+                rcs[x] = kind == OBJ_USER ? dm_err_set(&errs[x], DM_ENOMEM, "out of memory")
+                                          : okta_find(&out[x], c, kind, names[x], &errs[x]);
+            }
+        }
+        free(ks);
+        return;
+    }
+    while (i < n) {
+        struct chunk_ctx *k = NULL;
+        char expr[OKTA_FIND_EXPR_MAX];
+        char *esc = NULL, *path = NULL;
+        size_t len = 0;
+
+        expr[0] = '\0';
+        for (; i < n; i++) {
+            if (names[i] == NULL || names[i][0] == '\0') {
+                continue;
+            }
+            if (k == NULL) {
+                if (used == nchunks) {
+                    break; /* cannot happen: nchunks counts one chunk per OKTA_FIND_CHUNK */
+                }
+                k = &ks[used++];
+                *k = (struct chunk_ctx){.names = names, .out = out, .rcs = rcs, .errs = errs};
+            }
+            if (k->n == OKTA_FIND_CHUNK || !expr_add(expr, &len, sizeof(expr), names[i])) {
+                if (k->n == 0) { /* one name longer than the expression allows */
+                    rcs[i] = dm_err_set(&errs[i], DM_EINVAL, "login too long to look up");
+                    dm_err_dn(&errs[i], names[i]);
+                    continue;
+                }
+                break;
+            }
+            rcs[i] = DM_EINTERNAL; /* until the answer says */
+            k->idx[k->n++] = i;
+        }
+        if (k == NULL || k->n == 0) {
+            continue;
+        }
+        esc = okta_url_escape(expr);
+        if (esc == NULL || asprintf(&path, "/api/v1/users?limit=200&search=%s", esc) < 0) {
+            path = NULL;
+        }
+        if (path == NULL || http_submit(c->http, "GET", path, NULL, 0, on_chunk, k, &e) != DM_OK) {
+            if (path == NULL) {
+                dm_err_set(&e, DM_ENOMEM, "out of memory");
+            }
+            for (size_t m = 0; m < k->n; m++) {
+                errs[k->idx[m]] = e;
+                rcs[k->idx[m]] = e.rc;
+            }
+            k->n = 0;
+        }
+        free(esc);
+        free(path);
+    }
+    if (used > 0 && http_run(c->http, &e) != DM_OK) {
+        for (size_t x = 0; x < n; x++) {
+            if (rcs[x] == DM_EINTERNAL && out[x] == NULL && errs[x].rc == DM_OK) {
+                errs[x] = e;
+                rcs[x] = DM_EUNAVAIL;
+            }
+        }
+    }
+    free(ks);
+}
+
+/* get() of many users by id: every GET in flight together on the shared client (strongly
+ * consistent: the journal's reference of an object dirmig wrote). */
 struct many_ctx {
     struct entry **out;
     int *rc;
@@ -584,10 +748,10 @@ static void on_many(const struct http_response *r, int rc, const struct dm_err *
     json_decref(j);
 }
 
-static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
-                           struct entry **out, int *rcs, struct dm_err *errs)
+static void users_get_many(struct conn *c, const char *const *names, size_t n, struct entry **out,
+                           int *rcs, struct dm_err *errs)
 {
-    struct many_ctx *m = kind == OBJ_USER ? calloc(n ? n : 1, sizeof(*m)) : NULL;
+    struct many_ctx *m = calloc(n ? n : 1, sizeof(*m));
     struct dm_err e = {0};
 
     for (size_t i = 0; i < n; i++) {
@@ -597,9 +761,8 @@ static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const
             rcs[i] = DM_ENOTFOUND; /* nothing to look up (the caller skips it) */
             continue;
         }
-        if (m == NULL) { /* groups (few, each a search plus member pages), or no memory */
-            rcs[i] = kind == OBJ_USER ? dm_err_set(&errs[i], DM_ENOMEM, "out of memory")
-                                      : okta_find(&out[i], c, kind, names[i], &errs[i]);
+        if (m == NULL) {
+            rcs[i] = dm_err_set(&errs[i], DM_ENOMEM, "out of memory");
             continue;
         }
         char *esc = okta_url_escape(names[i]), *path = NULL;
@@ -630,7 +793,7 @@ static void okta_get_many(struct conn *c, enum obj_kind kind, const char *const 
                           struct entry **out, int *rcs, struct dm_err *errs)
 {
     if (kind == OBJ_USER) {
-        okta_find_many(c, kind, refs, n, out, rcs, errs);
+        users_get_many(c, refs, n, out, rcs, errs);
         return;
     }
     for (size_t i = 0; i < n; i++) {

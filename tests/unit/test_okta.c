@@ -524,6 +524,51 @@ static void test_read_find(void **state)
     assert_null(e);
     assert_string_equal(err.dn, "nobody@example.com");
 
+    /* find_many() of users: one search per chunk of 40 logins; found by login whatever the
+     * case, absent ones DM_ENOTFOUND, an empty name skipped */
+    {
+        enum { NF = 100 };
+        const char *names[NF];
+        char buf[NF][64];
+        struct entry *out[NF];
+        int rcs[NF];
+        struct dm_err errs[NF];
+
+        for (int i = 0; i < NF; i++) {
+            if (i % 10 == 9) {
+                snprintf(buf[i], sizeof(buf[i]), "absent%04d@example.com", i);
+            } else {
+                snprintf(buf[i], sizeof(buf[i]),
+                         i % 2 ? "BULK%04d@example.com" : "bulk%04d@example.com", i);
+            }
+            names[i] = buf[i];
+        }
+        names[3] = "";
+        names[4] = UMLAUT_LOGIN;
+        names[5] = "quo\"te\\@example.com"; /* escaped in the search expression */
+        req0 = server_stat(&s, "requests");
+        conn_okta_ops.find_many(c, OBJ_USER, names, NF, out, rcs, errs);
+        assert_int_equal(server_stat(&s, "requests") - req0, (NF - 1 + 39) / 40);
+        for (int i = 0; i < NF; i++) {
+            if (i == 3 || i == 5 || i % 10 == 9) {
+                assert_int_equal(rcs[i], DM_ENOTFOUND);
+                assert_null(out[i]);
+                continue;
+            }
+            assert_int_equal(rcs[i], DM_OK);
+            assert_non_null(out[i]);
+            if (i == 4) {
+                assert_string_equal(out[i]->key, uid);
+            } else {
+                char lk[64];
+                snprintf(lk, sizeof(lk), "bulk%04d@example.com", i);
+                assert_string_equal(out[i]->key, json_string_value(json_object_get(ids, lk)));
+                assert_string_equal(out[i]->dn, lk);
+            }
+            entry_free(out[i]);
+        }
+    }
+
     /* find() a group by name, members as ids over two member pages (1000 + 151) */
     req0 = server_stat(&s, "requests");
     assert_int_equal(conn_okta_ops.find(&e, c, OBJ_GROUP, "Big group", &err), DM_OK);

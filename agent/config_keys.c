@@ -65,6 +65,12 @@ const struct cfg_key config_keys[] = {
      .doc = "Reconnect attempts after a dropped connection."},
     {"write_window", CFG_INT, "64", CFG_EP, 1, 1024, EPOFF(conn.write_window),
      .doc = "Maximum write operations in flight."},
+    {"write_connections", CFG_INT, "1", CFG_EP, 1, 16, EPOFF(conn.write_connections),
+     .doc = "LDAP target: connections that write each batch in parallel, each with write_window "
+            "operations in flight; objects are spread over them by DN (one object's changes "
+            "stay on one connection, groups are written after their members). 1 by "
+            "measurement: more were slower against slapd on 2 cores (doc/benchmarks.md); try "
+            "more against a server with more cores."},
     {"member_chunk", CFG_INT, "1000", CFG_EP, 1, 100000, EPOFF(conn.member_chunk),
      .doc = "Values per modify when writing big multi-valued attributes."},
     {"dialect", CFG_STR, "ldap", CFG_EP, .values = "ldap|ad", EPOFF(conn.dialect),

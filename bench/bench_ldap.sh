@@ -13,7 +13,10 @@
 # Prints a markdown table on stdout; progress goes to stderr.
 #
 # Environment: DIRMIG (default ./dirmig from the build tree), PYTHON3, KEEP_TESTDIR=1,
-# BENCH_SKIP_10K=1 (skip the separate 10k RSS run).
+# BENCH_SKIP_10K=1 (skip the separate 10k RSS run), WRITE_CONNECTIONS="1 4" (a dirmig row
+# per target.write_connections value, each into a fresh target; default: one row with the
+# configured default), PERF_DIR=DIR (each dirmig run under `perf record -a -g`, whole
+# machine, into DIR/TAG.data: read with `perf report --sort comm,dso`).
 set -u -o pipefail
 umask 077
 
@@ -113,10 +116,11 @@ check_target() {
     [ "$got" -ge "$n_entries" ] || say "WARNING: $1 holds $got of $n_entries entries"
 }
 
-# run_dirmig SRCNAME DSTNAME TAG: prints "seconds rss_kib".
+# run_dirmig SRCNAME DSTNAME TAG [WRITE_CONNECTIONS]: prints "seconds rss_kib".
 run_dirmig() {
-    local src=$1 dst=$2 tag=$3 t0 t1 su sp tu tp
+    local src=$1 dst=$2 tag=$3 wc=${4:-} t0 t1 su sp tu tp extra="" 
     su="${src}_URI" sp="${src}_PW_FILE" tu="${dst}_URI" tp="${dst}_PW_FILE"
+    [ -n "$wc" ] && extra=", \"write_connections\": $wc"
     cat > "$W/$tag.json" << EOF
 {
   "source": { "uri": "${!su}", "base": "$SRC_SUF",
@@ -124,14 +128,17 @@ run_dirmig() {
               "users":  { "base": "ou=people,$SRC_SUF", "filter": "(objectClass=inetOrgPerson)" },
               "groups": { "base": "ou=groups,$SRC_SUF" } },
   "target": { "uri": "${!tu}", "base": "$DST_SUF",
-              "bind_dn": "cn=admin,$DST_SUF", "bind_pw_file": "${!tp}" },
+              "bind_dn": "cn=admin,$DST_SUF", "bind_pw_file": "${!tp}"$extra },
   "state": { "path": "$W/$tag.db" },
   "run": { "batch_size": 500 },
   "log": { "level": "info", "file": "$W/$tag.log" }
 }
 EOF
     t0=$(now)
-    "$TIME_BIN" -v -o "$W/$tag.time" "$DIRMIG" -c "$W/$tag.json" run --json \
+    # PERF_DIR: where the time goes, the whole machine while dirmig runs (perf record -a)
+    # shellcheck disable=SC2086
+    "$TIME_BIN" -v -o "$W/$tag.time" ${PERF_DIR:+perf record -a -g -F 499 -o "$PERF_DIR/$tag.data" --} \
+        "$DIRMIG" -c "$W/$tag.json" run --json \
         > "$W/$tag.out" 2> "$W/$tag.err" || {
         tail -n 5 "$W/$tag.err" >&2
         die "dirmig run ($tag) failed"
@@ -186,14 +193,17 @@ EOF
         rows+=("| $kind | 4 x ldapadd, pre-split LDIF (load only) | $n_entries | $par_s | $(rate "$n_entries" "$par_s") | $(ratio "$par_s" "$base_s") | - |")
     fi
 
-    # (c) dirmig
-    fresh_target "M_$kind" "$kind"
-    say "[$kind] dirmig run"
-    read -r dm_s dm_rss <<< "$(run_dirmig SRC "M_$kind" "dirmig-$kind")"
-    check_target "M_$kind"
-    slapd_stop "M_$kind"
-    rows+=("| $kind | dirmig run | $n_entries | $dm_s | $(rate "$n_entries" "$dm_s") | $(ratio "$dm_s" "$base_s") | $((dm_rss / 1024)) |")
-    rows+=("| $kind | dirmig run / 4 x ldapadd | | | | $(ratio "$dm_s" "$par_s") | |")
+    # (c) dirmig, once per write_connections value asked for
+    for wc in ${WRITE_CONNECTIONS:--}; do
+        [ "$wc" = - ] && wc=""
+        fresh_target "M_$kind$wc" "$kind"
+        say "[$kind] dirmig run${wc:+ (write_connections $wc)}"
+        read -r dm_s dm_rss <<< "$(run_dirmig SRC "M_$kind$wc" "dirmig-$kind$wc" "$wc")"
+        check_target "M_$kind$wc"
+        slapd_stop "M_$kind$wc"
+        rows+=("| $kind | dirmig run${wc:+, write_connections $wc} | $n_entries | $dm_s | $(rate "$n_entries" "$dm_s") | $(ratio "$dm_s" "$base_s") | $((dm_rss / 1024)) |")
+        rows+=("| $kind | ... the same / 4 x ldapadd | | | | $(ratio "$dm_s" "$par_s") | |")
+    done
     eval "rss_main_$kind=$dm_rss"
 done
 

@@ -85,6 +85,8 @@ struct conn_cfg {
     int op_timeout_ms;            /* per operation */
     int page_size;                /* paged-results page size */
     int write_window;             /* max operations in flight during apply() */
+    int write_connections;        /* LDAP: connections writing a batch in parallel, each with
+                                   * its window; objects partitioned by DN */
     int member_chunk;             /* values per modify for big multi-valued attributes */
     int max_retries;              /* reconnect attempts after a dropped connection */
     /* HTTP targets (type "okta"): uri is the https:// base URL */

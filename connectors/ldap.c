@@ -22,6 +22,8 @@
 #include "connectors/ldap_nest.h"
 
 #include <assert.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,6 +33,7 @@
 #define LDAP_DEFAULT_PAGE 500
 #define LDAP_DEFAULT_CHUNK 1000
 #define LDAP_MAX_WINDOW 4096
+#define LDAP_MAX_CONNS 16 /* target.write_connections, at most */
 
 enum item_state {
     ST_TODO = 0, /* not sent yet (or to be resent after a reconnect) */
@@ -61,6 +64,11 @@ struct conn {
     size_t nm;
     size_t nbv;
     size_t nbvp;
+
+    /* apply() with target.write_connections > 1: the other connections, each written by a
+     * thread of its own during apply() (opened at the first batch that needs them) */
+    struct conn *sub[LDAP_MAX_CONNS - 1];
+    size_t nsub;
 };
 
 struct apply_ctx {
@@ -74,6 +82,8 @@ struct apply_ctx {
     size_t ndone;
     size_t window;
     size_t chunk;
+    unsigned char *left; /* not NULL: an item overtaken by a dependency (ST_RETRY) is not
+                          * redone here but marked left[i] = 1 for the caller to redo */
 };
 
 /* ---- open / close ---- */
@@ -82,6 +92,9 @@ static void ldap_close(struct conn *c)
 {
     if (c == NULL) {
         return;
+    }
+    for (size_t k = 0; k < c->nsub; k++) {
+        ldap_close(c->sub[k]);
     }
     ldap_common_close(&c->s);
     ldap_delta_free(c->delta);
@@ -1471,14 +1484,19 @@ static int apply_pass(struct apply_ctx *a)
         lost = collect_one(a);
     }
     for (size_t i = 0; lost == 0 && i < a->n; i++) {
-        if (a->state[i] == ST_EXISTS || a->state[i] == ST_RETRY) {
+        if (a->state[i] == ST_RETRY && a->left != NULL) {
+            a->left[i] = 1; /* its dependency may be on another connection: the caller */
+            a->state[i] = ST_DONE;
+        } else if (a->state[i] == ST_EXISTS || a->state[i] == ST_RETRY) {
             lost = sync_item(a, i);
         }
     }
     return lost;
 }
 
-static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct apply_result *res)
+/* apply() on one connection; left: see struct apply_ctx (NULL: redo overtaken items here). */
+static int apply_one(struct conn *c, const struct change *v, size_t n, struct apply_result *res,
+                     unsigned char *left)
 {
     struct apply_ctx a;
     struct dm_err e;
@@ -1494,6 +1512,7 @@ static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct a
     a.v = v;
     a.n = n;
     a.res = res;
+    a.left = left;
     a.window = c->s.cfg.write_window > 0 ? (size_t)c->s.cfg.write_window : 1;
     if (a.window > LDAP_MAX_WINDOW) {
         a.window = LDAP_MAX_WINDOW;
@@ -1581,6 +1600,169 @@ done:
     free(a.want);
     free(a.state);
     free(a.replayed);
+    return rc;
+}
+
+/* ---- apply() on several connections (target.write_connections) ---- */
+
+/* One connection's share of a batch, written by its own thread. */
+struct part {
+    struct conn *c;
+    struct change *v;
+    struct apply_result *res;
+    size_t *orig; /* batch index of each item */
+    unsigned char *left;
+    size_t n;
+    int rc;
+};
+
+static void *part_main(void *arg)
+{
+    struct part *p = arg;
+
+    p->rc = apply_one(p->c, p->v, p->n, p->res, p->left);
+    return NULL;
+}
+
+static int size_cmp(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* FNV-1a of the DN, case folded: an object always goes to the same connection. */
+static size_t dn_part(const char *dn, size_t nparts)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (const unsigned char *q = (const unsigned char *)dn; *q; q++) {
+        h ^= (uint64_t)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q);
+        h *= 1099511628211ULL;
+    }
+    return (size_t)(h % nparts);
+}
+
+/* Opens the other write connections up to want - 1 (a failure leaves fewer, with a warning:
+ * the batch is written on the connections there are). Returns how many connections write. */
+static size_t subs_open(struct conn *c, size_t want)
+{
+    while (c->nsub + 1 < want) {
+        struct dm_err e = {0};
+        struct conn *sc = NULL;
+        if (ldap_open(&sc, &c->s.cfg, &e) != DM_OK) {
+            log_warn("%s: write connection %zu of %zu not opened, writing on %zu: %s", c->s.cfg.uri,
+                     c->nsub + 2, want, c->nsub + 1, e.msg);
+            break;
+        }
+        c->sub[c->nsub++] = sc;
+        if (c->nsub + 1 == want) {
+            log_info("%s: writing on %zu connections", c->s.cfg.uri, want);
+        }
+    }
+    return c->nsub + 1;
+}
+
+/* The batch split by DN over the connections, each written by a thread of its own with its
+ * window in flight; what overtook a dependency written on another connection (a child whose
+ * parent was still in flight there, a delete of a parent whose children were) is redone on
+ * this connection afterwards, in batch order. Groups come in their own batches, after their
+ * members (the pipeline's passes), so no member is written beside its group. */
+static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct apply_result *res)
+{
+    size_t want = c->s.cfg.write_connections > 1 ? (size_t)c->s.cfg.write_connections : 1;
+    struct part parts[LDAP_MAX_CONNS];
+    pthread_t th[LDAP_MAX_CONNS];
+    int started[LDAP_MAX_CONNS] = {0};
+    struct change *rv = NULL;
+    struct apply_result *rres = NULL;
+    size_t *rorig = NULL, nretry = 0, np;
+    int rc = DM_OK;
+
+    if (want > LDAP_MAX_CONNS) {
+        want = LDAP_MAX_CONNS;
+    }
+    if (want <= 1 || n < 2 * want) {
+        return apply_one(c, v, n, res, NULL);
+    }
+    np = subs_open(c, want);
+    if (np <= 1) {
+        return apply_one(c, v, n, res, NULL);
+    }
+    memset(parts, 0, sizeof(parts));
+    for (size_t k = 0; k < np; k++) {
+        parts[k].c = k == 0 ? c : c->sub[k - 1];
+        parts[k].v = calloc(n, sizeof(*parts[k].v));
+        parts[k].res = calloc(n, sizeof(*parts[k].res));
+        parts[k].orig = calloc(n, sizeof(*parts[k].orig));
+        parts[k].left = calloc(n, 1);
+        if (parts[k].v == NULL || parts[k].res == NULL || parts[k].orig == NULL ||
+            parts[k].left == NULL) {
+            rc = DM_ENOMEM;
+        }
+    }
+    rv = calloc(n, sizeof(*rv));
+    rres = calloc(n, sizeof(*rres));
+    rorig = calloc(n, sizeof(*rorig));
+    if (rc != DM_OK || rv == NULL || rres == NULL || rorig == NULL) {
+        rc = apply_one(c, v, n, res, NULL); /* no memory to split: one connection */
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct part *p = &parts[dn_part(v[i].entry->dn, np)];
+        p->v[p->n] = v[i];
+        p->orig[p->n++] = i;
+    }
+    for (size_t k = 1; k < np; k++) {
+        started[k] = parts[k].n > 0 && pthread_create(&th[k], NULL, part_main, &parts[k]) == 0;
+        if (!started[k]) {
+            part_main(&parts[k]); /* no thread: written here, one after the other */
+        }
+    }
+    part_main(&parts[0]);
+    for (size_t k = 1; k < np; k++) {
+        if (started[k]) {
+            pthread_join(th[k], NULL);
+        }
+    }
+    for (size_t k = 0; k < np; k++) {
+        struct part *p = &parts[k];
+        if (p->rc == DM_EUNAVAIL && rc == DM_OK) {
+            rc = DM_EUNAVAIL;
+        }
+        for (size_t m = 0; m < p->n; m++) {
+            if (p->left[m]) {
+                rorig[nretry++] = p->orig[m];
+                entry_free(p->res[m].before); /* none made for it: nothing was written */
+                entry_free(p->res[m].after);
+            } else {
+                res[p->orig[m]] = p->res[m];
+            }
+        }
+    }
+    if (nretry > 0) {
+        /* in batch order: parents before children, as the pipeline queued them */
+        qsort(rorig, nretry, sizeof(*rorig), size_cmp);
+        for (size_t m = 0; m < nretry; m++) {
+            rv[m] = v[rorig[m]];
+        }
+        if (apply_one(c, rv, nretry, rres, NULL) == DM_EUNAVAIL) {
+            rc = DM_EUNAVAIL;
+        }
+        for (size_t m = 0; m < nretry; m++) {
+            res[rorig[m]] = rres[m];
+        }
+    }
+done:
+    for (size_t k = 0; k < np; k++) {
+        free(parts[k].v);
+        free(parts[k].res);
+        free(parts[k].orig);
+        free(parts[k].left);
+    }
+    free(rv);
+    free(rres);
+    free(rorig);
     return rc;
 }
 

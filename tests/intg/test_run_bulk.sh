@@ -3,7 +3,7 @@
 # members, one nested, one with an out-of-scope member). Checks: no failure, exactly one
 # unresolved member, every user binds at the target with its original password, every entry
 # and membership identical, a second run changes nothing, and 3 source edits give exactly 3
-# updates.
+# updates. Written on four connections (target.write_connections 4): the same result.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 require_bindcheck
@@ -21,12 +21,15 @@ start_server SRC dc=src,dc=example "$DATA/src.ldif"
 start_server DST dc=dst,dc=example "$DATA/dst.ldif"
 users=$((N_USERS + 1)) # + canary
 
-mkconfig "$WORK/bulk.json" SRC DST
+mkconfig "$WORK/bulk.json" SRC DST "target.write_connections=4"
 log "running dirmig on $users users, $N_GROUPS groups"
 t0=$(date +%s)
 dm run1 -c "$WORK/bulk.json" run --json
 expect_rc 0 run1 "dirmig run"
 log "first run took $(($(date +%s) - t0)) s"
+# target.write_connections 4: the batches are written on four connections
+grep -q "writing on 4 connections" "$WORK/bulk.log" ||
+    fail "the run did not write on 4 connections (target.write_connections 4)"
 expect_json "$WORK/run1.out" status "done" \
     total.failed 0 \
     users.created "$users" \

@@ -67,7 +67,7 @@ enum st_stmt {
 };
 
 /* An objects row whose object the target holds, as far as the journal knows. */
-#define AT_TARGET "status IN ('ok', 'left', 'failed') AND coalesce(target_dn, '') != ''"
+#define AT_TARGET "status IN ('ok', 'left', 'failed') AND coalesce(target_ref, '') != ''"
 
 /* The columns read_run() expects, in this order. */
 #define RUN_COLUMNS                                                                                \

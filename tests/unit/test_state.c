@@ -345,7 +345,7 @@ static void put_full(struct state *s, const char *key, const char *tdn, const ch
     o.kind = (char *)"user";
     o.key = (char *)key;
     o.source_dn = (char *)key;
-    o.target_dn = (char *)tdn;
+    o.target_ref = (char *)tdn;
     o.status = (char *)status;
     o.last_run = run;
     o.disabled_at = disabled_at;

@@ -16,8 +16,10 @@
 # 5. A user disabled in the source whose RDN is taken under the container: a clear error
 #    for that user, the entry already there untouched, the user left where it is.
 # 6. delete_after_days deletes the disabled users from the container.
-# 7. ppolicy: pwdAccountLockedTime 000001010000Z: a disabled user's bind is refused at the
-#    target (and arrives locked); enabled again, the lock is gone and the bind works.
+# 7. ppolicy: pwdAccountLockedTime 000001010000Z together with the container (both
+#    applied): a disabled user is moved and locked, its bind refused at the target (one
+#    that arrives disabled too); enabled again, it is moved back, the lock is gone and the
+#    bind works.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 
@@ -247,11 +249,14 @@ skeleton_ldif "$T" "$DATA/dst2.ldif"
 start_server DST2 "$T" "$DATA/dst2.ldif" ppolicy=3
 mkconfig "$WORK/p.json" SRC DST2 "map=$MAP" source.users.disabled.attribute=employeeType \
     'source.users.disabled.values=["left","suspended"]' target.disable.attribute=pwdAccountLockedTime \
-    target.disable.value=000001010000Z
+    target.disable.value=000001010000Z "target.disable.container=$D"
 pw_of() { awk -F '\t' -v dn="uid=$1,ou=people,$S" '$1 == dn {print $2}' "$SECRETS/src.pw"; }
-bind_as() { # UID: a simple bind as the user at DST2 with its source password
-    ldapwhoami -x -H "$DST2_URI" -D "uid=$1,ou=people,$T" -y <(printf '%s' "$(pw_of "$1")") \
+bind_as() { # UID [PARENT]: a simple bind as the user at DST2 with its source password
+    ldapwhoami -x -H "$DST2_URI" -D "uid=$1,${2:-ou=people,$T}" -y <(printf '%s' "$(pw_of "$1")") \
         > "$WORK/bind.out" 2>&1
+}
+lock_of() { # DN: the entry's pwdAccountLockedTime at DST2
+    slapd_search DST2 -b "$1" -s base pwdAccountLockedTime | sed -n 's/^pwdAccountLockedTime: //p'
 }
 # two users no section above touched
 read -r p1 p2 <<< "$(slapd_search SRC -b "ou=people,$S" -s one uid | sed -n 's/^uid: //p' |
@@ -261,24 +266,23 @@ read -r p1 p2 <<< "$(slapd_search SRC -b "ou=people,$S" -s one uid | sed -n 's/^
 src_state "$p1" suspended
 dm prun1 -c "$WORK/p.json" run --json
 expect_rc 0 prun1 "run into a ppolicy target"
-[ "$(slapd_search DST2 -b "uid=$p1,ou=people,$T" -s base pwdAccountLockedTime |
-    sed -n 's/^pwdAccountLockedTime: //p')" = 000001010000Z ] || fail "$p1 arrived without the lock"
+[ "$(lock_of "uid=$p1,$D")" = 000001010000Z ] || fail "$p1 did not arrive locked under $D"
 bind_as "$p2" || fail "$p2 (enabled) cannot bind at the target: $(cat "$WORK/bind.out")"
-bind_as "$p1" && fail "$p1 (disabled, locked) could bind at the target"
+bind_as "$p1" "$D" && fail "$p1 (disabled, locked) could bind at the target"
 grep -q "Invalid credentials (49)" "$WORK/bind.out" || fail "unexpected bind answer: $(cat "$WORK/bind.out")"
 src_state "$p1" -
 dm prun2 -c "$WORK/p.json" run --json
 expect_rc 0 prun2 "run with the user enabled again"
 expect_json "$WORK/prun2.out" users.updated 1 reasons.enabled 1
-[ -z "$(slapd_search DST2 -b "uid=$p1,ou=people,$T" -s base pwdAccountLockedTime |
-    sed -n 's/^pwdAccountLockedTime: //p')" ] || fail "the lock is still there"
+[ -z "$(lock_of "uid=$p1,ou=people,$T")" ] || fail "the lock is still there (or $p1 was not moved back)"
 bind_as "$p1" || fail "$p1 (enabled again) cannot bind: $(cat "$WORK/bind.out")"
 src_state "$p2" suspended
 dm prun3 -c "$WORK/p.json" run --json
 expect_rc 0 prun3 "run with an enabled user disabled"
 expect_json "$WORK/prun3.out" users.updated 1 reasons.disabled 1
-bind_as "$p2" && fail "$p2 (disabled) could still bind"
-log "ok: ppolicy: pwdAccountLockedTime 000001010000Z refuses the bind, enabling removes the lock"
+[ "$(lock_of "uid=$p2,$D")" = 000001010000Z ] || fail "$p2 was not moved under $D and locked"
+bind_as "$p2" "$D" && fail "$p2 (disabled) could still bind"
+log "ok: ppolicy with the container: locked and moved, the bind refused; enabled: moved back, unlocked, the bind works"
 
 check_no_secrets
 log "PASS"

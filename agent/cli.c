@@ -160,8 +160,8 @@ static const struct cli_command commands[] = {
      "dirmig -c dirmig.json map --explain uid=ada,ou=people,dc=example,dc=org", NULL, explain_cmd,
      NULL},
     {"plan", "dry run: what a run would create, update or leave unchanged, and why",
-     O_WAVE | O_RETRY | O_LIMIT | O_SAMPLES | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND | O_ALLOW_DELETES | O_PLAN_OUT |
-         O_JSON,
+     O_WAVE | O_RETRY | O_LIMIT | O_SAMPLES | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND |
+         O_ALLOW_DELETES | O_PLAN_OUT | O_JSON,
      0,
      "Reads the source through the map and compares each object with what the target holds: "
      "what a run would create, update, disable, delete or leave unchanged and why (new, "
@@ -173,8 +173,8 @@ static const struct cli_command commands[] = {
      "source-health gate or a deletion limit blocks the changes.",
      "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL, NULL},
     {"run", "the migration: users, then groups and memberships",
-     O_WAVE | O_RETRY | O_LIMIT | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND | O_ALLOW_DELETES |
-         O_PLAN_IN | O_MAX_AGE | O_JSON,
+     O_WAVE | O_RETRY | O_LIMIT | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND |
+         O_ALLOW_DELETES | O_PLAN_IN | O_MAX_AGE | O_JSON,
      0,
      "Migrates users, then groups and memberships, planned from what the target holds and "
      "journaling every batch in the state journal: a run stopped half-way can be started "

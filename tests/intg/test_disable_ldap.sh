@@ -9,7 +9,9 @@
 #    no group.
 # 3. leavers.remove_from_groups false: a user disabled in the source moves under the
 #    container with its RDN; the groups dirmig writes and a group only the target has name
-#    its new DN; the journal follows; enabled again it moves back, the groups follow.
+#    its new DN; the journal follows; enabled again it moves back, the groups follow. With
+#    remove_from_groups, out of its groups and back. A saved plan lists the disable as a
+#    move under the container, and run --plan makes it.
 # 4. remove_from_groups true: a leaver moves under the container and out of every group (a
 #    group only the target has too); rolling that run back brings it to its DN and its
 #    groups; the next run disables it again.
@@ -165,6 +167,28 @@ expect_rc 0 run3c "enable with remove_from_groups"
 exists DST "uid=$mv_uid,ou=people,$T" || fail "$mv_uid was not moved back"
 members "$G0" | grep -q "^uid=$mv_uid,ou=people," || fail "$mv_uid is not back in grp0000"
 log "ok: with remove_from_groups: out of the groups under $D, back in grp0000 when enabled"
+
+# a saved plan: the disable it lists is the move run --plan makes
+src_state "$mv_uid" suspended
+dm plan3d -c "$WORK/c.json" plan --out "$WORK/p3.jsonl" --json
+expect_rc 0 plan3d "plan --out of a disable"
+"$PYTHON3" - "$WORK/p3.jsonl" "$mv_uid" << 'EOF' || fail "the saved plan does not list the move"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ch = [r for r in rows if r.get("op") and "uid=%s," % sys.argv[2] in (r.get("target") or "").lower()]
+assert len(ch) == 1 and ch[0]["op"] == "move" and ch[0]["reason"] == "disabled", ch
+assert ch[0]["target"].lower().endswith(",ou=disabled,dc=dst,dc=example"), ch
+EOF
+exists DST "uid=$mv_uid,ou=people,$T" || fail "plan --out moved $mv_uid"
+dm run3d -c "$WORK/c.json" run --plan "$WORK/p3.jsonl" --json
+expect_rc 0 run3d "run --plan of a disable"
+expect_json "$WORK/run3d.out" status done users.updated 1 reasons.disabled 1
+exists DST "uid=$mv_uid,$D" || fail "run --plan did not move $mv_uid under $D"
+src_state "$mv_uid" -
+dm run3e -c "$WORK/c.json" run --json
+expect_rc 0 run3e "enable after the saved plan"
+exists DST "uid=$mv_uid,ou=people,$T" || fail "$mv_uid was not moved back after the saved plan"
+log "ok: a saved plan lists the disable as a move under $D, and run --plan makes exactly it"
 
 # ---- 4. a leaver, and the rollback of its run ----
 printf 'dn: uid=%s,ou=people,%s\nchangetype: delete\n' "$lv_uid" "$S" | adm SRC

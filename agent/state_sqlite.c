@@ -607,7 +607,6 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return v != NULL ? strdup((const char *)v) : NULL;
 }
 
-/* Steps a SELECT over objects and fills out from its single row. */
 /* Steps a SELECT of OBJ_COLS and fills out from its row. The statement is reset unless
  * more rows are to come (more: the caller iterates and resets it). */
 static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *st, const char *what,

@@ -289,6 +289,10 @@ typedef int (*state_error_row_fn)(const struct state_error_row *r, void *payload
 int state_error_examples(struct state *s, int per_category, state_error_row_fn fn, void *payload,
                          struct dm_err *err) DM_MUST_USE;
 
+/* The bound of the journal's page cache in KiB, as the open journal holds it (dirmig.json(5):
+ * 8 MiB per open journal, so memory stays flat however many objects it holds). */
+int state_cache_kib(long long *out, struct state *s, struct dm_err *err) DM_MUST_USE;
+
 /* meta key/value (small values only). state_meta_get: *out is a new string (free());
  * DM_ENOTFOUND when the key is absent. state_meta_set inserts or replaces (inside or outside a
  * batch). */

@@ -988,6 +988,39 @@ int state_password_daily(struct state *s, state_count_fn fn, void *payload, stru
     return rc;
 }
 
+int state_cache_kib(long long *out, struct state *s, struct dm_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = 0;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA cache_size", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(s, err, "reading the cache size");
+    } else {
+        /* negative: KiB; positive: pages of the journal's page size */
+        v = sqlite3_column_int64(st, 0);
+        if (v > 0) {
+            sqlite3_stmt *ps = NULL;
+            long long page = 4096;
+            if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &ps, NULL) == SQLITE_OK &&
+                sqlite3_step(ps) == SQLITE_ROW) {
+                page = sqlite3_column_int64(ps, 0);
+            }
+            sqlite3_finalize(ps);
+            v = v * page / 1024;
+        } else {
+            v = -v;
+        }
+        rc = DM_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc == DM_OK) {
+        *out = v;
+    }
+    return rc;
+}
+
 int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *err)
 {
     sqlite3_stmt *st = s->st[ST_META_GET];

@@ -71,6 +71,13 @@ static void test_state__creates_journal_in_wal_mode(void **state)
     assert_int_equal(hdr[19], 2);
     snprintf(wal, sizeof(wal), "%s-wal", path);
     assert_int_equal(stat(wal, &st), 0);
+    /* the page cache is bounded at 8 MiB (dirmig.json(5), state) */
+    {
+        long long kib = 0;
+        struct dm_err e = {0};
+        assert_int_equal(state_cache_kib(&kib, s, &e), DM_OK);
+        assert_int_equal(kib, 8192);
+    }
     state_close(s);
     state_close(NULL);
 }

@@ -11,6 +11,7 @@
 #include "agent/report.h"
 #include "agent/report_html.h"
 #include "agent/state.h"
+#include "agent/statecmd.h"
 #include "agent/util/log.h"
 #include "agent/util/suggest.h"
 #include <getopt.h>
@@ -49,6 +50,7 @@ enum {
     O_JSON = 1u << 10,
     O_ALLOW_DELETES = 1u << 11,
     O_HTML = 1u << 12,
+    O_FROM = 1u << 13,
 };
 
 /* The options a command may take (the global ones, -c -v -q -h -V, every command takes). */
@@ -77,6 +79,7 @@ static const struct cli_option {
      "allow this run up to N deletions or disables beyond the leavers limits (leavers.max_deletes, "
      "leavers.max_delete_percent); refused when the source read is not provably complete"},
     {"html", "FILE", O_HTML, "the whole program on one self-contained HTML page"},
+    {"from", "TYPE", O_FROM, "the type of the journal to copy (sqlite)"},
     {"json", NULL, O_JSON, "the result as one JSON object on standard output"},
 };
 
@@ -93,7 +96,8 @@ struct cli_command {
     const char *about;   /* for dirmig COMMAND --help */
     const char *example;
     cli_run_fn run;
-    cli_cmd_fn fn; /* when run is NULL: runs on the loaded config */
+    cli_cmd_fn fn;    /* when run is NULL: runs on the loaded config */
+    const char *args; /* positional arguments it takes ("migrate PATH"), NULL for none */
 };
 
 static int cmd_check(struct cli *c, const struct cli_command *cmd, int *exit_hint);
@@ -115,7 +119,7 @@ static const struct cli_command commands[] = {
      "target.create_containers is false); opens the state journal. Exits 66 when something "
      "named does not exist, 69 when a server cannot be reached, 77 when a bind is refused, "
      "78 for a configuration error.",
-     "dirmig -c dirmig.json check --offline", cmd_check, NULL},
+     "dirmig -c dirmig.json check --offline", cmd_check, NULL, NULL},
     {"validate", "data-quality report and validation export (CSV and JSON Lines)",
      O_WAVE | O_OUT | O_JSON, 0,
      "Reads the whole source through the scope and the map, checks every constraint of the "
@@ -123,18 +127,19 @@ static const struct cli_command commands[] = {
      "PREFIX.csv and PREFIX.jsonl (default prefix \"validation\"), one row per entry, pii "
      "values masked; then a summary by problem category. Writes nothing to the target. "
      "Exits 65 when a blocking category (validate.blocking) has problems.",
-     "dirmig -c dirmig.json validate --wave pilot --out quality", cmd_validate, NULL},
+     "dirmig -c dirmig.json validate --wave pilot --out quality", cmd_validate, NULL, NULL},
     {"mapping", "correlation report: matched, source-only, target-only, ambiguous", O_OUT | O_JSON,
      0,
      "Correlates the source users with the users already in the target by the map's key and "
      "fallback rules: matched, source-only, target-only and ambiguous, as a summary and as "
      "PREFIX.csv and PREFIX.jsonl (default prefix \"mapping\").",
-     "dirmig -c dirmig.json mapping --out correlation", NULL, mapping_cmd},
+     "dirmig -c dirmig.json mapping --out correlation", NULL, mapping_cmd, NULL},
     {"map", "one entry through the map, step by step (--explain KEY)", O_EXPLAIN, O_EXPLAIN,
      "Shows how one source entry maps: each target attribute, its rule, the source values, "
      "every transform step and its result, and the constraint problems. KEY is the entry's "
      "correlation key or its DN. Values of pii and password attributes show as ***.",
-     "dirmig -c dirmig.json map --explain uid=ada,ou=people,dc=example,dc=org", NULL, explain_cmd},
+     "dirmig -c dirmig.json map --explain uid=ada,ou=people,dc=example,dc=org", NULL, explain_cmd,
+     NULL},
     {"plan", "dry run: what a run would create, update or leave unchanged, and why",
      O_WAVE | O_RETRY | O_LIMIT | O_SAMPLES | O_VERIFY | O_REBIND | O_ALLOW_DELETES | O_JSON, 0,
      "Reads the source through the map and compares each object with what the target holds: "
@@ -143,7 +148,7 @@ static const struct cli_command commands[] = {
      "that would be left out, and sample changes (attribute names only, never values). Writes "
      "nothing to the target. Exits 75 when the source-health gate or a deletion limit blocks "
      "the changes.",
-     "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL},
+     "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL, NULL},
     {"run", "the migration: users, then groups and memberships",
      O_WAVE | O_RETRY | O_LIMIT | O_NO_PROGRESS | O_VERIFY | O_REBIND | O_ALLOW_DELETES | O_JSON, 0,
      "Migrates users, then groups and memberships, planned from what the target holds and "
@@ -152,30 +157,40 @@ static const struct cli_command commands[] = {
      "says, only after a complete source read. Prints a summary; exits 65 when some objects "
      "failed, 75 when the run was blocked (source-health gate, deletion limits), 130 when "
      "interrupted.",
-     "dirmig -c dirmig.json run --wave pilot", cmd_run, NULL},
+     "dirmig -c dirmig.json run --wave pilot", cmd_run, NULL, NULL},
     {"status", "runs, counts and progress from the state journal", O_JSON, 0,
      "Recent runs, the journal's totals and the password-migration program's progress, read "
      "from the state journal (nothing is contacted); when an agent has run on this journal, "
      "its last scheduled run and the next one.",
-     "dirmig -c dirmig.json status --json", cmd_status_run, NULL},
+     "dirmig -c dirmig.json status --json", cmd_status_run, NULL, NULL},
     {"hook", "serve the password-import hook (HTTPS), /metrics and /healthz", 0, 0,
      "Serves the password-import hook until SIGINT or SIGTERM: the Okta password import "
      "inline hook on hook.path, a generic JSON endpoint on hook.generic_path, /healthz and "
      "/metrics; HTTPS, or plain HTTP on a loopback address with hook.plain_http. Answers "
      "VERIFIED only after a successful bind as the user at the source. Needs a hook section "
      "and its secret.",
-     "dirmig -c dirmig.json hook", NULL, hook_cmd},
+     "dirmig -c dirmig.json hook", NULL, hook_cmd, NULL},
     {"agent", "daemon: the hook server plus scheduled runs", 0, 0,
      "The long-running process for systemd (Type=notify): serves the hook when the "
      "configuration has a hook section and runs what dirmig run does every "
      "reconcile.interval_s seconds. SIGHUP re-reads the configuration (an invalid one is "
      "logged and the old one kept); SIGTERM stops after the current batch.",
-     "dirmig -c dirmig.json agent", NULL, daemon_cmd},
+     "dirmig -c dirmig.json agent", NULL, daemon_cmd, NULL},
     {"report", "password-migration progress per day", O_HTML | O_JSON, 0,
      "Password migrations per day (verified through the hook, by outcome) from the state "
      "journal. With --html FILE, the whole program on one self-contained page: users by "
      "sign-in path, waves, open problems and the daily curve.",
-     "dirmig -c dirmig.json report --html program.html", cmd_report, NULL},
+     "dirmig -c dirmig.json report --html program.html", cmd_report, NULL, NULL},
+    {"state", "the state journal: copy a SQLite journal into PostgreSQL", O_FROM, O_FROM,
+     "state migrate --from sqlite PATH copies the SQLite journal at PATH (its runs, objects, "
+     "errors, password migrations, user creations and counters, with their ids and times) "
+     "into the journal this configuration names, typically state.type postgresql, in one "
+     "transaction; the destination must hold no run and no object yet. PATH is brought to "
+     "this dirmig's schema version first and is otherwise only read. Prints what was copied; "
+     "exits 66 when PATH does not exist, 65 when the destination holds a journal already, "
+     "69 when the database cannot be reached.",
+     "dirmig -c dirmig.json state migrate --from sqlite /var/lib/dirmig/dirmig.db", NULL,
+     statecmd_run, "migrate PATH"},
 };
 
 static const struct cli_command *find_command(const char *name)
@@ -248,7 +263,8 @@ static void print_command_help(FILE *f, const struct cli_command *cmd)
 {
     size_t col;
 
-    col = (size_t)fprintf(f, "usage: dirmig [-c FILE] [-v|-q] %s", cmd->name);
+    col = (size_t)fprintf(f, "usage: dirmig [-c FILE] [-v|-q] %s%s%s", cmd->name,
+                          cmd->args != NULL ? " " : "", cmd->args != NULL ? cmd->args : "");
     for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
         char item[64];
 
@@ -520,9 +536,10 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
             report_pipeline_json(stdout, &st, mode, code);
         } else {
             char msg[1200];
-            json_t *j = json_pack(
-                "{s:s,s:s,s:i,s:s}", "command", mode == PIPE_PLAN ? "plan" : "run", "status",
-                "failed", "exit_code", code, "error", dm_err_format(&err, msg, sizeof(msg)));
+            json_t *j =
+                json_pack("{s:s,s:s,s:i,s:s}", "command", mode == PIPE_PLAN ? "plan" : "run",
+                          "status", rc == DM_EBUSY ? "busy" : "failed", "exit_code", code, "error",
+                          dm_err_format(&err, msg, sizeof(msg)));
             if (j != NULL) {
                 json_dumpf(j, stdout, JSON_COMPACT);
                 fputc('\n', stdout);
@@ -540,6 +557,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
 {
     struct dm_config *cfg = NULL;
     struct state *st = NULL;
+    struct state_where w;
     struct dm_err err = {0};
     int rc;
 
@@ -547,7 +565,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
     if (rc != DM_OK) {
         return rc;
     }
-    if (access(cfg->state_path, F_OK) != 0) {
+    if (!config_state_exists(cfg)) {
         fprintf(stderr, "dirmig: no state journal at %s yet (nothing has run)\n", cfg->state_path);
         if (c->o.json) {
             printf("{\"runs\":[]}\n");
@@ -555,7 +573,8 @@ static int cmd_status(struct cli *c, int *exit_hint)
         config_free(cfg);
         return DM_OK;
     }
-    rc = state_open(&st, cfg->state_path, &err);
+    config_state_where(&w, cfg);
+    rc = state_open_cfg(&st, &w, &err);
     if (rc == DM_OK) {
         rc = report_status(stdout, st, c->o.json, &err);
     }
@@ -735,6 +754,9 @@ static int parse_options(struct cli *cl, struct parsed *p, const struct cli_comm
         case O_HTML:
             cl->o.html = optarg;
             break;
+        case O_FROM:
+            cl->o.from = optarg;
+            break;
         default:
             return usage_error(cmd, exit_hint, "cannot parse the command line");
         }
@@ -812,7 +834,9 @@ int cli_main(int argc, char **argv, int *exit_hint)
     }
     argc -= optind;
     argv += optind;
-    optind = 1;
+    /* 0, not 1: GNU getopt then starts afresh, in permuting order (the first pass stopped
+     * at the command with "+"), so options may follow a command's arguments */
+    optind = 0;
     rc = parse_options(&c, &p, cmd, argc, argv, exit_hint);
     if (rc != DM_OK) {
         return rc;
@@ -821,9 +845,11 @@ int cli_main(int argc, char **argv, int *exit_hint)
         print_command_help(stdout, cmd);
         return DM_OK;
     }
-    if (optind < argc) {
+    if (optind < argc && cmd->args == NULL) {
         return usage_error(cmd, exit_hint, "unexpected argument \"%s\"", argv[optind]);
     }
+    c.o.args = argv + optind;
+    c.o.nargs = argc - optind;
     for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
         if ((p.seen & options[i].bit) && !(cmd->opts & options[i].bit)) {
             return refused(cmd, exit_hint, &options[i]);

@@ -36,6 +36,9 @@ struct cli_opts {
     int rebind_state;        /* plan/run --rebind-state */
     long long allow_deletes; /* plan/run --allow-deletes N; -1 when not given */
     const char *html;        /* report --html FILE */
+    const char *from;        /* state migrate --from TYPE */
+    char **args;             /* the command's positional arguments (state: migrate PATH) */
+    int nargs;
 };
 
 struct dm_config;

@@ -423,11 +423,20 @@ static int bind_journal(struct pipe *p, struct dm_err *err)
     if (want == NULL) {
         return err->rc != DM_OK ? err->rc : DM_ENOMEM;
     }
+    if (p->o->mode == PIPE_RUN) {
+        /* exactly one runner per target, whichever machine it is on (state.h); plans only
+         * read the target and run beside it */
+        rc = state_runner_lock(p->state, want, p->cfg->state_lock_wait_s, NULL, err);
+        if (rc != DM_OK) {
+            free(want);
+            return rc;
+        }
+    }
     rc = state_meta_get(&have, p->state, META_TARGET, err);
     if (rc == DM_ENOTFOUND || (rc == DM_OK && p->o->rebind_state && strcmp(have, want) != 0)) {
         if (rc == DM_OK) {
             log_warn("journal %s rebound from target \"%s\" to \"%s\" (--rebind-state)",
-                     p->cfg->state_path, have, want);
+                     state_name(p->state), have, want);
         }
         rc = state_meta_set(p->state, META_TARGET, want, err);
     } else if (rc == DM_OK && strcmp(have, want) != 0) {
@@ -435,7 +444,7 @@ static int bind_journal(struct pipe *p, struct dm_err *err)
                         "the state journal %s belongs to another target (%.100s), not this one "
                         "(%.100s): use a journal per target, or --rebind-state if this is the "
                         "same directory under a new name",
-                        p->cfg->state_path, have, want);
+                        state_name(p->state), have, want);
     }
     free(have);
     free(want);
@@ -731,7 +740,10 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         log_info("retrying %zu entries listed in %s", retry_count(p.retry), o->retry_from);
     }
     if (o->mode != PIPE_VALIDATE) {
-        rc = state_open(&p.state, cfg->state_path, err);
+        struct state_where w;
+
+        config_state_where(&w, cfg);
+        rc = state_open_cfg(&p.state, &w, err);
         if (rc != DM_OK) {
             goto done;
         }

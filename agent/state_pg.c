@@ -99,9 +99,12 @@ enum pg_stmt {
 };
 
 static const char *const stmt_sql[PS__LAST] = {
-    /* a run is interrupted when the session that started it is gone */
+    /* a run is interrupted when the session that started it is gone; the holder of the
+     * runner lock ($2 = 1) knows that every other run that writes is (a dead session's
+     * backend may still show in pg_stat_activity for a moment after its lock is freed) */
     [PS_RUN_INTERRUPT] = "UPDATE runs SET status = 'interrupted', finished = $1 "
-                         "WHERE status = 'running' AND (backend IS NULL OR NOT EXISTS "
+                         "WHERE status = 'running' AND (($2 = 1 AND kind <> 'plan') OR "
+                         "backend IS NULL OR NOT EXISTS "
                          "(SELECT 1 FROM pg_stat_activity a WHERE a.pid = runs.backend))",
     [PS_RUN_INSERT] = "INSERT INTO runs (kind, config_digest, started, finished, status, backend) "
                       "VALUES ($1, $2, $3, 0, 'running', pg_backend_pid()) RETURNING id",
@@ -852,7 +855,8 @@ static int pg_run_begin(long long *out, struct state *st_, const char *kind, con
     int rc;
 
     p[0] = LL(now, time(NULL));
-    rc = pg_do(s, PS_RUN_INTERRUPT, 1, p, "marking interrupted runs", err);
+    p[1] = s->locked ? "1" : "0";
+    rc = pg_do(s, PS_RUN_INTERRUPT, 2, p, "marking interrupted runs", err);
     if (rc != DM_OK) {
         return rc;
     }

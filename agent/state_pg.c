@@ -1,11 +1,6 @@
 #include <config.h>
-#include "agent/state_priv.h"
-#include "agent/util/log.h"
-#include "agent/util/secret.h"
-#include <errno.h>
-#include <libpq-fe.h>
+#include "agent/state_pg_priv.h"
 #include <openssl/evp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,41 +8,16 @@
 #include <unistd.h>
 
 /*
- * The state journal on PostgreSQL (the only file that knows libpq), for several hook
- * servers and agents that share one journal.
+ * The state journal on PostgreSQL: the operations of state.h (the only files that know
+ * libpq are this one and state_pg_conn.c, the session; agent/state_pg_priv.h joins them).
  *
  * The tables and their meaning are those of state_sqlite.c, with the same versioned
  * migrations (meta schema_version), written in PostgreSQL's dialect: SQLite's
  * `COLLATE NOCASE` is lower() on both sides, its total() is sum() FILTER, dates come from
  * to_timestamp() in UTC, and keys are ordered bytewise (COLLATE "C") as SQLite orders them.
- * Beside them, outside the versioned content, two tables that only a shared server needs:
- *   runner   who holds the runner lock of a target (host, pid, since, backend pid);
- *   runs.backend  the server process of the session that started a run, so that a run is
- *            marked interrupted only when its session is gone (another agent's live run
- *            is never taken for a crashed one).
- *
- * Every statement is prepared once per session (lazily, by name) and run with the
- * asynchronous API under a client-side deadline (state_where.op_timeout_ms): a server that
- * hangs costs the caller that long, never more. A session that fails is dropped; the next
- * operation connects again (at most one attempt per RECONNECT_GAP_MS, so an outage costs
- * each caller a fast DM_EUNAVAIL, not a connect timeout), unless the session held
- * something that would be lost with it: an open transaction, the runner lock, or the run's
- * work tables (objects read, objects deleted). Then the operation fails, and the run with
- * it, rather than going on without what it relied on.
- *
- * The connection string is a secret (it may hold a password): it is never logged, and
- * messages name the journal as postgresql://HOST:PORT/DB. TLS is verified (sslmode
- * verify-full, the system CAs unless state.tls.ca_file) for every server that is not on a
- * Unix socket or a loopback address; a weaker sslmode for such a server is refused.
+ * Every write is one statement (INSERT ... ON CONFLICT for the upserts), so that several
+ * processes writing at once neither lose nor double a row.
  */
-
-#define PG_SCHEMA_VERSION 3 /* = STATE_SCHEMA_VERSION of state_sqlite.c */
-#define PG_OP_TIMEOUT_MS 30000
-#define PG_CONNECT_TIMEOUT_S 10
-#define RECONNECT_GAP_MS 500
-/* pg_advisory_xact_lock key of the schema migration: two processes opening an empty
- * database at once create it once */
-#define SCHEMA_LOCK_KEY "7239412871203394"
 
 #define OBJ_COLS                                                                                   \
     "kind, key, source_dn, target_ref, digest, status, last_run, attrs, origin, disabled_at"
@@ -55,50 +25,7 @@
     "id, kind, status, started, finished, created, updated, unchanged, failed, deleted, "          \
     "skipped, wave, reason, held"
 
-enum pg_stmt {
-    PS_RUN_INTERRUPT,
-    PS_RUN_INSERT,
-    PS_RUN_END,
-    PS_OBJ_GET,
-    PS_OBJ_BY_DN,
-    PS_OBJ_BY_TARGET,
-    PS_OBJ_KEYS,
-    PS_OBJ_PUT,
-    PS_SEEN_ADD,
-    PS_UNSEEN,
-    PS_DISABLED_DUE,
-    PS_GONE_ADD,
-    PS_GONE,
-    PS_POPULATION,
-    PS_ERR_ADD,
-    PS_TOTALS,
-    PS_RUNS,
-    PS_RUN_ERR_COUNTS,
-    PS_PW_ADD,
-    PS_PW_COUNTS,
-    PS_PW_DAILY,
-    PS_META_GET,
-    PS_META_ADD,
-    PS_META_SET,
-    PS_RUN_WAVE,
-    PS_RUN_REASON,
-    PS_USER_CREATED,
-    PS_SIGNIN_DAILY,
-    PS_RUN_SUMMARY,
-    PS_RUNS_UNFINISHED,
-    PS_WAVES,
-    PS_ERR_CATEGORIES,
-    PS_ERR_EXAMPLES,
-    PS_LOCK_TRY,
-    PS_LOCK_RELEASE,
-    PS_RUNNER_SET,
-    PS_RUNNER_GET,
-    PS_RUNNER_DEL,
-    PS_PING,
-    PS__LAST
-};
-
-static const char *const stmt_sql[PS__LAST] = {
+const char *const state_pg_sql[PS__LAST] = {
     /* a run is interrupted when the session that started it is gone; the holder of the
      * runner lock ($2 = 1) knows that every other run that writes is (a dead session's
      * backend may still show in pg_stat_activity for a moment after its lock is freed) */
@@ -221,439 +148,6 @@ static const char *const stmt_sql[PS__LAST] = {
     [PS_PING] = "SELECT 1",
 };
 
-/* Version 1 of the journal, as state_sqlite.c's schema_sql (idempotent). */
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS meta ("
-    "  key TEXT PRIMARY KEY,"
-    "  value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS runs ("
-    "  id BIGSERIAL PRIMARY KEY,"
-    "  kind TEXT NOT NULL,"
-    "  config_digest TEXT,"
-    "  started BIGINT NOT NULL,"
-    "  finished BIGINT NOT NULL DEFAULT 0,"
-    "  status TEXT NOT NULL,"
-    "  created BIGINT NOT NULL DEFAULT 0,"
-    "  updated BIGINT NOT NULL DEFAULT 0,"
-    "  unchanged BIGINT NOT NULL DEFAULT 0,"
-    "  failed BIGINT NOT NULL DEFAULT 0,"
-    "  deleted BIGINT NOT NULL DEFAULT 0,"
-    "  skipped BIGINT NOT NULL DEFAULT 0);"
-    "CREATE TABLE IF NOT EXISTS objects ("
-    "  kind TEXT NOT NULL,"
-    "  key TEXT NOT NULL,"
-    "  source_dn TEXT,"
-    "  target_dn TEXT,"
-    "  digest TEXT,"
-    "  status TEXT NOT NULL,"
-    "  last_run BIGINT NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (kind, key));"
-    "CREATE INDEX IF NOT EXISTS objects_source_dn ON objects (source_dn);"
-    "CREATE TABLE IF NOT EXISTS errors ("
-    "  id BIGSERIAL PRIMARY KEY,"
-    "  run BIGINT NOT NULL,"
-    "  key TEXT,"
-    "  dn TEXT,"
-    "  category TEXT NOT NULL,"
-    "  message TEXT,"
-    "  at BIGINT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS errors_run ON errors (run, category);"
-    "CREATE TABLE IF NOT EXISTS password_migrations ("
-    "  id BIGSERIAL PRIMARY KEY,"
-    "  login TEXT NOT NULL,"
-    "  dn TEXT,"
-    "  outcome TEXT NOT NULL,"
-    "  reason TEXT,"
-    "  at BIGINT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS password_migrations_outcome "
-    "  ON password_migrations (outcome, login);"
-    "INSERT INTO meta (key, value) VALUES ('schema_version', '1') ON CONFLICT DO NOTHING;";
-
-/* The migrations of state_sqlite.c, version for version (append only). */
-static const struct {
-    int version;
-    const char *sql;
-} migrations[] = {
-    {2, "ALTER TABLE runs ADD COLUMN wave TEXT;"
-        "ALTER TABLE runs ADD COLUMN reason TEXT;"
-        "CREATE INDEX runs_wave ON runs (wave) WHERE wave IS NOT NULL;"
-        "CREATE TABLE user_creations ("
-        "  id BIGSERIAL PRIMARY KEY,"
-        "  run BIGINT NOT NULL,"
-        "  key TEXT NOT NULL,"
-        "  signin TEXT NOT NULL,"
-        "  at BIGINT NOT NULL);"
-        "CREATE INDEX user_creations_key ON user_creations (key, signin);"
-        "ALTER TABLE objects ADD COLUMN attrs TEXT;"
-        "ALTER TABLE objects ADD COLUMN origin TEXT;"
-        "ALTER TABLE objects ADD COLUMN disabled_at BIGINT NOT NULL DEFAULT 0;"
-        "ALTER TABLE runs ADD COLUMN held BIGINT NOT NULL DEFAULT 0;"
-        "CREATE INDEX objects_target ON objects (kind, lower(target_dn));"},
-    /* the index on lower(target_dn) follows the rename */
-    {3, "ALTER TABLE objects RENAME COLUMN target_dn TO target_ref;"},
-};
-_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == PG_SCHEMA_VERSION - 1,
-               "one migration per schema version after 1");
-
-/* What only a shared server needs (see the header comment); idempotent, after the
- * migrations. */
-static const char shared_sql[] = "ALTER TABLE runs ADD COLUMN IF NOT EXISTS backend INTEGER;"
-                                 "CREATE TABLE IF NOT EXISTS runner ("
-                                 "  target TEXT PRIMARY KEY,"
-                                 "  host TEXT NOT NULL,"
-                                 "  pid BIGINT NOT NULL,"
-                                 "  since BIGINT NOT NULL,"
-                                 "  backend INTEGER NOT NULL);";
-
-/* This session's objects read and deleted in the source (leavers), as SQLite's TEMP. */
-static const char work_sql[] = "CREATE TEMP TABLE IF NOT EXISTS seen (kind TEXT NOT NULL, "
-                               "key TEXT NOT NULL, PRIMARY KEY (kind, key));"
-                               "CREATE TEMP TABLE IF NOT EXISTS gone (kind TEXT NOT NULL, "
-                               "key TEXT NOT NULL, PRIMARY KEY (kind, key));";
-
-struct pg {
-    struct state base;      /* first: state.c dispatches through base.ops */
-    PGconn *conn;           /* NULL while disconnected */
-    const char **kw, **val; /* connection parameters (val may hold the password) */
-    size_t nkw;
-    PQconninfoOption *opts; /* what kw/val point into */
-    char name[320];         /* postgresql://HOST:PORT/DB */
-    int op_timeout_ms;
-    unsigned char prepared[PS__LAST]; /* prepared in this session */
-    int in_batch, in_read;
-    int used_work;         /* seen/gone rows exist: this session cannot be replaced */
-    int locked;            /* holds the runner lock */
-    char lock_key[24];     /* its advisory key, decimal */
-    char *lock_target;     /* its identity */
-    long long last_try_ms; /* last connection attempt (monotonic) */
-    char timeout[16];      /* connect_timeout, when the string has none */
-};
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* libpq's messages end with a newline and may span lines: one line for dm_err. */
-static const char *one_line(const char *m, char *buf, size_t len)
-{
-    size_t n = 0;
-
-    if (m == NULL) {
-        m = "";
-    }
-    for (; *m != '\0' && n + 1 < len; m++) {
-        buf[n++] = (*m == '\n' || *m == '\r' || *m == '\t') ? ' ' : *m;
-    }
-    while (n > 0 && buf[n - 1] == ' ') {
-        n--;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
-static int db_fail(struct pg *s, struct dm_err *err, enum dm_rc rc, const char *what,
-                   const char *msg)
-{
-    char line[200];
-
-    return dm_err_set(err, rc, "state journal %s: %s: %s", s->name, what,
-                      one_line(msg != NULL       ? msg
-                               : s->conn != NULL ? PQerrorMessage(s->conn)
-                                                 : "not connected",
-                               line, sizeof(line)));
-}
-
-/* The server's notices ("relation ... already exists, skipping") are for the debug log,
- * not for dirmig's standard error. */
-static void on_notice(void *arg, const char *message)
-{
-    char line[200];
-
-    (void)arg;
-    log_debug("postgresql: %s", one_line(message, line, sizeof(line)));
-}
-
-/* Waits until the session's socket is ready for ev or the deadline passes. */
-static int wait_socket(PGconn *c, short ev, long long deadline)
-{
-    struct pollfd p = {PQsocket(c), ev, 0};
-    long long left = deadline - now_ms();
-    int n;
-
-    if (p.fd < 0) {
-        return -1;
-    }
-    if (left <= 0) {
-        return 0;
-    }
-    n = poll(&p, 1, (int)(left > 60000 ? 60000 : left));
-    return n < 0 && errno == EINTR ? 1 : n;
-}
-
-static void drop_session(struct pg *s)
-{
-    if (s->conn != NULL) {
-        PQfinish(s->conn);
-        s->conn = NULL;
-    }
-    memset(s->prepared, 0, sizeof(s->prepared));
-}
-
-/* Runs sql (several statements allowed) on a fresh session, waiting at most until
- * deadline; DM_OK or the failure in err. */
-static int exec_simple(struct pg *s, const char *sql, const char *what, long long deadline,
-                       struct dm_err *err)
-{
-    PGresult *r, *bad = NULL;
-    int rc = DM_OK;
-
-    if (!PQsendQuery(s->conn, sql)) {
-        return db_fail(s, err, DM_EUNAVAIL, what, NULL);
-    }
-    while (PQisBusy(s->conn)) {
-        if (wait_socket(s->conn, POLLIN, deadline) <= 0 || !PQconsumeInput(s->conn)) {
-            return db_fail(s, err, DM_EUNAVAIL, what, "no answer in time");
-        }
-    }
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        ExecStatusType st = PQresultStatus(r);
-        if (bad == NULL && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            bad = r;
-            continue;
-        }
-        PQclear(r);
-    }
-    if (bad != NULL) {
-        rc = db_fail(s, err, DM_EINVAL, what, PQresultErrorMessage(bad));
-        PQclear(bad);
-    }
-    return rc;
-}
-
-/* Reads the schema version inside the open transaction and applies what the journal
- * lacks; a journal written by a newer dirmig is refused, never downgraded. */
-static int migrate(struct pg *s, long long deadline, struct dm_err *err)
-{
-    PGresult *r = PQexec(s->conn, "SELECT value FROM meta WHERE key = 'schema_version'");
-    char *end = NULL, setv[96];
-    const char *v;
-    long version;
-    int rc;
-
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-        rc = db_fail(s, err, DM_EINVAL, "reading schema version", PQresultErrorMessage(r));
-        PQclear(r);
-        return rc;
-    }
-    v = PQgetvalue(r, 0, 0);
-    version = strtol(v, &end, 10);
-    if (end == v || *end != '\0' || version < 1) {
-        rc = dm_err_set(err, DM_EINVAL, "%s: journal schema version \"%.20s\" is not a version",
-                        s->name, v);
-        PQclear(r);
-        return rc;
-    }
-    PQclear(r);
-    if (version > PG_SCHEMA_VERSION) {
-        return dm_err_set(err, DM_EINVAL,
-                          "%s: journal schema version %ld is newer than this dirmig supports "
-                          "(%d); use a newer dirmig",
-                          s->name, version, PG_SCHEMA_VERSION);
-    }
-    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
-        if (migrations[i].version <= version) {
-            continue;
-        }
-        snprintf(setv, sizeof(setv), "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
-                 migrations[i].version);
-        rc = exec_simple(s, migrations[i].sql, "migrating the journal", deadline, err);
-        if (rc == DM_OK) {
-            rc = exec_simple(s, setv, "migrating the journal", deadline, err);
-        }
-        if (rc != DM_OK) {
-            return rc;
-        }
-    }
-    return DM_OK;
-}
-
-/* Connects within the deadline (non-blocking, so that an unreachable server costs the
- * caller its deadline and no more) and sets up the session: schema (first session only),
- * work tables. */
-static int connect_session(struct pg *s, int schema, long long deadline, struct dm_err *err)
-{
-    PostgresPollingStatusType ps = PGRES_POLLING_WRITING;
-    PGconn *c;
-    int rc;
-
-    s->last_try_ms = now_ms();
-    c = PQconnectStartParams(s->kw, s->val, 0);
-    if (c == NULL) {
-        return dm_err_set(err, DM_ENOMEM, "out of memory");
-    }
-    s->conn = c;
-    PQsetNoticeProcessor(c, on_notice, NULL);
-    if (PQstatus(c) == CONNECTION_BAD) {
-        rc = db_fail(s, err, DM_EUNAVAIL, "cannot connect", NULL);
-        drop_session(s);
-        return rc;
-    }
-    while (ps != PGRES_POLLING_OK) {
-        if (ps == PGRES_POLLING_FAILED) {
-            rc = db_fail(s, err, DM_EUNAVAIL, "cannot connect", NULL);
-            drop_session(s);
-            return rc;
-        }
-        if (wait_socket(c, ps == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline) <= 0) {
-            drop_session(s);
-            return db_fail(s, err, DM_EUNAVAIL, "cannot connect", "no answer in time");
-        }
-        ps = PQconnectPoll(c);
-    }
-    if (schema) {
-        /* schema and migrations in one transaction, one process at a time */
-        rc = exec_simple(s, "BEGIN; SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ");",
-                         "creating the journal schema", deadline, err);
-        if (rc == DM_OK) {
-            rc = exec_simple(s, schema_sql, "creating the journal schema", deadline, err);
-        }
-        if (rc == DM_OK) {
-            rc = migrate(s, deadline, err);
-        }
-        if (rc == DM_OK) {
-            rc = exec_simple(s, shared_sql, "creating the journal schema", deadline, err);
-        }
-        if (rc == DM_OK) {
-            rc = exec_simple(s, "COMMIT", "creating the journal schema", deadline, err);
-        }
-        if (rc != DM_OK) {
-            drop_session(s);
-            return rc;
-        }
-    }
-    rc = exec_simple(s, work_sql, "creating the run's work tables", deadline, err);
-    if (rc != DM_OK) {
-        drop_session(s);
-    }
-    return rc;
-}
-
-/* A session to run the next statement on: the current one, or a new one when it was lost
- * and nothing of the old one matters (see the header comment). */
-static int ensure_session(struct pg *s, long long deadline, struct dm_err *err)
-{
-    if (s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK) {
-        return DM_OK;
-    }
-    if (s->in_batch || s->in_read || s->locked || s->used_work) {
-        drop_session(s);
-        return dm_err_set(err, DM_EUNAVAIL,
-                          "state journal %s: the session was lost with %s: cannot go on", s->name,
-                          s->locked ? "the runner lock" : "work in progress");
-    }
-    drop_session(s);
-    if (now_ms() - s->last_try_ms < RECONNECT_GAP_MS) {
-        return dm_err_set(err, DM_EUNAVAIL, "state journal %s: not connected (reconnecting)",
-                          s->name);
-    }
-    return connect_session(s, 0, deadline, err);
-}
-
-/* Runs prepared statement `which` with text parameters (NULL = SQL NULL) and returns its
- * result in *out (caller PQclear()s) when it is a success; else err, and a session that
- * failed is dropped. */
-static int pg_exec(PGresult **out, struct pg *s, enum pg_stmt which, int n,
-                   const char *const *params, const char *what, struct dm_err *err)
-{
-    long long deadline = now_ms() + s->op_timeout_ms;
-    PGresult *r, *last = NULL;
-    char name[16];
-    int rc;
-
-    rc = ensure_session(s, deadline, err);
-    if (rc != DM_OK) {
-        return rc;
-    }
-    snprintf(name, sizeof(name), "dm%d", (int)which);
-    if (!s->prepared[which]) {
-        r = PQprepare(s->conn, name, stmt_sql[which], 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            rc = db_fail(s, err, PQstatus(s->conn) == CONNECTION_OK ? DM_EINTERNAL : DM_EUNAVAIL,
-                         what, PQresultErrorMessage(r));
-            PQclear(r);
-            if (PQstatus(s->conn) != CONNECTION_OK) {
-                drop_session(s);
-            }
-            return rc;
-        }
-        PQclear(r);
-        s->prepared[which] = 1;
-    }
-    if (!PQsendQueryPrepared(s->conn, name, n, params, NULL, NULL, 0)) {
-        rc = db_fail(s, err, DM_EUNAVAIL, what, NULL);
-        drop_session(s);
-        return rc;
-    }
-    while (PQisBusy(s->conn)) {
-        if (wait_socket(s->conn, POLLIN, deadline) <= 0 || !PQconsumeInput(s->conn)) {
-            /* a server that does not answer in time: this session is given up (its
-             * statement may still run; the next one starts afresh) */
-            rc = db_fail(s, err, DM_EUNAVAIL, what, "no answer in time");
-            drop_session(s);
-            return rc;
-        }
-    }
-    while ((r = PQgetResult(s->conn)) != NULL) {
-        PQclear(last);
-        last = r;
-    }
-    if (last == NULL ||
-        (PQresultStatus(last) != PGRES_COMMAND_OK && PQresultStatus(last) != PGRES_TUPLES_OK)) {
-        int lost = PQstatus(s->conn) != CONNECTION_OK;
-
-        rc = db_fail(s, err, lost ? DM_EUNAVAIL : DM_EINTERNAL, what,
-                     last != NULL ? PQresultErrorMessage(last) : NULL);
-        PQclear(last);
-        if (lost) {
-            drop_session(s);
-        }
-        return rc;
-    }
-    *out = last;
-    return DM_OK;
-}
-
-/* pg_exec() without a result. */
-static int pg_do(struct pg *s, enum pg_stmt which, int n, const char *const *params,
-                 const char *what, struct dm_err *err)
-{
-    PGresult *r = NULL;
-    int rc = pg_exec(&r, s, which, n, params, what, err);
-
-    PQclear(r);
-    return rc;
-}
-
-/* A plain command on the current session (BEGIN, COMMIT, ROLLBACK). */
-static int pg_command(struct pg *s, const char *sql, const char *what, struct dm_err *err)
-{
-    long long deadline = now_ms() + s->op_timeout_ms;
-    int rc = ensure_session(s, deadline, err);
-
-    if (rc == DM_OK) {
-        rc = exec_simple(s, sql, what, deadline, err);
-        if (rc != DM_OK && PQstatus(s->conn) != CONNECTION_OK) {
-            drop_session(s);
-            rc = DM_EUNAVAIL;
-        }
-    }
-    return rc;
-}
-
 static long long get_ll(const PGresult *r, int row, int col)
 {
     return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
@@ -673,176 +167,6 @@ static void copy_str(char *dst, size_t len, const PGresult *r, int row, int col)
 
 #define LL(buf, v) (snprintf((buf), sizeof(buf), "%lld", (long long)(v)), (const char *)(buf))
 
-/* ---- the TLS policy and the connection parameters ---- */
-
-static int is_local_host(const char *h)
-{
-    if (h == NULL || *h == '\0' || *h == '/' || *h == '@') {
-        return 1; /* the default socket, a socket directory, an abstract socket */
-    }
-    return strcmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0;
-}
-
-/* Whether every host of a comma-separated list is local. */
-static int all_local(const char *list)
-{
-    char buf[512];
-    char *save = NULL, *h;
-
-    if (list == NULL || *list == '\0') {
-        return 1;
-    }
-    snprintf(buf, sizeof(buf), "%s", list);
-    for (h = strtok_r(buf, ",", &save); h != NULL; h = strtok_r(NULL, ",", &save)) {
-        if (!is_local_host(h)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static const char *opt_val(const PQconninfoOption *o, const char *kw)
-{
-    for (; o->keyword != NULL; o++) {
-        if (strcmp(o->keyword, kw) == 0) {
-            return o->val != NULL && *o->val != '\0' ? o->val : NULL;
-        }
-    }
-    return NULL;
-}
-
-/* Builds the connection parameters from the connection string and the policy. */
-static int build_params(struct pg *s, const struct state_where *w, struct dm_err *err)
-{
-    char *perr = NULL;
-    const char *host, *hostaddr, *sslmode, *port, *db;
-    int remote;
-    size_t n = 0, k = 0;
-
-    s->opts = PQconninfoParse(secret_reveal(w->conninfo), &perr);
-    if (s->opts == NULL) {
-        /* libpq's message names the syntax problem, not the string's content */
-        char line[200];
-        int rc =
-            dm_err_set(err, DM_ECONFIG, "state.conninfo: not a PostgreSQL connection string: %s",
-                       one_line(perr != NULL ? perr : "out of memory", line, sizeof(line)));
-        PQfreemem(perr);
-        return rc;
-    }
-    host = opt_val(s->opts, "host");
-    hostaddr = opt_val(s->opts, "hostaddr");
-    sslmode = opt_val(s->opts, "sslmode");
-    port = opt_val(s->opts, "port");
-    db = opt_val(s->opts, "dbname");
-    remote = !all_local(host) || (hostaddr != NULL && !all_local(hostaddr));
-    if (remote && sslmode != NULL && strcmp(sslmode, "verify-full") != 0) {
-        return dm_err_set(err, DM_ECONFIG,
-                          "state.conninfo: sslmode=%s for a server that is not on this machine: "
-                          "its certificate must be verified (sslmode=verify-full, the default)",
-                          sslmode);
-    }
-    snprintf(s->name, sizeof(s->name), "postgresql://%s:%s/%s", host != NULL ? host : "(socket)",
-             port != NULL ? port : "5432", db != NULL ? db : "(default)");
-    s->base.name = s->name;
-    for (PQconninfoOption *o = s->opts; o->keyword != NULL; o++) {
-        n++;
-    }
-    s->kw = calloc(n + 6, sizeof(*s->kw));
-    s->val = calloc(n + 6, sizeof(*s->val));
-    if (s->kw == NULL || s->val == NULL) {
-        return dm_err_set(err, DM_ENOMEM, "out of memory");
-    }
-    for (PQconninfoOption *o = s->opts; o->keyword != NULL; o++) {
-        if (o->val == NULL || *o->val == '\0') {
-            continue;
-        }
-        s->kw[k] = o->keyword;
-        s->val[k++] = o->val;
-    }
-    if (remote && sslmode == NULL) {
-        s->kw[k] = "sslmode";
-        s->val[k++] = "verify-full";
-        sslmode = "verify-full";
-    }
-    if (w->ca_file != NULL) {
-        s->kw[k] = "sslrootcert";
-        s->val[k++] = w->ca_file;
-    } else if (sslmode != NULL && strncmp(sslmode, "verify", 6) == 0 &&
-               opt_val(s->opts, "sslrootcert") == NULL) {
-        /* libpq's default is ~/.postgresql/root.crt: the system CAs, as everywhere else */
-        s->kw[k] = "sslrootcert";
-        s->val[k++] = "/etc/ssl/certs/ca-certificates.crt";
-    }
-    if (opt_val(s->opts, "connect_timeout") == NULL) {
-        snprintf(s->timeout, sizeof(s->timeout), "%d",
-                 w->connect_timeout_s > 0 ? w->connect_timeout_s : PG_CONNECT_TIMEOUT_S);
-        s->kw[k] = "connect_timeout";
-        s->val[k++] = s->timeout;
-    }
-    if (opt_val(s->opts, "application_name") == NULL) {
-        s->kw[k] = "application_name";
-        s->val[k++] = "dirmig";
-    }
-    s->nkw = k;
-    return DM_OK;
-}
-
-static void pg_close(struct state *st_)
-{
-    struct pg *s = (struct pg *)st_;
-
-    if (s == NULL) {
-        return;
-    }
-    /* ending the session rolls back an open transaction and releases the runner lock */
-    drop_session(s);
-    if (s->opts != NULL) {
-        for (PQconninfoOption *o = s->opts; o->keyword != NULL; o++) {
-            if (o->val != NULL) {
-                explicit_bzero(o->val, strlen(o->val));
-            }
-        }
-        PQconninfoFree(s->opts);
-    }
-    free(s->kw);
-    free(s->val);
-    free(s->lock_target);
-    free(s);
-}
-
-int state_pg_open(struct state **out, const struct state_where *w, struct dm_err *err)
-{
-    struct pg *s = calloc(1, sizeof(*s));
-    int rc;
-
-    if (s == NULL) {
-        return dm_err_set(err, DM_ENOMEM, "out of memory");
-    }
-    s->base.ops = &state_pg_ops;
-    s->op_timeout_ms = w->op_timeout_ms > 0 ? w->op_timeout_ms : PG_OP_TIMEOUT_MS;
-    snprintf(s->name, sizeof(s->name), "postgresql");
-    s->base.name = s->name;
-    if (w->conninfo == NULL) {
-        rc = dm_err_set(err, DM_ECONFIG,
-                        "state.type postgresql needs state.conninfo_file or "
-                        "state.conninfo_env");
-        goto done;
-    }
-    rc = build_params(s, w, err);
-    if (rc == DM_OK) {
-        int t = w->connect_timeout_s > 0 ? w->connect_timeout_s : PG_CONNECT_TIMEOUT_S;
-        rc = connect_session(s, 1, now_ms() + (long long)t * 1000 + s->op_timeout_ms, err);
-    }
-    if (rc != DM_OK) {
-        goto done;
-    }
-    *out = &s->base;
-    s = NULL;
-done:
-    pg_close(s != NULL ? &s->base : NULL);
-    return rc;
-}
-
 /* ---- runs ---- */
 
 static int pg_run_begin(long long *out, struct state *st_, const char *kind, const char *digest,
@@ -856,14 +180,14 @@ static int pg_run_begin(long long *out, struct state *st_, const char *kind, con
 
     p[0] = LL(now, time(NULL));
     p[1] = s->locked ? "1" : "0";
-    rc = pg_do(s, PS_RUN_INTERRUPT, 2, p, "marking interrupted runs", err);
+    rc = state_pg_do(s, PS_RUN_INTERRUPT, 2, p, "marking interrupted runs", err);
     if (rc != DM_OK) {
         return rc;
     }
     p[0] = kind;
     p[1] = digest;
     p[2] = now;
-    rc = pg_exec(&r, s, PS_RUN_INSERT, 3, p, "starting a run", err);
+    rc = state_pg_exec(&r, s, PS_RUN_INSERT, 3, p, "starting a run", err);
     if (rc != DM_OK) {
         return rc;
     }
@@ -877,7 +201,7 @@ static int run_update(struct pg *s, enum pg_stmt which, int n, const char *const
                       const char *what, struct dm_err *err)
 {
     PGresult *r = NULL;
-    int rc = pg_exec(&r, s, which, n, p, what, err);
+    int rc = state_pg_exec(&r, s, which, n, p, what, err);
 
     if (rc == DM_OK && strcmp(PQcmdTuples(r), "0") == 0) {
         rc = dm_err_set(err, DM_ENOTFOUND, "state journal: no run %lld", run);
@@ -942,7 +266,8 @@ static int pg_read_begin(struct state *st_, struct dm_err *err)
         return DM_OK;
     }
     /* one snapshot for the reads, as SQLite's read transaction */
-    rc = pg_command(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "beginning a read", err);
+    rc = state_pg_command(s, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "beginning a read",
+                          err);
     if (rc == DM_OK) {
         s->in_read = 1;
     }
@@ -956,8 +281,8 @@ static void pg_read_end(struct state *st_)
 
     if (s != NULL && s->in_read) {
         s->in_read = 0;
-        if (s->conn != NULL && pg_command(s, "COMMIT", "ending a read", &ignored) != DM_OK) {
-            drop_session(s);
+        if (s->conn != NULL && state_pg_command(s, "COMMIT", "ending a read", &ignored) != DM_OK) {
+            state_pg_drop(s);
         }
     }
 }
@@ -971,7 +296,7 @@ static int pg_batch_begin(struct state *st_, struct dm_err *err)
         return dm_err_set(err, DM_EINTERNAL, "state journal: a batch is already open");
     }
     pg_read_end(st_);
-    rc = pg_command(s, "BEGIN", "beginning a batch", err);
+    rc = state_pg_command(s, "BEGIN", "beginning a batch", err);
     if (rc == DM_OK) {
         s->in_batch = 1;
     }
@@ -987,16 +312,17 @@ static int pg_batch_commit(struct state *st_, struct dm_err *err)
         return dm_err_set(err, DM_EINTERNAL, "state journal: no batch is open");
     }
     rc = s->conn != NULL
-             ? exec_simple(s, "COMMIT", "committing a batch", now_ms() + s->op_timeout_ms, err)
+             ? state_pg_simple(s, "COMMIT", "committing a batch",
+                               state_pg_now_ms() + s->op_timeout_ms, err)
              : dm_err_set(err, DM_EUNAVAIL, "state journal %s: the session was lost", s->name);
     if (rc != DM_OK && s->conn != NULL) {
         struct dm_err ignored = {0};
 
         /* a failed COMMIT ends the transaction; a lost session has ended it anyway */
         if (PQstatus(s->conn) != CONNECTION_OK ||
-            exec_simple(s, "ROLLBACK", "rolling back", now_ms() + s->op_timeout_ms, &ignored) !=
-                DM_OK) {
-            drop_session(s);
+            state_pg_simple(s, "ROLLBACK", "rolling back", state_pg_now_ms() + s->op_timeout_ms,
+                            &ignored) != DM_OK) {
+            state_pg_drop(s);
         }
     }
     s->in_batch = 0;
@@ -1050,7 +376,7 @@ static int object_one(struct state_object *out, struct pg *s, enum pg_stmt which
                       const char *const *p, const char *what, struct dm_err *err)
 {
     PGresult *r = NULL;
-    int rc = pg_exec(&r, s, which, n, p, what, err);
+    int rc = state_pg_exec(&r, s, which, n, p, what, err);
 
     if (rc != DM_OK) {
         return rc;
@@ -1104,7 +430,7 @@ static int pg_object_put(struct state *st_, const struct state_object *o, struct
     p[7] = o->attrs;
     p[8] = o->linked ? "linked" : o->suffixed ? "suffixed" : "created";
     p[9] = LL(dis, o->disabled_at);
-    return pg_do((struct pg *)st_, PS_OBJ_PUT, 10, p, "writing an object", err);
+    return state_pg_do((struct pg *)st_, PS_OBJ_PUT, 10, p, "writing an object", err);
 }
 
 static int pg_objects_each(struct state *st_, const char *kind, state_key_fn fn, void *payload,
@@ -1112,7 +438,7 @@ static int pg_objects_each(struct state *st_, const char *kind, state_key_fn fn,
 {
     const char *p[1] = {kind};
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_OBJ_KEYS, 1, p, "listing objects", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_OBJ_KEYS, 1, p, "listing objects", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         rc = fn(get_str(r, i, 0), get_str(r, i, 1), payload);
@@ -1125,7 +451,7 @@ static int objects_list(struct pg *s, enum pg_stmt which, int n, const char *con
                         state_object_fn fn, void *payload, struct dm_err *err)
 {
     PGresult *r = NULL;
-    int rc = pg_exec(&r, s, which, n, p, "listing objects not read", err);
+    int rc = state_pg_exec(&r, s, which, n, p, "listing objects not read", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         struct state_object o = {0};
@@ -1146,7 +472,7 @@ static int pg_seen_add(struct state *st_, const char *kind, const char *key, str
     const char *p[2] = {kind, key};
 
     s->used_work = 1;
-    return pg_do(s, PS_SEEN_ADD, 2, p, "noting an object read", err);
+    return state_pg_do(s, PS_SEEN_ADD, 2, p, "noting an object read", err);
 }
 
 static int pg_gone_add(struct state *st_, const char *kind, const char *key, struct dm_err *err)
@@ -1155,7 +481,7 @@ static int pg_gone_add(struct state *st_, const char *kind, const char *key, str
     const char *p[2] = {kind, key};
 
     s->used_work = 1;
-    return pg_do(s, PS_GONE_ADD, 2, p, "noting an object deleted in the source", err);
+    return state_pg_do(s, PS_GONE_ADD, 2, p, "noting an object deleted in the source", err);
 }
 
 static int pg_unseen(struct state *st_, const char *kind, int gone, state_object_fn fn,
@@ -1179,7 +505,7 @@ static int pg_population(long long *out, struct state *st_, const char *kind, st
 {
     const char *p[1] = {kind};
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_POPULATION, 1, p, "counting objects", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_POPULATION, 1, p, "counting objects", err);
 
     if (rc == DM_OK) {
         *out = get_ll(r, 0, 0);
@@ -1195,14 +521,14 @@ static int pg_error_add(struct state *st_, long long run, const char *key, const
     const char *p[6] = {LL(b, run),        key, dn, category ? category : "internal", message,
                         LL(at, time(NULL))};
 
-    return pg_do((struct pg *)st_, PS_ERR_ADD, 6, p, "recording an error", err);
+    return state_pg_do((struct pg *)st_, PS_ERR_ADD, 6, p, "recording an error", err);
 }
 
 static int pg_totals(struct state_totals *out, struct state *st_, struct dm_err *err)
 {
     struct state_totals t = {0};
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_TOTALS, 0, NULL, "counting objects", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_TOTALS, 0, NULL, "counting objects", err);
 
     if (rc != DM_OK) {
         return rc;
@@ -1232,7 +558,7 @@ static int list_runs(struct pg *s, enum pg_stmt which, int limit, state_run_fn f
     char b[24];
     const char *p[1] = {LL(b, limit)};
     PGresult *r = NULL;
-    int rc = pg_exec(&r, s, which, 1, p, "listing runs", err);
+    int rc = state_pg_exec(&r, s, which, 1, p, "listing runs", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         struct state_run run = {0};
@@ -1275,7 +601,7 @@ static int count_rows(struct pg *s, enum pg_stmt which, int n, const char *const
                       state_count_fn fn, void *payload, const char *what, struct dm_err *err)
 {
     PGresult *r = NULL;
-    int rc = pg_exec(&r, s, which, n, p, what, err);
+    int rc = state_pg_exec(&r, s, which, n, p, what, err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         const char *t = get_str(r, i, 0);
@@ -1313,7 +639,7 @@ static int pg_password_record(struct state *st_, const char *login, const char *
     char at[24];
     const char *p[5] = {login, dn, outcome, reason, LL(at, time(NULL))};
 
-    return pg_do((struct pg *)st_, PS_PW_ADD, 5, p, "recording a password verification", err);
+    return state_pg_do((struct pg *)st_, PS_PW_ADD, 5, p, "recording a password verification", err);
 }
 
 static int pg_meta_get(char **out, struct state *st_, const char *key, struct dm_err *err)
@@ -1321,7 +647,7 @@ static int pg_meta_get(char **out, struct state *st_, const char *key, struct dm
     const char *p[1] = {key};
     PGresult *r = NULL;
     char *v;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_META_GET, 1, p, "reading meta", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_META_GET, 1, p, "reading meta", err);
 
     if (rc != DM_OK) {
         return rc;
@@ -1345,8 +671,8 @@ static int pg_password_counts(struct state_password_counts *out, struct state *s
     struct state_password_counts c = {0};
     PGresult *r = NULL;
     char *v = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_PW_COUNTS, 0, NULL, "counting password verifications",
-                     err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_PW_COUNTS, 0, NULL,
+                           "counting password verifications", err);
 
     if (rc != DM_OK) {
         return rc;
@@ -1370,14 +696,14 @@ static int pg_meta_add(struct state *st_, const char *key, long long delta, stru
     char b[24];
     const char *p[2] = {key, LL(b, delta)};
 
-    return pg_do((struct pg *)st_, PS_META_ADD, 2, p, "updating the journal's counters", err);
+    return state_pg_do((struct pg *)st_, PS_META_ADD, 2, p, "updating the journal's counters", err);
 }
 
 static int pg_meta_set(struct state *st_, const char *key, const char *value, struct dm_err *err)
 {
     const char *p[2] = {key, value};
 
-    return pg_do((struct pg *)st_, PS_META_SET, 2, p, "writing meta", err);
+    return state_pg_do((struct pg *)st_, PS_META_SET, 2, p, "writing meta", err);
 }
 
 static int pg_user_created(struct state *st_, long long run, const char *key, const char *signin,
@@ -1386,7 +712,7 @@ static int pg_user_created(struct state *st_, long long run, const char *key, co
     char b[24], at[24];
     const char *p[4] = {LL(b, run), key, signin, LL(at, time(NULL))};
 
-    return pg_do((struct pg *)st_, PS_USER_CREATED, 4, p, "recording a created user", err);
+    return state_pg_do((struct pg *)st_, PS_USER_CREATED, 4, p, "recording a created user", err);
 }
 
 /* ---- reports ---- */
@@ -1395,8 +721,8 @@ static int pg_signin_daily(struct state *st_, state_signin_day_fn fn, void *payl
                            struct dm_err *err)
 {
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_SIGNIN_DAILY, 0, NULL,
-                     "counting sign-in paths per day", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_SIGNIN_DAILY, 0, NULL,
+                           "counting sign-in paths per day", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         struct state_signin_day d = {0};
@@ -1417,7 +743,7 @@ static int pg_run_summary(struct state_run_summary *out, struct state *st_, stru
 {
     struct state_run_summary m = {0};
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_RUN_SUMMARY, 0, NULL, "summing runs", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_RUN_SUMMARY, 0, NULL, "summing runs", err);
 
     if (rc != DM_OK) {
         return rc;
@@ -1443,7 +769,7 @@ static int pg_run_summary(struct state_run_summary *out, struct state *st_, stru
 static int pg_waves(struct state *st_, state_wave_fn fn, void *payload, struct dm_err *err)
 {
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_WAVES, 0, NULL, "summing runs per wave", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_WAVES, 0, NULL, "summing runs per wave", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         struct state_wave w = {0};
@@ -1476,8 +802,8 @@ static int pg_error_categories(struct state *st_, state_error_category_fn fn, vo
                                struct dm_err *err)
 {
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_ERR_CATEGORIES, 0, NULL,
-                     "counting errors by category", err);
+    int rc = state_pg_exec(&r, (struct pg *)st_, PS_ERR_CATEGORIES, 0, NULL,
+                           "counting errors by category", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         struct state_error_category c = {0};
@@ -1503,7 +829,8 @@ static int pg_error_examples(struct state *st_, int per_category, state_error_ro
     char b[24];
     const char *p[1] = {LL(b, per_category)};
     PGresult *r = NULL;
-    int rc = pg_exec(&r, (struct pg *)st_, PS_ERR_EXAMPLES, 1, p, "reading error examples", err);
+    int rc =
+        state_pg_exec(&r, (struct pg *)st_, PS_ERR_EXAMPLES, 1, p, "reading error examples", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
         struct state_error_row e = {0};
@@ -1569,7 +896,7 @@ static int pg_runner_lock(struct state *st_, const char *identity, int wait_s,
         const char *p[4] = {key};
         int got;
 
-        rc = pg_exec(&r, s, PS_LOCK_TRY, 1, p, "taking the runner lock", err);
+        rc = state_pg_exec(&r, s, PS_LOCK_TRY, 1, p, "taking the runner lock", err);
         if (rc != DM_OK) {
             break;
         }
@@ -1590,13 +917,13 @@ static int pg_runner_lock(struct state *st_, const char *identity, int wait_s,
             p[1] = me.host;
             p[2] = LL(pid, me.pid);
             p[3] = LL(since, me.since);
-            rc = pg_do(s, PS_RUNNER_SET, 4, p, "recording the runner", err);
+            rc = state_pg_do(s, PS_RUNNER_SET, 4, p, "recording the runner", err);
             break;
         }
         if (time(NULL) >= until) {
             memset(holder, 0, sizeof(*holder));
             p[0] = identity;
-            rc = pg_exec(&r, s, PS_RUNNER_GET, 1, p, "reading the runner", err);
+            rc = state_pg_exec(&r, s, PS_RUNNER_GET, 1, p, "reading the runner", err);
             if (rc == DM_OK && PQntuples(r) == 1) {
                 copy_str(holder->host, sizeof(holder->host), r, 0, 0);
                 holder->pid = get_ll(r, 0, 1);
@@ -1626,9 +953,9 @@ static void pg_runner_unlock(struct state *st_)
     const char *p1[1] = {s->lock_target};
     const char *p2[1] = {s->lock_key};
 
-    if (pg_do(s, PS_RUNNER_DEL, 1, p1, "clearing the runner", &ignored) != DM_OK ||
-        pg_do(s, PS_LOCK_RELEASE, 1, p2, "releasing the runner lock", &ignored) != DM_OK) {
-        drop_session(s); /* the server releases a session lock with its session */
+    if (state_pg_do(s, PS_RUNNER_DEL, 1, p1, "clearing the runner", &ignored) != DM_OK ||
+        state_pg_do(s, PS_LOCK_RELEASE, 1, p2, "releasing the runner lock", &ignored) != DM_OK) {
+        state_pg_drop(s); /* the server releases a session lock with its session */
     }
     s->locked = 0;
 }
@@ -1664,7 +991,7 @@ static int pg_load_row(struct state *st_, const char *table, int ncols, const ch
                                         : "");
     r = PQexecParams(s->conn, sql, ncols, NULL, vals, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        rc = db_fail(s, err, DM_EINVAL, "copying a row", PQresultErrorMessage(r));
+        rc = state_pg_fail(s, err, DM_EINVAL, "copying a row", PQresultErrorMessage(r));
     }
     PQclear(r);
     return rc;
@@ -1675,7 +1002,7 @@ static int pg_load_end(struct state *st_, struct dm_err *err)
 {
     struct pg *s = (struct pg *)st_;
 
-    return exec_simple(
+    return state_pg_simple(
         s,
         "SELECT setval(pg_get_serial_sequence('runs', 'id'), coalesce(max(id), 0) + 1, false) "
         "FROM runs;"
@@ -1685,17 +1012,17 @@ static int pg_load_end(struct state *st_, struct dm_err *err)
         "coalesce(max(id), 0) + 1, false) FROM password_migrations;"
         "SELECT setval(pg_get_serial_sequence('user_creations', 'id'), "
         "coalesce(max(id), 0) + 1, false) FROM user_creations;",
-        "continuing the copied ids", now_ms() + s->op_timeout_ms, err);
+        "continuing the copied ids", state_pg_now_ms() + s->op_timeout_ms, err);
 }
 
 static int pg_ping(struct state *st_, struct dm_err *err)
 {
-    return pg_do((struct pg *)st_, PS_PING, 0, NULL, "checking the connection", err);
+    return state_pg_do((struct pg *)st_, PS_PING, 0, NULL, "checking the connection", err);
 }
 
 const struct state_ops state_pg_ops = {
     .name = "postgresql",
-    .close = pg_close,
+    .close = state_pg_close,
     .run_begin = pg_run_begin,
     .run_end = pg_run_end,
     .read_begin = pg_read_begin,

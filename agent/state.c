@@ -373,3 +373,117 @@ int state_meta_set(struct state *s, const char *key, const char *value, struct d
 {
     return s->ops->meta_set(s, key, value, err);
 }
+
+/* ---- rollback, saved plans, the undo store: not every backend has them ---- */
+
+int state_run_get(struct state_run *out, struct state *s, long long id, struct dm_err *err)
+{
+    return s->ops->run_get(out, s, id, err);
+}
+
+int state_run_last(struct state_run *out, struct state *s, const char *kind, struct dm_err *err)
+{
+    return s->ops->run_last(out, s, kind, err);
+}
+
+int state_object_del(struct state *s, const char *kind, const char *key, struct dm_err *err)
+{
+    return s->ops->object_del(s, kind, key, err);
+}
+
+void state_planned_clear(struct state_planned *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    free(p->kind);
+    free(p->key);
+    free(p->op);
+    free(p->target);
+    free(p->source_digest);
+    free(p->target_digest);
+    memset(p, 0, sizeof(*p));
+}
+
+int state_plans_supported(const struct state *s)
+{
+    return s->ops->plan_add != NULL;
+}
+
+static int no_plans(const struct state *s, struct dm_err *err)
+{
+    return dm_err_set(err, DM_ECONFIG,
+                      "state.type %s: saved plans (plan --out, run --plan) need a SQLite "
+                      "journal (state.type sqlite)",
+                      s->ops->name);
+}
+
+int state_plan_add(struct state *s, const struct state_planned *p, struct dm_err *err)
+{
+    return s->ops->plan_add != NULL ? s->ops->plan_add(s, p, err) : no_plans(s, err);
+}
+
+int state_plan_get(struct state_planned *out, struct state *s, const char *kind, const char *key,
+                   struct dm_err *err)
+{
+    return s->ops->plan_get != NULL ? s->ops->plan_get(out, s, kind, key, err) : no_plans(s, err);
+}
+
+int state_plan_use(struct state *s, const char *kind, const char *key, struct dm_err *err)
+{
+    return s->ops->plan_use != NULL ? s->ops->plan_use(s, kind, key, err) : no_plans(s, err);
+}
+
+int state_plan_unused(struct state *s, state_planned_fn fn, void *payload, struct dm_err *err)
+{
+    return s->ops->plan_unused != NULL ? s->ops->plan_unused(s, fn, payload, err)
+                                       : no_plans(s, err);
+}
+
+int state_undo_supported(const struct state *s)
+{
+    return s->ops->undo_open != NULL;
+}
+
+static int no_undo(const struct state *s, struct dm_err *err)
+{
+    return dm_err_set(err, DM_ECONFIG,
+                      "state.type %s: this journal keeps no undo store, so its runs cannot be "
+                      "rolled back (the undo store is kept beside a SQLite journal, state.type "
+                      "sqlite)",
+                      s->ops->name);
+}
+
+int state_undo_open(struct state *s, struct dm_err *err)
+{
+    return s->ops->undo_open != NULL ? s->ops->undo_open(s, err) : no_undo(s, err);
+}
+
+const char *state_undo_path(const struct state *s)
+{
+    return s->ops->undo_path != NULL ? s->ops->undo_path(s) : NULL;
+}
+
+int state_undo_put(struct state *s, const struct state_undo *u, struct dm_err *err)
+{
+    return s->ops->undo_put != NULL ? s->ops->undo_put(s, u, err) : no_undo(s, err);
+}
+
+int state_undo_list(struct state *s, long long run, long long below_id, int limit, state_undo_fn fn,
+                    void *payload, struct dm_err *err)
+{
+    return s->ops->undo_list != NULL ? s->ops->undo_list(s, run, below_id, limit, fn, payload, err)
+                                     : no_undo(s, err);
+}
+
+int state_undo_mark(struct state *s, long long id, long long by_run, struct dm_err *err)
+{
+    return s->ops->undo_mark != NULL ? s->ops->undo_mark(s, id, by_run, err) : no_undo(s, err);
+}
+
+int state_undo_count(long long *total, long long *undone, struct state *s, long long run,
+                     struct dm_err *err)
+{
+    return s->ops->undo_count != NULL ? s->ops->undo_count(total, undone, s, run, err)
+                                      : no_undo(s, err);
+}

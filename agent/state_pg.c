@@ -21,6 +21,8 @@
 
 #define OBJ_COLS                                                                                   \
     "kind, key, source_dn, target_ref, digest, status, last_run, attrs, origin, disabled_at"
+/* An objects row whose object the target holds, as far as the journal knows. */
+#define AT_TARGET "status IN ('ok', 'left', 'failed') AND coalesce(target_ref, '') <> ''"
 #define RUN_COLUMNS                                                                                \
     "id, kind, status, started, finished, created, updated, unchanged, failed, deleted, "          \
     "skipped, wave, reason, held"
@@ -70,7 +72,23 @@ const char *const state_pg_sql[PS__LAST] = {
                       "AND status IN ('ok', 'failed', 'left') AND target_ref <> ''",
     [PS_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
                    "VALUES ($1, $2, $3, $4, $5, $6)",
-    [PS_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
+    /* the status counts of state.h, as state_sqlite.c's ST_TOTALS and ST_SIGNIN_COUNTS
+     * count them (AT_TARGET: a row ok, left, or failed after an earlier write, with a
+     * target reference) */
+    [PS_TOTALS] =
+        "SELECT kind, count(*) FILTER (WHERE " AT_TARGET "), "
+        "count(*) FILTER (WHERE (" AT_TARGET ") AND (status = 'left' OR disabled_at > 0)), "
+        "count(*) FILTER (WHERE (" AT_TARGET ") AND origin = 'linked'), "
+        "count(*) FILTER (WHERE status = 'deleted'), "
+        "count(*) FILTER (WHERE status = 'failed'), "
+        "count(*) FILTER (WHERE status = 'pending') FROM objects GROUP BY kind",
+    [PS_SIGNIN_COUNTS] = "SELECT (SELECT c.signin FROM user_creations c WHERE c.key = o.key "
+                         "ORDER BY c.id DESC LIMIT 1), count(*) FROM objects o "
+                         "WHERE o.kind = 'user' AND (" AT_TARGET ") "
+                         "AND coalesce(o.origin, '') <> 'linked' GROUP BY 1",
+    [PS_RUN_GET] = "SELECT " RUN_COLUMNS " FROM runs WHERE id = $1",
+    [PS_RUN_LAST] = "SELECT " RUN_COLUMNS " FROM runs WHERE kind = $1 ORDER BY id DESC LIMIT 1",
+    [PS_OBJ_DEL] = "DELETE FROM objects WHERE kind = $1 AND key = $2",
     [PS_RUNS] = "SELECT " RUN_COLUMNS " FROM runs ORDER BY id DESC LIMIT $1",
     [PS_RUN_ERR_COUNTS] = "SELECT category, count(*) FROM errors WHERE run = $1 "
                           "GROUP BY category ORDER BY category COLLATE \"C\"",
@@ -534,22 +552,50 @@ static int pg_totals(struct state_totals *out, struct state *st_, struct dm_err 
         return rc;
     }
     for (int i = 0; i < PQntuples(r); i++) {
-        const char *kind = get_str(r, i, 0), *status = get_str(r, i, 1);
-        long long n = get_ll(r, i, 2);
-        int ok = status != NULL && strcmp(status, "ok") == 0;
-        int failed = status != NULL && strcmp(status, "failed") == 0;
+        const char *kind = get_str(r, i, 0);
+        struct state_kind_totals *k = NULL;
 
         if (kind != NULL && strcmp(kind, "user") == 0) {
-            t.users_ok += ok ? n : 0;
-            t.users_failed += failed ? n : 0;
+            k = &t.users;
         } else if (kind != NULL && strcmp(kind, "group") == 0) {
-            t.groups_ok += ok ? n : 0;
-            t.groups_failed += failed ? n : 0;
+            k = &t.groups;
+        } else {
+            continue; /* containers */
         }
+        k->at_target = get_ll(r, i, 1);
+        k->disabled = get_ll(r, i, 2);
+        k->linked = get_ll(r, i, 3);
+        k->deleted = get_ll(r, i, 4);
+        k->failed = get_ll(r, i, 5);
+        k->unconfirmed = get_ll(r, i, 6);
     }
     PQclear(r);
+    t.users_ok = t.users.at_target;
+    t.users_failed = t.users.failed;
+    t.groups_ok = t.groups.at_target;
+    t.groups_failed = t.groups.failed;
     *out = t;
     return DM_OK;
+}
+
+/* Row i of a RUN_COLUMNS result. */
+static void run_of(struct state_run *out, const PGresult *r, int i)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = get_ll(r, i, 0);
+    copy_str(out->kind, sizeof(out->kind), r, i, 1);
+    copy_str(out->status, sizeof(out->status), r, i, 2);
+    out->started = get_ll(r, i, 3);
+    out->finished = get_ll(r, i, 4);
+    out->counts.created = get_ll(r, i, 5);
+    out->counts.updated = get_ll(r, i, 6);
+    out->counts.unchanged = get_ll(r, i, 7);
+    out->counts.failed = get_ll(r, i, 8);
+    out->counts.deleted = get_ll(r, i, 9);
+    out->counts.skipped = get_ll(r, i, 10);
+    copy_str(out->wave, sizeof(out->wave), r, i, 11);
+    copy_str(out->reason, sizeof(out->reason), r, i, 12);
+    out->counts.held = get_ll(r, i, 13);
 }
 
 static int list_runs(struct pg *s, enum pg_stmt which, int limit, state_run_fn fn, void *payload,
@@ -561,22 +607,9 @@ static int list_runs(struct pg *s, enum pg_stmt which, int limit, state_run_fn f
     int rc = state_pg_exec(&r, s, which, 1, p, "listing runs", err);
 
     for (int i = 0; rc == DM_OK && i < PQntuples(r); i++) {
-        struct state_run run = {0};
+        struct state_run run;
 
-        run.id = get_ll(r, i, 0);
-        copy_str(run.kind, sizeof(run.kind), r, i, 1);
-        copy_str(run.status, sizeof(run.status), r, i, 2);
-        run.started = get_ll(r, i, 3);
-        run.finished = get_ll(r, i, 4);
-        run.counts.created = get_ll(r, i, 5);
-        run.counts.updated = get_ll(r, i, 6);
-        run.counts.unchanged = get_ll(r, i, 7);
-        run.counts.failed = get_ll(r, i, 8);
-        run.counts.deleted = get_ll(r, i, 9);
-        run.counts.skipped = get_ll(r, i, 10);
-        copy_str(run.wave, sizeof(run.wave), r, i, 11);
-        copy_str(run.reason, sizeof(run.reason), r, i, 12);
-        run.counts.held = get_ll(r, i, 13);
+        run_of(&run, r, i);
         if (fn(&run, payload) != 0) {
             break;
         }
@@ -594,6 +627,43 @@ static int pg_runs_unfinished(struct state *st_, int limit, state_run_fn fn, voi
                               struct dm_err *err)
 {
     return list_runs((struct pg *)st_, PS_RUNS_UNFINISHED, limit, fn, payload, err);
+}
+
+/* One run by statement which (DM_ENOTFOUND when none). */
+static int one_run(struct state_run *out, struct pg *s, enum pg_stmt which, const char *param,
+                   struct dm_err *err)
+{
+    const char *p[1] = {param};
+    PGresult *r = NULL;
+    int rc = state_pg_exec(&r, s, which, 1, p, "reading a run", err);
+
+    if (rc == DM_OK && PQntuples(r) == 0) {
+        rc = dm_err_set(err, DM_ENOTFOUND, "no such run in the state journal");
+    } else if (rc == DM_OK) {
+        run_of(out, r, 0);
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_run_get(struct state_run *out, struct state *st_, long long id, struct dm_err *err)
+{
+    char b[24];
+
+    return one_run(out, (struct pg *)st_, PS_RUN_GET, LL(b, id), err);
+}
+
+static int pg_run_last(struct state_run *out, struct state *st_, const char *kind,
+                       struct dm_err *err)
+{
+    return one_run(out, (struct pg *)st_, PS_RUN_LAST, kind, err);
+}
+
+static int pg_object_del(struct state *st_, const char *kind, const char *key, struct dm_err *err)
+{
+    const char *p[2] = {kind, key};
+
+    return state_pg_do((struct pg *)st_, PS_OBJ_DEL, 2, p, "removing an object", err);
 }
 
 /* Calls fn(text, count) per row of a two-column result; fn's non-zero stops (DM_OK). */
@@ -670,7 +740,6 @@ static int pg_password_counts(struct state_password_counts *out, struct state *s
 {
     struct state_password_counts c = {0};
     PGresult *r = NULL;
-    char *v = NULL;
     int rc = state_pg_exec(&r, (struct pg *)st_, PS_PW_COUNTS, 0, NULL,
                            "counting password verifications", err);
 
@@ -680,13 +749,26 @@ static int pg_password_counts(struct state_password_counts *out, struct state *s
     c.verified_users = get_ll(r, 0, 0);
     c.verifications = get_ll(r, 0, 1);
     PQclear(r);
-    rc = pg_meta_get(&v, st_, STATE_META_HOOK_CREATED, err);
-    if (rc == DM_OK) {
-        c.hook_created = strtoll(v, NULL, 10);
-        free(v);
-    } else if (rc != DM_ENOTFOUND) {
+    rc = state_pg_exec(&r, (struct pg *)st_, PS_SIGNIN_COUNTS, 0, NULL,
+                       "counting users by sign-in path", err);
+    if (rc != DM_OK) {
         return rc;
     }
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *signin = get_str(r, i, 0);
+        long long n = get_ll(r, i, 1);
+
+        if (signin == NULL) {
+            c.unknown += n;
+        } else if (strcmp(signin, STATE_SIGNIN_HOOK) == 0) {
+            c.hook_created += n;
+        } else if (strcmp(signin, STATE_SIGNIN_IMPORT) == 0) {
+            c.imported += n;
+        } else {
+            c.no_password += n;
+        }
+    }
+    PQclear(r);
     *out = c;
     return DM_OK;
 }
@@ -1043,6 +1125,9 @@ const struct state_ops state_pg_ops = {
     .population = pg_population,
     .disabled_due = pg_disabled_due,
     .totals = pg_totals,
+    .run_get = pg_run_get,
+    .run_last = pg_run_last,
+    .object_del = pg_object_del,
     .runs = pg_runs,
     .runs_unfinished = pg_runs_unfinished,
     .run_error_counts = pg_run_error_counts,
@@ -1064,4 +1149,16 @@ const struct state_ops state_pg_ops = {
     .load_row = pg_load_row,
     .load_end = pg_load_end,
     .ping = pg_ping,
+    /* no saved plans and no undo store on PostgreSQL yet: state.c refuses them (DM_ECONFIG),
+     * run records no undo, rollback and run --plan / plan --out stop before they start */
+    .plan_add = NULL,
+    .plan_get = NULL,
+    .plan_use = NULL,
+    .plan_unused = NULL,
+    .undo_open = NULL,
+    .undo_path = NULL,
+    .undo_put = NULL,
+    .undo_list = NULL,
+    .undo_mark = NULL,
+    .undo_count = NULL,
 };

@@ -91,6 +91,27 @@ struct state_ops {
                     const char *const *vals, struct dm_err *err);
     int (*load_end)(struct state *s, struct dm_err *err);
     int (*ping)(struct state *s, struct dm_err *err); /* NULL: always DM_OK */
+    /* What rollback reads and writes in the journal. */
+    int (*run_get)(struct state_run *out, struct state *s, long long id, struct dm_err *err);
+    int (*run_last)(struct state_run *out, struct state *s, const char *kind, struct dm_err *err);
+    int (*object_del)(struct state *s, const char *kind, const char *key, struct dm_err *err);
+    /* The saved plan's work table (run --plan); NULL when the backend has none: run --plan
+     * and plan --out are then refused (state_plans_supported()). */
+    int (*plan_add)(struct state *s, const struct state_planned *p, struct dm_err *err);
+    int (*plan_get)(struct state_planned *out, struct state *s, const char *kind, const char *key,
+                    struct dm_err *err);
+    int (*plan_use)(struct state *s, const char *kind, const char *key, struct dm_err *err);
+    int (*plan_unused)(struct state *s, state_planned_fn fn, void *payload, struct dm_err *err);
+    /* The undo store; NULL when the backend keeps none: runs are then not recorded for
+     * rollback and rollback is refused (state_undo_supported()). */
+    int (*undo_open)(struct state *s, struct dm_err *err);
+    const char *(*undo_path)(const struct state *s);
+    int (*undo_put)(struct state *s, const struct state_undo *u, struct dm_err *err);
+    int (*undo_list)(struct state *s, long long run, long long below_id, int limit,
+                     state_undo_fn fn, void *payload, struct dm_err *err);
+    int (*undo_mark)(struct state *s, long long id, long long by_run, struct dm_err *err);
+    int (*undo_count)(long long *total, long long *undone, struct state *s, long long run,
+                      struct dm_err *err);
 };
 
 extern const struct state_ops state_sqlite_ops;

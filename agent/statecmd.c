@@ -37,6 +37,25 @@ static void show(const char *what, const char *name, const struct counts *c)
            c->p.verified_users);
 }
 
+/* What the copy leaves behind: the undo store beside the SQLite file (PATH.undo) when the
+ * destination keeps none. It holds credentials and is never copied into a journal. */
+static void not_copied(const char *path, const struct state *dst)
+{
+    char undo[4096];
+
+    if (state_undo_supported(dst) ||
+        (size_t)snprintf(undo, sizeof(undo), "%s.undo", path) >= sizeof(undo) ||
+        access(undo, F_OK) != 0) {
+        return;
+    }
+    printf("state migrate: not copied: the undo store %s (a %s journal keeps none; the runs "
+           "copied cannot be rolled back from it)\n",
+           undo, state_backend(dst));
+    log_warn("state migrate: the undo store %s was not copied: the copied runs cannot be "
+             "rolled back from %s",
+             undo, state_name(dst));
+}
+
 static int migrate(const struct dm_config *cfg, const char *path, int *exit_hint,
                    struct dm_err *err)
 {
@@ -80,6 +99,7 @@ static int migrate(const struct dm_config *cfg, const char *path, int *exit_hint
         show("into", state_name(dst), &b);
         printf("state migrate: %lld rows copied\n", rows);
         log_info("state migrate: %lld rows copied from %s into %s", rows, path, state_name(dst));
+        not_copied(path, dst);
     }
     state_close(dst); /* rolls back a failed copy */
     state_close(src);

@@ -6,6 +6,12 @@
 #   - `dirmig state migrate --from sqlite PATH` copies a SQLite journal: `dirmig status
 #     --json` reads the same runs and counts from both; a second copy, a missing PATH and a
 #     wrong --from are refused with their exit codes;
+#   - status counts: the same runs (an Okta-style target: users imported, for the hook,
+#     disabled in the source, linked, failing, leavers disabled then deleted) with a SQLite
+#     journal and with a PostgreSQL one give the same `dirmig status --json`;
+#   - what a PostgreSQL journal does not keep (the undo store, saved plans): rollback,
+#     plan --out and run --plan exit 78 at once, writing nothing; a run warns that it
+#     cannot be rolled back; state migrate says it left the undo store behind;
 #   - config: a conninfo file readable by others, a conninfo without a server, a remote
 #     server without verified TLS;
 #   - TLS: verified against state.tls.ca_file; a name that is not loopback is verified by
@@ -29,7 +35,7 @@ pg_createdb PG unit
 pg_conninfo_file PG unit "$SECRETS/unit.conninfo"
 DIRMIG_TEST_PG_CONNINFO=$(cat "$SECRETS/unit.conninfo") "$top_builddir/tests/unit/test_state_pg" \
     > "$WORK/unit.out" 2>&1 || { tail -n 40 "$WORK/unit.out" >&2; fail "test_state_pg failed"; }
-grep -q 'PASSED.*16 test' "$WORK/unit.out" || fail "test_state_pg: $(tail -n 3 "$WORK/unit.out")"
+grep -q 'PASSED.*19 test' "$WORK/unit.out" || fail "test_state_pg: $(tail -n 3 "$WORK/unit.out")"
 
 # ---- a run and a rerun on PostgreSQL ----
 pg_conninfo_file PG dirmig "$SECRETS/pg.conninfo"
@@ -89,6 +95,8 @@ EOF
 dm cprun -c "$WORK/copy.json" run --json
 expect_rc 0 cprun "run on the copied journal"
 expect_json "$WORK/cprun.out" users.created 0 users.unchanged 121 run 4
+grep -qF "not copied: the undo store $WORK/sq.db.undo" "$WORK/migrate.out" ||
+    fail "state migrate does not say it left the undo store: $(cat "$WORK/migrate.out")"
 dm migrate2 -c "$WORK/copy.json" state migrate --from sqlite "$WORK/sq.db"
 expect_rc 65 migrate2 "a second copy into a journal that holds runs"
 grep -q "already holds a journal" "$WORK/migrate2.err" || fail "migrate2: $(cat "$WORK/migrate2.err")"
@@ -99,6 +107,154 @@ dm migrate4 -c "$WORK/copy.json" state migrate --from ldif "$WORK/sq.db"
 expect_rc 64 migrate4 "state migrate --from ldif"
 dm migrate5 -c "$WORK/copy.json" state migrate "$WORK/sq.db"
 expect_rc 64 migrate5 "state migrate without --from"
+
+# ---- what a PostgreSQL journal does not keep: refused at once, nothing written ----
+grep -q "state.type postgresql keeps no undo store: this run cannot be rolled back" \
+    "$WORK/pg.log" || fail "a run on PostgreSQL does not warn: $(tail -n 5 "$WORK/pg.log")"
+runs_before=$(pg_psql PG "SELECT count(*) FROM runs")
+dm rb -c "$WORK/pg.json" rollback last --json
+expect_rc 78 rb "rollback on a PostgreSQL journal"
+grep -q "this journal keeps no undo store, so its runs cannot be rolled back" "$WORK/rb.err" ||
+    fail "rollback: $(cat "$WORK/rb.err")"
+expect_json "$WORK/rb.out" exit_code 78
+dm rbplan -c "$WORK/pg.json" rollback 1 --plan
+expect_rc 78 rbplan "rollback --plan on a PostgreSQL journal"
+dm planout -c "$WORK/pg.json" plan --out "$WORK/pg.plan"
+expect_rc 78 planout "plan --out on a PostgreSQL journal"
+grep -q "plan --out: saved plans need a SQLite journal (state.type sqlite)" "$WORK/planout.err" ||
+    fail "plan --out: $(cat "$WORK/planout.err")"
+[ -e "$WORK/pg.plan" ] && fail "plan --out on PostgreSQL wrote $WORK/pg.plan"
+dm sqplanout -c "$WORK/sq.json" plan --out "$WORK/sq.plan"
+expect_rc 0 sqplanout "plan --out on SQLite"
+dm planin -c "$WORK/pg.json" run --plan "$WORK/sq.plan" --json
+expect_rc 78 planin "run --plan on a PostgreSQL journal"
+grep -q "run --plan: saved plans need a SQLite journal (state.type sqlite)" "$WORK/planin.err" ||
+    fail "run --plan: $(cat "$WORK/planin.err")"
+[ "$(pg_psql PG "SELECT count(*) FROM runs")" = "$runs_before" ] ||
+    fail "a refused command journaled a run: $(pg_psql PG 'SELECT id, kind, status FROM runs')"
+log "PostgreSQL: rollback, plan --out and run --plan refused with 78, nothing written"
+
+# ---- status counts: the same runs on SQLite and on PostgreSQL ----
+C=dc=cnt,dc=example
+write_secret "$SECRETS/token" "okta-pg-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+"$PYTHON3" - "$top_srcdir/schema/maps/inetorgperson-to-okta.json" "$WORK/okta.map.json" << 'EOF'
+import json, os, sys
+m = json.load(open(sys.argv[1]))
+d = os.path.dirname(os.path.abspath(sys.argv[1]))
+m["source_profile"] = os.path.join(d, m["source_profile"])
+m["target_profile"] = os.path.join(d, m["target_profile"])
+m["key"]["fallback"] = [{"source": "mail", "target": "email"}]
+json.dump(m, open(sys.argv[2], "w"), indent=1)
+EOF
+gen_users --suffix "$C" --users 80 --groups 4 --schemes fast --seed 7 --ldif "$DATA/cnt.ldif"
+{
+    for i in 1 2 3; do # disabled in the source
+        printf '\ndn: uid=gone%d,ou=people,%s\nobjectClass: inetOrgPerson\nuid: gone%d\n' "$i" "$C" "$i"
+        printf 'cn: Gone %d\nsn: Gone\ngivenName: G\nmail: gone%d@example.org\nemployeeType: left\n' "$i" "$i"
+    done
+    for i in 1 2 3 4; do # no password: created for the hook
+        printf '\ndn: uid=nopw%d,ou=people,%s\nobjectClass: inetOrgPerson\nuid: nopw%d\n' "$i" "$C" "$i"
+        printf 'cn: Nopw %d\nsn: Nopw\ngivenName: N\nmail: nopw%d@example.org\n' "$i" "$i"
+    done
+    # the target holds this account already: linked
+    printf '\ndn: uid=linked1,ou=people,%s\nobjectClass: inetOrgPerson\nuid: linked1\n' "$C"
+    printf 'cn: Linked One\nsn: One\ngivenName: Linked\nmail: linked1@example.org\n'
+    # a login the target refuses: failing
+    printf '\ndn: uid=bad1,ou=people,%s\nobjectClass: inetOrgPerson\nuid: bad1\n' "$C"
+    printf 'cn: Bad One\nsn: One\ngivenName: Bad\nmail: bad1@-\n'
+} >> "$DATA/cnt.ldif"
+register_ldif_passwords "$DATA/cnt.ldif"
+start_server CSRC "$C" "$DATA/cnt.ldif"
+start_okta OKSQ
+start_okta OKPG
+for port in "$OKSQ_PORT" "$OKPG_PORT"; do
+    curl -s -o /dev/null -w '%{http_code}' -H "Authorization: SSWS $(cat "$SECRETS/token")" \
+        -H 'Content-Type: application/json' -X POST "http://127.0.0.1:$port/api/v1/users?activate=true" \
+        --data '{"profile": {"login": "linked1@example.org", "email": "linked1@example.org",
+                 "firstName": "Linked", "lastName": "Outsider"}}' | grep -qx 200 ||
+        fail "cannot create linked1 at the target on port $port"
+done
+pg_createdb PG counts
+pg_conninfo_file PG counts "$SECRETS/counts.conninfo"
+cnt_config() { # OUT PORT [overrides...]
+    local out=$1 port=$2
+    shift 2
+    mkconfig "$out" CSRC - "target.base=-" "target.bind_dn=-" "target.bind_pw_file=-" \
+        "target.type=okta" "target.uri=http://127.0.0.1:$port" \
+        "target.token_file=$SECRETS/token" "target.concurrency=1" \
+        "map={\"file\": \"$WORK/okta.map.json\"}" "run.batch_size=20" "run.collision=link" \
+        "source.users.disabled.attribute=employeeType" \
+        'source.users.disabled.values=["left"]' "leavers.max_delete_percent=20" "$@"
+}
+cnt_configs() { # [overrides...]: cnt_sq.json and cnt_pg.json
+    cnt_config "$WORK/cnt_sq.json" "$OKSQ_PORT" "$@"
+    cnt_config "$WORK/cnt_pg.json" "$OKPG_PORT" state.path=- state.type=postgresql \
+        "state.conninfo_file=$SECRETS/counts.conninfo" "$@"
+}
+same_status() { # TAG: status --json of both journals, equal but for the journal's name and times
+    dm "$1-sq" -c "$WORK/cnt_sq.json" status --json
+    expect_rc 0 "$1-sq" "status on SQLite after $1"
+    dm "$1-pg" -c "$WORK/cnt_pg.json" status --json
+    expect_rc 0 "$1-pg" "status on PostgreSQL after $1"
+    "$PYTHON3" - "$WORK/$1-sq.out" "$WORK/$1-pg.out" << 'EOF' || fail "status after $1 differs"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+def strip(j):
+    j.pop("journal", None)
+    for r in j.get("runs", []):
+        for k in ("started", "finished", "duration_s"):
+            r.pop(k, None)
+    return j
+a, b = strip(a), strip(b)
+if a != b:
+    print("sqlite:    ", json.dumps(a, sort_keys=True)[:2000], file=sys.stderr)
+    print("postgresql:", json.dumps(b, sort_keys=True)[:2000], file=sys.stderr)
+    sys.exit(1)
+print(json.dumps({k: a[k] for k in ("users", "groups", "passwords")}, sort_keys=True))
+EOF
+}
+cnt_configs
+for j in sq pg; do
+    dm "c1-$j" -c "$WORK/cnt_$j.json" run --json
+done
+# bad1 fails: both runs exit 65
+expect_rc 65 c1-pg "the first run on PostgreSQL (one user fails)"
+expect_json "$WORK/c1-pg.out" users.failed 1
+expect_json "$WORK/c1-sq.out" users.failed 1
+same_status c1
+# 6 leavers: disabled, then deleted
+for i in 10 11 12 13 14 15; do
+    printf 'uid=user%05d,ou=people,%s\n' "$i" "$C"
+done > "$DATA/cnt-leavers.txt"
+ldapdelete -x -H "$CSRC_URI" -D "cn=admin,$C" -y "$CSRC_PW_FILE" -f "$DATA/cnt-leavers.txt" ||
+    fail "ldapdelete of the leavers"
+for j in sq pg; do
+    dm "c2-$j" -c "$WORK/cnt_$j.json" run --json
+done
+expect_json "$WORK/c2-pg.out" leavers.disabled 6
+same_status c2
+cnt_configs leavers.action=delete
+for j in sq pg; do
+    dm "c3-$j" -c "$WORK/cnt_$j.json" run --json
+done
+expect_json "$WORK/c3-pg.out" leavers.deleted 6
+same_status c3
+# the scenario reaches every count, so that the comparison compares something
+"$PYTHON3" - "$WORK/c3-pg.out" << 'EOF' || fail "the scenario does not reach every count"
+import json, sys
+st = json.load(open(sys.argv[1]))
+u, p = st["users"], st["passwords"]
+want = {"users.disabled": u["disabled"] >= 3, "users.linked": u["linked"] == 1,
+        "users.deleted": u["deleted"] == 6, "users.failed": u["failed"] >= 1,
+        "passwords.imported": p["imported"] > 0,
+        "passwords.hook/none": p["hook_created"] + p["no_password"] >= 4,
+        "groups.at_target": st["groups"]["at_target"] > 0}
+bad = [k for k, ok in want.items() if not ok]
+if bad:
+    print("not reached:", bad, json.dumps(st, sort_keys=True)[:1500], file=sys.stderr)
+    sys.exit(1)
+EOF
+log "status counts: SQLite and PostgreSQL agree after the same three runs"
 
 # ---- config and connection problems ----
 cp "$SECRETS/pg.conninfo" "$SECRETS/open.conninfo" && chmod 0644 "$SECRETS/open.conninfo"

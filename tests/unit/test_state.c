@@ -113,6 +113,103 @@ static void put(struct state *s, const char *kind, const char *key, const char *
     assert_int_equal(state_object_put(s, &o, &e), DM_OK);
 }
 
+/* What rollback reads: a run by id and the newest run of a kind; an object's row removed. */
+static void test_state__run_get_last_object_del(void **state)
+{
+    struct state_object o = {0};
+    struct state_run r = {0};
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+    long long r1 = 0, r2 = 0, r3 = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r1, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_run_set_wave(s, r1, "pilot", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put(s, "user", "u1", "uid=u1,dc=s", "uid=u1,dc=t", "ok", r1);
+    put(s, "user", "u2", "uid=u2,dc=s", "uid=u2,dc=t", "ok", r1);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+    assert_int_equal(state_run_end(s, r1, "done", NULL, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r2, s, "plan", "d", &e), DM_OK);
+    assert_int_equal(state_run_end(s, r2, "done", NULL, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r3, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_run_end(s, r3, "failed", NULL, &e), DM_OK);
+
+    assert_int_equal(state_run_get(&r, s, r1, &e), DM_OK);
+    assert_int_equal(r.id, r1);
+    assert_string_equal(r.kind, "run");
+    assert_string_equal(r.status, "done");
+    assert_string_equal(r.wave, "pilot");
+    assert_int_equal(state_run_get(&r, s, r3 + 100, &e), DM_ENOTFOUND);
+    assert_int_equal(state_run_last(&r, s, "run", &e), DM_OK);
+    assert_int_equal(r.id, r3);
+    assert_string_equal(r.status, "failed");
+    assert_int_equal(state_run_last(&r, s, "plan", &e), DM_OK);
+    assert_int_equal(r.id, r2);
+    assert_int_equal(state_run_last(&r, s, "rollback", &e), DM_ENOTFOUND);
+
+    assert_int_equal(state_object_del(s, "user", "u1", &e), DM_OK);
+    assert_int_equal(state_object_get(&o, s, "user", "u1", &e), DM_ENOTFOUND);
+    assert_int_equal(state_object_del(s, "user", "u1", &e), DM_OK); /* absent: no-op */
+    assert_int_equal(state_object_get(&o, s, "user", "u2", &e), DM_OK);
+    state_object_clear(&o);
+    state_close(s);
+}
+
+#ifdef STATE_TEST_PG
+static int planned_none(const struct state_planned *p, void *payload)
+{
+    (void)p;
+    (void)payload;
+    return 0;
+}
+
+/* A PostgreSQL journal keeps no undo store and no saved plan work table: each use is
+ * refused with DM_ECONFIG (exit 78) and a message saying why, nothing half-done. */
+static void test_state__pg_refuses_undo_and_plans(void **state)
+{
+    struct state_planned p = {"user", "u1", "create", "uid=u1", "s", "t", 1};
+    struct state_undo u = {0};
+    struct dm_err e = {0};
+    long long total = 0, undone = 0;
+    char path[64];
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_undo_supported(s), 0);
+    assert_int_equal(state_plans_supported(s), 0);
+    assert_null(state_undo_path(s));
+    assert_int_equal(state_undo_open(s, &e), DM_ECONFIG);
+    assert_non_null(strstr(e.msg, "keeps no undo store"));
+    assert_non_null(strstr(e.msg, "postgresql"));
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(state_undo_put(s, &u, &e), DM_ECONFIG);
+    assert_int_equal(state_undo_count(&total, &undone, s, 1, &e), DM_ECONFIG);
+    assert_int_equal(state_undo_mark(s, 1, 2, &e), DM_ECONFIG);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(state_plan_add(s, &p, &e), DM_ECONFIG);
+    assert_non_null(strstr(e.msg, "saved plans"));
+    assert_int_equal(state_plan_unused(s, planned_none, NULL, &e), DM_ECONFIG);
+    state_close(s);
+}
+#else
+/* A SQLite journal has both. */
+static void test_state__sqlite_has_undo_and_plans(void **state)
+{
+    char path[512];
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_undo_supported(s), 1);
+    assert_int_equal(state_plans_supported(s), 1);
+    state_close(s);
+}
+#endif
+
 #ifndef STATE_TEST_PG
 static void test_state__creates_journal_in_wal_mode(void **state)
 {
@@ -376,10 +473,10 @@ static void test_state__errors_and_totals(void **state)
     assert_int_equal(state_batch_begin(s, &e), DM_OK);
     put(s, "user", "u1", "uid=1", "uid=1", "ok", r);
     put(s, "user", "u2", "uid=2", "uid=2", "ok", r);
-    put(s, "user", "u3", "uid=3", "uid=3", "failed", r);
+    put(s, "user", "u3", "uid=3", "", "failed", r); /* a create that failed: not there */
     put(s, "group", "g1", "cn=1", "cn=1", "ok", r);
-    put(s, "group", "g2", "cn=2", "cn=2", "failed", r);
-    put(s, "group", "g3", "cn=3", "cn=3", "failed", r);
+    put(s, "group", "g2", "cn=2", "", "failed", r);
+    put(s, "group", "g3", "cn=3", "", "failed", r);
     assert_int_equal(state_error_add(s, r, "u3", "uid=3", "schema", "objectClass violation", &e),
                      DM_OK);
     assert_int_equal(state_error_add(s, r, "g2", "cn=2", "schema", "x", &e), DM_OK);
@@ -398,6 +495,73 @@ static void test_state__errors_and_totals(void **state)
     counts[0] = '\0';
     assert_int_equal(state_run_error_counts(s, r2, collect_counts, counts, &e), DM_OK);
     assert_string_equal(counts, "auth=1;");
+    state_close(s);
+}
+
+/* put() with the disabled time and origin of the row */
+static void put_full(struct state *s, const char *key, const char *tdn, const char *status,
+                     long long run, long long disabled_at, int linked)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+
+    o.kind = (char *)"user";
+    o.key = (char *)key;
+    o.source_dn = (char *)key;
+    o.target_ref = (char *)tdn;
+    o.status = (char *)status;
+    o.last_run = run;
+    o.disabled_at = disabled_at;
+    o.linked = linked;
+    assert_int_equal(state_object_put(s, &o, &e), DM_OK);
+}
+
+/* What status counts: the objects at the target by state, deleted, failing, unconfirmed,
+ * and the users at the target by the sign-in path of their newest creation. */
+static void test_state__totals_count_the_target(void **state)
+{
+    struct state_totals t;
+    struct state_password_counts pc;
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+    long long r = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put_full(s, "a", "00u1", "ok", r, 0, 0);         /* active */
+    put_full(s, "b", "00u2", "ok", r, 1000, 0);      /* disabled in the source */
+    put_full(s, "c", "00u3", "left", r, 1000, 0);    /* a leaver, disabled */
+    put_full(s, "d", "00u4", "failed", r, 0, 0);     /* a later update failed: still there */
+    put_full(s, "e", "", "failed", r, 0, 0);         /* its create failed: not there */
+    put_full(s, "f", "f@x", "pending", r, 0, 0);     /* sent, answer lost */
+    put_full(s, "g", "00u7", "deleted", r, 1000, 0); /* a leaver, deleted */
+    put_full(s, "h", "00u8", "ok", r, 0, 1);         /* linked: was there before */
+    /* sign-in paths: the newest creation of each key counts, deleted users do not */
+    assert_int_equal(state_user_created(s, r, "a", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "a", STATE_SIGNIN_IMPORT, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "b", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "c", STATE_SIGNIN_NONE, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "g", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "h", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+
+    assert_int_equal(state_totals(&t, s, &e), DM_OK);
+    assert_int_equal(t.users.at_target, 5); /* a b c d h */
+    assert_int_equal(t.users.disabled, 2);  /* b c */
+    assert_int_equal(t.users.linked, 1);
+    assert_int_equal(t.users.deleted, 1);
+    assert_int_equal(t.users.failed, 2);
+    assert_int_equal(t.users.unconfirmed, 1);
+    assert_int_equal(t.users_ok, 5);
+    assert_int_equal(t.groups.at_target, 0);
+    assert_int_equal(state_password_counts(&pc, s, &e), DM_OK);
+    assert_int_equal(pc.imported, 1);     /* a */
+    assert_int_equal(pc.hook_created, 1); /* b */
+    assert_int_equal(pc.no_password, 1);  /* c */
+    assert_int_equal(pc.unknown, 1);      /* d: no creation recorded */
     state_close(s);
 }
 
@@ -875,7 +1039,8 @@ static void test_state__pg_runner_lock(void **state)
  * journal that holds runs is not overwritten. */
 static void test_state__pg_copy_from_sqlite(void **state)
 {
-    struct state_totals t = {0};
+    struct state_totals t = {0}, ts = {0};
+    struct state_password_counts pa = {0}, pb = {0};
     struct state_run runs[4];
     struct dm_err e = {0};
     char path[64], sq_path[512], *v = NULL;
@@ -892,7 +1057,7 @@ static void test_state__pg_copy_from_sqlite(void **state)
     put(sq, "group", "g1", "cn=g1,dc=s", "cn=g1,dc=t", "ok", r1);
     assert_int_equal(state_error_add(sq, r1, "u2", "uid=u2,dc=s", "schema", "no", &e), DM_OK);
     assert_int_equal(state_user_created(sq, r1, "u1", STATE_SIGNIN_HOOK, &e), DM_OK);
-    assert_int_equal(state_meta_add(sq, STATE_META_HOOK_CREATED, 1, &e), DM_OK);
+    assert_int_equal(state_meta_add(sq, "test_counter", 1, &e), DM_OK);
     assert_int_equal(state_batch_commit(sq, &e), DM_OK);
     assert_int_equal(state_password_record(sq, "u1", "uid=u1,dc=s", "verified", "", &e), DM_OK);
     assert_int_equal(state_run_end(sq, r1, "done", NULL, &e), DM_OK);
@@ -900,12 +1065,20 @@ static void test_state__pg_copy_from_sqlite(void **state)
     assert_int_equal(state_copy(&rows, pg, sq, &e), DM_OK);
     assert_int_equal(rows, 1 + 3 + 1 + 1 + 1 + 1); /* run, objects, error, pw, creation, meta */
     assert_int_equal(state_totals(&t, pg, &e), DM_OK);
-    assert_int_equal(t.users_ok, 1);
+    assert_int_equal(t.users_ok, 2); /* at the target: u2's later write failed, it is there */
     assert_int_equal(t.users_failed, 1);
     assert_int_equal(t.groups_ok, 1);
-    assert_int_equal(state_meta_get(&v, pg, STATE_META_HOOK_CREATED, &e), DM_OK);
+    assert_int_equal(state_meta_get(&v, pg, "test_counter", &e), DM_OK);
     assert_string_equal(v, "1");
     free(v);
+    /* the status counts read the same from both */
+    assert_int_equal(state_totals(&ts, sq, &e), DM_OK);
+    assert_memory_equal(&t, &ts, sizeof(t));
+    assert_int_equal(state_password_counts(&pa, sq, &e), DM_OK);
+    assert_int_equal(state_password_counts(&pb, pg, &e), DM_OK);
+    assert_memory_equal(&pa, &pb, sizeof(pa));
+    assert_int_equal(pb.hook_created, 1);
+    assert_int_equal(pb.verified_users, 1);
     assert_int_equal(state_meta_get(&v, pg, "schema_version", &e), DM_OK);
     assert_string_equal(v, "3");
     free(v);
@@ -936,6 +1109,7 @@ int main(void)
         cmocka_unit_test(test_state__object_put_get),
         cmocka_unit_test(test_state__object_by_source_dn),
         cmocka_unit_test(test_state__errors_and_totals),
+        cmocka_unit_test(test_state__totals_count_the_target),
         cmocka_unit_test(test_state__close_rolls_back_open_batch),
         cmocka_unit_test(test_state__reopen_persists),
         cmocka_unit_test(test_state__meta_set_get),
@@ -944,10 +1118,14 @@ int main(void)
         cmocka_unit_test(test_state__report_queries),
         cmocka_unit_test(test_state__objects_each),
         cmocka_unit_test(test_state__bulk_is_fast),
+        cmocka_unit_test(test_state__run_get_last_object_del),
 #ifdef STATE_TEST_PG
+        cmocka_unit_test(test_state__pg_refuses_undo_and_plans),
         cmocka_unit_test(test_state__pg_open_failures),
         cmocka_unit_test(test_state__pg_runner_lock),
         cmocka_unit_test(test_state__pg_copy_from_sqlite),
+#else
+        cmocka_unit_test(test_state__sqlite_has_undo_and_plans),
 #endif
     };
 

@@ -1649,8 +1649,7 @@ const struct conn_ops conn_ldap_ops = {
     .name = "ldap",
     .what = "an LDAP directory",
     .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY | CONN_SOURCE | CONN_TREE |
-            CONN_NESTED_GROUPS | CONN_LDAP | CONN_DELTA | CONN_UNDO |
-            CONN_UNDO_DELETE,
+            CONN_NESTED_GROUPS | CONN_LDAP | CONN_DELTA | CONN_UNDO | CONN_UNDO_DELETE,
     .open = ldap_open,
     .read = ldap_read,
     .lookup = ldap_lookup,

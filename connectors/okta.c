@@ -1784,9 +1784,8 @@ static const struct conn_key okta_keys[] = {
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
     .what = "an Okta-style Users/Groups API",
-    .caps =
-        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_DISABLE |
-        CONN_UNDO, /* not CONN_UNDO_DELETE: a user deleted for good is gone */
+    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
+            CONN_DISABLE | CONN_UNDO, /* not CONN_UNDO_DELETE: a user deleted for good is gone */
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,

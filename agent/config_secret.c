@@ -65,6 +65,11 @@ int config_load_endpoint_secret(struct cfg_ctx *x, int r, int tok)
     return rc;
 }
 
+int config_load_state_secret(struct cfg_ctx *x)
+{
+    return load_one(x, "state.conninfo_file", "state.conninfo_env", &x->cp->pub.state_conninfo);
+}
+
 int config_load_hook_secret(struct cfg_ctx *x)
 {
     return load_one(x, "hook.secret_file", "hook.secret_env", &x->cp->pub.hook.secret);

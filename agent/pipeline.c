@@ -753,6 +753,16 @@ static int validate_entry(struct pipe *p, const struct entry *src, struct pendin
             }
         }
     }
+    if (rc == DM_OK && p->kind == MAP_USERS) {
+        const struct dm_attr *pw = entry_attr(src, "userPassword");
+        for (size_t i = 0; pw != NULL && i < pw->nvals && rc == DM_OK; i++) {
+            if (cred_is_locked(pw->vals[i].data, pw->vals[i].len)) {
+                rc = add_problem(&probs, &nprobs, "locked_password", "userPassword",
+                                 "a lock marker or placeholder (no usable password)");
+                break;
+            }
+        }
+    }
     why = rc == DM_OK ? activity(p, src, &attr) : NULL;
     if (why != NULL) {
         char msg[128];
@@ -832,14 +842,17 @@ static void cred_count(struct pipeline_stats *st, const char *scheme, const char
 }
 
 /* A credential-taking (keyed) target's view of the user's first userPassword value, parsed
- * once: *outcome is "import", "hook" or "error" (malformed; the error, naming the scheme and
- * never the value, goes to *e). Returns DM_OK or DM_ENOMEM. */
+ * once: *outcome is "import", "hook", "locked" (a lock marker or placeholder such as "*",
+ * "!!" or an empty value: the user gets no password, schema/cred.h) or "error" (malformed;
+ * the error, naming the scheme and never the value, goes to *e). No userPassword at all
+ * (AD, or not readable) is the hook. Returns DM_OK or DM_ENOMEM. */
 static int password_outcome(const struct dm_attr *pw, const char **outcome, struct dm_err *e)
 {
     struct cred *c = NULL;
+    enum cred_outcome oc;
 
     *outcome = "hook";
-    if (pw == NULL || pw->nvals == 0 || pw->vals[0].len == 0) {
+    if (pw == NULL || pw->nvals == 0) {
         return DM_OK; /* no password: the hook */
     }
     if (cred_parse(&c, pw->vals[0].data, pw->vals[0].len, e) != DM_OK) {
@@ -849,21 +862,23 @@ static int password_outcome(const struct dm_attr *pw, const char **outcome, stru
         *outcome = "error";
         return DM_OK;
     }
-    *outcome = cred_okta_outcome(c, NULL) == CRED_IMPORT ? "import" : "hook";
+    oc = cred_okta_outcome(c, NULL);
+    *outcome = oc == CRED_IMPORT ? "import" : oc == CRED_LOCKED ? "locked" : "hook";
     cred_free(c);
     return DM_OK;
 }
 
 /* Copies the user's first userPassword value into q (secret: wiped by pending_clear) for the
- * connector, which translates it. Returns DM_OK or DM_ENOMEM. */
+ * connector, which translates it. An empty value is passed too (non-NULL, length 0): it is
+ * "no password" (locked), not "no value" (the hook). Returns DM_OK or DM_ENOMEM. */
 static int take_password(struct pending *q, const struct entry *src)
 {
     const struct dm_attr *pw = entry_attr(src, "userPassword");
 
-    if (pw == NULL || pw->nvals == 0 || pw->vals[0].len == 0) {
+    if (pw == NULL || pw->nvals == 0) {
         return DM_OK; /* no password: the hook */
     }
-    q->pw = malloc(pw->vals[0].len);
+    q->pw = malloc(pw->vals[0].len + 1);
     if (q->pw == NULL) {
         return DM_ENOMEM;
     }

@@ -51,11 +51,12 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
     kind_line(out, "groups", &st->groups, mode);
     kind_line(out, "total", &t, mode);
     if (st->keyed && st->ncreds > 0) {
-        static const char *const outcomes[] = {"import", "hook", "error"};
+        static const char *const outcomes[] = {"import", "hook", "locked", "error"};
         static const char *const words[] = {"imported hash", "password-import hook",
+                                            "locked, no password (created STAGED)",
                                             "malformed (those users fail)"};
         fprintf(out, "  passwords by scheme and outcome:\n");
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < 4; k++) {
             long long tot = 0;
             for (size_t i = 0; i < st->ncreds; i++) {
                 tot += strcmp(st->creds[i].outcome, outcomes[k]) == 0 ? st->creds[i].n : 0;
@@ -63,7 +64,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
             if (tot == 0) {
                 continue;
             }
-            fprintf(out, "    %-29s %8lld:", words[k], tot);
+            fprintf(out, "    %-36s %8lld:", words[k], tot);
             for (size_t i = 0; i < st->ncreds; i++) {
                 if (strcmp(st->creds[i].outcome, outcomes[k]) == 0) {
                     fprintf(out, " %s %lld", st->creds[i].scheme, st->creds[i].n);

@@ -64,7 +64,7 @@ done
 sleep 1.1 # the health answer is cached for a second
 health
 [ "$HEALTH" = 503 ] || fail "/healthz with the source down: $HEALTH"
-expect_json "$WORK/health.json" source down
+[ "$(cat "$WORK/health.json")" = degraded ] || fail "/healthz body: $(cat "$WORK/health.json")"
 errs=$(metric dirmig_hook_source_errors_total)
 [ "$errs" -ge 11 ] || fail "source errors counted: $errs, want >= 11"
 [ "$(metric 'dirmig_hook_requests_total{outcome="wrong_password"}')" = 0 ] ||
@@ -86,7 +86,8 @@ hook_stop
 import sqlite3, sys
 con = sqlite3.connect(sys.argv[1])
 rows = dict(con.execute("select outcome, count(*) from password_migrations group by 1"))
-assert rows.get("source_error", 0) >= 11, rows
+# requests answered while the breaker was open never reached the source: not journaled
+assert rows.get("source_error", 0) >= 3, rows
 assert rows.get("verified", 0) == 4, rows
 assert "wrong_password" not in rows, rows
 PYEOF

@@ -250,13 +250,17 @@ static void total_roll(struct hook_guard *g, long long now)
     }
 }
 
-/* Under the lock: the verdict for one more attempt of client (and the total). */
+/* Under the lock: the verdict for one more attempt of client (and the total). Only
+ * failures count here, not attempts in flight: one client (Okta's egress address, an
+ * application server) legitimately has many sign-ins in flight, and the overrun a burst can
+ * cause is bounded by hook.max_concurrency. The account budget, which is what keeps an
+ * account from being locked at the source, does count attempts in flight. */
 static enum hook_guard_verdict client_verdict(struct hook_guard *g, struct gent *c)
 {
-    if (g->total.fails + g->total.inflight >= g->lim.global_max) {
+    if (g->total.fails >= g->lim.global_max) {
         return HOOK_GUARD_DENY_GLOBAL;
     }
-    if (c != NULL && c->fails + c->inflight >= g->lim.client_max) {
+    if (c != NULL && c->fails >= g->lim.client_max) {
         return HOOK_GUARD_DENY_CLIENT;
     }
     return HOOK_GUARD_ALLOW;

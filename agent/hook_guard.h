@@ -7,8 +7,10 @@
  *     login to, agent/hook_core.c: every spelling of one login shares it), per CLIENT
  *     address, and in TOTAL. Past a budget the hook answers UNVERIFIED without a bind, so a
  *     brute force, a password spray or a typo storm cannot lock the account in the old
- *     directory. Attempts in flight count against all three budgets, so parallel requests
- *     cannot overrun them. A success clears the account's failures (not the client's).
+ *     directory. Attempts in flight count against the account's budget, so parallel
+ *     requests cannot overrun it; the client and total budgets count failures only (one
+ *     client may have many sign-ins in flight; a burst overruns them by at most the
+ *     concurrency cap). A success clears the account's failures (not the client's).
  *   - Okta eventIds already answered (or being answered), keyed by an HMAC-SHA256 (a
  *     random per-process key held only in memory) of eventId, account and password: a
  *     retried event gets the first answer, and never a second bind; the same eventId with

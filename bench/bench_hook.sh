@@ -58,7 +58,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$TESTDIR/hook.key" -out "$TESTDIR/hook.pem" -days 2 -subj "/CN=127.0.0.1" \
     -addext "subjectAltName=IP:127.0.0.1" > /dev/null 2>&1 || die "openssl"
 chmod 600 "$TESTDIR/hook.key"
-secret="Bearer bench-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+secret="Bearer bench-$(head -c 27 /dev/urandom | base64 | tr -d '/+=')"
 printf '%s' "$secret" > "$TESTDIR/hook.secret"
 printf 'Authorization: %s\n' "$secret" > "$TESTDIR/auth.hdr"
 port=$(free_port)

@@ -50,22 +50,25 @@ struct ldap_verify {
 };
 
 /* What resolve asks for: the identity, and everything that says whether the account can
- * verify (OpenLDAP ppolicy operational attributes, AD account control), never more. */
-static const char *const account_attrs[] = {"entryUUID",
-                                            "objectGUID",
-                                            "userPassword",
-                                            "pwdAccountLockedTime",
-                                            "pwdFailureTime",
-                                            "pwdChangedTime",
-                                            "pwdReset",
-                                            "userAccountControl",
-                                            "accountExpires",
-                                            "lockoutTime",
-                                            "msDS-User-Account-Control-Computed",
-                                            "badPwdCount",
-                                            "badPasswordTime",
-                                            "pwdLastSet",
-                                            NULL};
+ * verify, never more: OpenLDAP ppolicy's operational attributes (slapo-ppolicy(5)), or AD's
+ * account control (contracts/ldap-ad.md §2.6). */
+static const char *const ldap_attrs[] = {"entryUUID",
+                                         "userPassword",
+                                         "pwdAccountLockedTime",
+                                         "pwdFailureTime",
+                                         "pwdChangedTime",
+                                         "pwdReset",
+                                         NULL};
+static const char *const ad_attrs[] = {"objectGUID",
+                                       "userAccountControl",
+                                       "accountExpires",
+                                       "lockoutTime",
+                                       "msDS-User-Account-Control-Computed",
+                                       "badPwdCount",
+                                       "badPasswordTime",
+                                       "pwdLastSet",
+                                       "userPassword",
+                                       NULL};
 
 const char *ldap_verify_result_name(enum ldap_verify_result r)
 {
@@ -606,7 +609,8 @@ enum ldap_verify_result ldap_verify_resolve(struct ldap_verify_account *out, str
                                             long long deadline_ms, struct dm_err *err)
 {
     char filter[LV_MAX_FILTER], dn[LV_MAX_DN], sq[LV_MAX_DN];
-    char *attrs[DM_ARRAY_LEN(account_attrs)];
+    char *attrs[DM_ARRAY_LEN(ad_attrs)];
+    const char *const *want = v->ad ? ad_attrs : ldap_attrs;
     struct entry *e = NULL;
     const char *base;
     int count = 0, n, rc;
@@ -616,8 +620,11 @@ enum ldap_verify_result ldap_verify_resolve(struct ldap_verify_account *out, str
     if (login == NULL || login_len == 0 || memchr(login, '\0', login_len) != NULL) {
         return LDAP_VERIFY_INVALID;
     }
-    for (size_t i = 0; i < DM_ARRAY_LEN(account_attrs); i++) {
-        attrs[i] = (char *)account_attrs[i];
+    for (size_t i = 0; i < DM_ARRAY_LEN(attrs); i++) {
+        attrs[i] = (char *)want[i];
+        if (want[i] == NULL) {
+            break;
+        }
     }
     if (v->cfg.dn_template != NULL) {
         n = ldap_verify_squeeze_spaces(sq, sizeof(sq), login, login_len);
@@ -947,8 +954,8 @@ int ldap_verify_policy(struct ldap_verify_policy *out, struct ldap_verify *v, lo
     static char *root_attrs[] = {"namingContexts", "defaultNamingContext", NULL};
     static char *pp_attrs[] = {"pwdMaxFailure", "pwdLockout", "pwdLockoutDuration",
                                "pwdFailureCountInterval", NULL};
-    static char *ad_attrs[] = {"lockoutThreshold", "lockoutDuration", "lockOutObservationWindow",
-                               NULL};
+    static char *dom_attrs[] = {"lockoutThreshold", "lockoutDuration", "lockOutObservationWindow",
+                                NULL};
     static char *pso_attrs[] = {"msDS-LockoutThreshold", "msDS-LockoutDuration",
                                 "msDS-LockoutObservationWindow", NULL};
     struct ldap_verify_policy pol;
@@ -964,7 +971,7 @@ int ldap_verify_policy(struct ldap_verify_policy *out, struct ldap_verify *v, lo
     rc = search_each(v, "", LDAP_SCOPE_BASE, "(objectClass=*)", root_attrs, take_rootdse, nc,
                      deadline_ms, err);
     if (rc == DM_OK && v->ad && nc[0]) {
-        rc = search_each(v, nc, LDAP_SCOPE_BASE, "(objectClass=*)", ad_attrs, take_ad_domain, &pol,
+        rc = search_each(v, nc, LDAP_SCOPE_BASE, "(objectClass=*)", dom_attrs, take_ad_domain, &pol,
                          deadline_ms, err);
         snprintf(pso, sizeof(pso), "CN=Password Settings Container,CN=System,%s", nc);
         if (rc == DM_OK) {

@@ -17,6 +17,11 @@
 #       NAME must be a shell identifier (e.g. SRC, DST_A).
 #       With `stats`, slapd runs with -d 256 and logs every operation (conn=N op=N BIND
 #       dn=..., SRCH base=...) to NAME/slapd.log, for tests that count LDAP operations.
+#       With `ppolicy=N`, the ppolicy overlay locks an account after N failed binds
+#       (pwdMaxFailure N, pwdLockout TRUE, pwdLockoutDuration 600, no failure-count
+#       interval): the policy cn=default,ou=policies,SUFFIX is added after the start and is
+#       the default policy (ppolicy_use_lockout: a locked bind says so). The rootdn bypasses
+#       the policy. Exports NAME_POLICY_DN.
 #   slapd_stop NAME        SIGTERM, wait (bounded), then SIGKILL
 #   slapd_kill NAME        SIGKILL at once
 #   slapd_restart NAME     stop and start again on the same ports with the same database
@@ -116,7 +121,7 @@ _slapd_tls_material() {
 }
 
 _slapd_write_conf() {
-    local name=$1 suffix=$2 dir=$3 hash=$4 nosync=$5 tls=$6 external=$7
+    local name=$1 suffix=$2 dir=$3 hash=$4 nosync=$5 tls=$6 external=$7 ppolicy=${8:-0}
     {
         local s
         for s in core cosine nis inetorgperson; do
@@ -129,6 +134,7 @@ _slapd_write_conf() {
         echo "moduleload pw-sha2"
         [ -e "$SLAPD_MODULE_DIR/pw-pbkdf2.so" ] && echo "moduleload pw-pbkdf2"
         echo "moduleload argon2"
+        [ "$ppolicy" -gt 0 ] && echo "moduleload ppolicy"
         if [ "$tls" = 1 ]; then
             echo "TLSCACertificateFile $TESTDIR/ca.pem"
             echo "TLSCertificateFile $TESTDIR/tls/server.pem"
@@ -147,7 +153,30 @@ _slapd_write_conf() {
         echo "index objectClass eq"
         echo "index uid,cn eq"
         echo "index entryUUID eq"
+        if [ "$ppolicy" -gt 0 ]; then
+            echo "overlay ppolicy"
+            echo "ppolicy_default \"cn=default,ou=policies,$suffix\""
+            echo "ppolicy_use_lockout"
+        fi
     } > "$dir/slapd.conf"
+}
+
+# Adds ou=policies and the default password policy (pwdMaxFailure $2) to a running NAME.
+_slapd_add_policy() {
+    local name=$1 max=$2 dir="$TESTDIR/$1" suffix
+    suffix=$(cat "$dir/suffix")
+    printf '%s\n' "dn: ou=policies,$suffix" "objectClass: organizationalUnit" "ou: policies" "" \
+        "dn: cn=default,ou=policies,$suffix" "objectClass: device" "objectClass: pwdPolicy" \
+        "cn: default" "pwdAttribute: userPassword" "pwdMaxFailure: $max" "pwdLockout: TRUE" \
+        "pwdLockoutDuration: 600" "pwdFailureCountInterval: 0" "pwdMustChange: FALSE" \
+        "pwdAllowUserChange: TRUE" "pwdCheckQuality: 0" > "$dir/policy.ldif"
+    "${LDAPADD:-ldapadd}" -x -H "ldap://127.0.0.1:$(cat "$dir/port")" -D "cn=admin,$suffix" \
+        -y "$dir/admin.pw" -f "$dir/policy.ldif" > "$dir/policy.log" 2>&1 || {
+        cat "$dir/policy.log" >&2
+        _slapd_die "adding the password policy to $name failed"
+        return 1
+    }
+    eval "export ${name}_POLICY_DN=\"cn=default,ou=policies,\$suffix\""
 }
 
 # Launches slapd for an already configured instance and waits until it answers.
@@ -204,7 +233,7 @@ slapd_start() {
     local name=$1 suffix=$2 ldif=${3:-}
     shift 3 2>/dev/null || shift $#
     _slapd_check_name "$name" || return 1
-    local nosync=0 tls=0 external=0 online=0 stats=0 opt
+    local nosync=0 tls=0 external=0 online=0 stats=0 ppolicy=0 opt
     for opt in "$@"; do
         case "$opt" in
         dbnosync) nosync=1 ;;
@@ -212,6 +241,7 @@ slapd_start() {
         external) external=1 ;;
         online) online=1 ;;
         stats) stats=1 ;;
+        ppolicy=[1-9]*) ppolicy=${opt#ppolicy=} ;;
         *) _slapd_die "unknown option '$opt'"; return 1 ;;
         esac
     done
@@ -230,7 +260,8 @@ slapd_start() {
         _slapd_tls_material || return 1
         free_port > "$dir/tlsport" || return 1
     fi
-    _slapd_write_conf "$name" "$suffix" "$dir" "$hash" "$nosync" "$tls" "$external" || return 1
+    _slapd_write_conf "$name" "$suffix" "$dir" "$hash" "$nosync" "$tls" "$external" "$ppolicy" ||
+        return 1
     if [ -n "$ldif" ] && [ "$ldif" != "-" ] && [ "$online" = 0 ]; then
         if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" > "$dir/slapadd.log" 2>&1; then
             tail -n 20 "$dir/slapadd.log" >&2
@@ -250,6 +281,9 @@ slapd_start() {
         [ -f "$dir/tlsport" ] && { free_port > "$dir/tlsport" || return 1; }
     done
     _slapd_export "$name"
+    if [ "$ppolicy" -gt 0 ]; then
+        _slapd_add_policy "$name" "$ppolicy" || return 1
+    fi
     if [ -n "$ldif" ] && [ "$ldif" != "-" ] && [ "$online" = 1 ]; then
         if ! "${LDAPADD:-ldapadd}" -x -H "ldap://127.0.0.1:$(cat "$dir/port")" \
             -D "cn=admin,$suffix" -y "$dir/admin.pw" -f "$ldif" > "$dir/ldapadd.log" 2>&1; then

@@ -64,8 +64,8 @@ struct config_hook {
     int failure_window_s;  /* default 900 */
     int max_concurrency;   /* verifications in flight, default 64 */
     int max_body;          /* bytes, default 16384 */
-    int threads;           /* epoll thread pool size, default 64; 0 = one thread
-                            * per connection */
+    int threads;           /* 0 (default) = one thread per connection, verifying
+                            * inline; N = an epoll pool of N threads plus workers */
     int pool_size;         /* LDAP connections per pool (search, bind), default 32 */
     int request_timeout_s; /* idle connection cut-off, default 10 */
     /* issue 12: budgets, connections, TLS, monitoring, AD, lazy migration */

@@ -31,7 +31,7 @@ chmod 0600 "$SECRETS/hook.key"
 WINDOW=8 # long enough for 7 requests and the checks on a loaded machine
 [ -z "$VALGRIND" ] || WINDOW=40
 hook_config "$WORK/hook.json" "hook.failure_window_s=$WINDOW" "hook.request_timeout_s=2" \
-    "hook.request_read_ms=2000" 'hook.login_attributes=["uid","mail"]'
+    "hook.request_read_ms=2000" "hook.threads=16" 'hook.login_attributes=["uid","mail"]'
 hook_start "$WORK/hook.json"
 
 # ---- answers ----

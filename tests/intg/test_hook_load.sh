@@ -30,17 +30,26 @@ printf 'Authorization: %s\n' "$HOOK_SECRET" > "$SECRETS/auth.hdr"
 HOOK_PORT=$(free_port)
 HOOK_URL="https://127.0.0.1:$HOOK_PORT"
 READ_MS=8000
-mkconfig "$WORK/hook.json" SRC SRC "hook.listen=127.0.0.1:$HOOK_PORT" \
-    "hook.tls.cert_file=$DATA/hook.pem" "hook.tls.key_file=$SECRETS/hook.key" \
-    "hook.secret_file=$SECRETS/hook.secret" "hook.request_read_ms=$READ_MS" \
-    "hook.request_timeout_s=30" "hook.deadline_ms=2000" "source.network_timeout_ms=1000"
-dm_bg hook -c "$WORK/hook.json" hook
-HOOK_PID=$DM_PID
-for i in $(seq 1 100); do
-    kill -0 "$HOOK_PID" 2> /dev/null || { cat "$WORK/hook.err" >&2; fail "dirmig hook exited"; }
-    curl -s -o /dev/null --cacert "$DATA/hook.pem" "$HOOK_URL/metrics" && break
-    sleep 0.1
-done
+hook_start() { # [path=value ...]
+    mkconfig "$WORK/hook.json" SRC SRC "hook.listen=127.0.0.1:$HOOK_PORT" \
+        "hook.tls.cert_file=$DATA/hook.pem" "hook.tls.key_file=$SECRETS/hook.key" \
+        "hook.secret_file=$SECRETS/hook.secret" "hook.request_read_ms=$READ_MS" \
+        "hook.request_timeout_s=30" "hook.deadline_ms=2000" "source.network_timeout_ms=1000" "$@"
+    dm_bg hook -c "$WORK/hook.json" hook
+    HOOK_PID=$DM_PID
+    for i in $(seq 1 100); do
+        kill -0 "$HOOK_PID" 2> /dev/null || { cat "$WORK/hook.err" >&2; fail "dirmig hook exited"; }
+        curl -s -o /dev/null --cacert "$DATA/hook.pem" "$HOOK_URL/metrics" && return 0
+        sleep 0.1
+    done
+    fail "dirmig hook did not answer"
+}
+hook_stop() {
+    kill -TERM "$HOOK_PID"
+    dm_wait "$HOOK_PID" 20
+    [ "$DM_RC" = 0 ] || fail "dirmig hook exited with $DM_RC"
+}
+hook_start
 TIMED=1
 [ -z "$VALGRIND" ] || TIMED=0
 
@@ -142,9 +151,11 @@ cut=$(sed -n 's/^dirmig_hook_connections_cut_total //p' "$WORK/metrics.txt")
 log "400 slow and idle clients: good request answered in time, all 400 cut after ${READ_MS} ms"
 
 # ---- 2. the source frozen, 100 concurrent verifications ----
-for i in $(seq 1 100); do
+for i in $(seq 1 101); do
     body "$i" "$DATA/c$i.json"
 done
+# frozen MODE: the test below, against the running hook (MODE names it in messages)
+frozen() {
 "$PYTHON3" - "$HOOK_PORT" "$DATA/hook.pem" "$SECRETS/auth.hdr" "$DATA" \
     "$(cat "$TESTDIR/SRC/run/mypid")" "$TIMED" > "$WORK/frozen.out" 2> "$WORK/frozen.err" << 'PYEOF' ||
 import os, signal, socket, ssl, sys, threading, time
@@ -192,24 +203,26 @@ print("100 requests, source frozen: %d not 200 UNVERIFIED; latency min %.0f ms, 
 ok = not bad and (not timed or lat[-1] < 2.7)
 sys.exit(0 if ok else 1)
 PYEOF
-    { cat "$WORK/frozen.out" "$WORK/frozen.err" >&2; fail "frozen source: an answer was wrong or late"; }
+    { cat "$WORK/frozen.out" "$WORK/frozen.err" >&2; fail "$1: frozen source: an answer was wrong or late"; }
 cat "$WORK/frozen.out" >&2
 # The hook's own clock: every answer left within the 2 s deadline.
 curl -s --cacert "$DATA/hook.pem" "$HOOK_URL/metrics" > "$WORK/metrics2.txt"
 total=$(sed -n 's/^dirmig_hook_request_duration_seconds_count //p' "$WORK/metrics2.txt")
 in2=$(sed -n 's/^dirmig_hook_request_duration_seconds_bucket{le="2"} //p' "$WORK/metrics2.txt")
 [ "$TIMED" = 0 ] || [ "$in2" = "$total" ] ||
-    fail "answers over the 2 s deadline: $((total - in2)) of $total (server-side histogram)"
+    fail "$1: answers over the 2 s deadline: $((total - in2)) of $total (server-side histogram)"
 sleep 1.2 # the breaker lets a probe through after a second
-body 101 "$DATA/after.json"
 RESP=$(curl -sS --max-time 10 --cacert "$DATA/hook.pem" -H "@$SECRETS/auth.hdr" \
-    --data-binary "@$DATA/after.json" "$HOOK_URL/okta/password-import")
+    --data-binary "@$DATA/c101.json" "$HOOK_URL/okta/password-import")
 case "$RESP" in
 *'"VERIFIED"'*) ;;
-*) fail "after SIGCONT: $RESP" ;;
+*) fail "$1: after SIGCONT: $RESP" ;;
 esac
-log "source frozen: 100 concurrent answers UNVERIFIED within the deadline; VERIFIED again after SIGCONT"
-kill -TERM "$HOOK_PID"
-dm_wait "$HOOK_PID" 20
-[ "$DM_RC" = 0 ] || fail "dirmig hook exited with $DM_RC"
+log "$1: source frozen: 100 concurrent answers UNVERIFIED within the deadline; VERIFIED again after SIGCONT"
+}
+frozen "thread per connection"
+hook_stop
+hook_start "hook.threads=8"
+frozen "epoll pool of 8 and workers"
+hook_stop
 check_no_secrets

@@ -6,7 +6,7 @@
 . "${top_srcdir:-$(dirname "$0")/../..}/tests/intg/lib.sh"
 . "$top_srcdir/tests/intg/test_hook_lib.sh"
 
-# Thread-per-connection mode here (test_hook.sh covers the default epoll pool).
+# Thread-per-connection mode (the default; test_hook.sh covers the epoll pool).
 hook_config "$WORK/hook.json" "hook.deadline_ms=2000" "hook.threads=0"
 hook_start "$WORK/hook.json"
 

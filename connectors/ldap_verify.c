@@ -599,9 +599,6 @@ static void describe(struct ldap_verify_account *a, struct ldap_verify *v, const
     if (st != NULL && strcasecmp(st, "TRUE") == 0 && a->state == LDAP_VERIFY_R_NONE) {
         a->state = LDAP_VERIFY_R_MUST_CHANGE_PASSWORD; /* an administrator's temporary one */
     }
-    if (entry_attr(e, "pwdChangedTime") != NULL) {
-        a->pwd_changed = gtime(&entry_attr(e, "pwdChangedTime")->vals[0]);
-    }
 }
 
 enum ldap_verify_result ldap_verify_resolve(struct ldap_verify_account *out, struct ldap_verify *v,

@@ -101,8 +101,8 @@ struct ldap_verify_account {
     int failures;                  /* failed binds the source counts now (ppolicy pwdFailureTime
                                     * values in pwdFailureCountInterval, AD badPwdCount inside
                                     * lockOutObservationWindow); -1 = not readable */
-    long long pwd_changed;         /* unix seconds of the last password change (AD pwdLastSet,
-                                    * ppolicy pwdChangedTime); 0 = unknown */
+    long long pwd_changed;         /* unix seconds of the last password change (AD pwdLastSet;
+                                    * OpenLDAP has no old-password window); 0 = unknown */
     int password_read;             /* userPassword was readable (the lock-marker check ran) */
 };
 

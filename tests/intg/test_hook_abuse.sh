@@ -163,6 +163,10 @@ for n in $MAXF 11; do
     grep -q "hook.max_failures $n is not below the source's lockout threshold $MAXF (pwdMaxFailure of $SRC_POLICY_DN)" \
         "$WORK/over.err" || fail "the refusal does not name both numbers: $(cat "$WORK/over.err")"
 done
+dm overagent -c "$WORK/over.json" agent
+expect_rc 78 overagent "dirmig agent with hook.max_failures 11"
+grep -q "hook.max_failures 11 is not below the source's lockout threshold $MAXF" "$WORK/overagent.err" ||
+    fail "agent: the refusal does not name both numbers"
 short=$(head -c 31 /dev/zero | tr '\0' 's')
 write_secret "$SECRETS/short.secret" "$short"
 hook_config "$WORK/short.json" "hook.secret_file=$SECRETS/short.secret"
@@ -179,6 +183,8 @@ hook_start "$WORK/hook.json" "http://127.0.0.1:$MON_PORT/metrics"
 MURL="http://127.0.0.1:$MON_PORT"
 grep -q "source lockout threshold $MAXF (pwdMaxFailure of $SRC_POLICY_DN); per-account budget 5" \
     "$WORK/hook.log" || fail "the lockout threshold read at start is not logged"
+dm busy -c "$WORK/hook.json" hook # the same listen address again
+expect_rc 69 busy "a second hook on a busy address"
 spellings=("alice" "ALICE" " alice" "alice " "  aLiCe  " "alice@example.org" "ALICE@EXAMPLE.ORG"
     " alice@example.org " "Alice" "alIce")
 for i in $(seq 0 29); do

@@ -547,7 +547,9 @@ static enum hook_outcome verify(struct hook_core *c, struct hook_req *r, const c
     }
     gv = hook_guard_check_client(c->guard, r->client, strlen(r->client), ldap_verify_now_ms());
     if (gv != HOOK_GUARD_ALLOW) {
-        breaker_note(c, probe, 0);
+        if (probe) {
+            SET(c->probing, 0); /* the source was not asked: the breaker stays as it is */
+        }
         ADD(c->throttled[throttle_of(gv)], 1);
         *why = throttle_names[throttle_of(gv)];
         log_info("hook: client %s over the %s failure budget; UNVERIFIED without asking the "
@@ -676,7 +678,8 @@ void hook_core_run(struct hook_reply *out, struct hook_core *c, struct hook_req 
     int journal = 0, verified, dup_verified = 0;
 
     memset(out, 0, sizeof(*out));
-    memset(&acct, 0, sizeof(acct));
+    acct.dn[0] = '\0'; /* resolve fills the rest; what is read before it is set here */
+    acct.id[0] = '\0';
     o = verify(c, r, &why, &acct, &journal, &dup_verified);
     /* a retried event gets the first answer to its (eventId, account, password) */
     verified = o == HOOK_OUT_VERIFIED || (o == HOOK_OUT_DUPLICATE && dup_verified);

@@ -52,13 +52,8 @@ struct ldap_verify {
 /* What resolve asks for: the identity, and everything that says whether the account can
  * verify, never more: OpenLDAP ppolicy's operational attributes (slapo-ppolicy(5)), or AD's
  * account control (contracts/ldap-ad.md §2.6). */
-static const char *const ldap_attrs[] = {"entryUUID",
-                                         "userPassword",
-                                         "pwdAccountLockedTime",
-                                         "pwdFailureTime",
-                                         "pwdChangedTime",
-                                         "pwdReset",
-                                         NULL};
+static const char *const ldap_attrs[] = {"entryUUID",      "userPassword", "pwdAccountLockedTime",
+                                         "pwdFailureTime", "pwdReset",     NULL};
 static const char *const ad_attrs[] = {"objectGUID",
                                        "userAccountControl",
                                        "accountExpires",
@@ -522,8 +517,7 @@ static void describe(struct ldap_verify_account *a, struct ldap_verify *v, const
     int64_t ft;
     int never;
 
-    policy_copy(&pol, v);
-    memset(a, 0, sizeof(*a));
+    policy_copy(&pol, v); /* (a was zeroed by ldap_verify_resolve) */
     snprintf(a->dn, sizeof(a->dn), "%s", e->dn);
     a->failures = -1;
     if (guid != NULL && guid->nvals > 0 && guid->vals[0].len == 16) {
@@ -592,7 +586,7 @@ static void describe(struct ldap_verify_account *a, struct ldap_verify *v, const
             c += pol.window_s == 0 || t + pol.window_s > now;
         }
         a->failures = c;
-    } else if (a->failures < 0 && (entry_first(e, "pwdChangedTime") != NULL || pol.threshold > 0)) {
+    } else if (a->failures < 0 && pol.threshold > 0) {
         a->failures = 0; /* ppolicy clears pwdFailureTime: absent = none */
     }
     st = entry_first(e, "pwdReset");

@@ -876,7 +876,9 @@ static int listen_on(struct hook_listener *l, const char *key, const char *liste
                           key);
     }
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    flags |= h->threads == 0 ? MHD_USE_THREAD_PER_CONNECTION : MHD_USE_EPOLL;
+    /* A thread per connection waits with poll(2), not select(2): descriptors above
+     * FD_SETSIZE are normal with hook.max_connections in the thousands. */
+    flags |= h->threads == 0 ? MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL : MHD_USE_EPOLL;
     if (h->threads > 0 && l->hook) {
         flags |= MHD_ALLOW_SUSPEND_RESUME;
     }

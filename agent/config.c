@@ -217,8 +217,10 @@ static const struct cfg_key keys[] = {
     {"hook.secret_env", CFG_ENV, NULL, CFG_SENSITIVE,
      .doc = "Environment variable holding the shared secret."},
     {"hook.deadline_ms", CFG_INT, "2000", 0, 100, 2900, CFOFF(hook.deadline_ms),
-     .doc = "Internal deadline: a verification not done by then is UNVERIFIED (Okta gives "
-            "up after 3 s)."},
+     .doc = "Internal deadline: every answer leaves within it, counted from the request's "
+            "headers; a verification not done by then is UNVERIFIED (Okta gives up after "
+            "3 s). The directory gets nine tenths of it (at least 50 ms are kept back to "
+            "write the answer)."},
     {"hook.login_attributes", CFG_STRLIST, "uid", 0, CFOFF(hook.login_attrs),
      .doc = "Attributes searched for the username (one must match exactly one user)."},
     {"hook.dn_template", CFG_STR, NULL, 0, CFOFF(hook.dn_template),

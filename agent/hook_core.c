@@ -528,7 +528,9 @@ static enum hook_throttle throttle_of(enum hook_guard_verdict v)
 static enum hook_outcome verify(struct hook_core *c, struct hook_req *r, const char **why,
                                 struct ldap_verify_account *acct, int *journal, int *dup_verified)
 {
-    long long deadline = r->start_ms + c->cfg->deadline_ms - HOOK_DEADLINE_MARGIN_MS;
+    long long margin = c->cfg->deadline_ms / 10 > HOOK_DEADLINE_MARGIN_MS ? c->cfg->deadline_ms / 10
+                                                                          : HOOK_DEADLINE_MARGIN_MS;
+    long long deadline = r->start_ms + c->cfg->deadline_ms - margin;
     struct dm_err err = {0};
     enum ldap_verify_result res;
     enum hook_guard_verdict gv;

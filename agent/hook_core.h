@@ -39,10 +39,14 @@
 #include "agent/util/err.h"
 #include "connectors/ldap_verify.h"
 
-#define HOOK_MAX_LOGIN 256         /* bytes; longer usernames never verify */
-#define HOOK_MAX_PASSWORD 1024     /* bytes */
-#define HOOK_DEADLINE_MARGIN_MS 50 /* kept back from the deadline to write the answer */
-#define HOOK_CLIENT_LEN 48         /* a client key: IPv4 address, or IPv6 /64 prefix */
+#define HOOK_MAX_LOGIN 256     /* bytes; longer usernames never verify */
+#define HOOK_MAX_PASSWORD 1024 /* bytes */
+#define HOOK_DEADLINE_MARGIN_MS                                                                    \
+    50                     /* kept back from the deadline to write the answer: a                   \
+                            * tenth of the deadline, at least this much (when the                  \
+                            * source hangs, every waiting thread wakes at once and the             \
+                            * answers still have to be written on a busy machine) */
+#define HOOK_CLIENT_LEN 48 /* a client key: IPv4 address, or IPv6 /64 prefix */
 #define HOOK_EVENT_TYPE "com.okta.user.credential.password.import"
 
 enum hook_endpoint { HOOK_EP_OKTA = 0, HOOK_EP_GENERIC };

@@ -163,6 +163,16 @@ for n in $MAXF 11; do
     grep -q "hook.max_failures $n is not below the source's lockout threshold $MAXF (pwdMaxFailure of $SRC_POLICY_DN)" \
         "$WORK/over.err" || fail "the refusal does not name both numbers: $(cat "$WORK/over.err")"
 done
+hook_config "$WORK/cfgthr.json" "hook.max_failures=5" "hook.source_lockout_threshold=4"
+dm cfgthr -c "$WORK/cfgthr.json" hook
+expect_rc 78 cfgthr "hook.max_failures 5 with hook.source_lockout_threshold 4"
+grep -q "hook.max_failures 5 is not below the source's lockout threshold 4 (hook.source_lockout_threshold)" \
+    "$WORK/cfgthr.err" || fail "configured threshold: $(cat "$WORK/cfgthr.err")"
+hook_config "$WORK/monplain.json" "hook.monitor_listen=0.0.0.0:$MON_PORT" "hook.monitor_plain_http=true"
+dm monplain -c "$WORK/monplain.json" check
+expect_rc 78 monplain "monitor_plain_http off loopback"
+grep -q "hook.monitor_plain_http: plain HTTP is only allowed with a loopback monitor_listen" \
+    "$WORK/monplain.err" || fail "monitor_plain_http message: $(cat "$WORK/monplain.err")"
 dm overagent -c "$WORK/over.json" agent
 expect_rc 78 overagent "dirmig agent with hook.max_failures 11"
 grep -q "hook.max_failures 11 is not below the source's lockout threshold $MAXF" "$WORK/overagent.err" ||
@@ -183,6 +193,7 @@ hook_start "$WORK/hook.json" "http://127.0.0.1:$MON_PORT/metrics"
 MURL="http://127.0.0.1:$MON_PORT"
 grep -q "source lockout threshold $MAXF (pwdMaxFailure of $SRC_POLICY_DN); per-account budget 5" \
     "$WORK/hook.log" || fail "the lockout threshold read at start is not logged"
+[ "$(metric dirmig_hook_source_lockout_threshold)" = "$MAXF" ] || fail "threshold gauge"
 dm busy -c "$WORK/hook.json" hook # the same listen address again
 expect_rc 69 busy "a second hook on a busy address"
 spellings=("alice" "ALICE" " alice" "alice " "  aLiCe  " "alice@example.org" "ALICE@EXAMPLE.ORG"
@@ -365,6 +376,30 @@ tls_try "$DATA/hook.pem" -tls1_2 && fail "TLS 1.2 accepted with min_version 1.3"
 tls_try "$DATA/hook.pem" -tls1_3 || fail "TLS 1.3 refused with min_version 1.3"
 hook_stop
 log "TLS 1.0/1.1, CBC and static RSA refused; TLS 1.2 ECDHE and 1.3 accepted; min_version 1.3 works"
+
+# ---- the source down at start: the threshold is read when it comes back, and a budget that
+# is too high is lowered below it ----
+slapd_stop SRC
+hook_config "$WORK/late.json" "hook.max_failures=12" "source.network_timeout_ms=300"
+hook_start "$WORK/late.json"
+grep -q "cannot read the source's lockout policy now" "$WORK/late.log" ||
+    fail "no warning about the unreadable policy"
+slapd_restart SRC || fail "slapd restart failed"
+for i in $(seq 1 150); do # the policy is read again every 10 s
+    grep -q "the per-account budget is lowered to" "$WORK/late.log" && break
+    sleep 0.1
+done
+grep -q "hook.max_failures 12 is not below the source's lockout threshold $MAXF (pwdMaxFailure of $SRC_POLICY_DN): the per-account budget is lowered to $((MAXF - 1))" \
+    "$WORK/late.log" || fail "the budget was not lowered once the policy could be read"
+b0=$(binds_as dave)
+for i in $(seq 1 12); do
+    expect_okta UNVERIFIED "dave wrong $i after the late policy" "dave" "$PW_WRONG"
+done
+[ "$(($(binds_as dave) - b0))" -le $((MAXF - 1)) ] ||
+    fail "binds as dave: $(($(binds_as dave) - b0)) with a lowered budget of $((MAXF - 1))"
+[ "$(locked_at_source dave)" = 0 ] || fail "dave is locked at the source"
+hook_stop
+log "source down at start: the policy is read when it returns and the budget lowered below it"
 
 # no account was locked by anything the hook did
 for u in alice bob carol dave; do

@@ -415,6 +415,38 @@ static void test_hook__breaker(void **state)
     hook_core_free(c);
 }
 
+/* The generic endpoint's "client_ip" (the end user's address as the calling application saw
+ * it) is the client whose budget a failure uses; the peer address when there is none. */
+static void test_hook__client_budget_by_client_ip(void **state)
+{
+    struct config_hook cfg = hcfg;
+    struct hook_core *c = NULL;
+    struct hook_reply r;
+    (void)state;
+
+    cfg.max_failures_per_client = 2;
+    reset_fake();
+    assert_int_equal(hook_core_new(&c, &cfg, &fake, NULL, NULL, NULL), DM_OK);
+    for (int i = 0; i < 2; i++) {
+        handle(&r, c, HOOK_EP_GENERIC,
+               "{\"username\":\"nobody\",\"password\":\"x1\",\"client_ip\":\"192.0.2.1\"}");
+        assert_int_equal(r.outcome, HOOK_OUT_UNKNOWN_USER);
+    }
+    resolve_calls = 0;
+    handle(&r, c, HOOK_EP_GENERIC,
+           "{\"username\":\"alice\",\"password\":\"ok\",\"client_ip\":\"192.0.2.1\"}");
+    assert_int_equal(r.outcome, HOOK_OUT_THROTTLED);
+    assert_int_equal(resolve_calls, 0); /* no directory traffic at all */
+    handle(&r, c, HOOK_EP_GENERIC,
+           "{\"username\":\"alice\",\"password\":\"ok\",\"client_ip\":\"192.0.2.2\"}");
+    assert_int_equal(r.outcome, HOOK_OUT_VERIFIED);
+    /* not an address: the peer ("127.0.0.1" in handle()) is the client */
+    handle(&r, c, HOOK_EP_GENERIC,
+           "{\"username\":\"alice\",\"password\":\"ok\",\"client_ip\":\"nonsense\"}");
+    assert_int_equal(r.outcome, HOOK_OUT_VERIFIED);
+    hook_core_free(c);
+}
+
 static void test_hook__client_keys(void **state)
 {
     char k[HOOK_CLIENT_LEN];
@@ -506,6 +538,7 @@ int main(void)
         cmocka_unit_test(test_hook__replay_needs_same_password),
         cmocka_unit_test(test_hook__ineligible_and_source_margin),
         cmocka_unit_test(test_hook__breaker),
+        cmocka_unit_test(test_hook__client_budget_by_client_ip),
         cmocka_unit_test(test_hook__client_keys),
         cmocka_unit_test(test_hook__concurrency_cap),
         cmocka_unit_test(test_hook__escape_and_squeeze),

@@ -475,11 +475,22 @@ static int breaker_admit(struct hook_core *c, int *probe)
  * opening the breaker; any answer closes it. */
 static void breaker_note(struct hook_core *c, int probe, int source_failed)
 {
+    long long n;
+
     if (source_failed) {
-        if (ADD(c->src_errors_in_row, 1) >= HOOK_BREAKER_ERRORS) {
+        n = ADD(c->src_errors_in_row, 1);
+        if (n >= HOOK_BREAKER_ERRORS) {
             SET(c->breaker_until, ldap_verify_now_ms() + HOOK_BREAKER_OPEN_MS);
+            if (n == HOOK_BREAKER_ERRORS) {
+                log_warn("hook: the source did not answer %d verifications in a row; until it "
+                         "does, one probe a second asks it and the rest are UNVERIFIED at once",
+                         HOOK_BREAKER_ERRORS);
+            }
         }
-    } else {
+    } else if (GET(c->src_errors_in_row) != 0) {
+        if (GET(c->src_errors_in_row) >= HOOK_BREAKER_ERRORS) {
+            log_info("hook: the source answers again");
+        }
         SET(c->src_errors_in_row, 0);
         SET(c->breaker_until, 0);
     }

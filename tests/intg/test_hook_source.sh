@@ -51,9 +51,12 @@ post "$DATA/gen.json" /verify
     fail "generic endpoint missed the deadline ($SERVER_MS ms)"
 health
 [ "$HEALTH" = 503 ] || fail "/healthz with a hung source: $HEALTH"
+grep -q "the source did not answer 3 verifications in a row" "$WORK/hook.log" ||
+    fail "the breaker did not open after 3 timeouts"
 kill -CONT "$SRC_PID"
 sleep 0.5
 timed_okta VERIFIED 1000 "source resumed after SIGCONT" '"alice"' "$(jstr "$PW_ALICE")"
+grep -q "the source answers again" "$WORK/hook.log" || fail "the breaker did not close"
 
 # ---- stopped source: quick UNVERIFIED, logged as a source error ----
 slapd_stop SRC

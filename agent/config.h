@@ -1,13 +1,26 @@
 /*
- * config.h: dirmig.json, read with jansson and checked against one key table (STYLE C1).
+ * config.h: dirmig.json, read with jansson and checked against one key table
+ * (agent/config_keys.c), which also writes dirmig.json(5).
  *
  * config_load() parses the file, checks every key against the documented schema (unknown
- * keys, wrong types, missing required keys, out-of-range values), loads the secrets the
- * config references (`*_file` / `*_env`, never inline), compiles the attribute map, and
- * returns a ready config. Every error names the place:
+ * keys, wrong types, missing required keys, out-of-range values, keys that do nothing for
+ * the endpoint they are on), loads the secrets the config references (`*_file` / `*_env`,
+ * never inline), checks that the files it names exist (CA file, hook certificate and
+ * key), compiles the attribute map, and returns a ready config. Every error names the
+ * place:
  *     dirmig.json:12:5: source.page_size: must be 1..10000
- * and is DM_EINVAL (the CLI exits EX_CONFIG). A relative path inside the config (map file,
- * state path, secret files, CA file) is resolved against the config file's directory.
+ *     dirmig.json:3:9: source.pgae_size: unknown key (did you mean "page_size"?)
+ *     dirmig.json:14:18: map.file: maps/x.json: No such file or directory
+ *     maps/x.json:7:13: users.attributes.mail.transforms[0]: unknown transform "lowr" ...
+ * (an error inside a referenced file has that file's position; an error about the
+ * reference itself has the position of the key in dirmig.json) and is DM_EINVAL (the CLI
+ * exits EX_CONFIG). Loading does not stop at the first error: config_load_all() returns
+ * every one (up to CONFIG_MAX_ERRORS), config_load() the first.
+ *
+ * A relative path inside the config (state path, secret files, CA file) is resolved
+ * against the config file's directory. A relative map.file that is not there is looked
+ * up in dirmig's data directory (agent/util/datadir.h), so "maps/ad-to-okta.json" names
+ * the starter map both installed and in the build tree.
  *
  * Sections (doc/dirmig.json.5 has every key):
  *   source, target   endpoint settings -> struct conn_cfg, plus users/groups scopes
@@ -37,10 +50,15 @@ struct config_endpoint {
     char *users_filter;     /* default "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))" */
     char *activity_start;   /* dated activity (users): start attribute, or NULL */
     char *activity_end;     /* end attribute, or NULL */
+    char *activity_start_format; /* agent/activity.h format names; set with the attribute */
+    char *activity_end_format;
+    int create_containers;  /* target: create missing containers (OUs), default 1 */
+    char *disabled_attr;    /* source: the attribute that marks a disabled user, or NULL */
+    char **disabled_values; /* NULL-terminated values meaning disabled; NULL = presence */
     int lookahead_days;     /* active this many days before the start */
     char *groups_base;      /* default: conn.base */
     char *groups_filter;    /* default: groupOfNames, groupOfUniqueNames or posixGroup */
-    int delta;              /* source, AD dialect: delta reads (agent/delta.h) */
+    int delta;              /* source: delta reads (agent/delta.h) */
 };
 
 /* The password-import hook server (`dirmig hook`, agent/hook.h). Strings point into the
@@ -68,7 +86,7 @@ struct config_hook {
                             * inline; N = an epoll pool of N threads plus workers */
     int pool_size;         /* LDAP connections per pool (search, bind), default 32 */
     int request_timeout_s; /* idle connection cut-off, default 10 */
-    /* issue 12: budgets, connections, TLS, monitoring, AD, lazy migration */
+    /* an attacker at the hook: budgets, connections, TLS, monitoring, AD, lazy migration */
     int max_failures_per_client;    /* per client address and window, default 50 */
     int max_failures_total;         /* all failures per window, default 2000 */
     int source_lockout_threshold;   /* 0 = read it from the source */
@@ -110,19 +128,37 @@ struct config_wave {
     int groups;
 };
 
+/* Leavers and the safety limits of disables and deletes (agent/leavers.h). */
+struct config_leavers {
+    char *action; /* "disable", "delete" or "report" */
+    int delete_after_days;
+    int remove_from_groups;
+    int max_deletes, max_delete_percent, max_shrink_percent;
+};
+
+/* Accounts only the target has. */
+struct config_unmatched {
+    char *action; /* "report", "disable" or "delete" */
+    char *filter; /* evaluated by the target; NULL = report only */
+};
+
 struct dm_config {
     char *path; /* as given */
     struct config_endpoint source;
     struct config_endpoint target;
-    struct map *map;     /* compiled; never NULL after load */
-    char *state_path;    /* default "dirmig.db" beside the config */
-    int batch_size;      /* 1..10000, default 500 */
-    char **dn_attrs;     /* NULL-terminated; DN-valued attrs rebased to the target
-                          * base; default member uniqueMember owner manager
-                          * seeAlso secretary */
-    char **member_attrs; /* NULL-terminated; DN-valued membership attrs resolved
-                          * through the journal; default member uniqueMember */
-    int log_level;       /* enum log_level */
+    struct map *map;        /* compiled; never NULL after load */
+    char *state_path;       /* default "dirmig.db" beside the config */
+    int batch_size;         /* 1..10000, default 500 */
+    char **dn_attrs;        /* NULL-terminated; DN-valued attrs rebased to the target
+                             * base; default member uniqueMember owner manager
+                             * seeAlso secretary */
+    char *verify_target;    /* run.verify_target as written */
+    int verify_every;       /* 1 = every run, 0 = never, N = every N runs */
+    char *collision;        /* run.collision: "skip", "link" or "suffix" */
+    char *collision_suffix; /* run.collision_suffix, default "_new" */
+    char **member_attrs;    /* NULL-terminated; DN-valued membership attrs resolved
+                             * through the journal; default member uniqueMember */
+    int log_level;          /* enum log_level */
     int log_json;
     char *log_file;            /* NULL = stderr */
     char **validate_blocking;  /* NULL-terminated problem categories that block */
@@ -132,10 +168,36 @@ struct dm_config {
     char digest[65]; /* SHA-256 of the file bytes */
     struct config_hook hook;
     struct config_reconcile reconcile;
+    struct config_leavers leavers;
+    struct config_unmatched unmatched;
 };
 
-/* Loads and checks path. Returns a new config; caller frees with config_free(). */
+/* Loads and checks path. Returns a new config; caller frees with config_free(). On
+ * failure err holds the first problem. */
 int config_load(struct dm_config **out, const char *path, struct dm_err *err) DM_MUST_USE;
+
+/* At most this many problems are listed by config_load_all(). */
+#define CONFIG_MAX_ERRORS 20
+
+/* What config_load_all() does besides config_load(). */
+struct config_load_opts {
+    int offline;        /* `check --offline`: no secret is read; a secret file is checked for
+                         * its mode when present, and a secret, CA or certificate file that is
+                         * not on this machine (or an unset *_env variable) is a note, not an
+                         * error. The config's secrets stay NULL: it cannot be used to bind. */
+    struct buf *errors; /* every problem, one line each: at most CONFIG_MAX_ERRORS, then a
+                         * line "... and N more"; may be NULL */
+    struct buf *notes;  /* offline: what this machine lacks, one line each; may be NULL */
+};
+
+/* config_load() that reports every problem it finds into o->errors (err still gets the
+ * first). o may be NULL. */
+int config_load_all(struct dm_config **out, const char *path, const struct config_load_opts *o,
+                    struct dm_err *err) DM_MUST_USE;
+
+/* The map file as found (absolute or relative to the cwd), "inline" or "default
+ * (by-name)". Borrowed. */
+const char *config_map_origin(const struct dm_config *c);
 void config_free(struct dm_config *c); /* NULL-safe; wipes secrets */
 
 /* Appends a human description of the effective config to out; SENSITIVE keys as ***. */

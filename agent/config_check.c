@@ -8,21 +8,7 @@ int cfgcheck_uri(const char *s)
 {
     return strncasecmp(s, "ldap://", 7) == 0 || strncasecmp(s, "ldaps://", 8) == 0 ||
            strncasecmp(s, "ldapi://", 8) == 0 || strncasecmp(s, "https://", 8) == 0 ||
-           strncasecmp(s, "http://", 7) == 0;
-}
-
-/* 1 for an http:// URL whose host is a loopback address. */
-int cfgcheck_loopback_http(const char *s)
-{
-    static const char *const ok[] = {"http://127.", "http://localhost:", "http://localhost/",
-                                     "http://[::1]"};
-
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        if (strncasecmp(s, ok[i], strlen(ok[i])) == 0) {
-            return 1;
-        }
-    }
-    return strcasecmp(s, "http://localhost") == 0;
+           strncasecmp(s, "http://", 7) == 0 || strncmp(s, "file:", 5) == 0;
 }
 
 /* A basic sanity check only; schema/dn.c parses DNs properly where it matters. */

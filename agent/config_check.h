@@ -6,10 +6,9 @@
 #ifndef DM_CONFIG_CHECK_H
 #define DM_CONFIG_CHECK_H
 
-/* ldap://, ldaps://, ldapi://, https:// or http:// (the type decides which are allowed). */
+/* ldap://, ldaps://, ldapi://, https://, http:// or file: (the endpoint's connector decides
+ * which it takes). */
 int cfgcheck_uri(const char *s);
-/* An http:// URL whose host is a loopback address (127.x, localhost, [::1]). */
-int cfgcheck_loopback_http(const char *s);
 /* A basic DN shape (schema/dn.c parses DNs properly where it matters). */
 int cfgcheck_dn(const char *s);
 /* Starts with '(' and the parentheses balance, ending at the last byte. */

@@ -186,6 +186,7 @@ static void *run_main(void *arg)
 
     memset(&o, 0, sizeof(o));
     o.mode = PIPE_RUN;
+    o.allow_deletes = -1; /* a schedule never approves: a blocked run waits for a person */
     o.embedded = 1;
     o.run_kind = "reconcile";
     d->job.rc = pipeline_execute(&d->job.stats, d->run_cfg, &o, &d->job.err);
@@ -248,9 +249,16 @@ static void run_finished(struct daemon *d)
         }
     } else {
         long long failed = s->users.failed + s->groups.failed;
-        d->last_status = s->interrupted && d->stopping ? "interrupted" : "done";
+        d->last_status = s->interrupted && d->stopping ? "interrupted" : s->status;
         if (!d->stopping) {
-            d->failures = 0;
+            d->failures = 0; /* a blocked run is not retried sooner: it waits for a person */
+        }
+        if (s->blocked[0] != '\0') {
+            snprintf(d->last_error, sizeof(d->last_error), "blocked: %.240s", s->blocked);
+            log_warn("agent: scheduled run %lld is blocked (no disable or delete made): %s; it "
+                     "stays so until the source recovers or a person runs dirmig run "
+                     "--allow-deletes N",
+                     s->run_id, s->blocked);
         }
         log_info("agent: scheduled run %lld %s in %.1f s: %lld created, %lld updated, "
                  "%lld unchanged, %lld failed",
@@ -274,18 +282,32 @@ static void reload(struct daemon *d)
 {
     struct dm_config *nc = NULL;
     const struct dm_config *old = d->cfg;
+    struct config_load_opts lo = {0};
     struct dm_err e = {0};
+    struct buf errors;
     char msg[1200], sched[128];
     int rc;
 
     log_info("agent: SIGHUP: re-reading %s", d->o->config_path);
     sdnotify_sendf("RELOADING=1\nMONOTONIC_USEC=%lld", mono_ms() * 1000);
-    rc = config_load(&nc, d->o->config_path, &e);
+    buf_init(&errors, 1 << 20);
+    lo.errors = &errors;
+    rc = config_load_all(&nc, d->o->config_path, &lo, &e);
     if (rc == DM_OK) {
         rc = check_usable(nc, &e);
     }
-    if (rc != DM_OK) {
+    if (rc != DM_OK && errors.len > 0) {
+        /* every problem of the file, one log line each */
+        for (char *p = errors.data; *p != '\0';) {
+            size_t n = strcspn(p, "\n");
+            log_err("agent: %.*s", (int)n, p);
+            p += n + (p[n] == '\n');
+        }
+    } else if (rc != DM_OK) {
         log_err("agent: %s", dm_err_format(&e, msg, sizeof(msg)));
+    }
+    buf_free(&errors);
+    if (rc != DM_OK) {
         log_err("agent: the new configuration is invalid; still running with the previous one");
         config_free(nc);
         sdnotify_send("READY=1\nSTATUS=reload failed: running with the previous config");

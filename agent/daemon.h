@@ -1,5 +1,5 @@
 /*
- * daemon.h: `dirmig agent`, the long-running process for systemd (DESIGN "CLI", issue 5).
+ * daemon.h: `dirmig agent`, the long-running process for systemd.
  *
  * One process serves the password-import hook (agent/hook.h, when the config has a hook
  * section) and runs the create/update pipeline (pipeline_execute() in PIPE_RUN mode, what

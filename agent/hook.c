@@ -732,7 +732,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-/* Reads a PEM file; a private key must not be readable by group or others (STYLE O6). */
+/* Reads a PEM file; a private key must not be readable by group or others (as for every
+ * secret file, agent/util/secret.h). */
 static int read_pem(char **out, size_t *outlen, const char *path, int is_key, struct dm_err *err)
 {
     struct stat sb;

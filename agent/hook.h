@@ -1,13 +1,14 @@
 /*
- * hook.h: the password-import hook server (issue 5) and `dirmig report`.
+ * hook.h: the password-import hook server and `dirmig report`.
  *
  * For users whose password hashes cannot move, the target identity system calls this
  * server at the user's first sign-in with the username and the password typed; dirmig
  * checks them against the source directory (connectors/ldap_verify.h) and answers VERIFIED
  * or UNVERIFIED. The server is libmicrohttpd over TLS (plain HTTP only on loopback, when
  * configured), and serves:
- *   POST hook.path          Okta password import inline hook (contracts/okta-auth0-scim.md
- *                           §1): 200 with a com.okta.action.update command
+ *   POST hook.path          Okta password import inline hook (Okta sends the typed
+ *                           credential in data.context.credential and waits up to
+ *                           3 s): 200 with a com.okta.action.update command
  *   POST hook.generic_path  {"username","password"} -> {"verified": bool}
  *   GET  /healthz           200 when the source answers, else 503
  *   GET  /metrics           Prometheus text format

@@ -368,15 +368,17 @@ int hook_core_begin(struct hook_reply *out, struct hook_req **req, struct hook_c
         return 0;
     }
     if (ep == HOOK_EP_OKTA) {
-        /* Only the password import is answered (contracts/okta-auth0-scim.md §1.2): any
-         * other event that happens to carry a credential is not a sign-in to verify. */
+        /* Only the password import is answered (Okta's eventType
+         * com.okta.user.credential.password.import): any other event that happens to carry
+         * a credential is not a sign-in to verify. */
         type = str_at(root, "eventType", &tlen);
         if (type == NULL || tlen != strlen(HOOK_EVENT_TYPE) || strcmp(type, HOOK_EVENT_TYPE) != 0) {
             json_decref(root);
             hook_core_refuse(out, c, HOOK_OUT_BAD_EVENT_TYPE, start_ms);
             return 0;
         }
-        /* data.context.credential (contracts/okta-auth0-scim.md §1.2) */
+        /* Okta's request: {"eventType", "eventId", "data": {"context": {"credential":
+         * {"username", "password"}}}} */
         cred = json_object_get(json_object_get(json_object_get(root, "data"), "context"),
                                "credential");
         event = str_at(root, "eventId", &elen);

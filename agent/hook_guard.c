@@ -48,7 +48,7 @@ struct hook_guard {
     uint64_t seed;
     unsigned char hmac_key[32]; /* per process, never stored or logged */
     EVP_MAC *mac;               /* HMAC, fetched once */
-    EVP_MAC_CTX *keyed;         /* HMAC-SHA256 under hmac_key, initialised once; each key is
+    EVP_MAC_CTX *hmac_ctx;      /* HMAC-SHA256 under hmac_key, initialised once; each key is
                                  * computed on a copy (EVP_MAC_CTX_dup takes it const) */
     struct hook_guard_limits lim;
     long long window_ms;
@@ -147,14 +147,14 @@ int hook_guard_new(struct hook_guard **out, const struct hook_guard_limits *l, s
         return dm_err_set(err, DM_EINTERNAL, "hook: no random bytes for the guard's keys");
     }
     g->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    g->keyed = g->mac != NULL ? EVP_MAC_CTX_new(g->mac) : NULL;
+    g->hmac_ctx = g->mac != NULL ? EVP_MAC_CTX_new(g->mac) : NULL;
     {
         OSSL_PARAM params[2];
         params[0] = OSSL_PARAM_construct_utf8_string("digest", (char *)"SHA256", 0);
         params[1] = OSSL_PARAM_construct_end();
-        if (g->keyed == NULL ||
-            EVP_MAC_init(g->keyed, g->hmac_key, sizeof(g->hmac_key), params) != 1) {
-            EVP_MAC_CTX_free(g->keyed);
+        if (g->hmac_ctx == NULL ||
+            EVP_MAC_init(g->hmac_ctx, g->hmac_key, sizeof(g->hmac_key), params) != 1) {
+            EVP_MAC_CTX_free(g->hmac_ctx);
             EVP_MAC_free(g->mac);
             explicit_bzero(g->hmac_key, sizeof(g->hmac_key));
             free(g);
@@ -199,7 +199,7 @@ void hook_guard_free(struct hook_guard *g)
     table_clear(&g->clients);
     table_clear(&g->events);
     explicit_bzero(g->hmac_key, sizeof(g->hmac_key));
-    EVP_MAC_CTX_free(g->keyed);
+    EVP_MAC_CTX_free(g->hmac_ctx);
     EVP_MAC_free(g->mac);
     pthread_mutex_destroy(&g->mu);
     pthread_cond_destroy(&g->cv);
@@ -391,7 +391,7 @@ void hook_guard_event_key(unsigned char out[HOOK_GUARD_KEY_LEN], const struct ho
     /* Length-prefixed fields, so that no two different triples hash alike. */
     uint64_t lens[3] = {elen, alen, plen};
     unsigned int olen = HOOK_GUARD_KEY_LEN;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(g->keyed);
+    EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(g->hmac_ctx);
     size_t got = 0;
 
     if (ctx == NULL || EVP_MAC_update(ctx, (const unsigned char *)lens, sizeof(lens)) != 1 ||

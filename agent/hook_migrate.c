@@ -64,8 +64,10 @@ static void job_free(struct mjob *j)
     }
 }
 
-/* The target DN dirmig run wrote for this source DN (journal objects row), as a new
- * string; NULL when the user was not migrated (or failed). */
+/* The target DN dirmig run wrote for this source DN (journal objects row; an LDAP target
+ * names objects by DN), as a new string; NULL when the user was not migrated (or failed),
+ * or when the entry was at the target before and only linked by the collision policy (not
+ * created by dirmig: its password is the target's own). */
 static char *target_dn_of(struct hook_migrate *m, const char *source_dn)
 {
     struct state_object o = {0};
@@ -77,8 +79,8 @@ static char *target_dn_of(struct hook_migrate *m, const char *source_dn)
     }
     if (state_object_by_source_dn(&o, m->st, norm, &err) == DM_OK && o.kind != NULL &&
         strcmp(o.kind, "user") == 0 && o.status != NULL && strcmp(o.status, "ok") == 0 &&
-        o.target_dn != NULL && o.target_dn[0]) {
-        t = strdup(o.target_dn);
+        !o.linked && o.target_ref != NULL && o.target_ref[0]) {
+        t = strdup(o.target_ref);
     }
     state_object_clear(&o);
     free(norm);

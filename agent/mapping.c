@@ -274,7 +274,9 @@ int mapping_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit
         goto done;
     }
     for (size_t r = 0; r < c.nrules; r++) {
-        qsort(c.ix[r].p, c.ix[r].n, sizeof(*c.ix[r].p), pair_cmp);
+        if (c.ix[r].n > 0) { /* an empty target has no array: qsort(NULL, 0) is undefined */
+            qsort(c.ix[r].p, c.ix[r].n, sizeof(*c.ix[r].p), pair_cmp);
+        }
     }
     rc = read_side(&cfg->source, c.src_attr[0], on_source, &c, err);
     if (rc != DM_OK) {

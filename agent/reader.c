@@ -36,7 +36,9 @@ static int rq_push(const struct entry *e, void *payload)
     }
     q->items[(q->head + q->n) % q->cap] = c;
     q->n++;
-    pthread_cond_signal(&q->not_empty);
+    if (q->n == 1) {
+        pthread_cond_signal(&q->not_empty); /* the consumer waits only on an empty queue */
+    }
     pthread_mutex_unlock(&q->mu);
     return 0;
 }
@@ -71,7 +73,9 @@ static struct entry *rq_pop(struct rq *q)
         e = q->items[q->head];
         q->head = (q->head + 1) % q->cap;
         q->n--;
-        pthread_cond_signal(&q->not_full);
+        if (q->n == q->cap - 1) {
+            pthread_cond_signal(&q->not_full); /* the reader waits only on a full queue */
+        }
     }
     pthread_mutex_unlock(&q->mu);
     return e;

@@ -1,5 +1,6 @@
 /*
- * agent/reader.h: a source read on its own thread (DESIGN "Data flow").
+ * agent/reader.h: a source read on its own thread, feeding the pipeline through a bounded
+ * queue.
  *
  * reader_run() starts conn_ops.read() of one scope on a thread that copies each entry into
  * a bounded queue of `cap` entries, and calls fn for each entry on the calling thread, so

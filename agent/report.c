@@ -1,5 +1,6 @@
 #include <config.h>
 #include "agent/report.h"
+#include "agent/planner.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,35 +10,44 @@ static void kind_line(FILE *out, const char *name, const struct kind_counts *k,
                       enum pipeline_mode mode)
 {
     if (mode == PIPE_PLAN) {
-        fprintf(out, "  %-7s %8lld read  %8lld to create  %8lld to update  %8lld unchanged", name,
+        fprintf(out, "  %-10s %8lld read  %8lld to create  %8lld to update  %8lld unchanged", name,
                 k->seen, k->created, k->updated, k->unchanged);
         if (k->failed) {
             fprintf(out, "  %lld failing", k->failed);
         }
-        if (k->skipped) {
-            fprintf(out, "  %lld out of scope", k->skipped);
-        }
-        fputc('\n', out);
     } else {
         fprintf(out,
-                "  %-7s %8lld read  %8lld created  %8lld updated  %8lld unchanged  %8lld failed",
+                "  %-10s %8lld read  %8lld created  %8lld updated  %8lld unchanged  %8lld failed",
                 name, k->seen, k->created, k->updated, k->unchanged, k->failed);
-        if (k->skipped) {
-            fprintf(out, "  %8lld out of scope", k->skipped);
-        }
-        fputc('\n', out);
     }
+    if (k->held) {
+        fprintf(out, "  %lld held back", k->held);
+    }
+    if (k->inactive) {
+        fprintf(out, "  %lld left out by dated activity", k->inactive);
+    }
+    if (k->skipped) {
+        fprintf(out, "  %lld out of scope", k->skipped);
+    }
+    fputc('\n', out);
 }
 
-/* Users plus groups. */
+/* Users, groups and containers. */
 static void total_of(struct kind_counts *t, const struct pipeline_stats *st)
 {
-    t->seen = st->users.seen + st->groups.seen;
-    t->created = st->users.created + st->groups.created;
-    t->updated = st->users.updated + st->groups.updated;
-    t->unchanged = st->users.unchanged + st->groups.unchanged;
-    t->failed = st->users.failed + st->groups.failed;
-    t->skipped = st->users.skipped + st->groups.skipped;
+    const struct kind_counts *k[] = {&st->users, &st->groups, &st->containers};
+
+    memset(t, 0, sizeof(*t));
+    for (size_t i = 0; i < 3; i++) {
+        t->seen += k[i]->seen;
+        t->created += k[i]->created;
+        t->updated += k[i]->updated;
+        t->unchanged += k[i]->unchanged;
+        t->failed += k[i]->failed;
+        t->skipped += k[i]->skipped;
+        t->inactive += k[i]->inactive;
+        t->held += k[i]->held;
+    }
 }
 
 void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
@@ -45,15 +55,39 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
     struct kind_counts t;
 
     total_of(&t, st);
-    fprintf(out, "%s %lld%s:\n", mode == PIPE_PLAN ? "plan" : "run", st->run_id,
-            st->interrupted ? " (stopped early)" : "");
+    fprintf(out, "%s %lld: %s%s\n", mode == PIPE_PLAN ? "plan" : "run", st->run_id,
+            st->status ? st->status : "?", st->interrupted ? " (stopped early)" : "");
+    if (st->blocked[0] != '\0') {
+        fprintf(out, "  blocked: %s\n", st->blocked);
+    }
     kind_line(out, "users", &st->users, mode);
     kind_line(out, "groups", &st->groups, mode);
+    if (st->containers.created + st->containers.failed + st->containers.held > 0) {
+        kind_line(out, "containers", &st->containers, mode);
+    }
     kind_line(out, "total", &t, mode);
-    if (st->keyed && st->ncreds > 0) {
+    if (st->verified) {
+        fprintf(out, "  target compared: %lld objects read, %lld looked up\n", st->target_read,
+                st->target_lookups);
+    } else {
+        fprintf(out, "  target not read this run (run.verify_target): objects unchanged since "
+                     "the journal's write were not looked at\n");
+    }
+    if (st->nreasons > 0) {
+        fprintf(out, "  changes by reason:\n");
+        for (size_t i = 0; i < st->nreasons; i++) {
+            fprintf(out, "    %-52s %8lld\n", planner_reason_text(st->reasons[i].name),
+                    st->reasons[i].n);
+        }
+    }
+    if (st->group_passes > 1) {
+        fprintf(out, "  groups written in %d passes (groups after the groups they contain)\n",
+                st->group_passes);
+    }
+    if (st->cred_outcomes && st->ncreds > 0) {
         static const char *const outcomes[] = {"import", "hook", "locked", "error"};
         static const char *const words[] = {"imported hash", "password-import hook",
-                                            "locked, no password (created STAGED)",
+                                            "locked, no password (created without one)",
                                             "malformed (those users fail)"};
         fprintf(out, "  passwords by scheme and outcome:\n");
         for (size_t k = 0; k < 4; k++) {
@@ -64,7 +98,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
             if (tot == 0) {
                 continue;
             }
-            fprintf(out, "    %-36s %8lld:", words[k], tot);
+            fprintf(out, "    %-41s %8lld:", words[k], tot);
             for (size_t i = 0; i < st->ncreds; i++) {
                 if (strcmp(st->creds[i].outcome, outcomes[k]) == 0) {
                     fprintf(out, " %s %lld", st->creds[i].scheme, st->creds[i].n);
@@ -75,6 +109,12 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         if (mode != PIPE_PLAN && st->created_with_hook > 0) {
             fprintf(out, "  users created with the password-import hook: %lld\n",
                     st->created_with_hook);
+        }
+        if (st->lazy_users > 0) {
+            fprintf(out,
+                    "  users left to the target's lazy migration (created at their first "
+                    "sign-in through the hook): %lld\n",
+                    st->lazy_users);
         }
     } else if (st->nschemes > 0) {
         fprintf(out, "  password schemes (carried byte-exact):");
@@ -88,6 +128,12 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         fprintf(out, "  members not migrated (left out, see the log): %lld\n",
                 st->unresolved_members);
     }
+    if (st->state_not_carried > 0) {
+        fprintf(out,
+                "  users disabled in the source but enabled at the target (target.disable is "
+                "not set): %lld\n",
+                st->state_not_carried);
+    }
     if (st->have_target_stats && st->target_stats.requests > 0) {
         const struct conn_stats *ts = &st->target_stats;
         fprintf(out,
@@ -96,45 +142,67 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
                 ts->requests, ts->retries, ts->rate_limited, ts->server_errors,
                 ts->transport_errors);
     }
+    if (st->source_read[0] != NULL) {
+        fprintf(out, "  source read: users %s, groups %s (source.delta)\n", st->source_read[0],
+                st->source_read[1] != NULL ? st->source_read[1] : "full");
+    }
     if (st->source_deleted > 0) {
-        fprintf(out, "  deleted in the source (reported, target left alone): %lld\n",
-                st->source_deleted);
+        fprintf(out, "  deleted in the source: %lld\n", st->source_deleted);
+    }
+    if (st->would_change + st->leavers_reported + st->leavers_failed + st->unmatched_found > 0) {
+        const char *verb = mode == PIPE_PLAN ? "would be " : "";
+        fprintf(out,
+                "  leavers: %lld %sdisabled, %lld %sdeleted, %lld reported only, %lld failed%s\n",
+                st->leavers_disabled, verb, st->leavers_deleted, verb, st->leavers_reported,
+                st->leavers_failed,
+                st->blocked[0] != '\0' && st->would_change > 0 ? " (none made: blocked)" : "");
+        if (st->unmatched_found > 0) {
+            fprintf(out, "  accounts only the target has: %lld found, %lld %sdisabled or deleted\n",
+                    st->unmatched_found, st->unmatched_changed, verb);
+        }
+        if (st->blocked[0] != '\0' && st->would_change > 0) {
+            fprintf(out,
+                    "  disables and deletes the run would have made: %lld "
+                    "(--allow-deletes %lld approves them)\n",
+                    st->would_change, st->would_change);
+        }
     }
     if (st->ncats > 0) {
-        fprintf(out, "  errors by category:");
+        fprintf(out, "  problems by category:");
         for (size_t i = 0; i < st->ncats; i++) {
             fprintf(out, " %s %lld%s", st->cats[i].name, st->cats[i].n,
                     i + 1 < st->ncats ? "," : "");
         }
         fputc('\n', out);
     }
-    if (mode == PIPE_PLAN && st->nsamples > 0) {
+    if (st->nsamples > 0) {
         fprintf(out, "  sample changes:\n");
         for (size_t i = 0; i < st->nsamples; i++) {
-            fprintf(out, "    %-6s %s [%s]\n", st->samples[i].action, st->samples[i].dn,
-                    st->samples[i].attrs);
+            fprintf(out, "    %-6s %s [%s] (%s)\n", st->samples[i].action, st->samples[i].dn,
+                    st->samples[i].attrs,
+                    st->samples[i].reason ? planner_reason_text(st->samples[i].reason) : "");
         }
     }
 }
 
 static json_t *kind_json(const struct kind_counts *k, enum pipeline_mode mode)
 {
-    if (mode == PIPE_PLAN) {
-        return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "read", (json_int_t)k->seen, "create",
-                         (json_int_t)k->created, "update", (json_int_t)k->updated, "unchanged",
-                         (json_int_t)k->unchanged, "failed", (json_int_t)k->failed, "skipped",
-                         (json_int_t)k->skipped);
-    }
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "read", (json_int_t)k->seen, "created",
-                     (json_int_t)k->created, "updated", (json_int_t)k->updated, "unchanged",
+    int plan = mode == PIPE_PLAN;
+
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "read", (json_int_t)k->seen,
+                     plan ? "create" : "created", (json_int_t)k->created,
+                     plan ? "update" : "updated", (json_int_t)k->updated, "unchanged",
                      (json_int_t)k->unchanged, "failed", (json_int_t)k->failed, "skipped",
-                     (json_int_t)k->skipped);
+                     (json_int_t)k->skipped, "inactive", (json_int_t)k->inactive, "held",
+                     (json_int_t)k->held);
 }
 
-int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
+int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode,
+                         int exit_code)
 {
     struct kind_counts t;
     json_t *o, *schemes = json_object(), *errs = json_object(), *samples = json_array();
+    json_t *reasons = json_object();
     int rc;
 
     total_of(&t, st);
@@ -144,6 +212,9 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
     for (size_t i = 0; i < st->ncats; i++) {
         json_object_set_new(errs, st->cats[i].name, json_integer(st->cats[i].n));
     }
+    for (size_t i = 0; i < st->nreasons; i++) {
+        json_object_set_new(reasons, st->reasons[i].name, json_integer(st->reasons[i].n));
+    }
     for (size_t i = 0; i < st->nsamples; i++) {
         json_t *attrs = json_array();
         char *list = strdup(st->samples[i].attrs ? st->samples[i].attrs : ""), *save = NULL;
@@ -152,19 +223,27 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
             json_array_append_new(attrs, json_string(tok));
         }
         free(list);
-        json_array_append_new(samples, json_pack("{s:s,s:s,s:o}", "action", st->samples[i].action,
+        json_array_append_new(samples, json_pack("{s:s,s:s,s:s,s:o}", "action",
+                                                 st->samples[i].action, "reason",
+                                                 st->samples[i].reason ? st->samples[i].reason : "",
                                                  "dn", st->samples[i].dn, "attributes", attrs));
     }
-    o = json_pack("{s:I,s:s,s:o,s:o,s:o,s:o,s:o,s:I}", "run", (json_int_t)st->run_id, "status",
-                  st->interrupted ? "stopped" : "done", "users", kind_json(&st->users, mode),
-                  "groups", kind_json(&st->groups, mode), "total", kind_json(&t, mode), "schemes",
-                  schemes, "errors", errs, "unresolved_members",
-                  (json_int_t)st->unresolved_members);
+    o = json_pack("{s:s,s:I,s:s,s:i,s:b,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "command",
+                  mode == PIPE_PLAN ? "plan" : "run", "run", (json_int_t)st->run_id, "status",
+                  st->status ? st->status : "failed", "exit_code", exit_code, "stopped_early",
+                  st->interrupted, "users", kind_json(&st->users, mode), "groups",
+                  kind_json(&st->groups, mode), "containers", kind_json(&st->containers, mode),
+                  "total", kind_json(&t, mode), "reasons", reasons, "schemes", schemes, "errors",
+                  errs, "unresolved_members", (json_int_t)st->unresolved_members);
     if (o == NULL) {
         json_decref(samples);
         return DM_ENOMEM;
     }
-    if (st->keyed) {
+    json_object_set_new(o, "target",
+                        json_pack("{s:b,s:I,s:I}", "verified", st->verified, "read",
+                                  (json_int_t)st->target_read, "looked_up",
+                                  (json_int_t)st->target_lookups));
+    if (st->cred_outcomes) {
         json_t *cr = json_array();
         for (size_t i = 0; cr != NULL && i < st->ncreds; i++) {
             json_array_append_new(cr, json_pack("{s:s,s:s,s:I}", "scheme", st->creds[i].scheme,
@@ -173,6 +252,7 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
         }
         json_object_set_new(o, "passwords", cr);
         json_object_set_new(o, "created_with_hook", json_integer(st->created_with_hook));
+        json_object_set_new(o, "lazy_migration", json_integer(st->lazy_users));
     }
     if (st->have_target_stats) {
         const struct conn_stats *ts = &st->target_stats;
@@ -184,11 +264,23 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                                       (json_int_t)ts->transport_errors));
     }
     json_object_set_new(o, "source_deleted", json_integer((json_int_t)st->source_deleted));
-    if (mode == PIPE_PLAN) {
-        json_object_set_new(o, "samples", samples);
-    } else {
-        json_decref(samples);
+    json_object_set_new(o, "state_not_carried", json_integer((json_int_t)st->state_not_carried));
+    if (st->source_read[0] != NULL) {
+        json_object_set_new(o, "source_read",
+                            json_pack("{s:s,s:s}", "users", st->source_read[0], "groups",
+                                      st->source_read[1] != NULL ? st->source_read[1] : "full"));
     }
+    json_object_set_new(o, "blocked",
+                        st->blocked[0] != '\0' ? json_string(st->blocked) : json_null());
+    json_object_set_new(
+        o, "leavers",
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "disabled", (json_int_t)st->leavers_disabled,
+                  "deleted", (json_int_t)st->leavers_deleted, "reported",
+                  (json_int_t)st->leavers_reported, "failed", (json_int_t)st->leavers_failed,
+                  "would_change", (json_int_t)st->would_change, "unmatched_found",
+                  (json_int_t)st->unmatched_found, "unmatched_changed",
+                  (json_int_t)st->unmatched_changed));
+    json_object_set_new(o, "samples", samples);
     rc = json_dumpf(o, out, JSON_COMPACT) == 0 ? DM_OK : DM_EINTERNAL;
     fputc('\n', out);
     json_decref(o);
@@ -263,6 +355,10 @@ struct status_ctx {
     FILE *out;
     int json;
     json_t *runs;
+    json_t *blocked; /* the latest writing run's block (object), json null, or NULL: none yet */
+    FILE *lines;     /* text: the run lines, printed after the summary */
+    char *text;
+    size_t len;
 };
 
 static void fmt_time(long long t, char *buf, size_t len)
@@ -285,20 +381,32 @@ static int status_run(const struct state_run *r, void *payload)
 
     fmt_time(r->started, st, sizeof(st));
     fmt_time(r->finished, fin, sizeof(fin));
+    if (c->blocked == NULL && strcmp(r->kind, "plan") != 0 && strcmp(r->kind, "validate") != 0 &&
+        strcmp(r->status, "running") != 0) {
+        /* the latest run that wrote: blocked until a person approves or the source recovers */
+        c->blocked = strcmp(r->status, "blocked") == 0
+                         ? json_pack("{s:I,s:s,s:s}", "run", (json_int_t)r->id, "finished", fin,
+                                     "reason", r->reason)
+                         : json_null();
+        if (!c->json && strcmp(r->status, "blocked") == 0) {
+            fprintf(c->out, "BLOCKED: run %lld made no disable or delete: %s\n", r->id, r->reason);
+        }
+    }
     if (c->json) {
-        json_array_append_new(c->runs, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id",
-                                                 (json_int_t)r->id, "kind", r->kind, "status",
-                                                 r->status, "started", st, "finished", fin,
-                                                 "created", (json_int_t)r->counts.created,
-                                                 "updated", (json_int_t)r->counts.updated,
-                                                 "unchanged", (json_int_t)r->counts.unchanged,
-                                                 "failed", (json_int_t)r->counts.failed));
-    } else {
-        fprintf(
-            c->out,
-            "  %5lld  %-5s %-11s %s  %8lld created %8lld updated %8lld unchanged %6lld failed\n",
-            r->id, r->kind, r->status, st, r->counts.created, r->counts.updated,
-            r->counts.unchanged, r->counts.failed);
+        json_array_append_new(
+            c->runs, json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s,s:s}", "id",
+                               (json_int_t)r->id, "kind", r->kind, "status", r->status, "started",
+                               st, "finished", fin, "created", (json_int_t)r->counts.created,
+                               "updated", (json_int_t)r->counts.updated, "unchanged",
+                               (json_int_t)r->counts.unchanged, "failed",
+                               (json_int_t)r->counts.failed, "wave", r->wave, "reason", r->reason));
+    } else if (c->lines != NULL) {
+        fprintf(c->lines,
+                "  %5lld  %-9s %-11s %s  %8lld created %8lld updated %8lld unchanged %6lld "
+                "failed%s%s\n",
+                r->id, r->kind, r->status, st, r->counts.created, r->counts.updated,
+                r->counts.unchanged, r->counts.failed, r->reason[0] ? "\n         " : "",
+                r->reason);
     }
     return 0;
 }
@@ -357,7 +465,7 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
 {
     struct state_totals t = {0};
     struct state_password_counts pc = {0};
-    struct status_ctx c = {out, json, json_array()};
+    struct status_ctx c = {out, json, json_array(), NULL, NULL, NULL, 0};
     json_t *agent = NULL;
     double share;
     int rc;
@@ -387,9 +495,18 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
         agent_line(out, agent);
     }
     if (!json) {
-        fprintf(out, "recent runs:\n");
+        c.lines = open_memstream(&c.text, &c.len);
+        if (c.lines == NULL) {
+            rc = dm_err_set(err, DM_ENOMEM, "status: out of memory");
+            goto done;
+        }
     }
     rc = state_runs(s, 20, status_run, &c, err);
+    if (c.lines != NULL) {
+        fclose(c.lines);
+        c.lines = NULL;
+        fprintf(out, "recent runs:\n%s", c.text != NULL ? c.text : "");
+    }
     if (rc != DM_OK) {
         goto done;
     }
@@ -400,11 +517,17 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
             (json_int_t)t.groups_failed, "passwords", "hook_created", (json_int_t)pc.hook_created,
             "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
         json_object_set(o, "agent", agent != NULL ? agent : json_null());
+        json_object_set(o, "blocked", c.blocked != NULL ? c.blocked : json_null());
         json_dumpf(o, out, JSON_COMPACT);
         fputc('\n', out);
         json_decref(o);
     }
 done:
+    if (c.lines != NULL) {
+        fclose(c.lines);
+    }
+    free(c.text);
+    json_decref(c.blocked);
     json_decref(c.runs);
     json_decref(agent);
     return rc;

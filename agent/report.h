@@ -12,9 +12,12 @@
 #include "agent/pipeline.h"
 #include "agent/state.h"
 
-/* Summary of a plan (mode PIPE_PLAN) or run. */
+/* Summary of a plan (mode PIPE_PLAN) or run: counts per kind, changes by reason, the
+ * target comparison, samples. The JSON form also carries the status and exit_code the
+ * process ends with (agent/exitcode.h). */
 void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode);
-int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode);
+int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode,
+                         int exit_code);
 
 /* `dirmig validate`: rows, problem counts per category and attribute, first examples,
  * whether blocking problems exist, and where the export went. */

@@ -1,13 +1,19 @@
 /*
- * state.h: the state journal (DESIGN "State journal").
+ * state.h: the state journal: what was migrated, where, and what failed.
  *
  * One SQLite file in WAL mode (state_sqlite.c is the only place that knows SQLite; a
  * PostgreSQL backend is planned behind this same interface). It holds:
  *   runs     id, kind (plan/run), config digest, start/end, status, counts
  *   objects  one row per migrated object: kind, source key, normalized source DN, target
- *            DN, digest of the mapped content, status (ok/failed), last run
+ *            reference (target_ref: what the target calls it, a DN or an id it assigned),
+ *            digest of the mapped content, status (ok/failed), last run
  *   errors   run, source key, DN, category, message (never a secret or pii value)
+ *   password_migrations  hook verifications (login, DN, outcome, time; never the password)
+ *   user_creations  one row per user created at the target and how that user signs in
+ *            there: an imported hash or the password-import hook (never the credential)
  *   meta     key/value (schema version, ...)
+ * The schema is versioned (meta schema_version): state_open() applies the migrations a
+ * journal lacks, in one transaction, and refuses a journal newer than this program.
  * Writes happen inside a batch (state_batch_begin/commit): one transaction per batch, so a
  * crash loses at most the open batch, and the connector's add-or-compare makes its
  * replay safe. Nothing here ever stores a password or hash.
@@ -24,16 +30,27 @@ struct state;
 
 struct run_counts {
     long long created, updated, unchanged, failed, deleted, skipped;
+    long long held; /* not written: collisions, groups whose members were all left out */
 };
 
 struct state_object {
-    char *kind;      /* "user" or "group" */
-    char *key;       /* source correlation key */
-    char *source_dn; /* normalized source DN (dn_normalize) */
-    char *target_dn; /* as written to the target */
-    char digest[65]; /* entry_digest of the mapped entry */
-    char *status;    /* "ok" or "failed" */
+    char *kind;       /* "user", "group" or "container" */
+    char *key;        /* source correlation key */
+    char *source_dn;  /* normalized source DN (dn_normalize) */
+    char *target_ref; /* what the target calls the object: the DN as written (targets that
+                       * name objects by DN) or the id the target assigned */
+    char digest[65];  /* entry_digest of what the target was asked to hold */
+    char *status;     /* "ok", "failed", or "pending": a create recorded before it is sent, so
+                       * that a run resumed after a crash looks the object up instead of
+                       * creating it again */
     long long last_run;
+    char *attrs;  /* names of the attributes dirmig wrote (lowercase, comma-separated; never
+                   * values), so that an attribute the source dropped is removed; may be NULL */
+    int linked;   /* 1: an object that was at the target before and was linked by the
+                   * collision policy, not created by dirmig */
+    int suffixed; /* 1: created under the collision suffix beside an object that was there */
+    long long disabled_at; /* unix time dirmig disabled it at the target (leaver, or disabled
+                            * in the source); 0 when it did not */
 };
 
 /* Frees the strings of o (not o itself) and zeroes it. */
@@ -42,9 +59,11 @@ void state_object_clear(struct state_object *o);
 struct state_run {
     long long id;
     char kind[16];
-    char status[16];             /* running, done, failed, interrupted */
+    char status[16];             /* running, done, failed, interrupted, blocked */
     long long started, finished; /* unix seconds; finished 0 while running */
     struct run_counts counts;
+    char wave[64];    /* the run's --wave, "" for the whole scope */
+    char reason[256]; /* why a run failed or was blocked, "" if none */
 };
 
 /* Opens (creating if needed) the journal at path; WAL mode, schema migrated. */
@@ -58,6 +77,19 @@ int state_run_begin(long long *out, struct state *s, const char *kind, const cha
 int state_run_end(struct state *s, long long run, const char *status, const struct run_counts *c,
                   struct dm_err *err) DM_MUST_USE;
 
+/* Reads go faster inside one read transaction (no lock per statement): state_read_begin()
+ * opens one unless a transaction is open already; state_read_end() (or the next
+ * state_batch_begin()) ends it. Keep it short: it holds the journal's snapshot. */
+int state_read_begin(struct state *s, struct dm_err *err) DM_MUST_USE;
+void state_read_end(struct state *s); /* NULL-safe */
+/* Records the wave a run is limited to (--wave). */
+int state_run_set_wave(struct state *s, long long run, const char *wave,
+                       struct dm_err *err) DM_MUST_USE;
+/* Records why a run failed or was blocked: one line, never a secret or pii value (an
+ * error message formatted by dm_err_format() qualifies); cut to fit struct state_run. */
+int state_run_set_reason(struct state *s, long long run, const char *reason,
+                         struct dm_err *err) DM_MUST_USE;
+
 int state_batch_begin(struct state *s, struct dm_err *err) DM_MUST_USE;
 int state_batch_commit(struct state *s, struct dm_err *err) DM_MUST_USE;
 
@@ -68,12 +100,49 @@ int state_object_get(struct state_object *out, struct state *s, const char *kind
 /* Looks up by normalized source DN (any kind); DM_ENOTFOUND if absent. */
 int state_object_by_source_dn(struct state_object *out, struct state *s, const char *source_dn,
                               struct dm_err *err) DM_MUST_USE;
+/* Looks up the object of kind whose target reference is target_ref (case-insensitive; a
+ * row with status ok first); DM_ENOTFOUND if none. */
+int state_object_by_target(struct state_object *out, struct state *s, const char *kind,
+                           const char *target_ref, struct dm_err *err) DM_MUST_USE;
 /* Inserts or replaces the object (kind, key). */
 int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err) DM_MUST_USE;
+
+/* Calls fn(key, source_dn, payload) for every object of kind ("user", "group") in the
+ * journal, whatever its status, in key order; source_dn may be NULL. fn returning non-zero
+ * stops the listing and that value is returned. fn may write to the journal (rows it
+ * changes may or may not show up later in the same listing). */
+typedef int (*state_key_fn)(const char *key, const char *source_dn, void *payload);
+int state_objects_each(struct state *s, const char *kind, state_key_fn fn, void *payload,
+                       struct dm_err *err) DM_MUST_USE;
 
 /* Records an error of run for one object (key/dn may be NULL). */
 int state_error_add(struct state *s, long long run, const char *key, const char *dn,
                     const char *category, const char *message, struct dm_err *err) DM_MUST_USE;
+
+/*
+ * Leavers (agent/leavers.h). During a run every object read from the source (in scope and
+ * active) is noted in a per-connection work table, never stored: state_seen_add(). After a
+ * complete read, state_unseen() calls fn for each object of kind that dirmig wrote to the
+ * target (status ok or failed, with a target reference) and that was not read: the
+ * candidates for the leaver action. state_population() counts those written objects.
+ */
+typedef int (*state_object_fn)(const struct state_object *o, void *payload);
+int state_seen_add(struct state *s, const char *kind, const char *key,
+                   struct dm_err *err) DM_MUST_USE;
+int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn, void *payload,
+                 struct dm_err *err) DM_MUST_USE;
+/* A delta read proves deletions one by one instead: state_gone_add() notes an object the
+ * source reported deleted; state_unseen() with gone = 1 lists the written objects noted so. */
+int state_gone_add(struct state *s, const char *kind, const char *key,
+                   struct dm_err *err) DM_MUST_USE;
+int state_population(long long *out, struct state *s, const char *kind,
+                     struct dm_err *err) DM_MUST_USE;
+/* Objects of kind that dirmig disabled (disabled_at) on or before `before` and that are
+ * still in the source: read in this run (gone = 0, after a full read) or not reported
+ * deleted (gone = 1, a delta read). The candidates of leavers.delete_after_days among the
+ * users disabled in the source. fn as for state_unseen(). */
+int state_disabled_due(struct state *s, const char *kind, long long before, int gone,
+                       state_object_fn fn, void *payload, struct dm_err *err) DM_MUST_USE;
 
 /* Counts of objects by kind and status: fills ok/failed for "user" and "group". */
 struct state_totals {
@@ -120,6 +189,82 @@ int state_password_counts(struct state_password_counts *out, struct state *s,
 
 /* Users verified for the first time per UTC day, oldest first: fn("YYYY-MM-DD", n). */
 int state_password_daily(struct state *s, state_count_fn fn, void *payload,
+                         struct dm_err *err) DM_MUST_USE;
+
+/*
+ * How each user created at the target signs in there (the password-migration curve of
+ * `dirmig report --html`). Recorded by the run in the batch that journals the object:
+ *   STATE_SIGNIN_IMPORT  the user's password hash was imported (or carried byte-exact)
+ *   STATE_SIGNIN_HOOK    created for the password-import hook (verified at first sign-in)
+ *   STATE_SIGNIN_NONE    created without any password (no sign-in path yet)
+ */
+#define STATE_SIGNIN_IMPORT "import"
+#define STATE_SIGNIN_HOOK "hook"
+#define STATE_SIGNIN_NONE "none"
+int state_user_created(struct state *s, long long run, const char *key, const char *signin,
+                       struct dm_err *err) DM_MUST_USE;
+
+/* One UTC day of the password-migration curve: users created with an imported hash, users
+ * created for the hook, users verified through the hook for the first time. Each user
+ * counts once per column, on the day of its first such event. */
+struct state_signin_day {
+    char day[11]; /* YYYY-MM-DD */
+    long long imported, hook_created, verified;
+};
+typedef int (*state_signin_day_fn)(const struct state_signin_day *d, void *payload);
+/* Calls fn for every day with an event, oldest first; fn returning non-zero stops. */
+int state_signin_daily(struct state *s, state_signin_day_fn fn, void *payload,
+                       struct dm_err *err) DM_MUST_USE;
+
+/* ---- reading the journal for reports (agent/report_html.h) ---- */
+
+/* Every run of the journal in one pass: how many of each kind and status, and the sum
+ * of the counts of the runs that wrote (every kind but "plan"). */
+struct state_run_summary {
+    long long runs, plans;                  /* rows of kind != "plan", of kind "plan" */
+    long long blocked, failed, interrupted; /* by status, all kinds */
+    long long first_started, last_started;  /* unix seconds, 0 when no run */
+    struct run_counts sum;                  /* runs that wrote (not plans) */
+};
+int state_run_summary(struct state_run_summary *out, struct state *s,
+                      struct dm_err *err) DM_MUST_USE;
+
+/* Runs whose status is not "done" (blocked, failed, interrupted, running), newest first,
+ * at most limit; fn as for state_runs(). */
+int state_runs_unfinished(struct state *s, int limit, state_run_fn fn, void *payload,
+                          struct dm_err *err) DM_MUST_USE;
+
+/* Runs per wave (runs with a wave only), by wave name. */
+struct state_wave {
+    const char *name; /* borrowed: valid during the callback */
+    long long runs;   /* runs that wrote (not plans) */
+    long long plans;
+    struct run_counts sum; /* of the runs that wrote */
+    long long last_run, last_started;
+    const char *last_status; /* borrowed; status of the wave's newest run (any kind) */
+};
+typedef int (*state_wave_fn)(const struct state_wave *w, void *payload);
+int state_waves(struct state *s, state_wave_fn fn, void *payload, struct dm_err *err) DM_MUST_USE;
+
+/* Recorded errors by category, largest first: how many were recorded over all runs, how
+ * many are still open (the object's newest run failed with it), the newest run. */
+struct state_error_category {
+    const char *category; /* borrowed: valid during the callback */
+    long long total, open, last_run;
+};
+typedef int (*state_error_category_fn)(const struct state_error_category *c, void *payload);
+int state_error_categories(struct state *s, state_error_category_fn fn, void *payload,
+                           struct dm_err *err) DM_MUST_USE;
+
+/* The newest `per_category` errors of each category, by category then newest first. The
+ * strings are borrowed (valid during the callback); key, dn and message may be NULL.
+ * They are as journaled: a report that shows them masks the identities itself. */
+struct state_error_row {
+    const char *category, *key, *dn, *message;
+    long long run, at;
+};
+typedef int (*state_error_row_fn)(const struct state_error_row *r, void *payload);
+int state_error_examples(struct state *s, int per_category, state_error_row_fn fn, void *payload,
                          struct dm_err *err) DM_MUST_USE;
 
 /* meta key/value (small values only). state_meta_get: *out is a new string (free());

@@ -7,7 +7,8 @@
 #include <time.h>
 
 /*
- * The state journal on SQLite (the only file that knows SQLite, STYLE L2).
+ * The state journal on SQLite (the only file that knows SQLite, so that another backend
+ * can be added behind state.h).
  *
  * WAL mode with synchronous=NORMAL: a commit is durable against a process crash (the WAL
  * is written before COMMIT returns) and only the last transactions can be lost on power
@@ -16,8 +17,12 @@
  * is one step of an already compiled statement.
  */
 
-#define STATE_SCHEMA_VERSION "1"
+/* The newest schema version this program writes (see `migrations` below). */
+#define STATE_SCHEMA_VERSION 3
 #define STATE_BUSY_TIMEOUT_MS 10000
+
+#define OBJ_COLS                                                                                   \
+    "kind, key, source_dn, target_ref, digest, status, last_run, attrs, origin, disabled_at"
 
 enum st_stmt {
     ST_BEGIN,
@@ -28,6 +33,7 @@ enum st_stmt {
     ST_RUN_END,
     ST_OBJ_GET,
     ST_OBJ_BY_DN,
+    ST_OBJ_BY_TARGET,
     ST_OBJ_PUT,
     ST_ERR_ADD,
     ST_TOTALS,
@@ -39,8 +45,29 @@ enum st_stmt {
     ST_META_GET,
     ST_META_ADD,
     ST_META_SET,
+    ST_RUN_WAVE,
+    ST_RUN_REASON,
+    ST_USER_CREATED,
+    ST_SIGNIN_DAILY,
+    ST_RUN_SUMMARY,
+    ST_RUNS_UNFINISHED,
+    ST_WAVES,
+    ST_ERR_CATEGORIES,
+    ST_ERR_EXAMPLES,
+    ST_OBJ_KEYS,
+    ST_SEEN_ADD,
+    ST_UNSEEN,
+    ST_DISABLED_DUE,
+    ST_POPULATION,
+    ST_GONE_ADD,
+    ST_GONE,
     ST__LAST
 };
+
+/* The columns read_run() expects, in this order. */
+#define RUN_COLUMNS                                                                                \
+    "id, kind, status, started, finished, created, updated, unchanged, failed, deleted, "          \
+    "skipped, wave, reason, held"
 
 static const char *const stmt_sql[ST__LAST] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -51,19 +78,42 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_RUN_INSERT] = "INSERT INTO runs (kind, config_digest, started, finished, status) "
                       "VALUES (?1, ?2, ?3, 0, 'running')",
     [ST_RUN_END] = "UPDATE runs SET status = ?2, finished = ?3, created = ?4, updated = ?5, "
-                   "unchanged = ?6, failed = ?7, deleted = ?8, skipped = ?9 WHERE id = ?1",
-    [ST_OBJ_GET] = "SELECT kind, key, source_dn, target_dn, digest, status, last_run "
-                   "FROM objects WHERE kind = ?1 AND key = ?2",
-    [ST_OBJ_BY_DN] = "SELECT kind, key, source_dn, target_dn, digest, status, last_run "
-                     "FROM objects WHERE source_dn = ?1 LIMIT 1",
-    [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects "
-                   "(kind, key, source_dn, target_dn, digest, status, last_run) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   "unchanged = ?6, failed = ?7, deleted = ?8, skipped = ?9, held = ?10 "
+                   "WHERE id = ?1",
+    [ST_OBJ_GET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND key = ?2",
+    [ST_OBJ_BY_DN] = "SELECT " OBJ_COLS " FROM objects WHERE source_dn = ?1 LIMIT 1",
+    [ST_OBJ_BY_TARGET] = "SELECT " OBJ_COLS " FROM objects WHERE kind = ?1 AND target_ref = ?2 "
+                         "COLLATE NOCASE ORDER BY status = 'ok' DESC, last_run DESC LIMIT 1",
+    [ST_OBJ_KEYS] = "SELECT key, source_dn FROM objects WHERE kind = ?1 ORDER BY key",
+    [ST_OBJ_PUT] = "INSERT OR REPLACE INTO objects (" OBJ_COLS ") "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [ST_SEEN_ADD] = "INSERT OR IGNORE INTO temp.seen (kind, key) VALUES (?1, ?2)",
+    /* written by dirmig, at the target still, and not in this run's source read */
+    [ST_UNSEEN] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
+                  "AND o.status IN ('ok', 'failed', 'left') AND o.target_ref != '' AND NOT EXISTS "
+                  "(SELECT 1 FROM temp.seen s WHERE s.kind = o.kind AND s.key = o.key) "
+                  "ORDER BY o.key",
+    /* disabled by dirmig on or before ?2 and still in the source: read in this run (?3 = 0, a
+     * full read) or not reported deleted (?3 = 1, a delta read) */
+    [ST_DISABLED_DUE] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
+                        "AND o.status = 'ok' AND o.target_ref != '' AND o.disabled_at > 0 "
+                        "AND o.disabled_at <= ?2 AND ((?3 = 0 AND EXISTS (SELECT 1 FROM "
+                        "temp.seen s WHERE s.kind = o.kind AND s.key = o.key)) OR (?3 = 1 AND "
+                        "NOT EXISTS (SELECT 1 FROM temp.gone g WHERE g.kind = o.kind AND "
+                        "g.key = o.key))) ORDER BY o.key",
+    [ST_GONE_ADD] = "INSERT OR IGNORE INTO temp.gone (kind, key) VALUES (?1, ?2)",
+    /* written by dirmig, at the target still, and deleted in the source (delta reads) */
+    [ST_GONE] = "SELECT " OBJ_COLS " FROM objects o WHERE o.kind = ?1 "
+                "AND o.status IN ('ok', 'failed', 'left') AND o.target_ref != '' AND EXISTS "
+                "(SELECT 1 FROM temp.gone g WHERE g.kind = o.kind AND g.key = o.key) "
+                "ORDER BY o.key",
+    [ST_POPULATION] = "SELECT count(*) FROM objects WHERE kind = ?1 "
+                      "AND status IN ('ok', 'failed', 'left') "
+                      "AND target_ref != ''",
     [ST_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
-    [ST_RUNS] = "SELECT id, kind, status, started, finished, created, updated, unchanged, "
-                "failed, deleted, skipped FROM runs ORDER BY id DESC LIMIT ?1",
+    [ST_RUNS] = "SELECT " RUN_COLUMNS " FROM runs ORDER BY id DESC LIMIT ?1",
     [ST_RUN_ERR_COUNTS] = "SELECT category, count(*) FROM errors WHERE run = ?1 "
                           "GROUP BY category ORDER BY category",
     [ST_PW_ADD] = "INSERT INTO password_migrations (login, dn, outcome, reason, at) "
@@ -78,9 +128,57 @@ static const char *const stmt_sql[ST__LAST] = {
     [ST_META_ADD] = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO "
                     "UPDATE SET value = CAST(value AS INTEGER) + ?2",
     [ST_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+    [ST_RUN_WAVE] = "UPDATE runs SET wave = ?2 WHERE id = ?1",
+    [ST_RUN_REASON] = "UPDATE runs SET reason = ?2 WHERE id = ?1",
+    [ST_USER_CREATED] = "INSERT INTO user_creations (run, key, signin, at) VALUES (?1, ?2, ?3, ?4)",
+    /* Each user once per column, on the day of its first event of that kind. */
+    [ST_SIGNIN_DAILY] =
+        "SELECT day, sum(imp), sum(hk), sum(ver) FROM ("
+        "  SELECT date(min(at), 'unixepoch') AS day, signin = 'import' AS imp,"
+        "         signin = 'hook' AS hk, 0 AS ver"
+        "  FROM user_creations WHERE signin IN ('import', 'hook') GROUP BY key, signin"
+        "  UNION ALL"
+        "  SELECT date(min(at), 'unixepoch'), 0, 0, 1 FROM password_migrations"
+        "  WHERE outcome = 'verified' GROUP BY lower(coalesce(dn, login)))"
+        " GROUP BY day ORDER BY day",
+    [ST_RUN_SUMMARY] =
+        "SELECT count(*) - total(kind = 'plan'), total(kind = 'plan'), total(status = 'blocked'),"
+        "  total(status = 'failed'), total(status = 'interrupted'), coalesce(min(started), 0),"
+        "  coalesce(max(started), 0),"
+        "  total(CASE WHEN kind != 'plan' THEN created END),"
+        "  total(CASE WHEN kind != 'plan' THEN updated END),"
+        "  total(CASE WHEN kind != 'plan' THEN unchanged END),"
+        "  total(CASE WHEN kind != 'plan' THEN failed END),"
+        "  total(CASE WHEN kind != 'plan' THEN deleted END),"
+        "  total(CASE WHEN kind != 'plan' THEN skipped END) FROM runs",
+    [ST_RUNS_UNFINISHED] = "SELECT " RUN_COLUMNS " FROM runs WHERE status != 'done' "
+                           "ORDER BY id DESC LIMIT ?1",
+    [ST_WAVES] =
+        "WITH g AS (SELECT wave, total(kind != 'plan') AS runs, total(kind = 'plan') AS plans,"
+        "  total(CASE WHEN kind != 'plan' THEN created END) AS c,"
+        "  total(CASE WHEN kind != 'plan' THEN updated END) AS u,"
+        "  total(CASE WHEN kind != 'plan' THEN unchanged END) AS n,"
+        "  total(CASE WHEN kind != 'plan' THEN failed END) AS f,"
+        "  total(CASE WHEN kind != 'plan' THEN deleted END) AS d,"
+        "  total(CASE WHEN kind != 'plan' THEN skipped END) AS s,"
+        "  max(id) AS last, max(started) AS last_started, min(id) AS first"
+        "  FROM runs WHERE wave IS NOT NULL GROUP BY wave)"
+        " SELECT g.wave, g.runs, g.plans, g.c, g.u, g.n, g.f, g.d, g.s, g.last,"
+        "  g.last_started, r.status FROM g JOIN runs r ON r.id = g.last ORDER BY g.first",
+    /* Open: the object's newest run is the one that recorded the error, and it failed.
+     * kind IN (...) lets the lookup use the objects primary key (kind, key). */
+    [ST_ERR_CATEGORIES] =
+        "SELECT e.category, count(*), total(EXISTS (SELECT 1 FROM objects o"
+        "  WHERE o.kind IN ('user', 'group') AND o.key = e.key AND o.last_run = e.run"
+        "  AND o.status = 'failed')), max(e.run)"
+        " FROM errors e GROUP BY e.category ORDER BY 2 DESC, 1",
+    [ST_ERR_EXAMPLES] =
+        "SELECT category, run, key, dn, message, at FROM (SELECT category, run,"
+        "  key, dn, message, at, row_number() OVER (PARTITION BY category"
+        "  ORDER BY id DESC) AS rn FROM errors) WHERE rn <= ?1 ORDER BY category, rn",
 };
 
-/* Idempotent schema for version 1. */
+/* Idempotent schema for version 1; `migrations` bring it to STATE_SCHEMA_VERSION. */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta ("
     "  key TEXT PRIMARY KEY,"
@@ -128,13 +226,52 @@ static const char schema_sql[] =
     "  at INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS password_migrations_outcome "
     "  ON password_migrations (outcome, login);"
-    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '" STATE_SCHEMA_VERSION
-    "');";
+    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');";
+
+/*
+ * Schema migrations, oldest first: migrations[i] brings a journal from version
+ * migrations[i].version - 1 to migrations[i].version. Append only; never edit one that
+ * has shipped (journals in the field have already run it).
+ */
+static const struct {
+    int version;
+    const char *sql;
+} migrations[] = {
+    /* 2: the report's waves, blocked runs and password-migration curve. */
+    {2, "ALTER TABLE runs ADD COLUMN wave TEXT;"
+        "ALTER TABLE runs ADD COLUMN reason TEXT;"
+        "CREATE INDEX runs_wave ON runs (wave) WHERE wave IS NOT NULL;"
+        /* How each user created at the target signs in there; never the credential. */
+        "CREATE TABLE user_creations ("
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        "  run INTEGER NOT NULL,"
+        "  key TEXT NOT NULL,"
+        "  signin TEXT NOT NULL,"
+        "  at INTEGER NOT NULL);"
+        "CREATE INDEX user_creations_key ON user_creations (key, signin);"
+        /* the planner: what dirmig wrote to each object (attribute names, never values),
+         * whether it created, linked or suffixed it, objects held back per run, and
+         * lookups by target reference (collisions, pending creates) */
+        "ALTER TABLE objects ADD COLUMN attrs TEXT;"
+        "ALTER TABLE objects ADD COLUMN origin TEXT;"
+        /* when dirmig disabled the object at the target (a leaver, or disabled in the
+         * source), 0 when it did not: leavers are deleted delete_after_days later */
+        "ALTER TABLE objects ADD COLUMN disabled_at INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX objects_target ON objects (kind, target_dn COLLATE NOCASE);"},
+    /* 3: the target reference is what the target calls the object (a DN, or an id the
+     * target assigned): a neutral name for every connector. SQLite renames the column in
+     * the index too. */
+    {3, "ALTER TABLE objects RENAME COLUMN target_dn TO target_ref;"},
+};
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION - 1,
+               "one migration per schema version after 1");
 
 struct state {
     sqlite3 *db;
     sqlite3_stmt *st[ST__LAST];
     int in_batch;
+    int in_read; /* a read transaction of state_read_begin() is open */
     char *path;
 };
 
@@ -175,24 +312,54 @@ static int exec_stmt(struct state *s, enum st_stmt which, const char *what, stru
     return DM_OK;
 }
 
-static int check_schema_version(struct state *s, struct dm_err *err)
+/* Reads the schema version inside the open transaction and applies the migrations the
+ * journal lacks. A journal written by a newer dirmig is refused, never downgraded. */
+static int migrate(struct state *s, struct dm_err *err)
 {
     sqlite3_stmt *st = NULL;
+    char *errmsg = NULL, *end = NULL, setv[96];
+    const char *v;
+    long version;
     int rc;
 
     if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
-                           NULL) != SQLITE_OK) {
-        return db_fail(s, err, "reading schema version");
-    }
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
         rc = db_fail(s, err, "reading schema version");
-    } else if (strcmp((const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION) != 0) {
-        rc = dm_err_set(err, DM_EINVAL, "%s: journal schema version %s is not supported (want %s)",
-                        s->path, (const char *)sqlite3_column_text(st, 0), STATE_SCHEMA_VERSION);
-    } else {
-        rc = DM_OK;
+        goto done;
     }
+    v = (const char *)sqlite3_column_text(st, 0);
+    version = v != NULL ? strtol(v, &end, 10) : 0;
+    if (v == NULL || end == v || *end != '\0' || version < 1) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: journal schema version \"%s\" is not a version",
+                        s->path, v != NULL ? v : "");
+        goto done;
+    }
+    if (version > STATE_SCHEMA_VERSION) {
+        rc = dm_err_set(err, DM_EINVAL,
+                        "%s: journal schema version %ld is newer than this dirmig supports (%d); "
+                        "use a newer dirmig",
+                        s->path, version, STATE_SCHEMA_VERSION);
+        goto done;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+        if (migrations[i].version <= version) {
+            continue;
+        }
+        snprintf(setv, sizeof(setv), "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
+                 migrations[i].version);
+        if (sqlite3_exec(s->db, migrations[i].sql, NULL, NULL, &errmsg) != SQLITE_OK ||
+            sqlite3_exec(s->db, setv, NULL, NULL, &errmsg) != SQLITE_OK) {
+            rc = dm_err_set(err, DM_EINVAL, "%s: migrating the journal to schema version %d: %s",
+                            s->path, migrations[i].version, errmsg ? errmsg : "?");
+            goto done;
+        }
+    }
+    rc = DM_OK;
+done:
+    sqlite3_free(errmsg);
     sqlite3_finalize(st);
     return rc;
 }
@@ -239,16 +406,35 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
                         errmsg ? errmsg : "?");
         goto done;
     }
+    /* Schema and migrations in one write transaction: two processes opening an old journal
+     * at once (a run and the hook) migrate it once; a failed migration leaves it as it was. */
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE;", NULL, NULL, &errmsg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK ||
-        sqlite3_exec(s->db, "COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
+        sqlite3_exec(s->db, schema_sql, NULL, NULL, &errmsg) != SQLITE_OK) {
         rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the state journal schema: %s", path,
                         errmsg ? errmsg : "?");
         sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
         goto done;
     }
-    rc = check_schema_version(s, err);
+    rc = migrate(s, err);
     if (rc != DM_OK) {
+        sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+        goto done;
+    }
+    if (sqlite3_exec(s->db, "COMMIT;", NULL, NULL, &errmsg) != SQLITE_OK) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the state journal schema: %s", path,
+                        errmsg ? errmsg : "?");
+        sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+        goto done;
+    }
+    /* this connection's set of objects read from the source in this run (leavers) */
+    if (sqlite3_exec(s->db,
+                     "CREATE TEMP TABLE seen (kind TEXT NOT NULL, key TEXT NOT NULL, "
+                     "PRIMARY KEY (kind, key));"
+                     "CREATE TEMP TABLE gone (kind TEXT NOT NULL, key TEXT NOT NULL, "
+                     "PRIMARY KEY (kind, key));",
+                     NULL, NULL, &errmsg) != SQLITE_OK) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot create the run's work table: %s", path,
+                        errmsg ? errmsg : "?");
         goto done;
     }
     for (int i = 0; i < ST__LAST; i++) {
@@ -273,7 +459,7 @@ void state_close(struct state *s)
     if (s == NULL) {
         return;
     }
-    if (s->in_batch) {
+    if (s->in_batch || s->in_read) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
     for (int i = 0; i < ST__LAST; i++) {
@@ -327,6 +513,7 @@ int state_run_end(struct state *s, long long run, const char *status, const stru
     sqlite3_bind_int64(st, 7, c->failed);
     sqlite3_bind_int64(st, 8, c->deleted);
     sqlite3_bind_int64(st, 9, c->skipped);
+    sqlite3_bind_int64(st, 10, c->held);
     rc = exec_stmt(s, ST_RUN_END, "ending a run", err);
     if (rc != DM_OK) {
         return rc;
@@ -337,6 +524,26 @@ int state_run_end(struct state *s, long long run, const char *status, const stru
     return DM_OK;
 }
 
+int state_read_begin(struct state *s, struct dm_err *err)
+{
+    if (s->in_batch || s->in_read) {
+        return DM_OK;
+    }
+    if (sqlite3_exec(s->db, "BEGIN DEFERRED", NULL, NULL, NULL) != SQLITE_OK) {
+        return db_fail(s, err, "beginning a read");
+    }
+    s->in_read = 1;
+    return DM_OK;
+}
+
+void state_read_end(struct state *s)
+{
+    if (s != NULL && s->in_read) {
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        s->in_read = 0;
+    }
+}
+
 int state_batch_begin(struct state *s, struct dm_err *err)
 {
     int rc;
@@ -344,6 +551,7 @@ int state_batch_begin(struct state *s, struct dm_err *err)
     if (s->in_batch) {
         return dm_err_set(err, DM_EINTERNAL, "state journal: a batch is already open");
     }
+    state_read_end(s);
     rc = exec_stmt(s, ST_BEGIN, "beginning a batch", err);
     if (rc != DM_OK) {
         return rc;
@@ -380,8 +588,10 @@ static char *col_dup(sqlite3_stmt *st, int i)
 }
 
 /* Steps a SELECT over objects and fills out from its single row. */
+/* Steps a SELECT of OBJ_COLS and fills out from its row. The statement is reset unless
+ * more rows are to come (more: the caller iterates and resets it). */
 static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *st, const char *what,
-                      struct dm_err *err)
+                      struct dm_err *err, int more)
 {
     struct state_object o = {0};
     const unsigned char *d;
@@ -399,20 +609,29 @@ static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *s
     o.kind = col_dup(st, 0);
     o.key = col_dup(st, 1);
     o.source_dn = col_dup(st, 2);
-    o.target_dn = col_dup(st, 3);
+    o.target_ref = col_dup(st, 3);
     o.status = col_dup(st, 5);
+    o.attrs = col_dup(st, 7);
     if ((o.kind == NULL) || (o.key == NULL) || (o.status == NULL) ||
         (o.source_dn == NULL && sqlite3_column_type(st, 2) != SQLITE_NULL) ||
-        (o.target_dn == NULL && sqlite3_column_type(st, 3) != SQLITE_NULL)) {
+        (o.target_ref == NULL && sqlite3_column_type(st, 3) != SQLITE_NULL) ||
+        (o.attrs == NULL && sqlite3_column_type(st, 7) != SQLITE_NULL)) {
         rc = dm_err_set(err, DM_ENOMEM, "state object");
         goto done;
     }
     d = sqlite3_column_text(st, 4);
     snprintf(o.digest, sizeof(o.digest), "%s", d ? (const char *)d : "");
     o.last_run = (long long)sqlite3_column_int64(st, 6);
+    d = sqlite3_column_text(st, 8);
+    o.linked = d != NULL && strcmp((const char *)d, "linked") == 0;
+    o.suffixed = d != NULL && strcmp((const char *)d, "suffixed") == 0;
+    o.disabled_at = (long long)sqlite3_column_int64(st, 9);
     *out = o;
     memset(&o, 0, sizeof(o));
     rc = DM_OK;
+    if (more) {
+        return rc;
+    }
 done:
     state_object_clear(&o);
     stmt_done(st);
@@ -426,7 +645,7 @@ int state_object_get(struct state_object *out, struct state *s, const char *kind
 
     bind_text(st, 1, kind);
     bind_text(st, 2, key);
-    return object_row(out, s, st, "reading an object", err);
+    return object_row(out, s, st, "reading an object", err, 0);
 }
 
 int state_object_by_source_dn(struct state_object *out, struct state *s, const char *source_dn,
@@ -435,7 +654,7 @@ int state_object_by_source_dn(struct state_object *out, struct state *s, const c
     sqlite3_stmt *st = s->st[ST_OBJ_BY_DN];
 
     bind_text(st, 1, source_dn);
-    return object_row(out, s, st, "reading an object by DN", err);
+    return object_row(out, s, st, "reading an object by DN", err, 0);
 }
 
 int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err)
@@ -445,11 +664,24 @@ int state_object_put(struct state *s, const struct state_object *o, struct dm_er
     bind_text(st, 1, o->kind);
     bind_text(st, 2, o->key);
     bind_text(st, 3, o->source_dn);
-    bind_text(st, 4, o->target_dn);
+    bind_text(st, 4, o->target_ref);
     bind_text(st, 5, o->digest);
     bind_text(st, 6, o->status ? o->status : "ok");
     sqlite3_bind_int64(st, 7, o->last_run);
+    bind_text(st, 8, o->attrs);
+    bind_text(st, 9, o->linked ? "linked" : o->suffixed ? "suffixed" : "created");
+    sqlite3_bind_int64(st, 10, o->disabled_at);
     return exec_stmt(s, ST_OBJ_PUT, "writing an object", err);
+}
+
+int state_object_by_target(struct state_object *out, struct state *s, const char *kind,
+                           const char *target_ref, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_OBJ_BY_TARGET];
+
+    bind_text(st, 1, kind);
+    bind_text(st, 2, target_ref);
+    return object_row(out, s, st, "reading an object by target reference", err, 0);
 }
 
 void state_object_clear(struct state_object *o)
@@ -460,9 +692,36 @@ void state_object_clear(struct state_object *o)
     free(o->kind);
     free(o->key);
     free(o->source_dn);
-    free(o->target_dn);
+    free(o->target_ref);
     free(o->status);
+    free(o->attrs);
     memset(o, 0, sizeof(*o));
+}
+
+int state_objects_each(struct state *s, const char *kind, state_key_fn fn, void *payload,
+                       struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_OBJ_KEYS];
+    int rc, stop = 0;
+
+    bind_text(st, 1, kind);
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        const char *dn = (const char *)sqlite3_column_text(st, 1);
+        stop = key != NULL ? fn(key, dn, payload) : 0;
+        if (stop != 0) {
+            break;
+        }
+    }
+    if (stop == 0 && rc != SQLITE_DONE) {
+        stop = db_fail(s, err, "listing objects");
+    }
+    stmt_done(st);
+    return stop;
 }
 
 int state_error_add(struct state *s, long long run, const char *key, const char *dn,
@@ -521,9 +780,11 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int i)
     snprintf(dst, len, "%s", v ? (const char *)v : "");
 }
 
-int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struct dm_err *err)
+/* Steps a SELECT of RUN_COLUMNS (limit bound to ?1) and calls fn per row. */
+static int list_runs(struct state *s, enum st_stmt which, int limit, state_run_fn fn, void *payload,
+                     struct dm_err *err)
 {
-    sqlite3_stmt *st = s->st[ST_RUNS];
+    sqlite3_stmt *st = s->st[which];
     int rc;
 
     sqlite3_bind_int64(st, 1, limit);
@@ -545,6 +806,9 @@ int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struc
         r.counts.failed = (long long)sqlite3_column_int64(st, 8);
         r.counts.deleted = (long long)sqlite3_column_int64(st, 9);
         r.counts.skipped = (long long)sqlite3_column_int64(st, 10);
+        copy_col(r.wave, sizeof(r.wave), st, 11);
+        copy_col(r.reason, sizeof(r.reason), st, 12);
+        r.counts.held = (long long)sqlite3_column_int64(st, 13);
         if (fn(&r, payload) != 0) {
             rc = SQLITE_DONE;
             break;
@@ -557,6 +821,17 @@ int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struc
     }
     stmt_done(st);
     return DM_OK;
+}
+
+int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struct dm_err *err)
+{
+    return list_runs(s, ST_RUNS, limit, fn, payload, err);
+}
+
+int state_runs_unfinished(struct state *s, int limit, state_run_fn fn, void *payload,
+                          struct dm_err *err)
+{
+    return list_runs(s, ST_RUNS_UNFINISHED, limit, fn, payload, err);
 }
 
 int state_run_error_counts(struct state *s, long long run, state_count_fn fn, void *payload,
@@ -698,4 +973,298 @@ int state_meta_set(struct state *s, const char *key, const char *value, struct d
     bind_text(st, 1, key);
     bind_text(st, 2, value);
     return exec_stmt(s, ST_META_SET, "writing meta", err);
+}
+
+/* Runs an UPDATE of one run (?1 = run, ?2 = text); DM_ENOTFOUND when there is no such run. */
+static int run_update(struct state *s, enum st_stmt which, long long run, const char *text,
+                      const char *what, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[which];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, run);
+    bind_text(st, 2, text);
+    rc = exec_stmt(s, which, what, err);
+    if (rc == DM_OK && sqlite3_changes(s->db) == 0) {
+        rc = dm_err_set(err, DM_ENOTFOUND, "state journal: no run %lld", run);
+    }
+    return rc;
+}
+
+int state_run_set_wave(struct state *s, long long run, const char *wave, struct dm_err *err)
+{
+    return run_update(s, ST_RUN_WAVE, run, wave, "recording a run's wave", err);
+}
+
+int state_run_set_reason(struct state *s, long long run, const char *reason, struct dm_err *err)
+{
+    char cut[sizeof(((struct state_run *)NULL)->reason)];
+
+    snprintf(cut, sizeof(cut), "%s", reason != NULL ? reason : "");
+    return run_update(s, ST_RUN_REASON, run, cut, "recording why a run stopped", err);
+}
+
+int state_user_created(struct state *s, long long run, const char *key, const char *signin,
+                       struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_USER_CREATED];
+
+    sqlite3_bind_int64(st, 1, run);
+    bind_text(st, 2, key);
+    bind_text(st, 3, signin);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
+    return exec_stmt(s, ST_USER_CREATED, "recording a created user", err);
+}
+
+int state_signin_daily(struct state *s, state_signin_day_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_SIGNIN_DAILY];
+    int rc;
+
+    for (;;) {
+        struct state_signin_day d = {0};
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "counting sign-in paths per day");
+            break;
+        }
+        copy_col(d.day, sizeof(d.day), st, 0);
+        d.imported = (long long)sqlite3_column_int64(st, 1);
+        d.hook_created = (long long)sqlite3_column_int64(st, 2);
+        d.verified = (long long)sqlite3_column_int64(st, 3);
+        if (fn(&d, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_run_summary(struct state_run_summary *out, struct state *s, struct dm_err *err)
+{
+    struct state_run_summary r = {0};
+    sqlite3_stmt *st = s->st[ST_RUN_SUMMARY];
+    int rc;
+
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        rc = db_fail(s, err, "summing runs");
+        stmt_done(st);
+        return rc;
+    }
+    r.runs = (long long)sqlite3_column_int64(st, 0);
+    r.plans = (long long)sqlite3_column_int64(st, 1);
+    r.blocked = (long long)sqlite3_column_int64(st, 2);
+    r.failed = (long long)sqlite3_column_int64(st, 3);
+    r.interrupted = (long long)sqlite3_column_int64(st, 4);
+    r.first_started = (long long)sqlite3_column_int64(st, 5);
+    r.last_started = (long long)sqlite3_column_int64(st, 6);
+    r.sum.created = (long long)sqlite3_column_int64(st, 7);
+    r.sum.updated = (long long)sqlite3_column_int64(st, 8);
+    r.sum.unchanged = (long long)sqlite3_column_int64(st, 9);
+    r.sum.failed = (long long)sqlite3_column_int64(st, 10);
+    r.sum.deleted = (long long)sqlite3_column_int64(st, 11);
+    r.sum.skipped = (long long)sqlite3_column_int64(st, 12);
+    stmt_done(st);
+    *out = r;
+    return DM_OK;
+}
+
+int state_waves(struct state *s, state_wave_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_WAVES];
+    int rc;
+
+    for (;;) {
+        struct state_wave w = {0};
+        const char *status;
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "summing runs per wave");
+            break;
+        }
+        w.name = (const char *)sqlite3_column_text(st, 0);
+        w.runs = (long long)sqlite3_column_int64(st, 1);
+        w.plans = (long long)sqlite3_column_int64(st, 2);
+        w.sum.created = (long long)sqlite3_column_int64(st, 3);
+        w.sum.updated = (long long)sqlite3_column_int64(st, 4);
+        w.sum.unchanged = (long long)sqlite3_column_int64(st, 5);
+        w.sum.failed = (long long)sqlite3_column_int64(st, 6);
+        w.sum.deleted = (long long)sqlite3_column_int64(st, 7);
+        w.sum.skipped = (long long)sqlite3_column_int64(st, 8);
+        w.last_run = (long long)sqlite3_column_int64(st, 9);
+        w.last_started = (long long)sqlite3_column_int64(st, 10);
+        status = (const char *)sqlite3_column_text(st, 11);
+        w.last_status = status != NULL ? status : "";
+        if (w.name == NULL) {
+            w.name = "";
+        }
+        if (fn(&w, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_error_categories(struct state *s, state_error_category_fn fn, void *payload,
+                           struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_ERR_CATEGORIES];
+    int rc;
+
+    for (;;) {
+        struct state_error_category c = {0};
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "counting errors by category");
+            break;
+        }
+        c.category = (const char *)sqlite3_column_text(st, 0);
+        c.total = (long long)sqlite3_column_int64(st, 1);
+        c.open = (long long)sqlite3_column_int64(st, 2);
+        c.last_run = (long long)sqlite3_column_int64(st, 3);
+        if (c.category == NULL) {
+            c.category = "";
+        }
+        if (fn(&c, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_error_examples(struct state *s, int per_category, state_error_row_fn fn, void *payload,
+                         struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_ERR_EXAMPLES];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, per_category);
+    for (;;) {
+        struct state_error_row r = {0};
+
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            rc = db_fail(s, err, "reading error examples");
+            break;
+        }
+        r.category = (const char *)sqlite3_column_text(st, 0);
+        r.run = (long long)sqlite3_column_int64(st, 1);
+        r.key = (const char *)sqlite3_column_text(st, 2);
+        r.dn = (const char *)sqlite3_column_text(st, 3);
+        r.message = (const char *)sqlite3_column_text(st, 4);
+        r.at = (long long)sqlite3_column_int64(st, 5);
+        if (r.category == NULL) {
+            r.category = "";
+        }
+        if (fn(&r, payload) != 0) {
+            rc = DM_OK;
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_seen_add(struct state *s, const char *kind, const char *key, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_SEEN_ADD];
+
+    bind_text(st, 1, kind);
+    bind_text(st, 2, key);
+    return exec_stmt(s, ST_SEEN_ADD, "noting an object read", err);
+}
+
+int state_gone_add(struct state *s, const char *kind, const char *key, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_GONE_ADD];
+
+    bind_text(st, 1, kind);
+    bind_text(st, 2, key);
+    return exec_stmt(s, ST_GONE_ADD, "noting an object deleted in the source", err);
+}
+
+static int objects_each(struct state *s, sqlite3_stmt *st, state_object_fn fn, void *payload,
+                        struct dm_err *err)
+{
+    int rc;
+
+    for (;;) {
+        struct state_object o = {0};
+        rc = object_row(&o, s, st, "listing objects not read", err, 1);
+        if (rc == DM_ENOTFOUND) {
+            rc = DM_OK;
+            break;
+        }
+        if (rc != DM_OK) {
+            break;
+        }
+        rc = fn(&o, payload);
+        state_object_clear(&o);
+        if (rc != 0) {
+            break;
+        }
+    }
+    stmt_done(st);
+    return rc;
+}
+
+int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn, void *payload,
+                 struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[gone ? ST_GONE : ST_UNSEEN];
+
+    bind_text(st, 1, kind);
+    return objects_each(s, st, fn, payload, err);
+}
+
+int state_disabled_due(struct state *s, const char *kind, long long before, int gone,
+                       state_object_fn fn, void *payload, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_DISABLED_DUE];
+
+    bind_text(st, 1, kind);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)before);
+    sqlite3_bind_int(st, 3, gone != 0);
+    return objects_each(s, st, fn, payload, err);
+}
+
+int state_population(long long *out, struct state *s, const char *kind, struct dm_err *err)
+{
+    sqlite3_stmt *st = s->st[ST_POPULATION];
+    int rc;
+
+    bind_text(st, 1, kind);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = db_fail(s, err, "counting objects");
+        stmt_done(st);
+        return rc;
+    }
+    *out = (long long)sqlite3_column_int64(st, 0);
+    stmt_done(st);
+    return DM_OK;
 }

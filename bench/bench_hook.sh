@@ -2,7 +2,7 @@
 # bench/bench_hook.sh [N_USERS] [SECONDS]: password verifications per second and p50/p99
 # latency of `dirmig hook` (HTTPS + JSON, Okta payload) at 1, 8, 32 and 64 concurrent
 # clients, against the ceiling: a plain C loop doing the same search + bind on the same
-# slapd in the same run (bench/ldap_ceiling.c). Results: docs/benchmarks.md.
+# slapd in the same run (bench/ldap_ceiling.c). Results: doc/benchmarks.md.
 #
 # One slapd (dbnosync, N_USERS users with {SSHA} passwords, default 1000), the ceiling at
 # each concurrency alternating with dirmig hook (TLS, pool_size 64, default hook.threads, log

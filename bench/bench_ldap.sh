@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/bench_ldap.sh [N_USERS] [N_GROUPS]: dirmig against the raw LDAP pipeline, same run,
-# same machine, same source server. See bench/README.md and docs/benchmarks.md.
+# same machine, same source server. See bench/README.md and doc/benchmarks.md.
 #
 # For each target kind (durable: default mdb with fsync; nosync: mdb dbnosync), on a fresh
 # target seeded with the suffix entry and ou=people/ou=groups:

@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/bench_okta.sh [N_USERS] [RL_SECONDS]: dirmig's Okta target against the contract server
-# (tests/okta/okta_server.py), two measurements (results: docs/benchmarks.md):
+# (tests/okta/okta_server.py), two measurements (results: doc/benchmarks.md):
 #
 # 1. Users per second with no rate limit at 1, 8 and 32 requests in flight: `dirmig run` of
 #    N_USERS users (default 2000, {SSHA} hashes imported) from slapd into a fresh contract

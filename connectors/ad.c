@@ -1,6 +1,6 @@
 #include <config.h>
 /*
- * connectors/ad.c: the Active Directory dialect (see ad.h; contracts/ldap-ad.md §2).
+ * connectors/ad.c: the Active Directory dialect (see ad.h).
  */
 #include "connectors/ad.h"
 
@@ -12,7 +12,8 @@
 #include <time.h>
 
 #include "agent/util/log.h"
-#include "schema/transform.h"
+#include "schema/transform_ad.h"
+#include "schema/transform_date.h"
 
 #define AD_UAC_ACCOUNTDISABLE 0x2u
 #define AD_UAC_LOCKOUT 0x10u
@@ -165,7 +166,7 @@ static int range_cb(LDAP *ld, LDAPMessage *msg, void *payload)
 }
 
 /* Moves the values of ranged attribute index i to the plain name, fetching the later
- * chunks (contracts/ldap-ad.md §2.3). */
+ * chunks: AD marks the last one member;range=<low>-*. */
 static int finish_range(struct ad_read *r, struct entry *e, size_t i, struct dm_err *err)
 {
     char base[128], req[200], *attrs[2] = {req, NULL};
@@ -293,7 +294,8 @@ static const char *account_state(const struct ad_read *r, const struct entry *e)
     return ad_account_state(e, r->now);
 }
 
-/* enabled/disabled/locked/expired (contracts/ldap-ad.md §2.6, §2.7). */
+/* enabled/disabled/locked/expired: userAccountControl ACCOUNTDISABLE (0x2), accountExpires
+ * (FILETIME; 0 and 2^63-1 mean never), the constructed LOCKOUT bit (0x10) or lockoutTime. */
 const char *ad_account_state(const struct entry *e, int64_t now)
 {
     unsigned long long uac = 0, computed = 0, lockout = 0;
@@ -687,7 +689,7 @@ int ad_watermark(char **out, struct ldap_common_sess *sess, struct dm_err *err)
         goto done;
     }
     /* The DC's database identity: uSNs of a restored DC (new invocationId) or of another
-     * DC do not compare (contracts/ldap-ad.md §2.9). */
+     * DC do not compare (a restored DC gets a new invocationId). */
     rc = ldap_common_search(sess, dsa, LDAP_SCOPE_BASE, "(objectClass=*)", iattrs, 0, dse_cb, &y,
                             err);
     if (rc != DM_OK) {

@@ -1,6 +1,6 @@
 /*
- * connectors/ad.h: the Active Directory dialect of the LDAP connector (source.dialect "ad";
- * contracts/ldap-ad.md §2). ldap.c keeps the session, paging and reconnects; this module
+ * connectors/ad.h: the Active Directory dialect of the LDAP connector (source.dialect
+ * "ad"). ldap.c keeps the session, paging and reconnects; this module
  * adds what AD needs on top of them, per read:
  *
  *   - the attributes to ask for: "*" plus the constructed
@@ -35,7 +35,8 @@
 #define AD_ATTR_STATE "dirmigAccountState"
 #define AD_ATTR_ENABLED "dirmigEnabled"
 
-/* The AD page size cap (MaxPageSize, contracts/ldap-ad.md §2.2). */
+/* The AD page size cap (the Default Query Policy's MaxPageSize: a larger page is cut to
+ * it, an unpaged search stops there with sizeLimitExceeded). */
 #define AD_MAX_PAGE 1000
 
 struct ad_read;

@@ -32,7 +32,8 @@ struct http_xfer {
     long rl_limit;
     long rl_remaining;
     long long rl_reset_epoch;
-    long long date_epoch; /* the response's Date header, -1 if absent */
+    long long date_epoch;     /* the response's Date header, -1 if absent */
+    long long retry_after_ms; /* Retry-After (RFC 9110 §10.2.3) as a delay, -1 if absent */
     int overflow;
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -295,8 +296,8 @@ int http_client_new(struct http_client **out, const struct http_opts *o, struct 
     }
     c->o.base_url = c->base_url;
     c->o.ca_file = c->ca_file;
-    c->o.auth_scheme = NULL;
     rc = build_headers(c, err);
+    c->o.auth_scheme = NULL; /* read once, by build_headers(): the caller's string may go */
     if (rc != DM_OK) {
         goto done;
     }
@@ -480,8 +481,8 @@ int http_submit_hdr(struct http_client *c, const char *method, const char *path,
     }
     x->fn = fn;
     x->payload = payload;
-    /* Okta counts "get user by id" apart from "update or delete user by id" (contract
-     * §2.10): reads of one object get a bucket of their own */
+    /* Okta counts "get user by id" apart from "update or delete user by id" (separate rows
+     * of its rate-limit table): reads of one object get a bucket of their own */
     ratelimit_key(x->key + 4, sizeof(x->key) - 4, x->url);
     memcpy(x->key, strcmp(method, "GET") == 0 && strstr(x->key + 4, "/*") != NULL ? "GET " : "ALL ",
            4);
@@ -567,10 +568,22 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 
         snprintf(tmp, sizeof(tmp), "%.*s", (int)vlen, v);
         x->date_epoch = (long long)curl_getdate(tmp, NULL);
+    } else if (header_is(line, n, "Retry-After", &v, &vlen)) {
+        /* delay-seconds, or an HTTP-date (taken relative to the answer's Date when given) */
+        char tmp[64];
+        long long secs = parse_num(v, vlen);
+
+        if (secs < 0) {
+            snprintf(tmp, sizeof(tmp), "%.*s", (int)vlen, v);
+            secs = (long long)curl_getdate(tmp, NULL);
+            secs =
+                secs > 0 ? secs - (x->date_epoch > 0 ? x->date_epoch : (long long)time(NULL)) : -1;
+        }
+        x->retry_after_ms = secs >= 0 ? secs * 1000 : -1;
     } else if (header_is(line, n, "X-Okta-Request-Id", &v, &vlen)) {
         snprintf(x->resp.request_id, sizeof(x->resp.request_id), "%.*s", (int)vlen, v);
     } else if (header_is(line, n, "Link", &v, &vlen)) {
-        /* several Link lines may come; only rel="next" matters (contract §2.7) */
+        /* several Link lines may come (RFC 8288); only rel="next" matters */
         char *val = strndup(v, vlen);
         char *next = NULL;
 
@@ -659,6 +672,7 @@ static void xfer_start(struct http_client *c, struct http_xfer *x, unsigned slot
     x->rl_remaining = -1;
     x->rl_reset_epoch = -1;
     x->date_epoch = -1;
+    x->retry_after_ms = -1;
     x->overflow = 0;
     rc = xfer_setup(c, x, &err);
     if (rc == DM_OK && curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
@@ -789,6 +803,9 @@ static void xfer_done(struct http_client *c, struct http_xfer *x, CURLcode cc, l
             obs.remaining = x->rl_remaining;
         }
         obs.too_many = status == 429;
+        if (obs.too_many && obs.reset_ms <= 0 && x->retry_after_ms >= 0) {
+            obs.reset_ms = now + x->retry_after_ms; /* the bucket waits as long as asked */
+        }
         ratelimit_done(c->rl, x->key, &obs, now);
     } else {
         ratelimit_done(c->rl, x->key, NULL, now);
@@ -818,6 +835,11 @@ static void xfer_done(struct http_client *c, struct http_xfer *x, CURLcode cc, l
     if (retry && x->resp.attempts <= c->o.max_retries) {
         /* a 429 is paced by the governor (bucket blocked until Reset), not by backoff */
         long long d = status == 429 ? 0 : backoff_ms(c, x->resp.attempts);
+
+        if (status >= 500 && x->retry_after_ms > d) {
+            /* a 503 that says when: wait that long (capped like the backoff) */
+            d = x->retry_after_ms < c->o.backoff_max_ms ? x->retry_after_ms : c->o.backoff_max_ms;
+        }
 
         log_warn("http: %s %.*s: %s%s, retry %u/%u in %lld ms", x->method, path_len(x->url), x->url,
                  status > 0 ? "HTTP " : "",

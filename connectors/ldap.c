@@ -15,7 +15,11 @@
  * synchronously once everything in flight has completed.
  */
 #include "connectors/ldap_common.h"
+#include "schema/dn.h"
 #include "connectors/ad.h"
+#include "connectors/ldap_delta.h"
+#include "connectors/conncfg.h"
+#include "connectors/ldap_nest.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -38,6 +42,7 @@ enum item_state {
 
 struct conn {
     struct ldap_common_sess s;
+    struct ldap_delta *delta; /* delta reads: the watermarks of this run's reads */
 
     /* apply(): msgid -> batch index (open addressing, linear probing; 0 = empty) */
     int *tkey;
@@ -64,6 +69,8 @@ struct apply_ctx {
     size_t n;
     struct apply_result *res;
     unsigned char *state;
+    unsigned char *replayed; /* 1: sent before the connection was lost, sent again */
+    struct entry **want;     /* the change's entry with the account state applied, or NULL */
     size_t ndone;
     size_t window;
     size_t chunk;
@@ -77,6 +84,7 @@ static void ldap_close(struct conn *c)
         return;
     }
     ldap_common_close(&c->s);
+    ldap_delta_free(c->delta);
     free(c->tkey);
     free(c->tval);
     free(c->mptr);
@@ -91,7 +99,8 @@ static int ldap_open(struct conn **out, const struct conn_cfg *cfg, struct dm_er
     struct conn *c = calloc(1, sizeof(*c));
     int rc;
 
-    if (c == NULL) {
+    if (c == NULL || (c->delta = ldap_delta_new()) == NULL) {
+        free(c);
         return dm_err_set(err, DM_ENOMEM, "ldap_open");
     }
     rc = ldap_common_open(&c->s, cfg, err);
@@ -119,9 +128,33 @@ static int is_lost(const struct dm_err *err)
     return err->rc == DM_EUNAVAIL;
 }
 
+/* ---- account state (target.disable) ---- */
+
+/* The target's account state of e as the connector knows it: dirmigAccountState enabled or
+ * disabled, from the configured disable attribute (the planner compares it with the
+ * source's). Nothing is added when target.disable is not set. */
+static int annotate_state(const struct conn *c, struct entry *e)
+{
+    const struct dm_attr *a;
+    int disabled = 0;
+
+    if (c->s.cfg.disable_attr == NULL || c->s.cfg.role == NULL ||
+        strcmp(c->s.cfg.role, "target") != 0 || entry_attr(e, "objectClass") == NULL ||
+        entry_has_class(e, "organizationalUnit") || entry_has_class(e, "groupOfNames") ||
+        entry_has_class(e, "groupOfUniqueNames") || entry_has_class(e, "posixGroup")) {
+        return DM_OK;
+    }
+    a = entry_attr(e, c->s.cfg.disable_attr);
+    for (size_t i = 0; a != NULL && i < a->nvals && !disabled; i++) {
+        disabled = strcasecmp((const char *)a->vals[i].data, c->s.cfg.disable_value) == 0;
+    }
+    return entry_add_str(e, "dirmigAccountState", disabled ? "disabled" : "enabled");
+}
+
 /* ---- read ---- */
 
 struct read_ctx {
+    const struct conn *c;
     const struct scope *scope;
     conn_entry_fn fn;
     void *payload;
@@ -131,7 +164,8 @@ struct read_ctx {
     size_t last_cap;
     int fn_rc; /* non-zero: fn stopped the read */
     struct dm_err *err;
-    struct ad_read *ad; /* the AD dialect's per-read state, or NULL */
+    struct ad_read *ad;     /* the AD dialect's per-read state, or NULL */
+    struct ldap_nest *nest; /* plain LDAP with groups.nesting "flatten", or NULL */
 };
 
 static int remember_dn(struct read_ctx *rc, const char *dn)
@@ -182,6 +216,17 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         if (rc != DM_OK) {
             goto done;
         }
+    } else {
+        if (annotate_state(x->c, e) != DM_OK) {
+            rc = dm_err_set(x->err, DM_ENOMEM, "read: out of memory");
+            goto done;
+        }
+        if (x->nest != NULL) {
+            rc = ldap_nest_flatten(x->nest, e, x->err);
+            if (rc != DM_OK) {
+                goto done;
+            }
+        }
     }
     rc = x->fn(e, x->payload);
     if (rc != 0) {
@@ -201,9 +246,12 @@ done:
 static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                      struct dm_err *err)
 {
-    struct read_ctx x = {s, fn, payload, 0, 0, NULL, 0, 0, err, NULL};
+    struct read_ctx x = {c, s, fn, payload, 0, 0, NULL, 0, 0, err, NULL, NULL};
+    unsigned long refs0 = c->s.refs_skipped;
     const char *base = s->base != NULL ? s->base : c->s.cfg.base;
     const char *filter = s->filter;
+    const struct scope *rs = s; /* what to read: s, or s without an unusable since */
+    struct ldap_delta_read *dr = NULL;
     char **extra = NULL;
     int page = c->s.cfg.page_size > 0 ? c->s.cfg.page_size : LDAP_DEFAULT_PAGE;
     int tries = c->s.cfg.max_retries > 0 ? c->s.cfg.max_retries : 1;
@@ -217,19 +265,39 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     if (base == NULL) {
         return dm_err_set(err, DM_EINVAL, "%s: read: no base", c->s.cfg.uri);
     }
+    if (s->since != NULL && !s->delta) {
+        return dm_err_set(err, DM_EINVAL, "%s: read: a watermark outside a delta read",
+                          c->s.cfg.uri);
+    }
+    if (s->delta) {
+        /* delta reads: the watermark and what changed (connectors/ldap_delta.h) */
+        rc = ensure_open(c, err);
+        if (rc == DM_OK) {
+            rc = ldap_delta_read_begin(&dr, c->delta, &c->s, s, err);
+        }
+        if (rc != DM_OK) {
+            return rc;
+        }
+        rs = ldap_delta_read_scope(dr);
+    }
     if (ad_is_dialect(&c->s.cfg)) {
         /* AD: its attribute list and delta filter, pages of at most MaxPageSize, and
          * per-entry completion (ranges, GUID key, state, primary groups): connectors/ad.h */
-        rc = ad_read_new(&x.ad, &c->s, s, err);
+        rc = ad_read_new(&x.ad, &c->s, rs, err);
         if (rc != DM_OK) {
+            ldap_delta_read_end(dr, 0);
             return rc;
         }
         extra = ad_read_attrs(x.ad);
         filter = ad_read_filter(x.ad);
         page = page < AD_MAX_PAGE ? page : AD_MAX_PAGE;
-    } else if (s->since != NULL) {
-        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
-                          c->s.cfg.uri);
+    } else if (ldap_nest_wanted(&c->s.cfg)) {
+        /* groups.nesting "flatten": nested groups resolved per group read (ldap_nest.h) */
+        rc = ldap_nest_new(&x.nest, &c->s, err);
+        if (rc != DM_OK) {
+            ldap_delta_read_end(dr, 0);
+            return rc;
+        }
     }
     /* Ask for the key attribute by name: "*" does not include operational attributes
      * such as entryUUID. */
@@ -239,13 +307,16 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
         na++;
     }
-    attrs = calloc(na + 3, sizeof(*attrs));
+    attrs = calloc(na + 4, sizeof(*attrs));
     if (attrs == NULL) {
-        ad_read_free(x.ad);
-        return dm_err_set(err, DM_ENOMEM, "read: attrs");
+        rc = dm_err_set(err, DM_ENOMEM, "read: attrs");
+        goto done;
     }
     if (s->attrs == NULL && extra == NULL) {
         attrs[k++] = "*";
+        if (c->s.cfg.disable_attr != NULL) {
+            attrs[k++] = (char *)c->s.cfg.disable_attr; /* may be operational */
+        }
     }
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
         attrs[k++] = extra[i];
@@ -265,13 +336,19 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
         }
         before = x.delivered;
         x.seen = 0;
-        rc = ldap_common_search(&c->s, base, LDAP_SCOPE_SUBTREE, filter, attrs, page, read_cb, &x,
-                                err);
+        if (dr != NULL && x.ad == NULL) {
+            /* RFC 4533 refreshOnly (a paged read without syncprov) */
+            rc = ldap_delta_read_search(dr, &c->s, base, filter, attrs, page, read_cb, &x, err);
+        } else {
+            rc = ldap_common_search(&c->s, base, LDAP_SCOPE_SUBTREE, filter, attrs, page, read_cb,
+                                    &x, err);
+        }
         if (rc == DM_OK || x.fn_rc != 0 || !is_lost(err)) {
             break;
         }
-        /* The connection dropped mid-read: reopen and restart the paged search, skipping
-         * the entries already delivered (a paged-results cookie dies with its connection). */
+        /* The connection dropped mid-read: reopen and restart the search, skipping the
+         * entries already delivered (a paged-results cookie dies with its connection; a
+         * sync search starts again from the same cookie). */
         stalls = x.delivered > before ? 0 : stalls + 1;
         if (stalls > tries) {
             break;
@@ -286,41 +363,35 @@ static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
     if (x.fn_rc != 0) {
         rc = x.fn_rc;
     }
+    if (rc == DM_OK && c->s.refs_skipped > refs0 && s->incomplete != NULL) {
+        *s->incomplete = 1;
+    }
     if (rc == DM_OK) {
         log_debug("read %zu entries from %s (base=\"%s\")", x.delivered, c->s.cfg.uri, base);
     }
 done:
+    ldap_delta_read_end(dr, rc == DM_OK);
     free(attrs);
     free(x.last_dn);
     ad_read_free(x.ad);
+    ldap_nest_free(x.nest);
     return rc;
 }
 
-/* ---- delta (AD dialect only) ---- */
+/* ---- delta (connectors/ldap_delta.h) ---- */
 
-static int ldap_watermark(char **out, struct conn *c, struct dm_err *err)
+static int ldap_read_mark(struct read_mark *out, struct conn *c, const struct scope *s,
+                          struct dm_err *err)
 {
-    int rc;
-
-    if (!ad_is_dialect(&c->s.cfg)) {
-        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
-                          c->s.cfg.uri);
-    }
-    rc = ensure_open(c, err);
-    return rc != DM_OK ? rc : ad_watermark(out, &c->s, err);
+    return ldap_delta_mark(out, c->delta, &c->s, s, err);
 }
 
 static int ldap_read_deleted(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                              struct dm_err *err)
 {
-    int rc;
+    int rc = ensure_open(c, err);
 
-    if (!ad_is_dialect(&c->s.cfg)) {
-        return dm_err_set(err, DM_EINVAL, "%s: delta reads need source.dialect \"ad\"",
-                          c->s.cfg.uri);
-    }
-    rc = ensure_open(c, err);
-    return rc != DM_OK ? rc : ad_read_deleted(&c->s, s, fn, payload, err);
+    return rc != DM_OK ? rc : ldap_delta_deleted(c->delta, &c->s, s, fn, payload, err);
 }
 
 /* ---- lookup ---- */
@@ -338,7 +409,13 @@ static int ldap_lookup(struct entry **out, struct conn *c, const char *dn, struc
         if (ad_is_dialect(&c->s.cfg)) {
             rc = ad_lookup(out, &c->s, dn, err);
         } else {
-            rc = ldap_common_lookup(out, &c->s, dn, NULL, err);
+            char *attrs[] = {"*", (char *)c->s.cfg.disable_attr, NULL};
+            rc = ldap_common_lookup(out, &c->s, dn, c->s.cfg.disable_attr ? attrs : NULL, err);
+            if (rc == DM_OK && annotate_state(c, *out) != DM_OK) {
+                entry_free(*out);
+                *out = NULL;
+                rc = dm_err_set(err, DM_ENOMEM, "lookup: out of memory");
+            }
         }
         if (rc != DM_EUNAVAIL || attempt > 0 || !ldap_common_is_conn_err(err->ldap_rc)) {
             return rc;
@@ -530,6 +607,49 @@ static int tab_take(struct conn *c, int msgid, size_t *idx)
     }
 }
 
+/* The entry change i asks for: its own, or the copy with the account state applied. */
+static const struct entry *want_of(const struct apply_ctx *a, size_t i)
+{
+    return a->want != NULL && a->want[i] != NULL ? a->want[i] : a->v[i].entry;
+}
+
+/* Account state as the target does it (target.disable.attribute): a disabled account has
+ * the attribute at its value, an enabled one does not have it. The copy is made once per
+ * change that asks for a state (and for every DISABLE). Returns DM_OK or DM_ENOMEM / a
+ * DM_EINVAL for DISABLE without a configured attribute (res[i] filled). */
+static int prepare_state(struct apply_ctx *a, size_t i)
+{
+    const struct change *ch = &a->v[i];
+    const char *attr = a->c->s.cfg.disable_attr;
+    struct entry *w;
+
+    if (ch->op != CHANGE_DISABLE && (ch->state == CHANGE_STATE_KEEP || ch->op == CHANGE_DELETE)) {
+        return DM_OK;
+    }
+    if (attr == NULL) {
+        if (ch->op != CHANGE_DISABLE && ch->state == CHANGE_STATE_ENABLE) {
+            return DM_OK; /* nothing disables accounts here: every account is enabled */
+        }
+        dm_err_set(&a->res[i].err, DM_EINVAL,
+                   "cannot disable an account: target.disable.attribute is not set");
+        dm_err_dn(&a->res[i].err, ch->entry->dn);
+        return DM_EINVAL;
+    }
+    w = ch->op == CHANGE_DISABLE ? entry_new(ch->entry->dn) : entry_clone(ch->entry);
+    if (w == NULL) {
+        return DM_ENOMEM;
+    }
+    entry_del_attr(w, attr);
+    if ((ch->op == CHANGE_DISABLE || ch->state == CHANGE_STATE_DISABLE)
+            ? entry_add_str(w, attr, a->c->s.cfg.disable_value) != DM_OK
+            : entry_attr_add(w, attr) == NULL) {
+        entry_free(w);
+        return DM_ENOMEM;
+    }
+    a->want[i] = w;
+    return DM_OK;
+}
+
 /* ---- apply: results ---- */
 
 static void item_fail(struct apply_ctx *a, size_t i, int code, const char *matched,
@@ -555,6 +675,25 @@ static void item_done(struct apply_ctx *a, size_t i, enum apply_status st)
     }
     a->state[i] = ST_DONE;
     a->ndone++;
+}
+
+/* An add met an entry that is already there. Ours when the change says so (a create the
+ * journal recorded as intended before a crash) or when this call sent it before a lost
+ * connection (the first add may have been applied): then compare and modify. Otherwise
+ * the entry belongs to someone else: APPLY_EXISTS, and the caller's collision policy
+ * decides; it is never adopted silently. Returns 1 when the item is final. */
+static int add_exists(struct apply_ctx *a, size_t i)
+{
+    if (a->v[i].adopt || a->replayed[i]) {
+        return 0;
+    }
+    dm_err_clear(&a->res[i].err);
+    dm_err_set(&a->res[i].err, DM_EEXISTS,
+               "add: an entry with this DN already exists at the "
+               "target and was not created by dirmig");
+    dm_err_dn(&a->res[i].err, a->v[i].entry->dn);
+    item_done(a, i, APPLY_EXISTS);
+    return 1;
 }
 
 /* Waits for the result of msgid. Returns 0 with *code (and the server's matched DN and
@@ -755,6 +894,8 @@ done:
 static int update_item(struct apply_ctx *a, size_t i)
 {
     const struct change *ch = &a->v[i];
+    const struct entry *want = want_of(a, i);
+    char *attrs[] = {"*", (char *)a->c->s.cfg.disable_attr, NULL};
     struct entry *old = NULL;
     struct entry_diff d = {0, NULL};
     struct dm_err e;
@@ -768,9 +909,18 @@ static int update_item(struct apply_ctx *a, size_t i)
     dm_err_clear(&e);
     log_debug("ldap_search(base=\"%s\", scope=base, attrs=*) uri=%s", ch->entry->dn,
               a->c->s.cfg.uri);
-    rc = ldap_common_lookup(&old, &a->c->s, ch->entry->dn, NULL, &e);
+    rc = ldap_common_lookup(&old, &a->c->s, ch->entry->dn,
+                            a->c->s.cfg.disable_attr != NULL ? attrs : NULL, &e);
+    if (rc == DM_ENOTFOUND && ch->op != CHANGE_ADD) {
+        /* a modify carries only what differs: never add a partial entry. The object went
+         * away since it was planned; the next run sees it missing and creates it whole. */
+        dm_err_set(&a->res[i].err, DM_ENOTFOUND, "modify: the entry is no longer at the target");
+        dm_err_dn(&a->res[i].err, ch->entry->dn);
+        item_done(a, i, APPLY_FAILED);
+        goto done;
+    }
     if (rc == DM_ENOTFOUND) {
-        lost = add_chunked(a, ch->entry, &code, &matched, &diag, &op);
+        lost = add_chunked(a, want, &code, &matched, &diag, &op);
         if (lost == 0 && code == LDAP_SUCCESS) {
             item_done(a, i, APPLY_CREATED);
         } else if (lost == 0) {
@@ -790,7 +940,7 @@ static int update_item(struct apply_ctx *a, size_t i)
         item_done(a, i, APPLY_FAILED);
         goto done;
     }
-    rc = entry_diff(&d, old, ch->entry, ch->keep, a->chunk, &a->res[i].err);
+    rc = entry_diff(&d, old, want, ch->merge, a->chunk, &a->res[i].err);
     if (rc != DM_OK) {
         dm_err_dn(&a->res[i].err, ch->entry->dn);
         item_done(a, i, APPLY_FAILED);
@@ -815,6 +965,116 @@ done:
     return lost;
 }
 
+/* Collects the DN of each entry found into the "dn" attribute of the entry at payload. */
+static int collect_dn_cb(LDAP *ld, LDAPMessage *msg, void *payload)
+{
+    char *dn = ldap_get_dn(ld, msg);
+    int rc = dn != NULL ? entry_add_str(payload, "dn", dn) : DM_OK;
+
+    ldap_memfree(dn);
+    return rc;
+}
+
+/* Takes dn out of every group under the target base that lists it (member, uniqueMember):
+ * a leaver leaves its groups in the same run. A group that cannot lose it (its last member
+ * under a schema that needs one) is reported and kept. Returns 0 or negative: lost. */
+static int leave_groups(struct apply_ctx *a, const char *dn)
+{
+    static const char *const attrs[] = {"member", "uniqueMember"};
+    struct conn *c = a->c;
+    struct entry *hits = entry_new(dn);
+    char *esc = NULL, *filter = NULL;
+    struct dm_err e = {0};
+    int lost = 0, rc;
+
+    if (hits == NULL || dn_filter_escape(&esc, dn, strlen(dn), &e) != DM_OK ||
+        asprintf(&filter, "(|(member=%s)(uniqueMember=%s))", esc, esc) < 0) {
+        filter = NULL;
+        goto done;
+    }
+    rc = ldap_common_search(&c->s, c->s.cfg.base, LDAP_SCOPE_SUBTREE, filter,
+                            (char *[]){"1.1", NULL}, c->s.cfg.page_size, collect_dn_cb, hits, &e);
+    if (rc != DM_OK) {
+        if (rc == DM_EUNAVAIL && ldap_common_is_conn_err(e.ldap_rc)) {
+            lost = e.ldap_rc;
+        } else {
+            log_warn("%s: cannot find the groups of %s: %s", c->s.cfg.uri, dn, e.msg);
+        }
+        goto done;
+    }
+    for (size_t g = 0; g < (hits->nattrs > 0 ? hits->attrs[0].nvals : 0) && lost == 0; g++) {
+        const char *gdn = (const char *)hits->attrs[0].vals[g].data;
+        for (size_t k = 0; k < DM_ARRAY_LEN(attrs) && lost == 0; k++) {
+            struct dm_val v = {strlen(dn), (unsigned char *)dn};
+            const struct dm_val *vp = &v;
+            char *matched = NULL, *diag = NULL;
+            int code;
+            if (mods_reserve(c, 1, 1) != DM_OK) {
+                goto done;
+            }
+            c->mptr[0] = NULL;
+            mods_push(c, LDAP_MOD_DELETE, attrs[k], NULL, &vp, 0, 1);
+            log_debug("ldap_modify(dn=\"%s\", delete %s) uri=%s", gdn, attrs[k], c->s.cfg.uri);
+            lost = sync_req(c, REQ_MODIFY, gdn, c->mptr, &code, &matched, &diag);
+            if (lost == 0 && code != LDAP_SUCCESS && code != LDAP_NO_SUCH_ATTRIBUTE &&
+                code != LDAP_UNDEFINED_TYPE) {
+                log_warn("%s: %s stays in group %s: %s%s%s", c->s.cfg.uri, dn, gdn,
+                         ldap_err2string(code), diag ? ": " : "", diag ? diag : "");
+            }
+            ldap_memfree(matched);
+            ldap_memfree(diag);
+        }
+    }
+done:
+    free(esc);
+    free(filter);
+    entry_free(hits);
+    return lost;
+}
+
+/* Renames old_dn to new_dn (new RDN and new superior; the old RDN value is deleted). Returns
+ * 0 with *code, or negative: connection lost. */
+static int sync_rename(struct conn *c, const char *old_dn, const char *new_dn, int *code,
+                       char **matched, char **diag)
+{
+    struct dn *d = NULL;
+    char *rdn = NULL;
+    const char *sup;
+    int msgid, lrc, lost;
+
+    *matched = NULL;
+    *diag = NULL;
+    *code = LDAP_SUCCESS;
+    if (dn_parse(&d, new_dn, NULL) != DM_OK || d->nrdns < 2) {
+        dn_free(d);
+        *code = LDAP_INVALID_DN_SYNTAX;
+        return 0;
+    }
+    rdn = strndup(new_dn, d->rdns[0].end);
+    sup = new_dn + d->rdns[0].end;
+    while (*sup == ',' || *sup == ';' || *sup == ' ') {
+        sup++;
+    }
+    dn_free(d);
+    if (rdn == NULL) {
+        *code = LDAP_NO_MEMORY;
+        return 0;
+    }
+    log_debug("ldap_rename(dn=\"%s\", newrdn=\"%s\", newSuperior=\"%s\", deleteoldrdn=1) uri=%s",
+              old_dn, rdn, sup, c->s.cfg.uri);
+    lrc = ldap_rename(c->s.ld, old_dn, rdn, sup, 1, NULL, NULL, &msgid);
+    free(rdn);
+    if (lrc < 0 && ldap_common_is_conn_err(lrc)) {
+        return lrc;
+    }
+    if (lrc != LDAP_SUCCESS) {
+        *code = lrc;
+        return 0;
+    }
+    lost = wait_one(c, msgid, code, matched, diag);
+    return lost;
+}
+
 /* Handles item i synchronously (nothing else in flight). Returns 0 (res[i] final) or
  * negative: the connection was lost and item i must be redone. */
 static int sync_item(struct apply_ctx *a, size_t i)
@@ -826,7 +1086,21 @@ static int sync_item(struct apply_ctx *a, size_t i)
     int code = LDAP_SUCCESS;
     int lost = 0;
 
+    if ((ch->op == CHANGE_DELETE || ch->op == CHANGE_DISABLE ||
+         (ch->op != CHANGE_ADD && ch->state == CHANGE_STATE_DISABLE)) &&
+        ch->leave_groups && a->state[i] != ST_EXISTS) {
+        lost = leave_groups(a, ch->entry->dn);
+        if (lost != 0) {
+            return lost;
+        }
+    }
     switch (ch->op) {
+    case CHANGE_DISABLE:
+        lost = update_item(a, i);
+        if (lost == 0 && a->res[i].status == APPLY_UPDATED) {
+            a->res[i].status = APPLY_DISABLED;
+        }
+        break;
     case CHANGE_DELETE:
         log_debug("ldap_delete(dn=\"%s\") uri=%s", ch->entry->dn, a->c->s.cfg.uri);
         lost = sync_req(a->c, REQ_DELETE, ch->entry->dn, NULL, &code, &matched, &diag);
@@ -837,9 +1111,25 @@ static int sync_item(struct apply_ctx *a, size_t i)
             item_done(a, i, APPLY_FAILED);
         }
         break;
+    case CHANGE_MOVE:
+        lost = sync_rename(a->c, ch->old_ref, ch->entry->dn, &code, &matched, &diag);
+        if (lost != 0) {
+            break;
+        }
+        /* noSuchObject on a replay after a lost connection: the rename went through */
+        if (code != LDAP_SUCCESS && !(code == LDAP_NO_SUCH_OBJECT && a->replayed[i])) {
+            item_fail(a, i, code, matched, diag, "rename");
+            item_done(a, i, APPLY_FAILED);
+            break;
+        }
+        lost = update_item(a, i);
+        if (lost == 0 && a->res[i].status == APPLY_UNCHANGED) {
+            a->res[i].status = APPLY_UPDATED; /* the rename was the change */
+        }
+        break;
     case CHANGE_ADD:
         if (a->state[i] != ST_EXISTS) {
-            lost = add_chunked(a, ch->entry, &code, &matched, &diag, &op);
+            lost = add_chunked(a, want_of(a, i), &code, &matched, &diag, &op);
             if (lost != 0) {
                 break;
             }
@@ -850,6 +1140,9 @@ static int sync_item(struct apply_ctx *a, size_t i)
             if (code != LDAP_ALREADY_EXISTS) {
                 item_fail(a, i, code, matched, diag, op);
                 item_done(a, i, APPLY_FAILED);
+                break;
+            }
+            if (add_exists(a, i)) {
                 break;
             }
         }
@@ -867,7 +1160,7 @@ static int sync_item(struct apply_ctx *a, size_t i)
 static int is_fast(const struct apply_ctx *a, const struct change *ch)
 {
     if (ch->op == CHANGE_DELETE) {
-        return 1;
+        return !ch->leave_groups;
     }
     return ch->op == CHANGE_ADD && !needs_chunks(ch->entry, a->chunk);
 }
@@ -882,7 +1175,7 @@ static int send_fast(struct apply_ctx *a, size_t i)
     int lost;
 
     if (ch->op == CHANGE_ADD) {
-        if (mods_for_add(&mods, a->c, ch->entry, a->chunk) != DM_OK) {
+        if (mods_for_add(&mods, a->c, want_of(a, i), a->chunk) != DM_OK) {
             item_fail(a, i, LDAP_NO_MEMORY, NULL, NULL, "add");
             item_done(a, i, APPLY_FAILED);
             return 0;
@@ -946,7 +1239,9 @@ static int collect_one(struct apply_ctx *a)
         if (code == LDAP_SUCCESS) {
             item_done(a, i, APPLY_CREATED);
         } else if (code == LDAP_ALREADY_EXISTS) {
-            a->state[i] = ST_EXISTS;
+            if (!add_exists(a, i)) {
+                a->state[i] = ST_EXISTS;
+            }
         } else if (code == LDAP_NO_SUCH_OBJECT) {
             a->state[i] = ST_RETRY; /* the parent may still be in flight */
         } else {
@@ -1041,9 +1336,21 @@ static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct a
         return DM_OK;
     }
     a.state = calloc(n, 1);
-    if (a.state == NULL || tab_init(c, a.window) != DM_OK) {
+    a.replayed = calloc(n, 1);
+    a.want = calloc(n, sizeof(*a.want));
+    if (a.state == NULL || a.replayed == NULL || a.want == NULL || tab_init(c, a.window) != DM_OK) {
         rc = dm_err_set(&e, DM_ENOMEM, "apply: out of memory");
         goto fail_rest;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rc = prepare_state(&a, i);
+        if (rc == DM_ENOMEM) {
+            dm_err_set(&e, DM_ENOMEM, "apply: out of memory");
+            goto fail_rest;
+        }
+        if (rc != DM_OK) {
+            item_done(&a, i, APPLY_FAILED); /* res[i].err says why */
+        }
     }
     rc = ensure_open(c, &e);
     if (rc != DM_OK) {
@@ -1060,6 +1367,7 @@ static int ldap_apply(struct conn *c, const struct change *v, size_t n, struct a
         for (size_t i = 0; i < n; i++) {
             if (a.state[i] == ST_INFLIGHT) {
                 a.state[i] = ST_TODO;
+                a.replayed[i] = 1;
             }
         }
         tab_init(c, a.window);
@@ -1095,165 +1403,92 @@ done:
         ldap_common_close(&c->s); /* results we no longer track: start clean next time */
         c->inflight = 0;
     }
+    for (size_t i = 0; a.want != NULL && i < n; i++) {
+        entry_free(a.want[i]);
+    }
+    free(a.want);
     free(a.state);
+    free(a.replayed);
     return rc;
 }
 
-/* ---- check ---- */
+/* ---- identity ---- */
 
-static int has_value(const struct entry *e, const char *attr, const char *val)
+static int ldap_identity(char **out, struct conn *c, struct dm_err *err)
 {
-    const struct dm_attr *a = entry_attr(e, attr);
-
-    for (size_t i = 0; a != NULL && i < a->nvals; i++) {
-        if (strcasecmp((const char *)a->vals[i].data, val) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static int put_list(struct buf *out, const struct entry *e, const char *attr, const char *label)
-{
-    const struct dm_attr *a = entry_attr(e, attr);
-    int rc;
-
-    rc = buf_printf(out, "  %s: ", label);
-    for (size_t i = 0; rc == DM_OK && a != NULL && i < a->nvals; i++) {
-        rc = buf_printf(out, "%s%s", i > 0 ? ", " : "", (const char *)a->vals[i].data);
-    }
-    if (rc == DM_OK && (a == NULL || a->nvals == 0)) {
-        rc = buf_puts(out, "(none)");
-    }
-    if (rc == DM_OK) {
-        rc = buf_puts(out, "\n");
-    }
-    return rc;
-}
-
-static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
-{
-    static char *root_attrs[] = {
-        "namingContexts",          "supportedControl", "supportedExtension",
-        "supportedSASLMechanisms", "vendorName",       "vendorVersion",
-        "supportedLDAPVersion",    "objectClass",      NULL};
-    static char *no_attrs[] = {"1.1", NULL};
-    struct entry *root = NULL;
-    struct entry *b = NULL;
     struct berval *authzid = NULL;
-    char *sasl_user = NULL;
-    const char *vendor;
-    const char *version;
-    int lrc;
-    int rc;
+    int rc, lrc;
 
     rc = ensure_open(c, err);
     if (rc != DM_OK) {
-        goto done;
-    }
-    log_debug("ldap_search(base=\"\", scope=base) rootDSE uri=%s", c->s.cfg.uri);
-    rc = ldap_common_lookup(&root, &c->s, "", root_attrs, err);
-    if (rc != DM_OK) {
-        goto done;
-    }
-    vendor = entry_first(root, "vendorName");
-    version = entry_first(root, "vendorVersion");
-    if (vendor == NULL && has_value(root, "objectClass", "OpenLDAProotDSE")) {
-        vendor = "OpenLDAP";
-    }
-    if (vendor == NULL && entry_attr(root, "supportedCapabilities") != NULL) {
-        vendor = "Active Directory";
-    }
-    rc = buf_printf(out, "  uri: %s (%s)\n", c->s.cfg.uri,
-                    strncasecmp(c->s.cfg.uri, "ldaps://", 8) == 0   ? "TLS"
-                    : c->s.cfg.starttls                             ? "StartTLS"
-                    : strncasecmp(c->s.cfg.uri, "ldapi://", 8) == 0 ? "local socket"
-                                                                    : "no TLS");
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  vendor: %s%s%s\n", vendor != NULL ? vendor : "(not published)",
-                        version != NULL ? " " : "", version != NULL ? version : "");
-    }
-    if (rc == DM_OK) {
-        rc = put_list(out, root, "namingContexts", "naming contexts");
-    }
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  paged results: %s\n",
-                        has_value(root, "supportedControl", LDAP_CONTROL_PAGEDRESULTS) ? "yes"
-                                                                                       : "no");
-    }
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  StartTLS: %s\n",
-                        has_value(root, "supportedExtension", LDAP_EXOP_START_TLS) ? "yes" : "no");
-    }
-    if (rc == DM_OK) {
-        rc = buf_printf(out, "  who am I: %s\n",
-                        has_value(root, "supportedExtension", LDAP_EXOP_WHO_AM_I) ? "yes" : "no");
-    }
-    if (rc == DM_OK) {
-        rc = put_list(out, root, "supportedSASLMechanisms", "SASL mechanisms");
-    }
-    if (rc == DM_OK) {
-        rc = put_list(out, root, "supportedControl", "controls");
-    }
-    if (rc != DM_OK) {
-        rc = dm_err_set(err, rc, "check: output too large");
-        goto done;
+        return rc;
     }
     log_debug("ldap_whoami() uri=%s", c->s.cfg.uri);
     lrc = ldap_whoami_s(c->s.ld, &authzid, NULL, NULL);
     if (lrc == LDAP_SUCCESS) {
-        if (authzid != NULL && authzid->bv_len > 0) {
-            rc = buf_printf(out, "  bound as: %.*s\n", (int)authzid->bv_len, authzid->bv_val);
-        } else {
-            rc = buf_puts(out, "  bound as: anonymous\n");
-        }
-    } else if (c->s.cfg.sasl_mech != NULL &&
-               ldap_get_option(c->s.ld, LDAP_OPT_X_SASL_USERNAME, &sasl_user) == LDAP_OPT_SUCCESS &&
-               sasl_user != NULL) {
-        /* AD has no who-am-I; the SASL layer knows whom it authenticated. */
-        rc = buf_printf(out, "  bound as: %s (SASL %s; who-am-I: %s)\n", sasl_user,
-                        c->s.cfg.sasl_mech, ldap_err2string(lrc));
+        rc = asprintf(out, "%.*s", authzid != NULL ? (int)authzid->bv_len : 0,
+                      authzid != NULL ? authzid->bv_val : "") < 0;
     } else {
-        rc = buf_printf(out, "  bound as: %s (who-am-I: %s)\n",
-                        c->s.cfg.bind_dn != NULL ? c->s.cfg.bind_dn : "anonymous",
-                        ldap_err2string(lrc));
+        /* no who-am-I (Active Directory): the identity the configuration binds with */
+        rc = asprintf(out, "dn:%s",
+                      c->s.cfg.bind_dn != NULL     ? c->s.cfg.bind_dn
+                      : c->s.cfg.sasl_mech != NULL ? c->s.cfg.sasl_mech
+                                                   : "(anonymous)") < 0;
     }
-    if (rc == DM_OK && c->s.cfg.base != NULL) {
-        log_debug("ldap_search(base=\"%s\", scope=base, attrs=1.1) uri=%s", c->s.cfg.base,
-                  c->s.cfg.uri);
-        rc = ldap_common_lookup(&b, &c->s, c->s.cfg.base, no_attrs, err);
-        if (rc == DM_OK) {
-            rc = buf_printf(out, "  base %s: exists\n", c->s.cfg.base);
-        } else if (rc == DM_ENOTFOUND) {
-            rc = buf_printf(out, "  base %s: NOT FOUND (matched: %s)\n", c->s.cfg.base,
-                            err->matched_dn[0] != '\0' ? err->matched_dn : "none");
-            dm_err_clear(err);
-        } else {
-            goto done;
-        }
+    ber_bvfree(authzid);
+    return rc ? dm_err_set(err, DM_ENOMEM, "out of memory") : DM_OK;
+}
+
+/* ---- check ---- */
+
+static int ldap_check(struct conn *c, struct buf *out, struct dm_err *err)
+{
+    int rc = ensure_open(c, err);
+
+    return rc != DM_OK ? rc : ldap_common_check(&c->s, out, err);
+}
+
+/* The base entry's entryUUID (objectGUID marks AD, whose base GUID is not read as text
+ * here): a server rebuilt, or another server behind the same name, is another target. */
+static int ldap_base_identity(char **out, struct conn *c, struct dm_err *err)
+{
+    struct entry *b = NULL;
+    const char *uuid = "";
+    int rc = ldap_lookup(&b, c, c->s.cfg.base, err);
+
+    if (rc == DM_ENOTFOUND) {
+        return dm_err_set(err, DM_ENOTFOUND, "the target base %s does not exist at %s",
+                          c->s.cfg.base, c->s.cfg.uri);
     }
     if (rc != DM_OK) {
-        rc = dm_err_set(err, rc, "check: output too large");
+        return rc;
     }
-done:
-    if (authzid != NULL) {
-        ber_bvfree(authzid);
+    if (entry_first(b, "entryUUID") != NULL) {
+        uuid = entry_first(b, "entryUUID");
+    } else if (entry_first(b, "objectGUID") != NULL) {
+        uuid = "objectGUID";
     }
-    ldap_memfree(sasl_user);
+    *out = strdup(uuid);
     entry_free(b);
-    entry_free(root);
-    return rc;
+    return *out != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
 }
 
 const struct conn_ops conn_ldap_ops = {
     .name = "ldap",
-    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY,
+    .what = "an LDAP directory",
+    .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY | CONN_SOURCE | CONN_TREE |
+            CONN_NESTED_GROUPS | CONN_LDAP | CONN_DELTA,
     .open = ldap_open,
     .read = ldap_read,
     .lookup = ldap_lookup,
     .apply = ldap_apply,
     .check = ldap_check,
     .close = ldap_close,
-    .watermark = ldap_watermark,
+    .identity = ldap_identity,
+    .read_mark = ldap_read_mark,
     .read_deleted = ldap_read_deleted,
+    .ident = CONN_IDENT_DN,
+    .members = CONN_MEMBERS_DN,
+    .target_identity = ldap_base_identity,
+    .config_check = conncfg_check_ldap,
 };

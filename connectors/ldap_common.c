@@ -134,7 +134,8 @@ static int set_tls_options(LDAP *ld, const struct conn_cfg *cfg, struct dm_err *
         ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, cfg->ca_file) != LDAP_OPT_SUCCESS) {
         return dm_err_set(err, DM_EINVAL, "%s: cannot use CA file %s", cfg->uri, cfg->ca_file);
     }
-    /* Per-handle TLS options take effect only with a new context (contracts §1.4). */
+    /* Per-handle TLS options take effect only with a new context: without NEWCTX the handle
+     * keeps the global one (a CA set here alone fails with -11 against slapd). */
     if (ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS) {
         return dm_err_set(err, DM_EINVAL, "%s: cannot create TLS context (CA file %s)", cfg->uri,
                           cfg->ca_file != NULL ? cfg->ca_file : "(system)");
@@ -481,9 +482,7 @@ done:
     return rc;
 }
 
-/* Waits for the next message of msgid; on timeout abandons the operation. Returns the
- * message type (> 0) with *msg set, or an LDAP client error code (< 0) in *lrc_out. */
-static int next_msg(LDAPMessage **msg, struct ldap_common_sess *sess, int msgid, int *lrc_out)
+int ldap_common_next_msg(LDAPMessage **msg, struct ldap_common_sess *sess, int msgid, int *lrc_out)
 {
     struct timeval tv;
     int n;
@@ -565,7 +564,7 @@ int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, in
             goto done;
         }
         for (;;) {
-            n = next_msg(&msg, sess, msgid, &lrc);
+            n = ldap_common_next_msg(&msg, sess, msgid, &lrc);
             if (n < 0) {
                 rc = ldap_to_rc(err, sess->ld, lrc, NULL, NULL, "search");
                 goto done;
@@ -583,7 +582,15 @@ int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, in
                 }
                 continue;
             }
-            /* search references (referrals are off) and intermediate responses */
+            /* search references (referrals are off) and intermediate responses: a skipped
+             * reference means part of the scope was not read */
+            if (n == LDAP_RES_SEARCH_REFERENCE) {
+                if (sess->refs_skipped++ == 0) {
+                    log_warn("%s: search under \"%s\" returned a reference to another server; "
+                             "referrals are not followed, so this read is not complete",
+                             sess->cfg.uri, base);
+                }
+            }
             ldap_msgfree(msg);
             msg = NULL;
         }

@@ -9,8 +9,9 @@
  * when a call fails with a connection error (ldap_common_is_conn_err()), call
  * ldap_common_reconnect() and redo the work; finally ldap_common_close().
  *
- * The session is owned by one thread (contracts/ldap-ad.md §1.3). libldap and lber types
- * appear here because this header is private to connectors/ (STYLE L2).
+ * The session is owned by one thread (a handle's error state is shared by everything that
+ * uses it, ldap_dup(3)). libldap and lber types appear here because this header is private
+ * to connectors/: nothing above connectors/ sees them.
  */
 #ifndef DM_LDAP_COMMON_H
 #define DM_LDAP_COMMON_H
@@ -25,10 +26,11 @@
 struct ldap_common_sess {
     LDAP *ld; /* NULL while disconnected */
     struct conn_cfg cfg;
+    unsigned long refs_skipped; /* search references not followed (referrals are off) */
 };
 
 /*
- * Maps an LDAP result code to a dm_rc in the one place that does it (STYLE E4) and fills
+ * Maps an LDAP result code to a dm_rc in the one place that does it and fills
  * err: ldap_rc, matched_dn, and msg as "<op>: <ldap_err2string>: <diagnostic>" (for
  * client-side codes, which are negative: "<op>: <text> (<diagnostic>)"). matched and diag
  * may be NULL; when both are NULL and ld is non-NULL they are taken from the handle
@@ -74,6 +76,11 @@ struct timeval *ldap_common_op_timeout(const struct ldap_common_sess *sess, stru
 int ldap_common_msg_to_entry(struct entry **out, LDAP *ld, LDAPMessage *msg, const char *key_attr,
                              struct dm_err *err) DM_MUST_USE;
 
+/* Waits (at most the operation timeout) for the next message of msgid; on timeout abandons
+ * the operation. Returns the message type (> 0) with *msg set (caller frees with
+ * ldap_msgfree), or -1 with an LDAP client error code (< 0) in *lrc_out. */
+int ldap_common_next_msg(LDAPMessage **msg, struct ldap_common_sess *sess, int msgid, int *lrc_out);
+
 /* Called once per search result entry, in order; the message is borrowed. A non-zero
  * return stops the search and is returned by ldap_common_search(). */
 typedef int (*ldap_common_msg_fn)(LDAP *ld, LDAPMessage *msg, void *payload);
@@ -101,6 +108,11 @@ int ldap_common_search_ctrls(struct ldap_common_sess *sess, const char *base, in
  * DM_ENOTFOUND (rc 32). */
 int ldap_common_lookup(struct entry **out, struct ldap_common_sess *sess, const char *dn,
                        char **attrs, struct dm_err *err) DM_MUST_USE;
+
+/* `dirmig check` (connectors/ldap_check.c): appends what the server offers (rootDSE),
+ * the TLS in use on the session and the identity it is bound as (who-am-I, or AD's
+ * rootDSE tokenGroups), as "  name: value" lines. */
+int ldap_common_check(struct ldap_common_sess *s, struct buf *out, struct dm_err *err) DM_MUST_USE;
 
 /* Best-effort attribute name from a server diagnostic ("attribute 'x' not allowed",
  * "x: value #0 invalid per syntax"); copies it into err->attr when found. */

@@ -51,7 +51,7 @@ struct ldap_verify {
 
 /* What resolve asks for: the identity, and everything that says whether the account can
  * verify, never more: OpenLDAP ppolicy's operational attributes (slapo-ppolicy(5)), or AD's
- * account control (contracts/ldap-ad.md §2.6). */
+ * account control (userAccountControl, accountExpires, lockoutTime, pwdLastSet). */
 static const char *const ldap_attrs[] = {"entryUUID",      "userPassword", "pwdAccountLockedTime",
                                          "pwdFailureTime", "pwdReset",     NULL};
 static const char *const ad_attrs[] = {"objectGUID",
@@ -503,8 +503,8 @@ static void policy_copy(struct ldap_verify_policy *out, struct ldap_verify *v)
     pthread_mutex_unlock(&v->mu);
 }
 
-/* Fills a from entry e: identity, state, failures, last change (contracts/ldap-ad.md §2.6,
- * §3.2). */
+/* Fills a from entry e: identity, state, failures, last change (AD: userAccountControl,
+ * accountExpires, lockout, badPwdCount, pwdLastSet; OpenLDAP: the ppolicy attributes). */
 static void describe(struct ldap_verify_account *a, struct ldap_verify *v, const struct entry *e)
 {
     const struct dm_attr *pw = entry_attr(e, "userPassword");
@@ -1040,7 +1040,8 @@ int ldap_verify_new(struct ldap_verify **out, const struct ldap_verify_cfg *cfg,
         return dm_err_set(err, DM_ENOMEM, "ldap_verify_new");
     }
     /* libldap's global options are initialised by the first call; make it here, on one
-     * thread, before the workers (contracts/ldap-ad.md §1.3). */
+     * thread, before the workers (libldap's global options must not be initialised by two
+     * threads at once). */
     ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version);
     v->cfg = *cfg;
     v->ad = ad_is_dialect(cfg->conn);

@@ -25,8 +25,8 @@
  * Call order: ldap_verify_new() (from the main thread, before worker threads start:
  * libldap's global initialisation must not race) -> ldap_verify_policy() (the source's
  * lockout policy) -> ldap_verify_resolve() / ldap_verify_bind() / ldap_verify_ping() from
- * any thread -> ldap_verify_free() when no call is running. No libldap type appears here
- * (STYLE L2).
+ * any thread -> ldap_verify_free() when no call is running. No libldap type appears here:
+ * the agent above it does not see LDAP.
  */
 #ifndef DM_LDAP_VERIFY_H
 #define DM_LDAP_VERIFY_H
@@ -64,7 +64,7 @@ enum ldap_verify_result {
 /*
  * Why a directory refused a bind, or why an account cannot verify. Active Directory puts a
  * Windows code in the diagnostic text of result 49 ("80090308: LdapErr: DSID-..., comment:
- * AcceptSecurityContext error, data 52e, v4563"; contracts/ldap-ad.md §2.1). For
+ * AcceptSecurityContext error, data 52e, v4563", as Windows and Samba write it). For
  * LDAP_VERIFY_WRONG (and LDAP_VERIFY_UNKNOWN from code 525) ldap_verify_bind() puts the
  * reason's name in err->msg with err->rc DM_EAUTH and err->ldap_rc 49; a refusal without a
  * known code leaves err->msg empty. The reasons after R_OTHER come from the account's

@@ -8,7 +8,9 @@
 #include <config.h>
 #include "connectors/okta.h"
 #include "agent/util/log.h"
+#include "connectors/conncfg.h"
 #include "connectors/http.h"
+#include "connectors/okta_cred.h"
 #include "schema/cred.h"
 #include <jansson.h>
 #include <stdio.h>
@@ -107,8 +109,8 @@ static const char *error_code(const struct http_response *r, json_t **hold)
     return json_string_value(json_object_get(*hold, "errorCode"));
 }
 
-/* The profile object of a mapped entry: one value = a string, several = an array.
- * "member" (group members) is not a profile property. */
+/* The profile object of a mapped entry: one value = a string, several = an array, none =
+ * null (the property is cleared). "member" (group members) is not a profile property. */
 static json_t *profile_of(const struct entry *e)
 {
     json_t *p = json_object();
@@ -116,10 +118,12 @@ static json_t *profile_of(const struct entry *e)
     for (size_t i = 0; p != NULL && i < e->nattrs; i++) {
         const struct dm_attr *a = &e->attrs[i];
         json_t *v;
-        if (strcasecmp(a->name, "member") == 0 || a->nvals == 0) {
+        if (strcasecmp(a->name, "member") == 0) {
             continue;
         }
-        if (a->nvals == 1) {
+        if (a->nvals == 0) {
+            v = json_null(); /* a partial update with null clears the property */
+        } else if (a->nvals == 1) {
             v = json_stringn((const char *)a->vals[0].data, a->vals[0].len);
         } else {
             v = json_array();
@@ -169,7 +173,16 @@ static struct entry *entry_of(json_t *obj, const char *dn_prop)
         }
     }
     if (rc == DM_OK && json_is_string(json_object_get(obj, "status"))) {
-        rc = entry_add_str(e, "status", json_string_value(json_object_get(obj, "status")));
+        const char *st = json_string_value(json_object_get(obj, "status"));
+        rc = entry_add_str(e, "status", st);
+        /* the account state the planner compares (connector.h): a user who cannot sign in
+         * because the target holds it back; STAGED and PROVISIONED wait for activation */
+        if (rc == DM_OK && strcmp(dn_prop, "login") == 0) {
+            rc = entry_add_str(e, "dirmigAccountState",
+                               strcmp(st, "SUSPENDED") == 0 || strcmp(st, "DEPROVISIONED") == 0
+                                   ? "disabled"
+                                   : "enabled");
+        }
     }
     json_object_foreach (prof, k, v) {
         if (rc != DM_OK) {
@@ -352,11 +365,25 @@ static int okta_read(struct conn *c, const struct scope *s, conn_entry_fn fn, vo
                      struct dm_err *err)
 {
     struct read_ctx x = {fn, payload, err};
-    char path[64];
+    char *esc = NULL, *path = NULL;
+    int rc;
 
-    (void)s;
-    snprintf(path, sizeof(path), "/api/v1/users?limit=%d", OKTA_USERS_PAGE);
-    return list_all(c, path, read_elem, &x, err);
+    /* the scope's filter is an Okta search expression (contracts 2.6: search includes
+     * DEPROVISIONED users, a plain list does not) */
+    if (s != NULL && s->filter != NULL && s->filter[0] != '\0') {
+        esc = okta_url_escape(s->filter);
+        if (esc == NULL ||
+            asprintf(&path, "/api/v1/users?search=%s&limit=%d", esc, OKTA_USERS_PAGE) < 0) {
+            free(esc);
+            return dm_err_set(err, DM_ENOMEM, "out of memory");
+        }
+    } else if (asprintf(&path, "/api/v1/users?limit=%d", OKTA_USERS_PAGE) < 0) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    rc = list_all(c, path, read_elem, &x, err);
+    free(esc);
+    free(path);
+    return rc;
 }
 
 static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const *names, size_t n,
@@ -471,6 +498,55 @@ static int okta_find(struct entry **out, struct conn *c, enum obj_kind kind, con
     return DM_OK;
 }
 
+/* One object by id: a user as find_many() reads it (GET /users/{id} takes an id), a group
+ * with GET /groups/{id} and its member pages. */
+static int okta_get(struct entry **out, struct conn *c, enum obj_kind kind, const char *ref,
+                    struct dm_err *err)
+{
+    struct http_response r = {0};
+    struct find_ctx x = {ref, NULL, NULL, err};
+    char *esc = okta_url_escape(ref), *path = NULL;
+    json_t *g = NULL;
+    int rc;
+
+    *out = NULL;
+    if (kind == OBJ_USER) {
+        free(esc);
+        return okta_lookup(out, c, ref, err);
+    }
+    if (esc == NULL || asprintf(&path, "/api/v1/groups/%s", esc) < 0) {
+        free(esc);
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    free(esc);
+    rc = http_perform_one(&r, c->http, "GET", path, NULL, 0, err);
+    free(path);
+    path = NULL;
+    if (rc == DM_OK && r.status == 404) {
+        rc = dm_err_set(err, DM_ENOTFOUND, "no group with id %s", ref);
+    } else if (rc != DM_OK || r.status != 200) {
+        rc = answer_err(err, &r, rc, err, "reading a group");
+    } else {
+        g = json_loadb(r.body.data, r.body.len, 0, NULL);
+        x.e = json_is_object(g) ? entry_of(g, "name") : NULL;
+        rc =
+            x.e != NULL ? DM_OK : dm_err_set(err, DM_EINTERNAL, "group %s: unreadable answer", ref);
+    }
+    http_response_clear(&r);
+    json_decref(g);
+    if (rc == DM_OK &&
+        asprintf(&path, "/api/v1/groups/%s/users?limit=%d", x.e->key, OKTA_MEMBERS_PAGE) >= 0) {
+        rc = list_all(c, path, member_elem, &x, err);
+        free(path);
+    }
+    if (rc != DM_OK) {
+        entry_free(x.e);
+        return rc;
+    }
+    *out = x.e;
+    return DM_OK;
+}
+
 /* find() of many users at once: every GET in flight together on the shared client. */
 struct many_ctx {
     struct entry **out;
@@ -537,20 +613,39 @@ static void okta_find_many(struct conn *c, enum obj_kind kind, const char *const
     free(m);
 }
 
+/* get() of many: users by id all in flight at once (GET /users/{x} takes an id as well as a
+ * login), groups one by one (each a GET and member pages). */
+static void okta_get_many(struct conn *c, enum obj_kind kind, const char *const *refs, size_t n,
+                          struct entry **out, int *rcs, struct dm_err *errs)
+{
+    if (kind == OBJ_USER) {
+        okta_find_many(c, kind, refs, n, out, rcs, errs);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memset(&errs[i], 0, sizeof(errs[i]));
+        rcs[i] = okta_get(&out[i], c, kind, refs[i], &errs[i]);
+    }
+}
+
 /* ---- apply: one job per change ---- */
 
 enum job_stage {
-    J_USER_CREATE,  /* POST /users */
-    J_USER_FETCH,   /* GET /users/{login} after E0000001 */
-    J_USER_UPDATE,  /* POST /users/{id} */
-    J_USER_DEACT,   /* POST /users/{id}/lifecycle/deactivate */
-    J_USER_DELETE,  /* DELETE /users/{id} (twice when active) */
-    J_GROUP_GET,    /* GET /groups/{id} */
-    J_GROUP_FIND,   /* GET /groups?search= (all pages) */
-    J_GROUP_CREATE, /* POST /groups */
-    J_GROUP_PUT,    /* PUT /groups/{id} */
-    J_GROUP_LIST,   /* GET /groups/{id}/users (all pages) */
-    J_GROUP_MEMBERS /* PUT/DELETE /groups/{id}/users/{uid} */
+    J_USER_CREATE,      /* POST /users */
+    J_USER_FETCH,       /* GET /users/{login} after E0000001 */
+    J_USER_UPDATE,      /* POST /users/{id} */
+    J_USER_DEACT,       /* POST /users/{id}/lifecycle/deactivate */
+    J_USER_STATE,       /* POST /users/{id}/lifecycle/{deactivate,suspend,activate,unsuspend} */
+    J_USER_GROUPS,      /* GET /users/{id}/groups, then DELETE each membership (leave_groups) */
+    J_USER_LEAVE,       /* DELETE /groups/{gid}/users/{id} in flight (leave_groups) */
+    J_USER_FETCH_STATE, /* GET /users/{id} before a state step (DISABLE) */
+    J_USER_DELETE,      /* DELETE /users/{id} (twice when active) */
+    J_GROUP_GET,        /* GET /groups/{id} */
+    J_GROUP_FIND,       /* GET /groups?search= (all pages) */
+    J_GROUP_CREATE,     /* POST /groups */
+    J_GROUP_PUT,        /* PUT /groups/{id} */
+    J_GROUP_LIST,       /* GET /groups/{id}/users (all pages) */
+    J_GROUP_MEMBERS     /* PUT/DELETE /groups/{id}/users/{uid} */
 };
 
 struct job {
@@ -570,21 +665,25 @@ struct job {
     size_t member_failed;
     struct dm_err member_err; /* first member failure */
     unsigned create_attempts; /* users: attempts of the create that met E0000001 */
+    enum apply_status after;  /* the status a lifecycle step finishes with */
+    int create_dup;           /* groups: our create met E0000001 (a retried POST) */
     time_t started;           /* wall clock when the job started */
+    int left_groups;          /* a disable's leave_groups step is done (or under way) */
+    enum apply_status then;   /* ... and the status the job finishes with after it */
 };
 
 /* A create met E0000001: the user is ours when an earlier attempt of this very request
- * created it and its answer was lost, i.e. the request was retried and the user was created
- * after this job started (server time; a minute of clock skew allowed). A login that existed
- * before would have answered the first attempt with E0000001 (final, not retried). libcurl's
- * own silent resend on a reused connection that died is invisible here: such a user is
- * matched and counted unchanged. */
-static int created_by_retry(const struct job *j, const char *created)
+ * created it and its answer was lost: the user was created after this job started (server
+ * time) and either the request was retried by us, or its
+ * profile is exactly the one we sent (libcurl resends a request silently when a reused
+ * connection turns out dead; the caller looked the login up just before and found nothing).
+ * A login that existed before would have answered the first attempt with E0000001. */
+static int created_by_retry(const struct job *j, const char *created, int same)
 {
     struct tm tm;
     time_t t;
 
-    if (j->create_attempts < 2 || created == NULL) {
+    if ((j->create_attempts < 2 && !same) || created == NULL) {
         return 0;
     }
     memset(&tm, 0, sizeof(tm));
@@ -592,7 +691,14 @@ static int created_by_retry(const struct job *j, const char *created)
         return 0;
     }
     t = timegm(&tm);
-    return t != (time_t)-1 && t >= j->started - 60;
+    if (t == (time_t)-1) {
+        return 0;
+    }
+    /* our own retry: allow the server's clock a minute behind ours; without a retry of ours
+     * no allowance, so a user made just before this job is never taken for ours (if the
+     * server's clock is behind, our own user is reported as existing instead, and the
+     * journal's intent adopts it on the next run) */
+    return j->create_attempts >= 2 ? t >= j->started - 60 : t >= j->started;
 }
 
 struct member_req {
@@ -615,6 +721,20 @@ static void job_fail_err(struct job *j, const struct dm_err *e)
     j->res->err = *e;
     dm_err_dn(&j->res->err, j->ch->entry->dn);
     job_finish(j, APPLY_FAILED);
+}
+
+/* A create found the name taken by an object that is not ours: nothing is written, the
+ * caller's collision policy decides (never matched silently). */
+static void job_exists(struct job *j, const char *what)
+{
+    dm_err_clear(&j->res->err);
+    dm_err_set(&j->res->err, DM_EEXISTS,
+               "%s already exists at the target and was not created "
+               "by dirmig",
+               what);
+    dm_err_dn(&j->res->err, j->ch->entry->dn);
+    j->res->created_with_hook = 0;
+    job_finish(j, APPLY_EXISTS);
 }
 
 static void job_fail(struct job *j, const struct http_response *r, int rc,
@@ -662,7 +782,7 @@ static json_t *credentials_of(struct job *j, int *hook, int *locked)
         oc = cred_is_locked(ch->password, ch->password_len) ? CRED_LOCKED : CRED_HOOK;
     } else if (ch->password != NULL) {
         if (cred_parse(&cr, ch->password, ch->password_len, &e) != DM_OK ||
-            cred_to_okta(&hash, &oc, NULL, cr, &e) != DM_OK) {
+            okta_cred_hash(&hash, &oc, NULL, cr, &e) != DM_OK) {
             cred_free(cr);
             job_fail_err(j, &e);
             return NULL;
@@ -709,6 +829,11 @@ static void job_submit_json(struct job *j, const char *method, const char *path,
     free(s);
 }
 
+static int suspends(const struct conn *c)
+{
+    return c->cfg.disable_lifecycle != NULL && strcmp(c->cfg.disable_lifecycle, "suspend") == 0;
+}
+
 static void user_create(struct job *j)
 {
     int hook = 1, locked = 0;
@@ -731,10 +856,76 @@ static void user_create(struct job *j)
     }
     j->res->created_with_hook = hook;
     j->stage = J_USER_CREATE;
+    /* a user created to be deactivated right away is never activated first */
     snprintf(path, sizeof(path), "/api/v1/users?activate=%s",
-             j->c->cfg.activate && !locked ? "true" : "false");
+             j->c->cfg.activate && !locked &&
+                     !(j->ch->state == CHANGE_STATE_DISABLE && !suspends(j->c))
+                 ? "true"
+                 : "false");
     job_submit_json(j, "POST", path, body);
     json_decref(body);
+}
+
+/* The lifecycle step that takes a user in status st to the state the change asks for, or
+ * NULL when it is there already. */
+static const char *state_step(const struct job *j, const char *st, int disable)
+{
+    int off = st != NULL && (strcmp(st, "SUSPENDED") == 0 || strcmp(st, "DEPROVISIONED") == 0);
+
+    if (disable) {
+        if (off) {
+            return NULL;
+        }
+        /* only an active user can be suspended; one never activated is deactivated */
+        return suspends(j->c) && st != NULL && strcmp(st, "ACTIVE") == 0 ? "suspend" : "deactivate";
+    }
+    if (st != NULL && strcmp(st, "SUSPENDED") == 0) {
+        return "unsuspend";
+    }
+    return st != NULL && strcmp(st, "DEPROVISIONED") == 0 ? "activate" : NULL;
+}
+
+static void leave_groups(struct job *j, enum apply_status then);
+
+/* Moves the user to the state the change asks for (after a create or update whose answer
+ * said status st), then finishes with `then`; finishes at once when nothing is to do. */
+static void user_state(struct job *j, const char *st, enum apply_status then)
+{
+    const char *step;
+    char path[160];
+
+    if (j->ch->op != CHANGE_DISABLE && j->ch->state == CHANGE_STATE_KEEP) {
+        job_finish(j, then);
+        return;
+    }
+    step = state_step(j, st, j->ch->op == CHANGE_DISABLE || j->ch->state == CHANGE_STATE_DISABLE);
+    if (step != NULL && j->ch->op == CHANGE_MODIFY && j->ch->state == CHANGE_STATE_DISABLE &&
+        j->ch->leave_groups && !j->left_groups) {
+        /* a user disabled in the source leaves its groups first, then is disabled */
+        leave_groups(j, then);
+        return;
+    }
+    if (step == NULL) {
+        job_finish(j, j->ch->op == CHANGE_DISABLE ? APPLY_UNCHANGED : then);
+        return;
+    }
+    j->after = then == APPLY_UNCHANGED ? APPLY_UPDATED : then;
+    j->stage = J_USER_STATE;
+    snprintf(path, sizeof(path), "/api/v1/users/%s/lifecycle/%s%s", j->id, step,
+             strcmp(step, "activate") == 0 || strcmp(step, "deactivate") == 0 ? "?sendEmail=false"
+                                                                              : "");
+    job_submit(j, "POST", path, "", 0);
+}
+
+/* The status in a user object answer, copied into buf ("" when absent). */
+static const char *status_of(const struct http_response *r, char *buf, size_t len)
+{
+    json_t *o = json_loadb(r->body.data, r->body.len, 0, NULL);
+    const char *st = json_string_value(json_object_get(o, "status"));
+
+    snprintf(buf, len, "%s", st != NULL ? st : "");
+    json_decref(o);
+    return buf;
 }
 
 static void user_update(struct job *j)
@@ -796,6 +987,8 @@ static int str_cmp(const void *a, const void *b)
 }
 
 static void on_member(const struct http_response *r, int rc, const struct dm_err *herr, void *p);
+static void on_leave(const struct http_response *r, int rc, const struct dm_err *herr, void *p);
+static void fetch_state(struct job *j);
 
 static void member_submit(struct job *j, const char *uid, int add)
 {
@@ -958,8 +1151,12 @@ static void job_start(struct job *j)
             snprintf(path, sizeof(path), "/api/v1/groups/%s", j->id);
             j->deletes++;
             job_submit(j, "DELETE", path, NULL, 0);
+        } else if (ch->op == CHANGE_DISABLE && ch->leave_groups) {
+            leave_groups(j, APPLY_DISABLED);
+        } else if (ch->op == CHANGE_DISABLE) {
+            fetch_state(j);
         } else {
-            user_lifecycle(j, ch->op == CHANGE_DISABLE ? J_USER_DEACT : J_USER_DELETE);
+            user_lifecycle(j, J_USER_DELETE); /* a deleted user leaves its groups */
         }
         return;
     }
@@ -997,6 +1194,48 @@ static void job_submit(struct job *j, const char *method, const char *path, cons
     }
     if (http_submit(j->c->http, method, path, body, len, on_job, j, &e) != DM_OK) {
         job_fail_err(j, &e);
+    }
+}
+
+/* Reads the user again: its status decides the lifecycle step (DISABLE). */
+/* Lists the user's groups and leaves each (J_USER_GROUPS, J_USER_LEAVE), then reads the
+ * user's state and moves it on (J_USER_FETCH_STATE), finishing with then. */
+static void leave_groups(struct job *j, enum apply_status then)
+{
+    char path[96];
+
+    j->left_groups = 1;
+    j->then = then;
+    j->stage = J_USER_GROUPS;
+    snprintf(path, sizeof(path), "/api/v1/users/%s/groups", j->id);
+    job_submit(j, "GET", path, NULL, 0);
+}
+
+static void fetch_state(struct job *j)
+{
+    char path[96];
+
+    j->stage = J_USER_FETCH_STATE;
+    snprintf(path, sizeof(path), "/api/v1/users/%s", j->id);
+    job_submit(j, "GET", path, NULL, 0);
+}
+
+/* One membership of a leaver removed (404: gone already, as wanted). When the last answer
+ * is in, the user is disabled. A failure is reported and the user disabled anyway. */
+static void on_leave(const struct http_response *r, int rc, const struct dm_err *herr, void *p)
+{
+    struct member_req *m = p;
+    struct job *j = m->j;
+
+    j->inflight--;
+    if (rc != DM_OK || (r->status != 204 && r->status != 200 && r->status != 404)) {
+        struct dm_err e = {0};
+        answer_err(&e, r, rc, herr, "leaving a group");
+        log_warn("user %s stays in a group: %s", j->ch->entry->dn, e.msg);
+    }
+    free(m);
+    if (j->inflight == 0) {
+        fetch_state(j);
     }
 }
 
@@ -1049,7 +1288,8 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     switch (j->stage) {
     case J_USER_CREATE:
         if (r->status == 200 && id_from(j, r)) {
-            job_finish(j, APPLY_CREATED);
+            char st[32];
+            user_state(j, status_of(r, st, sizeof(st)), APPLY_CREATED);
             break;
         }
         code = error_code(r, &hold);
@@ -1068,8 +1308,12 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         if (r->status == 200 && id_from(j, r)) {
             json_t *u = json_loadb(r->body.data, r->body.len, 0, NULL);
             int same = profile_same(j->profile, json_object_get(u, "profile"));
-            int ours = created_by_retry(j, json_string_value(json_object_get(u, "created")));
+            int ours = created_by_retry(j, json_string_value(json_object_get(u, "created")), same);
             json_decref(u);
+            if (!ours && !j->ch->adopt) {
+                job_exists(j, "a user with this login");
+                break;
+            }
             if (!ours) {
                 j->res->created_with_hook = 0;
             }
@@ -1086,11 +1330,14 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         break;
     case J_USER_UPDATE:
         if (r->status == 200) {
-            job_finish(j, APPLY_UPDATED);
-        } else if (r->status == 404 && j->ch->target_id != NULL && j->ch->target_id[0]) {
-            /* Deleted at the target since the last run: create it again. */
-            j->id[0] = '\0';
-            user_create(j);
+            char st[32];
+            user_state(j, status_of(r, st, sizeof(st)), APPLY_UPDATED);
+        } else if (r->status == 404) {
+            /* Deleted at the target since it was planned: the next run sees it missing and
+             * creates it whole (an update never creates). */
+            struct dm_err e = {0};
+            dm_err_set(&e, DM_ENOTFOUND, "updating the user: it is no longer at the target");
+            job_fail_err(j, &e);
         } else {
             job_fail(j, r, rc, herr, "updating the user");
         }
@@ -1101,6 +1348,55 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         } else {
             job_fail(j, r, rc, herr, "deactivating the user");
         }
+        break;
+    case J_USER_STATE:
+        if (r->status == 200 || r->status == 204) {
+            job_finish(j, j->ch->op == CHANGE_DISABLE ? APPLY_DISABLED : j->after);
+        } else {
+            job_fail(j, r, rc, herr, "changing the user's lifecycle state");
+        }
+        break;
+    case J_USER_FETCH_STATE:
+        if (r->status == 200) {
+            char st[32];
+            user_state(j, status_of(r, st, sizeof(st)), j->left_groups ? j->then : APPLY_DISABLED);
+        } else {
+            job_fail(j, r, rc, herr, "reading the user");
+        }
+        break;
+    case J_USER_GROUPS:
+        if (r->status != 200) {
+            job_fail(j, r, rc, herr, "listing the user's groups");
+            break;
+        }
+        hold = json_loadb(r->body.data, r->body.len, 0, NULL);
+        j->stage = J_USER_LEAVE;
+        json_array_foreach (hold, i, x) {
+            const char *gid = json_string_value(json_object_get(x, "id"));
+            const char *type = json_string_value(json_object_get(x, "type"));
+            char path[192];
+            struct member_req *m = calloc(1, sizeof(*m));
+            struct dm_err e = {0};
+            if (gid == NULL || m == NULL || strlen(j->id) >= sizeof(m->uid) ||
+                (type != NULL && strcmp(type, "OKTA_GROUP") != 0)) {
+                free(m); /* BUILT_IN (Everyone) and APP_GROUP memberships are not the API's */
+                continue;
+            }
+            m->j = j;
+            m->add = 0;
+            snprintf(m->uid, sizeof(m->uid), "%s", j->id);
+            snprintf(path, sizeof(path), "/api/v1/groups/%s/users/%s", gid, j->id);
+            if (http_submit(j->c->http, "DELETE", path, "", 0, on_leave, m, &e) != DM_OK) {
+                free(m);
+                continue;
+            }
+            j->inflight++;
+        }
+        if (j->inflight == 0) {
+            fetch_state(j);
+        }
+        break;
+    case J_USER_LEAVE:
         break;
     case J_USER_DELETE:
         if (r->status == 404 || (r->status == 204 && j->ch->kind == OBJ_GROUP)) {
@@ -1137,6 +1433,10 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             const char *id = json_string_value(json_object_get(x, "id"));
             if (n != NULL && id != NULL && strcasecmp(n, j->ch->entry->dn) == 0 &&
                 strlen(id) < sizeof(j->id)) {
+                if (!j->ch->adopt && !j->create_dup) {
+                    job_exists(j, "a group with this name");
+                    break;
+                }
                 snprintf(j->id, sizeof(j->id), "%s", id);
                 group_found(j, x);
                 break;
@@ -1160,6 +1460,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
         code = error_code(r, &hold);
         if (r->status == 400 && code != NULL && strcmp(code, "E0000001") == 0 &&
             strstr(r->body.data, "already exists") != NULL) {
+            j->create_dup = 1;
             group_find(j, NULL); /* created by a retried POST whose answer was lost */
             break;
         }
@@ -1244,10 +1545,23 @@ static int okta_apply(struct conn *c, const struct change *v, size_t n, struct a
     return rc == DM_OK ? DM_OK : DM_EUNAVAIL;
 }
 
+static const struct conn_key okta_keys[] = {
+    CONNCFG_HTTP_KEYS,
+    {"disable.lifecycle", CONN_KEY_STR, "deactivate", 0, .values = "deactivate|suspend",
+     .off = offsetof(struct conn_cfg, disable_lifecycle),
+     .doc = "How a user is disabled: deactivate (DEPROVISIONED; reactivated with activate) or "
+            "suspend (SUSPENDED; unsuspended)."},
+    {"activate", CONN_KEY_BOOL, "true", 0, .off = offsetof(struct conn_cfg, activate),
+     .doc = "Create users ACTIVE (true) or STAGED (false). Imported-hash and hook users sign in "
+            "with their old password either way once active."},
+    {NULL, 0, NULL, 0, .off = 0, .doc = NULL},
+};
+
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
+    .what = "an Okta-style Users/Groups API",
     .caps =
-        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_KEYED,
+        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_DISABLE,
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,
@@ -1256,6 +1570,13 @@ const struct conn_ops conn_okta_ops = {
     .close = okta_close,
     .find = okta_find,
     .find_many = okta_find_many,
+    .get = okta_get,
+    .get_many = okta_get_many,
     .stats = okta_stats,
     .natural_key = {"login", "name"},
+    .ident = CONN_IDENT_KEY,
+    .members = CONN_MEMBERS_REF,
+    .cred_outcome = okta_cred_outcome,
+    .keys = okta_keys,
+    .config_check = conncfg_check_http,
 };

@@ -1,9 +1,11 @@
 /*
- * connectors/okta.h: the Okta-style Users/Groups API as a target (contracts/okta-auth0-scim.md
- * §2), registered as connector type "okta".
+ * connectors/okta.h: the Okta-style Users/Groups API as a target (/api/v1/users and
+ * /api/v1/groups, SSWS token), registered as connector type "okta".
  *
- * The connector is CONN_KEYED: the target assigns ids ("00u...", "00g...") and the pipeline
- * keeps them in the journal as the object's target DN. A change's entry carries the mapped
+ * The connector names objects by natural key (CONN_IDENT_KEY): the target assigns ids
+ * ("00u...", "00g...") and the pipeline keeps them in the journal as the object's target
+ * reference. Members are user ids (CONN_MEMBERS_REF); groups hold no groups. What becomes
+ * of each password scheme is connectors/okta_cred.h. A change's entry carries the mapped
  * profile (attribute = profile property; one value = a string, several = an array) and its
  * "DN" is the natural key (the login of a user, the name of a group). Group entries carry
  * their members as "member" values holding user ids.

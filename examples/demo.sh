@@ -5,11 +5,12 @@
 # groups, and an empty target slapd, both on random loopback ports in a temporary
 # directory; then runs dirmig check, plan, run, a second run (which changes nothing) and
 # status, shows that users bind at the target with their old passwords, and tears
-# everything down. Run from the top of a built tree: examples/demo.sh
+# everything down. Run `make demo` in a build directory (README command 1), or
+# DIRMIG=/path/to/dirmig examples/demo.sh.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 DIRMIG=${DIRMIG:-$top/dirmig}
-[ -x "$DIRMIG" ] || { echo "demo: build dirmig first (./configure && make)" >&2; exit 1; }
+[ -x "$DIRMIG" ] || { echo "demo: no dirmig at $DIRMIG: build it and run make demo" >&2; exit 1; }
 TESTDIR=$(mktemp -d /tmp/dirmig-demo.XXXXXX)
 export TESTDIR
 . "$top/tests/harness/slapd.sh"

@@ -1,6 +1,9 @@
 /*
- * cred.h: password-hash formats found in userPassword: classification, parsing and
- * translation for the Okta import API (issue 4).
+ * cred.h: password-hash formats found in userPassword: classification and parsing. What a
+ * target does with a credential (import it, create the user for the password-import
+ * hook, or create it without a password when the value is LOCKED) is the target
+ * connector's own table and wire format (conn_ops.cred_outcome; e.g.
+ * connectors/okta_cred.h); this module knows no target.
  *
  * cred_scheme() names the scheme of one userPassword value without printing or copying
  * it: "SSHA", "SSHA512", "CRYPT-SHA512" ($6$), "CRYPT-BCRYPT" ($2a$/$2b$/$2y$),
@@ -18,29 +21,15 @@
  * value must never be hashed as cleartext, imported or verified by the hook. A user whose
  * value is LOCKED is created without a usable password.
  *
- * cred_parse() decodes one value (formats: contracts/ldap-ad.md §3.1) into a struct cred
+ * cred_parse() decodes one value (the formats slapd writes and verifies) into a struct cred
  * holding the salt, digest, iterations or bcrypt pieces. A struct cred is secret material:
  * there is no print function, error messages name only the scheme, never the value, and
- * cred_free() wipes it. cred_to_okta() turns it into the `credentials.password.hash` object
- * of contracts/okta-auth0-scim.md §2.2, or says that the user needs the password hook:
- *
- *   {SSHA}/{SHA}          SHA-1      salted: salt = bytes after the digest, POSTFIX
- *   {SSHA256}/{SHA256}    SHA-256    (same)
- *   {SSHA512}/{SHA512}    SHA-512    (same)
- *   {SMD5}/{MD5}          MD5        (same)
- *   {CRYPT}$2a$/$2b$/$2y$ BCRYPT     workFactor (1..20, else hook), 22-char salt, 31-char value
- *   {PBKDF2-SHA256/512}   PBKDF2     iterationCount >= 4096 (else hook), keySize = DK bytes,
- *                                    SHA256_HMAC / SHA512_HMAC, salt/value standard base64
- *   cleartext             SHA-512    hashed here with a fresh random 16-byte salt, POSTFIX
- *                                    (the cleartext never leaves the agent)
- *   everything else       hook       {SSHA384}/{SHA384}, {PBKDF2}/{PBKDF2-SHA1}, {CRYPT}
- *                                    DES/$1$/$5$/$6$/$y$/..., {ARGON2}, unknown tags, no value
+ * cred_free() wipes it.
  */
 #ifndef DM_CRED_H
 #define DM_CRED_H
 
 #include <stddef.h>
-#include <jansson.h>
 #include "agent/util/err.h"
 
 /* Static scheme name for the value (len bytes). */
@@ -103,26 +92,14 @@ int cred_parse(struct cred **out, const unsigned char *v, size_t len,
 /* Wipes (explicit_bzero) and frees. NULL-safe. */
 void cred_free(struct cred *c);
 
+/* What a target does with a user's credential (conn_ops.cred_outcome). */
 enum cred_outcome {
-    CRED_IMPORT, /* *hash_out holds the Okta hash object */
-    CRED_HOOK,   /* the user needs the password-import hook; *reason says why */
-    CRED_LOCKED  /* a lock marker or placeholder: the user gets no password at all (never
-                  * the hook: the source would verify "*" against "*") */
+    CRED_IMPORT, /* the connector sends it in a form the target checks at sign-in */
+    CRED_HOOK,   /* the user needs the password-import hook; the reason says why */
+    CRED_LOCKED  /* a lock marker or placeholder (CRED_KIND_LOCKED): the user gets no
+                  * password at all, never the hook (the source would verify "*" against
+                  * "*"), and where the target has one a locked or password-less state */
 };
-
-/* What cred_to_okta() will do with c, without building anything (no hashing of a
- * cleartext): CRED_IMPORT, CRED_HOOK or CRED_LOCKED with *reason as below (reason may be
- * NULL). */
-enum cred_outcome cred_okta_outcome(const struct cred *c, const char **reason);
-
-/* Translates c for Okta. On CRED_IMPORT, *hash_out is a new JSON object (caller
- * json_decref()s it; it is secret material: send it, never log it) and *reason is NULL. On
- * CRED_HOOK, *hash_out is NULL and *reason a static, secret-free text ("scheme not
- * supported by Okta", "PBKDF2 iteration count below 4096"...). reason may be NULL.
- * Cleartext is hashed here (SHA-512, random 16-byte salt, POSTFIX), so two calls give
- * different hashes. Errors: DM_ENOMEM, DM_EINTERNAL (no randomness). */
-int cred_to_okta(json_t **hash_out, enum cred_outcome *outcome, const char **reason,
-                 const struct cred *c, struct dm_err *err) DM_MUST_USE;
 
 /*
  * Checks a password (len bytes, no NUL) against a parsed value, in constant time where the

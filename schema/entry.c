@@ -5,11 +5,25 @@
 #include <string.h>
 #include <strings.h>
 
-/* Attributes whose values are password material: masked in every dump (STYLE G4). */
-static const char *const sensitive_attrs[] = {
-    "userPassword",    "unicodePwd",   "authPassword",    "sambaNTPassword",
-    "sambaLMPassword", "ntPwdHistory", "lmPwdHistory",    "supplementalCredentials",
-    "dBCSPwd",         "pwdHistory",   "krbPrincipalKey", "clearTextPassword",
+/* Attributes whose values are password material: masked in every dump (never printed) and
+ * wiped before their memory is freed. The length is compared first: entry_free() asks
+ * for every attribute of every entry. */
+static const struct {
+    const char *name;
+    size_t len;
+} sensitive_attrs[] = {
+    {"userPassword", sizeof("userPassword") - 1},
+    {"unicodePwd", sizeof("unicodePwd") - 1},
+    {"authPassword", sizeof("authPassword") - 1},
+    {"sambaNTPassword", sizeof("sambaNTPassword") - 1},
+    {"sambaLMPassword", sizeof("sambaLMPassword") - 1},
+    {"ntPwdHistory", sizeof("ntPwdHistory") - 1},
+    {"lmPwdHistory", sizeof("lmPwdHistory") - 1},
+    {"supplementalCredentials", sizeof("supplementalCredentials") - 1},
+    {"dBCSPwd", sizeof("dBCSPwd") - 1},
+    {"pwdHistory", sizeof("pwdHistory") - 1},
+    {"krbPrincipalKey", sizeof("krbPrincipalKey") - 1},
+    {"clearTextPassword", sizeof("clearTextPassword") - 1},
 };
 
 static char *xstrdup(const char *s)
@@ -31,10 +45,22 @@ struct entry *entry_new(const char *dn)
     return e;
 }
 
+/* Frees one value, wiped first when it is password material: freed memory is reused by
+ * the next allocation and may end up in a core dump. */
+static void val_release(struct dm_val *v, int wipe)
+{
+    if (wipe && v->data != NULL) {
+        explicit_bzero(v->data, v->len + 1);
+    }
+    free(v->data);
+}
+
 static void attr_clear(struct dm_attr *a)
 {
+    int wipe = entry_is_sensitive_attr(a->name);
+
     for (size_t i = 0; i < a->nvals; i++) {
-        free(a->vals[i].data);
+        val_release(&a->vals[i], wipe);
     }
     free(a->vals);
     free(a->name);
@@ -196,6 +222,7 @@ static int valp_cmp_q(const void *a, const void *b)
 void attr_dedup(struct dm_attr *a)
 {
     size_t out = 0;
+    int wipe = entry_is_sensitive_attr(a->name);
 
     /* Quadratic for small attributes keeps order; sort-based for big ones. */
     if (a->nvals <= 32) {
@@ -205,7 +232,7 @@ void attr_dedup(struct dm_attr *a)
                 dup = val_cmp(&a->vals[j], &a->vals[i]) == 0;
             }
             if (dup) {
-                free(a->vals[i].data);
+                val_release(&a->vals[i], wipe);
             } else {
                 a->vals[out++] = a->vals[i];
             }
@@ -214,7 +241,7 @@ void attr_dedup(struct dm_attr *a)
         qsort(a->vals, a->nvals, sizeof(a->vals[0]), val_cmp_q);
         for (size_t i = 0; i < a->nvals; i++) {
             if (out > 0 && val_cmp(&a->vals[out - 1], &a->vals[i]) == 0) {
-                free(a->vals[i].data);
+                val_release(&a->vals[i], wipe);
             } else {
                 a->vals[out++] = a->vals[i];
             }
@@ -253,7 +280,7 @@ int entry_is_sensitive_attr(const char *name)
     size_t n = strcspn(name, ";");
 
     for (size_t i = 0; i < DM_ARRAY_LEN(sensitive_attrs); i++) {
-        if (strlen(sensitive_attrs[i]) == n && strncasecmp(sensitive_attrs[i], name, n) == 0) {
+        if (sensitive_attrs[i].len == n && strncasecmp(sensitive_attrs[i].name, name, n) == 0) {
             return 1;
         }
     }
@@ -551,8 +578,39 @@ done:
     return rc;
 }
 
-int entry_diff(struct entry_diff *out, const struct entry *old, const struct entry *new,
-               const char *const *keep, size_t chunk, struct dm_err *err)
+/* The values of n that old lacks, as a sorted pointer array of *k entries (NULL on ENOMEM). */
+static const struct dm_val **missing_vals(const struct dm_attr *o, const struct dm_attr *n,
+                                          size_t *k)
+{
+    const struct dm_val **ov = o != NULL ? sorted_vals(o) : NULL, **nv = sorted_vals(n);
+    const struct dm_val **add = malloc((n->nvals ? n->nvals : 1) * sizeof(*add));
+    size_t i = 0, j = 0, no = o != NULL ? o->nvals : 0;
+
+    *k = 0;
+    if ((o != NULL && ov == NULL) || nv == NULL || add == NULL) {
+        free(ov);
+        free(nv);
+        free(add);
+        return NULL;
+    }
+    while (j < n->nvals) {
+        int c = i == no ? 1 : val_cmp(ov[i], nv[j]);
+        if (c == 0) {
+            i++;
+            j++;
+        } else if (c < 0) {
+            i++;
+        } else {
+            add[(*k)++] = nv[j++];
+        }
+    }
+    free(ov);
+    free(nv);
+    return add;
+}
+
+int entry_diff(struct entry_diff *out, const struct entry *old, const struct entry *want,
+               const char *const *merge, size_t chunk, struct dm_err *err)
 {
     struct entry_diff d = {0, NULL};
     size_t cap = 0;
@@ -561,32 +619,28 @@ int entry_diff(struct entry_diff *out, const struct entry *old, const struct ent
     if (chunk == 0) {
         chunk = 1000;
     }
-    for (size_t i = 0; rc == DM_OK && i < new->nattrs; i++) {
-        const struct dm_attr *n = &new->attrs[i], *o = entry_attr(old, n->name);
+    for (size_t i = 0; rc == DM_OK && i < want->nattrs; i++) {
+        const struct dm_attr *n = &want->attrs[i], *o = entry_attr(old, n->name);
+        int has_old = o != NULL && o->nvals > 0;
+
         if (n->nvals == 0) {
-            continue;
-        }
-        if (o == NULL || o->nvals == 0) {
-            const struct dm_val **v = malloc(n->nvals * sizeof(*v));
+            /* named but without values: the attribute must not exist */
+            if (has_old) {
+                rc = push_mod(&d, &cap, ENTRY_MOD_DELETE, o->name, NULL, 0);
+            }
+        } else if (in_list(merge, n->name) || !has_old) {
+            /* merge (or nothing there yet): add what is missing, keep the rest */
+            size_t k;
+            const struct dm_val **v = missing_vals(has_old ? o : NULL, n, &k);
             if (v == NULL) {
                 rc = DM_ENOMEM;
                 break;
             }
-            for (size_t k = 0; k < n->nvals; k++) {
-                v[k] = &n->vals[k];
-            }
-            rc = push_chunked(&d, &cap, ENTRY_MOD_ADD, n->name, v, n->nvals, chunk);
+            rc = push_chunked(&d, &cap, ENTRY_MOD_ADD, n->name, v, k, chunk);
             free(v);
         } else {
             rc = diff_attr(&d, &cap, o, n, chunk);
         }
-    }
-    for (size_t i = 0; rc == DM_OK && i < old->nattrs; i++) {
-        const struct dm_attr *o = &old->attrs[i], *n = entry_attr(new, o->name);
-        if (o->nvals == 0 || (n != NULL && n->nvals > 0) || in_list(keep, o->name)) {
-            continue;
-        }
-        rc = push_mod(&d, &cap, ENTRY_MOD_DELETE, o->name, NULL, 0);
     }
     if (rc != DM_OK) {
         entry_diff_free(&d);

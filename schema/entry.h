@@ -8,7 +8,9 @@
  * read; comparisons and digests treat values as sets (sorted bytewise).
  *
  * Credentials are not printed: entry_is_sensitive_attr() names the attributes that carry
- * password material (userPassword, unicodePwd, ...) and every dump masks them.
+ * password material (userPassword, unicodePwd, ...); every dump masks them, and their
+ * values are wiped (explicit_bzero) before entry_free(), entry_del_attr() or attr_dedup()
+ * frees them.
  *
  * Ownership: entry_new() returns a new entry, freed with entry_free(). Everything an entry
  * points to belongs to it. Accessors return borrowed pointers valid until the entry is
@@ -107,16 +109,20 @@ struct entry_diff {
     struct entry_mod *mods;
 };
 
-/* Computes the modifications that turn `old` into `new` (DN ignored). Attributes absent
- * from new are deleted (except names listed in `keep`, a NULL-terminated list of
- * attributes never deleted, may be NULL). An attribute with fewer than `chunk` values on
- * both sides that differs is replaced whole. Larger attributes are changed by value: one
- * DELETE mod per `chunk` removed values, then one ADD per `chunk` added values, so a
- * million-member group is never rewritten in one request. Name comparison is
- * case-insensitive; values are compared bytewise. An empty diff means "unchanged".
- * Caller frees with entry_diff_free(); the diff borrows from old and new. */
-int entry_diff(struct entry_diff *out, const struct entry *old, const struct entry *new,
-               const char *const *keep, size_t chunk, struct dm_err *err) DM_MUST_USE;
+/* Computes the modifications that make `old` what `want` asks for (DN ignored), attribute
+ * by attribute, so that ownership decides what is touched:
+ *   - an attribute of want with values is made equal (values compared bytewise as a set),
+ *     or, when its name is in `merge` (NULL-terminated, may be NULL), only its missing
+ *     values are added and the target's other values are kept;
+ *   - an attribute of want with no values is deleted from old when present;
+ *   - an attribute of old that want does not name is never touched.
+ * An attribute with fewer than `chunk` values on both sides that differs is replaced whole.
+ * Larger attributes are changed by value: one DELETE mod per `chunk` removed values, then one
+ * ADD per `chunk` added values, so a million-member group is never rewritten in one request.
+ * Name comparison is case-insensitive. An empty diff means "unchanged". Caller frees with
+ * entry_diff_free(); the diff borrows from old and want. */
+int entry_diff(struct entry_diff *out, const struct entry *old, const struct entry *want,
+               const char *const *merge, size_t chunk, struct dm_err *err) DM_MUST_USE;
 void entry_diff_free(struct entry_diff *d);
 
 #endif

@@ -7,6 +7,8 @@
 #include "schema/map_priv.h"
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 const char *const map_section_names[2] = {
     [MAP_USERS] = "users",
@@ -40,6 +42,11 @@ static void rule_clear(struct map_rule *r)
 
 static void section_clear(struct map_section *s)
 {
+    for (size_t i = 0; i < s->nowns; i++) {
+        free(s->owns[i].name);
+    }
+    free(s->owns);
+    free(s->named);
     for (size_t i = 0; i < s->nexclude; i++) {
         free(s->exclude[i]);
     }
@@ -111,6 +118,51 @@ size_t map_unique_attrs(const struct map *m, enum map_kind kind, const char ***o
     assert((unsigned)kind < DM_ARRAY_LEN(m->sec));
     *out = m->sec[kind].unique;
     return m->sec[kind].nunique;
+}
+
+enum map_ownership map_attr_ownership(const struct map *m, enum map_kind kind, const char *attr)
+{
+    const struct map_section *s;
+
+    assert((unsigned)kind < DM_ARRAY_LEN(m->sec));
+    s = &m->sec[kind];
+    for (size_t i = 0; i < s->nowns; i++) {
+        if (strcasecmp(s->owns[i].name, attr) == 0) {
+            return s->owns[i].own;
+        }
+    }
+    for (size_t i = 0; i < s->nrules; i++) {
+        if (s->rules[i].own >= 0 && strcasecmp(s->rules[i].target, attr) == 0) {
+            return (enum map_ownership)s->rules[i].own;
+        }
+    }
+    if (entry_is_sensitive_attr(attr)) {
+        return MAP_OWN_CREATE_ONLY;
+    }
+    if (strcasecmp(attr, "objectClass") == 0) {
+        return MAP_OWN_MERGE;
+    }
+    return MAP_OWN_AUTHORITATIVE;
+}
+
+const char *map_ownership_name(enum map_ownership o)
+{
+    static const char *const names[] = {"authoritative", "create_only", "merge"};
+
+    return (unsigned)o < DM_ARRAY_LEN(names) ? names[o] : "?";
+}
+
+size_t map_named_attrs(const struct map *m, enum map_kind kind, const char *const **out)
+{
+    assert((unsigned)kind < DM_ARRAY_LEN(m->sec));
+    *out = m->sec[kind].named;
+    return m->sec[kind].nnamed;
+}
+
+int map_auto_by_name(const struct map *m, enum map_kind kind)
+{
+    assert((unsigned)kind < DM_ARRAY_LEN(m->sec));
+    return m->sec[kind].auto_by_name;
 }
 
 const char *map_key_target(const struct map *m)

@@ -1,5 +1,6 @@
 /*
- * map.h: the attribute-map engine (first version: issue 2; issue 3 extends it).
+ * map.h: the attribute-map engine. The language is documented for users in
+ * dirmig-map(5) (doc/dirmig-map.5), whose examples the tests run.
  *
  * A map is JSON, compiled once by map_compile() and applied per entry by map_apply()
  * without re-parsing. It has one section per object kind ("users", "groups"); each says
@@ -35,7 +36,7 @@
  * Errors at compile time name the map file position (file:line:col) via jsonpos and the
  * key path; errors at apply time name the entry DN and target attribute.
  *
- * ---- the full language (issue 3) ----
+ * ---- the full language ----
  *
  * Top-level keys besides "key", "users", "groups":
  *   "source_attributes": ["uid", "cn", ...]   names the source may have; when given (or
@@ -47,7 +48,8 @@
  *                        "users" section (validate.h); a section may name its own
  *                        "target_profile" too
  * Profile paths: absolute, or relative to the directory of the map file (origin), then to
- * its parent directory (so "profiles/x.json" works from schema/maps/), then to the cwd.
+ * its parent directory (so "profiles/x.json" works from schema/maps/), then to the cwd,
+ * then to dirmig's data directory (agent/util/datadir.h).
  *
  * Rule keys ("attributes" members):
  *   "from":       "attr", or ["a", "b"]: the first attribute present in the entry wins
@@ -73,15 +75,17 @@
  * transforms, each value runs through the chain (value-list steps see the whole list); an
  * empty result is dropped; "default" fills an attribute left without values. Sensitive
  * attributes (entry_is_sensitive_attr()) are never transformed. Constraints are not
- * enforced by map_apply(): map_check() (validate.h) reports them.
+ * enforced by map_apply(): map_check() reports them.
  */
 #ifndef DM_MAP_H
 #define DM_MAP_H
 
 #include <jansson.h>
+#include "agent/util/buf.h"
 #include "agent/util/err.h"
 #include "agent/util/jsonpos.h"
 #include "schema/entry.h"
+#include "schema/validate.h"
 
 enum map_kind { MAP_USERS = 0, MAP_GROUPS = 1 };
 
@@ -97,6 +101,17 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
 
 /* Reads and compiles a map file. */
 int map_load_file(struct map **out, const char *path, struct dm_err *err) DM_MUST_USE;
+
+/* map_compile() and map_load_file() that go on after a problem: every problem (the first
+ * 20, then "... and N more") is appended to errors, one "file:line:col: path: problem" a
+ * line, and err holds the first. The compile goes on with the next key, section and rule;
+ * a problem in what the rules are checked against (source_attributes, source_profile,
+ * target_profile at the top level) stops it. */
+int map_compile_all(struct map **out, const json_t *root, const char *origin,
+                    const struct jsonpos *pos, const char *prefix, struct buf *errors,
+                    struct dm_err *err) DM_MUST_USE;
+int map_load_file_all(struct map **out, const char *path, struct buf *errors,
+                      struct dm_err *err) DM_MUST_USE;
 
 /* The default map: both kinds {"auto": "by-name"}, key entryUUID. */
 int map_default(struct map **out, struct dm_err *err) DM_MUST_USE;
@@ -117,6 +132,37 @@ const char *map_key_target(const struct map *m);
 size_t map_key_fallbacks(const struct map *m, const char *const **sources,
                          const char *const **targets);
 
+/* ---- attribute ownership ----
+ *
+ * Who owns each target attribute once an object exists at the target (DESIGN "Ownership"):
+ *   authoritative  the source wins: the target's values are made equal to the mapped ones
+ *                  (an attribute the map names but the entry lacks is deleted), and a value
+ *                  changed at the target is drift that the next run repairs. The default.
+ *   create_only    written when the object is created, never again: the default for
+ *                  userPassword and the other sensitive attributes (entry_is_sensitive_attr),
+ *                  so a password changed at the target is never reverted.
+ *   merge          multi-valued: the mapped values are added, the target's own values kept.
+ *                  The default for objectClass (auxiliary classes added at the target stay).
+ * Set per rule ("ownership": "merge") or per section for any attribute, ruled or auto-mapped
+ * ("ownership": {"mail": "create_only"}); the section's table wins. Target attributes the
+ * map does not name are never modified or deleted (the planner decides what is named).
+ */
+enum map_ownership { MAP_OWN_AUTHORITATIVE = 0, MAP_OWN_CREATE_ONLY, MAP_OWN_MERGE };
+
+/* The ownership of target attribute attr in kind's section (case-insensitive name). */
+enum map_ownership map_attr_ownership(const struct map *m, enum map_kind kind, const char *attr);
+
+/* "authoritative", "create_only" or "merge". Static. */
+const char *map_ownership_name(enum map_ownership o);
+
+/* The target attributes the kind's explicit rules name (dropped ones excluded): borrowed
+ * array of *out names, valid as long as the map. With "auto": "none" these are all the
+ * attributes the map can produce. */
+size_t map_named_attrs(const struct map *m, enum map_kind kind, const char *const **out);
+
+/* 1 when the kind's section copies source attributes by name ("auto": "by-name"). */
+int map_auto_by_name(const struct map *m, enum map_kind kind);
+
 /* Builds the target entry for src: attributes per the kind's rules, objectClass mapped,
  * dn and key copied from src (the caller rebases the DN). Returns a new entry; caller
  * frees with entry_free(). A compiled map is read-only and may be shared by threads, but
@@ -125,9 +171,7 @@ size_t map_key_fallbacks(const struct map *m, const char *const **sources,
 int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const struct entry *src,
               struct dm_err *err) DM_MUST_USE;
 
-/* ---- issue 3: constraints, profiles, explain ---- */
-
-struct validate_constraint;
+/* ---- constraints, profiles, explain ---- */
 
 /* The constraint table of a kind's section: one entry per constrained target attribute
  * (rule keys merged over the target profile). Borrowed; *n set to the count. */
@@ -140,5 +184,30 @@ const struct validate_constraint *map_constraints(const struct map *m, enum map_
  * pii and sensitive attributes (userPassword, ...) show as ***; binary bytes as \xNN. */
 int map_explain(struct buf *out, const struct map *m, enum map_kind kind, const struct entry *src,
                 struct dm_err *err) DM_MUST_USE;
+
+/* ---- constraints and masking (map_check.c) ---- */
+
+/* Checks a mapped entry (the output of map_apply()) against every constraint of the kind's
+ * section (rule keys merged over the target profile), except uniqueness. *out is a new
+ * array (NULL when *n is 0); caller frees with free(). */
+int map_check(struct map_problem **out, size_t *n, const struct map *m, enum map_kind kind,
+              const struct entry *mapped, struct dm_err *err) DM_MUST_USE;
+
+/* Target attributes with "unique": true. *out is a borrowed array of borrowed names, valid
+ * while m lives; returns the count. */
+size_t map_unique_attrs(const struct map *m, enum map_kind kind, const char ***out);
+
+/* 1 when attr's values must be masked: "pii": true, or a sensitive attribute
+ * (entry_is_sensitive_attr(): userPassword, unicodePwd, ...). */
+int map_attr_is_pii(const struct map *m, enum map_kind kind, const char *attr);
+
+/* value unchanged, or "***" when map_attr_is_pii(). Borrowed / static. */
+const char *map_mask(const struct map *m, enum map_kind kind, const char *attr, const char *value);
+
+/* Appends entry_dump() of e with the values of every pii attribute of the kind replaced by
+ * "***" (sensitive attributes are masked by entry_dump() itself). For logs, reports and
+ * exports of mapped entries. */
+int map_dump_masked(struct buf *out, const struct map *m, enum map_kind kind,
+                    const struct entry *e) DM_MUST_USE;
 
 #endif

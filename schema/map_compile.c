@@ -7,6 +7,8 @@
 #include <config.h>
 #include "schema/map_priv.h"
 #include "agent/util/buf.h"
+#include "agent/util/datadir.h"
+#include "agent/util/suggest.h"
 #include "schema/transform.h"
 #include "schema/validate.h"
 #include <stdarg.h>
@@ -34,12 +36,28 @@ static const char *const operational_attrs[] = {
     "contextCSN",
 };
 
+/* Where the problems of one compile go when every one is wanted (map_compile_all()). */
+struct map_errs {
+    struct buf *lines; /* one problem a line, at most MAP_MAX_ERRORS */
+    size_t n;          /* problems found */
+};
+
+#define MAP_MAX_ERRORS 20
+
 struct map_cc {
     const char *origin;
     const struct jsonpos *pos;
-    struct dm_err *err;
-    const struct map *m; /* for the declared source attributes */
+    struct dm_err *err;      /* the first problem */
+    const struct map *m;     /* for the declared source attributes */
+    struct map_errs *errors; /* NULL: stop at the first problem */
 };
+
+/* Goes on to the next key or rule after a problem (rc DM_EINVAL) when every problem is
+ * wanted; allocation failures always stop. */
+static int cc_go_on(const struct map_cc *cc, int rc)
+{
+    return rc == DM_EINVAL && cc->errors != NULL;
+}
 
 /* Joins parent path and key ("" parent gives key alone). Returns a new string or NULL. */
 static char *path_join(const char *parent, const char *key)
@@ -74,14 +92,45 @@ static int DM_PRINTF(3, 4) cc_err(const struct map_cc *cc, const char *path, con
     va_list ap;
     int line = 0, col = 0;
 
+    char text[700];
+
     va_start(ap, fmt);
     vsnprintf(problem, sizeof(problem), fmt, ap);
     va_end(ap);
     if (cc->pos != NULL && jsonpos_find(cc->pos, path, &line, &col) == 0) {
-        return dm_err_set(cc->err, DM_EINVAL, "%s:%d:%d: %s: %s", cc->origin, line, col, shown,
-                          problem);
+        snprintf(text, sizeof(text), "%s:%d:%d: %s: %s", cc->origin, line, col, shown, problem);
+    } else {
+        snprintf(text, sizeof(text), "%s: %s: %s", cc->origin, shown, problem);
     }
-    return dm_err_set(cc->err, DM_EINVAL, "%s: %s: %s", cc->origin, shown, problem);
+    if (cc->errors == NULL || cc->errors->n == 0) {
+        dm_err_set(cc->err, DM_EINVAL, "%s", text);
+    }
+    if (cc->errors != NULL && ++cc->errors->n <= MAP_MAX_ERRORS) {
+        int brc = buf_printf(cc->errors->lines, "%s\n", text);
+        (void)brc; /* a list cut short still has the first problem in err */
+    }
+    return DM_EINVAL;
+}
+
+/* "unknown key", with the closest of the known keys (a comma-separated list) as a "did you
+ * mean", or the whole list when none is close. */
+static int cc_unknown(const struct map_cc *cc, const char *path, const char *key, const char *known)
+{
+    const char *cands[24];
+    char list[400], *save = NULL, *tok;
+    const char *best;
+    size_t n = 0;
+
+    snprintf(list, sizeof(list), "%s", known);
+    for (tok = strtok_r(list, ", ", &save); tok != NULL && n < DM_ARRAY_LEN(cands);
+         tok = strtok_r(NULL, ", ", &save)) {
+        cands[n++] = tok;
+    }
+    best = suggest_closest(key, cands, n);
+    if (best != NULL) {
+        return cc_err(cc, path, "unknown key (did you mean \"%s\"?)", best);
+    }
+    return cc_err(cc, path, "unknown key (known: %s)", known);
 }
 
 static int cc_nomem(const struct map_cc *cc)
@@ -293,6 +342,22 @@ static int compile_from(struct map_rule *r, const struct map_cc *cc, const char 
     return DM_OK;
 }
 
+/* "authoritative" | "create_only" | "merge" -> enum map_ownership, or -1. */
+static int ownership_of(const json_t *v)
+{
+    const char *s = json_string_value(v);
+
+    if (s == NULL) {
+        return -1;
+    }
+    for (int o = MAP_OWN_AUTHORITATIVE; o <= MAP_OWN_MERGE; o++) {
+        if (strcmp(s, map_ownership_name((enum map_ownership)o)) == 0) {
+            return o;
+        }
+    }
+    return -1;
+}
+
 /* One "attributes" member; path is that of the member. */
 static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char *path,
                         const char *target, const json_t *v)
@@ -301,6 +366,7 @@ static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char 
     json_t *kv;
     int nsrc = 0, rc = DM_OK;
 
+    r->own = -1;
     r->target = strdup(target);
     r->path = strdup(path);
     if (r->target == NULL || r->path == NULL) {
@@ -351,6 +417,11 @@ static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char 
             }
         } else if (strcmp(k, "transforms") == 0) {
             rc = compile_transforms(r, cc, kp, kv);
+        } else if (strcmp(k, "ownership") == 0) {
+            r->own = ownership_of(kv);
+            if (r->own < 0) {
+                rc = cc_err(cc, kp, "must be \"authoritative\", \"create_only\" or \"merge\"");
+            }
         } else if (strcmp(k, "default") == 0) {
             if (!json_is_string(kv)) {
                 rc = cc_err(cc, kp, "must be a string");
@@ -362,10 +433,11 @@ static int compile_rule(struct map_rule *r, const struct map_cc *cc, const char 
 
             rc = validate_constraint_set(&r->cons, k, kv, why, sizeof(why));
             if (rc == DM_ENOTFOUND) {
-                rc = cc_err(cc, kp,
-                            "unknown key (known: from, template, value, transforms, "
-                            "default, type, max_length, min_length, required, unique, "
-                            "pattern, pii, max_utf8_bytes_per_char)");
+                rc = cc_unknown(cc, kp, k,
+                                "from, template, value, transforms, default, ownership, type, "
+                                "max_length, "
+                                "min_length, required, unique, pattern, pii, "
+                                "max_utf8_bytes_per_char");
             } else if (rc == DM_ENOMEM) {
                 rc = cc_nomem(cc);
             } else if (rc != DM_OK) {
@@ -466,6 +538,7 @@ static int compile_attributes(struct map_section *s, const struct map_cc *cc, co
 {
     const char *k;
     json_t *kv;
+    int bad = DM_OK;
 
     if (!json_is_object(v)) {
         return cc_err(cc, path, "must be an object");
@@ -484,16 +557,19 @@ static int compile_attributes(struct map_section *s, const struct map_cc *cc, co
         /* counted before compiling so that a half-built rule is freed by map_free() */
         rc = compile_rule(&s->rules[s->nrules++], cc, kp, k, kv);
         free(kp);
-        if (rc != DM_OK) {
+        if (cc_go_on(cc, rc)) {
+            bad = rc;
+        } else if (rc != DM_OK) {
             return rc;
         }
     }
-    return DM_OK;
+    return bad;
 }
 
 /* Resolves a profile path named in the map: absolute as is; else relative to the map
- * file's directory, then to its parent, then to the cwd (first that exists; the first
- * candidate when none does, so that the error names it). Returns a new string or NULL. */
+ * file's directory, then to its parent, then to the cwd, then to dirmig's data directory
+ * ("profiles/okta-user.json", agent/util/datadir.h): the first that exists; the first
+ * candidate when none does, so that the error names it. Returns a new string or NULL. */
 static char *profile_resolve(const char *origin, const char *given)
 {
     const char *slash = strrchr(origin, '/');
@@ -522,6 +598,11 @@ static char *profile_resolve(const char *origin, const char *given)
     if (access(given, F_OK) == 0) {
         free(c1);
         return strdup(given);
+    }
+    c2 = datadir_find(given);
+    if (c2 != NULL) {
+        free(c1);
+        return c2;
     }
     return c1;
 }
@@ -591,6 +672,19 @@ static int section_index(struct map_section *s)
             }
         }
         (void)map_nset_add(&s->skip, r->target, 0);
+    }
+    s->named = calloc(s->nrules + 1, sizeof(*s->named));
+    if (s->named == NULL) {
+        return DM_ENOMEM;
+    }
+    for (size_t i = 0; i < s->nrules; i++) {
+        int seen = s->rules[i].drop;
+        for (size_t k = 0; k < s->nnamed && !seen; k++) {
+            seen = strcasecmp(s->named[k], s->rules[i].target) == 0;
+        }
+        if (!seen) {
+            s->named[s->nnamed++] = s->rules[i].target;
+        }
     }
     for (size_t i = 0; i < s->nexclude; i++) {
         (void)map_nset_add(&s->skip, s->exclude[i], 1);
@@ -745,11 +839,53 @@ static int compile_sources(struct map *m, const struct map_cc *cc, const char *k
     return rc;
 }
 
+/* Section "ownership": {"attr": "merge", ...}, for ruled and auto-mapped attributes. */
+static int compile_owns(struct map_section *s, const struct map_cc *cc, const char *path,
+                        const json_t *v)
+{
+    const char *k;
+    json_t *kv;
+
+    if (!json_is_object(v)) {
+        return cc_err(cc, path, "must be an object of \"attribute\": \"mode\"");
+    }
+    s->owns = calloc(json_object_size(v) ? json_object_size(v) : 1, sizeof(*s->owns));
+    if (s->owns == NULL) {
+        return cc_nomem(cc);
+    }
+    json_object_foreach ((json_t *)v, k, kv) {
+        int o = ownership_of(kv);
+        char *kp;
+        int rc;
+
+        if (o >= 0 && k[0] != '\0') {
+            s->owns[s->nowns].name = strdup(k);
+            if (s->owns[s->nowns].name == NULL) {
+                return cc_nomem(cc);
+            }
+            s->owns[s->nowns++].own = (enum map_ownership)o;
+            continue;
+        }
+        kp = path_join(path, k);
+        if (kp == NULL) {
+            return cc_nomem(cc);
+        }
+        rc = k[0] == '\0' ? cc_err(cc, kp, "empty attribute name")
+                          : cc_err(cc, kp,
+                                   "must be \"authoritative\", \"create_only\" or "
+                                   "\"merge\"");
+        free(kp);
+        return rc;
+    }
+    return DM_OK;
+}
+
 static int compile_section(struct map_section *s, const struct map_cc *cc, const char *path,
                            const json_t *v)
 {
     const char *k;
     json_t *kv;
+    int bad = DM_OK;
 
     s->auto_by_name = 1;
     if (!json_is_object(v)) {
@@ -776,21 +912,24 @@ static int compile_section(struct map_section *s, const struct map_cc *cc, const
             rc = compile_ocs(s, cc, kp, kv);
         } else if (strcmp(k, "attributes") == 0) {
             rc = compile_attributes(s, cc, kp, kv);
+        } else if (strcmp(k, "ownership") == 0) {
+            rc = compile_owns(s, cc, kp, kv);
         } else if (strcmp(k, "target_profile") == 0) {
             validate_profile_free(s->profile);
             s->profile = NULL;
             rc = load_profile(&s->profile, cc, kp, kv);
         } else {
-            rc = cc_err(cc, kp,
-                        "unknown key (known: auto, exclude, objectclasses, attributes, "
-                        "target_profile)");
+            rc = cc_unknown(cc, kp, k,
+                            "auto, exclude, objectclasses, attributes, ownership, target_profile");
         }
         free(kp);
-        if (rc != DM_OK) {
+        if (cc_go_on(cc, rc)) {
+            bad = rc;
+        } else if (rc != DM_OK) {
             return rc;
         }
     }
-    return DM_OK;
+    return bad;
 }
 
 /* "fallback": [{"source": "mail", "target": "mail"}, ...]: extra correlation rules tried in
@@ -873,7 +1012,7 @@ static int compile_key(struct map *m, const struct map_cc *cc, const char *path,
         } else if (strcmp(k, "fallback") == 0) {
             rc = compile_fallback(m, cc, kp, kv);
         } else {
-            rc = cc_err(cc, kp, "unknown key (known: source, target, fallback)");
+            rc = cc_unknown(cc, kp, k, "source, target, fallback");
         }
         free(kp);
         if (rc != DM_OK) {
@@ -886,11 +1025,20 @@ static int compile_key(struct map *m, const struct map_cc *cc, const char *path,
 int map_compile(struct map **out, const json_t *root, const char *origin, const struct jsonpos *pos,
                 const char *prefix, struct dm_err *err)
 {
-    struct map_cc cc = {origin != NULL ? origin : "map", pos, err, NULL};
+    return map_compile_all(out, root, origin, pos, prefix, NULL, err);
+}
+
+int map_compile_all(struct map **out, const json_t *root, const char *origin,
+                    const struct jsonpos *pos, const char *prefix, struct buf *errors,
+                    struct dm_err *err)
+{
+    struct map_errs col = {errors, 0};
+    struct map_cc cc = {origin != NULL ? origin : "map", pos, err, NULL,
+                        errors != NULL ? &col : NULL};
     struct map *m = calloc(1, sizeof(*m));
     const char *k;
     json_t *kv;
-    int rc = DM_OK;
+    int rc = DM_OK, bad = DM_OK;
 
     if (prefix == NULL) {
         prefix = "";
@@ -950,14 +1098,20 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
         } else if (strcmp(k, map_section_names[MAP_GROUPS]) == 0) {
             rc = compile_section(&m->sec[MAP_GROUPS], &cc, kp, kv);
         } else {
-            rc = cc_err(&cc, kp,
-                        "unknown key (known: key, users, groups, source_attributes, "
-                        "source_profile, target_profile)");
+            rc = cc_unknown(&cc, kp, k,
+                            "key, users, groups, source_attributes, source_profile, "
+                            "target_profile");
         }
         free(kp);
-        if (rc != DM_OK) {
+        if (cc_go_on(&cc, rc)) {
+            bad = rc; /* the next section or key may have problems of its own */
+        } else if (rc != DM_OK) {
             goto done;
         }
+    }
+    if (bad != DM_OK) {
+        rc = bad; /* the sections are not finished: their rules are not all there */
+        goto done;
     }
     for (size_t i = 0; i < DM_ARRAY_LEN(m->sec); i++) {
         rc = section_finish(&m->sec[i], &cc);
@@ -969,6 +1123,10 @@ int map_compile(struct map **out, const json_t *root, const char *origin, const 
     m = NULL;
     rc = DM_OK;
 done:
+    if (errors != NULL && col.n > MAP_MAX_ERRORS) {
+        int brc = buf_printf(errors, "... and %zu more in %s\n", col.n - MAP_MAX_ERRORS, cc.origin);
+        (void)brc;
+    }
     map_free(m);
     return rc;
 }
@@ -995,13 +1153,21 @@ int map_default(struct map **out, struct dm_err *err)
 
 int map_load_file(struct map **out, const char *path, struct dm_err *err)
 {
+    return map_load_file_all(out, path, NULL, err);
+}
+
+int map_load_file_all(struct map **out, const char *path, struct buf *errors, struct dm_err *err)
+{
     json_t *root = NULL;
     struct jsonpos *pos = NULL;
     int rc;
 
     rc = jsonpos_load_file(&root, &pos, path, MAP_FILE_LIMIT, err);
     if (rc == DM_OK) {
-        rc = map_compile(out, root, path, pos, "", err);
+        rc = map_compile_all(out, root, path, pos, "", errors, err);
+    } else if (errors != NULL) {
+        int brc = buf_printf(errors, "%s\n", err->msg);
+        (void)brc;
     }
     jsonpos_free(pos);
     json_decref(root);

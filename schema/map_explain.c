@@ -65,8 +65,10 @@ int map_trace_list(struct buf *b, const char *label, const struct dm_val *v, siz
     return rc == DM_OK ? buf_puts(b, "]\n") : rc;
 }
 
-/* Appends the final values of attr in dst and its problems (marking them printed). */
-static int explain_tail(struct buf *out, const struct entry *dst, const char *attr, int mask,
+/* Appends the final values of attr in dst, its ownership and its problems (marking them
+ * printed). */
+static int explain_tail(struct buf *out, const struct map *m, enum map_kind kind,
+                        const struct entry *dst, const char *attr, int mask,
                         const struct map_problem *pr, size_t np, unsigned char *printed)
 {
     const struct dm_attr *a = entry_attr(dst, attr);
@@ -82,6 +84,10 @@ static int explain_tail(struct buf *out, const struct entry *dst, const char *at
             printed[i] = 1;
             rc = buf_printf(out, "  problem %s: %s\n", pr[i].category, pr[i].msg);
         }
+    }
+    if (rc == DM_OK) {
+        rc = buf_printf(out, "  ownership: %s\n",
+                        map_ownership_name(map_attr_ownership(m, kind, attr)));
     }
     return rc;
 }
@@ -189,7 +195,7 @@ int map_explain(struct buf *out, const struct map *m, enum map_kind kind, const 
             rc = buf_puts(out, "  objectclasses table applied\n");
         }
         if (rc == DM_OK) {
-            rc = explain_tail(out, dst, sa->name, mask, pr, np, printed);
+            rc = explain_tail(out, m, kind, dst, sa->name, mask, pr, np, printed);
         }
     }
     for (size_t i = 0; i < s->nrules && rc == DM_OK; i++) {
@@ -199,7 +205,7 @@ int map_explain(struct buf *out, const struct map *m, enum map_kind kind, const 
         if (rc == DM_OK) {
             int mask = map_attr_is_pii(m, kind, r->target) || rule_reads_pii(m, kind, r);
 
-            rc = explain_tail(out, dst, r->target, mask, pr, np, printed);
+            rc = explain_tail(out, m, kind, dst, r->target, mask, pr, np, printed);
         }
     }
     for (size_t i = 0; i < np && rc == DM_OK; i++) {

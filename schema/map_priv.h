@@ -8,6 +8,7 @@
  *                         profiles, load-time checks with file:line:col
  *   schema/map_apply.c    map_apply(): one entry through a section's rules
  *   schema/map_explain.c  map_explain(): map_apply() again, with a recorder per rule
+ *   schema/map_check.c    map_check() against the constraints, map_mask() and friends
  *
  * Call order: map_compile() (or map_load_file() / map_default()) -> map_apply() and
  * map_explain() per entry, from any thread (the map is read-only) -> map_free().
@@ -80,6 +81,7 @@ struct map_rule {
     char *def; /* NULL when no default */
     size_t def_len;
     struct validate_constraint cons; /* the rule's own constraint keys */
+    int own;                         /* "ownership": enum map_ownership, -1 = not set */
 };
 
 struct map_oc {
@@ -87,8 +89,18 @@ struct map_oc {
     char *to; /* NULL: drop the class */
 };
 
+/* One "ownership" member of a section: an attribute (ruled or auto-mapped) and its mode. */
+struct map_own {
+    char *name;
+    enum map_ownership own;
+};
+
 struct map_section {
     int auto_by_name;
+    struct map_own *owns; /* section "ownership": {"attr": "merge", ...} */
+    size_t nowns;
+    const char **named; /* borrowed rule targets (not dropped): the attributes the map names */
+    size_t nnamed;
     char **exclude;
     size_t nexclude;
     struct map_oc *ocs;

@@ -1,17 +1,19 @@
 #include <config.h>
+#include "agent/util/suggest.h"
 #include "schema/transform.h"
-#include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "schema/transform_ad.h"
 
 /*
  * Transform steps of the map language (see transform.h). Each step is a plain struct after
- * transform_compile(): regexes are compiled with regcomp() once, lookup tables sorted for
- * bsearch(), date formats reduced to enums, so transform_run() is pure C per value.
+ * transform_compile(): regexes are compiled once (transform_regex.c), lookup tables sorted
+ * for bsearch(), date formats reduced to enums, so transform_run() is pure C per value.
+ * The conversions the steps call live in their own modules: dates and integers in
+ * transform_date.c, objectGUID and objectSid in transform_ad.c.
  */
 
 static const char *const op_names[] = {
@@ -96,9 +98,7 @@ void transform_clear(struct transform_step *s)
     if (s == NULL) {
         return;
     }
-    if (s->has_re) {
-        regfree(&s->re);
-    }
+    transform_regex_clear(&s->rx);
     free(s->repl);
     free(s->text);
     for (size_t i = 0; i < s->ntable; i++) {
@@ -108,7 +108,6 @@ void transform_clear(struct transform_step *s)
     free(s->table);
     free(s->set_val);
     free(s->clear_val);
-    free(s->fast);
     memset(s, 0, sizeof(*s));
 }
 
@@ -169,352 +168,15 @@ static int only_keys(const json_t *obj, const char *const *keys, size_t n, const
         for (i = 0; i < n && strcmp(keys[i], k) != 0; i++) {
         }
         if (i == n) {
+            const char *best = suggest_closest(k, keys, n);
+            if (best != NULL) {
+                return why_set(why, whylen, "%s: unknown option \"%.40s\" (did you mean \"%s\"?)",
+                               op, k, best);
+            }
             return why_set(why, whylen, "%s: unknown option \"%.40s\"", op, k);
         }
     }
     return DM_OK;
-}
-
-/* ---- a faster exact matcher for simple regexes ----
- *
- * glibc's regexec() costs microseconds per call (state sets, and a backward pass when
- * groups are asked for). Most map regexes are simple: "[^0-9+]", "^uid=([^,]+),.*$". Such a
- * pattern is compiled a second time into a list of atoms (a byte set with a quantifier
- * 1, ?, * or +), optional ^ and $, and at most 9 non-nested, unquantified groups of atoms.
- * It is used only when its match is unique at every start position: every quantified atom
- * is the last one or is followed by an unquantified atom whose set is disjoint from its own,
- * so a greedy scan finds the one match POSIX leftmost-longest would report, with the same
- * group offsets. The byte sets are taken from regcomp() itself (each 1-byte string probed),
- * so class and range semantics cannot differ. Anything else (alternation, nesting, {m,n},
- * back-references, GNU escapes, multibyte locales) keeps using regexec(). */
-
-#define FASTRE_MAX_ATOMS 32
-#define FASTRE_MAX_SCAN 4096 /* unanchored subjects longer than this use regexec() */
-
-struct fastre_atom {
-    unsigned char set[32]; /* bit b: byte b matches */
-    char q;                /* '1', '?', '*', '+' */
-};
-
-struct transform_fastre {
-    size_t natoms;
-    int bol, eol;
-    size_t ngroups;
-    size_t gs[9], ge[9]; /* group k spans atoms [gs[k], ge[k]) */
-    struct fastre_atom atoms[FASTRE_MAX_ATOMS];
-};
-
-static int fastre_in(const struct fastre_atom *a, unsigned char c)
-{
-    return (a->set[c >> 3] >> (c & 7)) & 1;
-}
-
-/* Fills a->set for a "." or "[...]" atom by probing every non-NUL byte. */
-static int fastre_probe(struct fastre_atom *a, const char *atom, size_t len)
-{
-    char pat[256];
-    regex_t re;
-
-    if (len >= sizeof(pat)) {
-        return -1;
-    }
-    memcpy(pat, atom, len);
-    pat[len] = '\0';
-    if (regcomp(&re, pat, REG_EXTENDED) != 0) {
-        return -1;
-    }
-    for (int c = 1; c < 256; c++) {
-        char subj[2] = {(char)c, '\0'};
-        regmatch_t pm[1];
-
-        if (regexec(&re, subj, 1, pm, 0) == 0 && pm[0].rm_so == 0 && pm[0].rm_eo == 1) {
-            a->set[c >> 3] = (unsigned char)(a->set[c >> 3] | (1u << (c & 7)));
-        }
-    }
-    regfree(&re);
-    return 0;
-}
-
-/* Builds the fast matcher for pattern p (already accepted by regcomp() as re), or returns
- * NULL when the pattern is outside the simple class (or on allocation failure). */
-static struct transform_fastre *fastre_compile(const char *p, const regex_t *re)
-{
-    struct transform_fastre *f;
-    size_t i = 0;
-    int ingroup = 0;
-
-    if (MB_CUR_MAX != 1) {
-        return NULL;
-    }
-    f = calloc(1, sizeof(*f));
-    if (f == NULL) {
-        return NULL;
-    }
-    if (p[0] == '^') {
-        f->bol = 1;
-        i++;
-    }
-    while (p[i] != '\0') {
-        struct fastre_atom *a;
-        unsigned char c = (unsigned char)p[i];
-
-        if (c == '$') {
-            if (p[i + 1] != '\0' || ingroup) {
-                goto no;
-            }
-            f->eol = 1;
-            break;
-        }
-        if (c == '(') {
-            if (ingroup || f->ngroups >= 9) {
-                goto no;
-            }
-            ingroup = 1;
-            f->gs[f->ngroups] = f->natoms;
-            i++;
-            continue;
-        }
-        if (c == ')') {
-            if (!ingroup || f->natoms == f->gs[f->ngroups]) {
-                goto no;
-            }
-            if (p[i + 1] == '*' || p[i + 1] == '+' || p[i + 1] == '?' || p[i + 1] == '{') {
-                goto no;
-            }
-            ingroup = 0;
-            f->ge[f->ngroups++] = f->natoms;
-            i++;
-            continue;
-        }
-        if (f->natoms >= FASTRE_MAX_ATOMS) {
-            goto no;
-        }
-        a = &f->atoms[f->natoms];
-        if (c == '.') {
-            if (fastre_probe(a, p + i, 1) != 0) {
-                goto no;
-            }
-            i++;
-        } else if (c == '[') {
-            size_t j = i + 1;
-
-            if (p[j] == '^') {
-                j++;
-            }
-            if (p[j] == ']') {
-                j++;
-            }
-            while (p[j] != '\0' && p[j] != ']') {
-                if (p[j] == '[') {
-                    goto no;
-                }
-                j++;
-            }
-            if (p[j] != ']' || fastre_probe(a, p + i, j + 1 - i) != 0) {
-                goto no;
-            }
-            i = j + 1;
-        } else if (c == '\\') {
-            unsigned char e = (unsigned char)p[i + 1];
-
-            if (e == '\0' || strchr(".[]()*+?{}|^$\\", e) == NULL) {
-                goto no;
-            }
-            a->set[e >> 3] = (unsigned char)(1u << (e & 7));
-            i += 2;
-        } else if (strchr("|{}]*+?^", c) != NULL) {
-            goto no;
-        } else {
-            a->set[c >> 3] = (unsigned char)(1u << (c & 7));
-            i++;
-        }
-        a->q = '1';
-        if (p[i] == '*' || p[i] == '+' || p[i] == '?') {
-            a->q = p[i];
-            i++;
-        }
-        if (p[i] == '*' || p[i] == '+' || p[i] == '?' || p[i] == '{') {
-            goto no;
-        }
-        f->natoms++;
-    }
-    if (ingroup || f->natoms == 0 || f->ngroups != re->re_nsub) {
-        goto no;
-    }
-    /* unique match per start: a quantified atom is last or followed by a disjoint
-     * unquantified one */
-    for (size_t k = 0; k + 1 < f->natoms; k++) {
-        if (f->atoms[k].q == '1') {
-            continue;
-        }
-        if (f->atoms[k + 1].q != '1') {
-            goto no;
-        }
-        for (size_t b = 0; b < 32; b++) {
-            if (f->atoms[k].set[b] & f->atoms[k + 1].set[b]) {
-                goto no;
-            }
-        }
-    }
-    return f;
-no:
-    free(f);
-    return NULL;
-}
-
-/* Match at start position p of s (len bytes, no NUL inside); pos[] gets atom offsets. */
-static int fastre_at(const struct transform_fastre *f, const unsigned char *s, size_t len, size_t p,
-                     size_t *pos)
-{
-    for (size_t k = 0; k < f->natoms; k++) {
-        const struct fastre_atom *a = &f->atoms[k];
-
-        pos[k] = p;
-        if (a->q == '1' || a->q == '+') {
-            if (p >= len || !fastre_in(a, s[p])) {
-                return 0;
-            }
-            p++;
-        }
-        if (a->q == '?') {
-            if (p < len && fastre_in(a, s[p])) {
-                p++;
-            }
-        } else if (a->q != '1') {
-            while (p < len && fastre_in(a, s[p])) {
-                p++;
-            }
-        }
-    }
-    pos[f->natoms] = p;
-    return !f->eol || p == len;
-}
-
-/* As regexec(re, s, ng + 1, pm, notbol ? REG_NOTBOL : 0) on the NUL-terminated s: 0 on a
- * match, REG_NOMATCH, or -1 when the subject is too long for the scan (use regexec). */
-static int fastre_exec(const struct transform_fastre *f, const char *str, size_t ng, regmatch_t *pm,
-                       int notbol)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    size_t len = strlen(str), pos[FASTRE_MAX_ATOMS + 1];
-
-    if (f->bol) {
-        if (notbol || !fastre_at(f, s, len, 0, pos)) {
-            return REG_NOMATCH;
-        }
-    } else {
-        const struct fastre_atom *a0 = &f->atoms[0];
-        int need0 = a0->q == '1' || a0->q == '+'; /* a match starts with a byte of a0 */
-        size_t p;
-
-        if (len > FASTRE_MAX_SCAN) {
-            return -1;
-        }
-        for (p = 0; p <= len; p++) {
-            if (need0 && (p == len || !fastre_in(a0, s[p]))) {
-                continue;
-            }
-            if (fastre_at(f, s, len, p, pos)) {
-                break;
-            }
-        }
-        if (p > len) {
-            return REG_NOMATCH;
-        }
-    }
-    pm[0].rm_so = (regoff_t)pos[0];
-    pm[0].rm_eo = (regoff_t)pos[f->natoms];
-    for (size_t g = 0; g < ng && g < f->ngroups; g++) {
-        pm[g + 1].rm_so = (regoff_t)pos[f->gs[g]];
-        pm[g + 1].rm_eo = (regoff_t)pos[f->ge[g]];
-    }
-    return 0;
-}
-
-static uint32_t xorshift(uint32_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 17;
-    *x ^= *x << 5;
-    return *x;
-}
-
-/* Writes into subj (room for 64 bytes + NUL) a string the atoms of f match (a random member
- * of each set, random repeat counts), then maybe changes one byte to one of alpha. */
-static void fastre_sample(char *subj, const struct transform_fastre *f, const char *alpha,
-                          size_t na, uint32_t *x)
-{
-    size_t n = 0;
-
-    for (size_t k = 0; k < f->natoms; k++) {
-        const struct fastre_atom *a = &f->atoms[k];
-        size_t reps = a->q == '1' ? 1 : a->q == '?' ? xorshift(x) % 2 : xorshift(x) % 3;
-
-        reps += a->q == '+';
-        for (size_t r = 0; r < reps && n < 64; r++) {
-            unsigned start = xorshift(x) % 255;
-
-            for (unsigned c = 0; c < 255; c++) {
-                unsigned char b = (unsigned char)(1 + (start + c) % 255);
-
-                if (fastre_in(a, b)) {
-                    subj[n++] = (char)b;
-                    break;
-                }
-            }
-        }
-    }
-    subj[n] = '\0';
-    if (n > 0 && xorshift(x) % 2) {
-        subj[xorshift(x) % n] = alpha[xorshift(x) % na];
-    }
-}
-
-/* Cross-checks f against regexec() on a few hundred short strings: random ones made of the
- * pattern's own bytes and some others, and ones shaped like the pattern (fixed
- * pseudo-random sequence). 0 when they all agree: a safety net so that a pattern the
- * parser misjudged keeps using regexec(). */
-static int fastre_selfcheck(const struct transform_fastre *f, const regex_t *re, const char *p)
-{
-    char alpha[48];
-    size_t na = 0, ng = re->re_nsub < 9 ? re->re_nsub : 9;
-    uint32_t x = 2463534242u;
-
-    for (const char *q = "a0,= \n.Z"; *q != '\0'; q++) {
-        alpha[na++] = *q;
-    }
-    for (; *p != '\0' && na < sizeof(alpha); p++) {
-        if (strchr("[]()*+?{}|^$\\", *p) == NULL) {
-            alpha[na++] = *p;
-        }
-    }
-    for (int t = 0; t < 600; t++) {
-        char subj[72];
-        size_t n;
-        regmatch_t a[10], b[10];
-        int ra, rb, notbol = (t & 7) == 7;
-
-        if (t % 2 == 0) {
-            fastre_sample(subj, f, alpha, na, &x);
-        } else {
-            n = xorshift(&x) % 13;
-            for (size_t k = 0; k < n; k++) {
-                subj[k] = alpha[xorshift(&x) % na];
-            }
-            subj[n] = '\0';
-        }
-        ra = regexec(re, subj, ng + 1, a, notbol ? REG_NOTBOL : 0);
-        rb = fastre_exec(f, subj, ng, b, notbol);
-        if ((ra == 0) != (rb == 0)) {
-            return -1;
-        }
-        for (size_t g = 0; ra == 0 && g <= ng; g++) {
-            if (a[g].rm_so != b[g].rm_so || a[g].rm_eo != b[g].rm_eo) {
-                return -1;
-            }
-        }
-    }
-    return 0;
 }
 
 static int compile_regex(struct transform_step *s, const json_t *arg, char *why, size_t whylen)
@@ -522,6 +184,7 @@ static int compile_regex(struct transform_step *s, const json_t *arg, char *why,
     static const char *const keys[] = {"match", "replace", "global"};
     const json_t *m = json_object_get(arg, "match"), *r = json_object_get(arg, "replace");
     const json_t *g = json_object_get(arg, "global");
+    char msg[256];
     int rc;
 
     if (!json_is_object(arg)) {
@@ -537,21 +200,17 @@ static int compile_regex(struct transform_step *s, const json_t *arg, char *why,
     if (g != NULL && !json_is_boolean(g)) {
         return why_set(why, whylen, "regex: \"global\" must be true or false");
     }
-    rc = regcomp(&s->re, json_string_value(m), REG_EXTENDED);
-    if (rc != 0) {
-        char msg[128];
-
-        regerror(rc, &s->re, msg, sizeof(msg));
-        return why_set(why, whylen, "regex: bad regular expression \"%.60s\": %s",
-                       json_string_value(m), msg);
+    rc = transform_regex_compile(&s->rx, json_string_value(m), msg, sizeof(msg));
+    if (rc != DM_OK) {
+        return why_set(why, whylen, "regex: %s", msg);
     }
-    s->has_re = 1;
     for (const char *p = json_string_value(r); *p != '\0'; p++) {
-        if (*p == '\\' && p[1] >= '0' && p[1] <= '9' && (size_t)(p[1] - '0') > s->re.re_nsub) {
+        if (*p == '\\' && p[1] >= '0' && p[1] <= '9' &&
+            (size_t)(p[1] - '0') > transform_regex_ngroups(&s->rx)) {
             return why_set(why, whylen,
                            "regex: replace refers to group \\%c but the "
                            "expression has %zu",
-                           p[1], s->re.re_nsub);
+                           p[1], transform_regex_ngroups(&s->rx));
         }
         if (*p == '\\' && p[1] != '\0') {
             p++;
@@ -562,11 +221,6 @@ static int compile_regex(struct transform_step *s, const json_t *arg, char *why,
         return DM_ENOMEM;
     }
     s->global = g != NULL && json_is_true(g);
-    s->fast = fastre_compile(json_string_value(m), &s->re);
-    if (s->fast != NULL && fastre_selfcheck(s->fast, &s->re, json_string_value(m)) != 0) {
-        free(s->fast);
-        s->fast = NULL;
-    }
     return DM_OK;
 }
 
@@ -733,6 +387,13 @@ int transform_compile(struct transform_step *out, const json_t *v, char *why, si
                                op_names[i], op_names[i]);
             }
         }
+        {
+            const char *best = suggest_closest(json_string_value(v), op_names, DM_NELEM(op_names));
+            if (best != NULL) {
+                return why_set(why, whylen, "unknown transform \"%.64s\" (did you mean \"%s\"?)",
+                               json_string_value(v), best);
+            }
+        }
         return why_set(why, whylen,
                        "unknown transform \"%.64s\" (known: trim, lower, upper, first, all, email, "
                        "guid, sid, filetime, generalized, regex, split, join, lookup, default, "
@@ -771,10 +432,19 @@ int transform_compile(struct transform_step *out, const json_t *v, char *why, si
             out->op = TRANSFORM_FLAG;
             rc = compile_flag(out, arg, why, whylen);
         } else {
-            rc = why_set(why, whylen,
-                         "unknown transform \"%.64s\" (with an argument: regex, split, join, "
-                         "lookup, default, date, flag)",
-                         name);
+            static const char *const with_arg[] = {"regex",   "split", "join", "lookup",
+                                                   "default", "date",  "flag"};
+            const char *best = suggest_closest(name, with_arg, DM_NELEM(with_arg));
+
+            if (best != NULL) {
+                rc = why_set(why, whylen, "unknown transform \"%.64s\" (did you mean \"%s\"?)",
+                             name, best);
+            } else {
+                rc = why_set(why, whylen,
+                             "unknown transform \"%.64s\" (with an argument: regex, split, "
+                             "join, lookup, default, date, flag)",
+                             name);
+            }
         }
     }
     if (rc == DM_ENOMEM) {
@@ -860,311 +530,7 @@ static int add_buf(struct transform_vals *l, struct buf *b)
     return vals_take(l, (unsigned char *)buf_steal(b), len);
 }
 
-/* ---- helpers ---- */
-
-int transform_guid_to_string(char out[37], const unsigned char *b, size_t n)
-{
-    if (n != 16) {
-        return DM_EINVAL;
-    }
-    /* MS-DTYP 2.3.4.2: Data1..Data3 little-endian, Data4 in byte order */
-    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[3],
-             b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-    return DM_OK;
-}
-
-int transform_sid_to_string(char *out, size_t outlen, const unsigned char *b, size_t n)
-{
-    uint64_t auth = 0;
-    size_t cnt, pos;
-    int w;
-
-    /* MS-DTYP 2.4.2.2: revision, sub-authority count (<= 15), 48-bit big-endian
-     * authority, then count little-endian uint32 */
-    if (n < 8 || b[0] != 1 || b[1] > 15 || n != 8 + 4 * (size_t)b[1]) {
-        return DM_EINVAL;
-    }
-    cnt = b[1];
-    for (int i = 2; i < 8; i++) {
-        auth = (auth << 8) | b[i];
-    }
-    if (auth < ((uint64_t)1 << 32)) {
-        w = snprintf(out, outlen, "S-%u-%" PRIu64, b[0], auth);
-    } else {
-        w = snprintf(out, outlen, "S-%u-0x%012" PRIX64, b[0], auth);
-    }
-    if (w < 0 || (size_t)w >= outlen) {
-        return DM_EINVAL;
-    }
-    pos = (size_t)w;
-    for (size_t i = 0; i < cnt; i++) {
-        const unsigned char *p = b + 8 + 4 * i;
-        uint32_t sub =
-            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-
-        w = snprintf(out + pos, outlen - pos, "-%" PRIu32, sub);
-        if (w < 0 || (size_t)w >= outlen - pos) {
-            return DM_EINVAL;
-        }
-        pos += (size_t)w;
-    }
-    return DM_OK;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    int64_t era;
-    unsigned doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = (unsigned)(z - era * 146097);
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/* n decimal digits at s[*i] into *v; -1 when not all digits. */
-static int digits(int *v, const char *s, size_t len, size_t *i, int n)
-{
-    int x = 0;
-
-    if (*i + (size_t)n > len) {
-        return -1;
-    }
-    for (int k = 0; k < n; k++) {
-        char c = s[*i + (size_t)k];
-
-        if (c < '0' || c > '9') {
-            return -1;
-        }
-        x = x * 10 + (c - '0');
-    }
-    *i += (size_t)n;
-    *v = x;
-    return 0;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-    return m == 2 && leap ? 29 : dm[m - 1];
-}
-
-static int make_time(int64_t *out, int y, int mo, int d, int h, int mi, int sec, int off_min)
-{
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60) {
-        return DM_EINVAL;
-    }
-    if (sec == 60) {
-        sec = 59; /* leap second: clamp, time_t has no room for it */
-    }
-    *out = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec -
-           (int64_t)off_min * 60;
-    return DM_OK;
-}
-
-/* Zone at s[*i]: Z, or +-HH[[:]MM] (colon allowed when iso). */
-static int parse_zone(int *off_min, const char *s, size_t len, size_t *i, int iso)
-{
-    int sign, hh = 0, mm = 0;
-
-    if (*i < len && (s[*i] == 'Z' || (iso && s[*i] == 'z'))) {
-        (*i)++;
-        *off_min = 0;
-        return 0;
-    }
-    if (*i >= len || (s[*i] != '+' && s[*i] != '-')) {
-        return -1;
-    }
-    sign = s[*i] == '-' ? -1 : 1;
-    (*i)++;
-    if (digits(&hh, s, len, i, 2) != 0 || hh > 23) {
-        return -1;
-    }
-    if (iso && *i < len && s[*i] == ':') {
-        (*i)++;
-    }
-    if (*i < len && digits(&mm, s, len, i, 2) != 0) {
-        return -1;
-    }
-    if (mm > 59) {
-        return -1;
-    }
-    *off_min = sign * (hh * 60 + mm);
-    return 0;
-}
-
-static void skip_fraction(const char *s, size_t len, size_t *i)
-{
-    if (*i < len && (s[*i] == '.' || s[*i] == ',') && *i + 1 < len && s[*i + 1] >= '0' &&
-        s[*i + 1] <= '9') {
-        (*i)++;
-        while (*i < len && s[*i] >= '0' && s[*i] <= '9') {
-            (*i)++;
-        }
-    }
-}
-
-int transform_parse_generalized(int64_t *unix_s, const char *s, size_t len)
-{
-    int y, mo, d, h, mi = 0, sec = 0, off = 0;
-    size_t i = 0;
-
-    if (digits(&y, s, len, &i, 4) || digits(&mo, s, len, &i, 2) || digits(&d, s, len, &i, 2) ||
-        digits(&h, s, len, &i, 2)) {
-        return DM_EINVAL;
-    }
-    /* RFC 4517 3.3.13: minutes and seconds optional; a fraction applies to the last
-     * field given (we keep whole seconds only, so it is dropped) */
-    if (i < len && s[i] >= '0' && s[i] <= '9') {
-        if (digits(&mi, s, len, &i, 2)) {
-            return DM_EINVAL;
-        }
-        if (i < len && s[i] >= '0' && s[i] <= '9' && digits(&sec, s, len, &i, 2)) {
-            return DM_EINVAL;
-        }
-    }
-    skip_fraction(s, len, &i);
-    if (parse_zone(&off, s, len, &i, 0) != 0 || i != len) {
-        return DM_EINVAL;
-    }
-    return make_time(unix_s, y, mo, d, h, mi, sec, off);
-}
-
-int transform_parse_iso8601(int64_t *unix_s, const char *s, size_t len)
-{
-    int y, mo, d, h = 0, mi = 0, sec = 0, off = 0;
-    size_t i = 0;
-
-    if (digits(&y, s, len, &i, 4) || i >= len || s[i++] != '-' || digits(&mo, s, len, &i, 2) ||
-        i >= len || s[i++] != '-' || digits(&d, s, len, &i, 2)) {
-        return DM_EINVAL;
-    }
-    if (i < len) {
-        if (s[i] != 'T' && s[i] != 't' && s[i] != ' ') {
-            return DM_EINVAL;
-        }
-        i++;
-        if (digits(&h, s, len, &i, 2) || i >= len || s[i++] != ':' || digits(&mi, s, len, &i, 2)) {
-            return DM_EINVAL;
-        }
-        if (i < len && s[i] == ':') {
-            i++;
-            if (digits(&sec, s, len, &i, 2)) {
-                return DM_EINVAL;
-            }
-            skip_fraction(s, len, &i);
-        }
-        if (i < len && parse_zone(&off, s, len, &i, 1) != 0) {
-            return DM_EINVAL;
-        }
-        if (i != len) {
-            return DM_EINVAL;
-        }
-    }
-    return make_time(unix_s, y, mo, d, h, mi, sec, off);
-}
-
-int transform_parse_int(int64_t *v, const char *s, size_t len)
-{
-    char tmp[32], *end = NULL;
-    long long x;
-
-    if (len == 0 || len >= sizeof(tmp)) {
-        return DM_EINVAL;
-    }
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
-    if (!((tmp[0] >= '0' && tmp[0] <= '9') ||
-          ((tmp[0] == '-' || tmp[0] == '+') && tmp[1] >= '0' && tmp[1] <= '9'))) {
-        return DM_EINVAL;
-    }
-    errno = 0;
-    x = strtoll(tmp, &end, 10);
-    if (errno != 0 || *end != '\0') {
-        return DM_EINVAL;
-    }
-    *v = (int64_t)x;
-    return DM_OK;
-}
-
-/* FILETIME: 100 ns ticks since 1601-01-01 UTC; 11644473600 s separate the epochs
- * (ldap-ad.md 2.7). */
-#define FILETIME_EPOCH_DIFF INT64_C(11644473600)
-
-int transform_parse_filetime(int64_t *unix_s, int *never, const char *s, size_t len)
-{
-    int64_t ft;
-
-    if (transform_parse_int(&ft, s, len) != DM_OK) {
-        return DM_EINVAL;
-    }
-    *never = 0;
-    if (ft == 0 || ft == INT64_MAX) {
-        /* accountExpires: 0 and 0x7FFFFFFFFFFFFFFF mean "never" */
-        *never = 1;
-        *unix_s = 0;
-        return DM_OK;
-    }
-    if (ft < 0) {
-        return DM_EINVAL;
-    }
-    *unix_s = ft / 10000000 - FILETIME_EPOCH_DIFF;
-    return DM_OK;
-}
-
-void transform_format_time(char *out, size_t outlen, int64_t unix_s, enum transform_datefmt fmt)
-{
-    int64_t days = unix_s / 86400, rem = unix_s % 86400, y;
-    unsigned m, d;
-
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    civil_from_days(days, &y, &m, &d);
-    switch (fmt) {
-    case TRANSFORM_DATE_GENERALIZED:
-        snprintf(out, outlen, "%04" PRId64 "%02u%02u%02d%02d%02dZ", y, m, d, (int)(rem / 3600),
-                 (int)(rem / 60 % 60), (int)(rem % 60));
-        break;
-    case TRANSFORM_DATE_DAY:
-        snprintf(out, outlen, "%04" PRId64 "-%02u-%02u", y, m, d);
-        break;
-    case TRANSFORM_DATE_UNIX:
-        snprintf(out, outlen, "%" PRId64, unix_s);
-        break;
-    case TRANSFORM_DATE_FILETIME:
-        snprintf(out, outlen, "%" PRId64, (unix_s + FILETIME_EPOCH_DIFF) * 10000000);
-        break;
-    case TRANSFORM_DATE_ISO8601:
-    default:
-        snprintf(out, outlen, "%04" PRId64 "-%02u-%02uT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
-                 (int)(rem / 60 % 60), (int)(rem % 60));
-        break;
-    }
-}
+/* ---- UTF-8 ---- */
 
 int transform_utf8_len(size_t *nchars, int *maxbytes, const char *s, size_t len)
 {
@@ -1277,18 +643,21 @@ static int run_email(struct transform_vals *out, const struct dm_val *v)
     size_t n, at;
 
     trim_range(p, v->len, &lo, &hi);
-    if (hi - lo >= 7 && strncasecmp((const char *)p + lo, "mailto:", 7) == 0) {
-        lo += 7;
-    }
-    if (hi - lo >= 2 && p[lo] == '<' && p[hi - 1] == '>') {
-        lo++;
-        hi--;
-    }
-    while (lo < hi && is_space(p[lo])) {
-        lo++;
-    }
-    while (hi > lo && is_space(p[hi - 1])) {
-        hi--;
+    /* "<mailto:a@b>" and "mailto:<a@b>" both: brackets, then the scheme, then brackets */
+    for (int pass = 0; pass < 2; pass++) {
+        if (hi - lo >= 2 && p[lo] == '<' && p[hi - 1] == '>') {
+            lo++;
+            hi--;
+        }
+        if (pass == 0 && hi - lo >= 7 && strncasecmp((const char *)p + lo, "mailto:", 7) == 0) {
+            lo += 7;
+        }
+        while (lo < hi && is_space(p[lo])) {
+            lo++;
+        }
+        while (hi > lo && is_space(p[hi - 1])) {
+            hi--;
+        }
     }
     n = hi - lo;
     if (n == 0) {
@@ -1340,21 +709,20 @@ static int run_regex(struct transform_vals *out, const struct transform_step *s,
 {
     regmatch_t pm[10];
     const char *subj = (const char *)v->data;
-    size_t off = 0, ng = s->re.re_nsub < 9 ? s->re.re_nsub : 9;
+    size_t off = 0, ng = transform_regex_ngroups(&s->rx);
     struct buf b;
     int rc = DM_OK, matched = 0;
 
+    if (ng > 9) {
+        ng = 9; /* \0..\9 in replace; pm has room for 10 */
+    }
     /* values are NUL-terminated; a binary value with an embedded NUL is matched only up
      * to it and the rest is kept */
     buf_init(&b, TRANSFORM_VALUE_LIMIT);
     rc = buf_append(&b, "", 0);
     while (rc == DM_OK && off <= v->len) {
-        int eflags = off > 0 ? REG_NOTBOL : 0;
-        int hit = s->fast != NULL ? fastre_exec(s->fast, subj + off, ng, pm, off > 0) : -1;
+        int hit = transform_regex_exec(&s->rx, subj + off, ng, pm, off > 0);
 
-        if (hit < 0) {
-            hit = regexec(&s->re, subj + off, ng + 1, pm, eflags);
-        }
         if (hit != 0) {
             break;
         }

@@ -1,6 +1,10 @@
 /*
- * transform.h: the value transforms of the map language, and the conversion helpers they
- * are built from (dates, AD FILETIME, objectGUID, objectSid, UTF-8 lengths).
+ * transform.h: the value transforms of the map language, and UTF-8 lengths.
+ *
+ * The steps are built from three modules usable on their own: transform_date.h (dates,
+ * AD FILETIME and integers as text; included here, the "date" step stores its formats),
+ * transform_regex.h (the regex matcher; included here, the "regex" step holds one) and
+ * transform_ad.h (objectGUID and objectSid as text).
  *
  * A transform step is compiled once from its JSON form by transform_compile() and run per
  * entry by transform_run() on a list of values, without touching JSON again. Steps chain:
@@ -49,12 +53,13 @@
 #define DM_TRANSFORM_H
 
 #include <jansson.h>
-#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "agent/util/buf.h"
 #include "agent/util/err.h"
 #include "schema/entry.h"
+#include "schema/transform_date.h"
+#include "schema/transform_regex.h"
 
 #define TRANSFORM_VALUE_LIMIT ((size_t)16 << 20) /* one produced value */
 
@@ -90,15 +95,6 @@ enum transform_op {
     TRANSFORM_FLAG,
 };
 
-/* Date formats of the "date" step. */
-enum transform_datefmt {
-    TRANSFORM_DATE_GENERALIZED = 0,
-    TRANSFORM_DATE_ISO8601,
-    TRANSFORM_DATE_FILETIME,
-    TRANSFORM_DATE_UNIX,
-    TRANSFORM_DATE_DAY, /* "date": YYYY-MM-DD (output only) */
-};
-
 struct transform_pair {
     char *key;
     size_t key_len;
@@ -106,17 +102,13 @@ struct transform_pair {
     size_t val_len;
 };
 
-struct transform_fastre;
-
 /* One compiled step. Filled by transform_compile(); freed by transform_clear(). */
 struct transform_step {
     enum transform_op op;
     /* regex */
-    regex_t re;
-    int has_re;
+    struct transform_regex rx;
     char *repl;
     int global;
-    struct transform_fastre *fast; /* a faster exact matcher for simple patterns, or NULL */
     /* split / join separator; default / lookup default value */
     char *text;
     size_t text_len;
@@ -173,30 +165,7 @@ void transform_vals_free(struct transform_vals *l);
 /* Appends a copy of len bytes (empty values are accepted; callers drop them). */
 int transform_vals_add(struct transform_vals *l, const void *data, size_t len) DM_MUST_USE;
 
-/* ---- helpers, usable on their own ---- */
-
-/* objectGUID bytes (16) -> 36-char lowercase canonical string + NUL (MS-DTYP 2.3.4.2: the
- * first three fields little-endian). DM_EINVAL when n != 16. */
-int transform_guid_to_string(char out[37], const unsigned char *b, size_t n) DM_MUST_USE;
-
-/* objectSid bytes -> "S-1-5-21-..." (MS-DTYP 2.4.2.1; authority >= 2^32 as 0x + 12 hex).
- * DM_EINVAL on a malformed SID or when out (outlen bytes) is too small (192 always fits). */
-int transform_sid_to_string(char *out, size_t outlen, const unsigned char *b, size_t n) DM_MUST_USE;
-
-/* Parsers: set *unix_s (seconds since 1970-01-01 UTC, may be negative); DM_EINVAL when s
- * (len bytes) is not in the format. */
-/* RFC 4517 3.3.13: YYYYMMDDHH[MM[SS]][(.|,)fraction](Z|+-HH[MM]); fraction dropped. */
-int transform_parse_generalized(int64_t *unix_s, const char *s, size_t len) DM_MUST_USE;
-/* ISO 8601: YYYY-MM-DD, or YYYY-MM-DDTHH:MM[:SS[.fff]](Z|+-HH[:MM]) ('t' or ' ' also
- * accepted for 'T'); a date-time without a zone is taken as UTC. */
-int transform_parse_iso8601(int64_t *unix_s, const char *s, size_t len) DM_MUST_USE;
-/* AD FILETIME decimal. *never set (and *unix_s 0) for 0 and 9223372036854775807. */
-int transform_parse_filetime(int64_t *unix_s, int *never, const char *s, size_t len) DM_MUST_USE;
-/* Decimal integer (optional sign), no trailing garbage. */
-int transform_parse_int(int64_t *v, const char *s, size_t len) DM_MUST_USE;
-
-/* Formats unix_s as fmt (not TRANSFORM_DATE_FILETIME: gives ticks) into out (>= 32 bytes). */
-void transform_format_time(char *out, size_t outlen, int64_t unix_s, enum transform_datefmt fmt);
+/* ---- UTF-8 ---- */
 
 /* Counts UTF-8 code points of s (len bytes). Returns 0 and sets *nchars and *maxbytes (the
  * longest sequence seen, 0 for an empty string); -1 when s is not valid UTF-8 (overlong,

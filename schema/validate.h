@@ -1,6 +1,8 @@
 /*
  * validate.h: constraints on mapped attributes, target/source attribute profiles, and the
- * check of a mapped entry against them.
+ * check of one attribute's values against a constraint. It knows nothing of maps: the map
+ * engine (map.h) holds constraints in its rules and applies them to a whole mapped entry
+ * with map_check().
  *
  * Constraint keys, allowed in a map rule (schema/map.h) and in a profile's attribute:
  *
@@ -13,7 +15,7 @@
  *   "min_length":  characters, >= 0
  *   "required":    true: the attribute must have at least one value
  *   "unique":      true: no two entries may share a value (checked by the agent over the
- *                  whole population; see map_unique_attrs())
+ *                  whole population)
  *   "pattern":     POSIX ERE the WHOLE value must match (anchored for you)
  *   "pii":         true: the value is masked ("***") in every log, report, explain, export
  *   "max_utf8_bytes_per_char": 1..4; 3 for Okta (no 4-byte, non-BMP characters)
@@ -39,10 +41,8 @@
 #include <jansson.h>
 #include <regex.h>
 #include <stddef.h>
-#include "agent/util/buf.h"
 #include "agent/util/err.h"
 #include "schema/entry.h"
-#include "schema/map.h"
 #include "schema/transform.h"
 
 /* Which fields of a constraint were given (merge: a rule overrides a profile per field). */
@@ -117,28 +117,5 @@ const struct validate_constraint *validate_profile_find(const struct validate_pr
  * to *list / *n (grown with realloc). */
 int validate_check_attr(struct map_problem **list, size_t *n, const struct validate_constraint *c,
                         const struct dm_attr *a) DM_MUST_USE;
-
-/* Checks a mapped entry (the output of map_apply()) against every constraint of the kind's
- * section (rule keys merged over the target profile), except uniqueness. *out is a new
- * array (NULL when *n is 0); caller frees with free(). */
-int map_check(struct map_problem **out, size_t *n, const struct map *m, enum map_kind kind,
-              const struct entry *mapped, struct dm_err *err) DM_MUST_USE;
-
-/* Target attributes with "unique": true. *out is a borrowed array of borrowed names, valid
- * while m lives; returns the count. */
-size_t map_unique_attrs(const struct map *m, enum map_kind kind, const char ***out);
-
-/* 1 when attr's values must be masked: "pii": true, or a sensitive attribute
- * (entry_is_sensitive_attr(): userPassword, unicodePwd, ...). */
-int map_attr_is_pii(const struct map *m, enum map_kind kind, const char *attr);
-
-/* value unchanged, or "***" when map_attr_is_pii(). Borrowed / static. */
-const char *map_mask(const struct map *m, enum map_kind kind, const char *attr, const char *value);
-
-/* Appends entry_dump() of e with the values of every pii attribute of the kind replaced by
- * "***" (sensitive attributes are masked by entry_dump() itself). For logs, reports and
- * exports of mapped entries. */
-int map_dump_masked(struct buf *out, const struct map *m, enum map_kind kind,
-                    const struct entry *e) DM_MUST_USE;
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * buf.h: growable byte buffer with a hard cap (STYLE O4).
+ * buf.h: growable byte buffer with a hard cap (a group can have a million members).
  *
  * struct buf { data, len, cap_limit }: append bytes or printf output; every append fails
  * with DM_ELIMIT once len would pass the cap given to buf_init(), so a hostile or huge

@@ -15,6 +15,7 @@ static const char *const rc_names[DM__LAST] = {
     [DM_ESCHEMA] = "schema violation",
     [DM_ELIMIT] = "limit exceeded",
     [DM_EINTERNAL] = "internal error",
+    [DM_ECONFIG] = "configuration does not match",
 };
 
 static const char *const rc_cats[DM__LAST] = {
@@ -28,6 +29,7 @@ static const char *const rc_cats[DM__LAST] = {
     [DM_ESCHEMA] = "schema",
     [DM_ELIMIT] = "limit",
     [DM_EINTERNAL] = "internal",
+    [DM_ECONFIG] = "config",
 };
 
 int dm_err_set(struct dm_err *err, enum dm_rc rc, const char *fmt, ...)

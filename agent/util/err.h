@@ -4,7 +4,7 @@
  * Every fallible function returns an int holding an enum dm_rc (0 = DM_OK) and takes a
  * `struct dm_err *err` as its last argument, filled on failure with where it happened
  * (entry DN, attribute, or file:line:col in msg) and the server's raw LDAP code.
- * Callers propagate the callee's rc and never overwrite err (STYLE E5). A specific code
+ * Callers propagate the callee's rc and never overwrite err. A specific code
  * exists only where callers branch: DM_EAUTH never retries, DM_EUNAVAIL may retry.
  * The enum is append-only; dm_strerror() has a string for every code below DM__LAST.
  * Messages never contain a password, hash, token or pii value.
@@ -26,6 +26,8 @@ enum dm_rc {
     DM_ESCHEMA,   /* the target's schema refused the data */
     DM_ELIMIT,    /* a size, time or safety limit was hit */
     DM_EINTERNAL, /* anything else; msg says what */
+    DM_ECONFIG,   /* the configuration does not fit what it meets (a journal that belongs to
+                   * another target, ...): fix the config or rebind, do not retry */
     DM__LAST      /* append above only */
 };
 

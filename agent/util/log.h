@@ -1,5 +1,5 @@
 /*
- * log.h: the one logging module (STYLE G1-G5).
+ * log.h: the one logging module.
  *
  * Call log_init() once from main(); then log_err/warn/info/debug from anywhere. Lines go
  * to stderr (human form, "dirmig: level: [run N] msg (dn=...)") or, in JSON mode, as JSON

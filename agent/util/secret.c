@@ -34,6 +34,33 @@ int secret_from_mem(struct secret **out, const void *data, size_t len, struct dm
     return DM_OK;
 }
 
+/* The checks a secret file must pass before it is read: a regular file that group and
+ * others cannot access. */
+static int check_mode(const struct stat *st, const char *file, struct dm_err *err)
+{
+    if (!S_ISREG(st->st_mode)) {
+        return dm_err_set(err, DM_EINVAL, "%s: secret file is not a regular file", file);
+    }
+    if (st->st_mode & (S_IRWXG | S_IRWXO)) {
+        return dm_err_set(err, DM_EINVAL,
+                          "%s: secret file is accessible by group or others (mode %03o); "
+                          "chmod 600 it",
+                          file, (unsigned)(st->st_mode & 0777));
+    }
+    return DM_OK;
+}
+
+int secret_check_file(const char *file, struct dm_err *err)
+{
+    struct stat st;
+
+    if (stat(file, &st) != 0) {
+        return dm_err_set(err, errno == ENOENT ? DM_ENOTFOUND : DM_EINVAL,
+                          "%s: cannot open secret file: %s", file, strerror(errno));
+    }
+    return check_mode(&st, file, err);
+}
+
 static int load_file(struct secret **out, const char *file, struct dm_err *err)
 {
     char buf[SECRET_MAX + 1];
@@ -46,16 +73,14 @@ static int load_file(struct secret **out, const char *file, struct dm_err *err)
     if (fd < 0) {
         return dm_err_set(err, DM_EINVAL, "%s: cannot open secret file: %s", file, strerror(errno));
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fd, &st) != 0) {
         close(fd);
-        return dm_err_set(err, DM_EINVAL, "%s: secret file is not a regular file", file);
+        return dm_err_set(err, DM_EINVAL, "%s: cannot stat secret file: %s", file, strerror(errno));
     }
-    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    rc = check_mode(&st, file, err);
+    if (rc != DM_OK) {
         close(fd);
-        return dm_err_set(err, DM_EINVAL,
-                          "%s: secret file is accessible by group or others (mode %03o); "
-                          "chmod 600 it",
-                          file, (unsigned)(st.st_mode & 0777));
+        return rc;
     }
     while (len < sizeof(buf) && (n = read(fd, buf + len, sizeof(buf) - len)) > 0) {
         len += (size_t)n;

@@ -1,5 +1,5 @@
 /*
- * secret.h: passwords, tokens and shared secrets (STYLE O6, G4).
+ * secret.h: passwords, tokens and shared secrets.
  *
  * A secret is loaded from a file (`*_file` config keys) or an environment variable
  * (`*_env`), never from argv. A file readable or writable by group/others is refused.
@@ -20,6 +20,11 @@ struct secret;
  * is an error (DM_EINVAL): dirmig never binds with an empty password. */
 int secret_load(struct secret **out, const char *file, const char *env,
                 struct dm_err *err) DM_MUST_USE;
+
+/* Checks a secret file without reading it: DM_OK when it is a regular file that group
+ * and others cannot access, DM_ENOTFOUND when it does not exist, DM_EINVAL otherwise (err
+ * says why). For `dirmig check --offline`. */
+int secret_check_file(const char *file, struct dm_err *err) DM_MUST_USE;
 
 /* Copies len bytes (for tests and for values received on the wire). */
 int secret_from_mem(struct secret **out, const void *data, size_t len,

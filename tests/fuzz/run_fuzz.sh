@@ -23,7 +23,8 @@ cp "$top_srcdir"/tests/fuzz/corpus/* "$work/corpus/" 2> /dev/null || true
     "$top_srcdir/agent/hook_core.c" "$top_srcdir/agent/hook_guard.c" \
     "$top_srcdir/connectors/ldap_verify.c" "$top_srcdir/connectors/ldap_common.c" \
     "$top_srcdir/connectors/ad.c" "$top_srcdir/schema/entry.c" "$top_srcdir/schema/cred.c" \
-    "$top_srcdir/schema/dn.c" "$top_srcdir/schema/transform.c" \
+    "$top_srcdir/schema/dn.c" "$top_srcdir/schema/transform_date.c" \
+    "$top_srcdir/schema/transform_ad.c" \
     "$top_srcdir"/agent/util/err.c "$top_srcdir"/agent/util/log.c \
     "$top_srcdir"/agent/util/buf.c "$top_srcdir"/agent/util/secret.c \
     -ljansson -lldap -llber -lsasl2 -lcrypto -lcrypt -largon2 -lpthread

@@ -2,7 +2,7 @@
 #
 # Source this file from bash with TESTDIR set (tests/intg/lib.sh does that). Everything
 # lives in $TESTDIR/samba (smb.conf, sam.ldb, TLS material, pid, logs): nothing under
-# /etc/samba, /var/lib/samba or /run/samba is read or written (contracts/ldap-ad.md §5).
+# /etc/samba, /var/lib/samba or /run/samba is read or written.
 #
 #   samba_provision          provisions the domain EXAMPLE.TEST (DC=example,DC=test) with a
 #                            random Administrator password; the DC is not running yet

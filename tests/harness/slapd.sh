@@ -22,18 +22,34 @@
 #       interval): the policy cn=default,ou=policies,SUFFIX is added after the start and is
 #       the default policy (ppolicy_use_lockout: a locked bind says so). The rootdn bypasses
 #       the policy. Exports NAME_POLICY_DN.
+#       With `syncprov` the database gets the syncprov overlay (RFC 4533 content
+#       synchronisation, slapo-syncprov(5): module syncprov, entryCSN and entryUUID
+#       indexed) with a session log of 10000 operations, so that a refreshOnly search
+#       with a cookie names the deleted entries; `syncprov_log=N` sets the session log
+#       size, and N = 0 leaves it out, so the server answers with a present phase (the
+#       UUIDs of every unchanged entry) instead. The session log lives in memory only: a
+#       restarted instance answers the first cookie from before with a present phase.
+#       With `dbconf=FILE`, the lines of FILE are appended to the database section of
+#       slapd.conf (access rules, limits, more indexes); edit NAME/slapd.conf and
+#       slapd_restart to change them later.
 #   slapd_stop NAME        SIGTERM, wait (bounded), then SIGKILL
 #   slapd_kill NAME        SIGKILL at once
 #   slapd_restart NAME     stop and start again on the same ports with the same database
+#   slapd_reload NAME LDIF stop, replace the database by LDIF (slapadd -q), start again on the
+#                          same ports with the same rootdn password (another database, or a
+#                          restored backup, behind the same URI)
+#   slapd_dump NAME OUT    slapcat of the instance's database (operational attributes
+#                          included: entryUUID, entryCSN, contextCSN) into OUT
 #   slapd_stop_all         stops every instance under $TESTDIR
 #   free_port              prints a free TCP port on 127.0.0.1
 #   slapd_count NAME BASE [FILTER]   prints the number of entries (rootdn, subtree)
 #   slapd_search NAME ARGS...        ldapsearch -LLL as rootdn against NAME (ARGS appended)
 #
-# Tools can be overridden: SLAPD SLAPADD SLAPPASSWD LDAPSEARCH PYTHON3 OPENSSL.
+# Tools can be overridden: SLAPD SLAPADD SLAPCAT SLAPPASSWD LDAPSEARCH PYTHON3 OPENSSL.
 
 : "${SLAPD:=/usr/sbin/slapd}"
 : "${SLAPADD:=/usr/sbin/slapadd}"
+: "${SLAPCAT:=/usr/sbin/slapcat}"
 : "${SLAPPASSWD:=$(command -v slappasswd 2>/dev/null || echo /usr/sbin/slappasswd)}"
 : "${LDAPSEARCH:=ldapsearch}"
 : "${PYTHON3:=python3}"
@@ -121,7 +137,7 @@ _slapd_tls_material() {
 }
 
 _slapd_write_conf() {
-    local name=$1 suffix=$2 dir=$3 hash=$4 nosync=$5 tls=$6 external=$7 ppolicy=${8:-0}
+    local name=$1 suffix=$2 dir=$3 hash=$4 nosync=$5 tls=$6 external=$7 synclog=$8 ppolicy=${9:-0}
     {
         local s
         for s in core cosine nis inetorgperson; do
@@ -134,7 +150,8 @@ _slapd_write_conf() {
         echo "moduleload pw-sha2"
         [ -e "$SLAPD_MODULE_DIR/pw-pbkdf2.so" ] && echo "moduleload pw-pbkdf2"
         echo "moduleload argon2"
-        [ "$ppolicy" -gt 0 ] && echo "moduleload ppolicy"
+        if [ -n "$synclog" ]; then echo "moduleload syncprov"; fi
+        if [ "$ppolicy" -gt 0 ]; then echo "moduleload ppolicy"; fi
         if [ "$tls" = 1 ]; then
             echo "TLSCACertificateFile $TESTDIR/ca.pem"
             echo "TLSCertificateFile $TESTDIR/tls/server.pem"
@@ -152,7 +169,15 @@ _slapd_write_conf() {
         [ "$nosync" = 1 ] && echo "dbnosync"
         echo "index objectClass eq"
         echo "index uid,cn eq"
-        echo "index entryUUID eq"
+        if [ -n "$synclog" ]; then
+            # slapo-syncprov(5): entryCSN and entryUUID must be indexed (eq)
+            echo "index entryCSN eq"
+            echo "index entryUUID eq"
+            echo "overlay syncprov"
+            if [ "$synclog" != 0 ]; then echo "syncprov-sessionlog $synclog"; fi
+        else
+            echo "index entryUUID eq"
+        fi
         if [ "$ppolicy" -gt 0 ]; then
             echo "overlay ppolicy"
             echo "ppolicy_default \"cn=default,ou=policies,$suffix\""
@@ -233,7 +258,7 @@ slapd_start() {
     local name=$1 suffix=$2 ldif=${3:-}
     shift 3 2>/dev/null || shift $#
     _slapd_check_name "$name" || return 1
-    local nosync=0 tls=0 external=0 online=0 stats=0 ppolicy=0 opt
+    local nosync=0 tls=0 external=0 online=0 stats=0 synclog="" dbconf="" ppolicy=0 opt
     for opt in "$@"; do
         case "$opt" in
         dbnosync) nosync=1 ;;
@@ -241,6 +266,12 @@ slapd_start() {
         external) external=1 ;;
         online) online=1 ;;
         stats) stats=1 ;;
+        syncprov) synclog=10000 ;;
+        syncprov_log=*)
+            synclog=${opt#syncprov_log=}
+            case "$synclog" in '' | *[!0-9]*) _slapd_die "bad option '$opt'"; return 1 ;; esac
+            ;;
+        dbconf=?*) dbconf=${opt#dbconf=} ;;
         ppolicy=[1-9]*) ppolicy=${opt#ppolicy=} ;;
         *) _slapd_die "unknown option '$opt'"; return 1 ;;
         esac
@@ -260,8 +291,11 @@ slapd_start() {
         _slapd_tls_material || return 1
         free_port > "$dir/tlsport" || return 1
     fi
-    _slapd_write_conf "$name" "$suffix" "$dir" "$hash" "$nosync" "$tls" "$external" "$ppolicy" ||
-        return 1
+    _slapd_write_conf "$name" "$suffix" "$dir" "$hash" "$nosync" "$tls" "$external" "$synclog" \
+        "$ppolicy" || return 1
+    if [ -n "$dbconf" ]; then
+        cat "$dbconf" >> "$dir/slapd.conf" || return 1
+    fi
     if [ -n "$ldif" ] && [ "$ldif" != "-" ] && [ "$online" = 0 ]; then
         if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" > "$dir/slapadd.log" 2>&1; then
             tail -n 20 "$dir/slapadd.log" >&2
@@ -337,6 +371,28 @@ slapd_restart() {
     slapd_stop "$name"
     _slapd_launch "$name" || return 1
     _slapd_export "$name"
+}
+
+slapd_reload() {
+    local name=$1 ldif=$2 dir="$TESTDIR/$1"
+    _slapd_check_name "$name" || return 1
+    [ -f "$dir/slapd.conf" ] || { _slapd_die "no instance $name"; return 1; }
+    slapd_stop "$name"
+    rm -rf "$dir/db" && mkdir -p "$dir/db" || return 1
+    if ! "$SLAPADD" -q -f "$dir/slapd.conf" -l "$ldif" > "$dir/slapadd.log" 2>&1; then
+        tail -n 20 "$dir/slapadd.log" >&2
+        _slapd_die "slapadd of $ldif into $name failed"
+        return 1
+    fi
+    _slapd_launch "$name" || return 1
+    _slapd_export "$name"
+}
+
+slapd_dump() {
+    local name=$1 out=$2 dir="$TESTDIR/$1"
+    [ -f "$dir/slapd.conf" ] || { _slapd_die "no instance $name"; return 1; }
+    "$SLAPCAT" -f "$dir/slapd.conf" -l "$out" > "$dir/slapcat.log" 2>&1 ||
+        { tail -n 20 "$dir/slapcat.log" >&2; _slapd_die "slapcat of $name failed"; return 1; }
 }
 
 slapd_stop_all() {

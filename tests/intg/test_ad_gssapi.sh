@@ -63,14 +63,16 @@ adconfig() {
 adconfig "$WORK/plain.json" "$SAMBA_URI" log.level=debug
 dm check1 -c "$WORK/plain.json" check
 expect_rc 0 check1 "dirmig check (GSSAPI over ldap://)"
-grep -q "^  bound as: u0001@EXAMPLE.TEST" "$WORK/check1.err" ||
-    { cat "$WORK/check1.err" >&2; fail "check1: the ticket's identity is not shown"; }
+grep -q "^  bound as: u0001@EXAMPLE.TEST" "$WORK/check1.out" ||
+    { cat "$WORK/check1.out" >&2; fail "check1: the ticket's identity is not shown"; }
 grep -q "mech=GSSAPI, nocanon, sign+seal" "$WORK/plain.log" || fail "check1: no GSSAPI bind logged"
 adconfig "$WORK/tls.json" "$SAMBA_LDAPS_URI"
 dm check2 -c "$WORK/tls.json" check
 expect_rc 0 check2 "dirmig check (GSSAPI over ldaps://)"
-grep -q "^  bound as: u0001@EXAMPLE.TEST" "$WORK/check2.err" ||
-    { cat "$WORK/check2.err" >&2; fail "check2: the ticket's identity is not shown"; }
+grep -q "^  bound as: u0001@EXAMPLE.TEST" "$WORK/check2.out" ||
+    { cat "$WORK/check2.out" >&2; fail "check2: the ticket's identity is not shown"; }
+grep -q "^  TLS: in use (ldaps://" "$WORK/check2.out" ||
+    { cat "$WORK/check2.out" >&2; fail "check2: TLS in use is not shown"; }
 klist > "$WORK/klist.out" 2>&1
 grep -q 'ldap/127.0.0.1@EXAMPLE.TEST' "$WORK/klist.out" ||
     { cat "$WORK/klist.out" >&2; fail "no service ticket for ldap/127.0.0.1 (URI host as given)"; }

@@ -228,9 +228,19 @@ mkconfig "$WORK/ad-okta.json" - - source.uri="$SAMBA_URI" source.base="$AD_BASE"
     target.base=- target.bind_dn=- target.bind_pw_file=- target.type=okta \
     target.uri="http://127.0.0.1:$OKTA_PORT" target.token_file="$SECRETS/token" \
     map='{"file": "'"$top_srcdir/schema/maps/ad-to-okta.json"'"}'
+# check tells the truth about the DC: StartTLS in use, the account bound (AD offers no
+# who-am-I; the rootDSE's tokenGroups name it), the bases, an Okta target without a base
 dm adcheck -c "$WORK/ad-okta.json" check
-grep -q "uri: ldap://127.0.0.1 (StartTLS" "$WORK/adcheck.err" ||
-    fail "the DC is not read over StartTLS: $(grep 'uri:' "$WORK/adcheck.err")"
+expect_rc 0 adcheck "check AD -> Okta"
+grep -q "^  TLS: in use (StartTLS" "$WORK/adcheck.out" ||
+    fail "the DC is not read over StartTLS: $(grep 'TLS:' "$WORK/adcheck.out")"
+grep -qF "  bound as: $SAMBA_ADMIN_DN (from the rootDSE tokenGroups)" "$WORK/adcheck.out" ||
+    fail "check does not name the bound account: $(grep 'bound as' "$WORK/adcheck.out")"
+grep -qF "  users base $AD_PEOPLE: exists" "$WORK/adcheck.out" ||
+    fail "check does not confirm the users base: $(cat "$WORK/adcheck.out")"
+! grep -q "(null)" "$WORK/adcheck.out" || fail "check prints (null): $(grep -F '(null)' "$WORK/adcheck.out")"
+grep -q "^target: http://127.0.0.1:$OKTA_PORT (okta)" "$WORK/adcheck.out" ||
+    fail "no target line: $(cat "$WORK/adcheck.out")"
 dm adokta -c "$WORK/ad-okta.json" --json run
 [ "$DM_RC" = 0 ] || { tail -5 "$WORK/adokta.err" >&2; fail "AD -> Okta run: exit $DM_RC"; }
 curl -s "http://127.0.0.1:$OKTA_PORT/test/dump" > "$WORK/adokta.dump"
@@ -253,11 +263,14 @@ print("%d users, all with the hook; %d groups, %d memberships" % (len(users), d[
 ADOKTAEOF
     fail "AD -> Okta target is wrong"
 log "AD -> Okta: $(cat "$WORK/adokta.sum")"
-for u in u0001 u0003; do
-    r=$(curl -s -X POST -d '{"login": "'$u'@example.test", "password": "x"}' \
-        "http://127.0.0.1:$OKTA_PORT/test/signin")
-    case $r in *NEEDS_HOOK*) ;; *) fail "$u at the target: $r, want NEEDS_HOOK" ;; esac
-done
+# u0001 signs in through the hook; u0003, disabled in AD, arrives deactivated and does not
+# sign in at all (Okta signs in only ACTIVE users), not even through the hook
+r=$(curl -s -X POST -d '{"login": "u0001@example.test", "password": "x"}' \
+    "http://127.0.0.1:$OKTA_PORT/test/signin")
+case $r in *NEEDS_HOOK*) ;; *) fail "u0001 at the target: $r, want NEEDS_HOOK" ;; esac
+r=$(curl -s -X POST -d '{"login": "u0003@example.test", "password": "x"}' \
+    "http://127.0.0.1:$OKTA_PORT/test/signin")
+case $r in *NOT_ACTIVE*DEPROVISIONED*) ;; *) fail "u0003 at the target: $r, want NOT_ACTIVE" ;; esac
 
 # ---- the DC's old-password window ----
 # Every fixture password was set when the DC was provisioned: the window must be shorter

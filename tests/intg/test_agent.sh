@@ -179,8 +179,8 @@ now=$(date +%s)
 [ "$due" -ge $((now - 1)) ] && [ "$due" -le $((now + INTERVAL + 2)) ] ||
     fail "agent.next_due $due is not within the interval of now ($now)"
 dm status_txt -c "$WORK/agent.json" status
-grep -q 'last scheduled run: [0-9]* done at' "$WORK/status_txt.err" || fail "status: no last run"
-grep -q 'next scheduled run: ' "$WORK/status_txt.err" || fail "status: no next run"
+grep -q 'last scheduled run: [0-9]* done at' "$WORK/status_txt.out" || fail "status: no last run"
+grep -q 'next scheduled run: ' "$WORK/status_txt.out" || fail "status: no next run"
 log "status shows the last scheduled run and the next due time"
 
 # ---- a failing target: runs fail, are logged, back off, and recover ----
@@ -229,7 +229,7 @@ wait_for "runs to go on after a broken reload" $((2 * INTERVAL + SLACK)) \
 log "broken configs rejected, agent kept serving and running"
 
 # ---- a valid change after SIGHUP takes effect: new hook secret, interval 30 s ----
-HOOK_SECRET2="Bearer hook2-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+HOOK_SECRET2="Bearer hook2-$(head -c 27 /dev/urandom | base64 | tr -d '/+=')"
 write_secret "$SECRETS/hook2.secret" "$HOOK_SECRET2"
 printf 'Authorization: %s\n' "$HOOK_SECRET2" > "$SECRETS/auth2.hdr"
 agent_config "$WORK/agent.json" "hook.secret_file=$SECRETS/hook2.secret" \
@@ -255,6 +255,43 @@ now=$(date +%s)
 [ "$due" -ge $((now + 25)) ] && [ "$due" -le $((now + 32)) ] ||
     fail "after the reload agent.next_due is $due, want now + 30 s ($now)"
 log "valid reload: new secret in force (old one 401), next run 30 s later"
+
+# ---- a blocked scheduled run: status and the log say why; no retry before the interval ----
+agent_config "$WORK/agent.json" "hook.secret_file=$SECRETS/hook2.secret" "reconcile.interval_s=2" \
+    "source.users.base=ou=nosuch,$SUFFIX"
+kill -HUP "$AGENT_PID"
+wait_for "the 2 s schedule" 10 reloaded 2
+blocked_runs() {
+    grep -c 'is blocked (no disable or delete made)' "$WORK/agent.log"
+}
+blocked_over() {
+    [ "$(blocked_runs)" -gt "$1" ]
+}
+wait_for "a blocked scheduled run" $((2 * INTERVAL + 4 + SLACK)) blocked_over 0
+b0=$(blocked_runs)
+sleep 5
+b1=$(blocked_runs)
+[ $((b1 - b0)) -le 3 ] || fail "$((b1 - b0)) blocked runs in 5 s with a 2 s interval: retries spin"
+dm status_b -c "$WORK/agent.json" --json status
+expect_json "$WORK/status_b.out" agent.last_status blocked
+json_get "$WORK/status_b.out" blocked.reason | grep -q "did not complete" ||
+    fail "status --json does not show why the run is blocked: $(cat "$WORK/status_b.out")"
+dm status_bt -c "$WORK/agent.json" status
+grep -q '^BLOCKED: run [0-9]* made no disable or delete' "$WORK/status_bt.out" ||
+    fail "status does not show the block"
+grep -q 'last scheduled run: [0-9]* blocked at .*(blocked: ' "$WORK/status_bt.out" ||
+    fail "status does not show the agent's blocked run"
+[ "$(runs_query "select count(*) from runs where status = 'blocked'")" -ge 1 ] ||
+    fail "no run journaled as blocked"
+log "blocked scheduled runs: $((b1 - b0)) in 5 s (interval 2 s), status shows why"
+agent_config "$WORK/agent.json" "hook.secret_file=$SECRETS/hook2.secret" \
+    "reconcile.interval_s=30" "reconcile.jitter_s=1"
+r30=$(grep -c "configuration reloaded: hook, a run every 30 s" "$WORK/agent.log")
+kill -HUP "$AGENT_PID"
+reloaded30_over() {
+    [ "$(grep -c "configuration reloaded: hook, a run every 30 s" "$WORK/agent.log")" -gt "$1" ]
+}
+wait_for "the 30 s schedule again" 10 reloaded30_over "$r30"
 
 # ---- SIGTERM during a run: exits 0 within a few seconds, no run left 'running' ----
 # A bulk of new source users makes the next run long enough to be interrupted.

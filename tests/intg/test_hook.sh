@@ -265,7 +265,7 @@ dm status -c "$WORK/hook.json" --json status
 expect_rc 0 status "dirmig status"
 expect_json "$WORK/status.out" passwords.verified 3 passwords.hook_created 0
 dm status_txt -c "$WORK/hook.json" status
-grep -q 'verified' "$WORK/status_txt.err" || fail "status text has no hook line"
+grep -q 'verified' "$WORK/status_txt.out" || fail "status text has no hook line"
 dm report -c "$WORK/hook.json" --json report
 expect_rc 0 report "dirmig report"
 expect_json "$WORK/report.out" verified 3 days.0.verified 3

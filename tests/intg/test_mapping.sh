@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_mapping.sh (issue 3): dirmig mapping between two real slapd directories with planted
+# test_mapping.sh: dirmig mapping between two real slapd directories with planted
 # matches, source-only, target-only and ambiguous users reports each exactly, by the map's
 # key (uid) and its fallback rule (mail).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"

@@ -10,6 +10,8 @@
 #     outcome ("locked"), never as cleartext;
 #   - run into the Okta-style target creates them without credentials and STAGED: none signs
 #     in with "*", "" or its stored value, none is a hook user; the real users sign in;
+#   - the Auth0 and SCIM targets count them as "locked" too and create them without a password
+#     (Auth0: no custom_password_hash, never left to its lazy migration; SCIM: no password);
 #   - LDAP -> LDAP carries the values byte-exact (the target refuses and accepts what the
 #     source did);
 #   - the hook answers UNVERIFIED for such an account without a bind, even with a password
@@ -67,7 +69,7 @@ for u in alice bob canary; do
     ! grep -E "uid=$u,ou=people.*locked_password" "$WORK/validation.csv" > /dev/null ||
         fail "validate reports $u, who has a real password"
 done
-grep -q "locked_password" "$WORK/validate.err" || fail "the validate summary has no locked_password"
+grep -q "locked_password" "$WORK/validate.out" || fail "the validate summary has no locked_password"
 
 dm plan -c "$WORK/okta.json" --json plan
 expect_rc 0 plan "plan"
@@ -80,8 +82,8 @@ assert by.get(("SSHA", "import")) == 1 and by.get(("CLEARTEXT", "import")) == 2,
 assert not any(o == "hook" for (_, o) in by), by   # a placeholder never goes to the hook
 PYEOF
 dm plan_txt -c "$WORK/okta.json" plan
-grep -E "locked, no password .* $NLOCKED: LOCKED $NLOCKED" "$WORK/plan_txt.err" > /dev/null ||
-    fail "the plan text does not show the locked accounts: $(grep -A4 'by scheme' "$WORK/plan_txt.err")"
+grep -E "locked, no password .* $NLOCKED: LOCKED $NLOCKED" "$WORK/plan_txt.out" > /dev/null ||
+    fail "the plan text does not show the locked accounts: $(grep -A4 'by scheme' "$WORK/plan_txt.out")"
 
 # ---- run into the Okta-style target ----
 dm run -c "$WORK/okta.json" --json run
@@ -125,6 +127,87 @@ print("%d locked accounts: STAGED, no credential, no sign-in" % len(locked))
 PYEOF
     fail "a locked account is usable at the Okta-style target"
 log "Okta-style target: $NLOCKED locked accounts created STAGED without a password; real users sign in"
+
+# ---- Auth0 and SCIM targets: the same values, by each connector's own table ----
+# plan counts them as "locked" (never the hook or an import); run creates them without a
+# password (Auth0: imported without custom_password_hash, so its custom database, and the
+# hook, is never asked for them; SCIM: no "password"); none signs in with "*", "" or its
+# stored value; the real users do (or are left to the hook).
+. "$(dirname "$0")/scim_lib.sh"
+A0_CONN=con_Nis0Locked0Test0
+write_secret "$SECRETS/auth0.token" "auth0-nis-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+"$PYTHON3" "$top_srcdir/tests/auth0/auth0_server.py" --port 0 --token-file "$SECRETS/auth0.token" \
+    --connection-id "$A0_CONN" > "$WORK/a0srv.out" 2> "$WORK/a0srv.err" &
+DM_BG_PIDS="$DM_BG_PIDS $!"
+A0_PORT=$(_wait_ready "$WORK/a0srv.out")
+[ -n "$A0_PORT" ] || fail "auth0_server.py did not start: $(cat "$WORK/a0srv.err")"
+mkconfig "$WORK/a0.json" SRC - "target.base=-" "target.bind_dn=-" "target.bind_pw_file=-" \
+    "target.type=auth0" "target.uri=http://127.0.0.1:$A0_PORT" \
+    "target.token_file=$SECRETS/auth0.token" "target.connection_id=$A0_CONN" \
+    "target.poll_interval_ms=100" "map={\"file\": \"$top_srcdir/schema/maps/inetorgperson-to-auth0.json\"}"
+start_scim SCIM
+register_secret "$(cat "$SECRETS/scim.token")"
+mkconfig "$WORK/scim.json" SRC - "target.base=-" "target.bind_dn=-" "target.bind_pw_file=-" \
+    "target.type=scim" "target.uri=http://127.0.0.1:$SCIM_PORT/scim" \
+    "target.token_file=$SECRETS/scim.token" \
+    "map={\"file\": \"$top_srcdir/schema/maps/inetorgperson-to-scim.json\"}"
+for t in a0 scim; do
+    dm "${t}plan" -c "$WORK/$t.json" --json plan
+    expect_rc 0 "${t}plan" "plan ($t)"
+    dm "${t}run" -c "$WORK/$t.json" --json run
+    expect_rc 0 "${t}run" "run ($t)"
+done
+"$PYTHON3" - "$WORK" "$NLOCKED" "$A0_PORT" "$(cat "$SECRETS/auth0.token")" "$SCIM_SERVER_PORT" \
+    "$(cat "$SECRETS/scim.token")" "$SECRETS/alice.pw" "$PW_BOB" $LOCKED << 'PYEOF' ||
+import json, sys, urllib.request
+work, nlocked, a0port, a0tok, scport, sctok, alice_pw_file, bob_pw = sys.argv[1:9]
+locked, nlocked = sys.argv[9:], int(nlocked)
+alice = open(alice_pw_file).read()
+stored = {"root": "*", "sysadm": "*", "daemon": "!", "neverset": "!!",
+          "lockedhash": "!!$6$Ws8Q0Ecj$nis.fixture.locked.shadow.hash", "shadowed": "x",
+          "lk": "*LK*", "np": "NP", "cryptstar": "{CRYPT}*",
+          "cryptbang": "{CRYPT}!$1$nisfixt$locked.md5crypt.hash", "emptypw": ""}
+def last(f):
+    return json.loads(open("%s/%s.out" % (work, f)).read().strip().splitlines()[-1])
+def post(port, tok, body):
+    req = urllib.request.Request("http://127.0.0.1:%s/test/signin" % port, method="POST",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Authorization": "Bearer " + tok,
+                                          "Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+bad = []
+for t in ("a0", "scim"):
+    p, r = last(t + "plan"), last(t + "run")
+    by = {(c["scheme"], c["outcome"]): c["users"] for c in p["passwords"]}
+    if by.get(("LOCKED", "locked")) != nlocked or any(s == "LOCKED" and o != "locked" for (s, o) in by):
+        bad.append("%s plan: %s" % (t, by))
+    if r["users"]["created"] != nlocked + 3 or r["users"]["failed"] != 0:
+        bad.append("%s run: %s" % (t, r["users"]))
+    # Auth0: nobody is left to the lazy migration; SCIM: only alice ({SSHA}) uses the hook
+    want_hook = 0 if t == "a0" else 1
+    if r["created_with_hook"] != want_hook or r.get("lazy_migration", 0) != 0:
+        bad.append("%s run: created_with_hook %s, lazy_migration %s" % (
+            t, r["created_with_hook"], r.get("lazy_migration")))
+for u in locked:
+    for pw in ("*", "", stored[u], "x", "!!"):
+        a = post(a0port, a0tok, {"email": "%s@nis.example.org" % u, "password": pw})
+        if not a["user"] or a["has_password"] or a["ok"]:
+            bad.append("auth0 %s with %r: %s" % (u, pw, a))
+        s = post(scport, sctok, {"userName": u, "password": pw})
+        if not s["user"] or s["ok"]:
+            bad.append("scim %s with %r: %s" % (u, pw, s))
+for who, pw in (("alice", alice), ("bob", bob_pw)):
+    if not post(a0port, a0tok, {"email": who + "@nis.example.org", "password": pw})["ok"]:
+        bad.append("auth0: %s does not sign in" % who)
+if not post(scport, sctok, {"userName": "bob", "password": bob_pw})["ok"]:
+    bad.append("scim: bob (cleartext) does not sign in")
+if bad:
+    sys.exit("; ".join(bad[:12]))
+print("Auth0 and SCIM: %d locked accounts counted as locked, created without a password, "
+      "no sign-in" % nlocked)
+PYEOF
+    fail "a locked account is usable at the Auth0 or SCIM target"
+log "Auth0 and SCIM targets: $NLOCKED locked accounts created without a password; real users sign in"
 
 # ---- LDAP -> LDAP: carried byte-exact ----
 skeleton_ldif "$SUF" "$DATA/dst.ldif"

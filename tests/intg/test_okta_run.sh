@@ -63,7 +63,8 @@ start_okta OKTA
 okta_config "$WORK/creds.json" SRC "$OKTA_PORT"
 dm check -c "$WORK/creds.json" check
 expect_rc 0 check "check"
-grep -q "token accepted" "$WORK/check.err" || fail "check does not describe the Okta target"
+grep -q "token accepted" "$WORK/check.out" || fail "check does not describe the Okta target"
+! grep -q "(null)" "$WORK/check.out" || fail "check prints (null): $(grep -F '(null)' "$WORK/check.out")"
 
 dm validate -c "$WORK/creds.json" validate --out "$WORK/validation"
 expect_rc 65 validate "validate with two profile-rule breakers"

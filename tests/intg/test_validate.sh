@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_validate.sh (issue 3): dirmig validate against a real slapd seeded with known defects
+# test_validate.sh: dirmig validate against a real slapd seeded with known defects
 # (missing required, duplicates on a unique attribute, too long, wrong type, invalid email,
 # not yet active, expired) gives exactly the expected counts and export rows; no pii value
 # (mail is pii) appears in any output; run --retry-from takes the problem rows back;
@@ -68,7 +68,9 @@ cat > "$WORK/quality.map.json" << 'JSON'
 JSON
 mkconfig "$WORK/v.json" SRC DST map.file="$WORK/quality.map.json" \
     source.users.activity.start_attribute=carLicense \
+    source.users.activity.start_format=generalized \
     source.users.activity.end_attribute=roomNumber \
+    source.users.activity.end_format=generalized \
     source.users.activity.lookahead_days=30
 
 cd "$WORK" || fail "cd"
@@ -103,7 +105,9 @@ PY
 # Which categories block is configurable: with none blocking, validate exits 0.
 mkconfig "$WORK/v2.json" SRC DST map.file="$WORK/quality.map.json" \
     source.users.activity.start_attribute=carLicense \
-    source.users.activity.end_attribute=roomNumber validate.blocking='["expired"]'
+    source.users.activity.start_format=generalized \
+    source.users.activity.end_attribute=roomNumber \
+    source.users.activity.end_format=generalized validate.blocking='["expired"]'
 dm validate2 -c "$WORK/v2.json" validate --out "$WORK/export2"
 expect_rc 65 validate2 "validate with only 'expired' blocking"
 mkconfig "$WORK/v3.json" SRC DST map.file="$WORK/quality.map.json" validate.blocking='["bad_chars"]'
@@ -120,11 +124,17 @@ grep -qi 'pii.example.org' "$WORK/explain.out" && fail "explain shows a pii valu
 dm explain_missing -c "$WORK/v.json" map --explain no-such-user
 expect_rc 66 explain_missing "map --explain of an unknown key"
 
-# run refuses entries with blocking problems (never sent), migrates the rest.
+# run refuses entries with blocking problems (never sent), migrates the rest. The two users
+# that share a mail (unique) are both held back: a run never sends what validate blocks.
 dm run1 -c "$WORK/v.json" run --json
 expect_rc 65 run1 "run with invalid entries"
-expect_json "$WORK/run1.out" users.created 7 users.failed 4 users.skipped 2
-for u in nomail longcn badnum bademail future expired; do
+expect_json "$WORK/run1.out" users.created 5 users.failed 4 users.held 2 users.inactive 2 \
+    errors.collision_source 2
+for u in dup1 dup2; do
+    grep -q "held back \[collision_source\]: mail \"\*\*\*\" is shared by 2 source objects.*source uid=$u,ou=people,dc=src" \
+        "$WORK/v.log" || fail "the held-back $u is not named with the value masked"
+done
+for u in nomail longcn badnum bademail future expired dup1 dup2; do
     slapd_search DST -b "uid=$u,ou=people,dc=dst,dc=example" -s base 1.1 > /dev/null 2>&1 &&
         fail "uid=$u was written to the target"
 done
@@ -144,8 +154,8 @@ EOF
 register_secret "nomail@pii.example.org"
 dm retry -c "$WORK/v.json" run --json --retry-from "$WORK/export.csv"
 expect_rc 65 retry "run --retry-from (badnum, bademail still bad)"
-expect_json "$WORK/retry.out" users.read 13 users.skipped 7 users.created 2 users.failed 2 \
-    users.unchanged 2
+expect_json "$WORK/retry.out" users.read 13 users.skipped 5 users.inactive 2 users.created 2 \
+    users.failed 2 users.held 2
 for u in nomail longcn; do
     slapd_search DST -b "uid=$u,ou=people,dc=dst,dc=example" -s base 1.1 > /dev/null ||
         fail "uid=$u was not migrated by the retry"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_waves.sh (issue 3): `run --wave pilot` migrates exactly the pilot set; the next wave
+# test_waves.sh: `run --wave pilot` migrates exactly the pilot set; the next wave
 # (by group membership) adds to it without touching the first; a wave by OU; plan and
 # validate take --wave too; an unknown wave is a clear error.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"

@@ -150,7 +150,7 @@ def server(port, rl_port, fault_port, tokf):
     check(st == 400 and body["errorCode"] == "E0000001" and
           "already exists" in body["errorCauses"][0]["errorSummary"],
           "duplicate: %d %s" % (st, body))
-    # hash field rules (contracts/okta-auth0-scim.md §2.2)
+    # hash field rules of Okta's import (algorithm, value, salt, saltOrder, workFactor)
     bads = [({"algorithm": "BCRYPT", "workFactor": 21, "salt": "a" * 22, "value": "b" * 31},
              "workFactor"),
             ({"algorithm": "BCRYPT", "workFactor": 10, "salt": "a" * 21, "value": "b" * 31},

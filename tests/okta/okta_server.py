@@ -6,7 +6,7 @@
                    [--seed N]
 
 Listens on 127.0.0.1:P (P = 0 picks a free port) and prints "READY <port>" on stdout once it
-accepts connections. Implements the subset of contracts/okta-auth0-scim.md §2 that dirmig uses:
+accepts connections. Implements the subset of Okta's Users/Groups API that dirmig uses:
 
   Authorization: SSWS <token>             else 401 E0000011
   POST   /api/v1/users?activate=true|false  profile rules, credentials.password.hash checked
@@ -15,7 +15,7 @@ accepts connections. Implements the subset of contracts/okta-auth0-scim.md §2 t
   GET    /api/v1/users?search=|filter=|q=  &limit= &after=  (Link rel="self"/"next", opaque
                                           cursors; eq/sw/pr terms joined by and/or)
   POST   /api/v1/users/{id}               partial profile update (hash only while STAGED)
-  POST   /api/v1/users/{id}/lifecycle/activate | deactivate
+  POST   /api/v1/users/{id}/lifecycle/activate | deactivate | suspend | unsuspend
   DELETE /api/v1/users/{id}               deactivates first, deletes a DEPROVISIONED user
   GET    /api/v1/users/{id}/groups
   POST   /api/v1/groups; GET /api/v1/groups?q=|search=; GET|PUT|DELETE /api/v1/groups/{gid}
@@ -653,6 +653,15 @@ class Handler(BaseHTTPRequestHandler):
             elif rest[2] == "activate":
                 if u["status"] not in ("STAGED", "DEPROVISIONED"):
                     raise ApiError("E0000016")
+                u["status"] = "ACTIVE"
+            elif rest[2] == "suspend":
+                # Okta: only an ACTIVE user can be suspended
+                if u["status"] != "ACTIVE":
+                    validation(["status: Cannot suspend a user that is not active"])
+                u["status"] = "SUSPENDED"
+            elif rest[2] == "unsuspend":
+                if u["status"] != "SUSPENDED":
+                    validation(["status: Cannot unsuspend a user that is not suspended"])
                 u["status"] = "ACTIVE"
             else:
                 raise ApiError("E0000007", path)

@@ -24,8 +24,8 @@ static LDAP *open_conn(const char *uri)
 {
     LDAP *ld = NULL;
     int v3 = LDAP_VERSION3;
-    struct timeval nt = { 10, 0 };
-    struct timeval op = { 60, 0 };
+    struct timeval nt = {10, 0};
+    struct timeval op = {60, 0};
     int rc;
 
     rc = ldap_initialize(&ld, uri);
@@ -94,8 +94,7 @@ int main(int argc, char **argv)
         }
         tab = strchr(line, '\t');
         if (tab == NULL) {
-            fprintf(stderr, "bindcheck: %s:%lu: no TAB between DN and password\n", argv[2],
-                    lineno);
+            fprintf(stderr, "bindcheck: %s:%lu: no TAB between DN and password\n", argv[2], lineno);
             failed++;
             continue;
         }

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
+#include "connectors/okta_cred.h"
 #include "schema/cred.h"
 
 /* Translates one value and prints its JSON line. Returns 0, or -1 on a fatal error. */
@@ -33,7 +34,7 @@ static int one(const char *dn, const char *v, size_t len)
     dm_err_clear(&err);
     rc = cred_parse(&c, (const unsigned char *)v, len, &err);
     if (rc == DM_OK) {
-        rc = cred_to_okta(&hash, &oc, &reason, c, &err);
+        rc = okta_cred_hash(&hash, &oc, &reason, c, &err);
     }
     cred_free(c);
     if (rc == DM_ENOMEM || rc == DM_EINTERNAL) {

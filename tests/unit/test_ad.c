@@ -8,7 +8,7 @@
 #include "connectors/ad.h"
 #include "connectors/ldap_verify.h"
 
-/* AD bind diagnostics as Windows and Samba write them (contracts/ldap-ad.md §2.1). */
+/* AD bind diagnostics as Windows and Samba write them ("..., data 52e, v..."). */
 static void test_ad__bind_reasons(void **state)
 {
     static const struct {

@@ -11,47 +11,22 @@
 #include <unistd.h>
 #include "agent/config.h"
 #include "agent/util/log.h"
+#include "tests/unit/fixture.h"
 
 /* Fixtures are written by the tests into one temp dir made by the group setup. */
-static char g_tmpdir[] = "/tmp/dm_test_config.XXXXXX";
 static int g_seq;
 
 #define CANARY "Canary-Pw-7f3a9"
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return mkdtemp(g_tmpdir) == NULL ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
 
 /* Writes text to a new dirmig.json in its own subdirectory; path receives its name. */
 static void write_config(char *path, size_t len, const char *text)
 {
     char dir[400];
 
-    snprintf(dir, sizeof(dir), "%s/c%d", g_tmpdir, ++g_seq);
+    snprintf(dir, sizeof(dir), "%s/c%d", fixture_tmpdir(), ++g_seq);
     assert_int_equal(mkdir(dir, 0700), 0);
     snprintf(path, len, "%s/dirmig.json", dir);
-    write_file(path, text, 0600);
+    fixture_write(path, text, 0600);
 }
 
 /* Loads text as a config and asserts DM_EINVAL with the message "<path>:<want>". */
@@ -115,7 +90,7 @@ static void test_config__minimal_gets_defaults(void **state)
                         "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)"
                         "(objectClass=posixGroup))");
     assert_non_null(c->map);
-    snprintf(want, sizeof(want), "%s/c%d/dirmig.db", g_tmpdir, g_seq);
+    snprintf(want, sizeof(want), "%s/c%d/dirmig.db", fixture_tmpdir(), g_seq);
     assert_string_equal(c->state_path, want);
     assert_int_equal(c->batch_size, 500);
     for (size_t i = 0; i < 6; i++) {
@@ -189,7 +164,7 @@ static void test_config__full_config_and_relative_paths(void **state)
         "    \"starttls\": true,\n"
         "    \"tls\": { \"ca_file\": \"ca.pem\", \"verify\": false },\n"
         "    \"network_timeout_ms\": 2000, \"timeout_ms\": 5000, \"page_size\": 100,\n"
-        "    \"max_retries\": 0, \"write_window\": 4, \"member_chunk\": 50,\n"
+        "    \"max_retries\": 0,\n"
         "    \"users\": { \"base\": \"ou=people,dc=src,dc=test\", \"filter\": \"(uid=*)\" },\n"
         "    \"groups\": { \"filter\": \"(cn=*)\" }\n"
         "  },\n"
@@ -198,7 +173,8 @@ static void test_config__full_config_and_relative_paths(void **state)
         "    \"base\": \"dc=dst,dc=test\",\n"
         "    \"bind_dn\": \"cn=admin,dc=dst,dc=test\",\n"
         "    \"bind_pw_env\": \"DM_TEST_CONFIG_PW\",\n"
-        "    \"tls\": { \"ca_file\": \"/etc/ssl/certs/ca.pem\" }\n"
+        "    \"tls\": { \"ca_file\": \"/etc/ssl/certs/ca-certificates.crt\" },\n"
+        "    \"write_window\": 4, \"member_chunk\": 50\n"
         "  },\n"
         "  \"map\": { \"file\": \"maps/m.json\" },\n"
         "  \"state\": { \"path\": \"var/j.db\" },\n"
@@ -206,20 +182,23 @@ static void test_config__full_config_and_relative_paths(void **state)
         "           \"member_attributes\": [] },\n"
         "  \"log\": { \"level\": \"debug\", \"json\": true, \"file\": \"/var/log/d.log\" },\n"
         "  \"credentials\": { \"anything\": 1 },\n"
-        "  \"hook\": {}, \"waves\": [ { \"name\": \"a\", \"ou\": \"ou=a,dc=src,dc=test\" } ], \"reconcile\": {}\n"
+        "  \"hook\": {}, \"waves\": [ { \"name\": \"a\", \"ou\": \"ou=a,dc=src,dc=test\" } ], "
+        "\"reconcile\": {}\n"
         "}\n";
 
     (void)state;
     write_config(path, sizeof(path), text);
-    snprintf(dir, sizeof(dir), "%s/c%d", g_tmpdir, g_seq);
+    snprintf(dir, sizeof(dir), "%s/c%d", fixture_tmpdir(), g_seq);
     snprintf(want, sizeof(want), "%s/secrets", dir);
     assert_int_equal(mkdir(want, 0700), 0);
     snprintf(want, sizeof(want), "%s/secrets/src.pw", dir);
-    write_file(want, CANARY "\n", 0600);
+    fixture_write(want, CANARY "\n", 0600);
     snprintf(want, sizeof(want), "%s/maps", dir);
     assert_int_equal(mkdir(want, 0700), 0);
     snprintf(want, sizeof(want), "%s/maps/m.json", dir);
-    write_file(want, "{ \"users\": { \"auto\": \"by-name\" } }\n", 0644);
+    fixture_write(want, "{ \"users\": { \"auto\": \"by-name\" } }\n", 0644);
+    snprintf(want, sizeof(want), "%s/ca.pem", dir);
+    fixture_write(want, "(a CA file must be there; TLS reads it)\n", 0644);
     assert_int_equal(setenv("DM_TEST_CONFIG_PW", CANARY "-env", 1), 0);
 
     if (config_load(&c, path, &e) != DM_OK) {
@@ -235,13 +214,13 @@ static void test_config__full_config_and_relative_paths(void **state)
     assert_int_equal(c->target.conn.tls_verify, 1);
     snprintf(want, sizeof(want), "%s/ca.pem", dir);
     assert_string_equal(c->source.conn.ca_file, want);
-    assert_string_equal(c->target.conn.ca_file, "/etc/ssl/certs/ca.pem");
+    assert_string_equal(c->target.conn.ca_file, "/etc/ssl/certs/ca-certificates.crt");
     assert_int_equal(c->source.conn.network_timeout_ms, 2000);
     assert_int_equal(c->source.conn.op_timeout_ms, 5000);
     assert_int_equal(c->source.conn.page_size, 100);
     assert_int_equal(c->source.conn.max_retries, 0);
-    assert_int_equal(c->source.conn.write_window, 4);
-    assert_int_equal(c->source.conn.member_chunk, 50);
+    assert_int_equal(c->target.conn.write_window, 4);
+    assert_int_equal(c->target.conn.member_chunk, 50);
     assert_string_equal(c->source.users_base, "ou=people,dc=src,dc=test");
     assert_string_equal(c->source.users_filter, "(uid=*)");
     assert_string_equal(c->source.groups_base, "dc=src,dc=test");
@@ -277,8 +256,8 @@ static void test_config__describe_hides_secrets(void **state)
 
     (void)state;
     write_config(path, sizeof(path), text);
-    snprintf(pw, sizeof(pw), "%s/c%d/pw", g_tmpdir, g_seq);
-    write_file(pw, CANARY, 0400);
+    snprintf(pw, sizeof(pw), "%s/c%d/pw", fixture_tmpdir(), g_seq);
+    fixture_write(pw, CANARY, 0400);
     assert_int_equal(setenv("DM_TEST_CONFIG_PW2", CANARY "-2", 1), 0);
     if (config_load(&c, path, &e) != DM_OK) {
         fail_msg("config_load: %s", e.msg);
@@ -307,7 +286,7 @@ static void test_config__unknown_key(void **state)
                  "    \"pgae_size\": 10 },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "3:5: source.pgae_size: unknown key");
+                 "3:5: source.pgae_size: unknown key (did you mean \"page_size\"?)");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" },\n"
@@ -319,7 +298,7 @@ static void test_config__unknown_key(void **state)
                  "              \"tls\": { \"verfiy\": true } },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "3:24: source.tls.verfiy: unknown key");
+                 "3:24: source.tls.verfiy: unknown key (did you mean \"verify\"?)");
 }
 
 static void test_config__wrong_type(void **state)
@@ -404,7 +383,7 @@ static void test_config__bad_values(void **state)
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"type\": \"ad\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "2:50: source.type: must be one of ldap, okta");
+                 "2:50: source.type: must be one of ldap, okta, scim, auth0, ldif, csv, jsonl");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
                  "              \"users\": { \"filter\": \"(uid=*\" } },\n"
@@ -507,7 +486,8 @@ static void test_config__okta_target(void **state)
                  "  \"source\": { \"type\": \"okta\", \"uri\": \"https://o.example\" },\n"
                  "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
                  "}\n",
-                 "2:15: source.type: okta is a target type; the source must be an LDAP directory");
+                 "2:15: source.type: okta is a target type; the source must be an LDAP directory "
+                 "or an LDIF file");
     expect_error("{\n"
                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
                  "  \"target\": { \"type\": \"okta\", \"uri\": \"http://o.example\",\n"
@@ -532,8 +512,8 @@ static void test_config__okta_target(void **state)
                  "}\n",
                  "3:3: target.base: required key is missing");
     /* a good one: token from a 0600 file, loopback http */
-    snprintf(tok, sizeof(tok), "%s/okta.token", g_tmpdir);
-    write_file(tok, CANARY "\n", 0600);
+    snprintf(tok, sizeof(tok), "%s/okta.token", fixture_tmpdir());
+    fixture_write(tok, CANARY "\n", 0600);
     snprintf(text, sizeof(text),
              "{\n"
              "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
@@ -569,8 +549,8 @@ static void test_config__secret_errors_name_the_key(void **state)
 
     (void)state;
     write_config(path, sizeof(path), text);
-    snprintf(pw, sizeof(pw), "%s/c%d/pw", g_tmpdir, g_seq);
-    write_file(pw, CANARY "\n", 0644);
+    snprintf(pw, sizeof(pw), "%s/c%d/pw", fixture_tmpdir(), g_seq);
+    fixture_write(pw, CANARY "\n", 0644);
     assert_int_equal(config_load(&c, path, &e), DM_EINVAL);
     assert_null(c);
     snprintf(want, sizeof(want),
@@ -612,7 +592,7 @@ static void test_config__missing_file(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/does-not-exist.json", g_tmpdir);
+    snprintf(path, sizeof(path), "%s/does-not-exist.json", fixture_tmpdir());
     assert_int_equal(config_load(&c, path, &e), DM_EINVAL);
     assert_null(c);
     assert_non_null(strstr(e.msg, path));
@@ -661,6 +641,236 @@ static void test_config__print_keys_lists_every_section(void **state)
     free(text);
 }
 
+/* Loads text with config_load_all(); asserts DM_EINVAL and that the error list is exactly
+ * want ("@" in want stands for the config's path, "%" for its directory). */
+static void expect_errors(const char *text, const char *want)
+{
+    struct config_load_opts o = {0};
+    struct dm_config *c = NULL;
+    struct dm_err e = {0};
+    struct buf errors, expected;
+    char path[512];
+
+    buf_init(&errors, 0);
+    buf_init(&expected, 0);
+    write_config(path, sizeof(path), text);
+    o.errors = &errors;
+    assert_int_equal(config_load_all(&c, path, &o, &e), DM_EINVAL);
+    assert_null(c);
+    for (const char *p = want; *p != '\0'; p++) {
+        if (*p == '@') {
+            assert_int_equal(buf_puts(&expected, path), DM_OK);
+        } else if (*p == '%') {
+            assert_int_equal(buf_append(&expected, path, (size_t)(strrchr(path, '/') - path)),
+                             DM_OK);
+        } else {
+            assert_int_equal(buf_append(&expected, p, 1), DM_OK);
+        }
+    }
+    assert_string_equal(errors.data, expected.data);
+    /* err holds the first one */
+    assert_int_equal(strncmp(errors.data, e.msg, strlen(e.msg)), 0);
+    buf_free(&errors);
+    buf_free(&expected);
+}
+
+/* One load names every problem, each at its place: keys, types, endpoint rules, waves, the
+ * map file. */
+static void test_config__every_error_at_once(void **state)
+{
+    (void)state;
+    expect_errors("{\n"
+                  "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"pgae_size\": 10,\n"
+                  "              \"page_size\": \"100\", \"range_size\": 10 },\n"
+                  "  \"target\": { \"uri\": \"ldap://h\", \"starttls\": \"yes\" },\n"
+                  "  \"waves\": [ { \"name\": \"w\", \"fitler\": \"(a=b)\" } ],\n"
+                  "  \"map\": { \"file\": \"nowhere/m.json\" },\n"
+                  "  \"lgo\": { }\n"
+                  "}\n",
+                  "@:2:50: source.pgae_size: unknown key (did you mean \"page_size\"?)\n"
+                  "@:3:15: source.page_size: must be an integer\n"
+                  "@:4:34: target.starttls: must be true or false\n"
+                  "@:7:3: lgo: unknown key (did you mean \"log\"?)\n"
+                  "@:3:35: source.range_size: does nothing here: only with dialect \"ad\"\n"
+                  "@:4:3: target.base: required key is missing\n"
+                  "@:5:29: waves[0].fitler: unknown key (did you mean \"filter\"?)\n"
+                  "@:6:12: map.file: %/nowhere/m.json: No such file or directory\n");
+}
+
+/* Past CONFIG_MAX_ERRORS the list says how many more there were. */
+static void test_config__error_list_is_capped(void **state)
+{
+    struct config_load_opts o = {0};
+    struct dm_config *c = NULL;
+    struct dm_err e = {0};
+    struct buf text, errors;
+    char path[512];
+    size_t lines = 0;
+
+    (void)state;
+    buf_init(&text, 0);
+    buf_init(&errors, 0);
+    assert_int_equal(buf_puts(&text,
+                              "{ \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                              "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }"),
+                     DM_OK);
+    for (int i = 0; i < CONFIG_MAX_ERRORS + 5; i++) {
+        assert_int_equal(buf_printf(&text, ",\n  \"bogus%d\": 1", i), DM_OK);
+    }
+    assert_int_equal(buf_puts(&text, "\n}\n"), DM_OK);
+    write_config(path, sizeof(path), text.data);
+    o.errors = &errors;
+    assert_int_equal(config_load_all(&c, path, &o, &e), DM_EINVAL);
+    for (const char *p = errors.data; *p != '\0'; p++) {
+        lines += *p == '\n';
+    }
+    assert_int_equal(lines, CONFIG_MAX_ERRORS + 1);
+    assert_non_null(strstr(errors.data, "... and 5 more\n"));
+    assert_non_null(strstr(e.msg, "bogus0: unknown key"));
+    buf_free(&text);
+    buf_free(&errors);
+}
+
+/* Keys that would do nothing where they are set are refused, not ignored. */
+static void test_config__keys_that_do_nothing_are_refused(void **state)
+{
+    (void)state;
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\", \"delta\": true }\n"
+                 "}\n",
+                 "3:50: target.delta: does nothing here: only for the source (type ldap, "
+                 "either dialect)");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
+                 "              \"create_containers\": false },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
+                 "}\n",
+                 "3:15: source.create_containers: does nothing here: only for a target that "
+                 "holds a tree of entries (type ldap, ldif)");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\",\n"
+                 "              \"groups\": { \"nesting\": \"flatten_in_chain\" } },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
+                 "}\n",
+                 "3:27: source.groups.nesting: flatten_in_chain needs dialect \"ad\" (the "
+                 "in-chain rule is AD's); use \"flatten\"");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\",\n"
+                 "              \"groups\": { \"nesting\": \"flatten\" } }\n"
+                 "}\n",
+                 "4:27: target.groups.nesting: does nothing here: only for the source (where "
+                 "groups are read)");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\", \"range_size\": 5 },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" }\n"
+                 "}\n",
+                 "2:50: source.range_size: does nothing here: only with dialect \"ad\"");
+    expect_error("{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\", \"concurrency\": 4 }\n"
+                 "}\n",
+                 "3:50: target.concurrency: does nothing here: only with type okta, scim, auth0");
+}
+
+/* An unreadable map file is named at its place in dirmig.json; a problem inside it at its
+ * own place; a relative one not beside the config is found in the data directory. */
+static void test_config__map_file_positions(void **state)
+{
+    struct dm_config *c = NULL;
+    struct dm_err e = {0};
+    char path[512], map[600], want[1400];
+
+    (void)state;
+    write_config(path, sizeof(path),
+                 "{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" },\n"
+                 "  \"map\": { \"file\": \"m.json\" }\n"
+                 "}\n");
+    snprintf(map, sizeof(map), "%.*s/m.json", (int)(strrchr(path, '/') - path), path);
+    assert_int_equal(config_load(&c, path, &e), DM_EINVAL);
+    snprintf(want, sizeof(want), "%s:4:12: map.file: %s: No such file or directory", path, map);
+    assert_string_equal(e.msg, want);
+    fixture_write(map, "{\n  \"users\": {\n    \"atributes\": {}\n  }\n}\n", 0644);
+    assert_int_equal(config_load(&c, path, &e), DM_EINVAL);
+    snprintf(want, sizeof(want), "%s:3:5: users.atributes: unknown key", map);
+    assert_int_equal(strncmp(e.msg, want, strlen(want)), 0);
+    assert_non_null(strstr(e.msg, "did you mean \"attributes\"?"));
+    /* "maps/<starter>.json" from the data directory */
+    write_config(path, sizeof(path),
+                 "{\n"
+                 "  \"source\": { \"uri\": \"ldap://h\", \"base\": \"dc=s\" },\n"
+                 "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\" },\n"
+                 "  \"map\": { \"file\": \"maps/inetorgperson-to-inetorgperson.json\" }\n"
+                 "}\n");
+    snprintf(want, sizeof(want), "%s/schema", fixture_srcdir());
+    assert_int_equal(setenv("DIRMIG_DATADIR", want, 1), 0);
+    if (config_load(&c, path, &e) != DM_OK) {
+        fail_msg("config_load: %s", e.msg);
+    }
+    snprintf(want, sizeof(want), "%s/schema/maps/inetorgperson-to-inetorgperson.json",
+             fixture_srcdir());
+    assert_string_equal(config_map_origin(c), want);
+    config_free(c);
+    unsetenv("DIRMIG_DATADIR");
+}
+
+/* Offline: no secret is read; a missing secret or CA file and an unset variable are
+ * notes; a secret file that others can read is still an error. */
+static void test_config__offline_reads_no_secret(void **state)
+{
+    struct config_load_opts o = {0};
+    struct dm_config *c = NULL;
+    struct dm_err e = {0};
+    struct buf notes;
+    char path[512], pw[600], text[2048];
+
+    (void)state;
+    buf_init(&notes, 0);
+    unsetenv("DM_TEST_UNSET_PW");
+    write_config(path, sizeof(path), "{}");
+    snprintf(pw, sizeof(pw), "%.*s/src.pw", (int)(strrchr(path, '/') - path), path);
+    fixture_write(pw, CANARY "\n", 0600);
+    snprintf(text, sizeof(text),
+             "{\n"
+             "  \"source\": { \"uri\": \"ldaps://h\", \"base\": \"dc=s\", \"bind_dn\": \"cn=r\",\n"
+             "              \"bind_pw_file\": \"%s\", \"tls\": { \"ca_file\": \"no-ca.pem\" } },\n"
+             "  \"target\": { \"uri\": \"ldap://h\", \"base\": \"dc=t\", \"bind_dn\": \"cn=w\",\n"
+             "              \"bind_pw_env\": \"DM_TEST_UNSET_PW\" },\n"
+             "  \"hook\": { \"secret_file\": \"/nonexistent/hook.secret\" }\n"
+             "}\n",
+             pw);
+    fixture_write(path, text, 0600);
+    o.offline = 1;
+    o.notes = &notes;
+    if (config_load_all(&c, path, &o, &e) != DM_OK) {
+        fail_msg("config_load_all: %s", e.msg);
+    }
+    assert_null(c->source.bind_pw);
+    assert_null(c->target.bind_pw);
+    assert_null(c->hook.secret);
+    assert_non_null(strstr(notes.data, "source.tls.ca_file: "));
+    assert_non_null(strstr(notes.data, "no-ca.pem: not on this machine\n"));
+    assert_non_null(strstr(notes.data, "target.bind_pw_env: environment variable "
+                                       "DM_TEST_UNSET_PW is not set here\n"));
+    assert_non_null(strstr(notes.data, "hook.secret_file: /nonexistent/hook.secret: not on this "
+                                       "machine\n"));
+    assert_null(strstr(notes.data, "source.bind_pw_file"));
+    config_free(c);
+    /* without --offline the same config fails on the missing CA file */
+    assert_int_equal(config_load(&c, path, &e), DM_EINVAL);
+    assert_non_null(strstr(e.msg, "source.tls.ca_file: "));
+    /* a secret file others can read is refused offline too */
+    assert_int_equal(chmod(pw, 0644), 0);
+    assert_int_equal(config_load_all(&c, path, &o, &e), DM_EINVAL);
+    assert_non_null(strstr(e.msg, "source.bind_pw_file: "));
+    assert_non_null(strstr(e.msg, "accessible by group or others"));
+    assert_null(strstr(e.msg, CANARY));
+    buf_free(&notes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -681,7 +891,12 @@ int main(void)
         cmocka_unit_test(test_config__missing_file),
         cmocka_unit_test(test_config__null_means_default),
         cmocka_unit_test(test_config__print_keys_lists_every_section),
+        cmocka_unit_test(test_config__every_error_at_once),
+        cmocka_unit_test(test_config__error_list_is_capped),
+        cmocka_unit_test(test_config__keys_that_do_nothing_are_refused),
+        cmocka_unit_test(test_config__map_file_positions),
+        cmocka_unit_test(test_config__offline_reads_no_secret),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

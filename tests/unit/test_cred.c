@@ -9,6 +9,9 @@
 #include <crypt.h>
 #include <openssl/evp.h>
 #include <jansson.h>
+#include "connectors/auth0_cred.h"
+#include "connectors/okta_cred.h"
+#include "connectors/scim.h"
 #include "schema/cred.h"
 
 static const char *scheme(const char *v)
@@ -158,7 +161,7 @@ static void ab64(char *out, const unsigned char *p, size_t n)
     }
 }
 
-/* The Okta side of a sign-in: does pw match the hash object (contracts §2.2)? */
+/* The Okta side of a sign-in: does pw match the hash object Okta would store? */
 static int okta_check(const json_t *h, const char *pw)
 {
     const char *alg = jstr(h, "algorithm");
@@ -229,7 +232,7 @@ static json_t *import(const char *v, const char *alg)
 
     dm_err_clear(&err);
     assert_int_equal(cred_parse(&c, (const unsigned char *)v, strlen(v), &err), DM_OK);
-    assert_int_equal(cred_to_okta(&h, &oc, &why, c, &err), DM_OK);
+    assert_int_equal(okta_cred_hash(&h, &oc, &why, c, &err), DM_OK);
     assert_int_equal(oc, CRED_IMPORT);
     assert_null(why);
     assert_non_null(h);
@@ -257,7 +260,7 @@ static void expect_hook(const char *v)
 
     dm_err_clear(&err);
     assert_int_equal(cred_parse(&c, (const unsigned char *)v, strlen(v), &err), DM_OK);
-    assert_int_equal(cred_to_okta(&h, &oc, &why, c, &err), DM_OK);
+    assert_int_equal(okta_cred_hash(&h, &oc, &why, c, &err), DM_OK);
     assert_int_equal(oc, CRED_HOOK);
     assert_null(h);
     assert_non_null(why);
@@ -286,7 +289,7 @@ static void test_cred__contract_examples_verify(void **state)
     json_t *h;
 
     (void)state;
-    /* contracts/ldap-ad.md §3.1, all for "secret" */
+    /* as slappasswd writes them, all for "secret" */
     expect_verified("{SSHA}3bsYusEQw420JTi/gBXD3K1JWdCoNKdk", "SHA-1", "secret");
     expect_verified("{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=", "SHA-1", "secret");
     expect_verified("{SMD5}67GUFmWNpG9bCq/5dc/aIdIoitU=", "MD5", "secret");
@@ -305,7 +308,7 @@ static void test_cred__contract_examples_verify(void **state)
     assert_string_equal(jstr(h, "value"), "5en6G6MezRroT3XKqkdPOmY/BfQ=");
     json_decref(h);
 
-    /* contracts/okta-auth0-scim.md §2.2: the MCF split of the BCRYPT example */
+    /* Okta's BCRYPT import: the MCF string split into workFactor, salt and value */
     h = import("{CRYPT}$2a$10$rwh3vH166HCH/NT9XV5FYuqaMqvAPULkbiQzkTCWo5XDcvzpk8Tna", "BCRYPT");
     assert_int_equal(json_integer_value(json_object_get(h, "workFactor")), 10);
     assert_string_equal(jstr(h, "salt"), "rwh3vH166HCH/NT9XV5FYu");
@@ -509,10 +512,20 @@ static void test_cred__locked_values(void **state)
         dm_err_clear(&err);
         assert_int_equal(cred_parse(&c, (const unsigned char *)v, strlen(v), &err), DM_OK);
         assert_int_equal(c->kind, CRED_KIND_LOCKED);
-        assert_int_equal(cred_okta_outcome(c, &why), CRED_LOCKED);
-        assert_int_equal(cred_to_okta(&h, &oc, &why, c, &err), DM_OK);
+        assert_int_equal(okta_cred_outcome(c, &why), CRED_LOCKED);
+        assert_int_equal(okta_cred_hash(&h, &oc, &why, c, &err), DM_OK);
         assert_int_equal(oc, CRED_LOCKED);
         assert_null(h);
+        assert_non_null(why);
+        /* every target that takes credentials from dirmig: no password, never the hook */
+        why = NULL;
+        assert_int_equal(auth0_cred_outcome(c, &why), CRED_LOCKED);
+        assert_non_null(why);
+        assert_int_equal(auth0_cred_hash(&h, c, (const unsigned char *)v, strlen(v), &err),
+                         DM_EINVAL);
+        h = NULL;
+        why = NULL;
+        assert_int_equal(conn_scim_ops.cred_outcome(c, &why), CRED_LOCKED);
         assert_non_null(why);
         /* never verifies, not even against itself */
         assert_int_equal(cred_verify(c, v[0] ? v : "x", v[0] ? strlen(v) : 1), 0);

@@ -10,6 +10,36 @@
 #include <strings.h>
 #include "schema/entry.h"
 
+/* free() as the library objects call it (linked with -Wl,--wrap=free): records whether the
+ * watched buffer was all zero bytes when it was freed. */
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+static const unsigned char *watched;
+static size_t watched_len;
+static int watched_freed, watched_zero;
+
+void __wrap_free(void *p)
+{
+    if (p != NULL && p == watched) {
+        watched_freed = 1;
+        watched_zero = 1;
+        for (size_t i = 0; i < watched_len; i++) {
+            watched_zero &= watched[i] == 0;
+        }
+        watched = NULL;
+    }
+    __real_free(p);
+}
+
+static void watch(const struct dm_val *v)
+{
+    watched = v->data;
+    watched_len = v->len + 1;
+    watched_freed = 0;
+    watched_zero = 0;
+}
+
 static struct entry *person(void)
 {
     struct entry *e = entry_new("uid=ada,ou=People,dc=example,dc=org");
@@ -253,10 +283,10 @@ static void test_entry__diff_unchanged(void **state)
     entry_free(b);
 }
 
-static void test_entry__diff_replace_delete_add_keep(void **state)
+static void test_entry__diff_owned_merge_and_untouched(void **state)
 {
-    struct entry *old = person(), *new = person();
-    static const char *const keep[] = {"description", NULL};
+    struct entry *old = person(), *want = person();
+    static const char *const merge[] = {"objectClass", NULL};
     struct entry_diff d = {0};
     struct dm_err err = {0};
     const struct entry_mod *m;
@@ -264,9 +294,12 @@ static void test_entry__diff_replace_delete_add_keep(void **state)
     (void)state;
     assert_int_equal(entry_add_str(old, "telephoneNumber", "+1 555"), DM_OK);
     assert_int_equal(entry_add_str(old, "description", "target-only"), DM_OK);
-    entry_attr(new, "mail")->vals[1].data[0] = 'C';
-    assert_int_equal(entry_add_str(new, "title", "Countess"), DM_OK);
-    assert_int_equal(entry_diff(&d, old, new, keep, 1000, &err), DM_OK);
+    assert_int_equal(entry_add_str(old, "objectClass", "targetAux"), DM_OK);
+    entry_attr(want, "mail")->vals[1].data[0] = 'C';
+    assert_int_equal(entry_add_str(want, "title", "Countess"), DM_OK);
+    /* telephoneNumber is named without values: deleted; description is not named: kept */
+    assert_non_null(entry_attr_add(want, "telephoneNumber"));
+    assert_int_equal(entry_diff(&d, old, want, merge, 1000, &err), DM_OK);
     assert_int_equal(d.nmods, 3);
     m = find_mod(&d, "mail");
     assert_non_null(m);
@@ -283,18 +316,29 @@ static void test_entry__diff_replace_delete_add_keep(void **state)
     assert_int_equal(m->op, ENTRY_MOD_ADD);
     assert_int_equal(m->nvals, 1);
     assert_null(find_mod(&d, "description"));
+    /* objectClass is merged: the target's own class stays, nothing to add */
+    assert_null(find_mod(&d, "objectClass"));
     entry_diff_free(&d);
     entry_diff_free(NULL);
 
-    /* without the keep list the target-only attribute is deleted too */
-    assert_int_equal(entry_diff(&d, old, new, NULL, 1000, &err), DM_OK);
-    assert_int_equal(d.nmods, 4);
-    m = find_mod(&d, "description");
+    /* merge adds only the missing values */
+    assert_int_equal(entry_add_str(want, "objectClass", "newAux"), DM_OK);
+    assert_int_equal(entry_diff(&d, old, want, merge, 1000, &err), DM_OK);
+    m = find_mod(&d, "objectClass");
     assert_non_null(m);
-    assert_int_equal(m->op, ENTRY_MOD_DELETE);
+    assert_int_equal(m->op, ENTRY_MOD_ADD);
+    assert_int_equal(m->nvals, 1);
+    assert_string_equal(m->vals[0]->data, "newAux");
+    entry_diff_free(&d);
+
+    /* without the merge list objectClass is made equal: targetAux goes */
+    assert_int_equal(entry_diff(&d, old, want, NULL, 1000, &err), DM_OK);
+    m = find_mod(&d, "objectClass");
+    assert_non_null(m);
+    assert_int_equal(m->op, ENTRY_MOD_REPLACE);
     entry_diff_free(&d);
     entry_free(old);
-    entry_free(new);
+    entry_free(want);
 }
 
 static size_t count_ops(const struct entry_diff *d, enum entry_mod_op op, size_t *nvals)
@@ -352,9 +396,8 @@ static void test_entry__diff_chunked_big_attribute(void **state)
     assert_int_equal(entry_diff(&d, old, new, NULL, 300, &err), DM_OK);
     assert_int_equal(count_ops(&d, ENTRY_MOD_ADD, &nv), 17);
     assert_int_equal(nv, 5000);
-    /* and the old member attribute is deleted whole */
-    assert_int_equal(count_ops(&d, ENTRY_MOD_DELETE, &nv), 1);
-    assert_int_equal(nv, 0);
+    /* the old member attribute is not named by want: untouched */
+    assert_int_equal(count_ops(&d, ENTRY_MOD_DELETE, &nv), 0);
     entry_diff_free(&d);
 
     /* unchanged big attribute: nothing */
@@ -363,6 +406,46 @@ static void test_entry__diff_chunked_big_attribute(void **state)
     entry_diff_free(&d);
     entry_free(old);
     entry_free(new);
+}
+
+/* Password values are wiped before their memory is freed; other values are not touched. */
+static void test_entry__free_wipes_password_values(void **state)
+{
+    struct entry *e = person();
+    struct dm_attr *a;
+
+    (void)state;
+    assert_int_equal(entry_add_str(e, "userPassword", "{SSHA}c2VjcmV0c2FsdA=="), DM_OK);
+    assert_int_equal(entry_add_str(e, "unicodePwd;binary", "\"secret\""), DM_OK);
+    watch(&entry_attr(e, "userPassword")->vals[0]);
+    entry_free(e);
+    assert_true(watched_freed);
+    assert_true(watched_zero);
+
+    e = person();
+    assert_int_equal(entry_add_str(e, "unicodePwd;binary", "\"secret\""), DM_OK);
+    watch(&entry_attr(e, "unicodePwd;binary")->vals[0]);
+    entry_del_attr(e, "unicodePwd;binary");
+    assert_true(watched_freed);
+    assert_true(watched_zero);
+    watch(&entry_attr(e, "mail")->vals[0]);
+    entry_free(e);
+    assert_true(watched_freed);
+    assert_false(watched_zero);
+
+    /* a duplicate value dropped by attr_dedup() */
+    e = entry_new("uid=x,dc=example,dc=org");
+    assert_non_null(e);
+    assert_int_equal(entry_add_str(e, "userPassword", "{SHA}same"), DM_OK);
+    assert_int_equal(entry_add_str(e, "userPassword", "{SHA}same"), DM_OK);
+    a = entry_attr(e, "userPassword");
+    watch(&a->vals[1]);
+    attr_dedup(a);
+    assert_int_equal(a->nvals, 1);
+    assert_true(watched_freed);
+    assert_true(watched_zero);
+    assert_string_equal(entry_first(e, "userPassword"), "{SHA}same");
+    entry_free(e);
 }
 
 int main(void)
@@ -375,8 +458,9 @@ int main(void)
         cmocka_unit_test(test_entry__digest_order_independent),
         cmocka_unit_test(test_entry__dump_masks_passwords),
         cmocka_unit_test(test_entry__diff_unchanged),
-        cmocka_unit_test(test_entry__diff_replace_delete_add_keep),
+        cmocka_unit_test(test_entry__diff_owned_merge_and_untouched),
         cmocka_unit_test(test_entry__diff_chunked_big_attribute),
+        cmocka_unit_test(test_entry__free_wipes_password_values),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

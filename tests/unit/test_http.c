@@ -19,6 +19,7 @@
 #include "agent/util/log.h"
 #include "connectors/http.h"
 #include "tests/unit/pyserver.h"
+#include "tests/unit/fixture.h"
 
 /*
  * Runs connectors/http.c against tests/http/http_server.py on a random loopback port.
@@ -28,7 +29,6 @@
 
 #define TOKEN "00tok-3xAmPLE-sEcReT-9f8e7d6c5b4a"
 
-static char tmpdir[] = "/tmp/test_http.XXXXXX";
 static char logpath[600];
 static char tokpath[600];
 static FILE *logf_;
@@ -466,8 +466,8 @@ static void test_tls(void **state)
     char cert[700];
     char key[700];
 
-    snprintf(cert, sizeof(cert), "%s/cert.pem", tmpdir);
-    snprintf(key, sizeof(key), "%s/key.pem", tmpdir);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", fixture_tmpdir());
+    snprintf(key, sizeof(key), "%s/key.pem", fixture_tmpdir());
     snprintf(cmd, sizeof(cmd),
              "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 "
              "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
@@ -520,11 +520,11 @@ static int setup(void **state)
     struct dm_err err = {0};
     FILE *f;
 
-    if (mkdtemp(tmpdir) == NULL) {
+    if (fixture_setup(state) != 0) {
         return -1;
     }
-    snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
-    snprintf(tokpath, sizeof(tokpath), "%s/token", tmpdir);
+    snprintf(logpath, sizeof(logpath), "%s/log", fixture_tmpdir());
+    snprintf(tokpath, sizeof(tokpath), "%s/token", fixture_tmpdir());
     f = fopen(tokpath, "w");
     if (f == NULL) {
         return -1;
@@ -546,15 +546,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[700];
-
     secret_free(token);
     log_init(LOG_LVL_WARN, NULL, 0);
     if (logf_ != NULL) {
         fclose(logf_);
     }
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fixture_teardown(state);
 }
 
 int main(void)

@@ -14,28 +14,13 @@
 #include "schema/map.h"
 #include "schema/validate.h"
 #include "agent/util/buf.h"
-
-static char tmpdir[] = "/tmp/test_map.XXXXXX";
-
-/* Writes text to tmpdir/name and returns the path (static buffer). */
-static const char *write_map(const char *name, const char *text)
-{
-    static char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
+#include "tests/unit/fixture.h"
 
 static struct map *load_map(const char *text)
 {
     struct dm_err err = {0};
     struct map *m = NULL;
-    int rc = map_load_file(&m, write_map("ok.json", text), &err);
+    int rc = map_load_file(&m, fixture_write_tmp("ok.json", text), &err);
 
     if (rc != DM_OK) {
         fail_msg("map_load_file: %s", err.msg);
@@ -49,7 +34,7 @@ static void expect_bad(const char *text, const char *want)
 {
     struct dm_err err = {0};
     struct map *m = NULL;
-    const char *path = write_map("bad.json", text);
+    const char *path = fixture_write_tmp("bad.json", text);
     char full[512];
 
     assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
@@ -62,25 +47,6 @@ static void expect_bad(const char *text, const char *want)
     }
     snprintf(full, sizeof(full), "%s%s", path, want);
     assert_string_equal(err.msg, full);
-}
-
-/* Entry from dn, key and NULL-terminated name/value string pairs. */
-static struct entry *fixture_entry(const char *dn, const char *key, ...)
-{
-    struct entry *e = entry_new(dn);
-    const char *name;
-    va_list ap;
-
-    assert_non_null(e);
-    assert_int_equal(entry_set_key(e, key), DM_OK);
-    va_start(ap, key);
-    while ((name = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-
-        assert_int_equal(entry_add_str(e, name, v), DM_OK);
-    }
-    va_end(ap);
-    return e;
 }
 
 static struct entry *apply(const struct map *m, enum map_kind kind, const struct entry *in)
@@ -107,21 +73,6 @@ static const char *val(const struct entry *e, const char *name, size_t i)
     assert_non_null(a);
     assert_true(i < a->nvals);
     return (const char *)a->vals[i].data;
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[600];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static void test_map__default_copies_by_name(void **state)
@@ -444,14 +395,23 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"lowr\"]}\n"
                "}}}",
                ":2:51: users.attributes.mail.transforms[1]: unknown transform \"lowr\" "
+               "(did you mean \"lower\"?)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mail\", \"transforms\": [\"trim\", \"xyzzy\"]}\n"
+               "}}}",
+               ":2:51: users.attributes.mail.transforms[1]: unknown transform \"xyzzy\" "
                "(known: trim, lower, upper, first, all, email, guid, sid, filetime, generalized, "
                "regex, split, join, lookup, default, date, flag)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"mail\": {\"form\": \"mail\"}\n"
                "}}}",
-               ":2:12: users.attributes.mail.form: unknown key "
-               "(known: from, template, value, transforms, default, type, max_length, "
-               "min_length, required, unique, pattern, pii, max_utf8_bytes_per_char)");
+               ":2:12: users.attributes.mail.form: unknown key (did you mean \"from\"?)");
+    expect_bad("{\"users\": {\"attributes\": {\n"
+               "  \"mail\": {\"from\": \"mail\", \"colour\": \"red\"}\n"
+               "}}}",
+               ":2:28: users.attributes.mail.colour: unknown key "
+               "(known: from, template, value, transforms, default, ownership, type, "
+               "max_length, min_length, required, unique, pattern, pii, max_utf8_bytes_per_char)");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"cn\": {}\n"
                "}}}",
@@ -486,8 +446,16 @@ static void test_map__bad_maps_rejected_with_position(void **state)
                ":1:27: users.attributes.cn: must be an object or null");
     expect_bad("{\"users\": {\"attributes\": []}}", ":1:12: users.attributes: must be an object");
     expect_bad("{\"users\": {\"autp\": \"none\"}}",
-               ":1:12: users.autp: unknown key (known: auto, exclude, objectclasses, attributes, "
-               "target_profile)");
+               ":1:12: users.autp: unknown key (did you mean \"auto\"?)");
+    expect_bad("{\"users\": {\"mode\": \"none\"}}",
+               ":1:12: users.mode: unknown key (known: auto, exclude, objectclasses, attributes, "
+               "ownership, target_profile)");
+    expect_bad("{\"users\": {\"ownership\": {\"mail\": \"mine\"}}}",
+               ":1:26: users.ownership.mail: must be \"authoritative\", \"create_only\" or "
+               "\"merge\"");
+    expect_bad("{\"users\": {\"attributes\": {\"mail\": {\"from\": \"mail\", \"ownership\": 1}}}}",
+               ":1:52: users.attributes.mail.ownership: must be \"authoritative\", "
+               "\"create_only\" or \"merge\"");
     expect_bad("{\"users\": [], \"groups\": {}}", ":1:2: users: must be an object");
     expect_bad("{\"key\": {\"source\": \"\"}}",
                ":1:10: key.source: must be a non-empty attribute name");
@@ -503,14 +471,15 @@ static void test_map__syntax_errors_name_position(void **state)
 {
     struct dm_err err = {0};
     struct map *m = NULL;
-    const char *path = write_map("syntax.json", "{\"users\": {\n  \"auto\": \"none\",\n}}");
+    const char *path = fixture_write_tmp("syntax.json", "{\"users\": {\n  \"auto\": \"none\",\n}}");
     char want[600];
 
     (void)state;
     assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
     snprintf(want, sizeof(want), "%s:3:", path);
     assert_memory_equal(err.msg, want, strlen(want));
-    path = write_map("dup.json", "{\"users\": {\"auto\": \"none\", \"auto\": \"by-name\"}}");
+    path =
+        fixture_write_tmp("dup.json", "{\"users\": {\"auto\": \"none\", \"auto\": \"by-name\"}}");
     assert_int_equal(map_load_file(&m, path, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, "duplicate"));
     assert_int_equal(map_load_file(&m, "/nonexistent/map.json", &err), DM_ENOTFOUND);
@@ -538,42 +507,22 @@ static void test_map__inline_map_with_prefix(void **state)
     assert_int_equal(map_compile(&m, json_object_get(root, "map"), "dirmig.json", pos, "map", &err),
                      DM_EINVAL);
     assert_string_equal(err.msg, "dirmig.json:4:51: map.users.attributes.cn.foo: unknown key "
-                                 "(known: from, template, value, transforms, default, type, "
-                                 "max_length, min_length, required, unique, pattern, pii, "
-                                 "max_utf8_bytes_per_char)");
+                                 "(known: from, template, value, transforms, default, "
+                                 "ownership, type, max_length, min_length, required, unique, "
+                                 "pattern, pii, max_utf8_bytes_per_char)");
     /* without positions the message still names the path */
     assert_int_equal(
         map_compile(&m, json_object_get(root, "map"), "dirmig.json", NULL, "map", &err), DM_EINVAL);
     assert_string_equal(err.msg, "dirmig.json: map.users.attributes.cn.foo: unknown key "
-                                 "(known: from, template, value, transforms, default, type, "
-                                 "max_length, min_length, required, unique, pattern, pii, "
-                                 "max_utf8_bytes_per_char)");
+                                 "(known: from, template, value, transforms, default, "
+                                 "ownership, type, max_length, min_length, required, unique, "
+                                 "pattern, pii, max_utf8_bytes_per_char)");
     assert_null(m);
     jsonpos_free(pos);
     json_decref(root);
 }
 
 /* ---- golden cases: tests/data/map/<case>.{in.ldif,map.json,out.ldif} ---- */
-
-/* Reads a whole file into a new NUL-terminated string. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    char chunk[4096];
-    size_t n;
-
-    if (f == NULL) {
-        fail_msg("cannot open %s", path);
-    }
-    buf_init(&b, 0);
-    assert_int_equal(buf_append(&b, "", 0), DM_OK);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        assert_int_equal(buf_append(&b, chunk, n), DM_OK);
-    }
-    fclose(f);
-    return buf_steal(&b);
-}
 
 /* Adds one "name: value" or "name:: base64" LDIF line to e (or sets the DN). */
 static void ldif_line(struct entry **e, const char *line)
@@ -695,13 +644,10 @@ static void test_map__golden_cases(void **state)
 {
     static const char *const cases[] = {"by-name-exclude", "rename-template-classes", "utf8-binary",
                                         "ad-transforms"};
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     char path[1024];
 
     (void)state;
-    if (top == NULL) {
-        top = ".";
-    }
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct dm_err err = {0};
         struct map *m = NULL;
@@ -714,9 +660,9 @@ static void test_map__golden_cases(void **state)
             fail_msg("%s", err.msg);
         }
         snprintf(path, sizeof(path), "%s/tests/data/map/%s.in.ldif", top, cases[i]);
-        in = slurp(path);
+        in = fixture_slurp(path);
         snprintf(path, sizeof(path), "%s/tests/data/map/%s.out.ldif", top, cases[i]);
-        want = slurp(path);
+        want = fixture_slurp(path);
         buf_init(&out, 0);
         assert_int_equal(buf_append(&out, "", 0), DM_OK);
         golden_run(&out, m, in);
@@ -739,18 +685,18 @@ static void test_map__golden_cases(void **state)
     }
 }
 
-/* ---- issue 3: the full language ---- */
+/* ---- the full language ---- */
 
 static void test_map__starter_maps_load(void **state)
 {
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     char dir[1024], path[1300];
     struct dirent *de;
     DIR *d;
     size_t n = 0;
 
     (void)state;
-    snprintf(dir, sizeof(dir), "%s/schema/maps", top != NULL ? top : ".");
+    snprintf(dir, sizeof(dir), "%s/schema/maps", top);
     d = opendir(dir);
     assert_non_null(d);
     while ((de = readdir(d)) != NULL) {
@@ -864,7 +810,7 @@ static void test_map__source_attributes_checked_at_load(void **state)
 
 static void test_map__source_and_target_profiles(void **state)
 {
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     char text[2048], want[1400];
     struct map *m;
     struct entry *in, *out;
@@ -873,9 +819,6 @@ static void test_map__source_and_target_profiles(void **state)
     size_t n = 0;
 
     (void)state;
-    if (top == NULL) {
-        top = ".";
-    }
     /* absolute profile paths; a rule's keys override the profile's */
     snprintf(text, sizeof(text),
              "{\"source_profile\": \"%s/schema/profiles/inetorgperson.json\",\n"
@@ -909,7 +852,7 @@ static void test_map__source_and_target_profiles(void **state)
     snprintf(want, sizeof(want),
              ":1:2: target_profile: bad profile: %s/nosuch/okta.json: No such "
              "file or directory",
-             tmpdir);
+             fixture_tmpdir());
     expect_bad("{\"target_profile\": \"nosuch/okta.json\"}", want);
     /* the profile's type (date) against a flag transform (boolean output) */
     snprintf(text, sizeof(text),
@@ -1025,6 +968,9 @@ static void test_map__explain_shows_steps_and_masks_pii(void **state)
                                      "value\n"));
     assert_non_null(strstr(out.data, "street: dropped (null rule)\n  final: (no value)\n"));
     assert_non_null(strstr(out.data, "userPassword: auto (by-name)\n  source: [***]\n"));
+    /* who owns each attribute once the object exists at the target */
+    assert_non_null(strstr(out.data, "  final: [\"ada\"]\n  ownership: authoritative\n"));
+    assert_non_null(strstr(out.data, "  final: [***]\n  ownership: create_only\n"));
     assert_non_null(strstr(out.data, "problems: 2\n"));
     /* no pii or secret anywhere */
     assert_null(strstr(out.data, "555"));
@@ -1107,6 +1053,121 @@ static void test_map__many_rules_and_option_names(void **state)
     map_free(m);
 }
 
+/* map_check() against the starter Okta map and its profile; map_mask() and friends. */
+static void test_map__check_okta_profile_and_mask_pii(void **state)
+{
+    const char *top = fixture_srcdir();
+    struct map *m = NULL;
+    struct dm_err err = {0};
+    struct entry *in, *out = NULL;
+    struct map_problem *pr = NULL;
+    const char **uniq = NULL;
+    size_t n = 0;
+    char path[1024];
+
+    (void)state;
+    snprintf(path, sizeof(path), "%s/schema/maps/inetorgperson-to-okta.json", top);
+    if (map_load_file(&m, path, &err) != DM_OK) {
+        fail_msg("%s", err.msg);
+    }
+    /* good entry */
+    in = entry_new("uid=zoe,ou=people,dc=x");
+    assert_int_equal(entry_add_str(in, "mail", "Zoë.Ünal@Example.ORG"), DM_OK);
+    assert_int_equal(entry_add_str(in, "givenName", "Zoë"), DM_OK);
+    assert_int_equal(entry_add_str(in, "sn", "Ünal"), DM_OK);
+    assert_int_equal(entry_add_str(in, "mobile", "+1 555 0100"), DM_OK);
+    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_string_equal(entry_first(out, "login"), "Zoë.Ünal@example.org");
+    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
+    assert_int_equal(n, 0);
+    assert_null(pr);
+    entry_free(out);
+    entry_free(in);
+    /* bad entry: no sn, a 4-byte character in givenName, a 51-char... login not email */
+    in = entry_new("uid=bad,ou=people,dc=x");
+    assert_int_equal(entry_add_str(in, "mail", "bad"), DM_OK);
+    assert_int_equal(entry_add_str(in, "givenName", "\xf0\x9f\x98\x80"), DM_OK);
+    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
+    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
+    {
+        char all[1024] = "";
+
+        for (size_t i = 0; i < n; i++) {
+            snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s:%s;", pr[i].attr,
+                     pr[i].category);
+        }
+        assert_string_equal(all, "login:too_short;login:invalid_email;email:too_short;"
+                                 "email:invalid_email;firstName:bad_chars;"
+                                 "lastName:missing_required;");
+    }
+    free(pr);
+    entry_free(out);
+    entry_free(in);
+    /* uniqueness is the agent's: the list of attributes; pii and masking */
+    assert_int_equal(map_unique_attrs(m, MAP_USERS, &uniq), 1);
+    assert_string_equal(uniq[0], "login");
+    assert_int_equal(map_unique_attrs(m, MAP_GROUPS, &uniq), 0);
+    assert_true(map_attr_is_pii(m, MAP_USERS, "mobilePhone"));
+    assert_true(map_attr_is_pii(m, MAP_USERS, "userPassword"));
+    assert_false(map_attr_is_pii(m, MAP_USERS, "login"));
+    assert_string_equal(map_mask(m, MAP_USERS, "mobilephone", "+1 555"), "***");
+    assert_string_equal(map_mask(m, MAP_USERS, "login", "a@b.org"), "a@b.org");
+    {
+        struct buf b;
+
+        in = entry_new("uid=p,dc=x");
+        assert_int_equal(entry_add_str(in, "login", "p@x.org"), DM_OK);
+        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0100"), DM_OK);
+        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0101"), DM_OK);
+        assert_int_equal(entry_add_str(in, "userPassword", "{SSHA}secret"), DM_OK);
+        buf_init(&b, 0);
+        assert_int_equal(map_dump_masked(&b, m, MAP_USERS, in), DM_OK);
+        assert_non_null(strstr(b.data, "login: p@x.org\n"));
+        assert_non_null(strstr(b.data, "mobilePhone: ***\nmobilePhone: ***\n"));
+        assert_null(strstr(b.data, "555"));
+        assert_null(strstr(b.data, "secret"));
+        /* the entry itself is untouched */
+        assert_string_equal(entry_first(in, "mobilePhone"), "+1 555 0100");
+        buf_free(&b);
+        entry_free(in);
+    }
+    map_free(m);
+}
+
+/* map_load_file_all(): one load names every problem, each at its place, and goes on across
+ * rules, sections and top-level keys; err holds the first. */
+static void test_map__every_problem_at_once(void **state)
+{
+    struct dm_err err = {0};
+    struct map *m = NULL;
+    struct buf errors;
+    const char *path = fixture_write_tmp(
+        "many.json", "{\n"
+                     "  \"users\": { \"attributes\": {\n"
+                     "    \"a\": { \"from\": \"x\", \"transforms\": [\"lowr\"] },\n"
+                     "    \"b\": { \"form\": \"x\" },\n"
+                     "    \"c\": { \"from\": \"x\" } } },\n"
+                     "  \"groups\": { \"atuo\": \"none\" },\n"
+                     "  \"keys\": {}\n"
+                     "}\n");
+    char want[2048];
+
+    (void)state;
+    buf_init(&errors, 0);
+    assert_int_equal(map_load_file_all(&m, path, &errors, &err), DM_EINVAL);
+    assert_null(m);
+    snprintf(want, sizeof(want),
+             "%s:3:40: users.attributes.a.transforms[0]: unknown transform \"lowr\" (did you "
+             "mean \"lower\"?)\n"
+             "%s:4:12: users.attributes.b.form: unknown key (did you mean \"from\"?)\n"
+             "%s:6:15: groups.atuo: unknown key (did you mean \"auto\"?)\n"
+             "%s:7:3: keys: unknown key (did you mean \"key\"?)\n",
+             path, path, path, path);
+    assert_string_equal(errors.data, want);
+    assert_int_equal(strncmp(err.msg, errors.data, strlen(err.msg)), 0);
+    buf_free(&errors);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1121,6 +1182,7 @@ int main(void)
         cmocka_unit_test(test_map__many_values),
         cmocka_unit_test(test_map__key_section),
         cmocka_unit_test(test_map__bad_maps_rejected_with_position),
+        cmocka_unit_test(test_map__every_problem_at_once),
         cmocka_unit_test(test_map__syntax_errors_name_position),
         cmocka_unit_test(test_map__inline_map_with_prefix),
         cmocka_unit_test(test_map__golden_cases),
@@ -1133,7 +1195,8 @@ int main(void)
         cmocka_unit_test(test_map__explain_shows_steps_and_masks_pii),
         cmocka_unit_test(test_map__explain_binary_values_escaped),
         cmocka_unit_test(test_map__many_rules_and_option_names),
+        cmocka_unit_test(test_map__check_okta_profile_and_mask_pii),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -22,6 +22,7 @@
 #include "connectors/http.h"
 #include "tests/unit/pyserver.h"
 #include "connectors/okta.h"
+#include "tests/unit/fixture.h"
 
 /*
  * Drives conn_okta_ops (connectors/okta.c) directly against the Okta contract server
@@ -35,7 +36,6 @@
 #define BAD_HASH "{SSHA}n0t*base64*AT-all!!"
 #define UMLAUT_LOGIN "j\xc3\xbcrgen+ops@example.com" /* '+' and a 2-byte UTF-8 char */
 
-static char tmpdir[] = "/tmp/test_okta.XXXXXX";
 static char logpath[600];
 static char tokpath[600];
 static FILE *logf_;
@@ -331,8 +331,8 @@ static void group_change(struct change *ch, enum change_op op, const struct entr
 
 static const char *status_name(enum apply_status st)
 {
-    static const char *const names[] = {"CREATED", "UPDATED", "UNCHANGED",
-                                        "DELETED", "FAILED",  "DISABLED"};
+    static const char *const names[] = {"CREATED", "UPDATED",  "UNCHANGED", "DELETED",
+                                        "FAILED",  "DISABLED", "EXISTS"};
 
     return (size_t)st < DM_ARRAY_LEN(names) ? names[st] : "?";
 }
@@ -645,6 +645,8 @@ static void test_apply_users(void **state)
 
     cfg_init(&cfg, s.uri, token);
     c = okta_open_ok(&cfg);
+    /* the users above exist from a second before this apply: never taken for its own */
+    sleep(2);
 
     e[0] = user_entry("hash.user@example.com", "Hash", "User");
     user_change(&ch[0], CHANGE_ADD, e[0], NULL, ssha);
@@ -654,6 +656,7 @@ static void test_apply_users(void **state)
     user_change(&ch[2], CHANGE_ADD, e[2], NULL, ssha);
     e[3] = user_entry("exist.same@example.com", "Same", "Tester");
     user_change(&ch[3], CHANGE_ADD, e[3], NULL, NULL);
+    ch[3].adopt = 1; /* a create the journal recorded before a crash */
     e[4] = user_entry("mod.target@example.com", "Mod", "Changed");
     user_change(&ch[4], CHANGE_MODIFY, e[4], id_mod, ssha);
     e[5] = user_entry("gone.later@example.com", "Gone", "Back");
@@ -690,15 +693,16 @@ static void test_apply_users(void **state)
                         dumped_str(dumped_user(d, "hook.user@example.com"), "id", NULL));
     assert_signin(&s, "hook.user@example.com", PW, "NEEDS_HOOK");
 
-    /* ADD of an existing login with another profile: that user, updated, not duplicated */
-    assert_status(&res[2], APPLY_UPDATED, "ADD of an existing login");
-    assert_string_equal(res[2].target_id, id_diff);
+    /* ADD of a login that someone else created: a collision, never matched and written */
+    assert_status(&res[2], APPLY_EXISTS, "ADD of an existing login");
+    assert_int_equal(res[2].err.rc, DM_EEXISTS);
+    assert_string_equal(res[2].err.dn, "exist.diff@example.com");
     assert_int_equal(res[2].created_with_hook, 0);
     u = dumped_user(d, "exist.diff@example.com");
-    assert_string_equal(dumped_str(u, "profile", "firstName"), "New");
-    assert_string_equal(dumped_str(u, "credential", NULL), "none"); /* no hash on update */
-    /* ... with the same profile: UNCHANGED */
-    assert_status(&res[3], APPLY_UNCHANGED, "ADD of an existing login, same profile");
+    assert_string_equal(dumped_str(u, "id", NULL), id_diff);
+    assert_string_not_equal(dumped_str(u, "profile", "firstName"), "New");
+    /* ... adopted when the change says it is ours (a pending create): UNCHANGED */
+    assert_status(&res[3], APPLY_UNCHANGED, "ADD of an existing login, adopted");
     assert_string_equal(res[3].target_id, id_same);
 
     /* MODIFY with a known id: partial update, other properties kept */
@@ -709,14 +713,11 @@ static void test_apply_users(void **state)
     assert_string_equal(dumped_str(u, "profile", "title"), "Boss");
     assert_string_equal(dumped_str(u, "credential", NULL), "none");
 
-    /* MODIFY with an id deleted at the target: created again, with a new id and the hash */
-    assert_status(&res[5], APPLY_CREATED, "MODIFY of a deleted id");
-    u = dumped_user(d, "gone.later@example.com");
-    assert_non_null(u);
-    assert_string_equal(res[5].target_id, dumped_str(u, "id", NULL));
-    assert_string_not_equal(res[5].target_id, id_gone);
-    assert_int_equal(res[5].created_with_hook, 0);
-    assert_signin(&s, "gone.later@example.com", PW, "VERIFIED");
+    /* MODIFY with an id deleted at the target: an update never creates (it carries only what
+     * differs); the planner sees the user missing next time and creates it whole */
+    assert_status(&res[5], APPLY_FAILED, "MODIFY of a deleted id");
+    assert_int_equal(res[5].err.rc, DM_ENOTFOUND);
+    assert_null(dumped_user(d, "gone.later@example.com"));
 
     /* a malformed hash fails that change only; the message names the scheme, not the value */
     assert_status(&res[6], APPLY_FAILED, "ADD with a malformed hash");
@@ -747,8 +748,9 @@ static void test_apply_users(void **state)
     assert_int_equal(res[10].created_with_hook, 0);
     assert_null(dumped_user(d, "wide.char@example.com"));
 
-    /* 6 made by the test - 1 deleted by the test - 1 DELETE + 4 created */
-    assert_int_equal(json_integer_value(json_object_get(d, "user_count")), 6 - 1 - 1 + 4);
+    /* 6 made by the test - 1 deleted by the test - 1 DELETE + 3 created (the MODIFY of the
+     * deleted id creates nothing) */
+    assert_int_equal(json_integer_value(json_object_get(d, "user_count")), 6 - 1 - 1 + 3);
     assert_int_equal(server_stat(&s, "duplicates"), 2);
     json_decref(d);
 
@@ -907,6 +909,7 @@ static void test_apply_groups(void **state)
         group_change(&ch[0], CHANGE_ADD, e[0], NULL);
         e[1] = group_entry("Existing", "d1", m23);
         group_change(&ch[1], CHANGE_ADD, e[1], NULL);
+        ch[1].adopt = 1; /* a create the journal recorded before a crash */
         e[2] = group_entry("Bad members", NULL, mbad);
         group_change(&ch[2], CHANGE_ADD, e[2], NULL);
         e[3] = group_entry("Say \"hi\"", "quoted", m3);
@@ -920,7 +923,7 @@ static void test_apply_groups(void **state)
     assert_string_equal(dumped_str(dumped_group(d, "New group"), "description", NULL), "n");
     members_of(d, "New group", got, sizeof(got));
     assert_string_equal(got, "u1@example.com,u2@example.com");
-    /* ADD of an existing name: found, members made equal (u3 added, u1 removed) */
+    /* ADD of an existing name, adopted: found, members made equal (u3 added, u1 removed) */
     assert_status(&res[1], APPLY_UPDATED, "group ADD of an existing name");
     assert_string_equal(res[1].target_id, gx);
     members_of(d, "Existing", got, sizeof(got));
@@ -943,9 +946,19 @@ static void test_apply_groups(void **state)
     assert_int_equal(server_stat(&s, "member_deletes") - dels0, 1);
     json_decref(d);
 
-    /* the same batch again (ids unknown): found by name, nothing duplicated or written */
+    /* the same batch again without adopting: both names are taken, nothing is written */
     puts0 = server_stat(&s, "member_puts");
     gup0 = server_stat(&s, "group_updates");
+    ch[0].adopt = ch[1].adopt = 0;
+    assert_int_equal(conn_okta_ops.apply(c, ch, 2, res), DM_OK);
+    assert_status(&res[0], APPLY_EXISTS, "group ADD of a taken name");
+    assert_status(&res[1], APPLY_EXISTS, "group ADD of a taken name");
+    assert_int_equal(server_stat(&s, "member_puts"), puts0);
+    assert_int_equal(server_stat(&s, "group_updates"), gup0);
+
+    /* the same batch again as resumed creates (ids unknown): found by name, nothing
+     * duplicated or written */
+    ch[0].adopt = ch[1].adopt = 1;
     assert_int_equal(conn_okta_ops.apply(c, ch, 2, res), DM_OK);
     assert_status(&res[0], APPLY_UNCHANGED, "group ADD again");
     assert_status(&res[1], APPLY_UNCHANGED, "group ADD again");
@@ -1173,11 +1186,11 @@ static int setup(void **state)
     FILE *f;
 
     (void)state;
-    if (mkdtemp(tmpdir) == NULL || make_ssha() != 0) {
+    if (fixture_setup(state) != 0 || make_ssha() != 0) {
         return -1;
     }
-    snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
-    snprintf(tokpath, sizeof(tokpath), "%s/token", tmpdir);
+    snprintf(logpath, sizeof(logpath), "%s/log", fixture_tmpdir());
+    snprintf(tokpath, sizeof(tokpath), "%s/token", fixture_tmpdir());
     f = fopen(tokpath, "w");
     if (f == NULL) {
         return -1;
@@ -1199,16 +1212,13 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[700];
-
     (void)state;
     secret_free(token);
     log_init(LOG_LVL_WARN, NULL, 0);
     if (logf_ != NULL) {
         fclose(logf_);
     }
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return fixture_teardown(state);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "schema/transform.h"
+#include "schema/transform_ad.h"
 
 /* Compiles a JSON array of steps, runs them over the NULL-terminated input strings and
  * returns the results joined by '|' (static buffer; "" for no values). */
@@ -149,6 +150,8 @@ static void test_transform__email(void **state)
                         "Ada.Lovelace@example.org");
     assert_string_equal(run_chain("[\"email\"]", "mailto:<Bob@EXAMPLE.com>", NULL),
                         "Bob@example.com");
+    assert_string_equal(run_chain("[\"email\"]", " <MAILTO: Eve@Example.COM> ", NULL),
+                        "Eve@example.com");
     assert_string_equal(run_chain("[\"email\"]", "no-at-sign", NULL), "no-at-sign");
     assert_string_equal(run_chain("[\"email\", \"lower\"]", "A@B.C", NULL), "a@b.c");
     assert_string_equal(run_chain("[\"email\"]", "   ", NULL), "");
@@ -201,7 +204,7 @@ static void test_transform__filetime(void **state)
     int never = 0;
 
     (void)state;
-    /* ldap-ad.md 2.7: pwdLastSet 134400868331196390 -> 2026-11-25 13:27:13Z */
+    /* AD: pwdLastSet 134400868331196390 -> 2026-11-25 13:27:13Z */
     assert_string_equal(run_chain("[\"filetime\"]", "134400868331196390", NULL),
                         "2026-11-25T13:27:13Z");
     assert_int_equal(transform_parse_filetime(&t, &never, "134400868331196390", 18), DM_OK);
@@ -326,6 +329,58 @@ static void test_transform__regex_backrefs_and_global(void **state)
                          "refers to group \\2 but the expression has 1");
     expect_compile_error("{\"regex\": {\"match\": \"a\"}}", "must be strings");
     expect_compile_error("{\"regex\": \"a\"}", "must be an object");
+}
+
+/* The regex matcher module: simple patterns get the fast form, others keep regexec(), and
+ * both report the offsets regexec() reports. */
+static void test_transform__regex_matcher_agrees_with_regexec(void **state)
+{
+    static const struct {
+        const char *pattern;
+        int fast;
+    } cases[] = {
+        {"[^0-9+]", 1}, {"^uid=([^,]+),.*$", 1},     {"b+", 1}, {"x*", 1}, {"a|b", 0}, {"(ab)+", 0},
+        {"a{2}", 0},    {"^([a-z]+)@([a-z.]+)$", 1},
+    };
+    static const char *const subjects[] = {
+        "", "a", "ab", "uid=ada,ou=x", "+49 30 1234", "xxbb", "aa", "ada@example.org", "a|b"};
+    char why[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct transform_regex rx;
+        regex_t ref;
+
+        assert_int_equal(transform_regex_compile(&rx, cases[i].pattern, why, sizeof(why)), DM_OK);
+        assert_int_equal(transform_regex_is_fast(&rx), cases[i].fast);
+        assert_int_equal(regcomp(&ref, cases[i].pattern, REG_EXTENDED), 0);
+        assert_int_equal(transform_regex_ngroups(&rx), ref.re_nsub);
+        for (size_t k = 0; k < sizeof(subjects) / sizeof(subjects[0]); k++) {
+            for (int notbol = 0; notbol < 2; notbol++) {
+                regmatch_t a[10], b[10];
+                size_t ng = ref.re_nsub;
+                int ra = regexec(&ref, subjects[k], ng + 1, a, notbol ? REG_NOTBOL : 0);
+                int rb = transform_regex_exec(&rx, subjects[k], ng, b, notbol);
+
+                assert_int_equal(ra == 0, rb == 0);
+                for (size_t g = 0; ra == 0 && g <= ng; g++) {
+                    assert_int_equal(a[g].rm_so, b[g].rm_so);
+                    assert_int_equal(a[g].rm_eo, b[g].rm_eo);
+                }
+            }
+        }
+        regfree(&ref);
+        transform_regex_clear(&rx);
+    }
+    /* a bad pattern: a reason, nothing to free; clear is NULL-safe */
+    {
+        struct transform_regex rx;
+
+        assert_int_equal(transform_regex_compile(&rx, "a(", why, sizeof(why)), DM_EINVAL);
+        assert_non_null(strstr(why, "bad regular expression \"a(\": "));
+        transform_regex_clear(&rx);
+        transform_regex_clear(NULL);
+    }
 }
 
 static void test_transform__split_join(void **state)
@@ -485,6 +540,7 @@ int main(void)
         cmocka_unit_test(test_transform__generalized_time),
         cmocka_unit_test(test_transform__date_conversions),
         cmocka_unit_test(test_transform__regex_backrefs_and_global),
+        cmocka_unit_test(test_transform__regex_matcher_agrees_with_regexec),
         cmocka_unit_test(test_transform__split_join),
         cmocka_unit_test(test_transform__lookup),
         cmocka_unit_test(test_transform__default_step),

@@ -11,37 +11,14 @@
 #include <unistd.h>
 #include "agent/util/buf.h"
 #include "agent/util/err.h"
+#include "agent/util/html.h"
 #include "agent/util/jsonpos.h"
 #include "agent/util/secret.h"
+#include "agent/util/suggest.h"
+#include "agent/util/datadir.h"
+#include "tests/unit/fixture.h"
 
 /* ---- fixtures: a private temp dir per test ---- */
-
-static char g_tmpdir[] = "/tmp/dm_test_util.XXXXXX";
-
-static int group_setup(void **state)
-{
-    (void)state;
-    return mkdtemp(g_tmpdir) == NULL ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-    FILE *f = fopen(path, "w");
-
-    assert_non_null(f);
-    assert_int_equal(fputs(text, f) >= 0, 1);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(path, mode), 0);
-}
 
 /* ---- err ---- */
 
@@ -114,8 +91,8 @@ static void test_util__secret_file_0644_refused(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "hunter2\n", 0644);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "hunter2\n", 0644);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_EINVAL);
     assert_null(s);
     assert_non_null(strstr(e.msg, "group or others"));
@@ -129,8 +106,8 @@ static void test_util__secret_file_0600_accepted(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "hunter2\n", 0600);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "hunter2\n", 0600);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_OK);
     assert_string_equal(secret_reveal(s), "hunter2"); /* trailing newline dropped */
     assert_int_equal(secret_len(s), 7);
@@ -144,8 +121,8 @@ static void test_util__secret_keeps_inner_newline(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "a\nb", 0400);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "a\nb", 0400);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_OK);
     assert_int_equal(secret_len(s), 3);
     secret_free(s);
@@ -172,8 +149,8 @@ static void test_util__secret_empty_refused(void **state)
     char path[512];
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/pw", g_tmpdir);
-    write_file(path, "\n", 0600);
+    snprintf(path, sizeof(path), "%s/pw", fixture_tmpdir());
+    fixture_write(path, "\n", 0600);
     assert_int_equal(secret_load(&s, path, NULL, &e), DM_EINVAL);
     assert_int_equal(setenv("DM_TEST_UTIL_PW", "", 1), 0);
     assert_int_equal(secret_load(&s, NULL, "DM_TEST_UTIL_PW", &e), DM_EINVAL);
@@ -300,10 +277,99 @@ static void test_util__jsonpos_syntax_error(void **state)
     jsonpos_free(NULL);
 }
 
+/* html_escape(s) as a new string. */
+static char *escaped(const char *s)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+
+    assert_non_null(f);
+    html_escape(f, s);
+    fclose(f);
+    return out;
+}
+
+static void expect_escape(const char *in, const char *want)
+{
+    char *got = escaped(in);
+
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_util__html_escape(void **state)
+{
+    (void)state;
+    expect_escape("plain", "plain");
+    expect_escape("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;");
+    expect_escape("a&b \"q\" 'x'", "a&amp;b &quot;q&quot; &#39;x&#39;");
+    expect_escape("\xc3\xa9mile \xe2\x82\xac \xf0\x9f\x98\x80", "\xc3\xa9mile \xe2\x82\xac "
+                                                                "\xf0\x9f\x98\x80");
+    /* invalid UTF-8: a lone continuation byte, an overlong '<', a surrogate, a cut sequence */
+    expect_escape("a\x80z", "a\xef\xbf\xbdz");
+    expect_escape("\xc0\xbc", "\xef\xbf\xbd\xef\xbf\xbd");
+    expect_escape("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    expect_escape("x\xe2\x82", "x\xef\xbf\xbd\xef\xbf\xbd");
+    /* control characters and a right-to-left override */
+    expect_escape("a\x01\x1b[31mb\x7f", "a\xef\xbf\xbd\xef\xbf\xbd[31mb\xef\xbf\xbd");
+    expect_escape("tab\tnl\n", "tab\tnl\n");
+    expect_escape("evil\xe2\x80\xaetxt.exe", "evil\xef\xbf\xbdtxt.exe");
+    expect_escape(NULL, "");
+}
+
+/* "did you mean": typos, swaps and prefixes find the key; far-off words find nothing. */
+static void test_util__suggest_closest(void **state)
+{
+    static const char *const keys[] = {"uri",      "base",         "page_size",
+                                       "bind_dn",  "bind_pw_file", "tls",
+                                       "starttls", NULL,           "verify-target"};
+    const size_t n = sizeof(keys) / sizeof(keys[0]);
+
+    (void)state;
+    assert_int_equal(suggest_distance("pgae_size", "page_size"), 1);
+    assert_int_equal(suggest_distance("URL", "uri"), 1);
+    assert_int_equal(suggest_distance("", "abc"), 3);
+    assert_string_equal(suggest_closest("pgae_size", keys, n), "page_size");
+    assert_string_equal(suggest_closest("url", keys, n), "uri");
+    assert_null(suggest_closest("BASE", keys, n)); /* the same word: nothing to suggest */
+    assert_string_equal(suggest_closest("bind_pw", keys, n), "bind_pw_file");
+    assert_string_equal(suggest_closest("verify", keys, n), "verify-target");
+    assert_string_equal(suggest_closest("start_tls", keys, n), "starttls");
+    assert_null(suggest_closest("colour", keys, n));
+    assert_null(suggest_closest("", keys, n));
+    assert_null(suggest_closest("x", keys, 0));
+}
+
+/* The data directory: $DIRMIG_DATADIR first; datadir_find() only returns files that exist. */
+static void test_util__datadir(void **state)
+{
+    char buf[512], want[512];
+    char *p;
+
+    (void)state;
+    snprintf(want, sizeof(want), "%s/schema", fixture_srcdir());
+    assert_int_equal(setenv("DIRMIG_DATADIR", want, 1), 0);
+    assert_string_equal(datadir_get(buf, sizeof(buf)), want);
+    p = datadir_find("maps/ad-to-okta.json");
+    assert_non_null(p);
+    assert_int_equal(access(p, R_OK), 0);
+    free(p);
+    assert_null(datadir_find("maps/no-such-map.json"));
+    assert_null(datadir_find("/etc/passwd"));
+    assert_int_equal(setenv("DIRMIG_DATADIR", "/nonexistent/", 1), 0);
+    assert_string_equal(datadir_get(buf, sizeof(buf)), "/nonexistent");
+    unsetenv("DIRMIG_DATADIR");
+    /* a test program has no .dirmig-uninstalled beside it: the installed directory */
+    assert_string_equal(datadir_get(buf, sizeof(buf)), PKGDATADIR);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_util__every_code_has_a_string),
+        cmocka_unit_test(test_util__suggest_closest),
+        cmocka_unit_test(test_util__datadir),
         cmocka_unit_test(test_util__err_set_keeps_dn),
         cmocka_unit_test(test_util__buf_cap_gives_elimit),
         cmocka_unit_test(test_util__buf_printf_appends),
@@ -317,7 +383,8 @@ int main(void)
         cmocka_unit_test(test_util__jsonpos_crlf),
         cmocka_unit_test(test_util__jsonpos_escaped_keys),
         cmocka_unit_test(test_util__jsonpos_syntax_error),
+        cmocka_unit_test(test_util__html_escape),
     };
 
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

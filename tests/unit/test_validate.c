@@ -8,21 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "schema/validate.h"
-
-static char tmpdir[] = "/tmp/test_validate.XXXXXX";
-
-static const char *write_file(const char *name, const char *text)
-{
-    static char path[512];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
+#include "tests/unit/fixture.h"
 
 /* A constraint from a JSON object of constraint keys. */
 static void make_constraint(struct validate_constraint *c, const char *attr, const char *json)
@@ -205,7 +191,7 @@ static void test_validate__constraint_keys_rejected(void **state)
 
 static void test_validate__profile_load(void **state)
 {
-    const char *top = getenv("top_srcdir");
+    const char *top = fixture_srcdir();
     struct validate_profile *p = NULL;
     const struct validate_constraint *c;
     struct dm_err err = {0};
@@ -213,7 +199,7 @@ static void test_validate__profile_load(void **state)
     const char *bad;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/schema/profiles/okta-user.json", top ? top : ".");
+    snprintf(path, sizeof(path), "%s/schema/profiles/okta-user.json", top);
     if (validate_profile_load(&p, path, &err) != DM_OK) {
         fail_msg("%s", err.msg);
     }
@@ -230,129 +216,34 @@ static void test_validate__profile_load(void **state)
     assert_null(validate_profile_find(p, "nosuch"));
     validate_profile_free(p);
     p = NULL;
-    snprintf(path, sizeof(path), "%s/schema/profiles/inetorgperson.json", top ? top : ".");
+    snprintf(path, sizeof(path), "%s/schema/profiles/inetorgperson.json", top);
     assert_int_equal(validate_profile_load(&p, path, &err), DM_OK);
     validate_profile_free(p);
     p = NULL;
-    snprintf(path, sizeof(path), "%s/schema/profiles/ad-user.json", top ? top : ".");
+    snprintf(path, sizeof(path), "%s/schema/profiles/ad-user.json", top);
     assert_int_equal(validate_profile_load(&p, path, &err), DM_OK);
     validate_profile_free(p);
     p = NULL;
 
-    bad = write_file("bad.json", "{\"attributes\": {\n  \"a\": {\"max_length\": 0}\n}}");
+    bad = fixture_write_tmp("bad.json", "{\"attributes\": {\n  \"a\": {\"max_length\": 0}\n}}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     snprintf(path, sizeof(path),
              "%s:2:9: attributes.a.max_length: must be an integer >= 1 "
              "(characters)",
              bad);
     assert_string_equal(err.msg, path);
-    bad = write_file("bad.json", "{\"attributes\": {\"a\": {\"lenght\": 1}}}");
+    bad = fixture_write_tmp("bad.json", "{\"attributes\": {\"a\": {\"lenght\": 1}}}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, ":1:23: attributes.a.lenght: unknown key"));
-    bad =
-        write_file("bad.json", "{\"attributes\": {\"a\": {\"min_length\": 3, \"max_length\": 2}}}");
+    bad = fixture_write_tmp("bad.json",
+                            "{\"attributes\": {\"a\": {\"min_length\": 3, \"max_length\": 2}}}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, "attributes.a: min_length is greater than max_length"));
-    bad = write_file("bad.json", "{\"name\": \"x\"}");
+    bad = fixture_write_tmp("bad.json", "{\"name\": \"x\"}");
     assert_int_equal(validate_profile_load(&p, bad, &err), DM_EINVAL);
     assert_non_null(strstr(err.msg, "needs \"attributes\""));
     assert_int_equal(validate_profile_load(&p, "/nonexistent/p.json", &err), DM_ENOTFOUND);
     assert_null(p);
-}
-
-static void test_validate__map_check_okta_profile(void **state)
-{
-    const char *top = getenv("top_srcdir");
-    struct map *m = NULL;
-    struct dm_err err = {0};
-    struct entry *in, *out = NULL;
-    struct map_problem *pr = NULL;
-    const char **uniq = NULL;
-    size_t n = 0;
-    char path[1024];
-
-    (void)state;
-    snprintf(path, sizeof(path), "%s/schema/maps/inetorgperson-to-okta.json", top ? top : ".");
-    if (map_load_file(&m, path, &err) != DM_OK) {
-        fail_msg("%s", err.msg);
-    }
-    /* good entry */
-    in = entry_new("uid=zoe,ou=people,dc=x");
-    assert_int_equal(entry_add_str(in, "mail", "Zoë.Ünal@Example.ORG"), DM_OK);
-    assert_int_equal(entry_add_str(in, "givenName", "Zoë"), DM_OK);
-    assert_int_equal(entry_add_str(in, "sn", "Ünal"), DM_OK);
-    assert_int_equal(entry_add_str(in, "mobile", "+1 555 0100"), DM_OK);
-    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
-    assert_string_equal(entry_first(out, "login"), "Zoë.Ünal@example.org");
-    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
-    assert_int_equal(n, 0);
-    assert_null(pr);
-    entry_free(out);
-    entry_free(in);
-    /* bad entry: no sn, a 4-byte character in givenName, a 51-char... login not email */
-    in = entry_new("uid=bad,ou=people,dc=x");
-    assert_int_equal(entry_add_str(in, "mail", "bad"), DM_OK);
-    assert_int_equal(entry_add_str(in, "givenName", "\xf0\x9f\x98\x80"), DM_OK);
-    assert_int_equal(map_apply(&out, m, MAP_USERS, in, &err), DM_OK);
-    assert_int_equal(map_check(&pr, &n, m, MAP_USERS, out, &err), DM_OK);
-    {
-        char all[1024] = "";
-
-        for (size_t i = 0; i < n; i++) {
-            snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s:%s;", pr[i].attr,
-                     pr[i].category);
-        }
-        assert_string_equal(all, "login:too_short;login:invalid_email;email:too_short;"
-                                 "email:invalid_email;firstName:bad_chars;"
-                                 "lastName:missing_required;");
-    }
-    free(pr);
-    entry_free(out);
-    entry_free(in);
-    /* uniqueness is the agent's: the list of attributes; pii and masking */
-    assert_int_equal(map_unique_attrs(m, MAP_USERS, &uniq), 1);
-    assert_string_equal(uniq[0], "login");
-    assert_int_equal(map_unique_attrs(m, MAP_GROUPS, &uniq), 0);
-    assert_true(map_attr_is_pii(m, MAP_USERS, "mobilePhone"));
-    assert_true(map_attr_is_pii(m, MAP_USERS, "userPassword"));
-    assert_false(map_attr_is_pii(m, MAP_USERS, "login"));
-    assert_string_equal(map_mask(m, MAP_USERS, "mobilephone", "+1 555"), "***");
-    assert_string_equal(map_mask(m, MAP_USERS, "login", "a@b.org"), "a@b.org");
-    {
-        struct buf b;
-
-        in = entry_new("uid=p,dc=x");
-        assert_int_equal(entry_add_str(in, "login", "p@x.org"), DM_OK);
-        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0100"), DM_OK);
-        assert_int_equal(entry_add_str(in, "mobilePhone", "+1 555 0101"), DM_OK);
-        assert_int_equal(entry_add_str(in, "userPassword", "{SSHA}secret"), DM_OK);
-        buf_init(&b, 0);
-        assert_int_equal(map_dump_masked(&b, m, MAP_USERS, in), DM_OK);
-        assert_non_null(strstr(b.data, "login: p@x.org\n"));
-        assert_non_null(strstr(b.data, "mobilePhone: ***\nmobilePhone: ***\n"));
-        assert_null(strstr(b.data, "555"));
-        assert_null(strstr(b.data, "secret"));
-        /* the entry itself is untouched */
-        assert_string_equal(entry_first(in, "mobilePhone"), "+1 555 0100");
-        buf_free(&b);
-        entry_free(in);
-    }
-    map_free(m);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmpdir) == NULL ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-    char cmd[600];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 int main(void)
@@ -366,8 +257,7 @@ int main(void)
         cmocka_unit_test(test_validate__pattern_matches_whole_value),
         cmocka_unit_test(test_validate__constraint_keys_rejected),
         cmocka_unit_test(test_validate__profile_load),
-        cmocka_unit_test(test_validate__map_check_okta_profile),
     };
 
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -8,7 +8,9 @@
 #include "agent/hook.h"
 #include "agent/mapping.h"
 #include "agent/pipeline.h"
+#include "agent/planfile.h"
 #include "agent/report.h"
+#include "agent/rollback.h"
 #include "agent/report_html.h"
 #include "agent/state.h"
 #include "agent/util/log.h"
@@ -49,6 +51,11 @@ enum {
     O_JSON = 1u << 10,
     O_ALLOW_DELETES = 1u << 11,
     O_HTML = 1u << 12,
+    O_PLAN_OUT = 1u << 13, /* plan --out FILE */
+    O_PLAN_IN = 1u << 14,  /* run --plan FILE */
+    O_MAX_AGE = 1u << 15,
+    O_DRY = 1u << 16, /* rollback --plan */
+    O_PROGRESS = 1u << 17,
 };
 
 /* The options a command may take (the global ones, -c -v -q -h -V, every command takes). */
@@ -63,7 +70,10 @@ static const struct cli_option {
      "only the entries of a validation export (PREFIX.csv of dirmig validate)"},
     {"limit", "N", O_LIMIT, "stop after N users"},
     {"samples", "N", O_SAMPLES, "sample changes shown, 0..100 (default 10)"},
-    {"no-progress", NULL, O_NO_PROGRESS, "no progress line on a terminal"},
+    {"no-progress", NULL, O_NO_PROGRESS, "no progress line on a terminal (--progress none)"},
+    {"progress", "MODE", O_PROGRESS,
+     "auto: a line with the phase, done/total, rate and ETA when standard error is a "
+     "terminal; json: JSON lines on standard error; none"},
     {"out", "PREFIX", O_OUT, "write PREFIX.csv and PREFIX.jsonl"},
     {"explain", "KEY", O_EXPLAIN, "the entry: its correlation key or its DN (required)"},
     {"offline", NULL, O_OFFLINE,
@@ -77,6 +87,17 @@ static const struct cli_option {
      "allow this run up to N deletions or disables beyond the leavers limits (leavers.max_deletes, "
      "leavers.max_delete_percent); refused when the source read is not provably complete"},
     {"html", "FILE", O_HTML, "the whole program on one self-contained HTML page"},
+    /* two options may share a name when no command takes both (plan's --out FILE is not
+     * validate's --out PREFIX; run's --plan FILE is not rollback's --plan) */
+    {"out", "FILE", O_PLAN_OUT,
+     "save every change to FILE (JSON Lines, mode 0600; attribute names and digests, never "
+     "values) for a run of exactly those changes"},
+    {"plan", "FILE", O_PLAN_IN,
+     "apply exactly the changes of a plan saved by dirmig plan: an object whose source or "
+     "target changed since is refused and listed"},
+    {"max-age", "DURATION", O_MAX_AGE,
+     "with --plan: refuse a plan older than DURATION (N seconds, or Ns, Nm, Nh, Nd)"},
+    {"plan", NULL, O_DRY, "show what the rollback would do; write nothing"},
     {"json", NULL, O_JSON, "the result as one JSON object on standard output"},
 };
 
@@ -93,7 +114,8 @@ struct cli_command {
     const char *about;   /* for dirmig COMMAND --help */
     const char *example;
     cli_run_fn run;
-    cli_cmd_fn fn; /* when run is NULL: runs on the loaded config */
+    cli_cmd_fn fn;       /* when run is NULL: runs on the loaded config */
+    const char *operand; /* the one argument the command needs ("RUN"), NULL for none */
 };
 
 static int cmd_check(struct cli *c, const struct cli_command *cmd, int *exit_hint);
@@ -102,6 +124,7 @@ static int cmd_run(struct cli *c, const struct cli_command *cmd, int *exit_hint)
 static int cmd_validate(struct cli *c, const struct cli_command *cmd, int *exit_hint);
 static int cmd_status_run(struct cli *c, const struct cli_command *cmd, int *exit_hint);
 static int cmd_report(struct cli *c, const struct cli_command *cmd, int *exit_hint);
+static int cmd_rollback(struct cli *c, const struct cli_command *cmd, int *exit_hint);
 
 static const struct cli_command commands[] = {
     {"check", "preflight: the configuration, the servers, the bases and the containers",
@@ -115,67 +138,87 @@ static const struct cli_command commands[] = {
      "target.create_containers is false); opens the state journal. Exits 66 when something "
      "named does not exist, 69 when a server cannot be reached, 77 when a bind is refused, "
      "78 for a configuration error.",
-     "dirmig -c dirmig.json check --offline", cmd_check, NULL},
+     "dirmig -c dirmig.json check --offline", cmd_check, NULL, NULL},
     {"validate", "data-quality report and validation export (CSV and JSON Lines)",
-     O_WAVE | O_OUT | O_JSON, 0,
+     O_WAVE | O_OUT | O_PROGRESS | O_NO_PROGRESS | O_JSON, 0,
      "Reads the whole source through the scope and the map, checks every constraint of the "
      "map and of its target profile and the dated activity, and writes a validation export: "
      "PREFIX.csv and PREFIX.jsonl (default prefix \"validation\"), one row per entry, pii "
      "values masked; then a summary by problem category. Writes nothing to the target. "
      "Exits 65 when a blocking category (validate.blocking) has problems.",
-     "dirmig -c dirmig.json validate --wave pilot --out quality", cmd_validate, NULL},
+     "dirmig -c dirmig.json validate --wave pilot --out quality", cmd_validate, NULL, NULL},
     {"mapping", "correlation report: matched, source-only, target-only, ambiguous", O_OUT | O_JSON,
      0,
      "Correlates the source users with the users already in the target by the map's key and "
      "fallback rules: matched, source-only, target-only and ambiguous, as a summary and as "
      "PREFIX.csv and PREFIX.jsonl (default prefix \"mapping\").",
-     "dirmig -c dirmig.json mapping --out correlation", NULL, mapping_cmd},
+     "dirmig -c dirmig.json mapping --out correlation", NULL, mapping_cmd, NULL},
     {"map", "one entry through the map, step by step (--explain KEY)", O_EXPLAIN, O_EXPLAIN,
      "Shows how one source entry maps: each target attribute, its rule, the source values, "
      "every transform step and its result, and the constraint problems. KEY is the entry's "
      "correlation key or its DN. Values of pii and password attributes show as ***.",
-     "dirmig -c dirmig.json map --explain uid=ada,ou=people,dc=example,dc=org", NULL, explain_cmd},
+     "dirmig -c dirmig.json map --explain uid=ada,ou=people,dc=example,dc=org", NULL, explain_cmd,
+     NULL},
     {"plan", "dry run: what a run would create, update or leave unchanged, and why",
-     O_WAVE | O_RETRY | O_LIMIT | O_SAMPLES | O_VERIFY | O_REBIND | O_ALLOW_DELETES | O_JSON, 0,
+     O_WAVE | O_RETRY | O_LIMIT | O_SAMPLES | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND |
+         O_ALLOW_DELETES | O_PLAN_OUT | O_JSON,
+     0,
      "Reads the source through the map and compares each object with what the target holds: "
      "what a run would create, update, disable, delete or leave unchanged and why (new, "
      "changed, drift, missing, leaver, collision...), the password schemes found, the members "
      "that would be left out, and sample changes (attribute names only, never values). Writes "
-     "nothing to the target. Exits 75 when the source-health gate or a deletion limit blocks "
-     "the changes.",
-     "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL},
+     "nothing to the target. With --out FILE every change is saved, for a run of exactly those "
+     "changes. "
+     "Deletes the target cannot give back (rollback) are counted and named. Exits 75 when the "
+     "source-health gate or a deletion limit blocks the changes.",
+     "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL, NULL},
     {"run", "the migration: users, then groups and memberships",
-     O_WAVE | O_RETRY | O_LIMIT | O_NO_PROGRESS | O_VERIFY | O_REBIND | O_ALLOW_DELETES | O_JSON, 0,
+     O_WAVE | O_RETRY | O_LIMIT | O_PROGRESS | O_NO_PROGRESS | O_VERIFY | O_REBIND |
+         O_ALLOW_DELETES | O_PLAN_IN | O_MAX_AGE | O_JSON,
+     0,
      "Migrates users, then groups and memberships, planned from what the target holds and "
      "journaling every batch in the state journal: a run stopped half-way can be started "
      "again, and a second run writes nothing. Leavers are disabled or deleted as leavers.* "
-     "says, only after a complete source read. Prints a summary; exits 65 when some objects "
-     "failed, 75 when the run was blocked (source-health gate, deletion limits), 130 when "
-     "interrupted.",
-     "dirmig -c dirmig.json run --wave pilot", cmd_run, NULL},
+     "says, only after a complete source read. Every change is recorded in the undo store "
+     "for dirmig rollback. With --plan FILE only the changes of a saved plan are made, each "
+     "only when its object is as the plan found it. Prints a summary; exits 65 when some "
+     "objects failed or were refused, or the saved plan was refused, 75 when the run was "
+     "blocked (source-health gate, deletion limits), 130 when interrupted.",
+     "dirmig -c dirmig.json run --wave pilot", cmd_run, NULL, NULL},
     {"status", "runs, counts and progress from the state journal", O_JSON, 0,
      "Recent runs, the journal's totals and the password-migration program's progress, read "
      "from the state journal (nothing is contacted); when an agent has run on this journal, "
      "its last scheduled run and the next one.",
-     "dirmig -c dirmig.json status --json", cmd_status_run, NULL},
+     "dirmig -c dirmig.json status --json", cmd_status_run, NULL, NULL},
     {"hook", "serve the password-import hook (HTTPS), /metrics and /healthz", 0, 0,
      "Serves the password-import hook until SIGINT or SIGTERM: the Okta password import "
      "inline hook on hook.path, a generic JSON endpoint on hook.generic_path, /healthz and "
      "/metrics; HTTPS, or plain HTTP on a loopback address with hook.plain_http. Answers "
      "VERIFIED only after a successful bind as the user at the source. Needs a hook section "
      "and its secret.",
-     "dirmig -c dirmig.json hook", NULL, hook_cmd},
+     "dirmig -c dirmig.json hook", NULL, hook_cmd, NULL},
     {"agent", "daemon: the hook server plus scheduled runs", 0, 0,
      "The long-running process for systemd (Type=notify): serves the hook when the "
      "configuration has a hook section and runs what dirmig run does every "
      "reconcile.interval_s seconds. SIGHUP re-reads the configuration (an invalid one is "
      "logged and the old one kept); SIGTERM stops after the current batch.",
-     "dirmig -c dirmig.json agent", NULL, daemon_cmd},
+     "dirmig -c dirmig.json agent", NULL, daemon_cmd, NULL},
     {"report", "password-migration progress per day", O_HTML | O_JSON, 0,
      "Password migrations per day (verified through the hook, by outcome) from the state "
      "journal. With --html FILE, the whole program on one self-contained page: users by "
      "sign-in path, waves, open problems and the daily curve.",
-     "dirmig -c dirmig.json report --html program.html", cmd_report, NULL},
+     "dirmig -c dirmig.json report --html program.html", cmd_report, NULL, NULL},
+    {"rollback", "undo a run: remove what it created, restore what it changed or deleted",
+     O_WAVE | O_DRY | O_JSON, 0,
+     "Reverses the run RUN (its id in dirmig status, or \"last\" for the newest run) from the "
+     "undo store, newest change first: deletes what it created, gives back the attributes it "
+     "changed and the DN it moved, re-enables what it disabled and re-creates what it deleted "
+     "(LDAP: the whole entry, password included, and its group memberships). An object "
+     "changed at the target since the run is refused and listed, never overwritten. With "
+     "--wave only that wave's objects; with --plan nothing is written. The rollback is "
+     "journaled as a run of kind \"rollback\". Exits 65 when some changes were refused or "
+     "failed.",
+     "dirmig -c dirmig.json rollback last --plan", cmd_rollback, NULL, "RUN"},
 };
 
 static const struct cli_command *find_command(const char *name)
@@ -248,7 +291,8 @@ static void print_command_help(FILE *f, const struct cli_command *cmd)
 {
     size_t col;
 
-    col = (size_t)fprintf(f, "usage: dirmig [-c FILE] [-v|-q] %s", cmd->name);
+    col = (size_t)fprintf(f, "usage: dirmig [-c FILE] [-v|-q] %s%s%s", cmd->name,
+                          cmd->operand ? " " : "", cmd->operand ? cmd->operand : "");
     for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
         char item[64];
 
@@ -306,12 +350,17 @@ static int refused(const struct cli_command *cmd, int *exit_hint, const struct c
     char who[200] = "";
     size_t n = 0, k = 0;
 
+    unsigned bits = 0;
+
+    for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
+        bits |= strcmp(options[i].name, opt->name) == 0 ? options[i].bit : 0;
+    }
     for (size_t i = 0; i < DM_ARRAY_LEN(commands); i++) {
-        n += (commands[i].opts & opt->bit) != 0;
+        n += (commands[i].opts & bits) != 0;
     }
     for (size_t i = 0; i < DM_ARRAY_LEN(commands); i++) {
         size_t len = strlen(who);
-        if (!(commands[i].opts & opt->bit)) {
+        if (!(commands[i].opts & bits)) {
             continue;
         }
         k++;
@@ -452,6 +501,9 @@ static int pipeline_exit(int rc, const struct pipeline_stats *st, enum pipeline_
     if (hint != 0) {
         return hint;
     }
+    if (st->cantcreat) {
+        return EX_CANTCREAT; /* plan --out FILE */
+    }
     if (rc != DM_OK) {
         return exitcode_of(rc);
     }
@@ -460,6 +512,9 @@ static int pipeline_exit(int rc, const struct pipeline_stats *st, enum pipeline_
     }
     if (st->status != NULL && strcmp(st->status, "blocked") == 0) {
         return EX_TEMPFAIL;
+    }
+    if (st->status != NULL && strcmp(st->status, "refused") == 0) {
+        return EX_DATAERR; /* a saved plan that does not fit this run */
     }
     for (size_t i = 0; i < 3; i++) {
         bad += k[i]->failed + k[i]->held;
@@ -484,13 +539,20 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
     o.mode = mode;
     o.limit = c->o.limit;
     o.samples = c->o.samples;
-    o.progress = !c->o.no_progress && !c->o.json && isatty(STDERR_FILENO);
+    /* --progress auto (the default): the line on a terminal, unless --json asks for machine
+     * output only; json: JSON lines whatever stderr is */
+    o.progress = !c->o.no_progress && c->o.progress == NULL && !c->o.json && isatty(STDERR_FILENO);
+    o.progress_json =
+        !c->o.no_progress && c->o.progress != NULL && strcmp(c->o.progress, "json") == 0;
     o.wave = c->o.wave;
     o.retry_from = c->o.retry_from;
     o.out_prefix = c->o.out_prefix;
     o.verify_target = c->o.verify_target;
     o.rebind_state = c->o.rebind_state;
     o.allow_deletes = c->o.allow_deletes;
+    o.plan_out = c->o.plan_out;
+    o.plan_in = c->o.plan_in;
+    o.max_age = c->o.max_age;
     rc = pipeline_execute(&st, cfg, &o, &err);
     if (rc != DM_OK) {
         print_err(&err);
@@ -510,6 +572,7 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
         return rc;
     }
     code = pipeline_exit(rc, &st, mode, *exit_hint);
+    st.plan_file = mode == PIPE_PLAN ? c->o.plan_out : c->o.plan_in;
     /* the summary on stdout (logs are on stderr); with --json the JSON object is stdout's
      * only content and the summary goes to stderr */
     if (st.run_id != 0) {
@@ -593,6 +656,12 @@ static int cmd_status_run(struct cli *c, const struct cli_command *cmd, int *exi
 
 static int with_config(struct cli *c, int *exit_hint, cli_cmd_fn fn);
 
+static int cmd_rollback(struct cli *c, const struct cli_command *cmd, int *exit_hint)
+{
+    (void)cmd;
+    return with_config(c, exit_hint, rollback_cmd);
+}
+
 static int cmd_report(struct cli *c, const struct cli_command *cmd, int *exit_hint)
 {
     (void)cmd;
@@ -639,11 +708,20 @@ static int parse_options(struct cli *cl, struct parsed *p, const struct cli_comm
     int ch;
 
     for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
-        lo[n].name = options[i].name;
-        lo[n].has_arg = options[i].arg != NULL ? required_argument : no_argument;
-        lo[n].flag = NULL;
-        lo[n].val = OPT_BASE + (int)i;
-        n++;
+        size_t k = 0;
+
+        while (k < n && strcmp(lo[k].name, options[i].name) != 0) {
+            k++;
+        }
+        if (k < n && !(cmd != NULL && (cmd->opts & options[i].bit))) {
+            continue; /* a second option of that name: the first one, unless the command
+                       * takes this one */
+        }
+        lo[k].name = options[i].name;
+        lo[k].has_arg = options[i].arg != NULL ? required_argument : no_argument;
+        lo[k].flag = NULL;
+        lo[k].val = OPT_BASE + (int)i;
+        n += k == n;
     }
     lo[n++] = (struct option){"config", required_argument, NULL, 'c'};
     lo[n++] = (struct option){"verbose", no_argument, NULL, 'v'};
@@ -704,6 +782,16 @@ static int parse_options(struct cli *cl, struct parsed *p, const struct cli_comm
         case O_NO_PROGRESS:
             cl->o.no_progress = 1;
             break;
+        case O_PROGRESS:
+            if (strcmp(optarg, "none") == 0) {
+                cl->o.no_progress = 1;
+            } else if (strcmp(optarg, "json") == 0) {
+                cl->o.progress = optarg;
+            } else if (strcmp(optarg, "auto") != 0) {
+                return usage_error(cmd, exit_hint, "--progress: auto, json or none, not %s",
+                                   optarg);
+            }
+            break;
         case O_WAVE:
             cl->o.wave = optarg;
             break;
@@ -734,6 +822,22 @@ static int parse_options(struct cli *cl, struct parsed *p, const struct cli_comm
             break;
         case O_HTML:
             cl->o.html = optarg;
+            break;
+        case O_PLAN_OUT:
+            cl->o.plan_out = optarg;
+            break;
+        case O_PLAN_IN:
+            cl->o.plan_in = optarg;
+            break;
+        case O_MAX_AGE:
+            if (planfile_duration(&cl->o.max_age, optarg) != DM_OK) {
+                return usage_error(cmd, exit_hint,
+                                   "--max-age: not a duration (N seconds, or Ns, Nm, Nh, Nd): %s",
+                                   optarg);
+            }
+            break;
+        case O_DRY:
+            cl->o.dry_run = 1;
             break;
         default:
             return usage_error(cmd, exit_hint, "cannot parse the command line");
@@ -812,7 +916,8 @@ int cli_main(int argc, char **argv, int *exit_hint)
     }
     argc -= optind;
     argv += optind;
-    optind = 1;
+    optind = 0; /* 0, not 1: getopt starts anew, in permuting order (the first parse stopped
+                 * at the command), so an operand may come before the options */
     rc = parse_options(&c, &p, cmd, argc, argv, exit_hint);
     if (rc != DM_OK) {
         return rc;
@@ -821,8 +926,14 @@ int cli_main(int argc, char **argv, int *exit_hint)
         print_command_help(stdout, cmd);
         return DM_OK;
     }
+    if (optind < argc && cmd->operand != NULL) {
+        c.o.operand = argv[optind++];
+    }
     if (optind < argc) {
         return usage_error(cmd, exit_hint, "unexpected argument \"%s\"", argv[optind]);
+    }
+    if (cmd->operand != NULL && c.o.operand == NULL) {
+        return usage_error(cmd, exit_hint, "%s is required", cmd->operand);
     }
     for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
         if ((p.seen & options[i].bit) && !(cmd->opts & options[i].bit)) {
@@ -832,6 +943,17 @@ int cli_main(int argc, char **argv, int *exit_hint)
             return usage_error(cmd, exit_hint, "--%s %s is required", options[i].name,
                                options[i].arg != NULL ? options[i].arg : "");
         }
+    }
+    if ((p.seen & O_MAX_AGE) && !(p.seen & O_PLAN_IN)) {
+        return usage_error(cmd, exit_hint, "--max-age is only for a saved plan: --plan FILE");
+    }
+    if ((p.seen & O_PLAN_IN) && (p.seen & (O_WAVE | O_RETRY | O_LIMIT))) {
+        return usage_error(cmd, exit_hint,
+                           "--%s cannot be given with --plan: the saved plan "
+                           "decides the scope",
+                           (p.seen & O_WAVE)    ? "wave"
+                           : (p.seen & O_RETRY) ? "retry-from"
+                                                : "limit");
     }
     if (cmd->run != NULL) {
         rc = cmd->run(&c, cmd, exit_hint);

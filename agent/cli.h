@@ -26,7 +26,8 @@ struct cli_opts {
     int verbose, quiet, json;
     long long limit;
     int samples;
-    int no_progress;
+    int no_progress;         /* --no-progress, --progress none */
+    const char *progress;    /* --progress json; NULL = auto */
     const char *wave;        /* --wave NAME */
     const char *retry_from;  /* --retry-from FILE */
     const char *out_prefix;  /* --out PREFIX (validate, mapping) */
@@ -36,6 +37,11 @@ struct cli_opts {
     int rebind_state;        /* plan/run --rebind-state */
     long long allow_deletes; /* plan/run --allow-deletes N; -1 when not given */
     const char *html;        /* report --html FILE */
+    const char *plan_out;    /* plan --out FILE */
+    const char *plan_in;     /* run --plan FILE */
+    long long max_age;       /* run --max-age DURATION, seconds; 0 when not given */
+    int dry_run;             /* rollback --plan */
+    const char *operand;     /* the command's argument (rollback RUN) */
 };
 
 struct dm_config;

@@ -165,7 +165,8 @@ struct dm_config {
     int validate_examples;     /* examples per category in the validate summary */
     struct config_wave *waves; /* nwaves entries */
     size_t nwaves;
-    char digest[65]; /* SHA-256 of the file bytes */
+    char digest[65];         /* SHA-256 of the file bytes */
+    int progress_interval_s; /* run.progress_interval_s: a progress log line this often */
     struct config_hook hook;
     struct config_reconcile reconcile;
     struct config_leavers leavers;

@@ -150,10 +150,18 @@ const struct cfg_key config_keys[] = {
             "documentation for its keys."},
     {"state", CFG_OBJ, NULL, 0, .doc = "The state journal."},
     {"state.path", CFG_PATH, "dirmig.db", 0, CFOFF(state_path),
-     .doc = "SQLite journal file (WAL mode; -wal and -shm files appear beside it)."},
+     .doc = "SQLite journal file (WAL mode; -wal and -shm files appear beside it). Runs keep "
+            "what undoes their changes beside it in PATH.undo (mode 0600): it holds "
+            "credentials (see ROLLBACK in dirmig(1))."},
     {"run", CFG_OBJ, NULL, 0, .doc = "Migration run settings."},
     {"run.batch_size", CFG_INT, "500", 0, 1, 10000, CFOFF(batch_size),
      .doc = "Entries per journal transaction and write batch."},
+    {"run.progress_interval_s", CFG_INT, "30", 0, 0, 86400, CFOFF(progress_interval_s),
+     .doc = "During plan, run and validate (and the agent's scheduled runs), one log line "
+            "this often with the phase (users, groups, leavers), done and total, the rate "
+            "and the ETA, so that a long run shows it is moving in journald or the log "
+            "file; 0 = none. On a terminal the progress line is drawn instead, unless "
+            "log.file is set."},
     {"run.dn_attributes", CFG_STRLIST, "member uniqueMember owner manager seeAlso secretary", 0,
      CFOFF(dn_attrs),
      .doc = "DN-valued attributes whose values are moved from the source base to the "

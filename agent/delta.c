@@ -176,13 +176,17 @@ int delta_report_deleted(const struct delta_deleted *g, void *payload, struct dm
             return rc;
         }
     }
-    snprintf(msg, sizeof(msg), "deleted in the source (%s %s%s)", kind,
+    snprintf(msg, sizeof(msg), "%s (%s %s%s)",
+             g->out_of_scope ? "left the scope in the source" : "deleted in the source", kind,
              g->name != NULL ? g->name : "?",
              g->rec != NULL ? "; a leaver (leavers.action)" : "; never migrated");
-    log_warn("delta: %s %s (key %s) was deleted in the source%s", kind, dn, g->key,
+    log_warn("delta: %s %s (key %s) %s%s", kind, dn, g->key,
+             g->out_of_scope ? "left the scope (no longer matches the filter, or moved out of "
+                               "the base)"
+                             : "was deleted in the source",
              g->rec != NULL ? "; a leaver" : "");
     return state_error_add(d->st, d->run_id, g->key, g->dn[0] != '\0' ? g->dn : NULL,
-                           "source_deleted", msg, err);
+                           g->out_of_scope ? "source_out_of_scope" : "source_deleted", msg, err);
 }
 
 /* read_deleted's callback: one object the source says is gone. */
@@ -203,6 +207,10 @@ static int on_gone(const struct entry *e, void *payload)
     rc = state_object_get(&o, d->st, s->obj, e->key, d->err);
     if (rc != DM_OK && rc != DM_ENOTFOUND) {
         return rc;
+    }
+    g.out_of_scope = entry_first(e, "dirmigOutOfScope") != NULL;
+    if (g.out_of_scope && rc != DM_OK) {
+        return 0; /* changed outside the scope and never migrated: none of ours */
     }
     g.kind = s->kind;
     g.key = e->key;

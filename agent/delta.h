@@ -70,6 +70,7 @@ struct delta_deleted {
                                      * known DN, else "" */
     const char *name;               /* AD sAMAccountName, or NULL */
     const struct state_object *rec; /* the journal's row, NULL when never migrated */
+    int out_of_scope;               /* not deleted: changed and out of the base or filter */
 };
 
 /* What happens to one deleted object; non-zero stops delta_finish (with err set). */

@@ -5,14 +5,15 @@
  *   0   EX_OK           done; nothing failed and nothing was held back
  *   64  EX_USAGE        bad command line
  *   65  EX_DATAERR      done, but some objects failed or were held back (collisions, blocking
- *                       data problems, groups without a member left), or validate found
- *                       blocking problems
+ *                       data problems, groups without a member left, saved-plan changes
+ *                       refused), or validate found blocking problems, or a saved plan was
+ *                       refused whole (another target or configuration, too old, malformed)
  *   66  EX_NOINPUT      something named does not exist: a source or target base, a container,
  *                       an input file
  *   69  EX_UNAVAILABLE  a server could not be reached, or the connection was lost for good
  *   70  EX_SOFTWARE     internal error
  *   71  EX_OSERR        out of memory
- *   73  EX_CANTCREAT    an output file (log, export) cannot be created
+ *   73  EX_CANTCREAT    an output file (log, export, plan --out) cannot be created
  *   75  EX_TEMPFAIL     blocked: a gate stopped every disable and delete of the run (the
  *                       source read did not complete or shrank, another identity, over the
  *                       deletion limits; --json "status": "blocked" and "blocked" say why),

@@ -333,6 +333,7 @@ static int build_changes(struct pipe *p, size_t *n)
         memset(c, 0, sizeof(*c));
         c->kind = q->kind == MAP_USERS ? OBJ_USER : OBJ_GROUP;
         c->state = q->plan.state;
+        c->undo = p->undo;
         /* a user disabled in the source leaves its groups at the target (leavers) */
         c->leave_groups = q->plan.state == CHANGE_STATE_DISABLE && op != PLAN_CREATE &&
                           p->cfg->leavers.remove_from_groups;
@@ -462,10 +463,12 @@ static int row_stale(const struct pobj *q)
 
 /* How a user the target just created signs in there (the journal's user_creations): with
  * the password-import hook, with a credential that went with it (a password attribute of
- * the entry, or the password the connector translated), or not at all yet. */
+ * the entry, or the password the connector translated), or not at all yet. r is the
+ * connector's answer to the create, or NULL for a create of an earlier run confirmed now:
+ * then what the pipeline planned for the password says it. */
 static const char *signin_of(const struct pobj *q, const struct apply_result *r)
 {
-    if (r->created_with_hook) {
+    if (r != NULL ? r->created_with_hook : q->hook_planned) {
         return STATE_SIGNIN_HOOK;
     }
     if (q->pw != NULL) {
@@ -479,6 +482,27 @@ static const char *signin_of(const struct pobj *q, const struct apply_result *r)
     return STATE_SIGNIN_NONE;
 }
 
+/* A create of an earlier run whose answer never came (a pending intent) that this run
+ * found at the target: it is ours, and the journal records it as created now (with the
+ * sign-in path it was sent with), so that status counts it. r: this run's answer for the
+ * object, NULL when nothing was sent. */
+static int confirm_intent(struct pipe *p, const struct pobj *q, const struct apply_result *r,
+                          struct dm_err *err)
+{
+    if (!q->has_rec || strcmp(q->rec.status, "pending") != 0 || q->container ||
+        q->kind != MAP_USERS) {
+        return DM_OK;
+    }
+    if (r == NULL ? q->have == NULL
+                  : r->status == APPLY_CREATED || r->status == APPLY_EXISTS ||
+                        (r->status == APPLY_FAILED && q->plan.op == PLAN_CREATE)) {
+        return DM_OK; /* not there, created by this run, or not ours */
+    }
+    log_info("user %s: the create of run %lld is at the target (its answer was lost)", q->want->dn,
+             q->rec.last_run);
+    return state_user_created(p->state, p->st->run_id, q->key, signin_of(q, NULL), err);
+}
+
 /* Counts and journals the outcome of the batch. */
 static int record(struct pipe *p, size_t nsent, struct dm_err *err)
 {
@@ -490,6 +514,7 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
         struct kind_counts *kc = counts_of(p, q);
         const char *dn = q->want != NULL ? q->want->dn : NULL;
         const struct apply_result *r = NULL;
+        const struct change *c = NULL;
 
         log_set_context(p->st->run_id, dn);
         if (q->failed) {
@@ -507,11 +532,13 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
         }
         if (q->plan.op == PLAN_NONE) {
             kc->unchanged++;
-            if (row_stale(q)) {
+            rc = confirm_intent(p, q, NULL, err);
+            if (rc == DM_OK && row_stale(q)) {
                 rc = journal_object(p, q, NULL, err);
             }
             continue;
         }
+        c = k < nsent ? &p->changes[k] : NULL;
         r = k < nsent ? &p->results[k++] : NULL;
         if (r == NULL) {
             continue;
@@ -521,9 +548,8 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
             kc->created++;
             if (r->created_with_hook) {
                 p->st->created_with_hook++;
-                rc = state_meta_add(p->state, STATE_META_HOOK_CREATED, 1, err);
             }
-            if (rc == DM_OK && !q->container && q->kind == MAP_USERS) {
+            if (!q->container && q->kind == MAP_USERS) {
                 rc = state_user_created(p->state, p->st->run_id, q->key, signin_of(q, r), err);
             }
             break;
@@ -544,7 +570,23 @@ static int record(struct pipe *p, size_t nsent, struct dm_err *err)
             pipe_count_add(p->st->reasons, &p->st->nreasons, q->plan.reason, 1);
         }
         if (rc == DM_OK) {
+            rc = confirm_intent(p, q, r, err);
+        }
+        if (rc == DM_OK) {
             rc = journal_object(p, q, r, err);
+        }
+        if (rc == DM_OK && p->undo) {
+            struct undo_change u = {0};
+            u.run = p->st->run_id;
+            u.wave = p->wave;
+            u.kind = kind_name_of(p, q);
+            u.key = q->key;
+            u.source_dn = q->source_dn;
+            u.change = c;
+            u.result = r;
+            u.row_before = q->has_rec ? &q->rec : NULL;
+            u.dn_attrs = (const char *const *)p->cfg->dn_attrs;
+            rc = undo_record(p->state, &u, err);
         }
     }
     log_set_context(p->st->run_id, NULL);
@@ -568,12 +610,19 @@ static int apply_run(struct pipe *p, struct dm_err *err)
     if (n > 0) {
         rc = p->tops->apply(p->dst, p->changes, n, p->results);
         if (rc != DM_OK) {
+            for (size_t i = 0; i < n; i++) {
+                undo_images_free(&p->results[i]);
+            }
             return dm_err_set(err, rc,
                               "target connection lost during a batch and could not "
                               "be re-established");
         }
     }
-    return record(p, n, err);
+    rc = record(p, n, err);
+    for (size_t i = 0; i < n; i++) {
+        undo_images_free(&p->results[i]);
+    }
+    return rc;
 }
 
 int pipe_flush(struct pipe *p, struct dm_err *err)
@@ -588,13 +637,21 @@ int pipe_flush(struct pipe *p, struct dm_err *err)
     if (rc == DM_OK) {
         rc = decide(p, err);
     }
+    if (rc == DM_OK && p->o->mode == PIPE_RUN) {
+        rc = pipe_saved_check(p, err); /* run --plan: only the plan's changes */
+    }
     if (rc == DM_OK) {
         rc = p->o->mode == PIPE_RUN ? apply_run(p, err) : count_plan(p, err);
+    }
+    if (rc == DM_OK && p->o->mode == PIPE_PLAN) {
+        rc = pipe_saved_write(p, err); /* plan --out */
     }
     for (size_t i = 0; i < p->nbatch; i++) {
         pipe_pobj_clear(&p->batch[i]);
     }
     p->nbatch = 0;
-    pipe_progress(p, 0);
+    p->queued = 0;
+    pipe_progress(p);
+    pipe_progress_detail(p);
     return rc;
 }

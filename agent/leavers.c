@@ -39,7 +39,7 @@ struct lv_count {
 struct lv_ctx {
     struct pipe *p;
     const char *kind;
-    int apply;          /* 0: count only, 1: apply */
+    int apply;          /* 0: count only, 1: apply, 2: write to the saved plan */
     struct lv_count *n; /* counts (first pass) */
     struct dm_err *err;
     /* the batch being built (second pass) */
@@ -47,6 +47,7 @@ struct lv_ctx {
     struct state_object *rows;
     size_t nb;
     int rc;
+    char **undo_rows; /* the rows before the change, for the undo store (agent/undo.h) */
 };
 
 void pipe_blocked(struct pipe *p, const char *fmt, ...)
@@ -155,6 +156,17 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
         }
         return 0;
     }
+    if (x->apply == 2 || p->saved) {
+        /* plan --out writes the change; run --plan makes it only as planned */
+        int go = pipe_saved_leaver(p, o, op, x->apply == 2, x->err);
+        if (go < 0) {
+            x->rc = x->err->rc != DM_OK ? x->err->rc : DM_EINTERNAL;
+            return 1;
+        }
+        if (x->apply == 2 || go == 0) {
+            return 0;
+        }
+    }
     x->ents[x->nb] = entry_new(o->target_ref);
     if (x->ents[x->nb] == NULL) {
         x->rc = dm_err_set(x->err, DM_ENOMEM, "out of memory");
@@ -170,7 +182,9 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
     x->rows[x->nb].linked = o->linked;
     x->rows[x->nb].suffixed = o->suffixed;
     x->rows[x->nb].disabled_at = o->disabled_at;
+    x->undo_rows[x->nb] = p->undo ? undo_row_encode(o) : NULL;
     memset(&p->changes[x->nb], 0, sizeof(p->changes[x->nb]));
+    p->changes[x->nb].undo = p->undo;
     p->changes[x->nb].op = op;
     p->changes[x->nb].kind = strcmp(o->kind, "group") == 0 ? OBJ_GROUP : OBJ_USER;
     p->changes[x->nb].entry = x->ents[x->nb];
@@ -231,6 +245,19 @@ static int flush_batch(struct lv_ctx *x)
                  deleted ? "deleted" : "disabled");
         o->last_run = p->st->run_id;
         rc = state_object_put(p->state, o, x->err);
+        if (rc == DM_OK && p->undo) {
+            struct undo_change u = {0};
+            u.run = p->st->run_id;
+            u.wave = p->wave;
+            u.kind = o->kind;
+            u.key = o->key;
+            u.source_dn = o->source_dn;
+            u.change = &p->changes[i];
+            u.result = r;
+            u.row_json = x->undo_rows[i];
+            u.dn_attrs = (const char *const *)p->cfg->dn_attrs;
+            rc = undo_record(p->state, &u, x->err);
+        }
     }
     if (rc == DM_OK) {
         rc = state_batch_commit(p->state, x->err);
@@ -239,9 +266,13 @@ static int flush_batch(struct lv_ctx *x)
     for (size_t i = 0; i < x->nb; i++) {
         entry_free(x->ents[i]);
         state_object_clear(&x->rows[i]);
+        free(x->undo_rows[i]);
+        x->undo_rows[i] = NULL;
+        undo_images_free(&p->results[i]);
     }
     x->nb = 0;
     x->rc = rc;
+    pipe_progress(p);
     return rc;
 }
 
@@ -335,7 +366,7 @@ static int remember_source(struct pipe *p, struct dm_err *err)
 struct um_ctx {
     struct pipe *p;
     long long found, acted;
-    int apply;
+    int apply; /* 0: count, 1: disable or delete, 2: write to the saved plan */
     struct entry **ents;
     size_t nb;
     int rc;
@@ -358,8 +389,30 @@ static int um_flush(struct um_ctx *u)
         p->changes[i].entry = u->ents[i];
         p->changes[i].target_id = u->ents[i]->key != NULL ? u->ents[i]->key : u->ents[i]->dn;
         p->changes[i].leave_groups = p->cfg->leavers.remove_from_groups;
+        p->changes[i].undo = p->undo;
     }
     rc = p->tops->apply(p->dst, p->changes, u->nb, p->results);
+    if (rc == DM_OK && p->undo) {
+        /* what undoes each: kind "unmatched", keyed by the target reference */
+        int urc = state_batch_begin(p->state, u->err);
+        for (size_t i = 0; i < u->nb && urc == DM_OK; i++) {
+            struct undo_change uc = {0};
+            uc.run = p->st->run_id;
+            uc.wave = p->wave;
+            uc.kind = "unmatched";
+            uc.key = p->changes[i].target_id;
+            uc.change = &p->changes[i];
+            uc.result = &p->results[i];
+            uc.dn_attrs = (const char *const *)p->cfg->dn_attrs;
+            urc = undo_record(p->state, &uc, u->err);
+        }
+        if (urc == DM_OK) {
+            urc = state_batch_commit(p->state, u->err);
+        }
+        if (urc != DM_OK) {
+            rc = urc;
+        }
+    }
     for (size_t i = 0; i < u->nb; i++) {
         if (rc == DM_OK && p->results[i].status != APPLY_FAILED) {
             u->acted++;
@@ -369,9 +422,13 @@ static int um_flush(struct um_ctx *u)
             log_warn("account only the target has %s: %s failed: %s", u->ents[i]->dn,
                      del ? "delete" : "disable", p->results[i].err.msg);
         }
+        undo_images_free(&p->results[i]);
         entry_free(u->ents[i]);
     }
     u->nb = 0;
+    if (rc != DM_OK && (int)u->err->rc == rc) {
+        return rc; /* the undo store's error */
+    }
     return rc == DM_OK ? DM_OK : dm_err_set(u->err, rc, "target connection lost");
 }
 
@@ -396,6 +453,19 @@ static int on_target_account(const struct entry *e, void *payload)
             log_info("account only the target has: %s", e->dn);
         }
         return 0;
+    }
+    if (u->apply == 2 || p->saved) {
+        /* plan --out writes the change; run --plan makes it only as planned */
+        int del = strcmp(p->cfg->unmatched.action, "delete") == 0;
+        int go =
+            pipe_saved_unmatched(p, e, del ? CHANGE_DELETE : CHANGE_DISABLE, u->apply == 2, u->err);
+        if (go < 0) {
+            u->rc = u->err->rc != DM_OK ? u->err->rc : DM_EINTERNAL;
+            return 1;
+        }
+        if (u->apply == 2 || go == 0) {
+            return 0;
+        }
     }
     u->ents[u->nb] = entry_clone(e);
     if (u->ents[u->nb] == NULL) {
@@ -440,7 +510,7 @@ static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err 
     }
     free(u.ents);
     *found = u.found;
-    if (apply) {
+    if (apply == 1) {
         p->st->unmatched_changed = u.acted;
     }
     return rc;
@@ -459,15 +529,17 @@ static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct 
 {
     const struct config_leavers *lv = &p->cfg->leavers;
     static const char *const kinds[] = {"user", "group"};
-    struct lv_ctx x = {p, NULL, apply, n, err, NULL, NULL, 0, DM_OK};
+    struct lv_ctx x = {p, NULL, apply, n, err, NULL, NULL, 0, DM_OK, NULL};
     int rc = DM_OK;
 
     if (apply) {
         x.ents = calloc((size_t)p->cfg->batch_size, sizeof(*x.ents));
         x.rows = calloc((size_t)p->cfg->batch_size, sizeof(*x.rows));
-        if (x.ents == NULL || x.rows == NULL) {
+        x.undo_rows = calloc((size_t)p->cfg->batch_size, sizeof(*x.undo_rows));
+        if (x.ents == NULL || x.rows == NULL || x.undo_rows == NULL) {
             free(x.ents);
             free(x.rows);
+            free(x.undo_rows);
             return dm_err_set(err, DM_ENOMEM, "out of memory");
         }
     }
@@ -490,9 +562,11 @@ static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct 
     for (size_t i = 0; apply && i < x.nb; i++) {
         entry_free(x.ents[i]);
         state_object_clear(&x.rows[i]);
+        free(x.undo_rows[i]);
     }
     free(x.ents);
     free(x.rows);
+    free(x.undo_rows);
     return rc;
 }
 
@@ -547,6 +621,15 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
     p->st->leavers_reported = n.report;
     total = n.disable + n.del + um;
     p->st->would_change = total;
+    if (!(p->tops->caps & CONN_UNDO_DELETE)) {
+        /* said before the run that would make them: rollback cannot give these back */
+        p->st->irreversible = n.del + (strcmp(p->cfg->unmatched.action, "delete") == 0 ? um : 0);
+        if (p->st->irreversible > 0) {
+            log_warn("%lld delete(s) at this target cannot be undone: dirmig rollback cannot "
+                     "re-create what this target deletes",
+                     p->st->irreversible);
+        }
+    }
     limit = (pop_u + pop_g) * lv->max_delete_percent / 100;
     if (lv->max_deletes < limit) {
         limit = lv->max_deletes;
@@ -586,8 +669,16 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
         if (um > 0) {
             pipe_count_add(p->st->reasons, &p->st->nreasons, PLAN_R_UNMATCHED, um);
         }
-        return DM_OK;
+        if (p->plan_out != NULL) {
+            /* plan --out: the disables and deletes go into the saved plan */
+            rc = count_or_apply(p, 2, &n, err);
+            if (rc == DM_OK && um > 0) {
+                rc = unmatched(p, 2, &found, err);
+            }
+        }
+        return rc;
     }
+    pipe_phase(p, PIPE_PH_LEAVERS, "leavers", total);
     rc = count_or_apply(p, 1, &n, err);
     if (rc == DM_OK && um > 0) {
         rc = unmatched(p, 1, &found, err);
@@ -596,6 +687,7 @@ int pipe_leavers(struct pipe *p, struct dm_err *err)
                            p->st->unmatched_changed);
         }
     }
+    pipe_phase_end(p);
     return rc;
 }
 

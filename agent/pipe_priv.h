@@ -22,14 +22,25 @@
 #include "agent/delta.h"
 #include "agent/export.h"
 #include "agent/pipeline.h"
+#include "agent/planfile.h"
 #include "agent/planner.h"
+#include "agent/progress.h"
 #include "agent/projection.h"
 #include "agent/state.h"
 #include "agent/tview.h"
+#include "agent/undo.h"
 #include "schema/map.h"
 
 /* Returned by the read callback to stop the read early (not an enum dm_rc). */
 #define PIPE_STOP 1000
+
+/* What the progress reporter counts (pipe_progress()). */
+enum pipe_phase {
+    PIPE_PH_NONE = 0,
+    PIPE_PH_SCAN,   /* a read that only looks (census, validate's uniqueness count) */
+    PIPE_PH_ENTRY,  /* users or groups: entries read and written, or decided */
+    PIPE_PH_LEAVERS /* leaver changes made (or failed) */
+};
 
 /* One object waiting in the current batch. */
 struct pobj {
@@ -46,6 +57,7 @@ struct pobj {
     int by_ref;        /* look it up by the journal's reference */
     unsigned char *pw; /* CONN_HASH_IMPORT targets, users to create: userPassword (secret) */
     size_t pwlen;
+    int hook_planned;     /* keyed targets, users: the password goes to the hook (stage_creds) */
     int failed;           /* failed before reaching the target */
     struct dm_err err;    /* why, when failed */
     const char *category; /* static */
@@ -56,6 +68,12 @@ struct pobj {
     int have_rc;
     struct plan_obj plan;
     const char **merge; /* NULL-terminated merge attributes of plan.mod; owned array */
+    /* saved plans (agent/saved.c) */
+    char src_digest[65]; /* digest of the source entry as read ("" when not computed) */
+    int planned;         /* run --plan: the plan has a change for this object */
+    char plan_op[8];     /* ... its operation and digests */
+    char plan_sdig[65], plan_tdig[65];
+    long plan_line;
 };
 
 struct pipe {
@@ -84,7 +102,13 @@ struct pipe {
     struct apply_result *results;
     int fatal_rc;
     struct dm_err fatal_err;
-    double t_start, t_last_progress;
+    /* progress (agent/progress.h): the phase, and what its done count is made of */
+    struct progress *prog;    /* NULL when no progress output is wanted */
+    enum pipe_phase phase;    /* what pipe_progress() counts */
+    long long prog_read;      /* entries of this pass read (groups: not handled before) */
+    long long prog_base;      /* entries of the phase done in earlier passes */
+    long long queued;         /* source entries waiting in the batch */
+    long long census_read[2]; /* entries the census read per kind (-1: no census) */
     /* scope */
     const char *users_base;
     char *users_filter;
@@ -122,6 +146,14 @@ struct pipe {
     int delta_gone[2];       /* users, groups read as a delta (source.delta): their leavers
                               * are the deletions the source reported (agent/delta.h) */
     long long allow_deletes; /* --allow-deletes N, -1 when not given */
+    /* saved plans (agent/saved.c) */
+    const char *wave;          /* --wave, or the saved plan's wave */
+    char *target_ident;        /* the target's identity (bind_journal) */
+    int digests;               /* compute source and target digests (plan --out, run --plan) */
+    struct planfile *plan_out; /* plan --out: the file being written */
+    int saved;                 /* run --plan: a saved plan is loaded */
+    struct planfile_header saved_hdr;
+    int undo; /* run: record what undoes each change (agent/undo.h; the target has CONN_UNDO) */
 };
 
 /* stage.c */
@@ -136,7 +168,14 @@ int pipe_handled_add(struct pipe *p, const char *key);
 /* Renames q's wanted object with run.collision_suffix: its natural key (CONN_IDENT_KEY) or
  * first RDN (DN targets), and the attribute that holds that value. */
 int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err);
-void pipe_progress(struct pipe *p, int final);
+
+/* pipeline.c: progress. pipe_phase() ends the open phase and starts `name` (a static token)
+ * with total items (-1 = unknown); pipe_progress() publishes the phase's done count (cheap:
+ * per entry); pipe_progress_detail() the kind's counts (per batch). */
+void pipe_phase(struct pipe *p, enum pipe_phase ph, const char *name, long long total);
+void pipe_phase_end(struct pipe *p);
+void pipe_progress(struct pipe *p);
+void pipe_progress_detail(struct pipe *p);
 
 /* flush.c */
 int pipe_flush(struct pipe *p, struct dm_err *err);
@@ -151,6 +190,33 @@ int pipe_seen(struct pipe *p, const struct pobj *q);
 int pipe_leavers(struct pipe *p, struct dm_err *err);
 int pipe_leavers_done(struct pipe *p, struct dm_err *err);
 void pipe_blocked(struct pipe *p, const char *fmt, ...) DM_PRINTF(2, 3);
+
+/* saved.c: saved plans (plan --out, run --plan) */
+/* run --plan, before the run: reads the plan (its header checked against this configuration
+ * and target, and --max-age) and loads its changes; the plan's wave and scope become the
+ * run's. A plan that does not fit sets st->refused_why and returns DM_OK. */
+int pipe_saved_begin(struct pipe *p, struct dm_err *err);
+/* plan --out: opens the file (once the run is journaled: the file names the plan's run). */
+int pipe_saved_create(struct pipe *p, struct dm_err *err);
+/* stage: run --plan: 1 when the plan has a change for q (q->planned filled), 0 when not
+ * (q is left out of the run); -1 on a journal error (p->fatal_rc). */
+int pipe_saved_stage(struct pipe *p, struct pobj *q);
+/* flush, plan --out: the batch's changes into the file. */
+int pipe_saved_write(struct pipe *p, struct dm_err *err);
+/* flush, run --plan: every change that differs from the plan is held back (plan_stale). */
+int pipe_saved_check(struct pipe *p, struct dm_err *err);
+/* leavers (o the journal row, op the change): plan --out writes it (record = 1); run --plan
+ * answers 1 when the plan has that very change and the object is as planned, else 0
+ * (refused or not in the plan). Negative on an error (err). */
+int pipe_saved_leaver(struct pipe *p, const struct state_object *o, enum change_op op, int record,
+                      struct dm_err *err);
+/* accounts only the target has (e as read): as pipe_saved_leaver(). */
+int pipe_saved_unmatched(struct pipe *p, const struct entry *e, enum change_op op, int record,
+                         struct dm_err *err);
+/* After the run: plan --out commits the file (ok) or removes it; run --plan lists the
+ * planned changes the run never met as refused. */
+int pipe_saved_end(struct pipe *p, int ok, struct dm_err *err);
+void pipe_saved_free(struct pipe *p);
 
 /* vpass.c */
 int pipe_validate_entry(struct pipe *p, const struct entry *src, struct pobj *q);

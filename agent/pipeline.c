@@ -69,6 +69,157 @@ static void set_kind(struct pipe *p, enum map_kind kind)
     p->kc = kind == MAP_USERS ? &p->st->users : &p->st->groups;
 }
 
+/* ---- progress (agent/progress.h) ---- */
+
+void pipe_progress(struct pipe *p)
+{
+    const struct pipeline_stats *st = p->st;
+    long long done;
+
+    if (p->prog == NULL) {
+        return;
+    }
+    switch (p->phase) {
+    case PIPE_PH_SCAN:
+        done = p->prog_base + p->prog_read;
+        break;
+    case PIPE_PH_ENTRY:
+        /* read, and not waiting in the batch nor deferred to a later pass of groups */
+        done = p->prog_base + p->prog_read - p->pass_deferred - p->queued;
+        break;
+    case PIPE_PH_LEAVERS:
+        done =
+            st->leavers_disabled + st->leavers_deleted + st->leavers_failed + st->unmatched_changed;
+        break;
+    default:
+        return;
+    }
+    progress_done(p->prog, done);
+}
+
+void pipe_progress_detail(struct pipe *p)
+{
+    const struct kind_counts *k = p->kc;
+    char text[160];
+
+    if (p->prog == NULL || p->phase != PIPE_PH_ENTRY || k == NULL) {
+        return;
+    }
+    if (p->o->mode == PIPE_VALIDATE) {
+        snprintf(text, sizeof(text), "%lld with problems", p->st->rows_with_problems);
+    } else {
+        int plan = p->o->mode == PIPE_PLAN;
+        snprintf(text, sizeof(text), "%s %lld, %s %lld, unchanged %lld, %s %lld",
+                 plan ? "to create" : "created", k->created, plan ? "to update" : "updated",
+                 k->updated, k->unchanged, plan ? "failing" : "failed", k->failed);
+        if (k->held > 0) {
+            size_t n = strlen(text);
+            snprintf(text + n, sizeof(text) - n, ", held %lld", k->held);
+        }
+    }
+    progress_detail(p->prog, text);
+}
+
+void pipe_phase(struct pipe *p, enum pipe_phase ph, const char *name, long long total)
+{
+    p->phase = ph;
+    p->prog_read = 0;
+    p->prog_base = 0;
+    p->pass_deferred = 0;
+    p->queued = 0;
+    progress_phase(p->prog, name, total);
+}
+
+void pipe_phase_end(struct pipe *p)
+{
+    pipe_progress(p);
+    progress_phase_end(p->prog);
+    p->phase = PIPE_PH_NONE;
+}
+
+static int count_cb(const struct entry *e, void *payload)
+{
+    (void)e;
+    (*(long long *)payload)++;
+    return 0;
+}
+
+/* How many entries a read of kind's scope returns, for the progress total: a paged search
+ * asking for no attribute ("1.1", RFC 4511 4.5.1.8), so the server sends DNs only (about a
+ * third of a full read of the users, measured by bench/bench_progress.sh). -1 when not
+ * counted: nobody watches (no terminal line, no JSON lines: the periodic log lines do
+ * without a total rather than make every scheduled run pay for it), a source whose read
+ * always fetches its full attribute list (Active Directory: counting would cost a whole
+ * read), or a failed count (the run goes on; its own read reports the problem). */
+static long long count_scope(struct pipe *p, enum map_kind kind)
+{
+    static const char *const attrs[] = {"1.1", NULL};
+    const char *dialect = p->cfg->source.conn.dialect;
+    struct dm_err e = {0};
+    struct scope sc;
+    long long n = 0;
+    double t0 = now_sec();
+
+    if (p->prog == NULL || !(p->o->progress || p->o->progress_json) ||
+        (dialect != NULL && strcmp(dialect, "ldap") != 0)) {
+        return -1;
+    }
+    scope_of(p, kind, &sc);
+    sc.attrs = attrs;
+    sc.key_attr = NULL;
+    if (p->sops->read(p->src, &sc, count_cb, &n, &e) != DM_OK) {
+        log_debug("counting the %ss in scope failed (no total for the progress): %s",
+                  kind == MAP_USERS ? "user" : "group", e.msg);
+        return -1;
+    }
+    log_debug("%lld %ss in scope, counted in %.3f s", n, kind == MAP_USERS ? "user" : "group",
+              now_sec() - t0);
+    return n;
+}
+
+/* The progress total of the users phase: what the census read when it read the same scope,
+ * else a count; at most --limit. */
+static long long users_total(struct pipe *p)
+{
+    const struct config_endpoint *s = &p->cfg->source;
+    long long n = p->census_read[MAP_USERS];
+
+    if (n < 0 || p->users_base != s->users_base || strcmp(p->users_filter, s->users_filter) != 0) {
+        n = count_scope(p, MAP_USERS);
+    }
+    if (n >= 0 && p->o->limit > 0 && n > p->o->limit) {
+        n = p->o->limit;
+    }
+    return n;
+}
+
+/* Groups: every group in scope (gset), at most what --limit leaves. */
+static long long groups_total(const struct pipe *p)
+{
+    long long n = (long long)p->ngset;
+
+    if (p->o->limit > 0 && n > p->o->limit - p->processed) {
+        n = p->o->limit - p->processed > 0 ? p->o->limit - p->processed : 0;
+    }
+    return n;
+}
+
+static int progress_setup(struct pipe *p, struct dm_err *err)
+{
+    struct progress_cfg pc = {0};
+
+    pc.out = stderr;
+    pc.tty = p->o->progress;
+    pc.json = p->o->progress_json;
+    /* the periodic log lines: off a terminal (journald), or when the log has its own file;
+     * on a terminal whose stderr carries the log they would break the line drawn there */
+    if (p->cfg->progress_interval_s > 0 && (!p->o->progress || p->cfg->log_file != NULL)) {
+        pc.log_interval_s = p->cfg->progress_interval_s;
+    }
+    pc.run_id = p->st->run_id;
+    return progress_new(&p->prog, &pc, err);
+}
+
 /* Reads one kind through the pipeline (pass 1, or a later pass of groups). */
 /* A source read that failed (rc, err) in a plan or run: what was read goes on to the target,
  * nothing is concluded from what was not (no leaver change: the run ends blocked), and no
@@ -93,6 +244,7 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
 
     set_kind(p, kind);
     p->pass = pass;
+    p->prog_base -= p->pass_deferred; /* read again in this pass */
     p->pass_deferred = 0;
     p->pass_written = 0;
     scope_of(p, kind, &sc);
@@ -125,7 +277,11 @@ static int run_kind(struct pipe *p, enum map_kind kind, int pass, struct dm_err 
     }
     rc = pipe_flush(p, err);
     state_read_end(p->state);
-    pipe_progress(p, 1);
+    /* the pass is over: what it read counts on, less what it deferred (until the next pass
+     * starts and reads those again) */
+    p->prog_base += p->prog_read;
+    p->prog_read = 0;
+    pipe_progress(p);
     return rc;
 }
 
@@ -178,11 +334,17 @@ static int census_run(struct pipe *p, enum map_kind kind, struct dm_err *err)
         sc.filter = p->cfg->source.users_filter;
     }
     p->census_phase = 1;
+    pipe_phase(p, PIPE_PH_SCAN, kind == MAP_USERS ? "users-census" : "groups-census",
+               kind == MAP_USERS ? -1 : (long long)p->ngset);
     rc = reader_run(p->sops, p->src, &sc, (size_t)p->cfg->batch_size * 2, on_entry_cb, p, err);
     p->census_phase = 0;
     if (rc == READER_STOP) {
         rc = PIPE_STOP;
     }
+    if (rc == DM_OK && p->fatal_rc == DM_OK) {
+        p->census_read[kind] = p->prog_read; /* the whole scope: the next phase's total */
+    }
+    pipe_phase_end(p);
     if (p->fatal_rc != DM_OK) {
         *err = p->fatal_err;
         return p->fatal_rc;
@@ -265,6 +427,7 @@ static int run_groups(struct pipe *p, struct dm_err *err)
     if (rc != DM_OK || p->source_failed) {
         return rc;
     }
+    pipe_phase(p, PIPE_PH_ENTRY, "groups", groups_total(p));
     for (int pass = 1; rc == DM_OK && !p->st->interrupted; pass++) {
         p->st->group_passes = pass;
         rc = run_kind(p, MAP_GROUPS, pass, err);
@@ -284,6 +447,7 @@ static int run_groups(struct pipe *p, struct dm_err *err)
                      p->pass_deferred);
         }
     }
+    pipe_phase_end(p);
     if (p->pass_nested > 0) {
         pipe_count_add(p->st->cats, &p->st->ncats, "member_nested", p->pass_nested);
     }
@@ -327,12 +491,12 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
     int rc = DM_OK;
 
     for (size_t i = 0; i < p->cfg->nwaves; i++) {
-        if (strcmp(p->cfg->waves[i].name, p->o->wave) == 0) {
+        if (strcmp(p->cfg->waves[i].name, p->wave) == 0) {
             w = &p->cfg->waves[i];
         }
     }
     if (w == NULL) {
-        return dm_err_set(err, DM_EINVAL, "--wave %s: no such wave in the config", p->o->wave);
+        return dm_err_set(err, DM_EINVAL, "--wave %s: no such wave in the config", p->wave);
     }
     p->wave_groups = w->groups;
     if (w->ou != NULL) {
@@ -391,23 +555,32 @@ static int setup_wave(struct pipe *p, struct dm_err *err)
     return rc;
 }
 
-/* The target's identity as the journal keeps it: connector type, URI and base, and what the
- * connector says identifies the server behind them (conn_ops.identity: a server rebuilt or
- * another server behind the same name is another target). New string, or NULL with err. */
-static char *target_identity(struct pipe *p, struct dm_err *err)
+int pipeline_target_identity(char **out, const struct dm_config *cfg, const struct conn_ops *ops,
+                             struct conn *c, struct dm_err *err)
 {
-    const struct conn_cfg *t = &p->cfg->target.conn;
-    char *id = NULL, *out = NULL;
+    const struct conn_cfg *t = &cfg->target.conn;
+    char *id = NULL;
+    int rc = DM_OK;
 
-    if (p->tops->target_identity != NULL && p->tops->target_identity(&id, p->dst, err) != DM_OK) {
-        return NULL;
+    *out = NULL;
+    if (ops->target_identity != NULL && (rc = ops->target_identity(&id, c, err)) != DM_OK) {
+        return rc;
     }
-    if (asprintf(&out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", id ? id : "") < 0) {
-        out = NULL;
-        dm_err_set(err, DM_ENOMEM, "out of memory");
+    if (asprintf(out, "%s %s %s %s", t->type, t->uri, t->base ? t->base : "-", id ? id : "") < 0) {
+        *out = NULL;
+        rc = dm_err_set(err, DM_ENOMEM, "out of memory");
     }
     free(id);
-    return out;
+    return rc;
+}
+
+/* The target's identity as the journal keeps it (pipeline_target_identity()). New string,
+ * or NULL with err. */
+static char *target_identity(struct pipe *p, struct dm_err *err)
+{
+    char *out = NULL;
+
+    return pipeline_target_identity(&out, p->cfg, p->tops, p->dst, err) == DM_OK ? out : NULL;
 }
 
 #define META_TARGET "target_identity"
@@ -438,7 +611,7 @@ static int bind_journal(struct pipe *p, struct dm_err *err)
                         p->cfg->state_path, have, want);
     }
     free(have);
-    free(want);
+    p->target_ident = want; /* a saved plan names its target so */
     return rc;
 }
 
@@ -542,7 +715,8 @@ static int validate_all(struct pipe *p, struct dm_err *err)
     for (int k = 0; k < 2 && rc == DM_OK && !p->st->interrupted; k++) {
         const char **ua;
         enum map_kind mk = k == 0 ? MAP_USERS : MAP_GROUPS;
-        if (mk == MAP_GROUPS && p->o->wave != NULL && !p->wave_groups) {
+        long long total = -1;
+        if (mk == MAP_GROUPS && p->wave != NULL && !p->wave_groups) {
             break;
         }
         uniq_free(p->uniq);
@@ -551,13 +725,19 @@ static int validate_all(struct pipe *p, struct dm_err *err)
             /* Uniqueness needs the whole population: count first, then check. */
             rc = uniq_new(&p->uniq, err);
             p->vphase = 1;
+            pipe_phase(p, PIPE_PH_SCAN, mk == MAP_USERS ? "users-unique" : "groups-unique", -1);
             if (rc == DM_OK) {
                 rc = run_kind(p, mk, 1, err);
+                total = rc == DM_OK && !p->st->interrupted ? p->prog_base : -1;
             }
+            pipe_phase_end(p);
         }
         p->vphase = 2;
         if (rc == DM_OK) {
+            pipe_phase(p, PIPE_PH_ENTRY, mk == MAP_USERS ? "users" : "groups",
+                       total >= 0 ? total : count_scope(p, mk));
             rc = run_kind(p, mk, 1, err);
+            pipe_phase_end(p);
         }
     }
     if (rc == DM_OK) {
@@ -573,6 +753,8 @@ static void teardown(struct pipe *p)
 {
     struct pipeline_stats *stats = p->st;
 
+    progress_free(p->prog); /* its last lines before the summary */
+    p->prog = NULL;
     if (p->tv != NULL) {
         struct tview_stats ts;
         tview_get_stats(p->tv, &ts);
@@ -633,6 +815,7 @@ static void teardown(struct pipe *p)
     free(p->cont_missing);
     free(p->users_filter);
     delta_free(p->delta);
+    pipe_saved_free(p);
     log_set_context(0, NULL);
 }
 
@@ -649,6 +832,8 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         st->status = "interrupted";
     } else if (st->blocked[0] != '\0') {
         st->status = "blocked";
+    } else if (st->refused_why[0] != '\0') {
+        st->status = "refused";
     } else {
         st->status = "done";
     }
@@ -666,8 +851,10 @@ static int end_run(struct pipe *p, int rc, struct dm_err *err)
         rc = e2.rc;
         st->status = "failed";
     }
-    if (rc == DM_OK && st->blocked[0] != '\0' &&
-        state_run_set_reason(p->state, st->run_id, st->blocked, &e2) != DM_OK) {
+    if (rc == DM_OK && (st->blocked[0] != '\0' || st->refused_why[0] != '\0') &&
+        state_run_set_reason(p->state, st->run_id,
+                             st->blocked[0] != '\0' ? st->blocked : st->refused_why,
+                             &e2) != DM_OK) {
         log_debug("the reason of run %lld is not journaled: %s", st->run_id, e2.msg);
     }
     if (rc != DM_OK) {
@@ -696,10 +883,11 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     p.cfg = cfg;
     p.o = o;
     p.st = stats;
-    p.t_start = now_sec();
+    p.census_read[0] = p.census_read[1] = -1;
     p.now = (int64_t)time(NULL);
     p.users_base = cfg->source.users_base;
     p.users_filter = strdup(cfg->source.users_filter);
+    p.wave = o->wave;
     p.allow_deletes = o->allow_deletes;
     p.full_scope =
         o->mode != PIPE_VALIDATE && o->wave == NULL && o->retry_from == NULL && o->limit == 0;
@@ -750,7 +938,15 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     if (rc == DM_OK && o->mode != PIPE_VALIDATE) {
         rc = bind_journal(&p, err);
     }
-    if (rc == DM_OK && o->wave != NULL) {
+    if (rc == DM_OK && o->mode == PIPE_RUN && (p.tops->caps & CONN_UNDO)) {
+        /* every change of a run is recorded with what undoes it (dirmig rollback) */
+        rc = state_undo_open(p.state, err);
+        p.undo = rc == DM_OK;
+    }
+    if (rc == DM_OK && o->mode == PIPE_RUN) {
+        rc = pipe_saved_begin(&p, err); /* run --plan: the plan's wave and scope */
+    }
+    if (rc == DM_OK && p.wave != NULL && stats->refused_why[0] == '\0') {
         rc = setup_wave(&p, err);
     }
     if (rc != DM_OK) {
@@ -764,19 +960,32 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         stats->export_csv = strdup(export_csv_path(p.exp));
         stats->export_jsonl = strdup(export_jsonl_path(p.exp));
         log_info("validate started: %s", cfg->source.conn.uri);
-        rc = validate_all(&p, err);
+        rc = progress_setup(&p, err);
+        if (rc == DM_OK) {
+            rc = validate_all(&p, err);
+        }
         stats->status = rc == DM_OK ? "done" : "failed";
         goto done;
     }
     rc = state_run_begin(&stats->run_id, p.state, o->run_kind ? o->run_kind : kinds[o->mode],
                          cfg->digest, err);
-    if (rc == DM_OK && o->wave != NULL) {
-        rc = state_run_set_wave(p.state, stats->run_id, o->wave, err);
+    if (rc == DM_OK && p.wave != NULL) {
+        rc = state_run_set_wave(p.state, stats->run_id, p.wave, err);
     }
     if (rc == DM_OK) {
         rc = decide_verify(&p, err);
     }
+    if (rc == DM_OK && o->mode == PIPE_PLAN) {
+        rc = pipe_saved_create(&p, err); /* plan --out */
+    }
+    if (rc == DM_OK) {
+        rc = progress_setup(&p, err);
+    }
     if (rc != DM_OK) {
+        goto done;
+    }
+    if (stats->refused_why[0] != '\0') {
+        rc = end_run(&p, DM_OK, err); /* the saved plan does not fit: nothing is read */
         goto done;
     }
     log_set_context(stats->run_id, NULL);
@@ -795,6 +1004,7 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         tc.full_read = p.verify && p.delta == NULL;
         tc.max_ahead = PIPE_TARGET_AHEAD;
         tc.rules = &p.rules;
+        p.rules.digest = p.digests;
         rc = tview_open(&p.tv, &tc, err);
         stats->verified = p.verify;
     }
@@ -802,10 +1012,12 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         rc = census_run(&p, MAP_USERS, err);
     }
     if (rc == DM_OK && !p.source_failed) {
+        pipe_phase(&p, PIPE_PH_ENTRY, "users", users_total(&p));
         rc = run_kind(&p, MAP_USERS, 1, err);
+        pipe_phase_end(&p);
     }
     if (rc == DM_OK && !stats->interrupted && !p.source_failed &&
-        (o->wave == NULL || p.wave_groups)) {
+        (p.wave == NULL || p.wave_groups)) {
         rc = run_groups(&p, err);
     }
     if (rc == DM_OK && p.delta != NULL) {
@@ -846,6 +1058,9 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
                             cfg->target.conn.uri);
         }
     }
+    if (rc == DM_OK) {
+        rc = pipe_saved_end(&p, !stats->interrupted, err); /* the plan file, or the refusals */
+    }
     rc = end_run(&p, rc, err);
 done:
     if (rc != DM_OK) {
@@ -870,4 +1085,8 @@ void pipeline_stats_free(struct pipeline_stats *stats)
         free(stats->samples[i].attrs);
     }
     stats->nsamples = 0;
+    for (size_t i = 0; i < stats->nrefusals; i++) {
+        free(stats->refusals[i].dn);
+    }
+    stats->nrefusals = 0;
 }

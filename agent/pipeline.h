@@ -33,7 +33,9 @@ struct pipeline_opts {
     enum pipeline_mode mode;
     long long limit;         /* stop after this many source entries (0 = all) */
     int samples;             /* plan: how many sample changes to keep */
-    int progress;            /* 1 = draw a progress line on stderr */
+    int progress;            /* 1 = draw a progress line on stderr (a terminal) */
+    int progress_json;       /* 1 = progress as JSON lines on stderr (agent/progress.h); the
+                              * log lines of run.progress_interval_s come either way */
     const char *wave;        /* only this wave's users (and groups if the wave says so) */
     const char *retry_from;  /* only the entries listed as problems in this export file */
     const char *out_prefix;  /* validate: export to PREFIX.csv and PREFIX.jsonl */
@@ -45,6 +47,9 @@ struct pipeline_opts {
     long long allow_deletes; /* --allow-deletes N: approve up to N disables and deletes (and a
                               * failed soft gate) in this run; -1 = none */
     int rebind_state;        /* 1 = the journal may belong to another target: rebind it */
+    const char *plan_out;    /* plan: write every change to this saved-plan file */
+    const char *plan_in;     /* run: apply exactly the changes of this saved plan */
+    long long max_age;       /* run --plan: refuse a plan older than this (seconds; 0 = any) */
 };
 
 /* Per kind: plan fills create/update/unchanged; run fills created/updated/unchanged/failed
@@ -80,6 +85,14 @@ struct pipe_sample {
     char *attrs; /* comma-separated attribute names (never values) */
 };
 
+/* run --plan: a planned change that was not made (the first PIPE_MAX_SAMPLES are kept). */
+struct pipe_refusal {
+    char op[8];
+    const char *kind; /* static */
+    char *dn;
+    char why[200];
+};
+
 /* validate: problems per (category, attribute) and the first examples of each category. */
 #define PIPE_MAX_ATTRCATS 128
 #define PIPE_MAX_EXAMPLES 256
@@ -97,7 +110,9 @@ struct pipe_example {
 
 struct pipeline_stats {
     long long run_id;
-    const char *status; /* "done", "failed", "interrupted" or "blocked" (static) */
+    const char *status; /* "done", "failed", "interrupted", "blocked" or "refused" (a saved
+                         * plan that does not fit: too old, another target or
+                         * configuration) (static) */
     int interrupted;    /* stopped by a signal or --limit */
     struct kind_counts users, groups, containers;
     size_t nreasons;
@@ -135,6 +150,18 @@ struct pipeline_stats {
     struct pipe_attr_count attrcats[PIPE_MAX_ATTRCATS];
     struct pipe_example examples[PIPE_MAX_EXAMPLES];
     char *export_csv, *export_jsonl;
+    /* saved plans (agent/planfile.h) */
+    const char *plan_file;                /* the saved plan written or applied */
+    char plan_id[33];                     /* its id */
+    long long plan_changes;               /* plan --out: changes written */
+    long long plan_applied, plan_refused; /* run --plan: changes made, refused */
+    long long plan_outside;               /* run --plan: objects not in the plan */
+    char refused_why[512];                /* run --plan: why the whole plan was
+                                           * refused (status "refused") */
+    size_t nrefusals;
+    struct pipe_refusal refusals[PIPE_MAX_SAMPLES];
+    long long irreversible; /* deletes the target cannot give back (rollback) */
+    int cantcreat;          /* plan --out: the file could not be created (exit 73) */
 };
 
 /* Runs the pipeline. Connection or journal failures return their rc with err filled
@@ -144,6 +171,13 @@ struct pipeline_stats {
 int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
                      const struct pipeline_opts *o, struct dm_err *err) DM_MUST_USE;
 void pipeline_stats_free(struct pipeline_stats *stats);
+
+/* The target's identity as the journal keeps it and a saved plan names it: connector type
+ * and URI, and for a DN target the base and the base entry's entryUUID (a server rebuilt or
+ * another server behind the same name is another target). c is an open connection of ops
+ * to cfg's target. *out is a new string. DM_ENOTFOUND when the base does not exist. */
+int pipeline_target_identity(char **out, const struct dm_config *cfg, const struct conn_ops *ops,
+                             struct conn *c, struct dm_err *err) DM_MUST_USE;
 
 /* Asks a running pipeline to stop after the current batch (async-signal-safe). */
 void pipeline_request_stop(void);

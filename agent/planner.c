@@ -28,6 +28,7 @@ static const struct {
     {PLAN_R_ENABLED, "enabled in the source again"},
     {PLAN_R_LEAVER, "no longer in the source (leaver)"},
     {PLAN_R_UNMATCHED, "only the target has it"},
+    {PLAN_R_PLAN_STALE, "refused: changed since the saved plan"},
 };
 
 const char *planner_reason_text(const char *reason)

@@ -60,10 +60,11 @@ enum plan_collision { PLAN_COLLIDE_SKIP = 0, PLAN_COLLIDE_LINK, PLAN_COLLIDE_SUF
 #define PLAN_R_MEMBERS_LEFT_OUT "members_left_out"
 #define PLAN_R_CONTAINER "container"
 #define PLAN_R_UNCHANGED "unchanged"
-#define PLAN_R_DISABLED "disabled"   /* disabled in the source */
-#define PLAN_R_ENABLED "enabled"     /* enabled in the source again */
-#define PLAN_R_LEAVER "leaver"       /* no longer in a complete source read */
-#define PLAN_R_UNMATCHED "unmatched" /* only the target has it */
+#define PLAN_R_DISABLED "disabled"     /* disabled in the source */
+#define PLAN_R_ENABLED "enabled"       /* enabled in the source again */
+#define PLAN_R_LEAVER "leaver"         /* no longer in a complete source read */
+#define PLAN_R_UNMATCHED "unmatched"   /* only the target has it */
+#define PLAN_R_PLAN_STALE "plan_stale" /* run --plan: not as the saved plan found it */
 
 /* "drifted at the target" for PLAN_R_DRIFT, ...; the name itself when unknown. Static. */
 const char *planner_reason_text(const char *reason);

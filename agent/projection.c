@@ -138,6 +138,9 @@ int proj_build(struct proj **out, const struct entry *e, const struct proj_rules
     if (p->keys == NULL && (p->keys = entry_new(e->dn)) == NULL) {
         goto done;
     }
+    if (r->digest) {
+        entry_digest(e, p->digest);
+    }
     *out = p;
     p = NULL;
     rc = DM_OK;

@@ -38,12 +38,15 @@ struct proj {
     char *status;       /* targets with ids: lifecycle status ("ACTIVE", ...) or NULL */
     int disabled;       /* the account state the connector reported (dirmigAccountState):
                          * 1 disabled, 0 enabled, -1 not known */
+    char digest[65];    /* proj_rules.digest: entry_digest() of the entry as read (a saved
+                         * plan compares it), else "" */
 };
 
 /* How values are normalised and what is kept verbatim. Borrowed, NULL-terminated lists. */
 struct proj_rules {
     const char *const *dn_attrs;  /* DN-valued attributes (normalised before hashing) */
     const char *const *key_attrs; /* attributes whose values go to proj->keys */
+    int digest;                   /* 1: fill proj->digest */
 };
 
 /* Builds the projection of e: ref = e->key when set (an id the target assigned), else e->dn;

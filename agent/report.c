@@ -50,6 +50,42 @@ static void total_of(struct kind_counts *t, const struct pipeline_stats *st)
     }
 }
 
+/* The saved plan a plan wrote or a run applied, and what was refused. */
+static void report_saved_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
+{
+    if (st->irreversible > 0) {
+        fprintf(out,
+                "  cannot be undone: %lld delete(s) at this target are final (dirmig rollback "
+                "cannot re-create what it deletes here)\n",
+                st->irreversible);
+    }
+    if (st->plan_file == NULL || st->plan_id[0] == '\0') {
+        return;
+    }
+    if (mode == PIPE_PLAN) {
+        fprintf(out, "  saved plan %s: %lld changes (plan %s)\n", st->plan_file, st->plan_changes,
+                st->plan_id);
+        return;
+    }
+    if (st->refused_why[0] != '\0') {
+        fprintf(out, "  saved plan %s refused, nothing was done: %s\n", st->plan_file,
+                st->refused_why);
+        return;
+    }
+    fprintf(out,
+            "  saved plan %s (plan %s): %lld changes made, %lld refused, %lld objects not in "
+            "the plan left as they are\n",
+            st->plan_file, st->plan_id, st->plan_applied, st->plan_refused, st->plan_outside);
+    for (size_t i = 0; i < st->nrefusals; i++) {
+        fprintf(out, "    refused %-7s %s %s: %s\n", st->refusals[i].op, st->refusals[i].kind,
+                st->refusals[i].dn, st->refusals[i].why);
+    }
+    if ((long long)st->nrefusals < st->plan_refused) {
+        fprintf(out, "    ... and %lld more (the log and the journal list every one)\n",
+                st->plan_refused - (long long)st->nrefusals);
+    }
+}
+
 void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipeline_mode mode)
 {
     struct kind_counts t;
@@ -175,6 +211,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
         }
         fputc('\n', out);
     }
+    report_saved_text(out, st, mode);
     if (st->nsamples > 0) {
         fprintf(out, "  sample changes:\n");
         for (size_t i = 0; i < st->nsamples; i++) {
@@ -280,6 +317,28 @@ int report_pipeline_json(FILE *out, const struct pipeline_stats *st, enum pipeli
                   "would_change", (json_int_t)st->would_change, "unmatched_found",
                   (json_int_t)st->unmatched_found, "unmatched_changed",
                   (json_int_t)st->unmatched_changed));
+    json_object_set_new(o, "irreversible_deletes", json_integer((json_int_t)st->irreversible));
+    if (st->plan_file != NULL && st->plan_id[0] != '\0') {
+        json_t *pl = json_pack("{s:s,s:s}", "file", st->plan_file, "id", st->plan_id);
+        if (mode == PIPE_PLAN) {
+            json_object_set_new(pl, "changes", json_integer((json_int_t)st->plan_changes));
+        } else {
+            json_t *rl = json_array();
+            for (size_t i = 0; rl != NULL && i < st->nrefusals; i++) {
+                json_array_append_new(rl,
+                                      json_pack("{s:s,s:s,s:s,s:s}", "op", st->refusals[i].op,
+                                                "kind", st->refusals[i].kind, "dn",
+                                                st->refusals[i].dn, "why", st->refusals[i].why));
+            }
+            json_object_set_new(pl, "applied", json_integer((json_int_t)st->plan_applied));
+            json_object_set_new(pl, "refused", json_integer((json_int_t)st->plan_refused));
+            json_object_set_new(pl, "outside", json_integer((json_int_t)st->plan_outside));
+            json_object_set_new(pl, "refused_changes", rl);
+            json_object_set_new(pl, "refused_plan",
+                                st->refused_why[0] ? json_string(st->refused_why) : json_null());
+        }
+        json_object_set_new(o, "plan", pl);
+    }
     json_object_set_new(o, "samples", samples);
     rc = json_dumpf(o, out, JSON_COMPACT) == 0 ? DM_OK : DM_EINTERNAL;
     fputc('\n', out);
@@ -461,12 +520,28 @@ static void agent_line(FILE *out, json_t *a)
     }
 }
 
+/* One kind's totals (state.h): "ok" is at_target under its older name. */
+static json_t *kind_totals_json(const struct state_kind_totals *k, int users)
+{
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "ok", (json_int_t)k->at_target, "failed",
+                          (json_int_t)k->failed, "at_target", (json_int_t)k->at_target, "deleted",
+                          (json_int_t)k->deleted, "unconfirmed", (json_int_t)k->unconfirmed,
+                          "linked", (json_int_t)k->linked);
+
+    if (o != NULL && users) {
+        json_object_set_new(o, "active", json_integer(k->at_target - k->disabled));
+        json_object_set_new(o, "disabled", json_integer(k->disabled));
+    }
+    return o;
+}
+
 int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
 {
     struct state_totals t = {0};
     struct state_password_counts pc = {0};
     struct status_ctx c = {out, json, json_array(), NULL, NULL, NULL, 0};
     json_t *agent = NULL;
+    long long hookers;
     double share;
     int rc;
 
@@ -478,17 +553,32 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
     if (rc != DM_OK) {
         goto done;
     }
-    /* Share of the migrated users whose password has moved through the hook. */
-    share = t.users_ok > 0 ? (double)pc.verified_users / (double)t.users_ok : 0.0;
+    /* Share of the users who can sign in only through the hook (created for it, or with no
+     * password) that have been verified through it. */
+    hookers = pc.hook_created + pc.no_password;
+    share = hookers > 0 ? (double)pc.verified_users / (double)hookers : 0.0;
+    share = share > 1.0 ? 1.0 : share;
     if (!json) {
         fprintf(out,
-                "journal: %lld users migrated (%lld failing), %lld groups migrated (%lld "
-                "failing)\n",
-                t.users_ok, t.users_failed, t.groups_ok, t.groups_failed);
+                "users at the target: %lld (%lld active, %lld disabled by dirmig; %lld linked), "
+                "%lld deleted by dirmig, %lld failing",
+                t.users.at_target, t.users.at_target - t.users.disabled, t.users.disabled,
+                t.users.linked, t.users.deleted, t.users.failed);
+        if (t.users.unconfirmed > 0) {
+            fprintf(out, ", %lld creates unconfirmed (the next run looks them up)",
+                    t.users.unconfirmed);
+        }
+        fprintf(out, "\ngroups at the target: %lld, %lld deleted by dirmig, %lld failing\n",
+                t.groups.at_target, t.groups.deleted, t.groups.failed);
         fprintf(out,
-                "passwords: %lld users created with the hook, %lld verified so far "
-                "(%.1f%% of users migrated)\n",
-                pc.hook_created, pc.verified_users, 100.0 * share);
+                "passwords: %lld users created with an imported hash, %lld users created with "
+                "the hook, %lld without a password",
+                pc.imported, pc.hook_created, pc.no_password);
+        if (pc.unknown > 0) {
+            fprintf(out, ", %lld not recorded", pc.unknown);
+        }
+        fprintf(out, "; %lld verified through the hook so far (%.1f%%)\n", pc.verified_users,
+                100.0 * share);
     }
     agent = agent_meta(s);
     if (!json && agent != NULL) {
@@ -512,10 +602,11 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
     }
     if (json) {
         json_t *o = json_pack(
-            "{s:{s:I,s:I},s:{s:I,s:I},s:{s:I,s:I,s:f},s:O}", "users", "ok", (json_int_t)t.users_ok,
-            "failed", (json_int_t)t.users_failed, "groups", "ok", (json_int_t)t.groups_ok, "failed",
-            (json_int_t)t.groups_failed, "passwords", "hook_created", (json_int_t)pc.hook_created,
-            "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
+            "{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:f},s:O}", "users", kind_totals_json(&t.users, 1),
+            "groups", kind_totals_json(&t.groups, 0), "passwords", "imported",
+            (json_int_t)pc.imported, "hook_created", (json_int_t)pc.hook_created, "no_password",
+            (json_int_t)pc.no_password, "unknown", (json_int_t)pc.unknown, "verified",
+            (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
         json_object_set(o, "agent", agent != NULL ? agent : json_null());
         json_object_set(o, "blocked", c.blocked != NULL ? c.blocked : json_null());
         json_dumpf(o, out, JSON_COMPACT);

@@ -26,14 +26,6 @@ enum stage_rc {
     STAGE_FATAL,  /* p->fatal_rc is set */
 };
 
-static double now_sec(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 void pipe_count_add(struct pipe_count *arr, size_t *n, const char *name, long long k)
 {
     for (size_t i = 0; i < *n; i++) {
@@ -52,27 +44,6 @@ void pipe_count_add(struct pipe_count *arr, size_t *n, const char *name, long lo
 int pipe_strp_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void pipe_progress(struct pipe *p, int final)
-{
-    double t = now_sec();
-    struct kind_counts *k = p->kc;
-
-    if (!p->o->progress || k == NULL || (!final && t - p->t_last_progress < 0.25)) {
-        return;
-    }
-    p->t_last_progress = t;
-    fprintf(stderr,
-            "\r\033[K%s%s: %lld read, %lld created, %lld updated, %lld unchanged, "
-            "%lld failed (%.0f/s)",
-            p->kind_name, p->pass > 1 ? "s (later pass)" : "s", k->seen, k->created, k->updated,
-            k->unchanged, k->failed,
-            (double)p->processed / (t - p->t_start > 0.001 ? t - p->t_start : 0.001));
-    if (final) {
-        fputc('\n', stderr);
-    }
-    fflush(stderr);
 }
 
 void pipe_pobj_clear(struct pobj *q)
@@ -284,6 +255,7 @@ static enum stage_rc stage_creds(struct pipe *p, const struct entry *src, struct
     if (p->pass == 1) {
         cred_count(p->st, scheme, outcome);
     }
+    q->hook_planned = strcmp(outcome, "hook") == 0;
     if (pw_err.rc != DM_OK) {
         q->failed = 1;
         q->category = "credential";
@@ -761,25 +733,22 @@ static enum stage_rc stage_members(struct pipe *p, struct pobj *q)
                          "so it is left out (flatten nesting in the source map)",
                          p->kind_name, m->dn, a->name, (int)a->vals[j].len,
                          (const char *)a->vals[j].data);
-                free(a->vals[j].data);
-                continue;
+                continue; /* dropped: the value stays in the entry's arena until it is freed */
             }
             if (how == RES_LEAVER) {
                 log_debug("%s %s: %s \"%.*s\" left the source; left out", p->kind_name, m->dn,
                           a->name, (int)a->vals[j].len, (const char *)a->vals[j].data);
-                free(a->vals[j].data);
                 continue;
             }
             if (how != RES_OK) {
                 rc = note_left_out(p, q, a, &a->vals[j], &p->fatal_err);
-                free(a->vals[j].data);
                 continue;
             }
-            free(a->vals[j].data);
-            a->vals[out].len = b.len;
-            a->vals[out].data = (unsigned char *)buf_steal(&b);
-            if (a->vals[out].data == NULL) {
-                a->vals[out].data = (unsigned char *)strdup("");
+            a->vals[out] = a->vals[j];
+            rc = attr_set_value(a, out, b.len > 0 ? b.data : "", b.len);
+            buf_reset(&b);
+            if (rc != DM_OK) {
+                break;
             }
             out++;
         }
@@ -1151,6 +1120,13 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
 {
     int rc;
 
+    if (p->saved) {
+        /* run --plan: only the objects the plan names are looked at, each of them always */
+        rc = pipe_saved_stage(p, q);
+        if (rc <= 0) {
+            return rc < 0 ? STAGE_FATAL : STAGE_DROP;
+        }
+    }
     rc = state_object_get(&q->rec, p->state, p->kind_name, q->key, &p->fatal_err);
     if (rc != DM_OK && rc != DM_ENOTFOUND) {
         p->fatal_rc = rc;
@@ -1176,7 +1152,7 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
         p->kc->unchanged++;
         return STAGE_DROP;
     }
-    if (!p->verify && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&
+    if (!p->verify && !q->planned && q->has_rec && strcmp(q->rec.status, "ok") == 0 &&
         strcmp(q->rec.digest, q->digest) == 0 &&
         (q->want_disabled < 0 || q->want_disabled == (q->rec.disabled_at != 0))) {
         p->kc->unchanged++;
@@ -1208,6 +1184,7 @@ static void enqueue(struct pipe *p, struct pobj *q)
         memset(q, 0, sizeof(*q));
     }
     p->nbatch++;
+    p->queued++; /* done once its batch is written */
     if (p->kind == MAP_GROUPS && p->batch[p->nbatch - 1].key != NULL) {
         const struct pobj *g = &p->batch[p->nbatch - 1];
         if (pipe_handled_add(p, g->source_dn ? g->source_dn : g->key) != DM_OK) {
@@ -1236,12 +1213,14 @@ int pipe_on_entry(const struct entry *src, void *payload)
         p->st->interrupted = 1;
         return PIPE_STOP;
     }
+    p->prog_read++;
     if (p->census_phase) {
         int rc = pipe_census_entry(p, src);
         if (rc != DM_OK) {
             p->fatal_rc = dm_err_set(&p->fatal_err, rc, "out of memory counting identities");
             return PIPE_STOP;
         }
+        pipe_progress(p);
         return 0;
     }
     if (p->vphase != 1) {
@@ -1279,8 +1258,12 @@ int pipe_on_entry(const struct entry *src, void *payload)
         free(q.key);
         q.key = strdup(q.source_dn);
     }
+    if (p->digests) {
+        entry_digest(src, q.src_digest); /* a saved plan binds to the entry as read */
+    }
     if (p->kind == MAP_GROUPS && p->pass > 1 && pipe_handled_has(p, q.source_dn)) {
         pipe_pobj_clear(&q); /* written (or reported) in an earlier pass of this run */
+        p->prog_read--;      /* and counted as done there */
         goto out;
     }
     s = stage_scope(p, src, &q);
@@ -1326,5 +1309,6 @@ queue:
     pipe_pobj_clear(&q);
 out:
     log_set_context(p->st->run_id, NULL);
+    pipe_progress(p);
     return p->fatal_rc != DM_OK ? PIPE_STOP : 0;
 }

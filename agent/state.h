@@ -144,8 +144,29 @@ int state_population(long long *out, struct state *s, const char *kind,
 int state_disabled_due(struct state *s, const char *kind, long long before, int gone,
                        state_object_fn fn, void *payload, struct dm_err *err) DM_MUST_USE;
 
-/* Counts of objects by kind and status: fills ok/failed for "user" and "group". */
+/*
+ * What the journal says the target holds, per kind, as of the last write of each object
+ * (`dirmig status`; nothing is contacted):
+ *   at_target    objects dirmig manages that the target holds: created or linked by dirmig
+ *                and not deleted by it (rows ok, left, or failed after an earlier write, with
+ *                a target reference); a failed later write leaves the object there
+ *   disabled     of those, disabled by dirmig (leavers, users disabled in the source); the
+ *                rest are active
+ *   linked       of those, objects that were at the target before and were linked by
+ *                run.collision "link" (not created by dirmig)
+ *   deleted      deleted at the target by dirmig (leavers); not in at_target
+ *   failed       objects whose last write failed or was held back (open problems), at the
+ *                target or not
+ *   unconfirmed  creates that were sent but whose answer never came (the run was killed):
+ *                the next run looks each up and adopts it or creates it
+ */
+struct state_kind_totals {
+    long long at_target, disabled, linked, deleted, failed, unconfirmed;
+};
 struct state_totals {
+    struct state_kind_totals users, groups;
+    /* the same numbers under their older names: users_ok = users.at_target,
+     * users_failed = users.failed (and so for groups) */
     long long users_ok, users_failed, groups_ok, groups_failed;
 };
 int state_totals(struct state_totals *out, struct state *s, struct dm_err *err) DM_MUST_USE;
@@ -170,17 +191,18 @@ int state_run_error_counts(struct state *s, long long run, state_count_fn fn, vo
 int state_password_record(struct state *s, const char *login, const char *dn, const char *outcome,
                           const char *reason, struct dm_err *err) DM_MUST_USE;
 
-/* Users created in the target with a password-import hook are counted by the importer in
- * meta under this key (absent = 0). */
-#define STATE_META_HOOK_CREATED "hook_users_created"
-
 /* Adds delta to the integer meta value key (absent = 0). Inside a batch when called during
  * a run, so the counter commits with the objects it counts. */
 int state_meta_add(struct state *s, const char *key, long long delta,
                    struct dm_err *err) DM_MUST_USE;
 
+/* The users at the target (state_totals' at_target, linked users excepted) by the sign-in
+ * path of their newest creation (user_creations below), and the hook's verifications. */
 struct state_password_counts {
-    long long hook_created;   /* meta STATE_META_HOOK_CREATED, 0 if absent */
+    long long imported;       /* created with their password hash imported (or carried) */
+    long long hook_created;   /* created for the password-import hook */
+    long long no_password;    /* created without a password */
+    long long unknown;        /* created before the journal recorded how (schema 1) */
     long long verified_users; /* distinct users (DN, else login) verified at least once */
     long long verifications;  /* verified rows (a user may verify again) */
 };
@@ -277,5 +299,82 @@ int state_meta_set(struct state *s, const char *key, const char *value,
 /* The agent daemon's schedule (agent/daemon.h), a JSON object written after every
  * scheduled run and at start/stop; `dirmig status` shows it. */
 #define STATE_META_AGENT "agent"
+
+/* ---- runs, objects: what rollback needs (agent/state_sqlite_undo.c) ---- */
+
+/* The run id (DM_ENOTFOUND if none). */
+int state_run_get(struct state_run *out, struct state *s, long long id,
+                  struct dm_err *err) DM_MUST_USE;
+/* The newest run of kind (DM_ENOTFOUND if none). */
+int state_run_last(struct state_run *out, struct state *s, const char *kind,
+                   struct dm_err *err) DM_MUST_USE;
+/* Removes the journal row (kind, key): the object is no longer dirmig's (a create rolled
+ * back). No-op when absent. */
+int state_object_del(struct state *s, const char *kind, const char *key,
+                     struct dm_err *err) DM_MUST_USE;
+
+/*
+ * A saved plan being applied (dirmig run --plan, agent/planfile.h): its changes sit in a
+ * work table of this connection, never stored, so a plan of any size is looked up without
+ * being held in memory. state_plan_add() answers DM_EEXISTS for a second change of the same
+ * (kind, key); state_plan_use() marks a change as met by this run; state_plan_unused()
+ * lists the changes the run never met, in the plan's order.
+ */
+struct state_planned {
+    char *kind, *key, *op, *target, *source_digest, *target_digest;
+    long line;
+};
+void state_planned_clear(struct state_planned *p); /* frees the strings, not p */
+int state_plan_add(struct state *s, const struct state_planned *p, struct dm_err *err) DM_MUST_USE;
+int state_plan_get(struct state_planned *out, struct state *s, const char *kind, const char *key,
+                   struct dm_err *err) DM_MUST_USE;
+int state_plan_use(struct state *s, const char *kind, const char *key,
+                   struct dm_err *err) DM_MUST_USE;
+typedef int (*state_planned_fn)(const struct state_planned *p, void *payload);
+int state_plan_unused(struct state *s, state_planned_fn fn, void *payload,
+                      struct dm_err *err) DM_MUST_USE;
+
+/*
+ * The undo store (dirmig rollback, agent/undo.h): what undoes each change a run applied,
+ * in a second SQLite file beside the journal, PATH.undo (mode 0600, its -wal and -shm too).
+ * It holds the prior values of the attributes a change wrote and, before a delete, the
+ * whole entry with its credentials: that is why it is not the journal, and why nothing in
+ * it is ever shown by status, report or a log. Opened on demand by state_undo_open() (run
+ * and rollback only); written inside the batch that journals the changes it undoes.
+ */
+struct state_undo {
+    long long id;                /* order of application (set by the store) */
+    long long run;               /* the run that applied the change */
+    const char *kind;            /* user, group, container */
+    const char *key;             /* the journal's key */
+    const char *op;              /* created, modified, moved, disabled, deleted */
+    const char *ref;             /* the object's reference at the target after the change ("" when
+                                  * deleted) */
+    const char *ref_before;      /* its reference before the change (a move, a delete), or NULL */
+    const char *source_dn;       /* normalized source DN, or NULL */
+    const char *wave;            /* the run's --wave, or NULL */
+    const char *names;           /* the attribute names the change touched, comma-separated */
+    const unsigned char *before; /* the before image (agent/undo.h), secret; NULL = none */
+    size_t before_len;
+    const char *after_digest; /* digest of the touched attributes after the change */
+    const char *row_before;   /* the journal row before the change (JSON), NULL = none */
+    long long undone_by;      /* the rollback run that reversed it, 0 = not reversed */
+};
+/* Attaches the undo store (created 0600 when missing). Outside a batch. */
+int state_undo_open(struct state *s, struct dm_err *err) DM_MUST_USE;
+/* Path of the undo store of this journal (borrowed). */
+const char *state_undo_path(const struct state *s);
+int state_undo_put(struct state *s, const struct state_undo *u, struct dm_err *err) DM_MUST_USE;
+/* Calls fn for up to limit records of run not reversed yet whose id is below below_id (0:
+ * no bound), newest first; the record's strings are borrowed during fn. */
+typedef int (*state_undo_fn)(const struct state_undo *u, void *payload);
+int state_undo_list(struct state *s, long long run, long long below_id, int limit, state_undo_fn fn,
+                    void *payload, struct dm_err *err) DM_MUST_USE;
+/* Records that rollback run by_run reversed record id. */
+int state_undo_mark(struct state *s, long long id, long long by_run,
+                    struct dm_err *err) DM_MUST_USE;
+/* Counts the records of run: all of them, and those reversed already. */
+int state_undo_count(long long *total, long long *undone, struct state *s, long long run,
+                     struct dm_err *err) DM_MUST_USE;
 
 #endif

@@ -1,5 +1,6 @@
 #include <config.h>
 #include "agent/state.h"
+#include "agent/state_sqlite.h"
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ enum st_stmt {
     ST_OBJ_PUT,
     ST_ERR_ADD,
     ST_TOTALS,
+    ST_SIGNIN_COUNTS,
     ST_RUNS,
     ST_RUN_ERR_COUNTS,
     ST_PW_ADD,
@@ -63,6 +65,9 @@ enum st_stmt {
     ST_GONE,
     ST__LAST
 };
+
+/* An objects row whose object the target holds, as far as the journal knows. */
+#define AT_TARGET "status IN ('ok', 'left', 'failed') AND coalesce(target_ref, '') != ''"
 
 /* The columns read_run() expects, in this order. */
 #define RUN_COLUMNS                                                                                \
@@ -112,7 +117,20 @@ static const char *const stmt_sql[ST__LAST] = {
                       "AND target_ref != ''",
     [ST_ERR_ADD] = "INSERT INTO errors (run, key, dn, category, message, at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_TOTALS] = "SELECT kind, status, count(*) FROM objects GROUP BY kind, status",
+    /* per kind: at the target (written or linked by dirmig and not deleted by it: a row
+     * ok, left, or failed after an earlier write, with a target reference), of which
+     * disabled by dirmig, of which linked; deleted by dirmig; open problems; creates whose
+     * answer never came */
+    [ST_TOTALS] = "SELECT kind, total(" AT_TARGET "), "
+                  "total((" AT_TARGET ") AND (status = 'left' OR disabled_at > 0)), "
+                  "total((" AT_TARGET ") AND origin = 'linked'), total(status = 'deleted'), "
+                  "total(status = 'failed'), total(status = 'pending') FROM objects GROUP BY kind",
+    /* the users at the target by the sign-in path of their newest creation (NULL: created
+     * before the journal recorded creations); linked users were not created by dirmig */
+    [ST_SIGNIN_COUNTS] = "SELECT (SELECT c.signin FROM user_creations c WHERE c.key = o.key "
+                         "ORDER BY c.id DESC LIMIT 1), count(*) FROM objects o "
+                         "WHERE o.kind = 'user' AND (" AT_TARGET ") "
+                         "AND coalesce(o.origin, '') != 'linked' GROUP BY 1",
     [ST_RUNS] = "SELECT " RUN_COLUMNS " FROM runs ORDER BY id DESC LIMIT ?1",
     [ST_RUN_ERR_COUNTS] = "SELECT category, count(*) FROM errors WHERE run = ?1 "
                           "GROUP BY category ORDER BY category",
@@ -273,6 +291,7 @@ struct state {
     int in_batch;
     int in_read; /* a read transaction of state_read_begin() is open */
     char *path;
+    struct state_ext *ext; /* agent/state_sqlite_undo.c: its statements, the undo store */
 };
 
 static int db_fail(struct state *s, struct dm_err *err, const char *what)
@@ -462,6 +481,7 @@ void state_close(struct state *s)
     if (s->in_batch || s->in_read) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     }
+    state_ext_free(s->ext);
     for (int i = 0; i < ST__LAST; i++) {
         sqlite3_finalize(s->st[i]);
     }
@@ -587,7 +607,6 @@ static char *col_dup(sqlite3_stmt *st, int i)
     return v != NULL ? strdup((const char *)v) : NULL;
 }
 
-/* Steps a SELECT over objects and fills out from its single row. */
 /* Steps a SELECT of OBJ_COLS and fills out from its row. The statement is reset unless
  * more rows are to come (more: the caller iterates and resets it). */
 static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *st, const char *what,
@@ -750,18 +769,21 @@ int state_totals(struct state_totals *out, struct state *s, struct dm_err *err)
             break;
         }
         const char *kind = (const char *)sqlite3_column_text(st, 0);
-        const char *status = (const char *)sqlite3_column_text(st, 1);
-        long long n = (long long)sqlite3_column_int64(st, 2);
-        int ok = status != NULL && strcmp(status, "ok") == 0;
-        int failed = status != NULL && strcmp(status, "failed") == 0;
+        struct state_kind_totals *k = NULL;
 
         if (kind != NULL && strcmp(kind, "user") == 0) {
-            t.users_ok += ok ? n : 0;
-            t.users_failed += failed ? n : 0;
+            k = &t.users;
         } else if (kind != NULL && strcmp(kind, "group") == 0) {
-            t.groups_ok += ok ? n : 0;
-            t.groups_failed += failed ? n : 0;
+            k = &t.groups;
+        } else {
+            continue; /* containers */
         }
+        k->at_target = (long long)sqlite3_column_double(st, 1);
+        k->disabled = (long long)sqlite3_column_double(st, 2);
+        k->linked = (long long)sqlite3_column_double(st, 3);
+        k->deleted = (long long)sqlite3_column_double(st, 4);
+        k->failed = (long long)sqlite3_column_double(st, 5);
+        k->unconfirmed = (long long)sqlite3_column_double(st, 6);
     }
     if (rc != SQLITE_DONE) {
         rc = db_fail(s, err, "counting objects");
@@ -769,6 +791,10 @@ int state_totals(struct state_totals *out, struct state *s, struct dm_err *err)
         return rc;
     }
     stmt_done(st);
+    t.users_ok = t.users.at_target;
+    t.users_failed = t.users.failed;
+    t.groups_ok = t.groups.at_target;
+    t.groups_failed = t.groups.failed;
     *out = t;
     return DM_OK;
 }
@@ -889,13 +915,27 @@ int state_password_counts(struct state_password_counts *out, struct state *s, st
     c.verified_users = sqlite3_column_int64(st, 0);
     c.verifications = sqlite3_column_int64(st, 1);
     stmt_done(st);
-    st = s->st[ST_META_GET];
-    bind_text(st, 1, STATE_META_HOOK_CREATED);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        c.hook_created = sqlite3_column_int64(st, 0);
-    } else if (rc != SQLITE_DONE) {
-        rc = db_fail(s, err, "reading " STATE_META_HOOK_CREATED);
+    st = s->st[ST_SIGNIN_COUNTS];
+    for (;;) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+        const char *signin = (const char *)sqlite3_column_text(st, 0);
+        long long n = (long long)sqlite3_column_int64(st, 1);
+
+        if (signin == NULL) {
+            c.unknown += n;
+        } else if (strcmp(signin, STATE_SIGNIN_HOOK) == 0) {
+            c.hook_created += n;
+        } else if (strcmp(signin, STATE_SIGNIN_IMPORT) == 0) {
+            c.imported += n;
+        } else {
+            c.no_password += n;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = db_fail(s, err, "counting users by sign-in path");
         stmt_done(st);
         return rc;
     }
@@ -1267,4 +1307,31 @@ int state_population(long long *out, struct state *s, const char *kind, struct d
     *out = (long long)sqlite3_column_int64(st, 0);
     stmt_done(st);
     return DM_OK;
+}
+
+/* ---- for the other SQLite file of this backend (agent/state_sqlite.h) ---- */
+
+sqlite3 *state_sqlite_db(struct state *s)
+{
+    return s->db;
+}
+
+const char *state_sqlite_path(const struct state *s)
+{
+    return s->path;
+}
+
+struct state_ext **state_sqlite_ext(struct state *s)
+{
+    return &s->ext;
+}
+
+int state_sqlite_fail(struct state *s, struct dm_err *err, const char *what)
+{
+    return db_fail(s, err, what);
+}
+
+int state_sqlite_in_tx(const struct state *s)
+{
+    return s->in_batch || s->in_read;
 }

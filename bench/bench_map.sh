@@ -11,7 +11,12 @@
 # users of the same shape (tests/data/gen_users.py) and the paged read of all of them with
 # ldapsearch is timed in the same run (that is the read cost the map is compared with).
 #
-# Environment: BENCH_MAP (use this binary instead of building), MAKE.
+# BENCH_MAP_BASE=/path/to/an/older/bench_map measures a baseline build in the same run:
+# both binaries run alternately BENCH_REPS times (default 3) against the same read rate,
+# one line each, so a change is compared with what it replaces on the same machine state.
+#
+# Environment: BENCH_MAP (use this binary instead of building), BENCH_MAP_BASE, BENCH_REPS,
+# MAKE.
 set -u -o pipefail
 
 N=${1:-200000}
@@ -48,6 +53,16 @@ if [ "$READ_RATE" = measure ]; then
     done
     READ_RATE=$best
     echo "bench_map: LDAP paged read of the same $N entries (best of 3): $READ_RATE entries/s" >&2
+fi
+if [ -n "${BENCH_MAP_BASE:-}" ]; then
+    [ -x "$BENCH_MAP_BASE" ] || { echo "bench_map: no binary at $BENCH_MAP_BASE" >&2; exit 1; }
+    for i in $(seq 1 "${BENCH_REPS:-3}"); do
+        printf 'baseline %s: ' "$i"
+        "$BENCH_MAP_BASE" "$N" $READ_RATE || exit 1
+        printf 'this     %s: ' "$i"
+        "$BENCH_MAP" "$N" $READ_RATE || exit 1
+    done
+    exit 0
 fi
 if [ -n "$READ_RATE" ]; then
     # Not exec: the EXIT trap must still stop the slapd started for "measure".

@@ -795,6 +795,109 @@ done:
     return rc;
 }
 
+/* 1 when dn is base or below it (DNs in the DC's own form: compared case-insensitively). */
+static int under_base(const char *dn, const char *base)
+{
+    size_t dl = strlen(dn), bl = strlen(base);
+
+    return dl >= bl && strcasecmp(dn + dl - bl, base) == 0 && (dl == bl || dn[dl - bl - 1] == ',');
+}
+
+struct out_ctx {
+    const char *base; /* report only entries outside it (NULL: every entry) */
+    conn_entry_fn fn;
+    void *payload;
+    int fn_rc;
+    struct dm_err *err;
+};
+
+/* An entry that changed since the watermark and left the scope: its GUID as the key, its
+ * DN, its classes and the synthetic dirmigOutOfScope: TRUE. */
+static int out_cb(LDAP *ld, LDAPMessage *msg, void *payload)
+{
+    struct out_ctx *x = payload;
+    struct entry *t = NULL, *out = NULL;
+    const struct dm_attr *guid, *a;
+    char key[37];
+    struct dm_err e = {0};
+    int rc;
+
+    rc = ldap_common_msg_to_entry(&t, ld, msg, NULL, &e);
+    if (rc != DM_OK) {
+        *x->err = e;
+        return rc;
+    }
+    guid = entry_attr(t, "objectGUID");
+    if (guid == NULL || guid->nvals == 0 ||
+        transform_guid_to_string(key, guid->vals[0].data, guid->vals[0].len) != DM_OK ||
+        (x->base != NULL && under_base(t->dn, x->base))) {
+        goto done;
+    }
+    out = entry_new(t->dn);
+    rc = out == NULL || entry_set_key(out, key) != DM_OK ||
+                 entry_add_str(out, "dirmigOutOfScope", "TRUE") != DM_OK
+             ? DM_ENOMEM
+             : DM_OK;
+    for (size_t i = 0; rc == DM_OK && (a = entry_attr(t, "objectClass")) != NULL && i < a->nvals;
+         i++) {
+        rc = entry_add_value(out, "objectClass", a->vals[i].data, a->vals[i].len);
+    }
+    if ((a = entry_attr(t, "sAMAccountName")) != NULL && a->nvals > 0 && rc == DM_OK) {
+        rc = entry_add_value(out, "sAMAccountName", a->vals[0].data, a->vals[0].len);
+    }
+    if (rc != DM_OK) {
+        rc = dm_err_set(x->err, DM_ENOMEM, "ad: out of memory");
+        goto done;
+    }
+    rc = x->fn(out, x->payload);
+    if (rc != 0) {
+        x->fn_rc = rc;
+    }
+done:
+    entry_free(t);
+    entry_free(out);
+    return rc;
+}
+
+/* Objects that changed since usn and left the scope without being deleted: under the
+ * base but no longer matching the filter (disabled, and the filter leaves disabled users
+ * out), or moved out of the base while still matching it. A delta read by uSNChanged and
+ * the filter never sees them; without this they would stay at the target forever. */
+static int read_out_of_scope(struct ldap_common_sess *sess, const struct scope *sc, const char *nc,
+                             unsigned long long usn, conn_entry_fn fn, void *payload,
+                             struct dm_err *err)
+{
+    char *attrs[] = {"objectGUID", "objectClass", "sAMAccountName", NULL};
+    struct out_ctx x = {NULL, fn, payload, 0, err};
+    char *filter = NULL;
+    int rc = DM_OK;
+
+    if (sc->filter != NULL && sc->base != NULL) {
+        if (asprintf(&filter, "(&(uSNChanged>=%llu)(!%s))", usn + 1, sc->filter) < 0) {
+            return dm_err_set(err, DM_ENOMEM, "ad: out of memory");
+        }
+        log_debug("ldap_search(base=\"%s\", filter=\"%s\") uri=%s: left the filter", sc->base,
+                  filter, sess->cfg.uri);
+        rc = ldap_common_search(sess, sc->base, LDAP_SCOPE_SUBTREE, filter, attrs, AD_MAX_PAGE,
+                                out_cb, &x, err);
+        free(filter);
+        filter = NULL;
+    }
+    if (rc == DM_OK && x.fn_rc == 0 && sc->base != NULL && strcasecmp(sc->base, nc) != 0) {
+        x.base = sc->base;
+        if (asprintf(&filter, "(&(uSNChanged>=%llu)%s)", usn + 1,
+                     sc->filter != NULL ? sc->filter : "(objectClass=*)") < 0) {
+            return dm_err_set(err, DM_ENOMEM, "ad: out of memory");
+        }
+        log_debug("ldap_search(base=\"%s\", filter=\"%s\") uri=%s: moved out of %s", nc, filter,
+                  sess->cfg.uri, sc->base);
+        rc = ldap_common_search(sess, nc, LDAP_SCOPE_SUBTREE, filter, attrs, AD_MAX_PAGE, out_cb,
+                                &x, err);
+        free(filter);
+    }
+    return x.fn_rc != 0 ? x.fn_rc : rc;
+}
+
 int ad_read_deleted(struct ldap_common_sess *sess, const struct scope *sc, conn_entry_fn fn,
                     void *payload, struct dm_err *err)
 {
@@ -845,6 +948,9 @@ int ad_read_deleted(struct ldap_common_sess *sess, const struct scope *sc, conn_
                                   del_cb, &d, err);
     if (d.fn_rc != 0) {
         rc = d.fn_rc;
+    }
+    if (rc == DM_OK) {
+        rc = read_out_of_scope(sess, sc, nc, usn, fn, payload, err);
     }
 done:
     free(base);

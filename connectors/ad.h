@@ -71,7 +71,11 @@ int ad_watermark(char **out, struct ldap_common_sess *sess, struct dm_err *err) 
 
 /* Tombstones deleted after sc->since whose last known parent is under sc->base (or
  * anywhere when sc->base is NULL): fn gets entries with the key (objectGUID string), DN
- * "<msDS-LastKnownRDN>,<lastKnownParent>" and the attributes sAMAccountName, objectClass. */
+ * "<msDS-LastKnownRDN>,<lastKnownParent>" and the attributes sAMAccountName, objectClass.
+ * Then the objects that changed after sc->since and left the scope without being deleted
+ * (under sc->base but no longer matching sc->filter, or moved out of sc->base): the same
+ * form with the synthetic attribute dirmigOutOfScope: TRUE. Either may be an object
+ * dirmig never migrated: the caller keeps only its own. */
 int ad_read_deleted(struct ldap_common_sess *sess, const struct scope *sc, conn_entry_fn fn,
                     void *payload, struct dm_err *err) DM_MUST_USE;
 

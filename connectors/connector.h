@@ -41,6 +41,11 @@ enum conn_caps {
     CONN_LAZY_CREATE = 1 << 11,  /* users for the password-import hook are not created by
                                   * dirmig: the target creates each one at its first sign-in,
                                   * after the hook verified it (Auth0's custom database) */
+    /* apply() fills the undo images of a change that asks for them (change.undo) */
+    CONN_UNDO = 1 << 16,
+    /* ... and a DELETE's before image re-creates the object as it was (an LDAP entry); a
+     * target that forgets what it deletes (an id-addressed user deleted for good) lacks it */
+    CONN_UNDO_DELETE = 1 << 17,
 };
 
 /* How a target names its objects (conn_ops.ident). */
@@ -234,7 +239,16 @@ struct change {
                                     * password_len 0 (a lock marker: no password) */
     size_t password_len;
     int hook_only; /* users: create with the password-import hook whatever the password */
+    int undo;      /* CONN_UNDO: fill apply_result.before and .after (see there) */
 };
+
+/* Undo images: pseudo attributes of apply_result.before. CONN_UNDO_GROUPS has one value per
+ * group the change took the object out of (leave_groups): "ATTRIBUTE REF", the membership
+ * attribute and the group's DN or id, so the membership can be given back. CONN_UNDO_STATE
+ * ("enabled", "disabled") is the account state before a lifecycle step of a target whose
+ * state is not an attribute (keyed targets). */
+#define CONN_UNDO_GROUPS "dirmigLeftGroups"
+#define CONN_UNDO_STATE "dirmigAccountState"
 
 enum apply_status {
     APPLY_CREATED = 0,
@@ -252,6 +266,19 @@ struct apply_result {
     struct dm_err err;     /* set when FAILED */
     char target_id[64];    /* CONN_IDENT_KEY: the object's id at the target ("" if unknown) */
     int created_with_hook; /* users: CREATED for the password-import hook (no credential) */
+    /* change.undo (CONN_UNDO): what the change did, for `dirmig rollback`. New entries the
+     * caller frees with entry_free() (NULL when not asked for, or when nothing was written;
+     * the caller sets both NULL before apply()):
+     *   before  the object right before the change, read on this connection: dn = its
+     *           reference then (DN, or the id of a keyed target); for a DELETE every
+     *           attribute the connection reads (an LDAP entry: all user attributes, the
+     *           password included; NULL without CONN_UNDO_DELETE); otherwise exactly the
+     *           attributes the change wrote, each with its prior values (none: it was
+     *           absent), CONN_UNDO_STATE and CONN_UNDO_GROUPS when they apply. NULL for an
+     *           ADD that created the object.
+     *   after   the same attributes as they are after the change (dn = the reference
+     *           after it); an ADD's: the object as created; NULL for a DELETE. */
+    struct entry *before, *after;
 };
 
 /* Counters of a connector's traffic (HTTP targets), for the run summary. */

@@ -166,6 +166,7 @@ struct read_ctx {
     struct dm_err *err;
     struct ad_read *ad;     /* the AD dialect's per-read state, or NULL */
     struct ldap_nest *nest; /* plain LDAP with groups.nesting "flatten", or NULL */
+    struct entry *cur;      /* the entry every result is read into (entry_reset()), or NULL */
 };
 
 static int remember_dn(struct read_ctx *rc, const char *dn)
@@ -188,7 +189,7 @@ static int remember_dn(struct read_ctx *rc, const char *dn)
 static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
 {
     struct read_ctx *x = payload;
-    struct entry *e = NULL;
+    struct entry *e;
     char *dn;
     int rc;
 
@@ -207,7 +208,13 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         }
         return DM_OK;
     }
-    rc = ldap_common_msg_to_entry(&e, ld, msg, x->ad != NULL ? NULL : x->scope->key_attr, x->err);
+    /* one entry for the whole read: fn borrows it until it returns, and its arena is
+     * reset (password values wiped) for the next result */
+    if (x->cur == NULL && (x->cur = entry_new(NULL)) == NULL) {
+        return dm_err_set(x->err, DM_ENOMEM, "read: out of memory");
+    }
+    e = x->cur;
+    rc = ldap_common_msg_fill(e, ld, msg, x->ad != NULL ? NULL : x->scope->key_attr, x->err);
     if (rc != DM_OK) {
         return rc;
     }
@@ -239,14 +246,14 @@ static int read_cb(LDAP *ld, LDAPMessage *msg, void *payload)
         rc = dm_err_set(x->err, rc, "read: out of memory");
     }
 done:
-    entry_free(e);
+    entry_reset(e);
     return rc;
 }
 
 static int ldap_read(struct conn *c, const struct scope *s, conn_entry_fn fn, void *payload,
                      struct dm_err *err)
 {
-    struct read_ctx x = {c, s, fn, payload, 0, 0, NULL, 0, 0, err, NULL, NULL};
+    struct read_ctx x = {c, s, fn, payload, 0, 0, NULL, 0, 0, err, NULL, NULL, NULL};
     unsigned long refs0 = c->s.refs_skipped;
     const char *base = s->base != NULL ? s->base : c->s.cfg.base;
     const char *filter = s->filter;
@@ -373,6 +380,7 @@ done:
     ldap_delta_read_end(dr, rc == DM_OK);
     free(attrs);
     free(x.last_dn);
+    entry_free(x.cur);
     ad_read_free(x.ad);
     ldap_nest_free(x.nest);
     return rc;
@@ -677,6 +685,125 @@ static void item_done(struct apply_ctx *a, size_t i, enum apply_status st)
     a->ndone++;
 }
 
+/* ---- apply: undo images (connector.h, apply_result.before / .after) ---- */
+
+/* An add that created the entry: its after image is the entry as sent. */
+static void undo_created(struct apply_ctx *a, size_t i)
+{
+    if (a->v[i].undo && a->res[i].after == NULL) {
+        a->res[i].after = entry_clone(want_of(a, i));
+    }
+}
+
+/* The entry at dn with every user attribute and the disable attribute (which may be
+ * operational), as undo images need it; DM_ENOTFOUND when absent. */
+static int undo_read(struct entry **out, struct apply_ctx *a, const char *dn, struct dm_err *e)
+{
+    char *attrs[] = {"*", (char *)a->c->s.cfg.disable_attr, NULL};
+
+    log_debug("ldap_search(base=\"%s\", scope=base, attrs=*) uri=%s (undo image)", dn,
+              a->c->s.cfg.uri);
+    return ldap_common_lookup(out, &a->c->s, dn, a->c->s.cfg.disable_attr != NULL ? attrs : NULL,
+                              e);
+}
+
+/* Adds the groups the object left (leave_groups) to its before image, creating the images
+ * when the change wrote nothing else. */
+static void undo_groups(struct apply_ctx *a, size_t i, struct entry *left)
+{
+    struct apply_result *r = &a->res[i];
+    const struct dm_attr *g = left != NULL ? entry_attr(left, CONN_UNDO_GROUPS) : NULL;
+
+    if (!a->v[i].undo || g == NULL || g->nvals == 0) {
+        return;
+    }
+    if (r->before == NULL && a->v[i].op != CHANGE_DELETE) {
+        r->before = entry_new(a->v[i].entry->dn);
+        r->after = entry_new(a->v[i].entry->dn);
+    }
+    for (size_t k = 0; r->before != NULL && k < g->nvals; k++) {
+        if (entry_add_value(r->before, CONN_UNDO_GROUPS, g->vals[k].data, g->vals[k].len) !=
+            DM_OK) {
+            log_warn("%s: out of memory recording the groups %s left", a->c->s.cfg.uri,
+                     a->v[i].entry->dn);
+            break;
+        }
+    }
+}
+
+/* A rename: the images hold the attributes the modify wrote and the naming attributes of
+ * both DNs, before from pre (the entry at its old DN) and after from the entry read again
+ * at the new DN. */
+static void undo_moved(struct apply_ctx *a, size_t i, const struct entry *pre)
+{
+    struct apply_result *r = &a->res[i];
+    const char *dns[] = {a->v[i].old_ref, a->v[i].entry->dn};
+    struct entry *post = NULL, *b = NULL, *af = NULL;
+    struct dm_err e = {0};
+    const char **names = NULL;
+    size_t n = 0, cap;
+
+    if (!a->v[i].undo || pre == NULL) {
+        return;
+    }
+    cap = (r->before != NULL ? r->before->nattrs : 0) + 16;
+    names = calloc(cap + 1, sizeof(*names));
+    if (names == NULL || undo_read(&post, a, a->v[i].entry->dn, &e) != DM_OK) {
+        goto done;
+    }
+    for (size_t k = 0; r->before != NULL && k < r->before->nattrs && n < cap; k++) {
+        names[n++] = r->before->attrs[k].name;
+    }
+    for (size_t k = 0; k < 2; k++) {
+        struct dn *d = NULL;
+        if (dns[k] != NULL && dn_parse(&d, dns[k], NULL) == DM_OK && d->nrdns > 0) {
+            for (size_t v = 0; v < d->rdns[0].navas && n < cap; v++) {
+                const struct dm_attr *at = entry_attr(pre, d->rdns[0].avas[v].type);
+                names[n++] = at != NULL ? at->name : NULL;
+                n -= names[n - 1] == NULL;
+            }
+        }
+        dn_free(d);
+    }
+    b = entry_new(dns[0]);
+    af = entry_new(dns[1]);
+    for (size_t k = 0; b != NULL && af != NULL && k < n; k++) {
+        const struct dm_attr *x = entry_attr(pre, names[k]), *y = entry_attr(post, names[k]);
+        if (entry_attr(b, names[k]) != NULL) {
+            continue;
+        }
+        if (entry_attr_add(b, names[k]) == NULL || entry_attr_add(af, names[k]) == NULL) {
+            goto done;
+        }
+        for (size_t v = 0; x != NULL && v < x->nvals; v++) {
+            if (entry_add_value(b, names[k], x->vals[v].data, x->vals[v].len) != DM_OK) {
+                goto done;
+            }
+        }
+        for (size_t v = 0; y != NULL && v < y->nvals; v++) {
+            if (entry_add_value(af, names[k], y->vals[v].data, y->vals[v].len) != DM_OK) {
+                goto done;
+            }
+        }
+    }
+    if (b != NULL && af != NULL) {
+        entry_free(r->before);
+        entry_free(r->after);
+        r->before = b;
+        r->after = af;
+        b = af = NULL;
+    }
+done:
+    if (r->before == NULL || r->before->dn == NULL || strcmp(r->before->dn, dns[0]) != 0) {
+        log_warn("%s: %s was renamed, but its undo images could not be made", a->c->s.cfg.uri,
+                 a->v[i].entry->dn);
+    }
+    entry_free(b);
+    entry_free(af);
+    entry_free(post);
+    free(names);
+}
+
 /* An add met an entry that is already there. Ours when the change says so (a create the
  * journal recorded as intended before a crash) or when this call sent it before a lost
  * connection (the first add may have been applied): then compare and modify. Otherwise
@@ -923,6 +1050,7 @@ static int update_item(struct apply_ctx *a, size_t i)
         lost = add_chunked(a, want, &code, &matched, &diag, &op);
         if (lost == 0 && code == LDAP_SUCCESS) {
             item_done(a, i, APPLY_CREATED);
+            undo_created(a, i);
         } else if (lost == 0) {
             item_fail(a, i, code, matched, diag, op);
             item_done(a, i, APPLY_FAILED);
@@ -953,6 +1081,11 @@ static int update_item(struct apply_ctx *a, size_t i)
     lost = send_diff(a, ch->entry->dn, &d, &code, &matched, &diag);
     if (lost == 0 && code == LDAP_SUCCESS) {
         item_done(a, i, APPLY_UPDATED);
+        if (ch->undo && entry_diff_images(&a->res[i].before, &a->res[i].after, old, want, ch->merge,
+                                          &d, NULL) != DM_OK) {
+            log_warn("%s: out of memory making the undo images of %s", a->c->s.cfg.uri,
+                     ch->entry->dn);
+        }
     } else if (lost == 0) {
         item_fail(a, i, code, matched, diag, "modify");
         item_done(a, i, APPLY_FAILED);
@@ -977,8 +1110,10 @@ static int collect_dn_cb(LDAP *ld, LDAPMessage *msg, void *payload)
 
 /* Takes dn out of every group under the target base that lists it (member, uniqueMember):
  * a leaver leaves its groups in the same run. A group that cannot lose it (its last member
- * under a schema that needs one) is reported and kept. Returns 0 or negative: lost. */
-static int leave_groups(struct apply_ctx *a, const char *dn)
+ * under a schema that needs one) is reported and kept. Each membership removed is noted in
+ * left (CONN_UNDO_GROUPS "ATTRIBUTE GROUPDN"; left may be NULL). Returns 0 or negative:
+ * lost. */
+static int leave_groups(struct apply_ctx *a, const char *dn, struct entry *left)
 {
     static const char *const attrs[] = {"member", "uniqueMember"};
     struct conn *c = a->c;
@@ -1016,6 +1151,14 @@ static int leave_groups(struct apply_ctx *a, const char *dn)
             mods_push(c, LDAP_MOD_DELETE, attrs[k], NULL, &vp, 0, 1);
             log_debug("ldap_modify(dn=\"%s\", delete %s) uri=%s", gdn, attrs[k], c->s.cfg.uri);
             lost = sync_req(c, REQ_MODIFY, gdn, c->mptr, &code, &matched, &diag);
+            if (lost == 0 && code == LDAP_SUCCESS && left != NULL) {
+                char *note = NULL;
+                if (asprintf(&note, "%s %s", attrs[k], gdn) < 0 ||
+                    entry_add_str(left, CONN_UNDO_GROUPS, note) != DM_OK) {
+                    log_warn("%s: out of memory noting that %s left %s", c->s.cfg.uri, dn, gdn);
+                }
+                free(note);
+            }
             if (lost == 0 && code != LDAP_SUCCESS && code != LDAP_NO_SUCH_ATTRIBUTE &&
                 code != LDAP_UNDEFINED_TYPE) {
                 log_warn("%s: %s stays in group %s: %s%s%s", c->s.cfg.uri, dn, gdn,
@@ -1083,14 +1226,29 @@ static int sync_item(struct apply_ctx *a, size_t i)
     char *matched = NULL;
     char *diag = NULL;
     const char *op = "delete";
+    struct entry *pre = NULL, *left = NULL;
     int code = LDAP_SUCCESS;
     int lost = 0;
 
+    if (ch->undo && (ch->op == CHANGE_DELETE || ch->op == CHANGE_MOVE)) {
+        /* the undo image of a delete or a rename: the entry as it is before */
+        struct dm_err e = {0};
+        int rc = undo_read(&pre, a, ch->op == CHANGE_MOVE ? ch->old_ref : ch->entry->dn, &e);
+        if (rc == DM_EUNAVAIL && ldap_common_is_conn_err(e.ldap_rc)) {
+            return e.ldap_rc;
+        }
+        if (rc != DM_OK && rc != DM_ENOTFOUND) {
+            log_warn("%s: %s: no undo image: %s", a->c->s.cfg.uri, ch->entry->dn, e.msg);
+        }
+    }
     if ((ch->op == CHANGE_DELETE || ch->op == CHANGE_DISABLE ||
          (ch->op != CHANGE_ADD && ch->state == CHANGE_STATE_DISABLE)) &&
         ch->leave_groups && a->state[i] != ST_EXISTS) {
-        lost = leave_groups(a, ch->entry->dn);
+        left = ch->undo ? entry_new(ch->entry->dn) : NULL;
+        lost = leave_groups(a, ch->entry->dn, left);
         if (lost != 0) {
+            entry_free(pre);
+            entry_free(left);
             return lost;
         }
     }
@@ -1106,6 +1264,10 @@ static int sync_item(struct apply_ctx *a, size_t i)
         lost = sync_req(a->c, REQ_DELETE, ch->entry->dn, NULL, &code, &matched, &diag);
         if (lost == 0 && (code == LDAP_SUCCESS || code == LDAP_NO_SUCH_OBJECT)) {
             item_done(a, i, APPLY_DELETED);
+            if (code == LDAP_SUCCESS && pre != NULL) {
+                a->res[i].before = pre; /* the whole entry, to be created again */
+                pre = NULL;
+            }
         } else if (lost == 0) {
             item_fail(a, i, code, matched, diag, op);
             item_done(a, i, APPLY_FAILED);
@@ -1126,6 +1288,9 @@ static int sync_item(struct apply_ctx *a, size_t i)
         if (lost == 0 && a->res[i].status == APPLY_UNCHANGED) {
             a->res[i].status = APPLY_UPDATED; /* the rename was the change */
         }
+        if (lost == 0 && a->res[i].status == APPLY_UPDATED) {
+            undo_moved(a, i, pre);
+        }
         break;
     case CHANGE_ADD:
         if (a->state[i] != ST_EXISTS) {
@@ -1135,6 +1300,7 @@ static int sync_item(struct apply_ctx *a, size_t i)
             }
             if (code == LDAP_SUCCESS) {
                 item_done(a, i, APPLY_CREATED);
+                undo_created(a, i);
                 break;
             }
             if (code != LDAP_ALREADY_EXISTS) {
@@ -1152,6 +1318,11 @@ static int sync_item(struct apply_ctx *a, size_t i)
         lost = update_item(a, i);
         break;
     }
+    if (lost == 0 && a->res[i].status != APPLY_FAILED) {
+        undo_groups(a, i, left);
+    }
+    entry_free(pre);
+    entry_free(left);
     ldap_memfree(matched);
     ldap_memfree(diag);
     return lost;
@@ -1160,7 +1331,7 @@ static int sync_item(struct apply_ctx *a, size_t i)
 static int is_fast(const struct apply_ctx *a, const struct change *ch)
 {
     if (ch->op == CHANGE_DELETE) {
-        return !ch->leave_groups;
+        return !ch->leave_groups && !ch->undo; /* undo: the entry is read first */
     }
     return ch->op == CHANGE_ADD && !needs_chunks(ch->entry, a->chunk);
 }
@@ -1238,6 +1409,7 @@ static int collect_one(struct apply_ctx *a)
     if (ch->op == CHANGE_ADD) {
         if (code == LDAP_SUCCESS) {
             item_done(a, i, APPLY_CREATED);
+            undo_created(a, i);
         } else if (code == LDAP_ALREADY_EXISTS) {
             if (!add_exists(a, i)) {
                 a->state[i] = ST_EXISTS;
@@ -1477,7 +1649,7 @@ const struct conn_ops conn_ldap_ops = {
     .name = "ldap",
     .what = "an LDAP directory",
     .caps = CONN_READ | CONN_WRITE | CONN_GROUPS | CONN_VERIFY | CONN_SOURCE | CONN_TREE |
-            CONN_NESTED_GROUPS | CONN_LDAP | CONN_DELTA,
+            CONN_NESTED_GROUPS | CONN_LDAP | CONN_DELTA | CONN_UNDO | CONN_UNDO_DELETE,
     .open = ldap_open,
     .read = ldap_read,
     .lookup = ldap_lookup,

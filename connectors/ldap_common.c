@@ -388,11 +388,28 @@ int ldap_common_reconnect(struct ldap_common_sess *sess, struct dm_err *err)
 int ldap_common_msg_to_entry(struct entry **out, LDAP *ld, LDAPMessage *msg, const char *key_attr,
                              struct dm_err *err)
 {
+    struct entry *e = entry_new(NULL);
+    int rc;
+
+    if (e == NULL) {
+        return dm_err_set(err, DM_ENOMEM, "entry_new");
+    }
+    rc = ldap_common_msg_fill(e, ld, msg, key_attr, err);
+    if (rc != DM_OK) {
+        entry_free(e);
+        return rc;
+    }
+    *out = e;
+    return DM_OK;
+}
+
+int ldap_common_msg_fill(struct entry *e, LDAP *ld, LDAPMessage *msg, const char *key_attr,
+                         struct dm_err *err)
+{
     BerElement *ber = NULL;
     struct berval dn = {0, NULL};
     struct berval name;
     struct berval *vals = NULL;
-    struct entry *e = NULL;
     struct dm_attr *a;
     char small[256];
     char *nm = NULL;
@@ -407,18 +424,11 @@ int ldap_common_msg_to_entry(struct entry **out, LDAP *ld, LDAPMessage *msg, con
         rc = ldap_to_rc(err, ld, lrc, NULL, NULL, "search: cannot parse entry DN");
         goto done;
     }
-    e = entry_new(NULL);
-    if (e == NULL) {
-        rc = dm_err_set(err, DM_ENOMEM, "entry_new");
-        goto done;
-    }
-    e->dn = malloc(dn.bv_len + 1);
-    if (e->dn == NULL) {
+    entry_reset(e);
+    if (entry_set_dn_n(e, dn.bv_val, dn.bv_len) != DM_OK) {
         rc = dm_err_set(err, DM_ENOMEM, "entry dn");
         goto done;
     }
-    memcpy(e->dn, dn.bv_val, dn.bv_len);
-    e->dn[dn.bv_len] = '\0';
     for (;;) {
         vals = NULL;
         lrc = ldap_get_attribute_ber(ld, msg, ber, &name, &vals);
@@ -470,15 +480,12 @@ int ldap_common_msg_to_entry(struct entry **out, LDAP *ld, LDAPMessage *msg, con
             }
         }
     }
-    *out = e;
-    e = NULL;
     rc = DM_OK;
 done:
     ber_memfree(vals);
     if (ber != NULL) {
         ber_free(ber, 0);
     }
-    entry_free(e);
     return rc;
 }
 

@@ -70,6 +70,12 @@ void ldap_common_close(struct ldap_common_sess *sess);
  * storage for the returned pointer. */
 struct timeval *ldap_common_op_timeout(const struct ldap_common_sess *sess, struct timeval *tv);
 
+/* ldap_common_msg_to_entry() (below) into e, which is emptied first (entry_reset()): a read
+ * loop that streams through one entry allocates nothing per entry once its arena is large
+ * enough. On failure e holds a partial entry (reset it or free it). */
+int ldap_common_msg_fill(struct entry *e, LDAP *ld, LDAPMessage *msg, const char *key_attr,
+                         struct dm_err *err) DM_MUST_USE;
+
 /* Converts a search result entry into a new entry (caller frees with entry_free()):
  * the DN, and every attribute with binary-safe values. When key_attr is non-NULL, the
  * first value of that attribute (case-insensitive name) becomes entry->key. */

@@ -639,6 +639,7 @@ enum job_stage {
     J_USER_GROUPS,      /* GET /users/{id}/groups, then DELETE each membership (leave_groups) */
     J_USER_LEAVE,       /* DELETE /groups/{gid}/users/{id} in flight (leave_groups) */
     J_USER_FETCH_STATE, /* GET /users/{id} before a state step (DISABLE) */
+    J_USER_BEFORE,      /* GET /users/{id} before an update (change.undo: the before image) */
     J_USER_DELETE,      /* DELETE /users/{id} (twice when active) */
     J_GROUP_GET,        /* GET /groups/{id} */
     J_GROUP_FIND,       /* GET /groups?search= (all pages) */
@@ -670,6 +671,11 @@ struct job {
     time_t started;           /* wall clock when the job started */
     int left_groups;          /* a disable's leave_groups step is done (or under way) */
     enum apply_status then;   /* ... and the status the job finishes with after it */
+    /* change.undo (connector.h): the images being made */
+    struct entry *ubefore; /* the user's or group's properties before the change */
+    struct entry *left;    /* CONN_UNDO_GROUPS: the groups the user left */
+    json_t *gprof;         /* groups: the profile as read before the change */
+    char prior[16];        /* users: the account state before ("enabled", "disabled") */
 };
 
 /* A create met E0000001: the user is ours when an earlier attempt of this very request
@@ -701,14 +707,193 @@ static int created_by_retry(const struct job *j, const char *created, int same)
     return j->create_attempts >= 2 ? t >= j->started - 60 : t >= j->started;
 }
 
+/* ---- undo images (connector.h, apply_result.before / .after) ---- */
+
+/* The account state a user status means (as entry_of() says it). */
+static const char *state_word(const char *status)
+{
+    return status != NULL &&
+                   (strcmp(status, "SUSPENDED") == 0 || strcmp(status, "DEPROVISIONED") == 0)
+               ? "disabled"
+               : "enabled";
+}
+
+/* Copies the values of attribute name of from (absent: none) into to as name. */
+static int copy_attr(struct entry *to, const char *name, const struct entry *from)
+{
+    const struct dm_attr *a = from != NULL ? entry_attr(from, name) : NULL;
+    int rc = entry_attr_add(to, name) != NULL ? DM_OK : DM_ENOMEM;
+
+    for (size_t i = 0; a != NULL && i < a->nvals && rc == DM_OK; i++) {
+        rc = entry_add_value(to, name, a->vals[i].data, a->vals[i].len);
+    }
+    return rc;
+}
+
+/* The before image of a user: the properties the change names, as obj (the user as read)
+ * has them, and its account state. */
+static void undo_user_before(struct job *j, json_t *obj)
+{
+    struct entry *have = entry_of(obj, "login"), *b = entry_new(j->id);
+    const char *st = json_string_value(json_object_get(obj, "status"));
+    int rc = have != NULL && b != NULL ? DM_OK : DM_ENOMEM;
+
+    for (size_t i = 0; rc == DM_OK && i < j->ch->entry->nattrs; i++) {
+        const char *name = j->ch->entry->attrs[i].name;
+        if (strcasecmp(name, "member") != 0) {
+            rc = copy_attr(b, name, have);
+        }
+    }
+    snprintf(j->prior, sizeof(j->prior), "%s", state_word(st));
+    if (rc == DM_OK) {
+        rc = entry_add_str(b, CONN_UNDO_STATE, j->prior);
+    }
+    entry_free(have);
+    if (rc != DM_OK) {
+        entry_free(b);
+        log_warn("user %s: no undo image (out of memory)", j->ch->entry->dn);
+        return;
+    }
+    entry_free(j->ubefore);
+    j->ubefore = b;
+}
+
+/* The values of a profile property as an attribute of e (strings; arrays of strings). */
+static int prop_attr(struct entry *e, const char *name, json_t *v)
+{
+    size_t i;
+    json_t *x;
+    int rc = entry_attr_add(e, name) != NULL ? DM_OK : DM_ENOMEM;
+
+    if (json_is_string(v)) {
+        return entry_add_value(e, name, json_string_value(v), json_string_length(v));
+    }
+    json_array_foreach (v, i, x) {
+        if (rc == DM_OK && json_is_string(x)) {
+            rc = entry_add_value(e, name, json_string_value(x), json_string_length(x));
+        }
+    }
+    return rc;
+}
+
+/* A group's before image (before its members are made equal): the profile properties the
+ * change names, as read, and the member ids listed. */
+static void undo_group_before(struct job *j)
+{
+    struct entry *b = entry_new(j->id);
+    int rc = b != NULL ? DM_OK : DM_ENOMEM;
+
+    for (size_t i = 0; rc == DM_OK && i < j->ch->entry->nattrs; i++) {
+        const char *name = j->ch->entry->attrs[i].name;
+        if (strcasecmp(name, "member") != 0) {
+            rc = prop_attr(b, name, json_object_get(j->gprof, name));
+        }
+    }
+    if (rc == DM_OK && entry_attr_add(b, "member") == NULL) {
+        rc = DM_ENOMEM;
+    }
+    for (size_t k = 0; rc == DM_OK && k < j->nhave; k++) {
+        rc = entry_add_str(b, "member", j->have[k]);
+    }
+    if (rc != DM_OK) {
+        entry_free(b);
+        return;
+    }
+    entry_free(j->ubefore);
+    j->ubefore = b;
+}
+
+/* The after image: every attribute of the before image (or, for a create, of the change)
+ * as the change left it. */
+static struct entry *undo_after(struct job *j, int created)
+{
+    const struct change *ch = j->ch;
+    const struct entry *names = created ? ch->entry : j->ubefore;
+    struct entry *a = entry_new(j->id);
+    int merge = 0, rc = a != NULL ? DM_OK : DM_ENOMEM;
+
+    for (size_t i = 0; ch->merge != NULL && ch->merge[i] != NULL; i++) {
+        merge |= strcasecmp(ch->merge[i], "member") == 0;
+    }
+    for (size_t i = 0; rc == DM_OK && names != NULL && i < names->nattrs; i++) {
+        const char *name = names->attrs[i].name;
+        if (strcasecmp(name, CONN_UNDO_STATE) == 0 || strcasecmp(name, CONN_UNDO_GROUPS) == 0 ||
+            (ch->kind == OBJ_USER && strcasecmp(name, "member") == 0)) {
+            continue;
+        }
+        rc = copy_attr(a, name, ch->entry);
+        if (rc == DM_OK && merge && !created && strcasecmp(name, "member") == 0) {
+            const struct dm_attr *had = entry_attr(j->ubefore, "member"), *w;
+            for (size_t k = 0; had != NULL && k < had->nvals && rc == DM_OK; k++) {
+                int dup = 0;
+                w = entry_attr(a, "member");
+                for (size_t m = 0; w != NULL && m < w->nvals && !dup; m++) {
+                    dup =
+                        strcmp((const char *)w->vals[m].data, (const char *)had->vals[k].data) == 0;
+                }
+                if (!dup) {
+                    rc = entry_add_value(a, "member", had->vals[k].data, had->vals[k].len);
+                }
+            }
+        }
+    }
+    if (rc == DM_OK && ch->kind == OBJ_USER) {
+        const char *st = ch->op == CHANGE_DISABLE || ch->state == CHANGE_STATE_DISABLE ? "disabled"
+                         : ch->state == CHANGE_STATE_ENABLE || created                 ? "enabled"
+                         : j->prior[0]                                                 ? j->prior
+                                                                                       : "enabled";
+        rc = entry_add_str(a, CONN_UNDO_STATE, st);
+    }
+    if (rc != DM_OK) {
+        entry_free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* Hands the images to the result when the change was made (connector.h), else drops them. */
+static void undo_finish(struct job *j, enum apply_status st)
+{
+    struct apply_result *r = j->res;
+    const struct dm_attr *g = j->left != NULL ? entry_attr(j->left, CONN_UNDO_GROUPS) : NULL;
+
+    if (j->ch->undo && j->id[0] != '\0' &&
+        (st == APPLY_CREATED || st == APPLY_UPDATED || st == APPLY_DISABLED ||
+         (st == APPLY_UNCHANGED && g != NULL))) {
+        int created = st == APPLY_CREATED && j->ubefore == NULL;
+        if (!created && j->ubefore == NULL) {
+            j->ubefore = entry_new(j->id); /* only groups were left */
+        }
+        for (size_t k = 0; g != NULL && j->ubefore != NULL && k < g->nvals; k++) {
+            if (entry_add_value(j->ubefore, CONN_UNDO_GROUPS, g->vals[k].data, g->vals[k].len) !=
+                DM_OK) {
+                break;
+            }
+        }
+        r->after = undo_after(j, created);
+        r->before = created ? NULL : j->ubefore;
+        if (!created) {
+            j->ubefore = NULL;
+        }
+    }
+    entry_free(j->ubefore);
+    j->ubefore = NULL;
+    entry_free(j->left);
+    j->left = NULL;
+}
+
 struct member_req {
     struct job *j;
     char uid[64];
+    char gid[64]; /* leave_groups: the group left */
     int add;
 };
 
+static void undo_finish(struct job *j, enum apply_status st);
+
 static void job_finish(struct job *j, enum apply_status st)
 {
+    undo_finish(j, st);
     j->res->status = st;
     if (j->id[0]) {
         snprintf(j->res->target_id, sizeof(j->res->target_id), "%s", j->id);
@@ -1042,8 +1227,16 @@ static void group_sync_members(struct job *j)
     const struct dm_attr *a = entry_attr(j->ch->entry, "member");
     size_t nwant = a != NULL ? a->nvals : 0;
     char **want = nwant ? calloc(nwant, sizeof(char *)) : NULL;
+    int merge = 0; /* "member" in change.merge: members are added, none removed */
+
+    for (size_t i = 0; j->ch->merge != NULL && j->ch->merge[i] != NULL; i++) {
+        merge |= strcasecmp(j->ch->merge[i], "member") == 0;
+    }
 
     j->stage = J_GROUP_MEMBERS;
+    if (j->ch->undo && !j->created) {
+        undo_group_before(j);
+    }
     if (nwant > 0 && want == NULL) {
         struct dm_err e = {0};
         dm_err_set(&e, DM_ENOMEM, "out of memory");
@@ -1068,7 +1261,9 @@ static void group_sync_members(struct job *j)
             }
             i++;
         } else if (c > 0) {
-            member_submit(j, j->have[k], 0);
+            if (!merge) {
+                member_submit(j, j->have[k], 0);
+            }
             k++;
         } else {
             i++;
@@ -1095,6 +1290,9 @@ static void group_put(struct job *j)
 /* A group object was read (by id or by name): fix its profile, then its members. */
 static void group_found(struct job *j, json_t *g)
 {
+    if (j->ch->undo && j->gprof == NULL) {
+        j->gprof = json_incref(json_object_get(g, "profile"));
+    }
     if (!profile_same(j->profile, json_object_get(g, "profile"))) {
         group_put(j);
         return;
@@ -1168,7 +1366,11 @@ static void job_start(struct job *j)
         return;
     }
     if (ch->kind == OBJ_USER) {
-        if (j->id[0]) {
+        if (j->id[0] && ch->undo) {
+            j->stage = J_USER_BEFORE; /* the before image first */
+            snprintf(path, sizeof(path), "/api/v1/users/%s", j->id);
+            job_submit(j, "GET", path, NULL, 0);
+        } else if (j->id[0]) {
             user_update(j);
         } else {
             user_create(j);
@@ -1232,6 +1434,14 @@ static void on_leave(const struct http_response *r, int rc, const struct dm_err 
         struct dm_err e = {0};
         answer_err(&e, r, rc, herr, "leaving a group");
         log_warn("user %s stays in a group: %s", j->ch->entry->dn, e.msg);
+    } else if (r->status != 404 && j->ch->undo) {
+        char note[80];
+        snprintf(note, sizeof(note), "member %s", m->gid);
+        if ((j->left == NULL && (j->left = entry_new(j->id)) == NULL) ||
+            entry_add_str(j->left, CONN_UNDO_GROUPS, note) != DM_OK) {
+            log_warn("user %s: the groups it left are not recorded (out of memory)",
+                     j->ch->entry->dn);
+        }
     }
     free(m);
     if (j->inflight == 0) {
@@ -1309,6 +1519,9 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             json_t *u = json_loadb(r->body.data, r->body.len, 0, NULL);
             int same = profile_same(j->profile, json_object_get(u, "profile"));
             int ours = created_by_retry(j, json_string_value(json_object_get(u, "created")), same);
+            if (j->ch->undo && !same && u != NULL) {
+                undo_user_before(j, u); /* adopted and updated: what it was before */
+            }
             json_decref(u);
             if (!ours && !j->ch->adopt) {
                 job_exists(j, "a user with this login");
@@ -1317,10 +1530,12 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             if (!ours) {
                 j->res->created_with_hook = 0;
             }
-            if (same && ours) {
-                job_finish(j, APPLY_CREATED); /* our create went through; its answer was lost */
-            } else if (same) {
-                job_finish(j, APPLY_UNCHANGED);
+            /* ours: the create went through and its answer was lost; it is still this job's
+             * create (counted as created), and the user still gets the state asked for */
+            j->created = ours;
+            if (same) {
+                char st[32];
+                user_state(j, status_of(r, st, sizeof(st)), ours ? APPLY_CREATED : APPLY_UNCHANGED);
             } else {
                 user_update(j);
             }
@@ -1331,7 +1546,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
     case J_USER_UPDATE:
         if (r->status == 200) {
             char st[32];
-            user_state(j, status_of(r, st, sizeof(st)), APPLY_UPDATED);
+            user_state(j, status_of(r, st, sizeof(st)), j->created ? APPLY_CREATED : APPLY_UPDATED);
         } else if (r->status == 404) {
             /* Deleted at the target since it was planned: the next run sees it missing and
              * creates it whole (an update never creates). */
@@ -1356,7 +1571,33 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             job_fail(j, r, rc, herr, "changing the user's lifecycle state");
         }
         break;
+    case J_USER_BEFORE:
+        if (r->status == 200) {
+            json_t *u = json_loadb(r->body.data, r->body.len, 0, NULL);
+            if (u != NULL) {
+                undo_user_before(j, u);
+            }
+            json_decref(u);
+            user_update(j);
+        } else if (r->status == 404) {
+            struct dm_err e = {0};
+            dm_err_set(&e, DM_ENOTFOUND, "updating the user: it is no longer at the target");
+            job_fail_err(j, &e);
+        } else {
+            job_fail(j, r, rc, herr, "reading the user");
+        }
+        break;
     case J_USER_FETCH_STATE:
+        if (r->status == 200 && j->ch->undo && j->ubefore == NULL) {
+            char st[32];
+            j->ubefore = entry_new(j->id);
+            snprintf(j->prior, sizeof(j->prior), "%s", state_word(status_of(r, st, sizeof(st))));
+            if (j->ubefore != NULL &&
+                entry_add_str(j->ubefore, CONN_UNDO_STATE, j->prior) != DM_OK) {
+                entry_free(j->ubefore);
+                j->ubefore = NULL;
+            }
+        }
         if (r->status == 200) {
             char st[32];
             user_state(j, status_of(r, st, sizeof(st)), j->left_groups ? j->then : APPLY_DISABLED);
@@ -1385,6 +1626,7 @@ static void on_job(const struct http_response *r, int rc, const struct dm_err *h
             m->j = j;
             m->add = 0;
             snprintf(m->uid, sizeof(m->uid), "%s", j->id);
+            snprintf(m->gid, sizeof(m->gid), "%s", gid);
             snprintf(path, sizeof(path), "/api/v1/groups/%s/users/%s", gid, j->id);
             if (http_submit(j->c->http, "DELETE", path, "", 0, on_leave, m, &e) != DM_OK) {
                 free(m);
@@ -1536,6 +1778,9 @@ static int okta_apply(struct conn *c, const struct change *v, size_t n, struct a
             dm_err_dn(&res[i].err, v[i].entry->dn);
         }
         json_decref(j->profile);
+        json_decref(j->gprof);
+        entry_free(j->ubefore);
+        entry_free(j->left);
         for (size_t k = 0; k < j->nhave; k++) {
             free(j->have[k]);
         }
@@ -1560,8 +1805,8 @@ static const struct conn_key okta_keys[] = {
 const struct conn_ops conn_okta_ops = {
     .name = "okta",
     .what = "an Okta-style Users/Groups API",
-    .caps =
-        CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS | CONN_DISABLE,
+    .caps = CONN_READ | CONN_WRITE | CONN_HASH_IMPORT | CONN_PASSWORD_HOOK | CONN_GROUPS |
+            CONN_DISABLE | CONN_UNDO, /* not CONN_UNDO_DELETE: a user deleted for good is gone */
     .open = okta_open,
     .read = okta_read,
     .lookup = okta_lookup,

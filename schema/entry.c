@@ -1,6 +1,9 @@
 #include <config.h>
 #include "schema/entry.h"
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -26,44 +29,168 @@ static const struct {
     {"clearTextPassword", sizeof("clearTextPassword") - 1},
 };
 
-static char *xstrdup(const char *s)
+/* ---- interned attribute names ----
+ *
+ * A source has a few dozen attribute names and sends them with every entry: each name is
+ * kept once for the process, with its hash and its sensitivity, and every dm_attr points
+ * at it. The table is filled under a mutex and read without one: a slot goes from NULL to
+ * a finished record once (release store, acquire load) and never changes again. It is
+ * bounded (INTERN_MAX names of at most INTERN_MAX_LEN bytes: AD's "member;range=..." names
+ * are many); a name that does not fit is copied into the entry's arena instead. The records
+ * live until the process exits, reachable from intern_chunks. */
+#define INTERN_SLOTS 4096 /* a power of two, twice INTERN_MAX */
+#define INTERN_MAX 2048
+#define INTERN_MAX_LEN 96
+#define INTERN_CHUNK 16384
+
+struct iname {
+    uint32_t hash;
+    unsigned char secret;
+    size_t len;
+    char name[]; /* len bytes + NUL */
+};
+
+struct intern_chunk {
+    struct intern_chunk *next;
+    size_t used;
+    unsigned char data[INTERN_CHUNK];
+};
+
+static struct iname *_Atomic intern_tab[INTERN_SLOTS];
+static pthread_mutex_t intern_mu = PTHREAD_MUTEX_INITIALIZER;
+static size_t intern_n;
+static struct intern_chunk *intern_chunks;
+
+uint32_t entry_name_hash(const char *name, size_t len)
 {
-    return s ? strdup(s) : NULL;
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c = (unsigned char)(c - 'A' + 'a');
+        }
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
+/* The record of name in the table (probing from h), or NULL. */
+static struct iname *intern_find(const char *name, size_t len, uint32_t h)
+{
+    for (size_t i = h & (INTERN_SLOTS - 1);; i = (i + 1) & (INTERN_SLOTS - 1)) {
+        struct iname *r = atomic_load_explicit(&intern_tab[i], memory_order_acquire);
+
+        if (r == NULL) {
+            return NULL;
+        }
+        if (r->hash == h && r->len == len && memcmp(r->name, name, len) == 0) {
+            return r;
+        }
+    }
+}
+
+/* The interned record of name, added when there is room; NULL when there is none. */
+static struct iname *intern(const char *name, size_t len, uint32_t h)
+{
+    struct iname *r;
+    size_t need = (sizeof(struct iname) + len + 1 + 7) & ~(size_t)7, i;
+
+    if (len > INTERN_MAX_LEN) {
+        return NULL;
+    }
+    r = intern_find(name, len, h);
+    if (r != NULL) {
+        return r;
+    }
+    pthread_mutex_lock(&intern_mu);
+    r = intern_find(name, len, h); /* another thread may have added it */
+    if (r != NULL || intern_n >= INTERN_MAX) {
+        goto done;
+    }
+    if (intern_chunks == NULL || INTERN_CHUNK - intern_chunks->used < need) {
+        struct intern_chunk *c = malloc(sizeof(*c));
+
+        if (c == NULL) {
+            goto done;
+        }
+        c->next = intern_chunks;
+        c->used = 0;
+        intern_chunks = c;
+    }
+    r = (struct iname *)(void *)(intern_chunks->data + intern_chunks->used);
+    intern_chunks->used += need;
+    r->hash = h;
+    r->len = len;
+    memcpy(r->name, name, len);
+    r->name[len] = '\0';
+    r->secret = (unsigned char)entry_is_sensitive_attr(r->name);
+    for (i = h & (INTERN_SLOTS - 1); atomic_load_explicit(&intern_tab[i], memory_order_relaxed);
+         i = (i + 1) & (INTERN_SLOTS - 1)) {
+    }
+    atomic_store_explicit(&intern_tab[i], r, memory_order_release);
+    intern_n++;
+done:
+    pthread_mutex_unlock(&intern_mu);
+    return r;
+}
+
+/* ---- the entry and its arena ---- */
+
+/* The malloc() of entry_new(): the struct entry, then the first region of its arena. Most
+ * source and mapped entries (20-30 attributes) fit. */
+#define ENTRY_BLOCK 4096
+
+static struct entry *entry_alloc(size_t block)
+{
+    struct entry *e;
+
+    if (block < sizeof(*e) + 256) {
+        block = sizeof(*e) + 256;
+    }
+    e = malloc(block);
+    if (e == NULL) {
+        return NULL;
+    }
+    memset(e, 0, sizeof(*e));
+    arena_init(&e->arena, (unsigned char *)e + sizeof(*e), block - sizeof(*e));
+    return e;
 }
 
 struct entry *entry_new(const char *dn)
 {
-    struct entry *e = calloc(1, sizeof(*e));
+    struct entry *e = entry_alloc(ENTRY_BLOCK);
 
     if (e == NULL) {
         return NULL;
     }
-    if (dn != NULL && (e->dn = strdup(dn)) == NULL) {
-        free(e);
+    if (dn != NULL && entry_set_dn(e, dn) != DM_OK) {
+        entry_free(e);
         return NULL;
     }
     return e;
 }
 
-/* Frees one value, wiped first when it is password material: freed memory is reused by
- * the next allocation and may end up in a core dump. */
-static void val_release(struct dm_val *v, int wipe)
+/* Wipes the values of a sensitive attribute: memory an arena lets go of is reused by the
+ * next allocation and may end up in a core dump. */
+static void attr_wipe(struct dm_attr *a)
 {
-    if (wipe && v->data != NULL) {
-        explicit_bzero(v->data, v->len + 1);
+    if (!a->secret) {
+        return;
     }
-    free(v->data);
+    for (size_t i = 0; i < a->nvals; i++) {
+        if (a->vals[i].data != NULL) {
+            explicit_bzero(a->vals[i].data, a->vals[i].len + 1);
+        }
+    }
 }
 
-static void attr_clear(struct dm_attr *a)
+static void entry_wipe(struct entry *e)
 {
-    int wipe = entry_is_sensitive_attr(a->name);
-
-    for (size_t i = 0; i < a->nvals; i++) {
-        val_release(&a->vals[i], wipe);
+    for (size_t i = 0; i < e->nattrs; i++) {
+        attr_wipe(&e->attrs[i]);
     }
-    free(a->vals);
-    free(a->name);
 }
 
 void entry_free(struct entry *e)
@@ -71,56 +198,73 @@ void entry_free(struct entry *e)
     if (e == NULL) {
         return;
     }
-    for (size_t i = 0; i < e->nattrs; i++) {
-        attr_clear(&e->attrs[i]);
-    }
-    free(e->attrs);
-    free(e->dn);
-    free(e->key);
+    entry_wipe(e);
+    arena_clear(&e->arena);
     free(e);
+}
+
+void entry_reset(struct entry *e)
+{
+    entry_wipe(e);
+    arena_reset(&e->arena);
+    e->dn = NULL;
+    e->key = NULL;
+    e->nattrs = 0;
+    e->cap = 0;
+    e->attrs = NULL;
+}
+
+/* A copy of s (len bytes) in e's arena into *slot; NULL s clears it. */
+static int set_str(struct entry *e, char **slot, const char *s, size_t len)
+{
+    char *p = NULL;
+
+    if (s != NULL) {
+        p = arena_memdup(&e->arena, s, len);
+        if (p == NULL) {
+            return DM_ENOMEM;
+        }
+    }
+    *slot = p;
+    return DM_OK;
 }
 
 int entry_set_dn(struct entry *e, const char *dn)
 {
-    char *p = xstrdup(dn);
+    return set_str(e, &e->dn, dn, dn != NULL ? strlen(dn) : 0);
+}
 
-    if (dn != NULL && p == NULL) {
-        return DM_ENOMEM;
-    }
-    free(e->dn);
-    e->dn = p;
-    return DM_OK;
+int entry_set_dn_n(struct entry *e, const char *dn, size_t len)
+{
+    return set_str(e, &e->dn, dn, len);
 }
 
 int entry_set_key(struct entry *e, const char *key)
 {
-    char *p = xstrdup(key);
-
-    if (key != NULL && p == NULL) {
-        return DM_ENOMEM;
-    }
-    free(e->key);
-    e->key = p;
-    return DM_OK;
+    return set_str(e, &e->key, key, key != NULL ? strlen(key) : 0);
 }
+
+/* find() is below */
+static struct dm_attr *find(const struct entry *e, const char *name, size_t len, uint32_t h);
 
 struct dm_attr *entry_attr(const struct entry *e, const char *name)
 {
-    for (size_t i = 0; i < e->nattrs; i++) {
-        if (strcasecmp(e->attrs[i].name, name) == 0) {
-            return &e->attrs[i];
-        }
-    }
-    return NULL;
+    size_t len = strlen(name);
+
+    return find(e, name, len, entry_name_hash(name, len));
 }
 
-struct dm_attr *entry_attr_append(struct entry *e, const char *name)
+/* Appends attribute name (len bytes, hash h) without looking for it; r is its interned
+ * record, or NULL to look it up (and intern it when there is room). */
+static struct dm_attr *attr_append(struct entry *e, const char *name, size_t len, uint32_t h,
+                                   const struct iname *r)
 {
     struct dm_attr *a;
 
     if (e->nattrs == e->cap) {
         size_t n = e->cap ? e->cap * 2 : 16;
-        struct dm_attr *p = realloc(e->attrs, n * sizeof(*p));
+        struct dm_attr *p = arena_grow(&e->arena, e->attrs, e->cap * sizeof(*p), n * sizeof(*p));
+
         if (p == NULL) {
             return NULL;
         }
@@ -129,19 +273,96 @@ struct dm_attr *entry_attr_append(struct entry *e, const char *name)
     }
     a = &e->attrs[e->nattrs];
     memset(a, 0, sizeof(*a));
-    a->name = strdup(name);
-    if (a->name == NULL) {
-        return NULL;
+    if (r == NULL) {
+        r = intern(name, len, h);
     }
+    if (r != NULL) {
+        a->name = (char *)r->name;
+        a->secret = r->secret;
+        a->interned = 1;
+    } else {
+        a->name = arena_memdup(&e->arena, name, len);
+        if (a->name == NULL) {
+            return NULL;
+        }
+        a->secret = (unsigned char)entry_is_sensitive_attr(a->name);
+    }
+    a->hash = h;
+    a->arena = &e->arena;
     e->nattrs++;
     return a;
 }
 
+/* The attribute named name (len bytes, hash h) in e, or NULL. */
+static struct dm_attr *find(const struct entry *e, const char *name, size_t len, uint32_t h)
+{
+    for (size_t i = 0; i < e->nattrs; i++) {
+        struct dm_attr *a = &e->attrs[i];
+
+        if (a->hash == h &&
+            (a->name == name || (strncasecmp(a->name, name, len) == 0 && a->name[len] == '\0'))) {
+            return a;
+        }
+    }
+    return NULL;
+}
+
+struct dm_attr *entry_attr_append(struct entry *e, const char *name)
+{
+    size_t len = strlen(name);
+
+    return attr_append(e, name, len, entry_name_hash(name, len), NULL);
+}
+
 struct dm_attr *entry_attr_add(struct entry *e, const char *name)
 {
-    struct dm_attr *a = entry_attr(e, name);
+    size_t len = strlen(name);
+    uint32_t h = entry_name_hash(name, len);
+    struct dm_attr *a = find(e, name, len, h);
 
-    return a != NULL ? a : entry_attr_append(e, name);
+    return a != NULL ? a : attr_append(e, name, len, h, NULL);
+}
+
+void entry_name_init(struct entry_name *out, const char *name)
+{
+    size_t len = strlen(name);
+    uint32_t h = entry_name_hash(name, len);
+    const struct iname *r = intern(name, len, h);
+
+    out->name = r != NULL ? r->name : name;
+    out->len = len;
+    out->hash = h;
+    out->secret = (unsigned char)entry_is_sensitive_attr(name);
+    out->interned = r != NULL;
+}
+
+void entry_attr_name(struct entry_name *out, const struct dm_attr *a)
+{
+    out->name = a->name;
+    out->len = strlen(a->name);
+    out->hash = a->hash;
+    out->secret = a->secret;
+    out->interned = a->interned;
+}
+
+/* The interned record behind n, or NULL. */
+static const struct iname *name_rec(const struct entry_name *n)
+{
+    return n->interned
+               ? (const struct iname *)(const void *)(n->name - offsetof(struct iname, name))
+               : NULL;
+}
+
+struct dm_attr *entry_attr_append_name(struct entry *e, const struct entry_name *n)
+{
+    return attr_append(e, n->name, n->len, n->hash, name_rec(n));
+}
+
+struct dm_attr *entry_attr_add_name(struct entry *e, const struct entry_name *n)
+{
+    struct dm_attr *a = find(e, n->name, n->len, n->hash);
+
+    return a != NULL ? a : attr_append(e, n->name, n->len, n->hash, name_rec(n));
 }
 
 int attr_add_value(struct dm_attr *a, const void *data, size_t len)
@@ -149,25 +370,40 @@ int attr_add_value(struct dm_attr *a, const void *data, size_t len)
     unsigned char *p;
 
     if (a->nvals == a->cap) {
-        size_t n = a->cap ? a->cap * 2 : 4;
-        struct dm_val *v = realloc(a->vals, n * sizeof(*v));
+        /* most attributes have one value: 1, then 4, 8, ... */
+        size_t n = a->cap ? (a->cap < 4 ? 4 : a->cap * 2) : 1;
+        struct dm_val *v = a->vals == NULL
+                               ? arena_alloc(a->arena, n * sizeof(*v))
+                               : arena_grow(a->arena, a->vals, a->cap * sizeof(*v), n * sizeof(*v));
+
         if (v == NULL) {
             return DM_ENOMEM;
         }
         a->vals = v;
         a->cap = n;
     }
-    p = malloc(len + 1);
+    p = (unsigned char *)arena_memdup(a->arena, data, len);
     if (p == NULL) {
         return DM_ENOMEM;
     }
-    if (len > 0) {
-        memcpy(p, data, len);
-    }
-    p[len] = '\0';
     a->vals[a->nvals].data = p;
     a->vals[a->nvals].len = len;
     a->nvals++;
+    return DM_OK;
+}
+
+int attr_set_value(struct dm_attr *a, size_t i, const void *data, size_t len)
+{
+    unsigned char *p = (unsigned char *)arena_memdup(a->arena, data, len);
+
+    if (p == NULL) {
+        return DM_ENOMEM;
+    }
+    if (a->secret) {
+        explicit_bzero(a->vals[i].data, a->vals[i].len + 1);
+    }
+    a->vals[i].data = p;
+    a->vals[i].len = len;
     return DM_OK;
 }
 
@@ -188,13 +424,14 @@ int entry_add_str(struct entry *e, const char *name, const char *s)
 
 void entry_del_attr(struct entry *e, const char *name)
 {
-    for (size_t i = 0; i < e->nattrs; i++) {
-        if (strcasecmp(e->attrs[i].name, name) == 0) {
-            attr_clear(&e->attrs[i]);
-            memmove(&e->attrs[i], &e->attrs[i + 1], (e->nattrs - i - 1) * sizeof(e->attrs[0]));
-            e->nattrs--;
-            return;
-        }
+    struct dm_attr *a = entry_attr(e, name);
+
+    if (a != NULL) {
+        size_t i = (size_t)(a - e->attrs);
+
+        attr_wipe(a);
+        memmove(&e->attrs[i], &e->attrs[i + 1], (e->nattrs - i - 1) * sizeof(e->attrs[0]));
+        e->nattrs--;
     }
 }
 
@@ -219,10 +456,17 @@ static int valp_cmp_q(const void *a, const void *b)
     return val_cmp(*(const struct dm_val *const *)a, *(const struct dm_val *const *)b);
 }
 
+/* A value attr_dedup() drops: it stays in the arena until the reset, wiped if secret. */
+static void val_drop(const struct dm_attr *a, struct dm_val *v)
+{
+    if (a->secret) {
+        explicit_bzero(v->data, v->len + 1);
+    }
+}
+
 void attr_dedup(struct dm_attr *a)
 {
     size_t out = 0;
-    int wipe = entry_is_sensitive_attr(a->name);
 
     /* Quadratic for small attributes keeps order; sort-based for big ones. */
     if (a->nvals <= 32) {
@@ -232,7 +476,7 @@ void attr_dedup(struct dm_attr *a)
                 dup = val_cmp(&a->vals[j], &a->vals[i]) == 0;
             }
             if (dup) {
-                val_release(&a->vals[i], wipe);
+                val_drop(a, &a->vals[i]);
             } else {
                 a->vals[out++] = a->vals[i];
             }
@@ -241,7 +485,7 @@ void attr_dedup(struct dm_attr *a)
         qsort(a->vals, a->nvals, sizeof(a->vals[0]), val_cmp_q);
         for (size_t i = 0; i < a->nvals; i++) {
             if (out > 0 && val_cmp(&a->vals[out - 1], &a->vals[i]) == 0) {
-                val_release(&a->vals[i], wipe);
+                val_drop(a, &a->vals[i]);
             } else {
                 a->vals[out++] = a->vals[i];
             }
@@ -287,28 +531,78 @@ int entry_is_sensitive_attr(const char *name)
     return 0;
 }
 
+/* Arena bytes a copy of e takes, pieces rounded as arena_alloc() rounds them. */
+static size_t clone_size(const struct entry *e)
+{
+#define R(n) (((n) + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1))
+    size_t n = sizeof(*e) + ARENA_ALIGN + R(e->nattrs * sizeof(*e->attrs));
+
+    n += e->dn != NULL ? R(strlen(e->dn) + 1) : 0;
+    n += e->key != NULL ? R(strlen(e->key) + 1) : 0;
+    for (size_t i = 0; i < e->nattrs; i++) {
+        const struct dm_attr *a = &e->attrs[i];
+
+        n += R(strlen(a->name) + 1) + R(a->nvals * sizeof(*a->vals));
+        for (size_t j = 0; j < a->nvals; j++) {
+            n += R(a->vals[j].len + 1);
+        }
+    }
+    return n;
+#undef R
+}
+
 struct entry *entry_clone(const struct entry *e)
 {
-    struct entry *c = entry_new(e->dn);
+    /* one malloc() of the size the copy needs: a cloned entry is usually kept as it is */
+    struct entry *c = entry_alloc(clone_size(e));
 
-    if (c == NULL || entry_set_key(c, e->key) != DM_OK) {
-        entry_free(c);
+    if (c == NULL) {
         return NULL;
     }
-    for (size_t i = 0; i < e->nattrs; i++) {
-        struct dm_attr *a = entry_attr_add(c, e->attrs[i].name);
-        if (a == NULL) {
-            entry_free(c);
-            return NULL;
+    if (entry_set_dn(c, e->dn) != DM_OK || entry_set_key(c, e->key) != DM_OK) {
+        goto fail;
+    }
+    if (e->nattrs > 0) {
+        c->attrs = arena_alloc(&c->arena, e->nattrs * sizeof(*c->attrs));
+        if (c->attrs == NULL) {
+            goto fail;
         }
-        for (size_t j = 0; j < e->attrs[i].nvals; j++) {
-            if (attr_add_value(a, e->attrs[i].vals[j].data, e->attrs[i].vals[j].len) != DM_OK) {
-                entry_free(c);
-                return NULL;
+        c->cap = e->nattrs;
+    }
+    for (size_t i = 0; i < e->nattrs; i++) {
+        const struct dm_attr *sa = &e->attrs[i];
+        struct dm_attr *a = &c->attrs[i];
+
+        *a = *sa;
+        a->arena = &c->arena;
+        a->nvals = 0;
+        a->cap = 0;
+        a->vals = NULL;
+        c->nattrs++;
+        /* an interned name is shared; any other is copied */
+        if (!sa->interned) {
+            a->name = arena_memdup(&c->arena, sa->name, strlen(sa->name));
+            if (a->name == NULL) {
+                goto fail;
+            }
+        }
+        if (sa->nvals > 0) {
+            a->vals = arena_alloc(&c->arena, sa->nvals * sizeof(*a->vals));
+            if (a->vals == NULL) {
+                goto fail;
+            }
+            a->cap = sa->nvals;
+        }
+        for (size_t j = 0; j < sa->nvals; j++) {
+            if (attr_add_value(a, sa->vals[j].data, sa->vals[j].len) != DM_OK) {
+                goto fail;
             }
         }
     }
     return c;
+fail:
+    entry_free(c);
+    return NULL;
 }
 
 /* ---- digest ---- */
@@ -661,4 +955,90 @@ void entry_diff_free(struct entry_diff *d)
     free(d->mods);
     d->mods = NULL;
     d->nmods = 0;
+}
+
+/* ---- undo images ---- */
+
+static int in_names(const char *const *names, const char *name)
+{
+    for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+        if (strcasecmp(names[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int has_value(const struct dm_attr *a, const struct dm_val *v)
+{
+    for (size_t i = 0; a != NULL && i < a->nvals; i++) {
+        if (a->vals[i].len == v->len && memcmp(a->vals[i].data, v->data, v->len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Adds the images of attribute name (once). */
+static int image_attr(struct entry *b, struct entry *a, const struct entry *old,
+                      const struct entry *want, const char *const *merge, const char *name,
+                      int touched)
+{
+    const struct dm_attr *o = entry_attr(old, name), *w = entry_attr(want, name);
+    struct dm_attr *ba, *aa;
+    int rc = DM_OK;
+
+    if (entry_attr(b, name) != NULL) {
+        return DM_OK;
+    }
+    ba = entry_attr_add(b, o != NULL ? o->name : name);
+    aa = entry_attr_add(a, w != NULL ? w->name : o != NULL ? o->name : name);
+    if (ba == NULL || aa == NULL) {
+        return DM_ENOMEM;
+    }
+    for (size_t i = 0; o != NULL && i < o->nvals && rc == DM_OK; i++) {
+        rc = attr_add_value(ba, o->vals[i].data, o->vals[i].len);
+    }
+    if (!touched || (in_names(merge, name) && w != NULL && w->nvals > 0)) {
+        /* not written by the diff (extra), or merged: the target's values stay */
+        for (size_t i = 0; o != NULL && i < o->nvals && rc == DM_OK; i++) {
+            rc = attr_add_value(aa, o->vals[i].data, o->vals[i].len);
+        }
+        if (!touched) {
+            return rc;
+        }
+        for (size_t i = 0; i < w->nvals && rc == DM_OK; i++) {
+            if (!has_value(o, &w->vals[i])) {
+                rc = attr_add_value(aa, w->vals[i].data, w->vals[i].len);
+            }
+        }
+        return rc;
+    }
+    for (size_t i = 0; w != NULL && i < w->nvals && rc == DM_OK; i++) {
+        rc = attr_add_value(aa, w->vals[i].data, w->vals[i].len);
+    }
+    return rc;
+}
+
+int entry_diff_images(struct entry **before, struct entry **after, const struct entry *old,
+                      const struct entry *want, const char *const *merge,
+                      const struct entry_diff *d, const char *const *extra)
+{
+    struct entry *b = entry_new(old->dn), *a = entry_new(want->dn);
+    int rc = b != NULL && a != NULL ? DM_OK : DM_ENOMEM;
+
+    for (size_t i = 0; d != NULL && i < d->nmods && rc == DM_OK; i++) {
+        rc = image_attr(b, a, old, want, merge, d->mods[i].name, 1);
+    }
+    for (size_t i = 0; extra != NULL && extra[i] != NULL && rc == DM_OK; i++) {
+        rc = image_attr(b, a, old, want, merge, extra[i], 0);
+    }
+    if (rc != DM_OK) {
+        entry_free(b);
+        entry_free(a);
+        return DM_ENOMEM;
+    }
+    *before = b;
+    *after = a;
+    return DM_OK;
 }

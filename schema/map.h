@@ -65,7 +65,7 @@
  *                 profile's constraints for that attribute field by field
  *
  * Load-time checks (each "file:line:col: key.path: problem"): unknown key or transform, bad
- * regex (regerror text), a replace group beyond the expression's groups, a "from" or
+ * regex (PCRE2's message and offset), a replace group beyond the expression's groups, a "from" or
  * placeholder not among the declared source attributes, the output type of the last typed
  * transform differing from the attribute's "type" (a "string" type accepts any output), a
  * "default" or untransformed "value" literal that is not of that type, max_length < 1,
@@ -165,9 +165,10 @@ int map_auto_by_name(const struct map *m, enum map_kind kind);
 
 /* Builds the target entry for src: attributes per the kind's rules, objectClass mapped,
  * dn and key copied from src (the caller rebases the DN). Returns a new entry; caller
- * frees with entry_free(). A compiled map is read-only and may be shared by threads, but
- * glibc's regexec() takes a lock per regex_t: workers that map in parallel with regex
- * transforms scale better with one map_load_file() each. */
+ * frees with entry_free(). A compiled map is read-only and may be shared by threads (each
+ * thread matches regexes with match data of its own). Memory: the new entry is one arena
+ * (entry.h); the rules' intermediate values live in a scratch arena on the stack, so an
+ * entry costs one malloc() unless it outgrows the first 4 KiB. */
 int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const struct entry *src,
               struct dm_err *err) DM_MUST_USE;
 

@@ -42,6 +42,15 @@ int map_auto_skipped(const struct map_section *s, const char *name)
     return 0;
 }
 
+/* map_auto_skipped() for an attribute of an entry: the full name by its hash first. */
+static int auto_skipped_attr(const struct map_section *s, const struct dm_attr *a)
+{
+    if (map_nset_find_attr(&s->skip, a) >= 0) {
+        return 1;
+    }
+    return strchr(a->name, ';') != NULL && map_auto_skipped(s, a->name);
+}
+
 /* Fills ms for src; slots points to stack (MAP_STACK_SLOTS long) or to a new array that
  * the caller frees when it is not stack. */
 int map_input_index(struct map_input *ms, const struct map_section *s, const struct entry *src,
@@ -58,21 +67,10 @@ int map_input_index(struct map_input *ms, const struct map_section *s, const str
         memset(stack, 0, s->need.n * sizeof(*stack));
     }
     for (size_t i = 0; i < src->nattrs && s->need.n > 0; i++) {
-        const char *name = src->attrs[i].name;
-        uint32_t h = 2166136261u;
-        size_t len = 0;
-        long at;
-
-        /* ci_hash() (map_nset.c) and strlen() in one pass */
-        for (; name[len] != '\0'; len++) {
-            unsigned char c = (unsigned char)name[len];
-
-            if (c >= 'A' && c <= 'Z') {
-                c = (unsigned char)(c - 'A' + 'a');
-            }
-            h = (h ^ c) * 16777619u;
-        }
-        at = map_nset_find_h(&s->need, name, len, h);
+        /* the name's hash was computed once, when the attribute was added (interned names:
+         * once per process) */
+        const struct dm_attr *a = &src->attrs[i];
+        long at = map_nset_find_attr(&s->need, a);
 
         if (at >= 0 && ms->slots[at] == NULL) {
             ms->slots[at] = &src->attrs[i];
@@ -90,13 +88,14 @@ static int trace_vals(struct map_trace *t, const char *label, const struct trans
 }
 
 /* Expands a template with the first value of each placeholder and appends the result to
- * l (one allocation of the exact size); *missing set (nothing added) when an attribute is
+ * l (one piece of the exact size); *missing set (nothing added) when an attribute is
  * absent. */
 static int expand_template(struct transform_vals *l, int *missing, const struct map_rule *r,
                            const struct map_input *src)
 {
     size_t len = 0, at = 0;
-    unsigned char *p;
+    unsigned char *p = NULL;
+    int rc;
 
     *missing = 0;
     for (size_t i = 0; i < r->npieces; i++) {
@@ -117,9 +116,9 @@ static int expand_template(struct transform_vals *l, int *missing, const struct 
     if (len > MAP_VALUE_LIMIT) {
         return DM_ELIMIT;
     }
-    p = malloc(len + 1);
-    if (p == NULL) {
-        return DM_ENOMEM;
+    rc = transform_vals_push(&p, l, len);
+    if (rc != DM_OK) {
+        return rc;
     }
     for (size_t i = 0; i < r->npieces; i++) {
         const struct map_piece *pc = &r->pieces[i];
@@ -134,21 +133,6 @@ static int expand_template(struct transform_vals *l, int *missing, const struct 
             at += pc->len;
         }
     }
-    p[len] = '\0';
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 4;
-        struct dm_val *nv = realloc(l->v, nc * sizeof(*nv));
-
-        if (nv == NULL) {
-            free(p);
-            return DM_ENOMEM;
-        }
-        l->v = nv;
-        l->cap = nc;
-    }
-    l->v[l->n].data = p;
-    l->v[l->n].len = len;
-    l->n++;
     return DM_OK;
 }
 
@@ -333,31 +317,12 @@ int map_rule_values(struct transform_vals *res, const struct map_rule *r,
     return rc;
 }
 
-/* Appends a value to a, taking ownership of data (len bytes + NUL, from malloc). Saves the
- * copy attr_add_value() would make of a value the transforms just built. */
-static int attr_take_value(struct dm_attr *a, unsigned char *data, size_t len)
-{
-    if (a->nvals == a->cap) {
-        size_t n = a->cap ? a->cap * 2 : 4;
-        struct dm_val *v = realloc(a->vals, n * sizeof(*v));
-
-        if (v == NULL) {
-            return DM_ENOMEM;
-        }
-        a->vals = v;
-        a->cap = n;
-    }
-    a->vals[a->nvals].data = data;
-    a->vals[a->nvals].len = len;
-    a->nvals++;
-    return DM_OK;
-}
-
 /* The target attribute of r in dst, created. A rule whose target no other rule shares
  * appends it without a search: auto-mapping skips rule targets, so it is not there yet. */
 static struct dm_attr *rule_attr(struct entry *dst, const struct map_rule *r)
 {
-    return r->unique_target ? entry_attr_append(dst, r->target) : entry_attr_add(dst, r->target);
+    return r->unique_target ? entry_attr_append_name(dst, &r->tname)
+                            : entry_attr_add_name(dst, &r->tname);
 }
 
 /* Copies the values of the first present "from" attribute (or the default) straight into
@@ -391,43 +356,60 @@ static int rule_copy(const struct map_rule *r, const struct map_input *src, stru
     return rc;
 }
 
-/* Applies rule r; scratch is two empty value lists whose arrays map_apply() reuses from
- * rule to rule (left empty). */
-static int rule_apply(const struct map_rule *r, const struct map_input *src, struct entry *dst,
-                      struct transform_vals *scratch, struct dm_err *err)
+/* 1 when rule r reads a sensitive attribute of src (its values must not stay in scratch
+ * memory). */
+static int rule_reads_secret(const struct map_rule *r, const struct map_input *src)
 {
-    struct transform_vals *vals = NULL;
+    if (r->raw) {
+        return 1;
+    }
+    for (size_t f = 0; r->src == MAP_SRC_FROM && f < r->nfroms; f++) {
+        if (r->from_raw[f]) {
+            return 1;
+        }
+    }
+    for (size_t i = 0; r->src == MAP_SRC_TEMPLATE && i < r->npieces; i++) {
+        const struct dm_attr *a = r->pieces[i].is_attr ? src->slots[r->pieces[i].slot] : NULL;
+
+        if (a != NULL && a->secret) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Applies rule r. The values are built in scratch (empty on entry, reset on return: no
+ * allocation per value) and copied into dst's arena. */
+static int rule_apply(const struct map_rule *r, const struct map_input *src, struct entry *dst,
+                      struct arena *scratch, struct dm_err *err)
+{
+    struct transform_vals lists[2], *vals = NULL;
     struct dm_attr *a;
     int rc;
 
     if (r->src == MAP_SRC_FROM && r->nxf == 0) {
         rc = rule_copy(r, src, dst);
     } else {
-        rc = rule_run(&vals, r, src, NULL, &scratch[0], &scratch[1]);
+        transform_vals_init_arena(&lists[0], scratch);
+        transform_vals_init_arena(&lists[1], scratch);
+        rc = rule_run(&vals, r, src, NULL, &lists[0], &lists[1]);
     }
     if (rc == DM_OK && vals != NULL && vals->n > 0) {
-        size_t i;
-
         a = rule_attr(dst, r);
         if (a == NULL) {
             rc = DM_ENOMEM;
         }
-        for (i = 0; i < vals->n && rc == DM_OK; i++) {
-            rc = attr_take_value(a, vals->v[i].data, vals->v[i].len);
+        for (size_t i = 0; i < vals->n && rc == DM_OK; i++) {
+            rc = attr_add_value(a, vals->v[i].data, vals->v[i].len);
         }
         if (rc == DM_OK) {
-            vals->n = 0; /* every value now belongs to dst */
             dedup(a);
-        } else {
-            /* values [i-1, n) were not taken */
-            for (size_t j = 0; j + 1 < i; j++) {
-                vals->v[j].data = NULL;
-            }
         }
     }
-    if (vals != NULL) {
-        transform_vals_reset(vals);
+    if (!(r->src == MAP_SRC_FROM && r->nxf == 0) && rule_reads_secret(r, src)) {
+        arena_wipe(scratch);
     }
+    arena_reset(scratch);
     if (rc != DM_OK) {
         dm_err_dn(err, src->e->dn);
         dm_err_attr(err, r->target);
@@ -466,15 +448,12 @@ static int map_classes(const struct map_section *s, struct entry *dst, struct dm
 
         if (oc == NULL) {
             a->vals[keep++] = a->vals[i];
-        } else if (oc->to == NULL) {
-            free(a->vals[i].data);
-        } else {
-            size_t n = strlen(oc->to);
-            unsigned char *p = malloc(n + 1);
-
-            if (p == NULL) {
+        } else if (oc->to != NULL) {
+            a->vals[keep] = a->vals[i];
+            if (attr_set_value(a, keep, oc->to, strlen(oc->to)) != DM_OK) {
                 /* keep the array consistent before bailing out */
-                for (size_t j = i; j < a->nvals; j++) {
+                keep++;
+                for (size_t j = i + 1; j < a->nvals; j++) {
                     a->vals[keep++] = a->vals[j];
                 }
                 a->nvals = keep;
@@ -482,10 +461,6 @@ static int map_classes(const struct map_section *s, struct entry *dst, struct dm
                 dm_err_attr(err, "objectClass");
                 return dm_err_set(err, DM_ENOMEM, "map: out of memory mapping objectClass");
             }
-            memcpy(p, oc->to, n + 1);
-            free(a->vals[i].data);
-            a->vals[keep].data = p;
-            a->vals[keep].len = n;
             keep++;
         }
     }
@@ -503,9 +478,7 @@ static int map_classes(const struct map_section *s, struct entry *dst, struct dm
         for (size_t j = 0; j < keep && !dup; j++) {
             dup = strcasecmp((const char *)a->vals[j].data, (const char *)a->vals[i].data) == 0;
         }
-        if (dup) {
-            free(a->vals[i].data);
-        } else {
+        if (!dup) {
             a->vals[keep++] = a->vals[i];
         }
     }
@@ -519,14 +492,14 @@ int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const
     const struct map_section *s;
     const struct dm_attr *stack[MAP_STACK_SLOTS];
     struct map_input ms = {src, stack};
-    struct transform_vals scratch[2];
+    unsigned char scratch_mem[2048]; /* the rules' values, before the copy into dst */
+    struct arena scratch;
     struct entry *dst = NULL;
     int rc = DM_OK;
 
     assert((unsigned)kind < DM_ARRAY_LEN(m->sec));
     s = &m->sec[kind];
-    transform_vals_init(&scratch[0]);
-    transform_vals_init(&scratch[1]);
+    arena_init(&scratch, scratch_mem, sizeof(scratch_mem));
     if (map_input_index(&ms, s, src, stack) != DM_OK) {
         dm_err_dn(err, src->dn);
         return dm_err_set(err, DM_ENOMEM, "map: out of memory building the target entry");
@@ -541,10 +514,13 @@ int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const
             const struct dm_attr *sa = &src->attrs[i];
             struct dm_attr *da;
 
-            if (sa->nvals == 0 || map_auto_skipped(s, sa->name)) {
+            struct entry_name n;
+
+            if (sa->nvals == 0 || auto_skipped_attr(s, sa)) {
                 continue;
             }
-            da = entry_attr_add(dst, sa->name);
+            entry_attr_name(&n, sa);
+            da = entry_attr_add_name(dst, &n);
             if (da == NULL) {
                 rc = DM_ENOMEM;
                 goto nomem;
@@ -562,7 +538,7 @@ int map_apply(struct entry **out, const struct map *m, enum map_kind kind, const
         if (s->rules[i].drop) {
             continue;
         }
-        rc = rule_apply(&s->rules[i], &ms, dst, scratch, err);
+        rc = rule_apply(&s->rules[i], &ms, dst, &scratch, err);
         if (rc != DM_OK) {
             goto done;
         }
@@ -582,8 +558,7 @@ done:
     if (ms.slots != stack) {
         free(ms.slots);
     }
-    transform_vals_free(&scratch[0]);
-    transform_vals_free(&scratch[1]);
+    arena_clear(&scratch);
     entry_free(dst);
     return rc;
 }

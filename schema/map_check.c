@@ -87,16 +87,8 @@ int map_dump_masked(struct buf *out, const struct map *m, enum map_kind kind, co
             continue;
         }
         /* one "***" per value keeps the value count visible */
-        for (size_t j = 0; j < a->nvals; j++) {
-            unsigned char *p = (unsigned char *)strdup("***");
-
-            if (p == NULL) {
-                rc = DM_ENOMEM;
-                break;
-            }
-            free(a->vals[j].data);
-            a->vals[j].data = p;
-            a->vals[j].len = 3;
+        for (size_t j = 0; j < a->nvals && rc == DM_OK; j++) {
+            rc = attr_set_value(a, j, "***", 3);
         }
     }
     if (rc == DM_OK) {

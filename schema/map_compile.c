@@ -660,6 +660,7 @@ static int section_index(struct map_section *s)
             r->from_raw[f] = (unsigned char)entry_is_sensitive_attr(r->froms[f]);
         }
         r->raw = entry_is_sensitive_attr(r->target);
+        entry_name_init(&r->tname, r->target);
         r->unique_target = 1;
         for (size_t k = 0; k < s->nrules; k++) {
             if (k != i && strcasecmp(s->rules[k].target, r->target) == 0) {

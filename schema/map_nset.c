@@ -8,20 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a over the ASCII-lowercased name (attribute names are ASCII). */
+/* FNV-1a over the ASCII-lowercased name: the hash every dm_attr carries (entry_name_hash()), so
+ * that map_input_index() needs no hashing per entry. */
 static uint32_t ci_hash(const char *name, size_t len)
 {
-    uint32_t h = 2166136261u;
-
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-
-        if (c >= 'A' && c <= 'Z') {
-            c = (unsigned char)(c - 'A' + 'a');
-        }
-        h = (h ^ c) * 16777619u;
-    }
-    return h;
+    return entry_name_hash(name, len);
 }
 
 /* 1 when a and b (len bytes each) are equal ignoring ASCII case. */
@@ -41,7 +32,7 @@ static int ci_equal(const char *a, const char *b, size_t len)
     return 1;
 }
 
-/* Index of name (len bytes, hash h from ci_hash()) in ns, or -1. */
+/* Index of name (len bytes, hash h from entry_name_hash()) in ns, or -1. */
 long map_nset_find_h(const struct map_nset *ns, const char *name, size_t len, uint32_t hash)
 {
     if (ns->mask == 0) {
@@ -51,6 +42,30 @@ long map_nset_find_h(const struct map_nset *ns, const char *name, size_t len, ui
         size_t at = ns->tab[h] - 1;
 
         if (ns->lens[at] == len && ci_equal(ns->names[at], name, len)) {
+            return (long)at;
+        }
+    }
+    return -1;
+}
+
+long map_nset_find_attr(const struct map_nset *ns, const struct dm_attr *a)
+{
+    size_t len = (size_t)-1;
+
+    if (ns->mask == 0) {
+        return -1;
+    }
+    for (size_t h = a->hash & ns->mask; ns->tab[h] != 0; h = (h + 1) & ns->mask) {
+        size_t at = ns->tab[h] - 1;
+
+        /* both interned: the same spelling is the same pointer */
+        if (ns->names[at] == a->name) {
+            return (long)at;
+        }
+        if (len == (size_t)-1) {
+            len = strlen(a->name);
+        }
+        if (ns->lens[at] == len && ci_equal(ns->names[at], a->name, len)) {
             return (long)at;
         }
     }
@@ -89,6 +104,7 @@ int map_nset_init(struct map_nset *ns, size_t max)
 size_t map_nset_add(struct map_nset *ns, const char *name, int base_ok)
 {
     long at = map_nset_find(ns, name, strlen(name));
+    struct entry_name en;
     size_t h;
 
     if (at >= 0) {
@@ -97,7 +113,10 @@ size_t map_nset_add(struct map_nset *ns, const char *name, int base_ok)
     }
     for (h = ci_hash(name, strlen(name)) & ns->mask; ns->tab[h] != 0; h = (h + 1) & ns->mask) {
     }
-    ns->names[ns->n] = name;
+    /* the interned copy when there is one (it lives longer than the map), so that
+     * map_nset_find_attr() mostly compares pointers */
+    entry_name_init(&en, name);
+    ns->names[ns->n] = en.name;
     ns->lens[ns->n] = strlen(name);
     ns->base_ok[ns->n] = (unsigned char)base_ok;
     ns->tab[h] = (uint32_t)(ns->n + 1);

@@ -63,8 +63,9 @@ struct map_nset {
 
 struct map_rule {
     char *target;
-    char *path; /* key path of the rule, for load-time messages */
-    int drop;   /* "name": null */
+    struct entry_name tname; /* target, looked up once (entry_attr_append_name()) */
+    char *path;              /* key path of the rule, for load-time messages */
+    int drop;                /* "name": null */
     enum map_src src;
     char **froms; /* MAP_SRC_FROM: first present wins */
     size_t nfroms;
@@ -138,16 +139,20 @@ extern const char *const map_section_names[2];
  * the arrays are freed with the map (section_clear() in map.c). */
 int map_nset_init(struct map_nset *ns, size_t max);
 
-/* Adds name (borrowed: must outlive the set) unless present; returns its index. base_ok 1
- * also matches "name;options". */
+/* Adds name (borrowed: must outlive the set; the set may keep the interned copy instead)
+ * unless present; returns its index. base_ok 1 also matches "name;options". */
 size_t map_nset_add(struct map_nset *ns, const char *name, int base_ok);
 
 /* Index of name (len bytes) in ns, or -1. hash is the FNV-1a of the ASCII-lowercased name,
- * as ci_hash() in map_nset.c computes it (map_input_index() computes it inline). */
+ * as entry_name_hash() computes it (map_input_index() takes it from dm_attr.hash). */
 long map_nset_find_h(const struct map_nset *ns, const char *name, size_t len, uint32_t hash);
 
 /* Index of name (len bytes) in ns, or -1. */
 long map_nset_find(const struct map_nset *ns, const char *name, size_t len);
+
+/* Index of attribute a's name in ns, or -1: its hash and, for interned names, a pointer
+ * comparison; no hashing and mostly no string comparison. */
+long map_nset_find_attr(const struct map_nset *ns, const struct dm_attr *a);
 
 /* ---- map_apply.c, also used by map_explain.c ---- */
 

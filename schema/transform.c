@@ -124,13 +124,23 @@ static char *dup_bytes(const char *p, size_t n)
     return d;
 }
 
+/* Copies n bytes from src to dst (which may be src) with ASCII letters in one case: the
+ * case bit (0x20) flipped for bytes in the other case's range, without a branch per byte
+ * (bytes >= 0x80, UTF-8, are never in the range). */
+static void ascii_case(unsigned char *dst, const unsigned char *src, size_t n, int upper)
+{
+    unsigned char from = upper ? 'a' : 'A';
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = src[i];
+
+        dst[i] = (unsigned char)(c ^ ((unsigned char)(c - from) < 26 ? 0x20 : 0));
+    }
+}
+
 static void ascii_lower(unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] >= 'A' && p[i] <= 'Z') {
-            p[i] = (unsigned char)(p[i] - 'A' + 'a');
-        }
-    }
+    ascii_case(p, p, n, 0);
 }
 
 static int pair_cmp(const void *a, const void *b)
@@ -200,7 +210,10 @@ static int compile_regex(struct transform_step *s, const json_t *arg, char *why,
     if (g != NULL && !json_is_boolean(g)) {
         return why_set(why, whylen, "regex: \"global\" must be true or false");
     }
-    rc = transform_regex_compile(&s->rx, json_string_value(m), msg, sizeof(msg));
+    rc = transform_regex_compile(&s->rx, json_string_value(m), 0, msg, sizeof(msg));
+    if (rc == DM_ENOMEM) {
+        return rc;
+    }
     if (rc != DM_OK) {
         return why_set(why, whylen, "regex: %s", msg);
     }
@@ -463,10 +476,30 @@ void transform_vals_init(struct transform_vals *l)
     memset(l, 0, sizeof(*l));
 }
 
+void transform_vals_init_arena(struct transform_vals *l, struct arena *ar)
+{
+    memset(l, 0, sizeof(*l));
+    l->ar = ar;
+}
+
+/* Memory for a value of n bytes plus its NUL, from the list's arena or malloc(). */
+static unsigned char *val_alloc(const struct transform_vals *l, size_t n)
+{
+    return l->ar != NULL ? arena_alloc(l->ar, n + 1) : malloc(n + 1);
+}
+
+/* Lets go of a value's memory (an arena's piece stays until the arena is reset). */
+static void val_free(const struct transform_vals *l, unsigned char *p)
+{
+    if (l->ar == NULL) {
+        free(p);
+    }
+}
+
 void transform_vals_reset(struct transform_vals *l)
 {
     for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i].data);
+        val_free(l, l->v[i].data);
     }
     l->n = 0;
 }
@@ -474,19 +507,23 @@ void transform_vals_reset(struct transform_vals *l)
 void transform_vals_free(struct transform_vals *l)
 {
     transform_vals_reset(l);
-    free(l->v);
+    if (l->ar == NULL) {
+        free(l->v);
+    }
     memset(l, 0, sizeof(*l));
 }
 
-/* Appends, taking ownership of data (malloc'd, len bytes + NUL). */
+/* Appends, taking ownership of data (from val_alloc(), len bytes + NUL). */
 static int vals_take(struct transform_vals *l, unsigned char *data, size_t len)
 {
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 4;
-        struct dm_val *nv = realloc(l->v, nc * sizeof(*nv));
+        struct dm_val *nv = l->ar != NULL
+                                ? arena_grow(l->ar, l->v, l->cap * sizeof(*nv), nc * sizeof(*nv))
+                                : realloc(l->v, nc * sizeof(*nv));
 
         if (nv == NULL) {
-            free(data);
+            val_free(l, data);
             return DM_ENOMEM;
         }
         l->v = nv;
@@ -498,20 +535,35 @@ static int vals_take(struct transform_vals *l, unsigned char *data, size_t len)
     return DM_OK;
 }
 
-int transform_vals_add(struct transform_vals *l, const void *data, size_t len)
+int transform_vals_push(unsigned char **out, struct transform_vals *l, size_t len)
 {
     unsigned char *p;
+    int rc;
 
     if (len > TRANSFORM_VALUE_LIMIT) {
         return DM_ELIMIT;
     }
-    p = malloc(len + 1);
+    p = val_alloc(l, len);
     if (p == NULL) {
         return DM_ENOMEM;
     }
-    memcpy(p, data, len);
     p[len] = '\0';
-    return vals_take(l, p, len);
+    rc = vals_take(l, p, len);
+    if (rc == DM_OK) {
+        *out = p;
+    }
+    return rc;
+}
+
+int transform_vals_add(struct transform_vals *l, const void *data, size_t len)
+{
+    unsigned char *p = NULL;
+    int rc = transform_vals_push(&p, l, len);
+
+    if (rc == DM_OK && len > 0) {
+        memcpy(p, data, len);
+    }
+    return rc;
 }
 
 /* Appends unless empty (empty results are dropped). */
@@ -520,14 +572,57 @@ static int add_nonempty(struct transform_vals *l, const void *data, size_t len)
     return len == 0 ? DM_OK : transform_vals_add(l, data, len);
 }
 
-static int add_buf(struct transform_vals *l, struct buf *b)
-{
-    size_t len = b->len;
+/* An output value being built: on the stack while it is short, then in a struct buf (with
+ * its cap). Saves a malloc() per regex or join result. */
+struct sbuf {
+    size_t len;
+    int on_heap;
+    struct buf heap;
+    char small[256];
+};
 
-    if (len == 0) {
+static void sbuf_init(struct sbuf *s)
+{
+    s->len = 0;
+    s->on_heap = 0;
+    buf_init(&s->heap, TRANSFORM_VALUE_LIMIT);
+}
+
+static int sbuf_append(struct sbuf *s, const void *p, size_t n)
+{
+    int rc;
+
+    if (!s->on_heap && n <= sizeof(s->small) - s->len) {
+        if (n > 0) {
+            memcpy(s->small + s->len, p, n);
+        }
+        s->len += n;
         return DM_OK;
     }
-    return vals_take(l, (unsigned char *)buf_steal(b), len);
+    if (!s->on_heap) {
+        rc = buf_append(&s->heap, s->small, s->len);
+        if (rc != DM_OK) {
+            return rc;
+        }
+        s->on_heap = 1;
+    }
+    rc = buf_append(&s->heap, p, n);
+    s->len = s->heap.len;
+    return rc;
+}
+
+static const char *sbuf_data(const struct sbuf *s)
+{
+    return s->on_heap ? s->heap.data : s->small;
+}
+
+/* Appends what s holds as a value unless it is empty, and frees s. */
+static int add_sbuf(struct transform_vals *l, struct sbuf *s)
+{
+    int rc = add_nonempty(l, sbuf_data(s), s->len);
+
+    buf_free(&s->heap);
+    return rc;
 }
 
 /* ---- UTF-8 ---- */
@@ -612,24 +707,15 @@ static void trim_range(const unsigned char *p, size_t len, size_t *lo, size_t *h
 
 static int run_case(struct transform_vals *out, const struct dm_val *v, int upper)
 {
-    unsigned char *p = malloc(v->len + 1);
+    unsigned char *p = val_alloc(out, v->len);
 
     if (p == NULL) {
         return DM_ENOMEM;
     }
-    for (size_t i = 0; i < v->len; i++) {
-        unsigned char c = v->data[i];
-
-        if (upper && c >= 'a' && c <= 'z') {
-            c = (unsigned char)(c - 'a' + 'A');
-        } else if (!upper && c >= 'A' && c <= 'Z') {
-            c = (unsigned char)(c - 'A' + 'a');
-        }
-        p[i] = c;
-    }
+    ascii_case(p, v->data, v->len, upper);
     p[v->len] = '\0';
     if (v->len == 0) {
-        free(p);
+        val_free(out, p);
         return DM_OK;
     }
     return vals_take(out, p, v->len);
@@ -663,7 +749,7 @@ static int run_email(struct transform_vals *out, const struct dm_val *v)
     if (n == 0) {
         return DM_OK;
     }
-    r = malloc(n + 1);
+    r = val_alloc(out, n);
     if (r == NULL) {
         return DM_ENOMEM;
     }
@@ -680,9 +766,10 @@ static int run_email(struct transform_vals *out, const struct dm_val *v)
     return vals_take(out, r, n);
 }
 
-/* Appends the replacement for one match (groups \0..\9, "\\" a backslash). */
-static int regex_repl(struct buf *b, const char *repl, const char *subj, const regmatch_t *pm,
-                      size_t ngroups)
+/* Appends the replacement for one match (groups \0..\9, "\\" a backslash); offsets in pm
+ * are from subj. */
+static int regex_repl(struct sbuf *b, const char *repl, const char *subj,
+                      const struct transform_regex_match *pm, size_t ngroups)
 {
     int rc = DM_OK;
 
@@ -690,77 +777,92 @@ static int regex_repl(struct buf *b, const char *repl, const char *subj, const r
         if (*r == '\\' && r[1] >= '0' && r[1] <= '9') {
             size_t g = (size_t)(r[1] - '0');
 
-            if (g <= ngroups && pm[g].rm_so >= 0) {
-                rc = buf_append(b, subj + pm[g].rm_so, (size_t)(pm[g].rm_eo - pm[g].rm_so));
+            if (g <= ngroups && pm[g].so >= 0) {
+                rc = sbuf_append(b, subj + pm[g].so, (size_t)(pm[g].eo - pm[g].so));
             }
             r++;
         } else if (*r == '\\' && r[1] != '\0') {
-            rc = buf_append(b, r + 1, 1);
+            rc = sbuf_append(b, r + 1, 1);
             r++;
         } else {
-            rc = buf_append(b, r, 1);
+            rc = sbuf_append(b, r, 1);
         }
     }
     return rc;
 }
 
+/* Length of the UTF-8 sequence that starts at p (1 for a byte that starts none): an empty
+ * match moves on by one character, as the patterns see characters. */
+static size_t char_len(const unsigned char *p, size_t left)
+{
+    size_t n = 1;
+
+    while (n < left && n < 4 && (p[n] & 0xc0) == 0x80) {
+        n++;
+    }
+    return n;
+}
+
 static int run_regex(struct transform_vals *out, const struct transform_step *s,
                      const struct dm_val *v)
 {
-    regmatch_t pm[10];
+    struct transform_regex_match pm[TRANSFORM_REGEX_GROUPS + 1];
     const char *subj = (const char *)v->data;
     size_t off = 0, ng = transform_regex_ngroups(&s->rx);
-    struct buf b;
+    struct sbuf b;
     int rc = DM_OK, matched = 0;
 
-    if (ng > 9) {
-        ng = 9; /* \0..\9 in replace; pm has room for 10 */
+    if (ng > TRANSFORM_REGEX_GROUPS) {
+        ng = TRANSFORM_REGEX_GROUPS; /* \0..\9 in replace */
     }
-    /* values are NUL-terminated; a binary value with an embedded NUL is matched only up
-     * to it and the rest is kept */
-    buf_init(&b, TRANSFORM_VALUE_LIMIT);
-    rc = buf_append(&b, "", 0);
+    /* the whole value is the subject, embedded NULs included; global matching resumes at
+     * an offset of the same subject, so "^" and look-behind see what came before */
+    sbuf_init(&b);
     while (rc == DM_OK && off <= v->len) {
-        int hit = transform_regex_exec(&s->rx, subj + off, ng, pm, off > 0);
+        int hit = transform_regex_exec(&s->rx, subj, v->len, off, ng, pm);
+        size_t so, eo;
 
+        if (hit < 0) {
+            rc = DM_ENOMEM;
+            break;
+        }
         if (hit != 0) {
             break;
         }
+        /* \K can put the start after the end: treat it as an empty match at the end */
+        so = (size_t)pm[0].so < (size_t)pm[0].eo ? (size_t)pm[0].so : (size_t)pm[0].eo;
+        eo = (size_t)pm[0].eo;
         matched = 1;
-        rc = buf_append(&b, subj + off, (size_t)pm[0].rm_so);
+        rc = sbuf_append(&b, subj + off, so - off);
         if (rc == DM_OK) {
-            /* offsets relative to subj + off */
-            regmatch_t abs[10];
-
-            for (size_t g = 0; g <= ng; g++) {
-                abs[g] = pm[g];
-            }
-            rc = regex_repl(&b, s->repl, subj + off, abs, ng);
+            rc = regex_repl(&b, s->repl, subj, pm, ng);
         }
         if (rc != DM_OK) {
             break;
         }
-        if (pm[0].rm_eo == pm[0].rm_so) {
-            /* empty match: copy one byte and move on, or we would loop forever */
-            if (off + (size_t)pm[0].rm_eo < v->len) {
-                rc = buf_append(&b, subj + off + pm[0].rm_eo, 1);
+        if (eo == so) {
+            /* empty match: copy one character and move on, or we would loop forever */
+            size_t n = eo < v->len ? char_len(v->data + eo, v->len - eo) : 1;
+
+            if (eo < v->len) {
+                rc = sbuf_append(&b, subj + eo, n);
             }
-            off += (size_t)pm[0].rm_eo + 1;
+            off = eo + n;
         } else {
-            off += (size_t)pm[0].rm_eo;
+            off = eo;
         }
         if (!s->global) {
             break;
         }
     }
     if (rc == DM_OK && off < v->len) {
-        rc = buf_append(&b, subj + off, v->len - off);
+        rc = sbuf_append(&b, subj + off, v->len - off);
     }
-    if (rc == DM_OK) {
-        rc = matched ? add_buf(out, &b) : add_nonempty(out, v->data, v->len);
+    if (rc == DM_OK && matched) {
+        return add_sbuf(out, &b);
     }
-    buf_free(&b);
-    return rc;
+    buf_free(&b.heap);
+    return rc == DM_OK ? add_nonempty(out, v->data, v->len) : rc;
 }
 
 static int run_split(struct transform_vals *out, const struct transform_step *s,
@@ -788,25 +890,25 @@ static int run_split(struct transform_vals *out, const struct transform_step *s,
 static int run_join(struct transform_vals *out, const struct transform_step *s,
                     const struct transform_vals *in)
 {
-    struct buf b;
+    struct sbuf b;
     int rc = DM_OK;
 
     if (in->n == 0) {
         return DM_OK;
     }
-    buf_init(&b, TRANSFORM_VALUE_LIMIT);
+    sbuf_init(&b);
     for (size_t i = 0; i < in->n && rc == DM_OK; i++) {
         if (i > 0) {
-            rc = buf_append(&b, s->text, s->text_len);
+            rc = sbuf_append(&b, s->text, s->text_len);
         }
         if (rc == DM_OK) {
-            rc = buf_append(&b, in->v[i].data, in->v[i].len);
+            rc = sbuf_append(&b, in->v[i].data, in->v[i].len);
         }
     }
     if (rc == DM_OK) {
-        rc = add_buf(out, &b);
+        return add_sbuf(out, &b);
     }
-    buf_free(&b);
+    buf_free(&b.heap);
     return rc;
 }
 
@@ -971,7 +1073,7 @@ int transform_run(struct transform_vals *out, const struct transform_step *s,
 /* Removes value i (freed), keeping the order. */
 static void vals_drop(struct transform_vals *l, size_t i)
 {
-    free(l->v[i].data);
+    val_free(l, l->v[i].data);
     memmove(&l->v[i], &l->v[i + 1], (l->n - i - 1) * sizeof(*l->v));
     l->n--;
 }
@@ -1005,15 +1107,7 @@ int transform_run_inplace(struct transform_vals *l, const struct transform_step 
                 v->len = hi - lo;
                 v->data[v->len] = '\0';
             } else {
-                for (size_t k = 0; k < v->len; k++) {
-                    unsigned char c = v->data[k];
-
-                    if (s->op == TRANSFORM_UPPER && c >= 'a' && c <= 'z') {
-                        v->data[k] = (unsigned char)(c - 'a' + 'A');
-                    } else if (s->op == TRANSFORM_LOWER && c >= 'A' && c <= 'Z') {
-                        v->data[k] = (unsigned char)(c - 'A' + 'a');
-                    }
-                }
+                ascii_case(v->data, v->data, v->len, s->op == TRANSFORM_UPPER);
             }
         }
         break;

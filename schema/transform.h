@@ -26,10 +26,12 @@
  *                   "2026-11-25T13:27:13Z"; 0 and 9223372036854775807 mean "never" and
  *                   produce no value (use a later {"default": ...} to name it)
  *   "generalized"   GeneralizedTime -> ISO 8601 UTC
- *   {"regex": {"match": ERE, "replace": "x\\1y", "global": false}}
- *                   POSIX extended regex; replaces the first (or every) match; \0..\9 in
- *                   replace are the groups, "\\\\" a backslash. A value that does not match
- *                   passes unchanged. Compiled once at load.
+ *   {"regex": {"match": RE, "replace": "x\\1y", "global": false}}
+ *                   PCRE2 regex (transform_regex.h); replaces the first (or every) match;
+ *                   \0..\9 in replace are the groups, "\\\\" a backslash. The whole value
+ *                   is the subject (a global replace resumes inside it, so "^" matches only
+ *                   at its start). A value that does not match passes unchanged. Compiled
+ *                   (and JIT-compiled) once at load.
  *   {"split": ","}  each value split on the separator (list grows; empty parts dropped)
  *   {"join": ";"}   all values joined into one
  *   {"lookup": {"table": {"a": "b"}, "default": "x", "keep": false, "ignore_case": false}}
@@ -55,6 +57,7 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "agent/util/arena.h"
 #include "agent/util/buf.h"
 #include "agent/util/err.h"
 #include "schema/entry.h"
@@ -125,11 +128,15 @@ struct transform_step {
     char *set_val, *clear_val;
 };
 
-/* A list of owned values (each data has len bytes plus a NUL). */
+/* A list of owned values (each data has len bytes plus a NUL). With ar NULL the array and
+ * every value come from malloc() and are freed by the list; with an arena (map_apply()'s
+ * per-rule scratch) they are pieces of it: nothing is freed one by one, and the list is
+ * gone when the arena is reset. */
 struct transform_vals {
     size_t n;
     size_t cap;
     struct dm_val *v;
+    struct arena *ar;
 };
 
 /* Compiles one "transforms" item. On a bad item returns DM_EINVAL and writes a one-line
@@ -159,11 +166,17 @@ int transform_run(struct transform_vals *out, const struct transform_step *s,
 int transform_run_inplace(struct transform_vals *l, const struct transform_step *s) DM_MUST_USE;
 
 /* ---- value lists ---- */
-void transform_vals_init(struct transform_vals *l);
+void transform_vals_init(struct transform_vals *l); /* an empty list on malloc() */
+/* An empty list whose array and values are pieces of ar (borrowed: must outlive the use of
+ * the list; resetting ar empties the list's memory, so init the list again after it). */
+void transform_vals_init_arena(struct transform_vals *l, struct arena *ar);
 void transform_vals_reset(struct transform_vals *l); /* frees values, keeps the array */
 void transform_vals_free(struct transform_vals *l);
 /* Appends a copy of len bytes (empty values are accepted; callers drop them). */
 int transform_vals_add(struct transform_vals *l, const void *data, size_t len) DM_MUST_USE;
+/* Appends a value of len bytes for the caller to fill (its NUL is set); *out points at its
+ * first byte. DM_ELIMIT beyond TRANSFORM_VALUE_LIMIT, DM_ENOMEM. */
+int transform_vals_push(unsigned char **out, struct transform_vals *l, size_t len) DM_MUST_USE;
 
 /* ---- UTF-8 ---- */
 

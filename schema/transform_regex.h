@@ -1,46 +1,66 @@
 /*
- * transform_regex.h: the regex matcher of the map language's "regex" step: one POSIX
- * extended regular expression compiled by regcomp(), plus, for simple patterns, a second
- * compiled form that finds the same matches without regexec().
+ * transform_regex.h: the one regular-expression engine of the map language: PCRE2
+ * (libpcre2-8) with its JIT compiler, behind the "regex" transform (transform.h) and the
+ * "pattern" constraint (validate.h). dirmig-map(5) documents the syntax for users.
+ *
+ * Syntax and semantics are PCRE2's (Perl-compatible): leftmost-first alternation, greedy and
+ * lazy quantifiers, \d \w \s (ASCII), (?i) and the other inline options, look-around,
+ * POSIX classes such as [[:alpha:]]. Patterns are compiled in UTF mode: "." and a class
+ * match one character of a UTF-8 value, not one byte; a value that is not valid UTF-8 is
+ * still matched (PCRE2_MATCH_INVALID_UTF: its invalid bytes match nothing). \d and \w stay
+ * ASCII (no PCRE2_UCP), so "[0-9]" and "\d" are the same set.
  *
  * Call order: transform_regex_compile() once (at map load), transform_regex_exec() per
- * subject (the compiled regex is read-only then and may be shared by threads; glibc's
- * regexec() takes a lock per regex_t, the fast form none), transform_regex_clear() at the
- * end. The fast form is an optimisation only: transform_regex_exec() returns exactly what
- * regexec() returns, match offsets and groups included (leftmost-longest, POSIX).
+ * subject, transform_regex_clear() at the end. A compiled regex is read-only after compile
+ * and may be shared by threads: each thread matches with match data of its own (kept per
+ * thread, freed when the thread exits), so matching allocates nothing.
  */
 #ifndef DM_TRANSFORM_REGEX_H
 #define DM_TRANSFORM_REGEX_H
 
-#include <regex.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "agent/util/attrs.h"
-
-struct transform_fastre; /* the fast form; private to transform_regex.c */
 
 /* One compiled expression. Zeroed memory is a valid "nothing compiled" state. */
 struct transform_regex {
-    regex_t re;
-    int compiled;                  /* re holds a regcomp() result */
-    struct transform_fastre *fast; /* the fast form for simple patterns, or NULL */
+    void *code;     /* pcre2_code_8, or NULL */
+    size_t ngroups; /* capture groups of the pattern */
+    int jit;        /* 1 when the JIT compiled it (matching then runs machine code) */
+    int whole;      /* compiled with TRANSFORM_REGEX_WHOLE */
 };
 
-/* Compiles pattern (REG_EXTENDED) into *out, which is cleared first. On a bad pattern
- * returns DM_EINVAL and writes a one-line reason (`bad regular expression "P": why`, no
- * position) to why; *out then holds nothing to free. */
-int transform_regex_compile(struct transform_regex *out, const char *pattern, char *why,
-                            size_t whylen) DM_MUST_USE;
+/* The offsets of one match or group, in bytes from the start of the subject; so = -1 for a
+ * group that did not take part in the match. */
+struct transform_regex_match {
+    ptrdiff_t so, eo;
+};
 
-/* Number of parenthesised groups of the expression (regex_t.re_nsub). */
+#define TRANSFORM_REGEX_GROUPS 9 /* \1..\9: the groups a match reports */
+
+/* flags for transform_regex_compile() */
+#define TRANSFORM_REGEX_WHOLE 1u /* the match must span the whole subject ("pattern") */
+
+/* Compiles pattern into *out, which is cleared first. On a bad pattern returns DM_EINVAL and
+ * writes a one-line reason (`bad regular expression "P": why at offset N`) to why; *out then
+ * holds nothing to free. DM_ENOMEM when out of memory. */
+int transform_regex_compile(struct transform_regex *out, const char *pattern, unsigned flags,
+                            char *why, size_t whylen) DM_MUST_USE;
+
+/* Number of capture groups of the expression. */
 size_t transform_regex_ngroups(const struct transform_regex *r);
 
-/* As regexec(&r->re, subj, ng + 1, pm, notbol ? REG_NOTBOL : 0) on the NUL-terminated
- * subj: 0 on a match (pm[0..ng] set), REG_NOMATCH otherwise. ng <= 9. */
-int transform_regex_exec(const struct transform_regex *r, const char *subj, size_t ng,
-                         regmatch_t *pm, int notbol);
+/* Looks for the first match in subj (len bytes, NULs allowed) starting at byte offset start
+ * (text before start is seen by look-behind, and "^" does not match at start > 0). 0 on a
+ * match, with pm[0] the match and pm[1..ng] the first ng groups (ng <= TRANSFORM_REGEX_GROUPS;
+ * offsets from subj); 1 when there is none. A subject on which the pattern runs into PCRE2's
+ * match limit (catastrophic backtracking) or a resource error counts as not matching; -1 is
+ * returned only when there is no memory for the match data. */
+int transform_regex_exec(const struct transform_regex *r, const char *subj, size_t len,
+                         size_t start, size_t ng, struct transform_regex_match *pm);
 
-/* 1 when r uses the fast form (for tests and benchmarks). */
-int transform_regex_is_fast(const struct transform_regex *r);
+/* 1 when r was JIT-compiled (for tests and benchmarks). */
+int transform_regex_is_jit(const struct transform_regex *r);
 
 /* Frees what r holds and zeroes it; NULL-safe. */
 void transform_regex_clear(struct transform_regex *r);

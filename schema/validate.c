@@ -58,34 +58,28 @@ void validate_constraint_clear(struct validate_constraint *c)
         return;
     }
     free(c->attr);
-    if (c->has & VALIDATE_HAS_PATTERN) {
-        regfree(&c->pattern);
-    }
+    transform_regex_clear(&c->pattern);
     free(c->pattern_src);
     memset(c, 0, sizeof(*c));
 }
 
-/* Compiles "^(src)$" into c->pattern. */
+/* Compiles src into c->pattern, to match whole values. */
 static int set_pattern(struct validate_constraint *c, const char *src, char *why, size_t whylen)
 {
-    char *anch = NULL;
+    struct transform_regex re;
+    char msg[256];
     int rc;
 
-    if (asprintf(&anch, "^(%s)$", src) < 0) {
-        return DM_ENOMEM;
+    rc = transform_regex_compile(&re, src, TRANSFORM_REGEX_WHOLE, msg, sizeof(msg));
+    if (rc == DM_ENOMEM) {
+        return rc;
     }
-    rc = regcomp(&c->pattern, anch, REG_EXTENDED | REG_NOSUB);
-    free(anch);
-    if (rc != 0) {
-        char msg[128];
-
-        regerror(rc, &c->pattern, msg, sizeof(msg));
-        return why_set(why, whylen, "bad regular expression \"%.60s\": %s", src, msg);
+    if (rc != DM_OK) {
+        return why_set(why, whylen, "%s", msg);
     }
-    if (c->has & VALIDATE_HAS_PATTERN) {
-        /* not expected (duplicate keys are refused), but never leak */
-        regfree(&c->pattern);
-    }
+    /* not expected twice (duplicate keys are refused), but never leak */
+    transform_regex_clear(&c->pattern);
+    c->pattern = re;
     free(c->pattern_src);
     c->pattern_src = strdup(src);
     c->has |= VALIDATE_HAS_PATTERN;
@@ -140,7 +134,7 @@ int validate_constraint_set(struct validate_constraint *c, const char *key, cons
     }
     if (strcmp(key, "pattern") == 0) {
         if (!json_is_string(v) || json_string_length(v) == 0) {
-            return why_set(why, whylen, "must be a non-empty string (POSIX ERE)");
+            return why_set(why, whylen, "must be a non-empty string (a PCRE2 regular expression)");
         }
         return set_pattern(c, json_string_value(v), why, whylen);
     }
@@ -184,7 +178,7 @@ int validate_constraint_merge(struct validate_constraint *dst,
     }
     dst->has |= add & ~VALIDATE_HAS_PATTERN;
     if (add & VALIDATE_HAS_PATTERN) {
-        /* regex_t cannot be copied: compile the source again */
+        /* a compiled pattern is not shared between constraints: compile the source again */
         return set_pattern(dst, src->pattern_src, why, sizeof(why)) == DM_OK ? DM_OK : DM_ENOMEM;
     }
     return DM_OK;
@@ -502,12 +496,18 @@ int validate_check_attr(struct map_problem **list, size_t *n, const struct valid
                                  transform_type_name(c->type));
             }
         }
-        if (rc == DM_OK && (c->has & VALIDATE_HAS_PATTERN) && strlen(s) == len &&
-            regexec(&c->pattern, s, 0, NULL, 0) != 0) {
-            rc = add_problem(list, n, "pattern", c->attr, "%sdoes not match the pattern %.120s",
-                             which, c->pattern_src);
-        } else if (rc == DM_OK && (c->has & VALIDATE_HAS_PATTERN) && strlen(s) != len) {
+        if (rc == DM_OK && (c->has & VALIDATE_HAS_PATTERN) && memchr(s, '\0', len) != NULL) {
             rc = add_problem(list, n, "pattern", c->attr, "%scontains a NUL byte", which);
+        } else if (rc == DM_OK && (c->has & VALIDATE_HAS_PATTERN)) {
+            struct transform_regex_match pm[1];
+            int hit = transform_regex_exec(&c->pattern, s, len, 0, 0, pm);
+
+            if (hit < 0) {
+                rc = DM_ENOMEM;
+            } else if (hit != 0) {
+                rc = add_problem(list, n, "pattern", c->attr, "%sdoes not match the pattern %.120s",
+                                 which, c->pattern_src);
+            }
         }
     }
     return rc;

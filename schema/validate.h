@@ -16,7 +16,7 @@
  *   "required":    true: the attribute must have at least one value
  *   "unique":      true: no two entries may share a value (checked by the agent over the
  *                  whole population)
- *   "pattern":     POSIX ERE the WHOLE value must match (anchored for you)
+ *   "pattern":     PCRE2 regex the WHOLE value must match (anchored at both ends for you)
  *   "pii":         true: the value is masked ("***") in every log, report, explain, export
  *   "max_utf8_bytes_per_char": 1..4; 3 for Okta (no 4-byte, non-BMP characters)
  *
@@ -39,7 +39,6 @@
 #define DM_VALIDATE_H
 
 #include <jansson.h>
-#include <regex.h>
 #include <stddef.h>
 #include "agent/util/err.h"
 #include "schema/entry.h"
@@ -63,9 +62,9 @@ struct validate_constraint {
     size_t max_length;        /* characters; 0 = no limit */
     size_t min_length;        /* characters */
     int required, unique, pii;
-    int max_utf8;      /* 0 = any valid UTF-8 */
-    regex_t pattern;   /* anchored ^(...)$ ; valid when has & VALIDATE_HAS_PATTERN */
-    char *pattern_src; /* as written, for messages */
+    int max_utf8;                   /* 0 = any valid UTF-8 */
+    struct transform_regex pattern; /* whole-value match; set when has & VALIDATE_HAS_PATTERN */
+    char *pattern_src;              /* as written, for messages */
 };
 
 /* A loaded profile: one constraint per attribute. */

@@ -11,6 +11,10 @@
 #    (leavers.action "disable" on an Okta target: the lifecycle deactivate) and out of its
 #    groups in the same delta run, though no group changed in AD.
 # 4. Enabled again in AD, the user is activated again.
+# 5. With the users filter of examples/ad-to-okta.json, which leaves disabled users out:
+#    disabled users are not migrated at all, and a user disabled after the migration
+#    leaves the scope: the delta run finds it (changed, no longer matching the filter), a
+#    leaver, deactivated and out of its groups.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/ad_lib.sh"
@@ -21,18 +25,23 @@ register_secret "$CANARY_PW"
 write_secret "$SECRETS/token" "okta-leavers-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 start_okta OKTA
 
-mkconfig "$WORK/ao.json" - - target.base=- target.bind_dn=- target.bind_pw_file=- \
-    target.type=okta "target.uri=http://127.0.0.1:$OKTA_PORT" "target.token_file=$SECRETS/token" \
-    source.uri="$SAMBA_LDAPS_URI" source.base="$AD_BASE" \
-    source.bind_dn="$SAMBA_ADMIN_DN" source.bind_pw_file="$SAMBA_PW_FILE" \
-    source.tls='{"ca_file": "'"$SAMBA_CA_FILE"'"}' source.dialect=ad source.delta=true \
-    source.users='{"base": "'"$AD_PEOPLE"'"}' source.groups='{"base": "'"$AD_GROUPS"'"}' \
-    map='{"file": "'"$top_srcdir/schema/maps/ad-to-okta.json"'"}'
+aoconfig() { # OUT PORT [overrides]
+    local out=$1 port=$2
+    shift 2
+    mkconfig "$out" - - target.base=- target.bind_dn=- target.bind_pw_file=- \
+        target.type=okta "target.uri=http://127.0.0.1:$port" "target.token_file=$SECRETS/token" \
+        source.uri="$SAMBA_LDAPS_URI" source.base="$AD_BASE" \
+        source.bind_dn="$SAMBA_ADMIN_DN" source.bind_pw_file="$SAMBA_PW_FILE" \
+        source.tls='{"ca_file": "'"$SAMBA_CA_FILE"'"}' source.dialect=ad source.delta=true \
+        source.users='{"base": "'"$AD_PEOPLE"'"}' source.groups='{"base": "'"$AD_GROUPS"'"}' \
+        map='{"file": "'"$top_srcdir/schema/maps/ad-to-okta.json"'"}' "$@"
+}
+aoconfig "$WORK/ao.json" "$OKTA_PORT"
 
 # dump_check CHECK ARGS...: runs a check over the contract server's /test/dump and the
 # fixture's expected.json (python below); fails the test with its message.
 dump_check() {
-    curl -s "http://127.0.0.1:$OKTA_PORT/test/dump" > "$WORK/dump.json" || fail "no /test/dump"
+    curl -s "http://127.0.0.1:${DUMP_PORT:-$OKTA_PORT}/test/dump" > "$WORK/dump.json" || fail "no /test/dump"
     "$PYTHON3" - "$WORK/dump.json" "$AD_FX/expected.json" "$@" << 'EOF' || fail "dump check $* failed"
 import json, sys
 dump = json.load(open(sys.argv[1]))
@@ -68,6 +77,10 @@ elif what == "status":  # SAM STATUS
         sys.exit("%s is %s, want %s" % (args[0], got, args[1]))
 elif what == "groups":  # SAM: prints the user's groups
     print(" ".join(groups_of(login(args[0]))))
+elif what == "absent":  # STATE: no user of the fixture in this state is at the target
+    there = [sam for sam, u in exp["users"].items() if u["state"] == args[0] and login(sam) in users]
+    if there:
+        sys.exit("%d %s users at the target, e.g. %s" % (len(there), args[0], there[:3]))
 elif what == "nogroups":  # SAM
     g = groups_of(login(args[0]))
     if g:
@@ -124,6 +137,30 @@ dm run5 -c "$WORK/ao.json" run --json
 expect_rc 0 run5 "delta run with nothing changed"
 expect_json "$WORK/run5.out" status done total.created 0 total.updated 0 leavers.would_change 0
 log "ok: u0011 enabled in AD: active again"
+
+# ---- 5. a users filter that leaves disabled users out (examples/ad-to-okta.json) ----
+start_okta OKTA2
+DUMP_PORT=$OKTA2_PORT
+aoconfig "$WORK/af.json" "$OKTA2_PORT" \
+    source.users='{"base": "'"$AD_PEOPLE"'", "filter": "(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))"}'
+dm frun1 -c "$WORK/af.json" run --json
+expect_rc 0 frun1 "first run with the filtered scope"
+dump_check absent disabled
+dump_check status u0007 DEPROVISIONED
+dump_check status u0021 ACTIVE
+g21=$(dump_check groups u0021)
+[ -n "$g21" ] || fail "u0021 is in no group: pick another user"
+printf '%s\n' "dn: $(dn_of u0021)" "changetype: modify" "replace: userAccountControl" \
+    "userAccountControl: 514" > "$DATA/disable21.ldif"
+samba_modify -f "$DATA/disable21.ldif" > "$WORK/disable21.log" 2>&1 || fail "disabling u0021 failed"
+dm frun2 -c "$WORK/af.json" run --json
+expect_rc 0 frun2 "delta run after a disable that takes the user out of the filter"
+expect_json "$WORK/frun2.out" status done leavers.disabled 1 reasons.leaver 1
+grep -q 'left the scope (no longer matches the filter' "$WORK/af.log" ||
+    fail "the run does not say that u0021 left the scope"
+dump_check status u0021 DEPROVISIONED
+dump_check nogroups u0021
+log "ok: filtered scope: disabled users never migrated; u0021 disabled after: a leaver, deactivated, out of $g21"
 
 check_no_secrets
 log "PASS"

@@ -11,20 +11,21 @@
 # ---- 1. which options each command takes ----
 declare -A TAKES=(
     [check]="--offline --json"
-    [validate]="--wave --out --json"
+    [validate]="--wave --out --progress --no-progress --json"
     [mapping]="--out --json"
     [map]="--explain"
-    [plan]="--wave --retry-from --limit --samples --verify-target --rebind-state --json"
-    [run]="--wave --retry-from --limit --no-progress --verify-target --rebind-state --json"
+    [plan]="--wave --retry-from --limit --samples --progress --no-progress --verify-target --rebind-state --out --json"
+    [run]="--wave --retry-from --limit --progress --no-progress --verify-target --rebind-state --plan --json"
     [status]="--json"
     [hook]=""
     [agent]=""
     [report]="--json"
+    [rollback]="--wave --plan --json"
 )
-ALL="--wave --retry-from --limit --samples --no-progress --out --explain --offline \
---verify-target --rebind-state --json"
+ALL="--wave --retry-from --limit --samples --progress --no-progress --out --explain --offline \
+--verify-target --rebind-state --plan --json"
 declare -A ARG=([--wave]=pilot [--retry-from]=x.csv [--limit]=3 [--samples]=2 [--out]=p
-    [--explain]=k)
+    [--explain]=k [--plan]=p.jsonl [--progress]=json)
 NOCFG=$WORK/no-such-dir/dirmig.json
 
 # opt_args OPT: the option and its argument, if it takes one
@@ -36,9 +37,13 @@ n=0
 for cmd in "${!TAKES[@]}"; do
     base=()
     [ "$cmd" = map ] && base=(--explain k)
+    [ "$cmd" = rollback ] && base=(3)
     for opt in $ALL; do
-        # shellcheck disable=SC2046
-        dm "opt-$cmd$opt" -c "$NOCFG" "$cmd" "${base[@]}" $(opt_args "$opt")
+        args=$(opt_args "$opt")
+        # rollback's --plan is a flag (run's takes the plan FILE)
+        [ "$cmd" = rollback ] && [ "$opt" = --plan ] && args=--plan
+        # shellcheck disable=SC2086
+        dm "opt-$cmd$opt" -c "$NOCFG" "$cmd" "${base[@]}" $args
         if [[ " ${TAKES[$cmd]} " == *" $opt "* ]]; then
             # taken: parsing goes on to the configuration, which is not there (78)
             expect_rc 78 "opt-$cmd$opt" "$cmd takes $opt"
@@ -58,7 +63,7 @@ done
 # the error names who takes the option
 dm status-wave -c "$NOCFG" status --wave x --limit 3
 expect_rc 64 status-wave "status --wave"
-grep -qxF "dirmig status: --wave is not an option of status (validate, plan and run take it)" \
+grep -qxF "dirmig status: --wave is not an option of status (validate, plan, run and rollback take it)" \
     "$WORK/status-wave.err" || fail "status --wave: $(cat "$WORK/status-wave.err")"
 log "ok: $n command/option pairs: taken ones parsed, the others refused with exit 64"
 
@@ -85,6 +90,9 @@ usage bad-limit "dirmig run: --limit: not a positive number: 0" run --limit 0
 usage bad-samples "dirmig plan: --samples: must be 0..100: 500" plan --samples 500
 usage no-explain "dirmig map: --explain KEY is required" map
 usage extra-arg 'dirmig check: unexpected argument "now"' check now
+usage no-run "dirmig rollback: RUN is required" rollback --plan
+usage two-runs 'dirmig rollback: unexpected argument "4"' rollback 3 --plan 4
+usage max-age-alone "dirmig run: --max-age is only for a saved plan: --plan FILE" run --max-age 1h
 usage help-bad 'dirmig: help: no such command: plna' help plna
 log "ok: usage errors are two lines and exit 64"
 
@@ -157,7 +165,7 @@ mkconfig "$WORK/example.json" SRC DST source.users.filter='(objectClass=inetOrgP
     "hook={\"listen\": \"127.0.0.1:$HOOK_PORT\", \"plain_http\": true, \"secret_file\": \"$SECRETS/hook.secret\"}"
 cd "$WORK" || fail "cd $WORK"
 cp "$WORK/example.json" "$WORK/dirmig.json"
-for cmd in check validate mapping map plan run status report hook agent; do
+for cmd in check validate mapping map plan run rollback status report hook agent; do
     ex=$(sed -n '/^example:$/{n;p;q}' "$WORK/help-$cmd.out" | sed 's/^ *//')
     case "$ex" in
     "dirmig -c dirmig.json $cmd"*) ;;

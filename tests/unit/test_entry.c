@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,8 @@
 #include "schema/entry.h"
 
 /* free() as the library objects call it (linked with -Wl,--wrap=free): records whether the
- * watched buffer was all zero bytes when it was freed. */
+ * watched value was all zero bytes when the block holding it was freed. Values live in the
+ * entry's arena, so the block is the entry's (or one of its arena blocks), not the value. */
 void __real_free(void *p);
 void __wrap_free(void *p);
 
@@ -21,7 +23,9 @@ static int watched_freed, watched_zero;
 
 void __wrap_free(void *p)
 {
-    if (p != NULL && p == watched) {
+    const unsigned char *b = p;
+
+    if (p != NULL && watched != NULL && watched >= b && watched < b + malloc_usable_size(p)) {
         watched_freed = 1;
         watched_zero = 1;
         for (size_t i = 0; i < watched_len; i++) {
@@ -38,6 +42,18 @@ static void watch(const struct dm_val *v)
     watched_len = v->len + 1;
     watched_freed = 0;
     watched_zero = 0;
+}
+
+/* The watched value, still in its entry's arena, is all zero bytes. */
+static int watched_is_zero(void)
+{
+    int z = 1;
+
+    for (size_t i = 0; i < watched_len; i++) {
+        z &= watched[i] == 0;
+    }
+    watched = NULL;
+    return z;
 }
 
 static struct entry *person(void)
@@ -411,7 +427,7 @@ static void test_entry__diff_chunked_big_attribute(void **state)
 /* Password values are wiped before their memory is freed; other values are not touched. */
 static void test_entry__free_wipes_password_values(void **state)
 {
-    struct entry *e = person();
+    struct entry *e = person(), *c;
     struct dm_attr *a;
 
     (void)state;
@@ -426,8 +442,7 @@ static void test_entry__free_wipes_password_values(void **state)
     assert_int_equal(entry_add_str(e, "unicodePwd;binary", "\"secret\""), DM_OK);
     watch(&entry_attr(e, "unicodePwd;binary")->vals[0]);
     entry_del_attr(e, "unicodePwd;binary");
-    assert_true(watched_freed);
-    assert_true(watched_zero);
+    assert_true(watched_is_zero());
     watch(&entry_attr(e, "mail")->vals[0]);
     entry_free(e);
     assert_true(watched_freed);
@@ -442,10 +457,76 @@ static void test_entry__free_wipes_password_values(void **state)
     watch(&a->vals[1]);
     attr_dedup(a);
     assert_int_equal(a->nvals, 1);
+    assert_true(watched_is_zero());
+    assert_string_equal(entry_first(e, "userPassword"), "{SHA}same");
+
+    /* a value replaced by attr_set_value(), and every value at entry_reset() */
+    watch(&a->vals[0]);
+    assert_int_equal(attr_set_value(a, 0, "{SHA}other", 10), DM_OK);
+    assert_true(watched_is_zero());
+    assert_string_equal(entry_first(e, "userPassword"), "{SHA}other");
+    watch(&entry_attr(e, "userPassword")->vals[0]);
+    entry_reset(e);
+    assert_true(watched_is_zero());
+    assert_int_equal(e->nattrs, 0);
+    assert_null(e->dn);
+    entry_free(e);
+
+    /* a clone wipes its own copy */
+    e = person();
+    assert_int_equal(entry_add_str(e, "userPassword", "{SSHA}c2VjcmV0c2FsdA=="), DM_OK);
+    c = entry_clone(e);
+    assert_non_null(c);
+    entry_free(e);
+    watch(&entry_attr(c, "userPassword")->vals[0]);
+    entry_free(c);
     assert_true(watched_freed);
     assert_true(watched_zero);
-    assert_string_equal(entry_first(e, "userPassword"), "{SHA}same");
-    entry_free(e);
+}
+
+/* Names are interned (one copy per spelling for the process, hash set), long names live in
+ * the entry; a reset entry is reused; a big attribute grows past the first block. */
+static void test_entry__arena_interned_names_and_reset(void **state)
+{
+    struct entry *a = person(), *b = person();
+    char longname[200], v[32];
+    struct dm_attr *big;
+
+    (void)state;
+    assert_ptr_equal(entry_attr(a, "mail")->name, entry_attr(b, "MAIL")->name);
+    assert_int_equal(entry_attr(a, "mail")->hash, entry_name_hash("MaIl", 4));
+    assert_int_equal(entry_add_str(a, "Mail", "x@example.org"), DM_OK);
+    assert_int_equal(entry_attr(a, "mail")->nvals, 3); /* same attribute, any case */
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(entry_add_str(a, longname, "long"), DM_OK);
+    assert_string_equal(entry_first(a, longname), "long");
+    assert_true(entry_attr(a, longname)->name != entry_attr(b, "mail")->name);
+
+    /* reset: nothing left, and the entry builds again */
+    for (int round = 0; round < 3; round++) {
+        entry_reset(b);
+        assert_int_equal(b->nattrs, 0);
+        assert_null(entry_first(b, "mail"));
+        assert_int_equal(entry_set_dn(b, "uid=z,dc=example,dc=org"), DM_OK);
+        assert_int_equal(entry_add_str(b, "uid", "z"), DM_OK);
+        assert_string_equal(b->dn, "uid=z,dc=example,dc=org");
+        assert_string_equal(entry_first(b, "uid"), "z");
+    }
+    /* 20,000 values: arena blocks and a value array of its own */
+    big = entry_attr_add(b, "member");
+    assert_non_null(big);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(v, sizeof(v), "uid=u%d,dc=example,dc=org", i);
+        assert_int_equal(attr_add_value(big, v, strlen(v)), DM_OK);
+    }
+    big = entry_attr(b, "member");
+    assert_int_equal(big->nvals, 20000);
+    assert_string_equal((const char *)big->vals[19999].data, "uid=u19999,dc=example,dc=org");
+    assert_string_equal((const char *)big->vals[0].data, "uid=u0,dc=example,dc=org");
+    assert_string_equal(entry_first(b, "uid"), "z");
+    entry_free(a);
+    entry_free(b);
 }
 
 int main(void)
@@ -461,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_entry__diff_owned_merge_and_untouched),
         cmocka_unit_test(test_entry__diff_chunked_big_attribute),
         cmocka_unit_test(test_entry__free_wipes_password_values),
+        cmocka_unit_test(test_entry__arena_interned_names_and_reset),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -874,7 +874,7 @@ static void test_map__bad_transforms_rejected_with_position(void **state)
                "  \"x\": {\"from\": \"x\", \"transforms\": [\n"
                "    {\"regex\": {\"match\": \"([a-z]+\", \"replace\": \"\\\\1\"}}]}}}}",
                ":3:5: users.attributes.x.transforms[0]: regex: bad regular expression "
-               "\"([a-z]+\": Unmatched ( or \\(");
+               "\"([a-z]+\": missing closing parenthesis at offset 7");
     expect_bad("{\"users\": {\"attributes\": {\n"
                "  \"x\": {\"from\": \"x\", \"transforms\": [\"trim\", {\"frob\": 1}]}}}}",
                ":2:45: users.attributes.x.transforms[1]: unknown transform \"frob\" (with an "
@@ -898,9 +898,9 @@ static void test_map__bad_transforms_rejected_with_position(void **state)
                ":2:3: users.attributes.cn: min_length is greater than max_length");
     expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"pii\": \"yes\"}}}}",
                ":1:48: users.attributes.cn.pii: pii: must be true or false");
-    expect_bad(
-        "{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"pattern\": \"a(\"}}}}",
-        ":1:48: users.attributes.cn.pattern: bad regular expression \"a(\": Unmatched ( or \\(");
+    expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": \"cn\", \"pattern\": \"a(\"}}}}",
+               ":1:48: users.attributes.cn.pattern: bad regular expression \"a(\": missing closing "
+               "parenthesis at offset 2");
     expect_bad("{\"users\": {\"attributes\": {\"cn\": {\"from\": []}}}}",
                ":1:34: users.attributes.cn.from: must be a name or a non-empty array of names");
     expect_bad("{\"users\": {\"attributes\": {\n"

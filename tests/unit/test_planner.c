@@ -19,7 +19,7 @@
 
 static const char *const dn_attrs[] = {"member", "uniqueMember", NULL};
 static const char *const key_attrs[] = {"entryUUID", "employeeNumber", NULL};
-static const struct proj_rules rules = {dn_attrs, key_attrs};
+static const struct proj_rules rules = {dn_attrs, key_attrs, 0};
 static const char *const corr_src[] = {"entryUUID", "employeeNumber"};
 static const char *const corr_tgt[] = {"entryUUID", "employeeNumber"};
 

@@ -310,10 +310,10 @@ static void test_state__errors_and_totals(void **state)
     assert_int_equal(state_batch_begin(s, &e), DM_OK);
     put(s, "user", "u1", "uid=1", "uid=1", "ok", r);
     put(s, "user", "u2", "uid=2", "uid=2", "ok", r);
-    put(s, "user", "u3", "uid=3", "uid=3", "failed", r);
+    put(s, "user", "u3", "uid=3", "", "failed", r); /* a create that failed: not there */
     put(s, "group", "g1", "cn=1", "cn=1", "ok", r);
-    put(s, "group", "g2", "cn=2", "cn=2", "failed", r);
-    put(s, "group", "g3", "cn=3", "cn=3", "failed", r);
+    put(s, "group", "g2", "cn=2", "", "failed", r);
+    put(s, "group", "g3", "cn=3", "", "failed", r);
     assert_int_equal(state_error_add(s, r, "u3", "uid=3", "schema", "objectClass violation", &e),
                      DM_OK);
     assert_int_equal(state_error_add(s, r, "g2", "cn=2", "schema", "x", &e), DM_OK);
@@ -332,6 +332,73 @@ static void test_state__errors_and_totals(void **state)
     counts[0] = '\0';
     assert_int_equal(state_run_error_counts(s, r2, collect_counts, counts, &e), DM_OK);
     assert_string_equal(counts, "auth=1;");
+    state_close(s);
+}
+
+/* put() with the disabled time and origin of the row */
+static void put_full(struct state *s, const char *key, const char *tdn, const char *status,
+                     long long run, long long disabled_at, int linked)
+{
+    struct state_object o = {0};
+    struct dm_err e = {0};
+
+    o.kind = (char *)"user";
+    o.key = (char *)key;
+    o.source_dn = (char *)key;
+    o.target_ref = (char *)tdn;
+    o.status = (char *)status;
+    o.last_run = run;
+    o.disabled_at = disabled_at;
+    o.linked = linked;
+    assert_int_equal(state_object_put(s, &o, &e), DM_OK);
+}
+
+/* What status counts: the objects at the target by state, deleted, failing, unconfirmed,
+ * and the users at the target by the sign-in path of their newest creation. */
+static void test_state__totals_count_the_target(void **state)
+{
+    struct state_totals t;
+    struct state_password_counts pc;
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+    long long r = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put_full(s, "a", "00u1", "ok", r, 0, 0);         /* active */
+    put_full(s, "b", "00u2", "ok", r, 1000, 0);      /* disabled in the source */
+    put_full(s, "c", "00u3", "left", r, 1000, 0);    /* a leaver, disabled */
+    put_full(s, "d", "00u4", "failed", r, 0, 0);     /* a later update failed: still there */
+    put_full(s, "e", "", "failed", r, 0, 0);         /* its create failed: not there */
+    put_full(s, "f", "f@x", "pending", r, 0, 0);     /* sent, answer lost */
+    put_full(s, "g", "00u7", "deleted", r, 1000, 0); /* a leaver, deleted */
+    put_full(s, "h", "00u8", "ok", r, 0, 1);         /* linked: was there before */
+    /* sign-in paths: the newest creation of each key counts, deleted users do not */
+    assert_int_equal(state_user_created(s, r, "a", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "a", STATE_SIGNIN_IMPORT, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "b", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "c", STATE_SIGNIN_NONE, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "g", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_user_created(s, r, "h", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+
+    assert_int_equal(state_totals(&t, s, &e), DM_OK);
+    assert_int_equal(t.users.at_target, 5); /* a b c d h */
+    assert_int_equal(t.users.disabled, 2);  /* b c */
+    assert_int_equal(t.users.linked, 1);
+    assert_int_equal(t.users.deleted, 1);
+    assert_int_equal(t.users.failed, 2);
+    assert_int_equal(t.users.unconfirmed, 1);
+    assert_int_equal(t.users_ok, 5);
+    assert_int_equal(t.groups.at_target, 0);
+    assert_int_equal(state_password_counts(&pc, s, &e), DM_OK);
+    assert_int_equal(pc.imported, 1);     /* a */
+    assert_int_equal(pc.hook_created, 1); /* b */
+    assert_int_equal(pc.no_password, 1);  /* c */
+    assert_int_equal(pc.unknown, 1);      /* d: no creation recorded */
     state_close(s);
 }
 
@@ -719,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_state__object_put_get),
         cmocka_unit_test(test_state__object_by_source_dn),
         cmocka_unit_test(test_state__errors_and_totals),
+        cmocka_unit_test(test_state__totals_count_the_target),
         cmocka_unit_test(test_state__close_rolls_back_open_batch),
         cmocka_unit_test(test_state__reopen_persists),
         cmocka_unit_test(test_state__meta_set_get),

@@ -331,56 +331,106 @@ static void test_transform__regex_backrefs_and_global(void **state)
     expect_compile_error("{\"regex\": \"a\"}", "must be an object");
 }
 
-/* The regex matcher module: simple patterns get the fast form, others keep regexec(), and
- * both report the offsets regexec() reports. */
-static void test_transform__regex_matcher_agrees_with_regexec(void **state)
+/* The regex engine (PCRE2, JIT): match and group offsets, unset groups, a start offset
+ * that "^" does not match at, characters in UTF-8, invalid UTF-8 subjects, whole-value
+ * matching for constraints, errors with their offset. */
+static void test_transform__regex_engine_pcre2(void **state)
 {
-    static const struct {
-        const char *pattern;
-        int fast;
-    } cases[] = {
-        {"[^0-9+]", 1}, {"^uid=([^,]+),.*$", 1},     {"b+", 1}, {"x*", 1}, {"a|b", 0}, {"(ab)+", 0},
-        {"a{2}", 0},    {"^([a-z]+)@([a-z.]+)$", 1},
-    };
-    static const char *const subjects[] = {
-        "", "a", "ab", "uid=ada,ou=x", "+49 30 1234", "xxbb", "aa", "ada@example.org", "a|b"};
+    struct transform_regex rx;
+    struct transform_regex_match pm[TRANSFORM_REGEX_GROUPS + 1];
     char why[256];
+    const char *s;
 
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct transform_regex rx;
-        regex_t ref;
+    assert_int_equal(transform_regex_compile(&rx, "^uid=([^,]+),(x)?.*$", 0, why, sizeof(why)),
+                     DM_OK);
+    assert_true(transform_regex_is_jit(&rx)); /* x86-64 and arm64 Debian builds have the JIT */
+    assert_int_equal(transform_regex_ngroups(&rx), 2);
+    s = "uid=ada,ou=x";
+    assert_int_equal(transform_regex_exec(&rx, s, strlen(s), 0, 2, pm), 0);
+    assert_int_equal(pm[0].so, 0);
+    assert_int_equal(pm[0].eo, 12);
+    assert_int_equal(pm[1].so, 4);
+    assert_int_equal(pm[1].eo, 7);
+    assert_int_equal(pm[2].so, -1); /* (x)? did not take part */
+    assert_int_equal(transform_regex_exec(&rx, s, strlen(s), 1, 2, pm), 1); /* ^ at 1 */
+    assert_int_equal(transform_regex_exec(&rx, "cn=x", 4, 0, 2, pm), 1);
+    transform_regex_clear(&rx);
 
-        assert_int_equal(transform_regex_compile(&rx, cases[i].pattern, why, sizeof(why)), DM_OK);
-        assert_int_equal(transform_regex_is_fast(&rx), cases[i].fast);
-        assert_int_equal(regcomp(&ref, cases[i].pattern, REG_EXTENDED), 0);
-        assert_int_equal(transform_regex_ngroups(&rx), ref.re_nsub);
-        for (size_t k = 0; k < sizeof(subjects) / sizeof(subjects[0]); k++) {
-            for (int notbol = 0; notbol < 2; notbol++) {
-                regmatch_t a[10], b[10];
-                size_t ng = ref.re_nsub;
-                int ra = regexec(&ref, subjects[k], ng + 1, a, notbol ? REG_NOTBOL : 0);
-                int rb = transform_regex_exec(&rx, subjects[k], ng, b, notbol);
+    /* leftmost-first alternation (POSIX would take the longest, "ab") */
+    assert_int_equal(transform_regex_compile(&rx, "a|ab", 0, why, sizeof(why)), DM_OK);
+    assert_int_equal(transform_regex_exec(&rx, "xab", 3, 0, 0, pm), 0);
+    assert_int_equal(pm[0].so, 1);
+    assert_int_equal(pm[0].eo, 2);
+    transform_regex_clear(&rx);
 
-                assert_int_equal(ra == 0, rb == 0);
-                for (size_t g = 0; ra == 0 && g <= ng; g++) {
-                    assert_int_equal(a[g].rm_so, b[g].rm_so);
-                    assert_int_equal(a[g].rm_eo, b[g].rm_eo);
-                }
-            }
-        }
-        regfree(&ref);
-        transform_regex_clear(&rx);
-    }
-    /* a bad pattern: a reason, nothing to free; clear is NULL-safe */
-    {
-        struct transform_regex rx;
+    /* "." is one character of UTF-8; invalid bytes are matched around, not refused */
+    assert_int_equal(transform_regex_compile(&rx, "^(.)", 0, why, sizeof(why)), DM_OK);
+    assert_int_equal(transform_regex_exec(&rx, "\xc3\x89mile", 6, 0, 1, pm), 0);
+    assert_int_equal(pm[1].eo, 2);
+    transform_regex_clear(&rx);
+    assert_int_equal(transform_regex_compile(&rx, "b+", 0, why, sizeof(why)), DM_OK);
+    assert_int_equal(transform_regex_exec(&rx,
+                                          "a\xff\x00"
+                                          "bb",
+                                          5, 0, 0, pm),
+                     0);
+    assert_int_equal(pm[0].so, 3);
+    assert_int_equal(pm[0].eo, 5);
+    transform_regex_clear(&rx);
 
-        assert_int_equal(transform_regex_compile(&rx, "a(", why, sizeof(why)), DM_EINVAL);
-        assert_non_null(strstr(why, "bad regular expression \"a(\": "));
-        transform_regex_clear(&rx);
-        transform_regex_clear(NULL);
-    }
+    /* whole-value matching (the "pattern" constraint) */
+    assert_int_equal(transform_regex_compile(&rx, "a|b", TRANSFORM_REGEX_WHOLE, why, sizeof(why)),
+                     DM_OK);
+    assert_int_equal(transform_regex_exec(&rx, "b", 1, 0, 0, pm), 0);
+    assert_int_equal(transform_regex_exec(&rx, "ab", 2, 0, 0, pm), 1);
+    assert_int_equal(transform_regex_exec(&rx, "a\n", 2, 0, 0, pm), 1); /* no $-before-\n */
+    transform_regex_clear(&rx);
+
+    /* more than 9 groups: the match and the first 9 are reported */
+    assert_int_equal(
+        transform_regex_compile(&rx, "(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)", 0, why, sizeof(why)),
+        DM_OK);
+    assert_int_equal(transform_regex_ngroups(&rx), 11);
+    assert_int_equal(transform_regex_exec(&rx, "abcdefghijk", 11, 0, 9, pm), 0);
+    assert_int_equal(pm[9].so, 8);
+    assert_int_equal(pm[0].eo, 11);
+    transform_regex_clear(&rx);
+
+    /* a bad pattern: a reason with the offset, nothing to free; clear is NULL-safe */
+    assert_int_equal(transform_regex_compile(&rx, "a(", 0, why, sizeof(why)), DM_EINVAL);
+    assert_non_null(strstr(why, "bad regular expression \"a(\": "));
+    assert_non_null(strstr(why, "at offset 2"));
+    transform_regex_clear(&rx);
+    transform_regex_clear(NULL);
+}
+
+/* The regex transform with PCRE2 syntax: \d, characters not bytes, a global replace that
+ * resumes inside one subject, a value that is not UTF-8. */
+static void test_transform__regex_pcre2_syntax(void **state)
+{
+    (void)state;
+    assert_string_equal(run_chain("[{\"regex\": {\"match\": \"\\\\D\", \"replace\": \"\", "
+                                  "\"global\": true}}]",
+                                  "+1 (555) 0100-42", NULL),
+                        "1555010042");
+    assert_string_equal(
+        run_chain("[{\"regex\": {\"match\": \"^(.).*$\", \"replace\": \"\\\\1.\"}}]", "Émile",
+                  NULL),
+        "É.");
+    /* "^" matches only at the start of the value, also in a global replace */
+    assert_string_equal(run_chain("[{\"regex\": {\"match\": \"^a\", \"replace\": \"x\", "
+                                  "\"global\": true}}]",
+                                  "aaa", NULL),
+                        "xaa");
+    /* an empty match steps over a whole character */
+    assert_string_equal(run_chain("[{\"regex\": {\"match\": \"x*\", \"replace\": \"-\", "
+                                  "\"global\": true}}]",
+                                  "ëa", NULL),
+                        "-ë-a-");
+    assert_string_equal(run_chain("[{\"regex\": {\"match\": \"(?i)^smtp:\", \"replace\": \"\"}}]",
+                                  "SMTP:ada@example.org", "x\xff", NULL),
+                        "ada@example.org|x\xff");
 }
 
 static void test_transform__split_join(void **state)
@@ -540,7 +590,8 @@ int main(void)
         cmocka_unit_test(test_transform__generalized_time),
         cmocka_unit_test(test_transform__date_conversions),
         cmocka_unit_test(test_transform__regex_backrefs_and_global),
-        cmocka_unit_test(test_transform__regex_matcher_agrees_with_regexec),
+        cmocka_unit_test(test_transform__regex_engine_pcre2),
+        cmocka_unit_test(test_transform__regex_pcre2_syntax),
         cmocka_unit_test(test_transform__split_join),
         cmocka_unit_test(test_transform__lookup),
         cmocka_unit_test(test_transform__default_step),

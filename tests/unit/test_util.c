@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "agent/util/arena.h"
 #include "agent/util/buf.h"
 #include "agent/util/err.h"
 #include "agent/util/html.h"
@@ -364,6 +365,52 @@ static void test_util__datadir(void **state)
     assert_string_equal(datadir_get(buf, sizeof(buf)), PKGDATADIR);
 }
 
+/* The arena: aligned pieces, in-place growth of the newest piece and of a big piece, a
+ * first region used before malloc(), reset keeps it. */
+static void test_util__arena(void **state)
+{
+    unsigned char first[512];
+    struct arena a;
+    unsigned char *p, *q, *big;
+
+    (void)state;
+    arena_init(&a, first, sizeof(first));
+    p = arena_alloc(&a, 10);
+    assert_non_null(p);
+    assert_true(p >= first && p < first + sizeof(first));
+    assert_int_equal((uintptr_t)p % ARENA_ALIGN, 0);
+    memcpy(p, "0123456789", 10);
+    q = arena_grow(&a, p, 10, 100); /* newest piece: grows in place */
+    assert_ptr_equal(q, p);
+    q = arena_alloc(&a, 1);
+    assert_non_null(q);
+    assert_int_equal((uintptr_t)q % ARENA_ALIGN, 0);
+    p = arena_grow(&a, p, 100, 1000); /* not the newest any more: moved, content kept */
+    assert_non_null(p);
+    assert_memory_equal(p, "0123456789", 10);
+    assert_true(arena_heap_bytes(&a) > 0);
+    big = arena_alloc(&a, 100000);
+    assert_non_null(big);
+    memset(big, 7, 100000);
+    big = arena_grow(&a, big, 100000, 1000000);
+    assert_non_null(big);
+    assert_int_equal(big[99999], 7);
+    for (int i = 0; i < 1000; i++) {
+        assert_non_null(arena_memdup(&a, "abc", 3));
+    }
+    assert_string_equal(arena_memdup(&a, "abc", 3), "abc");
+    arena_reset(&a);
+    assert_int_equal(arena_heap_bytes(&a), 0);
+    p = arena_alloc(&a, 8);
+    assert_true(p >= first && p < first + sizeof(first));
+    assert_non_null(arena_alloc(&a, 0));
+    arena_clear(&a);
+    arena_init(&a, NULL, 0); /* no first region */
+    assert_non_null(arena_alloc(&a, 0));
+    assert_null(arena_alloc(&a, ARENA_MAX_PIECE + 1));
+    arena_clear(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_util__datadir),
         cmocka_unit_test(test_util__err_set_keeps_dn),
         cmocka_unit_test(test_util__buf_cap_gives_elimit),
+        cmocka_unit_test(test_util__arena),
         cmocka_unit_test(test_util__buf_printf_appends),
         cmocka_unit_test(test_util__secret_file_0644_refused),
         cmocka_unit_test(test_util__secret_file_0600_accepted),

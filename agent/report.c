@@ -574,6 +574,9 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
                 "passwords: %lld users created with an imported hash, %lld users created with "
                 "the hook, %lld without a password",
                 pc.imported, pc.hook_created, pc.no_password);
+        if (pc.locked > 0) {
+            fprintf(out, ", %lld locked (a lock marker: no password, never the hook)", pc.locked);
+        }
         if (pc.unknown > 0) {
             fprintf(out, ", %lld not recorded", pc.unknown);
         }
@@ -601,12 +604,13 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
         goto done;
     }
     if (json) {
-        json_t *o = json_pack(
-            "{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:f},s:O}", "users", kind_totals_json(&t.users, 1),
-            "groups", kind_totals_json(&t.groups, 0), "passwords", "imported",
-            (json_int_t)pc.imported, "hook_created", (json_int_t)pc.hook_created, "no_password",
-            (json_int_t)pc.no_password, "unknown", (json_int_t)pc.unknown, "verified",
-            (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
+        json_t *o =
+            json_pack("{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:f},s:O}", "users",
+                      kind_totals_json(&t.users, 1), "groups", kind_totals_json(&t.groups, 0),
+                      "passwords", "imported", (json_int_t)pc.imported, "hook_created",
+                      (json_int_t)pc.hook_created, "no_password", (json_int_t)pc.no_password,
+                      "locked", (json_int_t)pc.locked, "unknown", (json_int_t)pc.unknown,
+                      "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
         json_object_set(o, "agent", agent != NULL ? agent : json_null());
         json_object_set(o, "blocked", c.blocked != NULL ? c.blocked : json_null());
         json_dumpf(o, out, JSON_COMPACT);

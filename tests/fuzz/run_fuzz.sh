@@ -27,6 +27,7 @@ cp "$top_srcdir"/tests/fuzz/corpus/* "$work/corpus/" 2> /dev/null || true
     "$top_srcdir/schema/transform_ad.c" \
     "$top_srcdir"/agent/util/err.c "$top_srcdir"/agent/util/log.c \
     "$top_srcdir"/agent/util/buf.c "$top_srcdir"/agent/util/secret.c \
+    "$top_srcdir"/agent/util/arena.c \
     -ljansson -lldap -llber -lsasl2 -lcrypto -lcrypt -largon2 -lpthread
 echo "fuzzing the hook request handler for $secs s" >&2
 "$out/fuzz_hook" -max_total_time="$secs" -max_len=20000 -timeout=5 \

@@ -127,6 +127,11 @@ print("%d locked accounts: STAGED, no credential, no sign-in" % len(locked))
 PYEOF
     fail "a locked account is usable at the Okta-style target"
 log "Okta-style target: $NLOCKED locked accounts created STAGED without a password; real users sign in"
+# status counts them by their own sign-in path: none (not an imported hash, not the hook)
+dm ostatus -c "$WORK/okta.json" status --json
+expect_rc 0 ostatus "status (Okta-style target)"
+expect_json "$WORK/ostatus.out" passwords.locked "$NLOCKED" passwords.imported 3 \
+    passwords.hook_created 0 passwords.no_password 0
 
 # ---- Auth0 and SCIM targets: the same values, by each connector's own table ----
 # plan counts them as "locked" (never the hook or an import); run creates them without a
@@ -225,7 +230,10 @@ for u in $LOCKED; do
 done
 ldapwhoami -x -H "$DST_URI" -D "uid=sysadm,ou=people,$SUF" -w '*' > /dev/null 2>&1 ||
     fail "the target does not behave as the source did"
-log "LDAP -> LDAP: $NLOCKED lock markers carried byte-exact"
+dm lstatus -c "$WORK/ldap.json" status --json
+expect_rc 0 lstatus "status (LDAP target)"
+expect_json "$WORK/lstatus.out" passwords.locked "$NLOCKED" passwords.imported 3
+log "LDAP -> LDAP: $NLOCKED lock markers carried byte-exact (status: locked, not imported)"
 
 # ---- the hook: UNVERIFIED without a bind, whatever the source's bind would say ----
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \

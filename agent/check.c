@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -177,6 +178,60 @@ done:
     free(dn);
 }
 
+/* target.disable.container: where disabled users are moved. A missing level is created
+ * by the run (an organizationalUnit, when target.create_containers allows) or is a problem. */
+static void check_disable_container(struct check *k, const struct dm_config *cfg,
+                                    const struct conn_ops *ops, struct conn *c)
+{
+    const char *cont = cfg->target.conn.disable_container;
+    struct dn *d = NULL, *tb = NULL;
+    struct dm_err err = {0};
+    int missing = 0;
+
+    if (cont == NULL || ops->disabled_ref == NULL) {
+        return;
+    }
+    if (dn_parse(&d, cont, &err) != DM_OK || dn_parse(&tb, cfg->target.conn.base, &err) != DM_OK ||
+        d->nrdns <= tb->nrdns) {
+        problem(k, DM_EINVAL, "target.disable.container %s: not under target.base", cont);
+        goto done;
+    }
+    for (size_t i = d->nrdns - tb->nrdns; i-- > 0;) {
+        const char *level = cont + d->rdns[i].start;
+        struct entry *e = NULL;
+        int rc = DM_ENOTFOUND,
+            ou = d->rdns[i].navas == 1 && strcasecmp(d->rdns[i].avas[0].type, "ou") == 0;
+
+        if (!missing) {
+            rc = ops->lookup(&e, c, level, &err);
+            entry_free(e);
+        }
+        if (rc == DM_OK) {
+            fprintf(k->out, "  disabled users container %s: exists\n", level);
+        } else if (rc != DM_ENOTFOUND) {
+            char msg[1200];
+            problem(k, rc, "target.disable.container %s: %s", level,
+                    dm_err_format(&err, msg, sizeof(msg)));
+            break;
+        } else if (cfg->target.create_containers && ou) {
+            missing = 1;
+            fprintf(k->out, "  disabled users container %s: missing, will be created by the run\n",
+                    level);
+        } else {
+            missing = 1;
+            problem(k, DM_ENOTFOUND,
+                    "target.disable.container: %s does not exist%s (disabled users cannot be "
+                    "moved there)",
+                    level,
+                    !ou ? " and only an ou= container is created by dirmig"
+                        : " and target.create_containers is false");
+        }
+    }
+done:
+    dn_free(d);
+    dn_free(tb);
+}
+
 static void check_target_dns(struct check *k, const struct dm_config *cfg,
                              const struct conn_ops *ops, struct conn *c)
 {
@@ -189,6 +244,7 @@ static void check_target_dns(struct check *k, const struct dm_config *cfg,
     if (strcmp(s->groups_base, s->users_base) != 0) {
         check_container(k, cfg, ops, c, s->groups_base, "groups base");
     }
+    check_disable_container(k, cfg, ops, c);
 }
 
 static void endpoint_header(struct check *k, const struct config_endpoint *ep,

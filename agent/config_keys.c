@@ -125,11 +125,25 @@ const struct cfg_key config_keys[] = {
     {"disable", CFG_OBJ, NULL, CFG_EP,
      .doc = "Target: how a user is disabled there (leavers, users disabled in the source). "
             "LDAP: attribute and value set on the entry (and removed to enable it again), e.g. "
-            "pwdAccountLockedTime 000001010000Z with the ppolicy overlay; okta: lifecycle."},
+            "pwdAccountLockedTime 000001010000Z with the ppolicy overlay, and/or a container "
+            "the entry is moved under; okta: lifecycle."},
     {"disable.attribute", CFG_STR, NULL, CFG_EP, EPOFF(conn.disable_attr),
      .doc = "LDAP target: the attribute that disables an entry."},
     {"disable.value", CFG_STR, NULL, CFG_EP, EPOFF(conn.disable_value),
-     .doc = "LDAP target: its value (default TRUE)."},
+     .doc = "LDAP target: its value (default TRUE). With the ppolicy overlay, attribute "
+            "pwdAccountLockedTime and value 000001010000Z lock the account for good: the "
+            "target refuses its binds until dirmig enables it again (removes the lock)."},
+    {"disable.container", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(conn.disable_container),
+     .doc = "LDAP target: a container under target.base (e.g. ou=disabled,dc=example,dc=org) "
+            "that disabled users are moved to, keeping their RDN (a rename with newSuperior); "
+            "enabled again, a user moves back where the map puts it. Users that arrive "
+            "disabled are created there. The journal, group members (the groups dirmig writes, "
+            "and member values in other groups, as the refint overlay would), "
+            "leavers.delete_after_days, saved plans and rollback follow the move. An entry "
+            "with the same RDN already there is an error for that user, never overwritten. "
+            "Created (as an organizationalUnit) when missing and target.create_containers "
+            "allows; dirmig check reports it. May be combined with disable.attribute: both "
+            "are applied."},
     {"groups", CFG_OBJ, NULL, CFG_EP, .doc = "Where the groups are."},
     {"groups.base", CFG_STR, NULL, CFG_EP, .check = CHK_DN, EPOFF(groups_base),
      .doc = "Search base for groups. Default: the endpoint base."},

@@ -336,6 +336,7 @@ static const struct endpoint_rule {
     {"users.activity", ON_SOURCE | ON_LDAP | ON_TREE, "only for the source (where users are read)"},
     {"create_containers", ON_TARGET | ON_TREE, NULL}, /* names the types that have a tree */
     {"write_window", ON_TARGET | ON_LDAP, "only for an LDAP target (it limits writes)"},
+    {"disable.container", ON_TARGET | ON_LDAP, "only for an LDAP target (it moves entries)"},
     {"member_chunk", ON_TARGET, "only for the target (it slices writes)"},
     {"dialect", ON_SOURCE | ON_TARGET | ON_LDAP, "only with type ldap"},
 };

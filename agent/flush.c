@@ -401,6 +401,11 @@ static int journal_object(struct pipe *p, struct pobj *q, const struct apply_res
     } else {
         o.status = ok ? (char *)"ok" : (char *)"failed";
         o.target_ref = (char *)ref_after(q);
+        if (!ok && q->plan.op == PLAN_MOVE && (r == NULL || !r->moved) && q->have != NULL) {
+            /* the rename was not made: the object is where it was (never claim the DN of
+             * an entry that may be someone else's) */
+            o.target_ref = q->have->ref;
+        }
     }
     o.disabled_at = q->has_rec ? q->rec.disabled_at : 0;
     if (ok && q->plan.state == CHANGE_STATE_DISABLE) {

@@ -20,6 +20,7 @@
 #include <config.h>
 #include "agent/pipe_priv.h"
 #include "agent/util/log.h"
+#include "schema/dn.h"
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,6 +49,8 @@ struct lv_ctx {
     size_t nb;
     int rc;
     char **undo_rows; /* the rows before the change, for the undo store (agent/undo.h) */
+    char **olds;      /* a disable that moves the account (conn_ops.disabled_ref): where it
+                       * was (the change's old_ref), else NULL */
 };
 
 void pipe_blocked(struct pipe *p, const char *fmt, ...)
@@ -76,7 +79,8 @@ int pipe_seen(struct pipe *p, const struct pobj *q)
 
 int pipe_can_disable(const struct pipe *p)
 {
-    return (p->tops->caps & CONN_DISABLE) != 0 || p->cfg->target.conn.disable_attr != NULL;
+    return (p->tops->caps & CONN_DISABLE) != 0 || p->cfg->target.conn.disable_attr != NULL ||
+           (p->tops->disabled_ref != NULL && p->cfg->target.conn.disable_container != NULL);
 }
 
 /* The action for one journaled object the source no longer has. */
@@ -167,7 +171,25 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
             return 0;
         }
     }
-    x->ents[x->nb] = entry_new(o->target_ref);
+    x->olds[x->nb] = NULL;
+    x->ents[x->nb] = NULL;
+    if (op == CHANGE_DISABLE && p->tops->disabled_ref != NULL) {
+        /* a target that keeps disabled accounts apart: the disable is a move there */
+        char *dref = NULL;
+        int rc = p->tops->disabled_ref(&dref, &p->cfg->target.conn, o->target_ref, x->err);
+        if (rc != DM_OK) {
+            x->rc = rc;
+            return 1;
+        }
+        if (dref != NULL && strcmp(dref, o->target_ref) != 0) {
+            x->olds[x->nb] = strdup(o->target_ref);
+            x->ents[x->nb] = entry_new(dref);
+        }
+        free(dref);
+    }
+    if (x->ents[x->nb] == NULL) {
+        x->ents[x->nb] = entry_new(o->target_ref);
+    }
     if (x->ents[x->nb] == NULL) {
         x->rc = dm_err_set(x->err, DM_ENOMEM, "out of memory");
         return 1;
@@ -176,7 +198,7 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
     x->rows[x->nb].kind = strdup(o->kind);
     x->rows[x->nb].key = strdup(o->key);
     x->rows[x->nb].source_dn = strdup(o->source_dn ? o->source_dn : "");
-    x->rows[x->nb].target_ref = strdup(o->target_ref);
+    x->rows[x->nb].target_ref = strdup(x->ents[x->nb]->dn); /* where it is after the change */
     x->rows[x->nb].status = strdup(op == CHANGE_DELETE ? "deleted" : "left");
     x->rows[x->nb].attrs = o->attrs != NULL ? strdup(o->attrs) : NULL;
     x->rows[x->nb].linked = o->linked;
@@ -190,6 +212,12 @@ static int add_candidate(struct lv_ctx *x, const struct state_object *o, enum ch
     p->changes[x->nb].entry = x->ents[x->nb];
     p->changes[x->nb].target_id = x->rows[x->nb].target_ref;
     p->changes[x->nb].leave_groups = p->cfg->leavers.remove_from_groups;
+    if (x->olds[x->nb] != NULL) {
+        p->changes[x->nb].op = CHANGE_MOVE;
+        p->changes[x->nb].old_ref = x->olds[x->nb];
+        p->changes[x->nb].target_id = x->olds[x->nb];
+        p->changes[x->nb].state = CHANGE_STATE_DISABLE;
+    }
     x->nb++;
     if (x->nb >= (size_t)p->cfg->batch_size) {
         return flush_batch(x) != DM_OK;
@@ -221,15 +249,24 @@ static int flush_batch(struct lv_ctx *x)
         struct state_object *o = &x->rows[i];
         int deleted = p->changes[i].op == CHANGE_DELETE;
 
-        log_set_context(p->st->run_id, o->target_ref);
+        const char *was = x->olds[i] != NULL ? x->olds[i] : o->target_ref;
+
+        log_set_context(p->st->run_id, was);
         if (r->status == APPLY_FAILED) {
             char msg[1024];
             dm_err_format(&r->err, msg, sizeof(msg));
             p->st->leavers_failed++;
-            log_warn("leaver %s %s: %s failed: %s", o->kind, o->target_ref,
-                     deleted ? "delete" : "disable", msg);
-            rc = state_error_add(p->state, p->st->run_id, o->key, o->target_ref, "leaver", msg,
-                                 x->err);
+            log_warn("leaver %s %s: %s failed: %s", o->kind, was, deleted ? "delete" : "disable",
+                     msg);
+            rc = state_error_add(p->state, p->st->run_id, o->key, was, "leaver", msg, x->err);
+            if (rc == DM_OK && r->moved) {
+                /* moved, then the rest failed: the journal follows the entry, and the next
+                 * run disables it where it is now */
+                free(o->status);
+                o->status = strdup("failed");
+                rc = o->status != NULL ? state_object_put(p->state, o, x->err)
+                                       : dm_err_set(x->err, DM_ENOMEM, "out of memory");
+            }
             continue;
         }
         if (deleted) {
@@ -241,8 +278,13 @@ static int flush_batch(struct lv_ctx *x)
             }
         }
         pipe_count_add(p->st->reasons, &p->st->nreasons, PLAN_R_LEAVER, 1);
-        log_info("leaver %s %s (source %s): %s at the target", o->kind, o->target_ref, o->source_dn,
-                 deleted ? "deleted" : "disabled");
+        if (x->olds[i] != NULL) {
+            log_info("leaver %s %s (source %s): disabled at the target, moved to %s", o->kind,
+                     x->olds[i], o->source_dn, o->target_ref);
+        } else {
+            log_info("leaver %s %s (source %s): %s at the target", o->kind, o->target_ref,
+                     o->source_dn, deleted ? "deleted" : "disabled");
+        }
         o->last_run = p->st->run_id;
         rc = state_object_put(p->state, o, x->err);
         if (rc == DM_OK && p->undo) {
@@ -268,6 +310,8 @@ static int flush_batch(struct lv_ctx *x)
         state_object_clear(&x->rows[i]);
         free(x->undo_rows[i]);
         x->undo_rows[i] = NULL;
+        free(x->olds[i]);
+        x->olds[i] = NULL;
         undo_images_free(&p->results[i]);
     }
     x->nb = 0;
@@ -368,6 +412,7 @@ struct um_ctx {
     long long found, acted;
     int apply; /* 0: count, 1: disable or delete, 2: write to the saved plan */
     struct entry **ents;
+    char **olds; /* a disable that moves the account (conn_ops.disabled_ref): where it was */
     size_t nb;
     int rc;
     struct dm_err *err;
@@ -390,6 +435,12 @@ static int um_flush(struct um_ctx *u)
         p->changes[i].target_id = u->ents[i]->key != NULL ? u->ents[i]->key : u->ents[i]->dn;
         p->changes[i].leave_groups = p->cfg->leavers.remove_from_groups;
         p->changes[i].undo = p->undo;
+        if (!del && u->olds[i] != NULL) {
+            p->changes[i].op = CHANGE_MOVE;
+            p->changes[i].old_ref = u->olds[i];
+            p->changes[i].target_id = u->olds[i];
+            p->changes[i].state = CHANGE_STATE_DISABLE;
+        }
     }
     rc = p->tops->apply(p->dst, p->changes, u->nb, p->results);
     if (rc == DM_OK && p->undo) {
@@ -424,6 +475,8 @@ static int um_flush(struct um_ctx *u)
         }
         undo_images_free(&p->results[i]);
         entry_free(u->ents[i]);
+        free(u->olds[i]);
+        u->olds[i] = NULL;
     }
     u->nb = 0;
     if (rc != DM_OK && (int)u->err->rc == rc) {
@@ -468,9 +521,30 @@ static int on_target_account(const struct entry *e, void *payload)
         }
     }
     u->ents[u->nb] = entry_clone(e);
+    u->olds[u->nb] = NULL;
     if (u->ents[u->nb] == NULL) {
         u->rc = dm_err_set(u->err, DM_ENOMEM, "out of memory");
         return 1;
+    }
+    if (strcmp(p->cfg->unmatched.action, "disable") == 0 && p->tops->disabled_ref != NULL) {
+        /* a target that keeps disabled accounts apart: the disable is a move there */
+        char *dref = NULL;
+        if (p->tops->disabled_ref(&dref, &p->cfg->target.conn, e->dn, u->err) != DM_OK) {
+            entry_free(u->ents[u->nb]);
+            u->rc = u->err->rc;
+            return 1;
+        }
+        if (dref != NULL && strcmp(dref, e->dn) != 0 &&
+            ((u->olds[u->nb] = strdup(e->dn)) == NULL ||
+             entry_set_dn(u->ents[u->nb], dref) != DM_OK)) {
+            free(dref);
+            entry_free(u->ents[u->nb]);
+            free(u->olds[u->nb]);
+            u->olds[u->nb] = NULL;
+            u->rc = dm_err_set(u->err, DM_ENOMEM, "out of memory");
+            return 1;
+        }
+        free(dref);
     }
     u->nb++;
     if (u->nb >= (size_t)p->cfg->batch_size && um_flush(u) != DM_OK) {
@@ -483,7 +557,7 @@ static int on_target_account(const struct entry *e, void *payload)
  * (or, apply, disables or deletes) those that no journal row claims. */
 static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err *err)
 {
-    struct um_ctx u = {p, 0, 0, apply, NULL, 0, DM_OK, err};
+    struct um_ctx u = {p, 0, 0, apply, NULL, NULL, 0, DM_OK, err};
     struct scope sc = {0};
     int rc;
 
@@ -494,7 +568,10 @@ static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err 
     }
     if (apply) {
         u.ents = calloc((size_t)p->cfg->batch_size, sizeof(*u.ents));
-        if (u.ents == NULL) {
+        u.olds = calloc((size_t)p->cfg->batch_size, sizeof(*u.olds));
+        if (u.ents == NULL || u.olds == NULL) {
+            free(u.ents);
+            free(u.olds);
             return dm_err_set(err, DM_ENOMEM, "out of memory");
         }
     }
@@ -507,8 +584,10 @@ static int unmatched(struct pipe *p, int apply, long long *found, struct dm_err 
     }
     for (size_t i = 0; i < u.nb; i++) {
         entry_free(u.ents[i]);
+        free(u.olds[i]);
     }
     free(u.ents);
+    free(u.olds);
     *found = u.found;
     if (apply == 1) {
         p->st->unmatched_changed = u.acted;
@@ -525,22 +604,115 @@ static int lv_deletes_disabled(const struct pipe *p)
            p->cfg->leavers.delete_after_days > 0 && pipe_can_disable(p);
 }
 
+/* target.disable.container before leavers are moved there: each missing level created (an
+ * organizationalUnit; its undo recorded) when target.create_containers allows. When it
+ * cannot be, each move fails by itself naming the container (said here once). */
+static int disabled_container(struct pipe *p, struct dm_err *err)
+{
+    const char *cont = p->cfg->target.conn.disable_container;
+    struct dn *d = NULL, *tb = NULL;
+    int rc = DM_OK;
+
+    if (cont == NULL || p->tops->disabled_ref == NULL || p->tops->lookup == NULL) {
+        return DM_OK;
+    }
+    if (dn_parse(&d, cont, err) != DM_OK || dn_parse(&tb, p->cfg->target.conn.base, err) != DM_OK ||
+        d->nrdns <= tb->nrdns) {
+        rc = DM_OK; /* refused by the configuration check */
+        goto done;
+    }
+    /* from the level right under the base down to the container */
+    for (size_t i = d->nrdns - tb->nrdns; i-- > 0 && rc == DM_OK;) {
+        const char *level = cont + d->rdns[i].start;
+        struct entry *have = NULL, *want = NULL;
+        struct dm_err e = {0};
+        char *key = NULL;
+
+        rc = p->tops->lookup(&have, p->dst, level, &e);
+        entry_free(have);
+        if (rc == DM_OK) {
+            continue;
+        }
+        if (rc != DM_ENOTFOUND) {
+            *err = e;
+            break;
+        }
+        rc = DM_OK;
+        if (!p->cfg->target.create_containers) {
+            log_warn("target.disable.container: %s is missing and target.create_containers is "
+                     "false: leavers cannot be moved there",
+                     level);
+            break;
+        }
+        if (pipe_container_synth(&want, level, &e) != DM_OK) {
+            log_warn("target.disable.container: %s", e.msg);
+            break;
+        }
+        memset(&p->changes[0], 0, sizeof(p->changes[0]));
+        memset(&p->results[0], 0, sizeof(p->results[0]));
+        p->changes[0].op = CHANGE_ADD;
+        p->changes[0].kind = OBJ_GROUP;
+        p->changes[0].entry = want;
+        p->changes[0].undo = p->undo;
+        rc = p->tops->apply(p->dst, p->changes, 1, p->results);
+        if (rc != DM_OK) {
+            rc = dm_err_set(err, rc, "target connection lost creating %s", level);
+        } else if (p->results[0].status != APPLY_CREATED) {
+            log_warn("target.disable.container: cannot create %s: %s", level,
+                     p->results[0].err.msg);
+        } else {
+            log_info("target.disable.container: created %s", level);
+            if (p->undo && dn_normalize(&key, level, err) == DM_OK) {
+                struct undo_change u = {0};
+                u.run = p->st->run_id;
+                u.wave = p->wave;
+                u.kind = "container";
+                u.key = key;
+                u.change = &p->changes[0];
+                u.result = &p->results[0];
+                u.dn_attrs = (const char *const *)p->cfg->dn_attrs;
+                rc = state_batch_begin(p->state, err);
+                rc = rc == DM_OK ? undo_record(p->state, &u, err) : rc;
+                rc = rc == DM_OK ? state_batch_commit(p->state, err) : rc;
+            }
+        }
+        free(key);
+        undo_images_free(&p->results[0]);
+        entry_free(want);
+        if (rc == DM_OK && p->results[0].status != APPLY_CREATED) {
+            break;
+        }
+    }
+done:
+    dn_free(d);
+    dn_free(tb);
+    return rc;
+}
+
 static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct dm_err *err)
 {
     const struct config_leavers *lv = &p->cfg->leavers;
     static const char *const kinds[] = {"user", "group"};
-    struct lv_ctx x = {p, NULL, apply, n, err, NULL, NULL, 0, DM_OK, NULL};
+    struct lv_ctx x = {p, NULL, apply, n, err, NULL, NULL, 0, DM_OK, NULL, NULL};
     int rc = DM_OK;
 
     if (apply) {
         x.ents = calloc((size_t)p->cfg->batch_size, sizeof(*x.ents));
         x.rows = calloc((size_t)p->cfg->batch_size, sizeof(*x.rows));
         x.undo_rows = calloc((size_t)p->cfg->batch_size, sizeof(*x.undo_rows));
-        if (x.ents == NULL || x.rows == NULL || x.undo_rows == NULL) {
+        x.olds = calloc((size_t)p->cfg->batch_size, sizeof(*x.olds));
+        if (x.ents == NULL || x.rows == NULL || x.undo_rows == NULL || x.olds == NULL) {
             free(x.ents);
             free(x.rows);
             free(x.undo_rows);
+            free(x.olds);
             return dm_err_set(err, DM_ENOMEM, "out of memory");
+        }
+    }
+    if (apply == 1 && n->disable > 0) {
+        rc = disabled_container(p, err);
+        if (rc != DM_OK) {
+            goto done;
         }
     }
     for (size_t k = 0; k < DM_ARRAY_LEN(kinds) && rc == DM_OK; k++) {
@@ -559,14 +731,17 @@ static int count_or_apply(struct pipe *p, int apply, struct lv_count *n, struct 
             rc = flush_batch(&x);
         }
     }
+done:
     for (size_t i = 0; apply && i < x.nb; i++) {
         entry_free(x.ents[i]);
         state_object_clear(&x.rows[i]);
         free(x.undo_rows[i]);
+        free(x.olds[i]);
     }
     free(x.ents);
     free(x.rows);
     free(x.undo_rows);
+    free(x.olds);
     return rc;
 }
 

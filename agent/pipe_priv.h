@@ -169,6 +169,11 @@ int pipe_handled_add(struct pipe *p, const char *key);
  * first RDN (DN targets), and the attribute that holds that value. */
 int pipe_apply_suffix(struct pipe *p, struct pobj *q, struct dm_err *err);
 
+/* An organizationalUnit entry for the container tdn that the source does not have
+ * (target.disable.container); DM_ENOTFOUND (err says why) when its RDN is not ou=. New
+ * entry, caller frees. */
+int pipe_container_synth(struct entry **out, const char *tdn, struct dm_err *err);
+
 /* pipeline.c: progress. pipe_phase() ends the open phase and starts `name` (a static token)
  * with total items (-1 = unknown); pipe_progress() publishes the phase's done count (cheap:
  * per entry); pipe_progress_detail() the kind's counts (per batch). */

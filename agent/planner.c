@@ -297,8 +297,11 @@ static int decide_existing(struct plan_obj *o, const struct planner_ctx *c)
         o->state = o->want_disabled ? CHANGE_STATE_DISABLE : CHANGE_STATE_ENABLE;
     }
     if (c->dn_targets && !same_dn(o->have->ref, o->want->dn)) {
+        /* moved in the source, or to or from where the target keeps disabled accounts */
         o->op = PLAN_MOVE;
-        o->reason = PLAN_R_MOVED;
+        o->reason = o->state == CHANGE_STATE_DISABLE  ? PLAN_R_DISABLED
+                    : o->state == CHANGE_STATE_ENABLE ? PLAN_R_ENABLED
+                                                      : PLAN_R_MOVED;
         return DM_OK;
     }
     if (o->attrs == NULL && o->state != CHANGE_STATE_KEEP) {

@@ -311,7 +311,9 @@ static int build(struct rb *b, size_t ri)
 {
     const struct rb_rec *r = &b->recs[ri];
     const struct dm_attr *g = groups_of(r);
-    const char *member = strcmp(r->op, UNDO_DELETED) == 0 ? r->ref_before : r->ref;
+    /* the DN the object has again once reversed: before a delete or a move, its own */
+    const char *member =
+        strcmp(r->op, UNDO_DELETED) == 0 || strcmp(r->op, UNDO_MOVED) == 0 ? r->ref_before : r->ref;
     struct change *c = NULL;
     int state = CHANGE_STATE_KEEP;
 

@@ -854,7 +854,14 @@ static int container_entry(struct pipe *p, const char *tdn, struct pobj *c, stru
         }
     }
     rc = p->sops->lookup(&s, p->src2, sdn, err);
-    if (rc == DM_ENOTFOUND) {
+    if (rc == DM_ENOTFOUND && p->cfg->target.conn.disable_container != NULL &&
+        dn_is_under(p->cfg->target.conn.disable_container, tdn) == 1) {
+        /* target.disable.container (or a level above it): the source has no such entry */
+        rc = pipe_container_synth(&s, tdn, err);
+        if (rc != DM_OK) {
+            goto done;
+        }
+    } else if (rc == DM_ENOTFOUND) {
         rc = dm_err_set(err, DM_ENOTFOUND,
                         "container %s is missing at the target and has no source entry (%s) to "
                         "copy",
@@ -908,6 +915,38 @@ done:
     dn_free(d);
     entry_free(s);
     free(sdn);
+    return rc;
+}
+
+int pipe_container_synth(struct entry **out, const char *tdn, struct dm_err *err)
+{
+    struct dn *d = NULL;
+    struct entry *e = NULL;
+    int rc = dn_parse(&d, tdn, err);
+
+    if (rc != DM_OK) {
+        return rc;
+    }
+    if (d->nrdns == 0 || d->rdns[0].navas != 1 || strcasecmp(d->rdns[0].avas[0].type, "ou") != 0) {
+        rc = dm_err_set(err, DM_ENOTFOUND,
+                        "container %s is missing at the target, and only an ou= container can "
+                        "be created for it (target.disable.container): create it first",
+                        tdn);
+        dm_err_dn(err, tdn);
+        goto done;
+    }
+    e = entry_new(tdn);
+    if (e == NULL || entry_add_str(e, "objectClass", "top") != DM_OK ||
+        entry_add_str(e, "objectClass", "organizationalUnit") != DM_OK ||
+        entry_add_value(e, "ou", d->rdns[0].avas[0].value, d->rdns[0].avas[0].value_len) != DM_OK) {
+        rc = dm_err_set(err, DM_ENOMEM, "out of memory");
+        goto done;
+    }
+    *out = e;
+    e = NULL;
+done:
+    entry_free(e);
+    dn_free(d);
     return rc;
 }
 
@@ -1172,6 +1211,52 @@ static enum stage_rc stage_journal(struct pipe *p, struct pobj *q)
     return STAGE_GO;
 }
 
+/* ---- where a disabled user lives ---- */
+
+/* A target that keeps disabled accounts apart (conn_ops.disabled_ref: LDAP
+ * target.disable.container) gets a disabled user at that reference: created there when it
+ * arrives disabled, moved there (the planner's move) when it is disabled, moved back where
+ * the map puts it when it is enabled again. When the source says nothing of the state, the
+ * user stays where the journal has it. After stage_journal(): the account state is final,
+ * and the digest is of the entry where the map puts it (unchanged by a move). */
+static enum stage_rc stage_relocate(struct pipe *p, struct pobj *q)
+{
+    const struct conn_cfg *tc = &p->cfg->target.conn;
+    int disabled = q->want_disabled;
+    char *dref = NULL;
+    int rc = DM_OK;
+
+    if (p->kind != MAP_USERS || q->container || p->tops->disabled_ref == NULL) {
+        return STAGE_GO;
+    }
+    if (disabled < 0 && q->has_rec && q->rec.target_ref != NULL && q->rec.target_ref[0] &&
+        p->tops->disabled_ref(&dref, tc, q->rec.target_ref, NULL) == DM_OK && dref != NULL) {
+        disabled = strcmp(dref, q->rec.target_ref) == 0; /* it is there: it stays there */
+    }
+    free(dref);
+    dref = NULL;
+    if (disabled != 1) {
+        return STAGE_GO;
+    }
+    rc = p->tops->disabled_ref(&dref, tc, q->want->dn, &q->err);
+    if (rc == DM_OK && dref != NULL && entry_set_dn(q->want, dref) != DM_OK) {
+        rc = dm_err_set(&q->err, DM_ENOMEM, "out of memory");
+    }
+    free(dref);
+    if (rc == DM_ENOMEM) {
+        p->fatal_rc = rc;
+        p->fatal_err = q->err;
+        return STAGE_FATAL;
+    }
+    if (rc != DM_OK) {
+        q->failed = 1;
+        q->category = "dn";
+        dm_err_dn(&q->err, q->want->dn);
+        return STAGE_QUEUE;
+    }
+    return STAGE_GO;
+}
+
 /* ---- the read callback ---- */
 
 /* Queues q (containers may already sit before it) and flushes a full batch. */
@@ -1298,6 +1383,9 @@ int pipe_on_entry(const struct entry *src, void *payload)
     }
     if (s == STAGE_GO) {
         s = stage_journal(p, &q);
+    }
+    if (s == STAGE_GO) {
+        s = stage_relocate(p, &q);
     }
     if (s == STAGE_GO) {
         s = stage_containers(p, &q);

@@ -4,6 +4,7 @@
  */
 #include <config.h>
 #include "connectors/conncfg.h"
+#include "schema/dn.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,6 +70,25 @@ int conncfg_check_http(const struct conn_cfgcheck *x)
     return DM_OK;
 }
 
+/* target.disable.container: a container strictly under the target base (disabled users are
+ * renamed there, so it must be in the same naming context). */
+static int check_disable_container(const struct conn_cfgcheck *x)
+{
+    const char *dc = x->get(x->ctx, "disable.container"), *base = x->get(x->ctx, "base");
+
+    if (dc == NULL) {
+        return DM_OK;
+    }
+    if (strcmp(x->role, "target") != 0) {
+        return x->fail(x->ctx, "disable.container",
+                       "only for the target (where users are disabled)");
+    }
+    if (base != NULL && (dn_is_under(dc, base) != 1 || dn_is_under(base, dc) == 1)) {
+        return failf(x, "disable.container", "must be a container under target.base %s", base);
+    }
+    return DM_OK;
+}
+
 int conncfg_check_ldap(const struct conn_cfgcheck *x)
 {
     const char *u = x->get(x->ctx, "uri"), *dn = x->get(x->ctx, "bind_dn");
@@ -100,7 +120,7 @@ int conncfg_check_ldap(const struct conn_cfgcheck *x)
         strncasecmp(u, "ldap://", 7) != 0) {
         return x->fail(x->ctx, "starttls", "only valid with an ldap:// uri");
     }
-    return DM_OK;
+    return check_disable_container(x);
 }
 
 int conncfg_check_file(const struct conn_cfgcheck *x)

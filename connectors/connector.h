@@ -96,6 +96,8 @@ struct conn_cfg {
     /* target: how a user is disabled there (change.state) */
     const char *disable_attr;      /* LDAP: attribute set to disable_value, NULL = none */
     const char *disable_value;     /* LDAP: default "TRUE" */
+    const char *disable_container; /* LDAP: disabled users live under this DN (their RDN kept;
+                                    * conn_ops.disabled_ref), NULL = where the map puts them */
     const char *disable_lifecycle; /* okta: "deactivate" or "suspend" */
     const char *config_dir;        /* directory of the config file (relative file: URIs) */
     /* the connector's own keys without a field here (conn_key.off CONN_KEY_OPT), as
@@ -208,7 +210,10 @@ typedef int (*conn_entry_fn)(const struct entry *e, void *payload);
 enum { CHANGE_STATE_KEEP = 0, CHANGE_STATE_ENABLE, CHANGE_STATE_DISABLE };
 
 /* CHANGE_DISABLE disables the account without deleting it (target.disable). CHANGE_MOVE (DN
- * targets): rename old_ref to entry->dn, then modify as CHANGE_MODIFY does. */
+ * targets): rename old_ref to entry->dn, then modify as CHANGE_MODIFY does; member values
+ * that name old_ref in the target's groups name entry->dn after it (as the refint overlay
+ * does; with leave_groups, the groups that could not lose it). A rename onto an entry that
+ * exists fails (never an overwrite). */
 enum change_op { CHANGE_ADD = 0, CHANGE_MODIFY, CHANGE_DELETE, CHANGE_DISABLE, CHANGE_MOVE };
 
 struct change {
@@ -266,6 +271,8 @@ struct apply_result {
     struct dm_err err;     /* set when FAILED */
     char target_id[64];    /* CONN_IDENT_KEY: the object's id at the target ("" if unknown) */
     int created_with_hook; /* users: CREATED for the password-import hook (no credential) */
+    int moved;             /* MOVE: the object is at entry->dn now (the rename was made, even
+                            * when what followed it failed); 0 = still at old_ref */
     /* change.undo (CONN_UNDO): what the change did, for `dirmig rollback`. New entries the
      * caller frees with entry_free() (NULL when not asked for, or when nothing was written;
      * the caller sets both NULL before apply()):
@@ -376,6 +383,14 @@ struct conn_ops {
      * interrupted. A snapshot target makes its output visible only here (ok) or drops it
      * (not ok): never a partial silent write. */
     int (*finish)(struct conn *c, int ok, struct dm_err *err);
+    /* Optional (DN targets): where an account lives once disabled, for a target that keeps
+     * disabled accounts apart (LDAP target.disable.container: its RDN under the container).
+     * *out = a new string (free()): the reference the account at ref has when disabled (ref
+     * itself when it is there already), or NULL when disabling does not move an account.
+     * Answers from the configuration alone (no connection: plan, run and rollback alike);
+     * DM_EINVAL when ref is not a DN. */
+    int (*disabled_ref)(char **out, const struct conn_cfg *cfg, const char *ref,
+                        struct dm_err *err);
     /* The connector's own config keys (NULL-terminated by path NULL; may be NULL) and the
      * rules that involve several keys of its endpoint (may be NULL): x->fail() at the key. */
     const struct conn_key *keys;

@@ -130,19 +130,80 @@ static int is_lost(const struct dm_err *err)
 
 /* ---- account state (target.disable) ---- */
 
+/* 1 when dn is right under the container cont (normalized comparison), else 0. */
+static int in_container(const char *cont, const char *dn)
+{
+    struct dn *d = NULL;
+    const char *parent;
+    char *a = NULL, *b = NULL;
+    int in = 0;
+
+    if (cont == NULL || dn == NULL || dn_parse(&d, dn, NULL) != DM_OK || d->nrdns < 2) {
+        dn_free(d);
+        return 0;
+    }
+    parent = dn + d->rdns[0].end;
+    while (*parent == ',' || *parent == ';' || *parent == ' ') {
+        parent++;
+    }
+    if (dn_normalize(&a, parent, NULL) == DM_OK && dn_normalize(&b, cont, NULL) == DM_OK) {
+        in = strcmp(a, b) == 0;
+    }
+    free(a);
+    free(b);
+    dn_free(d);
+    return in;
+}
+
+/* conn_ops.disabled_ref: target.disable.container keeps disabled users apart, each under
+ * its own RDN. */
+static int ldap_disabled_ref(char **out, const struct conn_cfg *cfg, const char *ref,
+                             struct dm_err *err)
+{
+    struct dn *d = NULL;
+    int rc;
+
+    *out = NULL;
+    if (cfg->disable_container == NULL) {
+        return DM_OK;
+    }
+    rc = dn_parse(&d, ref, err);
+    if (rc == DM_OK && d->nrdns == 0) {
+        rc = dm_err_set(err, DM_EINVAL, "the root DN cannot be disabled");
+    }
+    if (rc == DM_OK && in_container(cfg->disable_container, ref)) {
+        *out = strdup(ref);
+        rc = *out != NULL ? DM_OK : dm_err_set(err, DM_ENOMEM, "out of memory");
+    } else if (rc == DM_OK &&
+               asprintf(out, "%.*s,%s", (int)d->rdns[0].end, ref, cfg->disable_container) < 0) {
+        *out = NULL;
+        rc = dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    dn_free(d);
+    return rc;
+}
+
 /* The target's account state of e as the connector knows it: dirmigAccountState enabled or
- * disabled, from the configured disable attribute (the planner compares it with the
- * source's). Nothing is added when target.disable is not set. */
+ * disabled, from the configured disable attribute, else from where it is (under
+ * target.disable.container or not); the planner compares it with the source's. Nothing is
+ * added when target.disable is not set. */
 static int annotate_state(const struct conn *c, struct entry *e)
 {
     const struct dm_attr *a;
     int disabled = 0;
 
-    if (c->s.cfg.disable_attr == NULL || c->s.cfg.role == NULL ||
-        strcmp(c->s.cfg.role, "target") != 0 || entry_attr(e, "objectClass") == NULL ||
-        entry_has_class(e, "organizationalUnit") || entry_has_class(e, "groupOfNames") ||
-        entry_has_class(e, "groupOfUniqueNames") || entry_has_class(e, "posixGroup")) {
+    if ((c->s.cfg.disable_attr == NULL && c->s.cfg.disable_container == NULL) ||
+        c->s.cfg.role == NULL || strcmp(c->s.cfg.role, "target") != 0 ||
+        entry_attr(e, "objectClass") == NULL || entry_has_class(e, "organizationalUnit") ||
+        entry_has_class(e, "groupOfNames") || entry_has_class(e, "groupOfUniqueNames") ||
+        entry_has_class(e, "posixGroup")) {
         return DM_OK;
+    }
+    if (c->s.cfg.disable_attr == NULL) {
+        /* the container alone disables: where the entry is says it */
+        return entry_add_str(e, "dirmigAccountState",
+                             in_container(c->s.cfg.disable_container, e->dn) ? "disabled"
+                                                                             : "enabled");
     }
     a = entry_attr(e, c->s.cfg.disable_attr);
     for (size_t i = 0; a != NULL && i < a->nvals && !disabled; i++) {
@@ -636,7 +697,20 @@ static int prepare_state(struct apply_ctx *a, size_t i)
     }
     if (attr == NULL) {
         if (ch->op != CHANGE_DISABLE && ch->state == CHANGE_STATE_ENABLE) {
-            return DM_OK; /* nothing disables accounts here: every account is enabled */
+            return DM_OK; /* no attribute disables accounts here: nothing to remove */
+        }
+        if (a->c->s.cfg.disable_container != NULL &&
+            in_container(a->c->s.cfg.disable_container, ch->entry->dn)) {
+            return DM_OK; /* being (or going) under the container is what disables it */
+        }
+        if (a->c->s.cfg.disable_container != NULL) {
+            /* the caller asks for the move (conn_ops.disabled_ref); never a silent no-op */
+            dm_err_set(&a->res[i].err, DM_EINVAL,
+                       "cannot disable an account in place: target.disable.container %s "
+                       "disables by moving it there",
+                       a->c->s.cfg.disable_container);
+            dm_err_dn(&a->res[i].err, ch->entry->dn);
+            return DM_EINVAL;
         }
         dm_err_set(&a->res[i].err, DM_EINVAL,
                    "cannot disable an account: target.disable.attribute is not set");
@@ -1175,6 +1249,69 @@ done:
     return lost;
 }
 
+/* After a rename: member values that name old_dn in the groups under the target base name
+ * new_dn instead, in one modify per group and attribute (delete the old value, add the
+ * new), so no group is left naming an entry that is gone. The refint overlay does the same
+ * on its own; where it did first, the search finds nothing or the modify fails harmlessly.
+ * A group that cannot be updated is reported and kept. Returns 0 or negative: lost. */
+static int follow_groups(struct apply_ctx *a, const char *old_dn, const char *new_dn)
+{
+    static const char *const attrs[] = {"member", "uniqueMember"};
+    struct conn *c = a->c;
+    struct entry *hits = entry_new(old_dn);
+    char *esc = NULL, *filter = NULL;
+    struct dm_err e = {0};
+    int lost = 0, rc;
+
+    if (hits == NULL || dn_filter_escape(&esc, old_dn, strlen(old_dn), &e) != DM_OK ||
+        asprintf(&filter, "(|(member=%s)(uniqueMember=%s))", esc, esc) < 0) {
+        filter = NULL;
+        log_warn("%s: out of memory following the groups of %s", c->s.cfg.uri, new_dn);
+        goto done;
+    }
+    rc = ldap_common_search(&c->s, c->s.cfg.base, LDAP_SCOPE_SUBTREE, filter,
+                            (char *[]){"1.1", NULL}, c->s.cfg.page_size, collect_dn_cb, hits, &e);
+    if (rc != DM_OK) {
+        if (rc == DM_EUNAVAIL && ldap_common_is_conn_err(e.ldap_rc)) {
+            lost = e.ldap_rc;
+        } else {
+            log_warn("%s: cannot find the groups of %s (moved from %s): %s", c->s.cfg.uri, new_dn,
+                     old_dn, e.msg);
+        }
+        goto done;
+    }
+    for (size_t g = 0; g < (hits->nattrs > 0 ? hits->attrs[0].nvals : 0) && lost == 0; g++) {
+        const char *gdn = (const char *)hits->attrs[0].vals[g].data;
+        for (size_t k = 0; k < DM_ARRAY_LEN(attrs) && lost == 0; k++) {
+            struct dm_val ov = {strlen(old_dn), (unsigned char *)old_dn};
+            struct dm_val nv = {strlen(new_dn), (unsigned char *)new_dn};
+            const struct dm_val *ovp = &ov, *nvp = &nv;
+            char *matched = NULL, *diag = NULL;
+            int code;
+            if (mods_reserve(c, 2, 2) != DM_OK) {
+                goto done;
+            }
+            mods_push(c, LDAP_MOD_DELETE, attrs[k], NULL, &ovp, 0, 1);
+            mods_push(c, LDAP_MOD_ADD, attrs[k], NULL, &nvp, 0, 1);
+            log_debug("ldap_modify(dn=\"%s\", %s: \"%s\" -> \"%s\") uri=%s", gdn, attrs[k], old_dn,
+                      new_dn, c->s.cfg.uri);
+            lost = sync_req(c, REQ_MODIFY, gdn, c->mptr, &code, &matched, &diag);
+            if (lost == 0 && code != LDAP_SUCCESS && code != LDAP_NO_SUCH_ATTRIBUTE &&
+                code != LDAP_UNDEFINED_TYPE && code != LDAP_TYPE_OR_VALUE_EXISTS) {
+                log_warn("%s: group %s still names %s (moved to %s): %s%s%s", c->s.cfg.uri, gdn,
+                         old_dn, new_dn, ldap_err2string(code), diag ? ": " : "", diag ? diag : "");
+            }
+            ldap_memfree(matched);
+            ldap_memfree(diag);
+        }
+    }
+done:
+    free(esc);
+    free(filter);
+    entry_free(hits);
+    return lost;
+}
+
 /* Renames old_dn to new_dn (new RDN and new superior; the old RDN value is deleted). Returns
  * 0 with *code, or negative: connection lost. */
 static int sync_rename(struct conn *c, const char *old_dn, const char *new_dn, int *code,
@@ -1244,8 +1381,10 @@ static int sync_item(struct apply_ctx *a, size_t i)
     if ((ch->op == CHANGE_DELETE || ch->op == CHANGE_DISABLE ||
          (ch->op != CHANGE_ADD && ch->state == CHANGE_STATE_DISABLE)) &&
         ch->leave_groups && a->state[i] != ST_EXISTS) {
+        /* a move leaves the groups at the DN they list it by: the one before the rename */
+        const char *dn = ch->op == CHANGE_MOVE ? ch->old_ref : ch->entry->dn;
         left = ch->undo ? entry_new(ch->entry->dn) : NULL;
-        lost = leave_groups(a, ch->entry->dn, left);
+        lost = leave_groups(a, dn, left);
         if (lost != 0) {
             entry_free(pre);
             entry_free(left);
@@ -1279,9 +1418,27 @@ static int sync_item(struct apply_ctx *a, size_t i)
             break;
         }
         /* noSuchObject on a replay after a lost connection: the rename went through */
+        if (code == LDAP_ALREADY_EXISTS) {
+            /* never onto someone else's entry (two users with one RDN, one disabled) */
+            dm_err_clear(&a->res[i].err);
+            dm_err_set(&a->res[i].err, DM_EEXISTS,
+                       "cannot move %s here: an entry with this DN already exists (it is "
+                       "left as it is, and so is this one)",
+                       ch->old_ref);
+            a->res[i].err.ldap_rc = code;
+            dm_err_dn(&a->res[i].err, ch->entry->dn);
+            item_done(a, i, APPLY_FAILED);
+            break;
+        }
         if (code != LDAP_SUCCESS && !(code == LDAP_NO_SUCH_OBJECT && a->replayed[i])) {
             item_fail(a, i, code, matched, diag, "rename");
             item_done(a, i, APPLY_FAILED);
+            break;
+        }
+        a->res[i].moved = 1;
+        /* after leave_groups, only the groups that could not lose it (a last member) */
+        lost = follow_groups(a, ch->old_ref, ch->entry->dn);
+        if (lost != 0) {
             break;
         }
         lost = update_item(a, i);
@@ -1662,5 +1819,6 @@ const struct conn_ops conn_ldap_ops = {
     .ident = CONN_IDENT_DN,
     .members = CONN_MEMBERS_DN,
     .target_identity = ldap_base_identity,
+    .disabled_ref = ldap_disabled_ref,
     .config_check = conncfg_check_ldap,
 };

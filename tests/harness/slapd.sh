@@ -17,11 +17,6 @@
 #       NAME must be a shell identifier (e.g. SRC, DST_A).
 #       With `stats`, slapd runs with -d 256 and logs every operation (conn=N op=N BIND
 #       dn=..., SRCH base=...) to NAME/slapd.log, for tests that count LDAP operations.
-#       With `ppolicy=N`, the ppolicy overlay locks an account after N failed binds
-#       (pwdMaxFailure N, pwdLockout TRUE, pwdLockoutDuration 600, no failure-count
-#       interval): the policy cn=default,ou=policies,SUFFIX is added after the start and is
-#       the default policy (ppolicy_use_lockout: a locked bind says so). The rootdn bypasses
-#       the policy. Exports NAME_POLICY_DN.
 #       With `syncprov` the database gets the syncprov overlay (RFC 4533 content
 #       synchronisation, slapo-syncprov(5): module syncprov, entryCSN and entryUUID
 #       indexed) with a session log of 10000 operations, so that a refreshOnly search
@@ -32,6 +27,11 @@
 #       With `dbconf=FILE`, the lines of FILE are appended to the database section of
 #       slapd.conf (access rules, limits, more indexes); edit NAME/slapd.conf and
 #       slapd_restart to change them later.
+#       With `ppolicy=N`, the ppolicy overlay locks an account after N failed binds
+#       (pwdMaxFailure N, pwdLockout TRUE, pwdLockoutDuration 600, no failure-count
+#       interval): the policy cn=default,ou=policies,SUFFIX is added after the start and is
+#       the default policy (ppolicy_use_lockout: a locked bind says so). The rootdn bypasses
+#       the policy. Exports NAME_POLICY_DN.
 #   slapd_stop NAME        SIGTERM, wait (bounded), then SIGKILL
 #   slapd_kill NAME        SIGKILL at once
 #   slapd_restart NAME     stop and start again on the same ports with the same database
@@ -151,7 +151,7 @@ _slapd_write_conf() {
         [ -e "$SLAPD_MODULE_DIR/pw-pbkdf2.so" ] && echo "moduleload pw-pbkdf2"
         echo "moduleload argon2"
         if [ -n "$synclog" ]; then echo "moduleload syncprov"; fi
-        if [ "$ppolicy" -gt 0 ]; then echo "moduleload ppolicy"; fi
+        [ "$ppolicy" -gt 0 ] && echo "moduleload ppolicy"
         if [ "$tls" = 1 ]; then
             echo "TLSCACertificateFile $TESTDIR/ca.pem"
             echo "TLSCertificateFile $TESTDIR/tls/server.pem"

@@ -123,8 +123,14 @@ expect_rc 0 run3 "the update run"
 expect_json "$WORK/run3.out" users.updated 4 reasons.moved 1 total.failed 0
 run3=$(json_get "$WORK/run3.out" run)
 updated3=$(json_get "$WORK/run3.out" total.updated)
-[ "$updated3" -ge 6 ] || fail "the update run changed only $updated3 objects"
+# four users and grp0003; the groups of user00009 name user00009b from the rename on (the
+# connector rewrites their member values as refint would, so the group pass finds them done)
+[ "$updated3" -ge 5 ] || fail "the update run changed only $updated3 objects"
 [ "$(slapd_count DST "uid=user00009b,ou=people,$T")" = 1 ] || fail "the rename did not happen"
+[ -z "$(slapd_search DST -b "ou=groups,$T" "(member=uid=user00009,ou=people,$T)" 1.1 | grep '^dn:')" ] ||
+    fail "a group still names user00009 after its rename"
+[ -n "$(slapd_search DST -b "ou=groups,$T" "(member=uid=user00009b,ou=people,$T)" 1.1 | grep '^dn:')" ] ||
+    fail "no group names user00009b after its rename"
 dm rb3 -c "$WORK/r.json" rollback "$run3" --json
 expect_rc 0 rb3 "rollback of the update run"
 expect_json "$WORK/rb3.out" restored "$updated3" refused 0 failed 0

@@ -361,7 +361,11 @@ static void describe_offline(struct check *k, const struct dm_config *cfg)
                     ep->groups_base, ep->groups_filter);
         }
     }
-    check_dir_of(k, "state journal", cfg->state_path);
+    if (cfg->state_type != NULL && strcmp(cfg->state_type, "postgresql") == 0) {
+        fprintf(k->out, "state journal: postgresql (not contacted offline)\n");
+    } else {
+        check_dir_of(k, "state journal", cfg->state_path);
+    }
     if (cfg->log_file != NULL) {
         check_dir_of(k, "log file", cfg->log_file);
     }
@@ -397,10 +401,13 @@ int check_cmd(const struct dm_config *cfg, const struct cli_opts *o, const char 
 
         check_endpoint(&k, cfg, 0);
         check_endpoint(&k, cfg, 1);
-        if (state_open(&st, cfg->state_path, &e) == DM_OK) {
-            fprintf(k.out, "state journal %s: ok\n", cfg->state_path);
+        struct state_where w;
+
+        config_state_where(&w, cfg);
+        if (state_open_cfg(&st, &w, &e) == DM_OK) {
+            fprintf(k.out, "state journal %s: ok\n", state_name(st));
         } else {
-            fprintf(k.out, "state journal %s:\n", cfg->state_path);
+            fprintf(k.out, "state journal %s:\n", config_state_name(cfg));
             problem(&k, e.rc == DM_ENOMEM ? DM_ENOMEM : DM_EINTERNAL, "state journal: %s",
                     dm_err_format(&e, msg, sizeof(msg)));
         }

@@ -13,6 +13,7 @@
 #include "agent/rollback.h"
 #include "agent/report_html.h"
 #include "agent/state.h"
+#include "agent/statecmd.h"
 #include "agent/util/log.h"
 #include "agent/util/suggest.h"
 #include <getopt.h>
@@ -56,6 +57,7 @@ enum {
     O_MAX_AGE = 1u << 15,
     O_DRY = 1u << 16, /* rollback --plan */
     O_PROGRESS = 1u << 17,
+    O_FROM = 1u << 18, /* state migrate --from TYPE */
 };
 
 /* The options a command may take (the global ones, -c -v -q -h -V, every command takes). */
@@ -87,6 +89,7 @@ static const struct cli_option {
      "allow this run up to N deletions or disables beyond the leavers limits (leavers.max_deletes, "
      "leavers.max_delete_percent); refused when the source read is not provably complete"},
     {"html", "FILE", O_HTML, "the whole program on one self-contained HTML page"},
+    {"from", "TYPE", O_FROM, "the type of the journal to copy (sqlite)"},
     /* two options may share a name when no command takes both (plan's --out FILE is not
      * validate's --out PREFIX; run's --plan FILE is not rollback's --plan) */
     {"out", "FILE", O_PLAN_OUT,
@@ -114,8 +117,9 @@ struct cli_command {
     const char *about;   /* for dirmig COMMAND --help */
     const char *example;
     cli_run_fn run;
-    cli_cmd_fn fn;       /* when run is NULL: runs on the loaded config */
-    const char *operand; /* the one argument the command needs ("RUN"), NULL for none */
+    cli_cmd_fn fn;    /* when run is NULL: runs on the loaded config */
+    const char *args; /* its positional arguments, as its usage shows them ("RUN", "migrate
+                       * PATH"): exactly that many words are required; NULL for none */
 };
 
 static int cmd_check(struct cli *c, const struct cli_command *cmd, int *exit_hint);
@@ -168,7 +172,7 @@ static const struct cli_command commands[] = {
      "changed, drift, missing, leaver, collision...), the password schemes found, the members "
      "that would be left out, and sample changes (attribute names only, never values). Writes "
      "nothing to the target. With --out FILE every change is saved, for a run of exactly those "
-     "changes. "
+     "changes (SQLite journal only). "
      "Deletes the target cannot give back (rollback) are counted and named. Exits 75 when the "
      "source-health gate or a deletion limit blocks the changes.",
      "dirmig -c dirmig.json plan --wave pilot --samples 3", cmd_plan, NULL, NULL},
@@ -180,10 +184,12 @@ static const struct cli_command commands[] = {
      "journaling every batch in the state journal: a run stopped half-way can be started "
      "again, and a second run writes nothing. Leavers are disabled or deleted as leavers.* "
      "says, only after a complete source read. Every change is recorded in the undo store "
-     "for dirmig rollback. With --plan FILE only the changes of a saved plan are made, each "
+     "for dirmig rollback (SQLite journal only). With --plan FILE (SQLite journal only) only "
+     "the changes of a saved plan are made, each "
      "only when its object is as the plan found it. Prints a summary; exits 65 when some "
      "objects failed or were refused, or the saved plan was refused, 75 when the run was "
-     "blocked (source-health gate, deletion limits), 130 when interrupted.",
+     "blocked (source-health gate, deletion limits) or another run of the target holds the "
+     "runner lock, 130 when interrupted.",
      "dirmig -c dirmig.json run --wave pilot", cmd_run, NULL, NULL},
     {"status", "runs, counts and progress from the state journal", O_JSON, 0,
      "Recent runs, the journal's totals and the password-migration program's progress, read "
@@ -217,9 +223,45 @@ static const struct cli_command commands[] = {
      "changed at the target since the run is refused and listed, never overwritten. With "
      "--wave only that wave's objects; with --plan nothing is written. The rollback is "
      "journaled as a run of kind \"rollback\". Exits 65 when some changes were refused or "
-     "failed.",
+     "failed, 78 on a PostgreSQL journal, which keeps no undo store.",
      "dirmig -c dirmig.json rollback last --plan", cmd_rollback, NULL, "RUN"},
+    {"state", "the state journal: copy a SQLite journal into PostgreSQL", O_FROM, O_FROM,
+     "state migrate --from sqlite PATH copies the SQLite journal at PATH (its runs, objects, "
+     "errors, password migrations, user creations and counters, with their ids and times) "
+     "into the journal this configuration names, typically state.type postgresql, in one "
+     "transaction; the destination must hold no run and no object yet. PATH is brought to "
+     "this dirmig's schema version first and is otherwise only read. Prints what was copied; "
+     "exits 66 when PATH does not exist, 65 when the destination holds a journal already, "
+     "69 when the database cannot be reached. The undo store beside PATH (PATH.undo) is not "
+     "copied into a PostgreSQL journal, which keeps none; the command says so.",
+     "dirmig -c dirmig.json state migrate --from sqlite old.db", NULL, statecmd_run,
+     "migrate PATH"},
 };
+
+/* How many positional arguments a command's usage names ("migrate PATH": 2). */
+static int count_words(const char *usage)
+{
+    int n = 0;
+
+    for (const char *q = usage; q != NULL && *q != '\0'; q++) {
+        if (*q != ' ' && (q == usage || q[-1] == ' ')) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The rest of a command's usage after its first n words. */
+static const char *skip_words(const char *usage, int n)
+{
+    const char *q = usage;
+
+    for (int i = 0; i < n; i++) {
+        q += strcspn(q, " ");
+        q += strspn(q, " ");
+    }
+    return q;
+}
 
 static const struct cli_command *find_command(const char *name)
 {
@@ -292,7 +334,7 @@ static void print_command_help(FILE *f, const struct cli_command *cmd)
     size_t col;
 
     col = (size_t)fprintf(f, "usage: dirmig [-c FILE] [-v|-q] %s%s%s", cmd->name,
-                          cmd->operand ? " " : "", cmd->operand ? cmd->operand : "");
+                          cmd->args != NULL ? " " : "", cmd->args != NULL ? cmd->args : "");
     for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
         char item[64];
 
@@ -583,9 +625,10 @@ static int cmd_pipeline(struct cli *c, enum pipeline_mode mode, int *exit_hint)
             report_pipeline_json(stdout, &st, mode, code);
         } else {
             char msg[1200];
-            json_t *j = json_pack(
-                "{s:s,s:s,s:i,s:s}", "command", mode == PIPE_PLAN ? "plan" : "run", "status",
-                "failed", "exit_code", code, "error", dm_err_format(&err, msg, sizeof(msg)));
+            json_t *j =
+                json_pack("{s:s,s:s,s:i,s:s}", "command", mode == PIPE_PLAN ? "plan" : "run",
+                          "status", rc == DM_EBUSY ? "busy" : "failed", "exit_code", code, "error",
+                          dm_err_format(&err, msg, sizeof(msg)));
             if (j != NULL) {
                 json_dumpf(j, stdout, JSON_COMPACT);
                 fputc('\n', stdout);
@@ -603,6 +646,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
 {
     struct dm_config *cfg = NULL;
     struct state *st = NULL;
+    struct state_where w;
     struct dm_err err = {0};
     int rc;
 
@@ -610,7 +654,7 @@ static int cmd_status(struct cli *c, int *exit_hint)
     if (rc != DM_OK) {
         return rc;
     }
-    if (access(cfg->state_path, F_OK) != 0) {
+    if (!config_state_exists(cfg)) {
         fprintf(stderr, "dirmig: no state journal at %s yet (nothing has run)\n", cfg->state_path);
         if (c->o.json) {
             printf("{\"runs\":[]}\n");
@@ -618,7 +662,8 @@ static int cmd_status(struct cli *c, int *exit_hint)
         config_free(cfg);
         return DM_OK;
     }
-    rc = state_open(&st, cfg->state_path, &err);
+    config_state_where(&w, cfg);
+    rc = state_open_cfg(&st, &w, &err);
     if (rc == DM_OK) {
         rc = report_status(stdout, st, c->o.json, &err);
     }
@@ -823,6 +868,9 @@ static int parse_options(struct cli *cl, struct parsed *p, const struct cli_comm
         case O_HTML:
             cl->o.html = optarg;
             break;
+        case O_FROM:
+            cl->o.from = optarg;
+            break;
         case O_PLAN_OUT:
             cl->o.plan_out = optarg;
             break;
@@ -870,6 +918,7 @@ int cli_main(int argc, char **argv, int *exit_hint)
     const struct cli_command *cmd;
     struct parsed p = {0, 0, 0};
     struct cli c;
+    int nwords;
     int rc;
 
     memset(&c, 0, sizeof(c));
@@ -916,8 +965,9 @@ int cli_main(int argc, char **argv, int *exit_hint)
     }
     argc -= optind;
     argv += optind;
-    optind = 0; /* 0, not 1: getopt starts anew, in permuting order (the first parse stopped
-                 * at the command), so an operand may come before the options */
+    /* 0, not 1: GNU getopt then starts afresh, in permuting order (the first pass stopped
+     * at the command with "+"), so options may follow a command's arguments */
+    optind = 0;
     rc = parse_options(&c, &p, cmd, argc, argv, exit_hint);
     if (rc != DM_OK) {
         return rc;
@@ -926,19 +976,23 @@ int cli_main(int argc, char **argv, int *exit_hint)
         print_command_help(stdout, cmd);
         return DM_OK;
     }
-    if (optind < argc && cmd->operand != NULL) {
-        c.o.operand = argv[optind++];
+    nwords = count_words(cmd->args);
+    if (argc - optind > nwords) {
+        return usage_error(cmd, exit_hint, "unexpected argument \"%s\"", argv[optind + nwords]);
     }
-    if (optind < argc) {
-        return usage_error(cmd, exit_hint, "unexpected argument \"%s\"", argv[optind]);
+    if (argc - optind < nwords) {
+        /* name what is missing: "RUN", or "PATH" after "state migrate" */
+        return usage_error(cmd, exit_hint, "%s is required", skip_words(cmd->args, argc - optind));
     }
-    if (cmd->operand != NULL && c.o.operand == NULL) {
-        return usage_error(cmd, exit_hint, "%s is required", cmd->operand);
-    }
+    c.o.args = argv + optind;
+    c.o.nargs = argc - optind;
+    /* an option the command does not take first, then one it needs and did not get */
     for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
         if ((p.seen & options[i].bit) && !(cmd->opts & options[i].bit)) {
             return refused(cmd, exit_hint, &options[i]);
         }
+    }
+    for (size_t i = 0; i < DM_ARRAY_LEN(options); i++) {
         if ((cmd->required & options[i].bit) && !(p.seen & options[i].bit)) {
             return usage_error(cmd, exit_hint, "--%s %s is required", options[i].name,
                                options[i].arg != NULL ? options[i].arg : "");

@@ -37,11 +37,13 @@ struct cli_opts {
     int rebind_state;        /* plan/run --rebind-state */
     long long allow_deletes; /* plan/run --allow-deletes N; -1 when not given */
     const char *html;        /* report --html FILE */
+    const char *from;        /* state migrate --from TYPE */
     const char *plan_out;    /* plan --out FILE */
     const char *plan_in;     /* run --plan FILE */
     long long max_age;       /* run --max-age DURATION, seconds; 0 when not given */
     int dry_run;             /* rollback --plan */
-    const char *operand;     /* the command's argument (rollback RUN) */
+    char **args;             /* the command's positional arguments, as many as its usage names */
+    int nargs;               /* (rollback RUN: 1; state migrate PATH: 2) */
 };
 
 struct dm_config;

@@ -1,6 +1,7 @@
 #include <config.h>
 #include "agent/config.h"
 #include "agent/config_priv.h"
+#include "agent/state.h"
 #include "agent/util/datadir.h"
 #include "agent/util/jsonpos.h"
 #include "agent/util/log.h"
@@ -403,7 +404,8 @@ const char *config_map_origin(const struct dm_config *c)
 static int check_files(struct cfg_ctx *x)
 {
     static const char *const keys[] = {"source.tls.ca_file", "target.tls.ca_file",
-                                       "hook.tls.cert_file", "hook.tls.key_file"};
+                                       "hook.tls.cert_file", "hook.tls.key_file",
+                                       "state.tls.ca_file"};
     int rc = DM_OK;
 
     for (size_t i = 0; i < DM_ARRAY_LEN(keys) && rc != DM_ENOMEM; i++) {
@@ -496,6 +498,10 @@ static int build(struct cfg_ctx *x)
     }
     c->hook.enabled = config_json_at(x->root, "hook") != NULL;
     rc = config_load_hook_secret(x);
+    if (rc == DM_ENOMEM) {
+        return rc;
+    }
+    rc = config_load_state_secret(x);
     return rc == DM_ENOMEM ? rc : DM_OK;
 }
 
@@ -679,6 +685,7 @@ void config_free(struct dm_config *c)
     secret_free(c->source.token);
     secret_free(c->target.token);
     secret_free(c->hook.secret);
+    secret_free(c->state_conninfo);
     map_free(c->map);
     for (size_t i = 0; i < cp->npool; i++) {
         free(cp->pool[i]);
@@ -686,4 +693,29 @@ void config_free(struct dm_config *c)
     free(cp->pool);
     free(cp->present);
     free(cp);
+}
+
+void config_state_where(struct state_where *out, const struct dm_config *c)
+{
+    memset(out, 0, sizeof(*out));
+    out->type = c->state_type;
+    out->path = c->state_path;
+    out->conninfo = c->state_conninfo;
+    out->ca_file = c->state_ca_file;
+    out->connect_timeout_s = c->state_connect_timeout_s;
+}
+
+static int state_is_pg(const struct dm_config *c)
+{
+    return c->state_type != NULL && strcmp(c->state_type, "postgresql") == 0;
+}
+
+int config_state_exists(const struct dm_config *c)
+{
+    return state_is_pg(c) || access(c->state_path, F_OK) == 0;
+}
+
+const char *config_state_name(const struct dm_config *c)
+{
+    return state_is_pg(c) ? "postgresql (state.conninfo)" : c->state_path;
 }

@@ -146,8 +146,13 @@ struct dm_config {
     char *path; /* as given */
     struct config_endpoint source;
     struct config_endpoint target;
-    struct map *map;        /* compiled; never NULL after load */
-    char *state_path;       /* default "dirmig.db" beside the config */
+    struct map *map;               /* compiled; never NULL after load */
+    char *state_path;              /* default "dirmig.db" beside the config */
+    char *state_type;              /* "sqlite" or "postgresql" */
+    struct secret *state_conninfo; /* owned; postgresql */
+    char *state_ca_file;
+    int state_connect_timeout_s;
+    int state_lock_wait_s;
     int batch_size;         /* 1..10000, default 500 */
     char **dn_attrs;        /* NULL-terminated; DN-valued attrs rebased to the target
                              * base; default member uniqueMember owner manager
@@ -200,6 +205,14 @@ int config_load_all(struct dm_config **out, const char *path, const struct confi
  * (by-name)". Borrowed. */
 const char *config_map_origin(const struct dm_config *c);
 void config_free(struct dm_config *c); /* NULL-safe; wipes secrets */
+
+struct state_where;
+/* Where the journal is, for state_open_cfg() (strings borrowed from c). */
+void config_state_where(struct state_where *out, const struct dm_config *c);
+/* 0 when the journal is a SQLite file that does not exist yet (nothing has run), else 1. */
+int config_state_exists(const struct dm_config *c);
+/* The journal for messages: the SQLite file, or "postgresql (state.conninfo)". */
+const char *config_state_name(const struct dm_config *c);
 
 /* Appends a human description of the effective config to out; SENSITIVE keys as ***. */
 int config_describe(const struct dm_config *c, struct buf *out) DM_MUST_USE;

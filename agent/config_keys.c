@@ -163,10 +163,34 @@ const struct cfg_key config_keys[] = {
             "Default: copy attributes by name, correlate on entryUUID. See the map "
             "documentation for its keys."},
     {"state", CFG_OBJ, NULL, 0, .doc = "The state journal."},
+    {"state.type", CFG_STR, "sqlite", 0, .values = "sqlite|postgresql", CFOFF(state_type),
+     .doc = "Where the journal is: \"sqlite\", one file on this machine (state.path); or "
+            "\"postgresql\", a PostgreSQL database that several hook servers and agents "
+            "share (state.conninfo_file or state.conninfo_env). See POSTGRESQL STATE."},
     {"state.path", CFG_PATH, "dirmig.db", 0, CFOFF(state_path),
-     .doc = "SQLite journal file (WAL mode; -wal and -shm files appear beside it). Runs keep "
-            "what undoes their changes beside it in PATH.undo (mode 0600): it holds "
-            "credentials (see ROLLBACK in dirmig(1))."},
+     .doc = "type sqlite: the journal file (WAL mode; -wal and -shm files appear beside it, "
+            "and PATH.run, the runner lock). Runs keep what undoes their changes beside it in "
+            "PATH.undo (mode 0600): it holds credentials (see ROLLBACK in dirmig(1))."},
+    {"state.conninfo_file", CFG_PATH, NULL, CFG_SENSITIVE,
+     .doc = "type postgresql: file holding the libpq connection string or URI "
+            "(host=db.example.org dbname=dirmig user=dirmig password=... or "
+            "postgresql://...); it may hold the password, so it must not be accessible by "
+            "group or others, and it is never logged."},
+    {"state.conninfo_env", CFG_ENV, NULL, CFG_SENSITIVE,
+     .doc = "type postgresql: environment variable holding the connection string."},
+    {"state.tls", CFG_OBJ, NULL, 0, .doc = "type postgresql: TLS to the database server."},
+    {"state.tls.ca_file", CFG_PATH, NULL, 0, CFOFF(state_ca_file),
+     .doc = "PEM file of the CAs that sign the database server's certificate (libpq's "
+            "sslrootcert). Unset: the system CAs. A server that is not on a Unix socket or a "
+            "loopback address is always verified (sslmode verify-full unless the connection "
+            "string says verify-full itself; a weaker sslmode is refused)."},
+    {"state.connect_timeout_s", CFG_INT, "10", 0, 1, 300, CFOFF(state_connect_timeout_s),
+     .doc = "type postgresql: seconds to wait for a connection to the database server."},
+    {"state.lock_wait_s", CFG_INT, "0", 0, 0, 86400, CFOFF(state_lock_wait_s),
+     .doc = "How long a run waits for another run of the same target to finish (the runner "
+            "lock). 0: it stops at once with \"another run in progress on HOST (pid N)\" and "
+            "exit status 75; a scheduled run of dirmig agent is then skipped until its next "
+            "turn."},
     {"run", CFG_OBJ, NULL, 0, .doc = "Migration run settings."},
     {"run.batch_size", CFG_INT, "500", 0, 1, 10000, CFOFF(batch_size),
      .doc = "Entries per journal transaction and write batch."},

@@ -126,6 +126,8 @@ void config_conn_print_keys(FILE *out);
 int config_load_endpoint_secret(struct cfg_ctx *x, int r, int tok) DM_MUST_USE;
 /* Loads hook.secret_file or hook.secret_env, when one is given. */
 int config_load_hook_secret(struct cfg_ctx *x) DM_MUST_USE;
+/* Loads state.conninfo_file or state.conninfo_env, when one is given. */
+int config_load_state_secret(struct cfg_ctx *x) DM_MUST_USE;
 
 /* ---- config_waves.c ---- */
 

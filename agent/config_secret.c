@@ -65,6 +65,11 @@ int config_load_endpoint_secret(struct cfg_ctx *x, int r, int tok)
     return rc;
 }
 
+int config_load_state_secret(struct cfg_ctx *x)
+{
+    return load_one(x, "state.conninfo_file", "state.conninfo_env", &x->cp->pub.state_conninfo);
+}
+
 #define HOOK_MIN_SECRET 32 /* bytes of hook.secret_file / hook.secret_env */
 
 int config_load_hook_secret(struct cfg_ctx *x)

@@ -480,6 +480,33 @@ static int validate_hook(struct cfg_ctx *x)
     return rc;
 }
 
+/* state.type decides which of the state keys mean something. */
+static int validate_state(struct cfg_ctx *x)
+{
+    static const char *const pg_only[] = {"state.conninfo_file", "state.conninfo_env", "state.tls",
+                                          "state.connect_timeout_s"};
+    const char *type = config_str_at(x->root, "state.type");
+    int pg = type != NULL && strcmp(type, "postgresql") == 0, rc = DM_OK;
+    int f = config_json_at(x->root, "state.conninfo_file") != NULL;
+    int e = config_json_at(x->root, "state.conninfo_env") != NULL;
+
+    if (pg && config_json_at(x->root, "state.path") != NULL) {
+        rc = config_fail(x, "state.path", "does nothing with state.type postgresql");
+    }
+    for (size_t i = 0; !pg && i < DM_ARRAY_LEN(pg_only); i++) {
+        if (config_json_at(x->root, pg_only[i]) != NULL) {
+            rc = config_fail(x, pg_only[i], "only with state.type postgresql");
+        }
+    }
+    if (pg && f && e) {
+        rc = config_fail(x, "state.conninfo_env", "use only one of conninfo_file and conninfo_env");
+    } else if (pg && !f && !e) {
+        rc = config_fail(x, "state.type",
+                         "postgresql needs state.conninfo_file or state.conninfo_env");
+    }
+    return rc;
+}
+
 int config_validate(struct cfg_ctx *x)
 {
     int rc = validate_object(x, x->root, "");
@@ -493,6 +520,9 @@ int config_validate(struct cfg_ctx *x)
         }
     }
     if (validate_hook(x) != DM_OK) {
+        rc = DM_EINVAL;
+    }
+    if (validate_state(x) != DM_OK) {
         rc = DM_EINVAL;
     }
     return rc;

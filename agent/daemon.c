@@ -124,6 +124,7 @@ static void schedule(struct daemon *d, long long base_ms)
 static void meta_write(struct daemon *d)
 {
     struct state *st = NULL;
+    struct state_where w;
     struct dm_err e = {0};
     char msg[512], *text = NULL;
     json_t *o;
@@ -143,7 +144,8 @@ static void meta_write(struct daemon *d)
         log_warn("agent: cannot record the schedule in the journal: out of memory");
         return;
     }
-    if (state_open(&st, d->cfg->state_path, &e) != DM_OK ||
+    config_state_where(&w, d->cfg);
+    if (state_open_cfg(&st, &w, &e) != DM_OK ||
         state_meta_set(st, STATE_META_AGENT, text, &e) != DM_OK) {
         log_warn("agent: cannot record the schedule in the journal: %s",
                  dm_err_format(&e, msg, sizeof(msg)));
@@ -236,7 +238,13 @@ static void run_finished(struct daemon *d)
     d->last_started = d->job.started;
     d->last_finished = time(NULL);
     d->last_error[0] = '\0';
-    if (d->job.rc != DM_OK) {
+    if (d->job.rc == DM_EBUSY) {
+        /* another agent (or a person) is running this target: not a failure; this agent
+         * tries again at its next turn, and takes over when that runner is gone */
+        d->last_status = "busy";
+        dm_err_format(&d->job.err, d->last_error, sizeof(d->last_error));
+        log_info("agent: scheduled run skipped: %s", d->job.err.msg);
+    } else if (d->job.rc != DM_OK) {
         d->failures++;
         d->last_status = "failed";
         dm_err_format(&d->job.err, msg, sizeof(msg));

@@ -21,6 +21,7 @@ int exitcode_of(int rc)
     case DM_ENOMEM:
         return EX_OSERR;
     case DM_ELIMIT:
+    case DM_EBUSY:
         return EX_TEMPFAIL;
     case DM_ECONFIG:
         return EX_CONFIG;

@@ -17,11 +17,15 @@
  *   75  EX_TEMPFAIL     blocked: a gate stopped every disable and delete of the run (the
  *                       source read did not complete or shrank, another identity, over the
  *                       deletion limits; --json "status": "blocked" and "blocked" say why),
- *                       or a server limit (size, time) was hit: look, then run again
+ *                       or a server limit (size, time) was hit: look, then run again;
+ *                       or another run of the same target is in progress (the runner
+ *                       lock, "another run in progress on HOST (pid N)"; --json "status":
+ *                       "busy"): run again later
  *   130                 interrupted by SIGINT or SIGTERM (status "interrupted")
  *   77  EX_NOPERM       a bind or token was refused
  *   78  EX_CONFIG       the configuration is invalid, or does not fit what it meets (a state
- *                       journal that belongs to another target)
+ *                       journal that belongs to another target; a PostgreSQL journal asked
+ *                       for rollback or a saved plan, which only a SQLite journal keeps)
  *
  * --json output carries the same code as "exit_code".
  */

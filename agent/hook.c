@@ -982,7 +982,12 @@ int hook_server_start(struct hook_server **out, const struct dm_config *cfg, str
             goto done;
         }
     }
-    rc = state_open(&s->st, cfg->state_path, err);
+    {
+        struct state_where w;
+
+        config_state_where(&w, cfg);
+        rc = state_open_cfg(&s->st, &w, err);
+    }
     if (rc != DM_OK) {
         goto done;
     }
@@ -1183,9 +1188,10 @@ int report_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_
     struct state_totals t = {0};
     struct daily_ctx c = {o->json ? stdout : stderr, o->json ? json_array() : NULL};
     struct state *st = NULL;
+    struct state_where w;
     int rc;
 
-    if (access(cfg->state_path, F_OK) != 0) {
+    if (!config_state_exists(cfg)) {
         fprintf(stderr, "dirmig: no state journal at %s yet (nothing has run)\n", cfg->state_path);
         if (o->json) {
             printf("{\"days\":[]}\n");
@@ -1193,7 +1199,8 @@ int report_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_
         json_decref(c.days);
         return DM_OK;
     }
-    rc = state_open(&st, cfg->state_path, err);
+    config_state_where(&w, cfg);
+    rc = state_open_cfg(&st, &w, err);
     if (rc == DM_OK) {
         rc = state_password_counts(&pc, st, err);
     }

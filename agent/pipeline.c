@@ -596,11 +596,20 @@ static int bind_journal(struct pipe *p, struct dm_err *err)
     if (want == NULL) {
         return err->rc != DM_OK ? err->rc : DM_ENOMEM;
     }
+    if (p->o->mode == PIPE_RUN) {
+        /* exactly one runner per target, whichever machine it is on (state.h); plans only
+         * read the target and run beside it */
+        rc = state_runner_lock(p->state, want, p->cfg->state_lock_wait_s, NULL, err);
+        if (rc != DM_OK) {
+            free(want);
+            return rc;
+        }
+    }
     rc = state_meta_get(&have, p->state, META_TARGET, err);
     if (rc == DM_ENOTFOUND || (rc == DM_OK && p->o->rebind_state && strcmp(have, want) != 0)) {
         if (rc == DM_OK) {
             log_warn("journal %s rebound from target \"%s\" to \"%s\" (--rebind-state)",
-                     p->cfg->state_path, have, want);
+                     state_name(p->state), have, want);
         }
         rc = state_meta_set(p->state, META_TARGET, want, err);
     } else if (rc == DM_OK && strcmp(have, want) != 0) {
@@ -608,7 +617,7 @@ static int bind_journal(struct pipe *p, struct dm_err *err)
                         "the state journal %s belongs to another target (%.100s), not this one "
                         "(%.100s): use a journal per target, or --rebind-state if this is the "
                         "same directory under a new name",
-                        p->cfg->state_path, have, want);
+                        state_name(p->state), have, want);
     }
     free(have);
     p->target_ident = want; /* a saved plan names its target so */
@@ -919,8 +928,20 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
         log_info("retrying %zu entries listed in %s", retry_count(p.retry), o->retry_from);
     }
     if (o->mode != PIPE_VALIDATE) {
-        rc = state_open(&p.state, cfg->state_path, err);
+        struct state_where w;
+
+        config_state_where(&w, cfg);
+        rc = state_open_cfg(&p.state, &w, err);
         if (rc != DM_OK) {
+            goto done;
+        }
+        if ((o->plan_in != NULL || o->plan_out != NULL) && !state_plans_supported(p.state)) {
+            /* before anything is read or written: never half a saved plan */
+            rc = dm_err_set(err, DM_ECONFIG,
+                            "%s: saved plans need a SQLite journal (state.type sqlite); this "
+                            "journal is %s",
+                            o->plan_in != NULL ? "run --plan" : "plan --out",
+                            state_backend(p.state));
             goto done;
         }
     }
@@ -938,10 +959,14 @@ int pipeline_execute(struct pipeline_stats *stats, const struct dm_config *cfg,
     if (rc == DM_OK && o->mode != PIPE_VALIDATE) {
         rc = bind_journal(&p, err);
     }
-    if (rc == DM_OK && o->mode == PIPE_RUN && (p.tops->caps & CONN_UNDO)) {
+    if (rc == DM_OK && o->mode == PIPE_RUN && (p.tops->caps & CONN_UNDO) &&
+        state_undo_supported(p.state)) {
         /* every change of a run is recorded with what undoes it (dirmig rollback) */
         rc = state_undo_open(p.state, err);
         p.undo = rc == DM_OK;
+    } else if (rc == DM_OK && o->mode == PIPE_RUN && (p.tops->caps & CONN_UNDO)) {
+        log_warn("state.type %s keeps no undo store: this run cannot be rolled back",
+                 state_backend(p.state));
     }
     if (rc == DM_OK && o->mode == PIPE_RUN) {
         rc = pipe_saved_begin(&p, err); /* run --plan: the plan's wave and scope */

@@ -1060,12 +1060,15 @@ int report_html_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *
     memset(&ho, 0, sizeof(ho));
     ho.source = src;
     ho.target = dst;
-    ho.journal = cfg->state_path;
+    ho.journal = config_state_name(cfg);
     ho.waves = cfg->waves;
     ho.nwaves = cfg->nwaves;
     ho.now = time(NULL);
-    if (access(cfg->state_path, F_OK) == 0) {
-        rc = state_open(&st, cfg->state_path, err);
+    if (config_state_exists(cfg)) {
+        struct state_where w;
+
+        config_state_where(&w, cfg);
+        rc = state_open_cfg(&st, &w, err);
         if (rc != DM_OK) {
             goto done;
         }

@@ -833,7 +833,7 @@ static int walk(struct rb *b, struct dm_err *err)
 
 static int choose_run(struct rb *b, struct dm_err *err)
 {
-    const char *arg = b->o->operand;
+    const char *arg = b->o->args[0];
     char *end = NULL;
     int rc;
 
@@ -1130,6 +1130,7 @@ int rollback_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exi
                  struct dm_err *err)
 {
     struct rb *b = calloc(1, sizeof(*b));
+    struct state_where w;
     const char *status = "failed";
     char reason[128];
     int rc, none = 0, code;
@@ -1141,8 +1142,10 @@ int rollback_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exi
     b->o = o;
     b->exit_hint = exit_hint;
     b->dry = o->dry_run;
-    rc = state_open(&b->state, cfg->state_path, err);
+    config_state_where(&w, cfg);
+    rc = state_open_cfg(&b->state, &w, err);
     if (rc == DM_OK) {
+        /* refused (DM_ECONFIG, exit 78) by a journal that keeps no undo store */
         rc = state_undo_open(b->state, err);
     }
     if (rc == DM_OK) {

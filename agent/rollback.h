@@ -31,7 +31,7 @@
 #include "agent/config.h"
 #include "agent/util/err.h"
 
-/* The command (cli_cmd_fn). o->operand is RUN (a run id, or "last"), o->dry_run --plan. */
+/* The command (cli_cmd_fn). o->args[0] is RUN (a run id, or "last"), o->dry_run --plan. */
 int rollback_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_hint,
                  struct dm_err *err) DM_MUST_USE;
 

@@ -46,7 +46,7 @@ static const char *op_name(enum plan_op op)
     }
 }
 
-static const char *state_name(int st)
+static const char *plan_state_name(int st)
 {
     return st == CHANGE_STATE_DISABLE ? "disable" : st == CHANGE_STATE_ENABLE ? "enable" : "keep";
 }
@@ -288,7 +288,7 @@ int pipe_saved_write(struct pipe *p, struct dm_err *err)
         c.ref = q->has_rec ? q->rec.target_ref : NULL;
         c.reason = q->plan.reason;
         c.attrs = names != NULL ? names : q->plan.attrs;
-        c.state = state_name(q->plan.state);
+        c.state = plan_state_name(q->plan.state);
         c.source_digest = sdig;
         c.target_digest = target_digest(q);
         rc = planfile_add(p->plan_out, &c, err);

@@ -1,8 +1,9 @@
 /*
  * state.h: the state journal: what was migrated, where, and what failed.
  *
- * One SQLite file in WAL mode (state_sqlite.c is the only place that knows SQLite; a
- * PostgreSQL backend is planned behind this same interface). It holds:
+ * Two backends behind this one interface (agent/state_priv.h), chosen by state.type:
+ * one SQLite file in WAL mode (state_sqlite.c, the embedded default for one machine), or
+ * a PostgreSQL database (state_pg.c) that several hook servers and agents share. It holds:
  *   runs     id, kind (plan/run), config digest, start/end, status, counts
  *   objects  one row per migrated object: kind, source key, normalized source DN, target
  *            reference (target_ref: what the target calls it, a DN or an id it assigned),
@@ -66,9 +67,67 @@ struct state_run {
     char reason[256]; /* why a run failed or was blocked, "" if none */
 };
 
-/* Opens (creating if needed) the journal at path; WAL mode, schema migrated. */
+/* Opens (creating if needed) the SQLite journal at path; WAL mode, schema migrated. */
 int state_open(struct state **out, const char *path, struct dm_err *err) DM_MUST_USE;
+
+struct secret;
+
+/* Where the journal is (the config's state section). Borrowed by state_open_cfg(). */
+struct state_where {
+    const char *type; /* "sqlite" (NULL too) or "postgresql" */
+    const char *path; /* sqlite: the journal file */
+    /* postgresql: a libpq connection string or URI (it may hold a password, so it is a
+     * secret: never logged or shown); TLS is verified (sslmode verify-full) unless the
+     * server is on a Unix socket or a loopback address */
+    const struct secret *conninfo;
+    const char *ca_file;   /* postgresql: PEM CAs (sslrootcert); NULL: the system CAs */
+    int connect_timeout_s; /* postgresql: connect timeout, 0 = 10 s */
+    int op_timeout_ms;     /* postgresql: longest wait for one statement's answer, 0 = 30 s
+                            * (the hook uses less than its deadline) */
+};
+
+/* Opens the journal w names, schema created or migrated (both backends keep the same
+ * versioned migrations). DM_EUNAVAIL when the database server cannot be reached (or its
+ * certificate is not trusted), DM_EINVAL for a bad path or journal, DM_ECONFIG for a bad
+ * connection string or one that would not verify a remote server. */
+int state_open_cfg(struct state **out, const struct state_where *w, struct dm_err *err) DM_MUST_USE;
 void state_close(struct state *s); /* NULL-safe; rolls back an open batch */
+
+/* "sqlite" or "postgresql". */
+const char *state_backend(const struct state *s);
+/* A short name of the journal for messages: the file, or "postgresql://HOST:PORT/DB"
+ * (never the connection string's password). Borrowed. */
+const char *state_name(const struct state *s);
+
+/*
+ * Exactly one runner. state_runner_lock() takes the journal's runner lock for identity
+ * (the target: one runner per target, whatever machine it is on) before a run writes:
+ * PostgreSQL's session advisory lock, which the server releases when the holder's session
+ * ends (the process exits or dies), so a second agent takes over by itself; SQLite's is a
+ * lock on the file PATH.run beside the journal (one machine). The holder's host, pid and
+ * start time are recorded beside the lock. wait_s = 0: DM_EBUSY at once when another
+ * runner holds it, with *holder filled (host and pid); wait_s > 0: waits up to that long.
+ */
+struct state_runner {
+    char host[256];
+    long long pid;
+    long long since; /* unix seconds */
+};
+int state_runner_lock(struct state *s, const char *identity, int wait_s,
+                      struct state_runner *holder, struct dm_err *err) DM_MUST_USE;
+/* Releases the runner lock (NULL-safe; nothing when not held). state_close() does too. */
+void state_runner_unlock(struct state *s);
+
+/* Copies every run, object, error, password migration, user creation and meta value of
+ * src into dst, which must be empty (no run and no object yet: DM_EEXISTS), keeping ids
+ * and times; in one transaction of dst. *copied is the number of rows. On failure close
+ * dst without using it further: that rolls the copy back. For `dirmig state migrate`. */
+int state_copy(long long *copied, struct state *dst, struct state *src,
+               struct dm_err *err) DM_MUST_USE;
+
+/* Checks that the journal answers (a PostgreSQL round trip; reconnects a lost session
+ * first). DM_EUNAVAIL when it does not. */
+int state_ping(struct state *s, struct dm_err *err) DM_MUST_USE;
 
 /* Starts a run; marks runs left 'running' by a crashed process as 'interrupted'. */
 int state_run_begin(long long *out, struct state *s, const char *kind, const char *config_digest,
@@ -324,6 +383,9 @@ int state_object_del(struct state *s, const char *kind, const char *key,
  * (kind, key); state_plan_use() marks a change as met by this run; state_plan_unused()
  * lists the changes the run never met, in the plan's order.
  */
+/* 1 when this journal has the work table (state.type sqlite); on a PostgreSQL journal saved
+ * plans are refused: every state_plan_* function fails with DM_ECONFIG saying so. */
+int state_plans_supported(const struct state *s);
 struct state_planned {
     char *kind, *key, *op, *target, *source_digest, *target_digest;
     long line;
@@ -364,9 +426,13 @@ struct state_undo {
     const char *row_before;   /* the journal row before the change (JSON), NULL = none */
     long long undone_by;      /* the rollback run that reversed it, 0 = not reversed */
 };
+/* 1 when this journal keeps an undo store (state.type sqlite); a PostgreSQL journal keeps
+ * none: its runs are not recorded for rollback, and every state_undo_* function but
+ * state_undo_path() fails with DM_ECONFIG saying so. */
+int state_undo_supported(const struct state *s);
 /* Attaches the undo store (created 0600 when missing). Outside a batch. */
 int state_undo_open(struct state *s, struct dm_err *err) DM_MUST_USE;
-/* Path of the undo store of this journal (borrowed). */
+/* Path of the undo store of this journal (borrowed; NULL when it keeps none). */
 const char *state_undo_path(const struct state *s);
 int state_undo_put(struct state *s, const struct state_undo *u, struct dm_err *err) DM_MUST_USE;
 /* Calls fn for up to limit records of run not reversed yet whose id is below below_id (0:

@@ -1,11 +1,14 @@
 #include <config.h>
-#include "agent/state.h"
 #include "agent/state_sqlite.h"
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * The state journal on SQLite (the only file that knows SQLite, so that another backend
@@ -285,16 +288,20 @@ static const struct {
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STATE_SCHEMA_VERSION - 1,
                "one migration per schema version after 1");
 
-struct state {
+struct sq {
+    struct state base; /* first: state.c dispatches through base.ops */
     sqlite3 *db;
     sqlite3_stmt *st[ST__LAST];
     int in_batch;
     int in_read; /* a read transaction of state_read_begin() is open */
     char *path;
+    int run_fd;            /* the runner lock's file PATH.run while held, else -1 */
     struct state_ext *ext; /* agent/state_sqlite_undo.c: its statements, the undo store */
 };
 
-static int db_fail(struct state *s, struct dm_err *err, const char *what)
+static void sq_close(struct state *st_);
+
+static int db_fail(struct sq *s, struct dm_err *err, const char *what)
 {
     return dm_err_set(err, DM_EINTERNAL, "state journal %s: %s: %s", s->path, what,
                       sqlite3_errmsg(s->db));
@@ -317,7 +324,7 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
 }
 
 /* Runs one statement to completion (no rows expected). */
-static int exec_stmt(struct state *s, enum st_stmt which, const char *what, struct dm_err *err)
+static int exec_stmt(struct sq *s, enum st_stmt which, const char *what, struct dm_err *err)
 {
     sqlite3_stmt *st = s->st[which];
     int rc = sqlite3_step(st);
@@ -333,7 +340,7 @@ static int exec_stmt(struct state *s, enum st_stmt which, const char *what, stru
 
 /* Reads the schema version inside the open transaction and applies the migrations the
  * journal lacks. A journal written by a newer dirmig is refused, never downgraded. */
-static int migrate(struct state *s, struct dm_err *err)
+static int migrate(struct sq *s, struct dm_err *err)
 {
     sqlite3_stmt *st = NULL;
     char *errmsg = NULL, *end = NULL, setv[96];
@@ -383,9 +390,9 @@ done:
     return rc;
 }
 
-int state_open(struct state **out, const char *path, struct dm_err *err)
+int state_sqlite_open(struct state **out, const char *path, struct dm_err *err)
 {
-    struct state *s = calloc(1, sizeof(*s));
+    struct sq *s = calloc(1, sizeof(*s));
     sqlite3_stmt *st = NULL;
     char *errmsg = NULL;
     int rc;
@@ -393,11 +400,14 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
     if (s == NULL) {
         return dm_err_set(err, DM_ENOMEM, "state_open");
     }
+    s->base.ops = &state_sqlite_ops;
+    s->run_fd = -1;
     s->path = strdup(path);
     if (s->path == NULL) {
         free(s);
         return dm_err_set(err, DM_ENOMEM, "state_open");
     }
+    s->base.name = s->path;
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         rc = dm_err_set(err, DM_EINVAL, "%s: cannot open the state journal: %s", path,
@@ -463,18 +473,19 @@ int state_open(struct state **out, const char *path, struct dm_err *err)
             goto done;
         }
     }
-    *out = s;
+    *out = &s->base;
     s = NULL;
     rc = DM_OK;
 done:
     sqlite3_free(errmsg);
     sqlite3_finalize(st);
-    state_close(s);
+    sq_close(s != NULL ? &s->base : NULL);
     return rc;
 }
 
-void state_close(struct state *s)
+static void sq_close(struct state *st_)
 {
+    struct sq *s = (struct sq *)st_;
     if (s == NULL) {
         return;
     }
@@ -486,13 +497,17 @@ void state_close(struct state *s)
         sqlite3_finalize(s->st[i]);
     }
     sqlite3_close(s->db);
+    if (s->run_fd >= 0) {
+        close(s->run_fd); /* releases the runner lock */
+    }
     free(s->path);
     free(s);
 }
 
-int state_run_begin(long long *out, struct state *s, const char *kind, const char *config_digest,
-                    struct dm_err *err)
+static int sq_run_begin(long long *out, struct state *st_, const char *kind,
+                        const char *config_digest, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st;
     int rc;
 
@@ -514,9 +529,10 @@ int state_run_begin(long long *out, struct state *s, const char *kind, const cha
     return DM_OK;
 }
 
-int state_run_end(struct state *s, long long run, const char *status, const struct run_counts *c,
-                  struct dm_err *err)
+static int sq_run_end(struct state *st_, long long run, const char *status,
+                      const struct run_counts *c, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     static const struct run_counts zero;
     sqlite3_stmt *st = s->st[ST_RUN_END];
     int rc;
@@ -544,8 +560,9 @@ int state_run_end(struct state *s, long long run, const char *status, const stru
     return DM_OK;
 }
 
-int state_read_begin(struct state *s, struct dm_err *err)
+static int sq_read_begin(struct state *st_, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     if (s->in_batch || s->in_read) {
         return DM_OK;
     }
@@ -556,22 +573,24 @@ int state_read_begin(struct state *s, struct dm_err *err)
     return DM_OK;
 }
 
-void state_read_end(struct state *s)
+static void sq_read_end(struct state *st_)
 {
+    struct sq *s = (struct sq *)st_;
     if (s != NULL && s->in_read) {
         sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
         s->in_read = 0;
     }
 }
 
-int state_batch_begin(struct state *s, struct dm_err *err)
+static int sq_batch_begin(struct state *st_, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     int rc;
 
     if (s->in_batch) {
         return dm_err_set(err, DM_EINTERNAL, "state journal: a batch is already open");
     }
-    state_read_end(s);
+    sq_read_end(st_);
     rc = exec_stmt(s, ST_BEGIN, "beginning a batch", err);
     if (rc != DM_OK) {
         return rc;
@@ -580,8 +599,9 @@ int state_batch_begin(struct state *s, struct dm_err *err)
     return DM_OK;
 }
 
-int state_batch_commit(struct state *s, struct dm_err *err)
+static int sq_batch_commit(struct state *st_, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     int rc;
 
     if (!s->in_batch) {
@@ -609,7 +629,7 @@ static char *col_dup(sqlite3_stmt *st, int i)
 
 /* Steps a SELECT of OBJ_COLS and fills out from its row. The statement is reset unless
  * more rows are to come (more: the caller iterates and resets it). */
-static int object_row(struct state_object *out, struct state *s, sqlite3_stmt *st, const char *what,
+static int object_row(struct state_object *out, struct sq *s, sqlite3_stmt *st, const char *what,
                       struct dm_err *err, int more)
 {
     struct state_object o = {0};
@@ -657,9 +677,10 @@ done:
     return rc;
 }
 
-int state_object_get(struct state_object *out, struct state *s, const char *kind, const char *key,
-                     struct dm_err *err)
+static int sq_object_get(struct state_object *out, struct state *st_, const char *kind,
+                         const char *key, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_OBJ_GET];
 
     bind_text(st, 1, kind);
@@ -667,17 +688,19 @@ int state_object_get(struct state_object *out, struct state *s, const char *kind
     return object_row(out, s, st, "reading an object", err, 0);
 }
 
-int state_object_by_source_dn(struct state_object *out, struct state *s, const char *source_dn,
-                              struct dm_err *err)
+static int sq_object_by_source_dn(struct state_object *out, struct state *st_,
+                                  const char *source_dn, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_OBJ_BY_DN];
 
     bind_text(st, 1, source_dn);
     return object_row(out, s, st, "reading an object by DN", err, 0);
 }
 
-int state_object_put(struct state *s, const struct state_object *o, struct dm_err *err)
+static int sq_object_put(struct state *st_, const struct state_object *o, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_OBJ_PUT];
 
     bind_text(st, 1, o->kind);
@@ -693,9 +716,10 @@ int state_object_put(struct state *s, const struct state_object *o, struct dm_er
     return exec_stmt(s, ST_OBJ_PUT, "writing an object", err);
 }
 
-int state_object_by_target(struct state_object *out, struct state *s, const char *kind,
-                           const char *target_ref, struct dm_err *err)
+static int sq_object_by_target(struct state_object *out, struct state *st_, const char *kind,
+                               const char *target_ref, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_OBJ_BY_TARGET];
 
     bind_text(st, 1, kind);
@@ -703,23 +727,10 @@ int state_object_by_target(struct state_object *out, struct state *s, const char
     return object_row(out, s, st, "reading an object by target reference", err, 0);
 }
 
-void state_object_clear(struct state_object *o)
+static int sq_objects_each(struct state *st_, const char *kind, state_key_fn fn, void *payload,
+                           struct dm_err *err)
 {
-    if (o == NULL) {
-        return;
-    }
-    free(o->kind);
-    free(o->key);
-    free(o->source_dn);
-    free(o->target_ref);
-    free(o->status);
-    free(o->attrs);
-    memset(o, 0, sizeof(*o));
-}
-
-int state_objects_each(struct state *s, const char *kind, state_key_fn fn, void *payload,
-                       struct dm_err *err)
-{
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_OBJ_KEYS];
     int rc, stop = 0;
 
@@ -743,9 +754,10 @@ int state_objects_each(struct state *s, const char *kind, state_key_fn fn, void 
     return stop;
 }
 
-int state_error_add(struct state *s, long long run, const char *key, const char *dn,
-                    const char *category, const char *message, struct dm_err *err)
+static int sq_error_add(struct state *st_, long long run, const char *key, const char *dn,
+                        const char *category, const char *message, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_ERR_ADD];
 
     sqlite3_bind_int64(st, 1, run);
@@ -757,8 +769,9 @@ int state_error_add(struct state *s, long long run, const char *key, const char 
     return exec_stmt(s, ST_ERR_ADD, "recording an error", err);
 }
 
-int state_totals(struct state_totals *out, struct state *s, struct dm_err *err)
+static int sq_totals(struct state_totals *out, struct state *st_, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     struct state_totals t = {0};
     sqlite3_stmt *st = s->st[ST_TOTALS];
     int rc;
@@ -807,7 +820,7 @@ static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int i)
 }
 
 /* Steps a SELECT of RUN_COLUMNS (limit bound to ?1) and calls fn per row. */
-static int list_runs(struct state *s, enum st_stmt which, int limit, state_run_fn fn, void *payload,
+static int list_runs(struct sq *s, enum st_stmt which, int limit, state_run_fn fn, void *payload,
                      struct dm_err *err)
 {
     sqlite3_stmt *st = s->st[which];
@@ -849,20 +862,23 @@ static int list_runs(struct state *s, enum st_stmt which, int limit, state_run_f
     return DM_OK;
 }
 
-int state_runs(struct state *s, int limit, state_run_fn fn, void *payload, struct dm_err *err)
+static int sq_runs(struct state *st_, int limit, state_run_fn fn, void *payload, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     return list_runs(s, ST_RUNS, limit, fn, payload, err);
 }
 
-int state_runs_unfinished(struct state *s, int limit, state_run_fn fn, void *payload,
-                          struct dm_err *err)
+static int sq_runs_unfinished(struct state *st_, int limit, state_run_fn fn, void *payload,
+                              struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     return list_runs(s, ST_RUNS_UNFINISHED, limit, fn, payload, err);
 }
 
-int state_run_error_counts(struct state *s, long long run, state_count_fn fn, void *payload,
-                           struct dm_err *err)
+static int sq_run_error_counts(struct state *st_, long long run, state_count_fn fn, void *payload,
+                               struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_RUN_ERR_COUNTS];
     int rc;
 
@@ -888,9 +904,10 @@ int state_run_error_counts(struct state *s, long long run, state_count_fn fn, vo
     return DM_OK;
 }
 
-int state_password_record(struct state *s, const char *login, const char *dn, const char *outcome,
-                          const char *reason, struct dm_err *err)
+static int sq_password_record(struct state *st_, const char *login, const char *dn,
+                              const char *outcome, const char *reason, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_PW_ADD];
 
     bind_text(st, 1, login);
@@ -901,8 +918,10 @@ int state_password_record(struct state *s, const char *login, const char *dn, co
     return exec_stmt(s, ST_PW_ADD, "recording a password verification", err);
 }
 
-int state_password_counts(struct state_password_counts *out, struct state *s, struct dm_err *err)
+static int sq_password_counts(struct state_password_counts *out, struct state *st_,
+                              struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     struct state_password_counts c = {0};
     sqlite3_stmt *st = s->st[ST_PW_COUNTS];
     int rc;
@@ -946,8 +965,9 @@ int state_password_counts(struct state_password_counts *out, struct state *s, st
     return DM_OK;
 }
 
-int state_meta_add(struct state *s, const char *key, long long delta, struct dm_err *err)
+static int sq_meta_add(struct state *st_, const char *key, long long delta, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_META_ADD];
     int rc = DM_OK;
 
@@ -960,8 +980,10 @@ int state_meta_add(struct state *s, const char *key, long long delta, struct dm_
     return rc;
 }
 
-int state_password_daily(struct state *s, state_count_fn fn, void *payload, struct dm_err *err)
+static int sq_password_daily(struct state *st_, state_count_fn fn, void *payload,
+                             struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_PW_DAILY];
     int rc;
 
@@ -984,8 +1006,9 @@ int state_password_daily(struct state *s, state_count_fn fn, void *payload, stru
     return rc;
 }
 
-int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *err)
+static int sq_meta_get(char **out, struct state *st_, const char *key, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_META_GET];
     char *v = NULL;
     int rc;
@@ -1008,8 +1031,9 @@ int state_meta_get(char **out, struct state *s, const char *key, struct dm_err *
     return rc;
 }
 
-int state_meta_set(struct state *s, const char *key, const char *value, struct dm_err *err)
+static int sq_meta_set(struct state *st_, const char *key, const char *value, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_META_SET];
 
     bind_text(st, 1, key);
@@ -1018,7 +1042,7 @@ int state_meta_set(struct state *s, const char *key, const char *value, struct d
 }
 
 /* Runs an UPDATE of one run (?1 = run, ?2 = text); DM_ENOTFOUND when there is no such run. */
-static int run_update(struct state *s, enum st_stmt which, long long run, const char *text,
+static int run_update(struct sq *s, enum st_stmt which, long long run, const char *text,
                       const char *what, struct dm_err *err)
 {
     sqlite3_stmt *st = s->st[which];
@@ -1033,22 +1057,26 @@ static int run_update(struct state *s, enum st_stmt which, long long run, const 
     return rc;
 }
 
-int state_run_set_wave(struct state *s, long long run, const char *wave, struct dm_err *err)
+static int sq_run_set_wave(struct state *st_, long long run, const char *wave, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     return run_update(s, ST_RUN_WAVE, run, wave, "recording a run's wave", err);
 }
 
-int state_run_set_reason(struct state *s, long long run, const char *reason, struct dm_err *err)
+static int sq_run_set_reason(struct state *st_, long long run, const char *reason,
+                             struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     char cut[sizeof(((struct state_run *)NULL)->reason)];
 
     snprintf(cut, sizeof(cut), "%s", reason != NULL ? reason : "");
     return run_update(s, ST_RUN_REASON, run, cut, "recording why a run stopped", err);
 }
 
-int state_user_created(struct state *s, long long run, const char *key, const char *signin,
-                       struct dm_err *err)
+static int sq_user_created(struct state *st_, long long run, const char *key, const char *signin,
+                           struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_USER_CREATED];
 
     sqlite3_bind_int64(st, 1, run);
@@ -1058,8 +1086,10 @@ int state_user_created(struct state *s, long long run, const char *key, const ch
     return exec_stmt(s, ST_USER_CREATED, "recording a created user", err);
 }
 
-int state_signin_daily(struct state *s, state_signin_day_fn fn, void *payload, struct dm_err *err)
+static int sq_signin_daily(struct state *st_, state_signin_day_fn fn, void *payload,
+                           struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_SIGNIN_DAILY];
     int rc;
 
@@ -1088,8 +1118,9 @@ int state_signin_daily(struct state *s, state_signin_day_fn fn, void *payload, s
     return rc;
 }
 
-int state_run_summary(struct state_run_summary *out, struct state *s, struct dm_err *err)
+static int sq_run_summary(struct state_run_summary *out, struct state *st_, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     struct state_run_summary r = {0};
     sqlite3_stmt *st = s->st[ST_RUN_SUMMARY];
     int rc;
@@ -1117,8 +1148,9 @@ int state_run_summary(struct state_run_summary *out, struct state *s, struct dm_
     return DM_OK;
 }
 
-int state_waves(struct state *s, state_wave_fn fn, void *payload, struct dm_err *err)
+static int sq_waves(struct state *st_, state_wave_fn fn, void *payload, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_WAVES];
     int rc;
 
@@ -1160,9 +1192,10 @@ int state_waves(struct state *s, state_wave_fn fn, void *payload, struct dm_err 
     return rc;
 }
 
-int state_error_categories(struct state *s, state_error_category_fn fn, void *payload,
-                           struct dm_err *err)
+static int sq_error_categories(struct state *st_, state_error_category_fn fn, void *payload,
+                               struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_ERR_CATEGORIES];
     int rc;
 
@@ -1194,9 +1227,10 @@ int state_error_categories(struct state *s, state_error_category_fn fn, void *pa
     return rc;
 }
 
-int state_error_examples(struct state *s, int per_category, state_error_row_fn fn, void *payload,
-                         struct dm_err *err)
+static int sq_error_examples(struct state *st_, int per_category, state_error_row_fn fn,
+                             void *payload, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_ERR_EXAMPLES];
     int rc;
 
@@ -1231,8 +1265,9 @@ int state_error_examples(struct state *s, int per_category, state_error_row_fn f
     return rc;
 }
 
-int state_seen_add(struct state *s, const char *kind, const char *key, struct dm_err *err)
+static int sq_seen_add(struct state *st_, const char *kind, const char *key, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_SEEN_ADD];
 
     bind_text(st, 1, kind);
@@ -1240,8 +1275,9 @@ int state_seen_add(struct state *s, const char *kind, const char *key, struct dm
     return exec_stmt(s, ST_SEEN_ADD, "noting an object read", err);
 }
 
-int state_gone_add(struct state *s, const char *kind, const char *key, struct dm_err *err)
+static int sq_gone_add(struct state *st_, const char *kind, const char *key, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_GONE_ADD];
 
     bind_text(st, 1, kind);
@@ -1249,7 +1285,7 @@ int state_gone_add(struct state *s, const char *kind, const char *key, struct dm
     return exec_stmt(s, ST_GONE_ADD, "noting an object deleted in the source", err);
 }
 
-static int objects_each(struct state *s, sqlite3_stmt *st, state_object_fn fn, void *payload,
+static int objects_each(struct sq *s, sqlite3_stmt *st, state_object_fn fn, void *payload,
                         struct dm_err *err)
 {
     int rc;
@@ -1274,18 +1310,20 @@ static int objects_each(struct state *s, sqlite3_stmt *st, state_object_fn fn, v
     return rc;
 }
 
-int state_unseen(struct state *s, const char *kind, int gone, state_object_fn fn, void *payload,
-                 struct dm_err *err)
+static int sq_unseen(struct state *st_, const char *kind, int gone, state_object_fn fn,
+                     void *payload, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[gone ? ST_GONE : ST_UNSEEN];
 
     bind_text(st, 1, kind);
     return objects_each(s, st, fn, payload, err);
 }
 
-int state_disabled_due(struct state *s, const char *kind, long long before, int gone,
-                       state_object_fn fn, void *payload, struct dm_err *err)
+static int sq_disabled_due(struct state *st_, const char *kind, long long before, int gone,
+                           state_object_fn fn, void *payload, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_DISABLED_DUE];
 
     bind_text(st, 1, kind);
@@ -1294,8 +1332,9 @@ int state_disabled_due(struct state *s, const char *kind, long long before, int 
     return objects_each(s, st, fn, payload, err);
 }
 
-int state_population(long long *out, struct state *s, const char *kind, struct dm_err *err)
+static int sq_population(long long *out, struct state *st_, const char *kind, struct dm_err *err)
 {
+    struct sq *s = (struct sq *)st_;
     sqlite3_stmt *st = s->st[ST_POPULATION];
     int rc;
 
@@ -1311,29 +1350,254 @@ int state_population(long long *out, struct state *s, const char *kind, struct d
     return DM_OK;
 }
 
+/* ---- the runner lock: flock(2) on PATH.run (one machine shares a SQLite journal) ---- */
+
+/* Reads "host pid since" written by the holder (best effort: the lock, not the text,
+ * decides who runs). */
+static void read_holder(int fd, struct state_runner *h)
+{
+    char buf[400];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+    memset(h, 0, sizeof(*h));
+    if (n <= 0) {
+        return;
+    }
+    buf[n] = '\0';
+    if (sscanf(buf, "%255s %lld %lld", h->host, &h->pid, &h->since) < 2) {
+        memset(h, 0, sizeof(*h));
+    }
+}
+
+static int sq_runner_lock(struct state *st_, const char *identity, int wait_s,
+                          struct state_runner *holder, struct dm_err *err)
+{
+    struct sq *s = (struct sq *)st_;
+    struct state_runner me;
+    char *lp = NULL, line[400];
+    time_t until = time(NULL) + (wait_s > 0 ? wait_s : 0);
+    int fd = -1, rc;
+
+    (void)identity; /* a SQLite journal belongs to one target already (meta target_identity) */
+    if (s->run_fd >= 0) {
+        return DM_OK;
+    }
+    if (asprintf(&lp, "%s.run", s->path) < 0) {
+        return dm_err_set(err, DM_ENOMEM, "out of memory");
+    }
+    fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = dm_err_set(err, DM_EINVAL, "%s: cannot open the runner lock: %s", lp, strerror(errno));
+        goto done;
+    }
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            break;
+        }
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            rc = dm_err_set(err, DM_EINTERNAL, "%s: runner lock: %s", lp, strerror(errno));
+            goto done;
+        }
+        if (time(NULL) >= until) {
+            read_holder(fd, holder);
+            rc = dm_err_set(err, DM_EBUSY, "another run in progress on %s (pid %lld)",
+                            holder->host[0] ? holder->host : "?", holder->pid);
+            goto done;
+        }
+        sleep(1);
+    }
+    state_runner_me(&me);
+    snprintf(line, sizeof(line), "%s %lld %lld\n", me.host, me.pid, me.since);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, strlen(line), 0) < 0) {
+        rc = dm_err_set(err, DM_EINTERNAL, "%s: runner lock: %s", lp, strerror(errno));
+        goto done;
+    }
+    s->run_fd = fd;
+    fd = -1;
+    rc = DM_OK;
+done:
+    if (fd >= 0) {
+        close(fd);
+    }
+    free(lp);
+    return rc;
+}
+
+static void sq_runner_unlock(struct state *st_)
+{
+    struct sq *s = (struct sq *)st_;
+
+    if (s != NULL && s->run_fd >= 0) {
+        close(s->run_fd);
+        s->run_fd = -1;
+    }
+}
+
+/* ---- copying (dirmig state migrate): every row as text ---- */
+
+static int sq_dump(struct state *st_, state_row_fn fn, void *payload, struct dm_err *err)
+{
+    struct sq *s = (struct sq *)st_;
+    sqlite3_stmt *st = NULL;
+    int rc = DM_OK;
+
+    for (const struct state_table *t = state_tables; t->name != NULL && rc == DM_OK; t++) {
+        char sql[512];
+        int n = 0;
+        size_t len;
+
+        snprintf(sql, sizeof(sql), "SELECT ");
+        for (; t->cols[n] != NULL; n++) {
+            len = strlen(sql);
+            snprintf(sql + len, sizeof(sql) - len, "%s%s", n ? ", " : "", t->cols[n]);
+        }
+        len = strlen(sql);
+        snprintf(sql + len, sizeof(sql) - len, " FROM %s ORDER BY rowid", t->name);
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+            return db_fail(s, err, "reading the journal to copy it");
+        }
+        for (;;) {
+            const char *vals[16];
+            int step = sqlite3_step(st);
+
+            if (step == SQLITE_DONE) {
+                break;
+            }
+            if (step != SQLITE_ROW) {
+                rc = db_fail(s, err, "reading the journal to copy it");
+                break;
+            }
+            for (int i = 0; i < n; i++) {
+                vals[i] = (const char *)sqlite3_column_text(st, i);
+            }
+            rc = fn(t->name, n, t->cols, vals, payload);
+            if (rc != DM_OK) {
+                break;
+            }
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    return rc;
+}
+
+static int sq_load_row(struct state *st_, const char *table, int ncols, const char *const *cols,
+                       const char *const *vals, struct dm_err *err)
+{
+    struct sq *s = (struct sq *)st_;
+    sqlite3_stmt *st = NULL;
+    char sql[1024];
+    size_t len;
+    int rc;
+
+    snprintf(sql, sizeof(sql), "INSERT INTO %s (", table);
+    for (int i = 0; i < ncols; i++) {
+        len = strlen(sql);
+        snprintf(sql + len, sizeof(sql) - len, "%s%s", i ? ", " : "", cols[i]);
+    }
+    len = strlen(sql);
+    snprintf(sql + len, sizeof(sql) - len, ") VALUES (");
+    for (int i = 0; i < ncols; i++) {
+        len = strlen(sql);
+        snprintf(sql + len, sizeof(sql) - len, "%s?", i ? ", " : "");
+    }
+    len = strlen(sql);
+    snprintf(sql + len, sizeof(sql) - len, ")");
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return db_fail(s, err, "copying a row");
+    }
+    for (int i = 0; i < ncols; i++) {
+        bind_text(st, i + 1, vals[i]);
+    }
+    rc = sqlite3_step(st) == SQLITE_DONE ? DM_OK : db_fail(s, err, "copying a row");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+const struct state_ops state_sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .run_begin = sq_run_begin,
+    .run_end = sq_run_end,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
+    .run_set_wave = sq_run_set_wave,
+    .run_set_reason = sq_run_set_reason,
+    .batch_begin = sq_batch_begin,
+    .batch_commit = sq_batch_commit,
+    .object_get = sq_object_get,
+    .object_by_source_dn = sq_object_by_source_dn,
+    .object_by_target = sq_object_by_target,
+    .object_put = sq_object_put,
+    .objects_each = sq_objects_each,
+    .error_add = sq_error_add,
+    .seen_add = sq_seen_add,
+    .gone_add = sq_gone_add,
+    .unseen = sq_unseen,
+    .population = sq_population,
+    .disabled_due = sq_disabled_due,
+    .totals = sq_totals,
+    .runs = sq_runs,
+    .runs_unfinished = sq_runs_unfinished,
+    .run_error_counts = sq_run_error_counts,
+    .password_record = sq_password_record,
+    .meta_add = sq_meta_add,
+    .password_counts = sq_password_counts,
+    .password_daily = sq_password_daily,
+    .user_created = sq_user_created,
+    .signin_daily = sq_signin_daily,
+    .run_summary = sq_run_summary,
+    .waves = sq_waves,
+    .error_categories = sq_error_categories,
+    .error_examples = sq_error_examples,
+    .meta_get = sq_meta_get,
+    .meta_set = sq_meta_set,
+    .runner_lock = sq_runner_lock,
+    .runner_unlock = sq_runner_unlock,
+    .dump = sq_dump,
+    .load_row = sq_load_row,
+    .load_end = NULL,
+    .ping = NULL,
+    .run_get = state_sqlite_run_get,
+    .run_last = state_sqlite_run_last,
+    .object_del = state_sqlite_object_del,
+    .plan_add = state_sqlite_plan_add,
+    .plan_get = state_sqlite_plan_get,
+    .plan_use = state_sqlite_plan_use,
+    .plan_unused = state_sqlite_plan_unused,
+    .undo_open = state_sqlite_undo_open,
+    .undo_path = state_sqlite_undo_path,
+    .undo_put = state_sqlite_undo_put,
+    .undo_list = state_sqlite_undo_list,
+    .undo_mark = state_sqlite_undo_mark,
+    .undo_count = state_sqlite_undo_count,
+};
+
 /* ---- for the other SQLite file of this backend (agent/state_sqlite.h) ---- */
 
-sqlite3 *state_sqlite_db(struct state *s)
+sqlite3 *state_sqlite_db(struct state *st_)
 {
-    return s->db;
+    return ((struct sq *)st_)->db;
 }
 
-const char *state_sqlite_path(const struct state *s)
+const char *state_sqlite_path(const struct state *st_)
 {
-    return s->path;
+    return ((const struct sq *)st_)->path;
 }
 
-struct state_ext **state_sqlite_ext(struct state *s)
+struct state_ext **state_sqlite_ext(struct state *st_)
 {
-    return &s->ext;
+    return &((struct sq *)st_)->ext;
 }
 
-int state_sqlite_fail(struct state *s, struct dm_err *err, const char *what)
+int state_sqlite_fail(struct state *st_, struct dm_err *err, const char *what)
 {
-    return db_fail(s, err, what);
+    return db_fail((struct sq *)st_, err, what);
 }
 
-int state_sqlite_in_tx(const struct state *s)
+int state_sqlite_in_tx(const struct state *st_)
 {
+    const struct sq *s = (const struct sq *)st_;
+
     return s->in_batch || s->in_read;
 }

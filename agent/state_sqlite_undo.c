@@ -211,7 +211,7 @@ static int run_row(struct state_run *out, struct state *s, sqlite3_stmt *st, str
     return DM_OK;
 }
 
-int state_run_get(struct state_run *out, struct state *s, long long id, struct dm_err *err)
+int state_sqlite_run_get(struct state_run *out, struct state *s, long long id, struct dm_err *err)
 {
     sqlite3_stmt *st = stmt(s, UX_RUN_GET, err);
 
@@ -222,7 +222,8 @@ int state_run_get(struct state_run *out, struct state *s, long long id, struct d
     return run_row(out, s, st, err);
 }
 
-int state_run_last(struct state_run *out, struct state *s, const char *kind, struct dm_err *err)
+int state_sqlite_run_last(struct state_run *out, struct state *s, const char *kind,
+                          struct dm_err *err)
 {
     sqlite3_stmt *st = stmt(s, UX_RUN_LAST, err);
 
@@ -233,7 +234,7 @@ int state_run_last(struct state_run *out, struct state *s, const char *kind, str
     return run_row(out, s, st, err);
 }
 
-int state_object_del(struct state *s, const char *kind, const char *key, struct dm_err *err)
+int state_sqlite_object_del(struct state *s, const char *kind, const char *key, struct dm_err *err)
 {
     sqlite3_stmt *st = stmt(s, UX_OBJ_DEL, err);
 
@@ -246,20 +247,6 @@ int state_object_del(struct state *s, const char *kind, const char *key, struct 
 }
 
 /* ---- the saved plan's work table ---- */
-
-void state_planned_clear(struct state_planned *p)
-{
-    if (p == NULL) {
-        return;
-    }
-    free(p->kind);
-    free(p->key);
-    free(p->op);
-    free(p->target);
-    free(p->source_digest);
-    free(p->target_digest);
-    memset(p, 0, sizeof(*p));
-}
 
 static int plan_table(struct state *s, struct dm_err *err)
 {
@@ -286,7 +273,7 @@ static int plan_table(struct state *s, struct dm_err *err)
     return DM_OK;
 }
 
-int state_plan_add(struct state *s, const struct state_planned *p, struct dm_err *err)
+int state_sqlite_plan_add(struct state *s, const struct state_planned *p, struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = plan_table(s, err);
@@ -322,8 +309,8 @@ static int planned_row(struct state_planned *out, sqlite3_stmt *st)
     return DM_OK;
 }
 
-int state_plan_get(struct state_planned *out, struct state *s, const char *kind, const char *key,
-                   struct dm_err *err)
+int state_sqlite_plan_get(struct state_planned *out, struct state *s, const char *kind,
+                          const char *key, struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = plan_table(s, err);
@@ -345,7 +332,7 @@ int state_plan_get(struct state_planned *out, struct state *s, const char *kind,
     return rc;
 }
 
-int state_plan_use(struct state *s, const char *kind, const char *key, struct dm_err *err)
+int state_sqlite_plan_use(struct state *s, const char *kind, const char *key, struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = plan_table(s, err);
@@ -358,7 +345,8 @@ int state_plan_use(struct state *s, const char *kind, const char *key, struct dm
     return run_stmt(s, st, "marking a change of the saved plan", err);
 }
 
-int state_plan_unused(struct state *s, state_planned_fn fn, void *payload, struct dm_err *err)
+int state_sqlite_plan_unused(struct state *s, state_planned_fn fn, void *payload,
+                             struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = plan_table(s, err);
@@ -393,7 +381,7 @@ int state_plan_unused(struct state *s, state_planned_fn fn, void *payload, struc
 
 /* ---- the undo store ---- */
 
-const char *state_undo_path(const struct state *s)
+const char *state_sqlite_undo_path(const struct state *s)
 {
     struct state_ext *const *x = state_sqlite_ext((struct state *)s);
 
@@ -424,7 +412,7 @@ static int undo_file(const char *path, struct dm_err *err)
     return DM_OK;
 }
 
-int state_undo_open(struct state *s, struct dm_err *err)
+int state_sqlite_undo_open(struct state *s, struct dm_err *err)
 {
     struct state_ext *x = ext_of(s);
     sqlite3 *db = state_sqlite_db(s);
@@ -484,7 +472,7 @@ static int need_undo(struct state *s, struct dm_err *err)
     return DM_OK;
 }
 
-int state_undo_put(struct state *s, const struct state_undo *u, struct dm_err *err)
+int state_sqlite_undo_put(struct state *s, const struct state_undo *u, struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = need_undo(s, err);
@@ -512,8 +500,8 @@ int state_undo_put(struct state *s, const struct state_undo *u, struct dm_err *e
     return run_stmt(s, st, "writing an undo record", err);
 }
 
-int state_undo_list(struct state *s, long long run, long long below_id, int limit, state_undo_fn fn,
-                    void *payload, struct dm_err *err)
+int state_sqlite_undo_list(struct state *s, long long run, long long below_id, int limit,
+                           state_undo_fn fn, void *payload, struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = need_undo(s, err);
@@ -564,7 +552,7 @@ int state_undo_list(struct state *s, long long run, long long below_id, int limi
     return rc;
 }
 
-int state_undo_mark(struct state *s, long long id, long long by_run, struct dm_err *err)
+int state_sqlite_undo_mark(struct state *s, long long id, long long by_run, struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = need_undo(s, err);
@@ -577,8 +565,8 @@ int state_undo_mark(struct state *s, long long id, long long by_run, struct dm_e
     return run_stmt(s, st, "marking an undo record", err);
 }
 
-int state_undo_count(long long *total, long long *undone, struct state *s, long long run,
-                     struct dm_err *err)
+int state_sqlite_undo_count(long long *total, long long *undone, struct state *s, long long run,
+                            struct dm_err *err)
 {
     sqlite3_stmt *st;
     int rc = need_undo(s, err);

@@ -16,6 +16,7 @@ static const char *const rc_names[DM__LAST] = {
     [DM_ELIMIT] = "limit exceeded",
     [DM_EINTERNAL] = "internal error",
     [DM_ECONFIG] = "configuration does not match",
+    [DM_EBUSY] = "busy",
 };
 
 static const char *const rc_cats[DM__LAST] = {
@@ -30,6 +31,7 @@ static const char *const rc_cats[DM__LAST] = {
     [DM_ELIMIT] = "limit",
     [DM_EINTERNAL] = "internal",
     [DM_ECONFIG] = "config",
+    [DM_EBUSY] = "busy",
 };
 
 int dm_err_set(struct dm_err *err, enum dm_rc rc, const char *fmt, ...)

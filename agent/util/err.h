@@ -28,6 +28,7 @@ enum dm_rc {
     DM_EINTERNAL, /* anything else; msg says what */
     DM_ECONFIG,   /* the configuration does not fit what it meets (a journal that belongs to
                    * another target, ...): fix the config or rebind, do not retry */
+    DM_EBUSY,     /* another process holds what this one needs (the runner lock): try later */
     DM__LAST      /* append above only */
 };
 

@@ -73,6 +73,7 @@ cleanup() {
     done
     slapd_stop_all
     if declare -F samba_stop > /dev/null; then samba_stop; fi
+    if declare -F pg_stop_all > /dev/null; then pg_stop_all; fi
     if [ "${KEEP_TESTDIR:-0}" = 1 ]; then
         echo "[$TEST_NAME] kept $TESTDIR" >&2
     else

@@ -21,11 +21,12 @@ declare -A TAKES=(
     [agent]=""
     [report]="--json"
     [rollback]="--wave --plan --json"
+    [state]="--from"
 )
 ALL="--wave --retry-from --limit --samples --progress --no-progress --out --explain --offline \
---verify-target --rebind-state --plan --json"
+--verify-target --rebind-state --plan --from --json"
 declare -A ARG=([--wave]=pilot [--retry-from]=x.csv [--limit]=3 [--samples]=2 [--out]=p
-    [--explain]=k [--plan]=p.jsonl [--progress]=json)
+    [--explain]=k [--plan]=p.jsonl [--progress]=json [--from]=sqlite)
 NOCFG=$WORK/no-such-dir/dirmig.json
 
 # opt_args OPT: the option and its argument, if it takes one
@@ -38,6 +39,7 @@ for cmd in "${!TAKES[@]}"; do
     base=()
     [ "$cmd" = map ] && base=(--explain k)
     [ "$cmd" = rollback ] && base=(3)
+    [ "$cmd" = state ] && base=(migrate old.db)
     for opt in $ALL; do
         args=$(opt_args "$opt")
         # rollback's --plan is a flag (run's takes the plan FILE)
@@ -92,6 +94,13 @@ usage no-explain "dirmig map: --explain KEY is required" map
 usage extra-arg 'dirmig check: unexpected argument "now"' check now
 usage no-run "dirmig rollback: RUN is required" rollback --plan
 usage two-runs 'dirmig rollback: unexpected argument "4"' rollback 3 --plan 4
+# positional arguments: state migrate PATH takes two, as rollback RUN takes one
+usage state-none "dirmig state: migrate PATH is required" state --from sqlite
+usage state-nopath "dirmig state: PATH is required" state migrate --from sqlite
+usage state-extra 'dirmig state: unexpected argument "b.db"' state migrate a.db b.db --from sqlite
+usage state-nofrom "dirmig state: --from TYPE is required" state migrate a.db
+usage state-opt "dirmig state: --wave is not an option of state (validate, plan, run and rollback take it)" \
+    state migrate a.db --from sqlite --wave w
 usage max-age-alone "dirmig run: --max-age is only for a saved plan: --plan FILE" run --max-age 1h
 usage help-bad 'dirmig: help: no such command: plna' help plna
 log "ok: usage errors are two lines and exit 64"
@@ -190,6 +199,37 @@ for cmd in check validate mapping map plan run rollback status report hook agent
     expect_rc 0 "ex-$cmd" "the example of dirmig $cmd --help: $ex"
     log "ok: example '$ex'"
 done
+# state's example copies a SQLite journal (old.db: the one the examples above wrote) into the
+# journal of its configuration (here a new SQLite file; test_state_pg.sh copies into PostgreSQL)
+mkdir -p "$WORK/statex" && cp "$WORK/example.db" "$WORK/statex/old.db" || fail "no example.db"
+mkconfig "$WORK/statex/dirmig.json" SRC DST "state.path=$WORK/statex/new.db"
+mkconfig "$WORK/statex/old.json" SRC DST "state.path=$WORK/statex/old.db"
+dm ex-state-old -c "$WORK/statex/old.json" status --json
+expect_rc 0 ex-state-old "status of the journal to copy"
+ex=$(sed -n '/^example:$/{n;p;q}' "$WORK/help-state.out" | sed 's/^ *//')
+[ "$ex" = "dirmig -c dirmig.json state migrate --from sqlite old.db" ] ||
+    fail "state: unexpected example: $ex"
+read -r -a words <<< "${ex#dirmig }"
+cd "$WORK/statex" || fail "cd $WORK/statex"
+dm ex-state "${words[@]}"
+expect_rc 0 ex-state "the example of dirmig state --help: $ex"
+cd "$WORK" || fail "cd $WORK"
+grep -q "rows copied" "$WORK/ex-state.out" || fail "state example: $(cat "$WORK/ex-state.out")"
+grep -q "not copied: the undo store" "$WORK/ex-state.out" &&
+    fail "state example: a SQLite destination keeps the undo store, nothing to say"
+dm ex-state-status -c "$WORK/statex/dirmig.json" status --json
+expect_rc 0 ex-state-status "status of the copied journal"
+"$PYTHON3" - "$WORK/ex-state-old.out" "$WORK/ex-state-status.out" << 'EOF' || fail "the copy reads differently"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+for j in (a, b):
+    j.pop("journal", None)
+# same runs, same counts
+if a != b:
+    print(json.dumps(a, sort_keys=True)[:800], json.dumps(b, sort_keys=True)[:800], sep="\n", file=sys.stderr)
+    sys.exit(1)
+EOF
+log "ok: example '$ex'"
 [ -s "$WORK/quality.csv" ] || fail "validate --out quality wrote no quality.csv"
 [ -s "$WORK/correlation.csv" ] || fail "mapping --out correlation wrote no correlation.csv"
 grep -q "Ada Lovelace" "$WORK/ex-map.out" "$WORK/ex-map.err" || fail "map --explain did not show ada"

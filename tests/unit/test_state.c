@@ -4,7 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#ifdef STATE_TEST_PG
+#include <libpq-fe.h>
+#else
 #include <sqlite3.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,15 +16,74 @@
 #include <time.h>
 #include <unistd.h>
 #include "agent/state.h"
+#include "agent/util/secret.h"
 #include "tests/unit/fixture.h"
+
+/*
+ * The journal's contract (agent/state.h), tested on SQLite (test_state) and, built with
+ * STATE_TEST_PG, the same tests on PostgreSQL (test_state_pg, run by
+ * tests/intg/test_state_pg.sh against a throwaway cluster whose connection string is in
+ * DIRMIG_TEST_PG_CONNINFO). A PostgreSQL "path" names nothing: each test starts on an
+ * empty database (schema public dropped), and reopening connects again.
+ */
 
 /* Each test gets a fresh journal path in one temp dir made by the group setup. */
 static int g_seq;
+
+#ifdef STATE_TEST_PG
+#define BULK_N 20000 /* a round trip per put and per get */
+
+/* Runs sql on the test database (as the test's superuser). */
+static void pg_sql(const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("DIRMIG_TEST_PG_CONNINFO"));
+    PGresult *r;
+
+    if (PQstatus(c) != CONNECTION_OK) {
+        fail_msg("connect: %s", PQerrorMessage(c));
+    }
+    PQclear(PQexec(c, "SET client_min_messages = warning"));
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    }
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void new_path(char *buf, size_t len)
+{
+    snprintf(buf, len, "pg%d", ++g_seq);
+    pg_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+}
+
+static int journal_open(struct state **out, const char *path, struct dm_err *e)
+{
+    const char *ci = getenv("DIRMIG_TEST_PG_CONNINFO");
+    struct state_where w = {0};
+    struct secret *sec = NULL;
+    int rc;
+
+    (void)path;
+    assert_int_equal(secret_from_mem(&sec, ci, strlen(ci), e), DM_OK);
+    w.type = "postgresql";
+    w.conninfo = sec;
+    rc = state_open_cfg(out, &w, e);
+    secret_free(sec);
+    return rc;
+}
+
+#define sql_exec(path, sql) pg_sql(sql)
+#else
+#define BULK_N 100000
 
 static void new_path(char *buf, size_t len)
 {
     snprintf(buf, len, "%s/j%d.db", fixture_tmpdir(), ++g_seq);
 }
+
+#define journal_open state_open
+#endif
 
 static struct state *open_new(char *path, size_t len)
 {
@@ -28,7 +91,7 @@ static struct state *open_new(char *path, size_t len)
     struct dm_err e = {0};
 
     new_path(path, len);
-    if (state_open(&s, path, &e) != DM_OK) {
+    if (journal_open(&s, path, &e) != DM_OK) {
         fail_msg("state_open: %s", e.msg);
     }
     return s;
@@ -50,6 +113,104 @@ static void put(struct state *s, const char *kind, const char *key, const char *
     assert_int_equal(state_object_put(s, &o, &e), DM_OK);
 }
 
+/* What rollback reads: a run by id and the newest run of a kind; an object's row removed. */
+static void test_state__run_get_last_object_del(void **state)
+{
+    struct state_object o = {0};
+    struct state_run r = {0};
+    struct dm_err e = {0};
+    char path[512];
+    struct state *s;
+    long long r1 = 0, r2 = 0, r3 = 0;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_run_begin(&r1, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_run_set_wave(s, r1, "pilot", &e), DM_OK);
+    assert_int_equal(state_batch_begin(s, &e), DM_OK);
+    put(s, "user", "u1", "uid=u1,dc=s", "uid=u1,dc=t", "ok", r1);
+    put(s, "user", "u2", "uid=u2,dc=s", "uid=u2,dc=t", "ok", r1);
+    assert_int_equal(state_batch_commit(s, &e), DM_OK);
+    assert_int_equal(state_run_end(s, r1, "done", NULL, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r2, s, "plan", "d", &e), DM_OK);
+    assert_int_equal(state_run_end(s, r2, "done", NULL, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r3, s, "run", "d", &e), DM_OK);
+    assert_int_equal(state_run_end(s, r3, "failed", NULL, &e), DM_OK);
+
+    assert_int_equal(state_run_get(&r, s, r1, &e), DM_OK);
+    assert_int_equal(r.id, r1);
+    assert_string_equal(r.kind, "run");
+    assert_string_equal(r.status, "done");
+    assert_string_equal(r.wave, "pilot");
+    assert_int_equal(state_run_get(&r, s, r3 + 100, &e), DM_ENOTFOUND);
+    assert_int_equal(state_run_last(&r, s, "run", &e), DM_OK);
+    assert_int_equal(r.id, r3);
+    assert_string_equal(r.status, "failed");
+    assert_int_equal(state_run_last(&r, s, "plan", &e), DM_OK);
+    assert_int_equal(r.id, r2);
+    assert_int_equal(state_run_last(&r, s, "rollback", &e), DM_ENOTFOUND);
+
+    assert_int_equal(state_object_del(s, "user", "u1", &e), DM_OK);
+    assert_int_equal(state_object_get(&o, s, "user", "u1", &e), DM_ENOTFOUND);
+    assert_int_equal(state_object_del(s, "user", "u1", &e), DM_OK); /* absent: no-op */
+    assert_int_equal(state_object_get(&o, s, "user", "u2", &e), DM_OK);
+    state_object_clear(&o);
+    state_close(s);
+}
+
+#ifdef STATE_TEST_PG
+static int planned_none(const struct state_planned *p, void *payload)
+{
+    (void)p;
+    (void)payload;
+    return 0;
+}
+
+/* A PostgreSQL journal keeps no undo store and no saved plan work table: each use is
+ * refused with DM_ECONFIG (exit 78) and a message saying why, nothing half-done. */
+static void test_state__pg_refuses_undo_and_plans(void **state)
+{
+    struct state_planned p = {"user", "u1", "create", "uid=u1", "s", "t", 1};
+    struct state_undo u = {0};
+    struct dm_err e = {0};
+    long long total = 0, undone = 0;
+    char path[64];
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_undo_supported(s), 0);
+    assert_int_equal(state_plans_supported(s), 0);
+    assert_null(state_undo_path(s));
+    assert_int_equal(state_undo_open(s, &e), DM_ECONFIG);
+    assert_non_null(strstr(e.msg, "keeps no undo store"));
+    assert_non_null(strstr(e.msg, "postgresql"));
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(state_undo_put(s, &u, &e), DM_ECONFIG);
+    assert_int_equal(state_undo_count(&total, &undone, s, 1, &e), DM_ECONFIG);
+    assert_int_equal(state_undo_mark(s, 1, 2, &e), DM_ECONFIG);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(state_plan_add(s, &p, &e), DM_ECONFIG);
+    assert_non_null(strstr(e.msg, "saved plans"));
+    assert_int_equal(state_plan_unused(s, planned_none, NULL, &e), DM_ECONFIG);
+    state_close(s);
+}
+#else
+/* A SQLite journal has both. */
+static void test_state__sqlite_has_undo_and_plans(void **state)
+{
+    char path[512];
+    struct state *s;
+
+    (void)state;
+    s = open_new(path, sizeof(path));
+    assert_int_equal(state_undo_supported(s), 1);
+    assert_int_equal(state_plans_supported(s), 1);
+    state_close(s);
+}
+#endif
+
+#ifndef STATE_TEST_PG
 static void test_state__creates_journal_in_wal_mode(void **state)
 {
     char path[512], wal[600];
@@ -83,7 +244,7 @@ static void test_state__open_bad_path_is_einval(void **state)
 
     (void)state;
     snprintf(path, sizeof(path), "%s/no/such/dir/j.db", fixture_tmpdir());
-    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_int_equal(journal_open(&s, path, &e), DM_EINVAL);
     assert_null(s);
     assert_non_null(strstr(e.msg, path));
 }
@@ -103,10 +264,12 @@ static void test_state__open_non_database_is_einval(void **state)
         fputs("this is not a database file at all\n", f);
     }
     fclose(f);
-    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_int_equal(journal_open(&s, path, &e), DM_EINVAL);
     assert_null(s);
     assert_non_null(strstr(e.msg, path));
 }
+
+#endif
 
 static int collect_runs(const struct state_run *r, void *payload)
 {
@@ -175,7 +338,7 @@ static void test_state__leftover_running_run_is_interrupted(void **state)
     assert_int_equal(state_run_begin(&r1, s, "run", "d", &e), DM_OK);
     state_close(s); /* "crash": never ended */
     s = NULL;
-    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(journal_open(&s, path, &e), DM_OK);
     assert_int_equal(state_run_begin(&r2, s, "run", "d", &e), DM_OK);
     memset(runs, 0, sizeof(runs));
     assert_int_equal(state_runs(s, 10, collect_runs, runs, &e), DM_OK);
@@ -417,7 +580,7 @@ static void test_state__close_rolls_back_open_batch(void **state)
     put(s, "user", "lost", "uid=l", "uid=l", "ok", 1);
     state_close(s);
     s = NULL;
-    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(journal_open(&s, path, &e), DM_OK);
     assert_int_equal(state_object_get(&o, s, "user", "committed", &e), DM_OK);
     state_object_clear(&o);
     assert_int_equal(state_object_get(&o, s, "user", "lost", &e), DM_ENOTFOUND);
@@ -442,7 +605,7 @@ static void test_state__reopen_persists(void **state)
     assert_int_equal(state_run_end(s, r, "done", NULL, &e), DM_OK);
     state_close(s);
     s = NULL;
-    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(journal_open(&s, path, &e), DM_OK);
     assert_int_equal(state_object_get(&o, s, "user", "k", &e), DM_OK);
     assert_int_equal(o.last_run, r);
     state_object_clear(&o);
@@ -467,7 +630,7 @@ static void test_state__meta_set_get(void **state)
     assert_int_equal(state_meta_set(s, STATE_META_AGENT, "{\"state\":\"stopped\"}", &e), DM_OK);
     state_close(s);
     s = NULL;
-    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(journal_open(&s, path, &e), DM_OK);
     assert_int_equal(state_meta_get(&v, s, STATE_META_AGENT, &e), DM_OK);
     assert_string_equal(v, "{\"state\":\"stopped\"}");
     free(v);
@@ -475,6 +638,28 @@ static void test_state__meta_set_get(void **state)
 }
 
 /* A journal as dirmig 0.1 (schema version 1) wrote it: the same tables, no migration. */
+#ifdef STATE_TEST_PG
+static const char v1_schema[] =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE runs (id BIGSERIAL PRIMARY KEY, kind TEXT NOT NULL,"
+    "  config_digest TEXT, started BIGINT NOT NULL, finished BIGINT NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL, created BIGINT NOT NULL DEFAULT 0,"
+    "  updated BIGINT NOT NULL DEFAULT 0, unchanged BIGINT NOT NULL DEFAULT 0,"
+    "  failed BIGINT NOT NULL DEFAULT 0, deleted BIGINT NOT NULL DEFAULT 0,"
+    "  skipped BIGINT NOT NULL DEFAULT 0);"
+    "CREATE TABLE objects (kind TEXT NOT NULL, key TEXT NOT NULL, source_dn TEXT,"
+    "  target_dn TEXT, digest TEXT, status TEXT NOT NULL, last_run BIGINT NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (kind, key));"
+    "CREATE TABLE errors (id BIGSERIAL PRIMARY KEY, run BIGINT NOT NULL, key TEXT,"
+    "  dn TEXT, category TEXT NOT NULL, message TEXT, at BIGINT NOT NULL);"
+    "CREATE TABLE password_migrations (id BIGSERIAL PRIMARY KEY,"
+    "  login TEXT NOT NULL, dn TEXT, outcome TEXT NOT NULL, reason TEXT, at BIGINT NOT NULL);"
+    "INSERT INTO meta VALUES ('schema_version', '1');"
+    "INSERT INTO objects VALUES ('user', 'k1', 'uid=a,dc=s', 'uid=a,dc=t', 'd', 'ok', 3);"
+    "INSERT INTO runs (kind, started, finished, status, created) VALUES ('run', 1, 2, 'done', 7);"
+    "INSERT INTO password_migrations (login, dn, outcome, at) "
+    "  VALUES ('ann', 'uid=ann,dc=x', 'verified', 86400);";
+#else
 static const char v1_schema[] =
     "PRAGMA journal_mode=WAL;"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -508,6 +693,7 @@ static void sql_exec(const char *path, const char *sql)
     }
     sqlite3_close(db);
 }
+#endif
 
 static int collect_days(const struct state_signin_day *d, void *payload)
 {
@@ -530,7 +716,7 @@ static void test_state__migrates_v1_and_refuses_newer(void **state)
     (void)state;
     new_path(path, sizeof(path));
     sql_exec(path, v1_schema);
-    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(journal_open(&s, path, &e), DM_OK);
     assert_int_equal(state_meta_get(&v, s, "schema_version", &e), DM_OK);
     assert_string_equal(v, "3");
     free(v);
@@ -554,18 +740,18 @@ static void test_state__migrates_v1_and_refuses_newer(void **state)
     state_close(s);
     s = NULL;
     /* Opening again changes nothing. */
-    assert_int_equal(state_open(&s, path, &e), DM_OK);
+    assert_int_equal(journal_open(&s, path, &e), DM_OK);
     memset(runs, 0, sizeof(runs));
     assert_int_equal(state_runs(s, 5, collect_runs, runs, &e), DM_OK);
     assert_string_equal(runs[0].wave, "pilot");
     state_close(s);
     s = NULL;
     sql_exec(path, "UPDATE meta SET value = '4' WHERE key = 'schema_version'");
-    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_int_equal(journal_open(&s, path, &e), DM_EINVAL);
     assert_null(s);
     assert_non_null(strstr(e.msg, "newer"));
     sql_exec(path, "UPDATE meta SET value = 'x' WHERE key = 'schema_version'");
-    assert_int_equal(state_open(&s, path, &e), DM_EINVAL);
+    assert_int_equal(journal_open(&s, path, &e), DM_EINVAL);
     assert_null(s);
 }
 
@@ -750,7 +936,7 @@ static void test_state__bulk_is_fast(void **state)
     (void)state;
     s = open_new(path, sizeof(path));
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < BULK_N; i++) {
         if (i % 500 == 0) {
             assert_int_equal(state_batch_begin(s, &e), DM_OK);
         }
@@ -761,7 +947,7 @@ static void test_state__bulk_is_fast(void **state)
             assert_int_equal(state_batch_commit(s, &e), DM_OK);
         }
     }
-    for (int i = 0; i < 100000; i++) {
+    for (int i = 0; i < BULK_N; i++) {
         snprintf(key, sizeof(key), "key%d", i);
         assert_int_equal(state_object_get(&o, s, "user", key, &e), DM_OK);
         state_object_clear(&o);
@@ -770,17 +956,154 @@ static void test_state__bulk_is_fast(void **state)
     secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     /* Generous bound (sanitizers, valgrind); a normal build takes well under a second. */
     if (getenv("VALGRIND") == NULL && secs > 30.0) {
-        fail_msg("100k put+get took %.1f s", secs);
+        fail_msg("%d put+get took %.1f s", BULK_N, secs);
     }
     state_close(s);
 }
 
+#ifdef STATE_TEST_PG
+static struct state *pg_open_with(const char *conninfo, int *rc, struct dm_err *e)
+{
+    struct state_where w = {0};
+    struct secret *sec = NULL;
+    struct state *s = NULL;
+
+    assert_int_equal(secret_from_mem(&sec, conninfo, strlen(conninfo), e), DM_OK);
+    w.type = "postgresql";
+    w.conninfo = sec;
+    w.connect_timeout_s = 2;
+    *rc = state_open_cfg(&s, &w, e);
+    secret_free(sec);
+    return s;
+}
+
+/* A bad string, a server not listening and a remote server without verified TLS fail
+ * with their own codes, and no message carries the password. */
+static void test_state__pg_open_failures(void **state)
+{
+    struct dm_err e = {0};
+    struct state *s;
+    int rc;
+
+    (void)state;
+    s = pg_open_with("no equals sign here", &rc, &e);
+    assert_null(s);
+    assert_int_equal(rc, DM_ECONFIG);
+    memset(&e, 0, sizeof(e));
+    s = pg_open_with("host=127.0.0.1 port=1 dbname=x user=u password=Canary-Pw-7", &rc, &e);
+    assert_null(s);
+    assert_int_equal(rc, DM_EUNAVAIL);
+    assert_null(strstr(e.msg, "Canary-Pw-7"));
+    assert_non_null(strstr(e.msg, "postgresql://127.0.0.1:1/x"));
+    memset(&e, 0, sizeof(e));
+    s = pg_open_with("host=db.example.org dbname=x sslmode=require password=Canary-Pw-7", &rc, &e);
+    assert_null(s);
+    assert_int_equal(rc, DM_ECONFIG);
+    assert_non_null(strstr(e.msg, "verify-full"));
+    assert_null(strstr(e.msg, "Canary-Pw-7"));
+}
+
+/* One runner per target: a second session gets DM_EBUSY naming the holder's host and pid,
+ * another target is free, and the lock goes with the holder's session. */
+static void test_state__pg_runner_lock(void **state)
+{
+    struct state_runner h = {{0}, 0, 0};
+    struct dm_err e = {0};
+    char path[64], want[300], host[256] = "";
+    struct state *a, *b;
+
+    (void)state;
+    a = open_new(path, sizeof(path));
+    assert_int_equal(journal_open(&b, path, &e), DM_OK);
+    assert_int_equal(state_runner_lock(a, "ldap ldap://t dc=t", 0, NULL, &e), DM_OK);
+    assert_int_equal(state_runner_lock(a, "ldap ldap://t dc=t", 0, NULL, &e), DM_OK);
+    assert_int_equal(state_runner_lock(b, "ldap ldap://t dc=t", 0, &h, &e), DM_EBUSY);
+    gethostname(host, sizeof(host) - 1);
+    assert_string_equal(h.host, host);
+    assert_int_equal(h.pid, (long long)getpid());
+    snprintf(want, sizeof(want), "another run in progress on %s (pid %lld)", host,
+             (long long)getpid());
+    assert_string_equal(e.msg, want);
+    /* waiting: still held after 1 s */
+    assert_int_equal(state_runner_lock(b, "ldap ldap://t dc=t", 1, &h, &e), DM_EBUSY);
+    state_close(a); /* the session ends: the server releases its lock */
+    assert_int_equal(state_runner_lock(b, "ldap ldap://t dc=t", 5, &h, &e), DM_OK);
+    state_runner_unlock(b);
+    assert_int_equal(journal_open(&a, path, &e), DM_OK);
+    assert_int_equal(state_runner_lock(a, "ldap ldap://t dc=t", 0, &h, &e), DM_OK);
+    state_close(a);
+    state_close(b);
+}
+
+/* state_copy: a SQLite journal into an empty PostgreSQL one, ids kept and continued; a
+ * journal that holds runs is not overwritten. */
+static void test_state__pg_copy_from_sqlite(void **state)
+{
+    struct state_totals t = {0}, ts = {0};
+    struct state_password_counts pa = {0}, pb = {0};
+    struct state_run runs[4];
+    struct dm_err e = {0};
+    char path[64], sq_path[512], *v = NULL;
+    struct state *sq = NULL, *pg;
+    long long r1 = 0, r2 = 0, rows = 0;
+
+    (void)state;
+    snprintf(sq_path, sizeof(sq_path), "%s/copy.db", fixture_tmpdir());
+    assert_int_equal(state_open(&sq, sq_path, &e), DM_OK);
+    assert_int_equal(state_run_begin(&r1, sq, "run", "dig", &e), DM_OK);
+    assert_int_equal(state_batch_begin(sq, &e), DM_OK);
+    put(sq, "user", "u1", "uid=u1,dc=s", "uid=u1,dc=t", "ok", r1);
+    put(sq, "user", "u2", "uid=u2,dc=s", "uid=u2,dc=t", "failed", r1);
+    put(sq, "group", "g1", "cn=g1,dc=s", "cn=g1,dc=t", "ok", r1);
+    assert_int_equal(state_error_add(sq, r1, "u2", "uid=u2,dc=s", "schema", "no", &e), DM_OK);
+    assert_int_equal(state_user_created(sq, r1, "u1", STATE_SIGNIN_HOOK, &e), DM_OK);
+    assert_int_equal(state_meta_add(sq, "test_counter", 1, &e), DM_OK);
+    assert_int_equal(state_batch_commit(sq, &e), DM_OK);
+    assert_int_equal(state_password_record(sq, "u1", "uid=u1,dc=s", "verified", "", &e), DM_OK);
+    assert_int_equal(state_run_end(sq, r1, "done", NULL, &e), DM_OK);
+    pg = open_new(path, sizeof(path));
+    assert_int_equal(state_copy(&rows, pg, sq, &e), DM_OK);
+    assert_int_equal(rows, 1 + 3 + 1 + 1 + 1 + 1); /* run, objects, error, pw, creation, meta */
+    assert_int_equal(state_totals(&t, pg, &e), DM_OK);
+    assert_int_equal(t.users_ok, 2); /* at the target: u2's later write failed, it is there */
+    assert_int_equal(t.users_failed, 1);
+    assert_int_equal(t.groups_ok, 1);
+    assert_int_equal(state_meta_get(&v, pg, "test_counter", &e), DM_OK);
+    assert_string_equal(v, "1");
+    free(v);
+    /* the status counts read the same from both */
+    assert_int_equal(state_totals(&ts, sq, &e), DM_OK);
+    assert_memory_equal(&t, &ts, sizeof(t));
+    assert_int_equal(state_password_counts(&pa, sq, &e), DM_OK);
+    assert_int_equal(state_password_counts(&pb, pg, &e), DM_OK);
+    assert_memory_equal(&pa, &pb, sizeof(pa));
+    assert_int_equal(pb.hook_created, 1);
+    assert_int_equal(pb.verified_users, 1);
+    assert_int_equal(state_meta_get(&v, pg, "schema_version", &e), DM_OK);
+    assert_string_equal(v, "3");
+    free(v);
+    /* new ids continue after the copied ones */
+    assert_int_equal(state_run_begin(&r2, pg, "run", "dig", &e), DM_OK);
+    assert_true(r2 > r1);
+    memset(runs, 0, sizeof(runs));
+    assert_int_equal(state_runs(pg, 5, collect_runs, runs, &e), DM_OK);
+    assert_int_equal(runs[1].id, r1);
+    assert_string_equal(runs[1].status, "done");
+    /* not into a journal that holds something */
+    assert_int_equal(state_copy(&rows, pg, sq, &e), DM_EEXISTS);
+    state_close(pg);
+    state_close(sq);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+#ifndef STATE_TEST_PG
         cmocka_unit_test(test_state__creates_journal_in_wal_mode),
         cmocka_unit_test(test_state__open_bad_path_is_einval),
         cmocka_unit_test(test_state__open_non_database_is_einval),
+#endif
         cmocka_unit_test(test_state__run_begin_end),
         cmocka_unit_test(test_state__leftover_running_run_is_interrupted),
         cmocka_unit_test(test_state__object_put_get),
@@ -795,7 +1118,23 @@ int main(void)
         cmocka_unit_test(test_state__report_queries),
         cmocka_unit_test(test_state__objects_each),
         cmocka_unit_test(test_state__bulk_is_fast),
+        cmocka_unit_test(test_state__run_get_last_object_del),
+#ifdef STATE_TEST_PG
+        cmocka_unit_test(test_state__pg_refuses_undo_and_plans),
+        cmocka_unit_test(test_state__pg_open_failures),
+        cmocka_unit_test(test_state__pg_runner_lock),
+        cmocka_unit_test(test_state__pg_copy_from_sqlite),
+#else
+        cmocka_unit_test(test_state__sqlite_has_undo_and_plans),
+#endif
     };
 
+#ifdef STATE_TEST_PG
+    if (getenv("DIRMIG_TEST_PG_CONNINFO") == NULL) {
+        fprintf(stderr, "test_state_pg: DIRMIG_TEST_PG_CONNINFO is not set "
+                        "(tests/intg/test_state_pg.sh runs this program)\n");
+        return 77;
+    }
+#endif
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

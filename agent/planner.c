@@ -189,6 +189,9 @@ static int same_dn(const char *a, const char *b)
     char *na = NULL, *nb = NULL;
     int same;
 
+    if (strcmp(a, b) == 0) {
+        return 1; /* the same text is the same DN: most references are the DN as written */
+    }
     if (dn_normalize(&na, a, NULL) != DM_OK || dn_normalize(&nb, b, NULL) != DM_OK) {
         same = strcasecmp(a, b) == 0;
     } else {

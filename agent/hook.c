@@ -106,6 +106,8 @@ struct hook_server {
     pthread_cond_t conn_cv;
     struct hconn *conns;
     long long nconns, cut_total;
+    hook_metrics_fn extra_fn; /* hook_server_set_metrics(), under conn_mu */
+    void *extra_ctx;
     pthread_t reaper;
     int reaper_running, reaper_stop;
     long long policy_tried; /* monotonic ms of the last policy read, 0 = never */
@@ -304,6 +306,17 @@ static int serve_health(struct hook_server *s, struct MHD_Connection *conn)
               : queue(conn, 503, "text/plain", "degraded\n", 9);
 }
 
+void hook_server_set_metrics(struct hook_server *s, hook_metrics_fn fn, void *ctx)
+{
+    if (s == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&s->conn_mu);
+    s->extra_fn = fn;
+    s->extra_ctx = ctx;
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
 static int serve_metrics(struct hook_server *s, struct MHD_Connection *conn)
 {
     struct buf b;
@@ -322,6 +335,9 @@ static int serve_metrics(struct hook_server *s, struct MHD_Connection *conn)
                         "# TYPE dirmig_hook_connections_cut_total counter\n"
                         "dirmig_hook_connections_cut_total %lld\n",
                         s->nconns, s->cut_total);
+        if (rc == DM_OK && s->extra_fn != NULL) {
+            rc = s->extra_fn(s->extra_ctx, &b);
+        }
         pthread_mutex_unlock(&s->conn_mu);
     }
     if (rc == DM_OK && s->migrate != NULL) {

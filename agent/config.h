@@ -78,14 +78,31 @@ struct config_hook {
     char **login_attrs;    /* NULL-terminated, default uid */
     char *dn_template;     /* "uid={login},ou=people,..." instead of a search */
     char *search_base;     /* default: source users base */
-    int max_failures;      /* per username and window, default 5 */
+    int max_failures;      /* per account and window, default 5 */
     int failure_window_s;  /* default 900 */
     int max_concurrency;   /* verifications in flight, default 64 */
     int max_body;          /* bytes, default 16384 */
-    int threads;           /* epoll thread pool size, default 64; 0 = one thread
-                            * per connection */
+    int threads;           /* 0 (default) = one thread per connection, verifying
+                            * inline; N = an epoll pool of N threads plus workers */
     int pool_size;         /* LDAP connections per pool (search, bind), default 32 */
-    int request_timeout_s; /* idle connection / slow body cut-off, default 10 */
+    int request_timeout_s; /* idle connection cut-off, default 10 */
+    /* an attacker at the hook: budgets, connections, TLS, monitoring, AD, lazy migration */
+    int max_failures_per_client;    /* per client address and window, default 50 */
+    int max_failures_total;         /* all failures per window, default 2000 */
+    int source_lockout_threshold;   /* 0 = read it from the source */
+    int request_read_ms;            /* a whole request must arrive within this, default 5000 */
+    int max_connections;            /* open connections, default 512 */
+    int max_connections_per_client; /* per client address, default 128 */
+    char *tls_min_version;          /* "1.2" (default) or "1.3" */
+    char *monitor_listen;           /* /healthz and /metrics here only; NULL = on listen */
+    int monitor_plain_http;         /* plain HTTP on monitor_listen (loopback only) */
+    int old_password_window_s;      /* AD: refuse a password changed this recently; 0 = off */
+    int lazy_migration;             /* write verified passwords to the LDAP target */
+    int rehash;                     /* replace a weak target hash after a verified sign-in */
+    char *hash_scheme;              /* "ARGON2" (default) or "PBKDF2-SHA512" */
+    int argon2_memory_kib;          /* default 19456 */
+    int argon2_iterations;          /* default 2 */
+    int pbkdf2_iterations;          /* default 210000 */
 };
 
 /* The schedule of `dirmig agent` (agent/daemon.h): create/update runs every interval_s

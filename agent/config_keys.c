@@ -246,19 +246,24 @@ const struct cfg_key config_keys[] = {
      .doc = "PEM certificate (chain) of the hook server. Required unless plain_http."},
     {"hook.tls.key_file", CFG_PATH, NULL, 0, CFOFF(hook.tls_key_file),
      .doc = "PEM private key of the hook server."},
+    {"hook.tls.min_version", CFG_STR, "1.2", 0, .values = "1.2|1.3", CFOFF(hook.tls_min_version),
+     .doc = "Oldest TLS version accepted. Only forward-secret key exchanges (ECDHE, and "
+            "TLS 1.3) with AEAD ciphers are offered."},
     {"hook.plain_http", CFG_BOOL, "false", 0, CFOFF(hook.plain_http),
      .doc = "Serve plain HTTP. Only allowed when listen is a loopback address (a TLS "
             "terminating proxy in front)."},
     {"hook.auth_header", CFG_STR, "Authorization", 0, CFOFF(hook.auth_header),
      .doc = "Request header that carries the shared secret."},
     {"hook.secret_file", CFG_PATH, NULL, CFG_SENSITIVE,
-     .doc = "File holding the shared secret (the whole header value). The server needs "
-            "this or secret_env."},
+     .doc = "File holding the shared secret (the whole header value, at least 32 bytes: "
+            "shorter is a configuration error). The server needs this or secret_env."},
     {"hook.secret_env", CFG_ENV, NULL, CFG_SENSITIVE,
      .doc = "Environment variable holding the shared secret."},
     {"hook.deadline_ms", CFG_INT, "2000", 0, 100, 2900, CFOFF(hook.deadline_ms),
-     .doc = "Internal deadline: a verification not done by then is UNVERIFIED (Okta gives "
-            "up after 3 s)."},
+     .doc = "Internal deadline: every answer leaves within it, counted from the request's "
+            "headers; a verification not done by then is UNVERIFIED (Okta gives up after "
+            "3 s). The directory gets nine tenths of it (at least 50 ms are kept back to "
+            "write the answer)."},
     {"hook.login_attributes", CFG_STRLIST, "uid", 0, CFOFF(hook.login_attrs),
      .doc = "Attributes searched for the username (one must match exactly one user)."},
     {"hook.dn_template", CFG_STR, NULL, 0, CFOFF(hook.dn_template),
@@ -267,21 +272,84 @@ const struct cfg_key config_keys[] = {
     {"hook.search_base", CFG_STR, NULL, 0, .check = CHK_DN, CFOFF(hook.search_base),
      .doc = "Where users are searched. Default: source users.base."},
     {"hook.max_failures", CFG_INT, "5", 0, 1, 1000, CFOFF(hook.max_failures),
-     .doc = "Failed verifications per username and window before the hook answers "
-            "UNVERIFIED without asking the source."},
+     .doc = "Failed verifications per account and window before the hook answers "
+            "UNVERIFIED without a bind. The account is the one the directory resolves the "
+            "login to (objectGUID, entryUUID or DN), so other spellings, case, padding or "
+            "mail instead of uid share the budget. Must be below the source's lockout "
+            "threshold (read at start: ppolicy pwdMaxFailure, AD lockoutThreshold), else "
+            "dirmig hook exits 78 naming both numbers."},
     {"hook.failure_window_s", CFG_INT, "900", 0, 1, 86400, CFOFF(hook.failure_window_s),
      .doc = "Length of the failure window in seconds."},
     {"hook.max_concurrency", CFG_INT, "64", 0, 1, 10000, CFOFF(hook.max_concurrency),
      .doc = "Verifications in flight at once; more are answered UNVERIFIED at once."},
     {"hook.max_body", CFG_INT, "16384", 0, 256, 1048576, CFOFF(hook.max_body),
      .doc = "Largest request body in bytes (413 beyond)."},
-    {"hook.threads", CFG_INT, "64", 0, 0, 1024, CFOFF(hook.threads),
-     .doc = "HTTP worker threads (epoll pool; a verification occupies one while it waits "
-            "for the source); 0 = one thread per connection."},
+    {"hook.threads", CFG_INT, "0", 0, 0, 1024, CFOFF(hook.threads),
+     .doc = "0: one thread per connection, which verifies inline (the least CPU per "
+            "verification; a slow source or client holds only its own connection's thread). "
+            "N > 0: an epoll pool of N HTTP threads that hand each verification to a worker "
+            "thread (at most max_concurrency) and answer when it is done, so an HTTP thread "
+            "never waits for the source (fewer threads with very many idle connections, "
+            "about a fifth more CPU per verification)."},
     {"hook.pool_size", CFG_INT, "32", 0, 1, 1024, CFOFF(hook.pool_size),
      .doc = "Pooled source connections for searches, and as many for password binds."},
     {"hook.request_timeout_s", CFG_INT, "10", 0, 1, 600, CFOFF(hook.request_timeout_s),
-     .doc = "Idle connection timeout; cuts off clients that send slowly."},
+     .doc = "Idle connection timeout: a connection on which nothing arrives for this long "
+            "is closed."},
+    {"hook.max_failures_per_client", CFG_INT, "50", 0, 1, 1000000,
+     CFOFF(hook.max_failures_per_client),
+     .doc = "Failed verifications (wrong passwords, unknown or ineligible logins) per client "
+            "address and window, before that client gets UNVERIFIED without any directory "
+            "traffic. The client is the end user's address the caller names "
+            "(Okta: data.context.request.ipAddress; generic endpoint: \"client_ip\"), else "
+            "the peer address; an IPv6 client is its /64."},
+    {"hook.max_failures_total", CFG_INT, "2000", 0, 1, 100000000, CFOFF(hook.max_failures_total),
+     .doc = "Failed verifications of all accounts together per window (a password spray "
+            "across many accounts); past it every request is UNVERIFIED without a bind until "
+            "the window ends."},
+    {"hook.source_lockout_threshold", CFG_INT, "0", 0, 0, 1000000,
+     CFOFF(hook.source_lockout_threshold),
+     .doc = "The source's lockout threshold when it cannot be read (ppolicy only in "
+            "cn=config, policies the service account may not read). 0 = read it at start."},
+    {"hook.request_read_ms", CFG_INT, "5000", 0, 100, 600000, CFOFF(hook.request_read_ms),
+     .doc = "A request must arrive whole (TLS handshake, headers and body) within this many "
+            "milliseconds of its first byte, else the connection is closed: clients that "
+            "send a byte at a time hold nothing for long."},
+    {"hook.max_connections", CFG_INT, "512", 0, 16, 65536, CFOFF(hook.max_connections),
+     .doc = "Open connections at most; more are refused at accept."},
+    {"hook.max_connections_per_client", CFG_INT, "128", 0, 1, 65536,
+     CFOFF(hook.max_connections_per_client),
+     .doc = "Open connections per client address at most (Okta calls from a few addresses: "
+            "keep this above its concurrency)."},
+    {"hook.monitor_listen", CFG_STR, NULL, 0, CFOFF(hook.monitor_listen),
+     .doc = "Address and port for /healthz and /metrics. Set: they are served only there "
+            "(with the hook's certificate unless monitor_plain_http) and the hook listener "
+            "answers 404 for them. Unset: they are on listen."},
+    {"hook.monitor_plain_http", CFG_BOOL, "false", 0, CFOFF(hook.monitor_plain_http),
+     .doc = "Serve monitor_listen over plain HTTP. Only allowed on a loopback address."},
+    {"hook.old_password_window_s", CFG_INT, "0", 0, 0, 604800, CFOFF(hook.old_password_window_s),
+     .doc = "Active Directory: answer UNVERIFIED without a bind for an account whose "
+            "password was changed (pwdLastSet) less than this many seconds ago, because "
+            "inside the DC's old-password window a bind also succeeds with the previous "
+            "password. 0 = off (see ACTIVE DIRECTORY)."},
+    {"hook.lazy_migration", CFG_BOOL, "false", 0, CFOFF(hook.lazy_migration),
+     .doc = "LDAP target: after a verified sign-in, write the password to the user's target "
+            "entry as a strong hash (hash_scheme) when the entry has none, and journal the "
+            "user as migrated (see LAZY MIGRATION)."},
+    {"hook.rehash", CFG_BOOL, "false", 0, CFOFF(hook.rehash),
+     .doc = "LDAP target: after a verified sign-in, replace a weak target hash ({MD5}, "
+            "{SMD5}, {SHA}, {SSHA}, cleartext, {CRYPT} DES or MD5) that matches the password "
+            "with a strong one (hash_scheme)."},
+    {"hook.hash_scheme", CFG_STR, "ARGON2", 0, .values = "ARGON2|PBKDF2-SHA512",
+     CFOFF(hook.hash_scheme),
+     .doc = "Strong hash written by lazy_migration and rehash: {ARGON2} (argon2id; slapd "
+            "moduleload argon2) or {PBKDF2-SHA512} (slapd-contrib moduleload pw-pbkdf2)."},
+    {"hook.argon2_memory_kib", CFG_INT, "19456", 0, 1024, 4194304, CFOFF(hook.argon2_memory_kib),
+     .doc = "argon2id memory cost in KiB."},
+    {"hook.argon2_iterations", CFG_INT, "2", 0, 1, 100, CFOFF(hook.argon2_iterations),
+     .doc = "argon2id passes."},
+    {"hook.pbkdf2_iterations", CFG_INT, "210000", 0, 10000, 100000000,
+     CFOFF(hook.pbkdf2_iterations), .doc = "PBKDF2-HMAC-SHA512 iterations."},
     {"validate", CFG_OBJ, NULL, 0, .doc = "Data-quality validation (dirmig validate)."},
     {"validate.blocking", CFG_STRLIST,
      "missing_required duplicate wrong_type invalid_email too_long too_short pattern bad_chars "

@@ -70,7 +70,24 @@ int config_load_state_secret(struct cfg_ctx *x)
     return load_one(x, "state.conninfo_file", "state.conninfo_env", &x->cp->pub.state_conninfo);
 }
 
+#define HOOK_MIN_SECRET 32 /* bytes of hook.secret_file / hook.secret_env */
+
 int config_load_hook_secret(struct cfg_ctx *x)
 {
-    return load_one(x, "hook.secret_file", "hook.secret_env", &x->cp->pub.hook.secret);
+    const struct secret *s;
+    int rc = load_one(x, "hook.secret_file", "hook.secret_env", &x->cp->pub.hook.secret);
+
+    s = x->cp->pub.hook.secret;
+    if (rc != DM_OK || s == NULL) {
+        return rc; /* offline, none given, or refused already */
+    }
+    /* A shared secret that can be guessed is no authentication. */
+    if (secret_len(s) < HOOK_MIN_SECRET) {
+        return config_fail(x,
+                           config_str_at(x->root, "hook.secret_file") != NULL ? "hook.secret_file"
+                                                                              : "hook.secret_env",
+                           "the shared secret is %zu bytes; at least %d are needed", secret_len(s),
+                           HOOK_MIN_SECRET);
+    }
+    return DM_OK;
 }

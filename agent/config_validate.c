@@ -413,6 +413,38 @@ static int validate_endpoint(struct cfg_ctx *x, int r)
     return rc != DM_OK ? rc : rc2;
 }
 
+/* Rules of the hook's monitor listener and of lazy migration (listen: hook.listen as it
+ * will be used). */
+static int validate_hook_more(struct cfg_ctx *x, const char *listen)
+{
+    const char *m = config_str_at(x->root, "hook.monitor_listen");
+    const char *colon = m != NULL ? strrchr(m, ':') : NULL;
+    json_t *mplain = config_json_at(x->root, "hook.monitor_plain_http");
+    json_t *lazy = config_json_at(x->root, "hook.lazy_migration");
+    json_t *rehash = config_json_at(x->root, "hook.rehash");
+    const struct conn_ops *tops = config_ep_ops(x, 1);
+    int rc = DM_OK;
+
+    if (m != NULL &&
+        (colon == NULL || colon == m || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535 ||
+         strspn(colon + 1, "0123456789") != strlen(colon + 1))) {
+        rc = config_fail(x, "hook.monitor_listen", "must be address:port, e.g. 127.0.0.1:9443");
+    } else if (m != NULL && strcmp(m, listen) == 0) {
+        rc = config_fail(x, "hook.monitor_listen", "must differ from hook.listen");
+    }
+    if (json_is_true(mplain) && (m == NULL || !cfgcheck_loopback_listen(m))) {
+        rc = config_fail(x, "hook.monitor_plain_http",
+                         "plain HTTP is only allowed with a loopback monitor_listen");
+    }
+    if ((json_is_true(lazy) || json_is_true(rehash)) && tops != NULL && !(tops->caps & CONN_LDAP)) {
+        rc = config_fail(x, json_is_true(lazy) ? "hook.lazy_migration" : "hook.rehash",
+                         "needs an LDAP target (target.type ldap); a %s target gets its "
+                         "passwords through its own import or hook",
+                         tops->name);
+    }
+    return rc;
+}
+
 /* Rules that involve several hook keys. */
 static int validate_hook(struct cfg_ctx *x)
 {
@@ -442,6 +474,9 @@ static int validate_hook(struct cfg_ctx *x)
     }
     if (tmpl != NULL && strstr(tmpl, "{login}") == NULL) {
         rc = config_fail(x, "hook.dn_template", "must contain {login}");
+    }
+    if (validate_hook_more(x, l) != DM_OK) {
+        rc = DM_EINVAL;
     }
     return rc;
 }

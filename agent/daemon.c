@@ -19,6 +19,7 @@
 #include "agent/hook.h"
 #include "agent/pipeline.h"
 #include "agent/state.h"
+#include "agent/util/buf.h"
 #include "agent/util/log.h"
 #include "agent/util/sdnotify.h"
 
@@ -61,6 +62,12 @@ struct daemon {
     const char *last_status;
     time_t last_started, last_finished;
     char last_error[256];
+    /* the same for /metrics, read on the hook server's threads (agent_metrics()) */
+    pthread_mutex_t m_mu;
+    char m_status[16];
+    long long m_run, m_finished;
+    int m_failures, m_blocked;
+    char m_reason[256];
 };
 
 static long long mono_ms(void)
@@ -119,6 +126,72 @@ static void schedule(struct daemon *d, long long base_ms)
     d->next_due = time(NULL) + (time_t)((due - now + 999) / 1000);
 }
 
+/* Appends v to b as a Prometheus label value (backslash, double quote and newline
+ * escaped). */
+static int label_value(struct buf *b, const char *v)
+{
+    int rc = DM_OK;
+
+    for (; *v != '\0' && rc == DM_OK; v++) {
+        rc = *v == '\\'   ? buf_puts(b, "\\\\")
+             : *v == '"'  ? buf_puts(b, "\\\"")
+             : *v == '\n' ? buf_puts(b, "\\n")
+                          : buf_append(b, v, 1);
+    }
+    return rc;
+}
+
+/* /metrics lines of the scheduled reconciliation (hook_server_set_metrics()). */
+static int agent_metrics(void *ctx, struct buf *b)
+{
+    struct daemon *d = ctx;
+    int rc;
+
+    pthread_mutex_lock(&d->m_mu);
+    rc = buf_printf(b,
+                    "# HELP dirmig_reconcile_blocked 1 when the last scheduled run was blocked "
+                    "(source-health gate or deletion limits: no disable or delete made).\n"
+                    "# TYPE dirmig_reconcile_blocked gauge\n"
+                    "dirmig_reconcile_blocked %d\n"
+                    "# HELP dirmig_reconcile_failures Scheduled runs failed in a row.\n"
+                    "# TYPE dirmig_reconcile_failures gauge\n"
+                    "dirmig_reconcile_failures %d\n"
+                    "# HELP dirmig_reconcile_last_finished_seconds Unix time the last scheduled "
+                    "run ended (0: none yet).\n"
+                    "# TYPE dirmig_reconcile_last_finished_seconds gauge\n"
+                    "dirmig_reconcile_last_finished_seconds %lld\n",
+                    d->m_blocked, d->m_failures, d->m_finished);
+    if (rc == DM_OK && d->m_status[0] != '\0') {
+        rc = buf_printf(b,
+                        "# HELP dirmig_reconcile_last_run_info The last scheduled run and how it "
+                        "ended.\n"
+                        "# TYPE dirmig_reconcile_last_run_info gauge\n"
+                        "dirmig_reconcile_last_run_info{run=\"%lld\",status=\"%s\"} 1\n",
+                        d->m_run, d->m_status);
+    }
+    if (rc == DM_OK && d->m_blocked) {
+        rc = buf_printf(b, "# HELP dirmig_reconcile_blocked_info Why the last scheduled run was "
+                           "blocked.\n"
+                           "# TYPE dirmig_reconcile_blocked_info gauge\n"
+                           "dirmig_reconcile_blocked_info{reason=\"");
+        rc = rc == DM_OK ? label_value(b, d->m_reason) : rc;
+        rc = rc == DM_OK ? buf_puts(b, "\"} 1\n") : rc;
+    }
+    pthread_mutex_unlock(&d->m_mu);
+    return rc;
+}
+
+/* Starts the hook server on c with the agent's /metrics lines. */
+static int start_hook(struct daemon *d, const struct dm_config *c, struct dm_err *err)
+{
+    int rc = hook_server_start(&d->hook, c, err);
+
+    if (rc == DM_OK) {
+        hook_server_set_metrics(d->hook, agent_metrics, d);
+    }
+    return rc;
+}
+
 /* Writes the schedule and the last run to the journal's meta (best effort: a journal
  * that cannot be written is logged, the daemon goes on). */
 static void meta_write(struct daemon *d)
@@ -129,6 +202,15 @@ static void meta_write(struct daemon *d)
     char msg[512], *text = NULL;
     json_t *o;
 
+    pthread_mutex_lock(&d->m_mu);
+    snprintf(d->m_status, sizeof(d->m_status), "%s", d->last_status ? d->last_status : "");
+    d->m_run = d->last_run;
+    d->m_finished = (long long)d->last_finished;
+    d->m_failures = d->failures;
+    d->m_blocked = d->last_status != NULL && strcmp(d->last_status, "blocked") == 0;
+    snprintf(d->m_reason, sizeof(d->m_reason), "%s",
+             strncmp(d->last_error, "blocked: ", 9) == 0 ? d->last_error + 9 : "");
+    pthread_mutex_unlock(&d->m_mu);
     o = json_pack("{s:I,s:s,s:i,s:i,s:I,s:I,s:s?,s:I,s:I,s:s?}", "pid", (json_int_t)getpid(),
                   "state", d->stopping ? "stopped" : "running", "interval_s",
                   d->cfg->reconcile.interval_s, "failures", d->failures, "next_due",
@@ -328,7 +410,7 @@ static void reload(struct daemon *d)
         d->hook = NULL;
         d->hook_cfg = NULL;
         if (nc->hook.enabled) {
-            rc = hook_server_start(&d->hook, nc, &e);
+            rc = start_hook(d, nc, &e);
             if (rc == DM_OK) {
                 d->hook_cfg = nc;
             }
@@ -340,7 +422,7 @@ static void reload(struct daemon *d)
             config_free(nc);
             if (old->hook.enabled) {
                 memset(&e, 0, sizeof(e));
-                if (hook_server_start(&d->hook, old, &e) == DM_OK) {
+                if (start_hook(d, old, &e) == DM_OK) {
                     d->hook_cfg = old;
                 } else {
                     log_err("agent: the hook server is down: %s (fix it and send SIGHUP)",
@@ -468,6 +550,7 @@ int daemon_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_
     int rc;
 
     memset(&d, 0, sizeof(d));
+    pthread_mutex_init(&d.m_mu, NULL);
     d.o = o;
     d.initial = d.cfg = cfg;
     d.sfd = d.wake[0] = d.wake[1] = -1;
@@ -492,7 +575,7 @@ int daemon_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_
         goto done;
     }
     if (cfg->hook.enabled) {
-        rc = hook_server_start(&d.hook, cfg, err);
+        rc = start_hook(&d, cfg, err);
         if (rc != DM_OK) {
             if (rc == DM_EINVAL) {
                 *exit_hint = EX_CONFIG;
@@ -529,7 +612,8 @@ int daemon_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_
     log_info("agent: stopped");
     rc = DM_OK;
 done:
-    hook_server_stop(d.hook);
+    hook_server_stop(d.hook); /* no /metrics request reads d after this */
+    pthread_mutex_destroy(&d.m_mu);
     if (d.cfg != d.initial) {
         config_free((struct dm_config *)d.cfg); /* loaded by reload() */
     }

@@ -6,6 +6,7 @@
 #include <config.h>
 #include "agent/pipe_priv.h"
 #include "agent/util/log.h"
+#include "schema/cred.h"
 #include "schema/dn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -468,23 +469,34 @@ static int row_stale(const struct pobj *q)
 
 /* How a user the target just created signs in there (the journal's user_creations): with
  * the password-import hook, with a credential that went with it (a password attribute of
- * the entry, or the password the connector translated), or not at all yet. r is the
- * connector's answer to the create, or NULL for a create of an earlier run confirmed now:
- * then what the pipeline planned for the password says it. */
+ * the entry, or the password the connector translated), not at all because that password
+ * is a lock marker or placeholder (schema/cred.h; carried byte-exact to an LDAP target,
+ * never a password elsewhere), or not at all yet. r is the connector's answer to the
+ * create, or NULL for a create of an earlier run confirmed now: then what the pipeline
+ * planned for the password says it. */
 static const char *signin_of(const struct pobj *q, const struct apply_result *r)
 {
+    int locked = 0;
+
     if (r != NULL ? r->created_with_hook : q->hook_planned) {
         return STATE_SIGNIN_HOOK;
     }
     if (q->pw != NULL) {
-        return STATE_SIGNIN_IMPORT;
+        return cred_is_locked(q->pw, q->pwlen) ? STATE_SIGNIN_LOCKED : STATE_SIGNIN_IMPORT;
     }
     for (size_t i = 0; i < q->want->nattrs; i++) {
-        if (q->want->attrs[i].nvals > 0 && entry_is_sensitive_attr(q->want->attrs[i].name)) {
-            return STATE_SIGNIN_IMPORT;
+        const struct dm_attr *a = &q->want->attrs[i];
+        if (a->nvals == 0 || !entry_is_sensitive_attr(a->name)) {
+            continue;
         }
+        for (size_t j = 0; j < a->nvals; j++) {
+            if (!cred_is_locked(a->vals[j].data, a->vals[j].len)) {
+                return STATE_SIGNIN_IMPORT;
+            }
+        }
+        locked = 1;
     }
-    return STATE_SIGNIN_NONE;
+    return locked ? STATE_SIGNIN_LOCKED : STATE_SIGNIN_NONE;
 }
 
 /* A create of an earlier run whose answer never came (a pending intent) that this run

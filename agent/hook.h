@@ -38,6 +38,13 @@ int hook_server_start(struct hook_server **out, const struct dm_config *cfg,
 /* Stops listening, waits for requests in progress, frees everything. NULL-safe. */
 void hook_server_stop(struct hook_server *s);
 
+/* Lines that the process running the server adds to /metrics (dirmig agent: its scheduled
+ * reconciliation). fn appends Prometheus text to b and returns DM_OK or DM_ENOMEM; it is
+ * called on the server's threads, so it must be thread-safe. fn NULL: none. */
+struct buf;
+typedef int (*hook_metrics_fn)(void *ctx, struct buf *b);
+void hook_server_set_metrics(struct hook_server *s, hook_metrics_fn fn, void *ctx);
+
 /* `dirmig hook`: serves the password-import hook until SIGINT/SIGTERM. */
 int hook_cmd(const struct dm_config *cfg, const struct cli_opts *o, int *exit_hint,
              struct dm_err *err);

@@ -121,11 +121,12 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
                 st->group_passes);
     }
     if (st->cred_outcomes && st->ncreds > 0) {
-        static const char *const outcomes[] = {"import", "hook", "error"};
+        static const char *const outcomes[] = {"import", "hook", "locked", "error"};
         static const char *const words[] = {"imported hash", "password-import hook",
+                                            "locked, no password (created without one)",
                                             "malformed (those users fail)"};
         fprintf(out, "  passwords by scheme and outcome:\n");
-        for (size_t k = 0; k < 3; k++) {
+        for (size_t k = 0; k < 4; k++) {
             long long tot = 0;
             for (size_t i = 0; i < st->ncreds; i++) {
                 tot += strcmp(st->creds[i].outcome, outcomes[k]) == 0 ? st->creds[i].n : 0;
@@ -133,7 +134,7 @@ void report_pipeline_text(FILE *out, const struct pipeline_stats *st, enum pipel
             if (tot == 0) {
                 continue;
             }
-            fprintf(out, "    %-29s %8lld:", words[k], tot);
+            fprintf(out, "    %-41s %8lld:", words[k], tot);
             for (size_t i = 0; i < st->ncreds; i++) {
                 if (strcmp(st->creds[i].outcome, outcomes[k]) == 0) {
                     fprintf(out, " %s %lld", st->creds[i].scheme, st->creds[i].n);
@@ -573,6 +574,9 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
                 "passwords: %lld users created with an imported hash, %lld users created with "
                 "the hook, %lld without a password",
                 pc.imported, pc.hook_created, pc.no_password);
+        if (pc.locked > 0) {
+            fprintf(out, ", %lld locked (a lock marker: no password, never the hook)", pc.locked);
+        }
         if (pc.unknown > 0) {
             fprintf(out, ", %lld not recorded", pc.unknown);
         }
@@ -600,12 +604,13 @@ int report_status(FILE *out, struct state *s, int json, struct dm_err *err)
         goto done;
     }
     if (json) {
-        json_t *o = json_pack(
-            "{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:f},s:O}", "users", kind_totals_json(&t.users, 1),
-            "groups", kind_totals_json(&t.groups, 0), "passwords", "imported",
-            (json_int_t)pc.imported, "hook_created", (json_int_t)pc.hook_created, "no_password",
-            (json_int_t)pc.no_password, "unknown", (json_int_t)pc.unknown, "verified",
-            (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
+        json_t *o =
+            json_pack("{s:o,s:o,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:f},s:O}", "users",
+                      kind_totals_json(&t.users, 1), "groups", kind_totals_json(&t.groups, 0),
+                      "passwords", "imported", (json_int_t)pc.imported, "hook_created",
+                      (json_int_t)pc.hook_created, "no_password", (json_int_t)pc.no_password,
+                      "locked", (json_int_t)pc.locked, "unknown", (json_int_t)pc.unknown,
+                      "verified", (json_int_t)pc.verified_users, "share", share, "runs", c.runs);
         json_object_set(o, "agent", agent != NULL ? agent : json_null());
         json_object_set(o, "blocked", c.blocked != NULL ? c.blocked : json_null());
         json_dumpf(o, out, JSON_COMPACT);

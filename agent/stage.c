@@ -199,16 +199,19 @@ static void cred_count(struct pipeline_stats *st, const char *scheme, const char
 }
 
 /* What the target connector does with the user's first userPassword value (its own table,
- * conn_ops.cred_outcome), parsed once: *outcome is "import", "hook" or "error" (malformed;
- * the error, naming the scheme and never the value, goes to *e). Returns DM_OK or
+ * conn_ops.cred_outcome), parsed once: *outcome is "import", "hook", "locked" (a lock marker
+ * or placeholder such as "*", "!!" or an empty value: the user gets no password,
+ * schema/cred.h) or "error" (malformed; the error, naming the scheme and never the value,
+ * goes to *e). No userPassword at all (AD, or not readable) is the hook. Returns DM_OK or
  * DM_ENOMEM. */
 static int password_outcome(const struct conn_ops *ops, const struct dm_attr *pw,
                             const char **outcome, struct dm_err *e)
 {
     struct cred *c = NULL;
+    enum cred_outcome oc;
 
     *outcome = "hook";
-    if (pw == NULL || pw->nvals == 0 || pw->vals[0].len == 0) {
+    if (pw == NULL || pw->nvals == 0) {
         return DM_OK; /* no password: the hook */
     }
     if (cred_parse(&c, pw->vals[0].data, pw->vals[0].len, e) != DM_OK) {
@@ -218,7 +221,8 @@ static int password_outcome(const struct conn_ops *ops, const struct dm_attr *pw
         *outcome = "error";
         return DM_OK;
     }
-    *outcome = ops->cred_outcome(c, NULL) == CRED_IMPORT ? "import" : "hook";
+    oc = ops->cred_outcome(c, NULL);
+    *outcome = oc == CRED_IMPORT ? "import" : oc == CRED_LOCKED ? "locked" : "hook";
     cred_free(c);
     return DM_OK;
 }
@@ -280,8 +284,10 @@ static enum stage_rc stage_creds(struct pipe *p, const struct entry *src, struct
         }
         return STAGE_DROP;
     }
-    if (p->o->mode == PIPE_RUN && pw != NULL && pw->nvals > 0 && pw->vals[0].len > 0) {
-        q->pw = malloc(pw->vals[0].len);
+    /* An empty value is passed too (non-NULL, length 0): it is "no password" (locked), not
+     * "no value" (the hook). */
+    if (p->o->mode == PIPE_RUN && pw != NULL && pw->nvals > 0) {
+        q->pw = malloc(pw->vals[0].len + 1);
         if (q->pw == NULL) {
             p->fatal_rc = dm_err_set(&p->fatal_err, DM_ENOMEM, "out of memory");
             return STAGE_FATAL;

@@ -261,6 +261,7 @@ struct state_password_counts {
     long long imported;       /* created with their password hash imported (or carried) */
     long long hook_created;   /* created for the password-import hook */
     long long no_password;    /* created without a password */
+    long long locked;         /* created with a lock marker: no password, never the hook */
     long long unknown;        /* created before the journal recorded how (schema 1) */
     long long verified_users; /* distinct users (DN, else login) verified at least once */
     long long verifications;  /* verified rows (a user may verify again) */
@@ -278,10 +279,13 @@ int state_password_daily(struct state *s, state_count_fn fn, void *payload,
  *   STATE_SIGNIN_IMPORT  the user's password hash was imported (or carried byte-exact)
  *   STATE_SIGNIN_HOOK    created for the password-import hook (verified at first sign-in)
  *   STATE_SIGNIN_NONE    created without any password (no sign-in path yet)
+ *   STATE_SIGNIN_LOCKED  its password was a lock marker or placeholder (schema/cred.h): created
+ *                        without a usable one, and never for the hook
  */
 #define STATE_SIGNIN_IMPORT "import"
 #define STATE_SIGNIN_HOOK "hook"
 #define STATE_SIGNIN_NONE "none"
+#define STATE_SIGNIN_LOCKED "locked"
 int state_user_created(struct state *s, long long run, const char *key, const char *signin,
                        struct dm_err *err) DM_MUST_USE;
 

@@ -764,6 +764,8 @@ static int pg_password_counts(struct state_password_counts *out, struct state *s
             c.hook_created += n;
         } else if (strcmp(signin, STATE_SIGNIN_IMPORT) == 0) {
             c.imported += n;
+        } else if (strcmp(signin, STATE_SIGNIN_LOCKED) == 0) {
+            c.locked += n;
         } else {
             c.no_password += n;
         }

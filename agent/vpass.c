@@ -6,6 +6,7 @@
  */
 #include <config.h>
 #include "agent/pipe_priv.h"
+#include "schema/cred.h"
 #include "schema/dn.h"
 #include "schema/validate.h"
 #include <stdio.h>
@@ -119,6 +120,16 @@ int pipe_validate_entry(struct pipe *p, const struct entry *src, struct pobj *q)
                 char msg[128];
                 snprintf(msg, sizeof(msg), "value is shared by %u entries (must be unique)", c);
                 rc = add_problem(&probs, &nprobs, "duplicate", a->name, msg);
+            }
+        }
+    }
+    if (rc == DM_OK && p->kind == MAP_USERS) {
+        const struct dm_attr *pw = entry_attr(src, "userPassword");
+        for (size_t i = 0; pw != NULL && i < pw->nvals && rc == DM_OK; i++) {
+            if (cred_is_locked(pw->vals[i].data, pw->vals[i].len)) {
+                rc = add_problem(&probs, &nprobs, "locked_password", "userPassword",
+                                 "a lock marker or placeholder (no usable password)");
+                break;
             }
         }
     }

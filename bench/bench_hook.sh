@@ -5,11 +5,12 @@
 # slapd in the same run (bench/ldap_ceiling.c). Results: doc/benchmarks.md.
 #
 # One slapd (dbnosync, N_USERS users with {SSHA} passwords, default 1000), the ceiling at
-# each concurrency alternating with dirmig hook (TLS, pool_size 64, 64 epoll threads, log level
-# warn) driven by bench/hook_load.c (libcurl, one keep-alive connection per client).
+# each concurrency alternating with dirmig hook (TLS, pool_size 64, default hook.threads, log
+# level warn) driven by bench/hook_load.c (libcurl, one keep-alive connection per client).
 # Prints a markdown table on stdout; progress on stderr.
 # Environment: DIRMIG (default ./dirmig), CLIENTS (default "1 8 32 64"), KEEP_TESTDIR=1,
-# HOOK_THREADS (hook.threads, default 64: epoll pool of N threads; 0 = thread per connection).
+# HOOK_THREADS (hook.threads; unset: dirmig's default, a thread per connection; N: an epoll
+# pool of N threads plus verification workers).
 set -u -o pipefail
 umask 077
 
@@ -58,10 +59,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -keyout "$TESTDIR/hook.key" -out "$TESTDIR/hook.pem" -days 2 -subj "/CN=127.0.0.1" \
     -addext "subjectAltName=IP:127.0.0.1" > /dev/null 2>&1 || die "openssl"
 chmod 600 "$TESTDIR/hook.key"
-secret="Bearer bench-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+secret="Bearer bench-$(head -c 27 /dev/urandom | base64 | tr -d '/+=')"
 printf '%s' "$secret" > "$TESTDIR/hook.secret"
 printf 'Authorization: %s\n' "$secret" > "$TESTDIR/auth.hdr"
 port=$(free_port)
+THREADS_JSON="" # the product's default unless HOOK_THREADS is set
+[ -n "${HOOK_THREADS:-}" ] && THREADS_JSON=", \"threads\": $HOOK_THREADS"
 cat > "$TESTDIR/hook.json" << EOF2
 {
   "source": { "uri": "$SRC_URI", "base": "$SUFFIX", "bind_dn": "$SRC_ROOTDN",
@@ -72,7 +75,7 @@ cat > "$TESTDIR/hook.json" << EOF2
   "log": { "level": "warn", "file": "$TESTDIR/hook.log" },
   "hook": { "listen": "127.0.0.1:$port", "tls": { "cert_file": "$TESTDIR/hook.pem",
             "key_file": "$TESTDIR/hook.key" }, "secret_file": "$TESTDIR/hook.secret",
-            "pool_size": 64, "max_concurrency": 128, "threads": ${HOOK_THREADS:-64} }
+            "pool_size": 64, "max_concurrency": 128$THREADS_JSON }
 }
 EOF2
 

@@ -289,9 +289,14 @@ static int attr_u64(const struct entry *e, const char *name, unsigned long long 
     return end != v && *end == '\0' ? 0 : -1;
 }
 
+static const char *account_state(const struct ad_read *r, const struct entry *e)
+{
+    return ad_account_state(e, r->now);
+}
+
 /* enabled/disabled/locked/expired: userAccountControl ACCOUNTDISABLE (0x2), accountExpires
  * (FILETIME; 0 and 2^63-1 mean never), the constructed LOCKOUT bit (0x10) or lockoutTime. */
-static const char *account_state(const struct ad_read *r, const struct entry *e)
+const char *ad_account_state(const struct entry *e, int64_t now)
 {
     unsigned long long uac = 0, computed = 0, lockout = 0;
     const char *ae = entry_first(e, "accountExpires");
@@ -303,7 +308,7 @@ static const char *account_state(const struct ad_read *r, const struct entry *e)
     }
     /* 0 and 9223372036854775807 both mean "never" (transform_parse_filetime knows both). */
     if (ae != NULL && transform_parse_filetime(&t, &never, ae, strlen(ae)) == DM_OK && !never &&
-        t <= r->now) {
+        t <= now) {
         return "expired";
     }
     /* LOCKOUT is not kept up to date in userAccountControl since 2003: the constructed

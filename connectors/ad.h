@@ -26,6 +26,7 @@
 #ifndef DM_AD_H
 #define DM_AD_H
 
+#include <stdint.h>
 #include "connectors/ldap_common.h"
 
 /* Synthetic attributes added to every user entry (documented in doc/dirmig.json.5):
@@ -77,6 +78,12 @@ int ad_watermark(char **out, struct ldap_common_sess *sess, struct dm_err *err) 
  * dirmig never migrated: the caller keeps only its own. */
 int ad_read_deleted(struct ldap_common_sess *sess, const struct scope *sc, conn_entry_fn fn,
                     void *payload, struct dm_err *err) DM_MUST_USE;
+
+/* The account state of a user entry read with userAccountControl, accountExpires,
+ * lockoutTime and msDS-User-Account-Control-Computed, at now (unix seconds): "disabled",
+ * "expired", "locked" or "enabled" (the first that applies; the value of
+ * dirmigAccountState). Static string. */
+const char *ad_account_state(const struct entry *e, int64_t now);
 
 /* Parses "<invocationId>:<usn>"; returns 0 on success. inv must hold 64 bytes. */
 int ad_parse_watermark(char inv[64], unsigned long long *usn, const char *s);

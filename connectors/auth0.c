@@ -375,7 +375,11 @@ static json_t *user_of(const struct change *ch, struct apply_result *res)
     } else if (ch->state == CHANGE_STATE_ENABLE) {
         json_object_set_new(u, "blocked", json_false());
     }
-    if (ch->op == CHANGE_ADD && ch->password != NULL && ch->password_len > 0 && !ch->hook_only) {
+    /* A lock marker or placeholder ("*", "!!", "", schema/cred.h) is imported without a
+     * password: the user exists in Auth0, so the custom database (the hook) is never asked,
+     * and no password signs it in. */
+    if (ch->op == CHANGE_ADD && ch->password != NULL && !ch->hook_only &&
+        !cred_is_locked(ch->password, ch->password_len)) {
         struct cred *cr = NULL;
         json_t *h = NULL;
         if (cred_parse(&cr, ch->password, ch->password_len, err) != DM_OK ||

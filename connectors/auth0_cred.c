@@ -38,6 +38,11 @@ enum cred_outcome auth0_cred_outcome(const struct cred *c, const char **reason)
     case CRED_KIND_NONE:
         why = "no password";
         break;
+    case CRED_KIND_LOCKED:
+        if (reason != NULL) {
+            *reason = "locked or placeholder value: no password";
+        }
+        return CRED_LOCKED;
     case CRED_KIND_CLEARTEXT:
     case CRED_KIND_BCRYPT:
         break;
@@ -189,6 +194,7 @@ int auth0_cred_hash(json_t **out, const struct cred *c, const unsigned char *raw
                       "utf8");
         break;
     case CRED_KIND_NONE:
+    case CRED_KIND_LOCKED:
         break;
     }
     wipe_free(tmp);

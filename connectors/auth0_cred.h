@@ -17,6 +17,10 @@
  *                                      salt, hashed here (the cleartext never leaves)
  *   everything else                    the hook (Auth0's custom-database lazy migration):
  *                                      {CRYPT} $1$ $5$ $6$ DES..., unknown schemes, none
+ *   lock markers                       locked: "*", "!", "!!hash", "x", "*LK*", "NP",
+ *                                      {CRYPT}*, {CRYPT}!..., empty (schema/cred.h): the user
+ *                                      is imported without a password (so Auth0 never asks
+ *                                      the custom database, and the hook, for it)
  */
 #ifndef DM_AUTH0_CRED_H
 #define DM_AUTH0_CRED_H
@@ -25,12 +29,14 @@
 #include "agent/util/err.h"
 #include "schema/cred.h"
 
-/* CRED_IMPORT or CRED_HOOK (with a static, secret-free *reason when reason is not NULL). */
+/* CRED_IMPORT, CRED_HOOK or CRED_LOCKED (with a static, secret-free *reason when reason is
+ * not NULL). */
 enum cred_outcome auth0_cred_outcome(const struct cred *c, const char **reason);
 
 /* The custom_password_hash object for c, whose userPassword value is raw (rawlen bytes; the
  * ldap and argon2 forms are taken from it as written). *out is a new object (secret
- * material: send it, never log it; json_decref()). CRED_HOOK credentials: DM_EINVAL. */
+ * material: send it, never log it; json_decref()). CRED_HOOK and CRED_LOCKED credentials:
+ * DM_EINVAL. */
 int auth0_cred_hash(json_t **out, const struct cred *c, const unsigned char *raw, size_t rawlen,
                     struct dm_err *err) DM_MUST_USE;
 

@@ -244,7 +244,9 @@ struct change {
     /* CONN_IDENT_KEY targets */
     const char *target_id; /* the id the journal holds, NULL/"" = not known */
     /* CONN_HASH_IMPORT targets, users to create */
-    const unsigned char *password; /* the source userPassword value (secret), or NULL */
+    const unsigned char *password; /* the source userPassword value (secret), or NULL when
+                                    * there is none; an empty value is non-NULL with
+                                    * password_len 0 (a lock marker: no password) */
     size_t password_len;
     int hook_only; /* users: create with the password-import hook whatever the password */
     int undo;      /* CONN_UNDO: fill apply_result.before and .after (see there) */
@@ -394,9 +396,11 @@ struct conn_ops {
     enum conn_members members;
     /* CONN_HASH_IMPORT: what becomes of a user's parsed source credential at this target,
      * decided without building anything: CRED_IMPORT (apply() sends it in a form the target
-     * checks at sign-in) or CRED_HOOK (created for the password-import hook; *reason, when
-     * reason is not NULL, says why in static secret-free words). The connector's own table:
-     * the pipeline counts and plans with it, apply() translates with the same rules. */
+     * checks at sign-in), CRED_HOOK (created for the password-import hook) or CRED_LOCKED (a
+     * lock marker or placeholder, schema/cred.h: created without a password, never for the
+     * hook); *reason, when reason is not NULL, says why in static secret-free words. The
+     * connector's own table: the pipeline counts and plans with it, apply() translates with the
+     * same rules. */
     enum cred_outcome (*cred_outcome)(const struct cred *c, const char **reason);
     /* Optional: a stable identity of the target behind the URI (LDAP: the base entry's
      * entryUUID), so a journal is never applied to another server behind the same name.

@@ -3,13 +3,19 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "agent/util/log.h"
+#include "connectors/ad.h"
 #include "connectors/ldap_common.h"
+#include "schema/cred.h"
+#include "schema/dn.h"
+#include "schema/transform.h"
 
 /*
  * Two pools of ldap_common sessions (search, bind). A pool is a fixed array of slots and a
@@ -20,7 +26,7 @@
  */
 
 #define LV_MAX_FILTER 4096
-#define LV_MAX_DN 2048
+#define LV_MAX_DN LDAP_VERIFY_MAX_DN
 #define LV_MIN_OP_MS 20 /* below this much time left, do not start an LDAP call */
 
 struct lv_pool {
@@ -36,7 +42,28 @@ struct lv_pool {
 struct ldap_verify {
     struct ldap_verify_cfg cfg;
     struct lv_pool search, bind;
+    int ad;             /* source.dialect "ad" */
+    pthread_mutex_t mu; /* guards policy and dir_base */
+    struct ldap_verify_policy policy;
+    char dir_base[LV_MAX_DN]; /* the naming context: where an account outside the search
+                               * base or filter is looked up; "" = the source base */
 };
+
+/* What resolve asks for: the identity, and everything that says whether the account can
+ * verify, never more: OpenLDAP ppolicy's operational attributes (slapo-ppolicy(5)), or AD's
+ * account control (userAccountControl, accountExpires, lockoutTime, pwdLastSet). */
+static const char *const ldap_attrs[] = {"entryUUID",      "userPassword", "pwdAccountLockedTime",
+                                         "pwdFailureTime", "pwdReset",     NULL};
+static const char *const ad_attrs[] = {"objectGUID",
+                                       "userAccountControl",
+                                       "accountExpires",
+                                       "lockoutTime",
+                                       "msDS-User-Account-Control-Computed",
+                                       "badPwdCount",
+                                       "badPasswordTime",
+                                       "pwdLastSet",
+                                       "userPassword",
+                                       NULL};
 
 const char *ldap_verify_result_name(enum ldap_verify_result r)
 {
@@ -53,6 +80,8 @@ const char *ldap_verify_result_name(enum ldap_verify_result r)
         return "invalid_input";
     case LDAP_VERIFY_SOURCE_ERROR:
         return "source_error";
+    case LDAP_VERIFY_INELIGIBLE:
+        return "ineligible";
     }
     return "?";
 }
@@ -72,6 +101,9 @@ static const struct {
     [LDAP_VERIFY_R_MUST_CHANGE_PASSWORD] = {"773", "must_change_password"},
     [LDAP_VERIFY_R_ACCOUNT_LOCKED] = {"775", "account_locked"},
     [LDAP_VERIFY_R_OTHER] = {"", "ad_other"},
+    [LDAP_VERIFY_R_OUT_OF_SCOPE] = {"", "out_of_scope"},
+    [LDAP_VERIFY_R_NO_PASSWORD] = {"", "no_password"},
+    [LDAP_VERIFY_R_RECENT_CHANGE] = {"", "password_recently_changed"},
 };
 
 enum ldap_verify_reason ldap_verify_ad_reason(const char *diag)
@@ -258,6 +290,29 @@ int ldap_verify_escape_dn_value(char *out, size_t outlen, const char *value, siz
     return (int)o;
 }
 
+int ldap_verify_squeeze_spaces(char *out, size_t outlen, const char *login, size_t len)
+{
+    size_t o = 0, i = 0;
+
+    while (i < len && login[i] == ' ') {
+        i++;
+    }
+    for (; i < len; i++) {
+        if (login[i] == ' ' && (i + 1 == len || login[i + 1] == ' ')) {
+            continue; /* a run of spaces becomes its last one; a trailing run goes */
+        }
+        if (o + 1 >= outlen) {
+            return -1;
+        }
+        out[o++] = login[i];
+    }
+    if (o >= outlen) {
+        return -1;
+    }
+    out[o] = '\0';
+    return (int)o;
+}
+
 /* DN from the template with {login} replaced (every occurrence). */
 static int template_dn(char *out, size_t outlen, const char *tmpl, const char *login,
                        size_t login_len)
@@ -289,19 +344,21 @@ static int template_dn(char *out, size_t outlen, const char *tmpl, const char *l
     return 0;
 }
 
-/* (&FILTER(|(a1=v)(a2=v)...)) with v RFC 4515-escaped by libldap. */
+/* (&FILTER(|(a1=v)(a2=v)...)), or (|(a1=v)...) without the users filter, with v RFC
+ * 4515-escaped by libldap. */
 static int build_filter(char *out, size_t outlen, const struct ldap_verify_cfg *cfg,
-                        const char *login, size_t login_len, struct dm_err *err)
+                        int with_filter, const char *login, size_t login_len, struct dm_err *err)
 {
     struct berval in = {(ber_len_t)login_len, (char *)login};
     struct berval esc = {0, NULL};
+    const char *f = with_filter && cfg->filter != NULL ? cfg->filter : "";
     size_t o = 0;
     int n, rc = DM_OK;
 
     if (ldap_bv2escaped_filter_value(&in, &esc) != 0) {
         return dm_err_set(err, DM_ENOMEM, "escaping the login");
     }
-    n = snprintf(out, outlen, "(&%s(|", cfg->filter != NULL ? cfg->filter : "");
+    n = snprintf(out, outlen, "(&%s(|", f);
     o = n > 0 ? (size_t)n : 0;
     for (size_t i = 0; cfg->login_attrs[i] != NULL && o < outlen; i++) {
         n = snprintf(out + o, outlen - o, "(%s=%s)", cfg->login_attrs[i], esc.bv_val);
@@ -318,43 +375,59 @@ static int build_filter(char *out, size_t outlen, const struct ldap_verify_cfg *
     return rc;
 }
 
-/* One search for the login on a search connection: *dn gets the one matching DN. */
-static enum ldap_verify_result find_dn(char *dn, size_t dnlen, struct ldap_verify *v,
-                                       const char *filter, long long deadline, struct dm_err *err)
+/* Wipes the userPassword values of e (hashes are secret) and frees it. */
+static void entry_free_wiped(struct entry *e)
+{
+    struct dm_attr *a = e != NULL ? entry_attr(e, "userPassword") : NULL;
+
+    for (size_t i = 0; a != NULL && i < a->nvals; i++) {
+        explicit_bzero(a->vals[i].data, a->vals[i].len);
+    }
+    entry_free(e);
+}
+
+/*
+ * One search on a search connection (sizelimit 2: one entry is the answer, two mean the
+ * login is ambiguous). *out gets the first entry (caller frees with entry_free_wiped) and
+ * *count the number of entries (0, 1 or 2). DM_OK, or an error in err (DM_EUNAVAIL for a
+ * source that does not answer in time).
+ */
+static int search_two(struct entry **out, int *count, struct ldap_verify *v, const char *base,
+                      int scope, const char *filter, char **attrs, long long deadline,
+                      struct dm_err *err)
 {
     struct lv_pool *p = &v->search;
-    char *attrs[] = {(char *)LDAP_NO_ATTRS, NULL};
-    enum ldap_verify_result res = LDAP_VERIFY_SOURCE_ERROR;
     LDAPMessage *msg = NULL;
     struct timeval tv;
     long idx;
-    int fresh, lrc = LDAP_OTHER, count;
+    int fresh, lrc = LDAP_OTHER, rc = DM_EUNAVAIL;
     long long left;
 
+    *out = NULL;
+    *count = 0;
     idx = pool_get(p, deadline - LV_MIN_OP_MS);
     if (idx < 0) {
-        dm_err_set(err, DM_EUNAVAIL, "no free search connection before the deadline");
-        return LDAP_VERIFY_SOURCE_ERROR;
+        return dm_err_set(err, DM_EUNAVAIL, "no free search connection before the deadline");
     }
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (slot_ensure(p, idx, deadline, &fresh, err) != DM_OK) {
+        rc = slot_ensure(p, idx, deadline, &fresh, err);
+        if (rc != DM_OK) {
             goto done;
         }
         left = deadline - ldap_verify_now_ms();
         if (left < LV_MIN_OP_MS) {
-            dm_err_set(err, DM_EUNAVAIL, "deadline reached before the search");
+            rc = dm_err_set(err, DM_EUNAVAIL, "deadline reached before the search");
             goto done;
         }
         ms_to_tv(&tv, left);
-        log_debug("ldap_search_ext(base=\"%s\", filter=\"%s\", sizelimit=2) uri=%s",
-                  v->cfg.search_base, filter, p->cfg.uri);
-        /* sizelimit 2: one entry is the answer, two mean the login is ambiguous. */
-        lrc = ldap_search_ext_s(p->sess[idx].ld, v->cfg.search_base, LDAP_SCOPE_SUBTREE, filter,
-                                attrs, 0, NULL, NULL, &tv, 2, &msg);
+        log_debug("ldap_search_ext(base=\"%s\", scope=%d, filter=\"%s\", sizelimit=2) uri=%s", base,
+                  scope, filter, p->cfg.uri);
+        lrc = ldap_search_ext_s(p->sess[idx].ld, base, scope, filter, attrs, 0, NULL, NULL, &tv, 2,
+                                &msg);
         if (ldap_common_is_conn_err(lrc)) {
             ldap_msgfree(msg);
             msg = NULL;
-            ldap_to_rc(err, NULL, lrc, NULL, NULL, "search for the login");
+            rc = ldap_to_rc(err, NULL, lrc, NULL, NULL, "search for the login");
             slot_drop(p, idx);
             if (!fresh && lrc != LDAP_TIMEOUT) {
                 continue; /* a pooled connection that died since its last use: retry once */
@@ -363,44 +436,257 @@ static enum ldap_verify_result find_dn(char *dn, size_t dnlen, struct ldap_verif
         }
         break;
     }
-    if (lrc != LDAP_SUCCESS && lrc != LDAP_SIZELIMIT_EXCEEDED && lrc != LDAP_NO_SUCH_OBJECT) {
-        ldap_to_rc(err, NULL, lrc, NULL, NULL, "search for the login");
+    if (lrc == LDAP_NO_SUCH_OBJECT) {
+        rc = DM_OK; /* the base (or the templated DN) does not exist: nothing found */
         goto done;
     }
-    count = msg != NULL ? ldap_count_entries(p->sess[idx].ld, msg) : 0;
-    if (count > 1 || lrc == LDAP_SIZELIMIT_EXCEEDED) {
-        dm_err_set(err, DM_EINVAL, "the login matches more than one entry");
-        res = LDAP_VERIFY_AMBIGUOUS;
-        goto done;
-    }
-    if (lrc == LDAP_NO_SUCH_OBJECT || (lrc == LDAP_SUCCESS && count == 0)) {
-        res = LDAP_VERIFY_UNKNOWN;
-        goto done;
-    }
-    if (lrc != LDAP_SUCCESS) {
-        ldap_to_rc(err, p->sess[idx].ld, lrc, NULL, NULL, "search for the login");
-        goto done;
-    }
-    {
-        char *d = ldap_get_dn(p->sess[idx].ld, ldap_first_entry(p->sess[idx].ld, msg));
-        if (d == NULL || strlen(d) >= dnlen) {
-            ldap_memfree(d);
-            dm_err_set(err, DM_ELIMIT, "the user's DN is too long");
-            goto done;
+    if (lrc != LDAP_SUCCESS && lrc != LDAP_SIZELIMIT_EXCEEDED) {
+        rc = ldap_to_rc(err, NULL, lrc, NULL, NULL, "search for the login");
+        if (rc == DM_OK) {
+            rc = DM_EINTERNAL;
         }
-        snprintf(dn, dnlen, "%s", d);
-        ldap_memfree(d);
+        goto done;
     }
-    res = LDAP_VERIFY_OK;
+    *count = msg != NULL ? ldap_count_entries(p->sess[idx].ld, msg) : 0;
+    if (lrc == LDAP_SIZELIMIT_EXCEEDED && *count < 2) {
+        *count = 2;
+    }
+    rc = DM_OK;
+    if (*count >= 1) {
+        rc = ldap_common_msg_to_entry(out, p->sess[idx].ld, ldap_first_entry(p->sess[idx].ld, msg),
+                                      NULL, err);
+    }
 done:
     ldap_msgfree(msg);
     pool_put(p, idx);
-    return res;
+    return rc;
 }
 
-/* The simple bind as dn with the password, on a bind connection. */
-static enum ldap_verify_result try_bind(struct ldap_verify *v, const char *dn, const char *pw,
-                                        size_t pw_len, long long deadline, struct dm_err *err)
+static int attr_i64(const struct entry *e, const char *name, long long *out)
+{
+    const char *s = entry_first(e, name);
+    char *end;
+
+    if (s == NULL) {
+        return -1;
+    }
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    return errno == 0 && end != s && *end == '\0' ? 0 : -1;
+}
+
+static long long gtime(const struct dm_val *v)
+{
+    int64_t t = 0;
+
+    return transform_parse_generalized(&t, (const char *)v->data, v->len) == DM_OK ? (long long)t
+                                                                                   : 0;
+}
+
+/* Lowercase hex of b into out ("guid:" + 32 digits for objectGUID). */
+static void hex_id(char *out, size_t outlen, const char *prefix, const struct dm_val *b)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t o = (size_t)snprintf(out, outlen, "%s", prefix);
+
+    for (size_t i = 0; i < b->len && o + 2 < outlen; i++) {
+        out[o++] = hx[b->data[i] >> 4];
+        out[o++] = hx[b->data[i] & 15];
+    }
+    out[o < outlen ? o : outlen - 1] = '\0';
+}
+
+static void policy_copy(struct ldap_verify_policy *out, struct ldap_verify *v)
+{
+    pthread_mutex_lock(&v->mu);
+    *out = v->policy;
+    pthread_mutex_unlock(&v->mu);
+}
+
+/* Fills a from entry e: identity, state, failures, last change (AD: userAccountControl,
+ * accountExpires, lockout, badPwdCount, pwdLastSet; OpenLDAP: the ppolicy attributes). */
+static void describe(struct ldap_verify_account *a, struct ldap_verify *v, const struct entry *e)
+{
+    const struct dm_attr *pw = entry_attr(e, "userPassword");
+    const struct dm_attr *guid = entry_attr(e, "objectGUID");
+    const struct dm_attr *fails = entry_attr(e, "pwdFailureTime");
+    const char *uuid = entry_first(e, "entryUUID"), *st;
+    struct ldap_verify_policy pol;
+    long long now = (long long)time(NULL), n, t;
+    char *norm = NULL;
+    int64_t ft;
+    int never;
+
+    policy_copy(&pol, v); /* (a was zeroed by ldap_verify_resolve) */
+    snprintf(a->dn, sizeof(a->dn), "%s", e->dn);
+    a->failures = -1;
+    if (guid != NULL && guid->nvals > 0 && guid->vals[0].len == 16) {
+        hex_id(a->id, sizeof(a->id), "guid:", &guid->vals[0]);
+    } else if (uuid != NULL && strlen(uuid) < sizeof(a->id) - 5) {
+        snprintf(a->id, sizeof(a->id), "uuid:%s", uuid);
+        for (char *c = a->id; *c; c++) {
+            *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+        }
+    } else if (dn_normalize(&norm, e->dn, NULL) == DM_OK && strlen(norm) < sizeof(a->id) - 3) {
+        snprintf(a->id, sizeof(a->id), "dn:%s", norm);
+    } else {
+        /* a DN too long for the key would be cut, and two accounts could share a budget */
+        a->state = LDAP_VERIFY_R_OUT_OF_SCOPE;
+    }
+    free(norm);
+    /* slapd compares an untagged userPassword as cleartext: "userPassword: *" verifies the
+     * password "*". Any lock marker or placeholder makes the account password-less. */
+    a->password_read = pw != NULL;
+    for (size_t i = 0; pw != NULL && i < pw->nvals && a->state == LDAP_VERIFY_R_NONE; i++) {
+        if (cred_is_locked(pw->vals[i].data, pw->vals[i].len)) {
+            a->state = LDAP_VERIFY_R_NO_PASSWORD;
+        }
+    }
+    /* Active Directory: disabled, expired, locked (the constructed attribute), must change */
+    st = entry_attr(e, "userAccountControl") != NULL ? ad_account_state(e, now) : "enabled";
+    if (a->state == LDAP_VERIFY_R_NONE) {
+        a->state = strcmp(st, "disabled") == 0  ? LDAP_VERIFY_R_ACCOUNT_DISABLED
+                   : strcmp(st, "expired") == 0 ? LDAP_VERIFY_R_ACCOUNT_EXPIRED
+                   : strcmp(st, "locked") == 0  ? LDAP_VERIFY_R_ACCOUNT_LOCKED
+                                                : LDAP_VERIFY_R_NONE;
+    }
+    st = entry_first(e, "pwdLastSet");
+    if (st != NULL && transform_parse_filetime(&ft, &never, st, strlen(st)) == DM_OK) {
+        if (strcmp(st, "0") == 0 && a->state == LDAP_VERIFY_R_NONE) {
+            a->state = LDAP_VERIFY_R_MUST_CHANGE_PASSWORD;
+        } else if (!never) {
+            a->pwd_changed = (long long)ft;
+        }
+    }
+    if (attr_i64(e, "badPwdCount", &n) == 0) {
+        /* AD forgets bad passwords older than lockOutObservationWindow (at the next one) */
+        const char *bt = entry_first(e, "badPasswordTime");
+        a->failures = (int)(n > 1000 ? 1000 : n < 0 ? 0 : n);
+        if (bt != NULL && pol.window_s > 0 &&
+            transform_parse_filetime(&ft, &never, bt, strlen(bt)) == DM_OK && !never &&
+            now - (long long)ft >= pol.window_s) {
+            a->failures = 0;
+        }
+    }
+    /* OpenLDAP ppolicy (slapo-ppolicy(5)) */
+    if (entry_first(e, "pwdAccountLockedTime") != NULL && a->state == LDAP_VERIFY_R_NONE) {
+        const struct dm_attr *lt = entry_attr(e, "pwdAccountLockedTime");
+        /* 000001010000Z: locked until an administrator unlocks; otherwise the lockout ends
+         * pwdLockoutDuration after it started (0 = never) */
+        t = gtime(&lt->vals[0]);
+        if (strncmp((const char *)lt->vals[0].data, "000001010000Z", 13) == 0 ||
+            pol.duration_s == 0 || t + pol.duration_s > now) {
+            a->state = LDAP_VERIFY_R_ACCOUNT_LOCKED;
+        }
+    }
+    if (fails != NULL) {
+        int c = 0;
+        for (size_t i = 0; i < fails->nvals; i++) {
+            t = gtime(&fails->vals[i]);
+            c += pol.window_s == 0 || t + pol.window_s > now;
+        }
+        a->failures = c;
+    } else if (a->failures < 0 && pol.threshold > 0) {
+        a->failures = 0; /* ppolicy clears pwdFailureTime: absent = none */
+    }
+    st = entry_first(e, "pwdReset");
+    if (st != NULL && strcasecmp(st, "TRUE") == 0 && a->state == LDAP_VERIFY_R_NONE) {
+        a->state = LDAP_VERIFY_R_MUST_CHANGE_PASSWORD; /* an administrator's temporary one */
+    }
+}
+
+enum ldap_verify_result ldap_verify_resolve(struct ldap_verify_account *out, struct ldap_verify *v,
+                                            const char *login, size_t login_len,
+                                            long long deadline_ms, struct dm_err *err)
+{
+    char filter[LV_MAX_FILTER], dn[LV_MAX_DN], sq[LV_MAX_DN];
+    char *attrs[DM_ARRAY_LEN(ad_attrs)];
+    const char *const *want = v->ad ? ad_attrs : ldap_attrs;
+    struct entry *e = NULL;
+    const char *base;
+    int count = 0, n, rc;
+    enum ldap_verify_result r;
+
+    memset(out, 0, sizeof(*out));
+    if (login == NULL || login_len == 0 || memchr(login, '\0', login_len) != NULL) {
+        return LDAP_VERIFY_INVALID;
+    }
+    for (size_t i = 0; i < DM_ARRAY_LEN(attrs); i++) {
+        attrs[i] = (char *)want[i];
+        if (want[i] == NULL) {
+            break;
+        }
+    }
+    if (v->cfg.dn_template != NULL) {
+        n = ldap_verify_squeeze_spaces(sq, sizeof(sq), login, login_len);
+        if (n <= 0 || template_dn(dn, sizeof(dn), v->cfg.dn_template, sq, (size_t)n) != 0) {
+            return LDAP_VERIFY_INVALID;
+        }
+        snprintf(filter, sizeof(filter), "%s",
+                 v->cfg.filter != NULL ? v->cfg.filter : "(objectClass=*)");
+        rc = search_two(&e, &count, v, dn, LDAP_SCOPE_BASE, filter, attrs, deadline_ms, err);
+        if (rc == DM_OK && count == 0) {
+            /* not matching the filter, or not there at all */
+            rc = search_two(&e, &count, v, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs,
+                            deadline_ms, err);
+            if (rc == DM_OK && count == 1) {
+                r = LDAP_VERIFY_INELIGIBLE;
+                goto classify;
+            }
+        }
+    } else {
+        if (build_filter(filter, sizeof(filter), &v->cfg, 1, login, login_len, err) != DM_OK) {
+            return LDAP_VERIFY_INVALID;
+        }
+        rc = search_two(&e, &count, v, v->cfg.search_base, LDAP_SCOPE_SUBTREE, filter, attrs,
+                        deadline_ms, err);
+        if (rc == DM_OK && count == 0) {
+            /* Not in scope: is it in the directory at all (a disabled user the filter
+             * leaves out, one in another OU)? Then say why, and never bind. */
+            pthread_mutex_lock(&v->mu);
+            snprintf(dn, sizeof(dn), "%s", v->dir_base);
+            pthread_mutex_unlock(&v->mu);
+            base = dn[0] ? dn : v->cfg.conn->base != NULL ? v->cfg.conn->base : v->cfg.search_base;
+            if (build_filter(filter, sizeof(filter), &v->cfg, 0, login, login_len, err) != DM_OK) {
+                return LDAP_VERIFY_INVALID;
+            }
+            rc = search_two(&e, &count, v, base, LDAP_SCOPE_SUBTREE, filter, attrs, deadline_ms,
+                            err);
+            if (rc == DM_OK && count == 1) {
+                r = LDAP_VERIFY_INELIGIBLE;
+                goto classify;
+            }
+            if (rc == DM_OK) {
+                count = 0; /* two outside the scope: unknown here */
+            }
+        }
+    }
+    if (rc != DM_OK) {
+        entry_free_wiped(e);
+        return LDAP_VERIFY_SOURCE_ERROR;
+    }
+    if (count == 0) {
+        entry_free_wiped(e);
+        return LDAP_VERIFY_UNKNOWN;
+    }
+    if (count > 1) {
+        entry_free_wiped(e);
+        dm_err_set(err, DM_EINVAL, "the login matches more than one entry");
+        return LDAP_VERIFY_AMBIGUOUS;
+    }
+    r = LDAP_VERIFY_OK;
+classify:
+    describe(out, v, e);
+    entry_free_wiped(e);
+    if (r == LDAP_VERIFY_INELIGIBLE && out->state == LDAP_VERIFY_R_NONE) {
+        out->state = LDAP_VERIFY_R_OUT_OF_SCOPE;
+    }
+    return out->state != LDAP_VERIFY_R_NONE ? LDAP_VERIFY_INELIGIBLE : LDAP_VERIFY_OK;
+}
+
+enum ldap_verify_result ldap_verify_bind(struct ldap_verify *v, const struct ldap_verify_account *a,
+                                         const char *pw, size_t pw_len, long long deadline,
+                                         struct dm_err *err)
 {
     struct lv_pool *p = &v->bind;
     enum ldap_verify_result res = LDAP_VERIFY_SOURCE_ERROR;
@@ -413,6 +699,9 @@ static enum ldap_verify_result try_bind(struct ldap_verify *v, const char *dn, c
     char *diag = NULL;
     enum ldap_verify_reason why;
 
+    if (pw == NULL || pw_len == 0 || memchr(pw, '\0', pw_len) != NULL || a->dn[0] == '\0') {
+        return LDAP_VERIFY_INVALID;
+    }
     idx = pool_get(p, deadline - LV_MIN_OP_MS);
     if (idx < 0) {
         dm_err_set(err, DM_EUNAVAIL, "no free bind connection before the deadline");
@@ -430,8 +719,8 @@ static enum ldap_verify_result try_bind(struct ldap_verify *v, const char *dn, c
             dm_err_set(err, DM_EUNAVAIL, "deadline reached before the bind");
             goto done;
         }
-        log_debug("ldap_sasl_bind(dn=\"%s\", mech=SIMPLE, pw=***) uri=%s", dn, p->cfg.uri);
-        lrc = ldap_sasl_bind(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
+        log_debug("ldap_sasl_bind(dn=\"%s\", mech=SIMPLE, pw=***) uri=%s", a->dn, p->cfg.uri);
+        lrc = ldap_sasl_bind(ld, a->dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, &msgid);
         if (lrc == LDAP_SUCCESS) {
             ms_to_tv(&tv, left);
             got = ldap_result(ld, msgid, LDAP_MSG_ALL, &tv, &msg);
@@ -497,39 +786,203 @@ done:
     return res;
 }
 
-enum ldap_verify_result ldap_verify_password(char *dn_out, size_t dn_len, struct ldap_verify *v,
-                                             const char *login, size_t login_len, const char *pw,
-                                             size_t pw_len, long long deadline_ms,
-                                             struct dm_err *err)
-{
-    char filter[LV_MAX_FILTER];
-    char dn[LV_MAX_DN];
-    enum ldap_verify_result r;
+/* ---- the source's lockout policy ---- */
 
-    if (dn_out != NULL && dn_len > 0) {
-        dn_out[0] = '\0';
+typedef void (*lv_entry_fn)(struct ldap_verify *v, const struct entry *e, void *payload);
+
+/* A search on a search connection that hands every entry (at most 100) to fn. */
+static int search_each(struct ldap_verify *v, const char *base, int scope, const char *filter,
+                       char **attrs, lv_entry_fn fn, void *payload, long long deadline,
+                       struct dm_err *err)
+{
+    struct lv_pool *p = &v->search;
+    LDAPMessage *msg = NULL, *m;
+    struct timeval tv;
+    long idx;
+    int fresh, lrc = LDAP_OTHER, rc = DM_EUNAVAIL;
+    long long left;
+
+    idx = pool_get(p, deadline - LV_MIN_OP_MS);
+    if (idx < 0) {
+        return dm_err_set(err, DM_EUNAVAIL, "no free search connection before the deadline");
     }
-    if (login == NULL || pw == NULL || login_len == 0 || pw_len == 0 ||
-        memchr(login, '\0', login_len) != NULL || memchr(pw, '\0', pw_len) != NULL) {
-        return LDAP_VERIFY_INVALID;
-    }
-    if (v->cfg.dn_template != NULL) {
-        if (template_dn(dn, sizeof(dn), v->cfg.dn_template, login, login_len) != 0) {
-            return LDAP_VERIFY_INVALID;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = slot_ensure(p, idx, deadline, &fresh, err);
+        if (rc != DM_OK) {
+            goto done;
         }
-    } else {
-        if (build_filter(filter, sizeof(filter), &v->cfg, login, login_len, err) != DM_OK) {
-            return LDAP_VERIFY_INVALID;
+        left = deadline - ldap_verify_now_ms();
+        if (left < LV_MIN_OP_MS) {
+            rc = dm_err_set(err, DM_EUNAVAIL, "deadline reached before the search");
+            goto done;
         }
-        r = find_dn(dn, sizeof(dn), v, filter, deadline_ms, err);
-        if (r != LDAP_VERIFY_OK) {
-            return r;
+        ms_to_tv(&tv, left);
+        log_debug("ldap_search_ext(base=\"%s\", scope=%d, filter=\"%s\") uri=%s", base, scope,
+                  filter, p->cfg.uri);
+        lrc = ldap_search_ext_s(p->sess[idx].ld, base, scope, filter, attrs, 0, NULL, NULL, &tv,
+                                100, &msg);
+        if (ldap_common_is_conn_err(lrc)) {
+            ldap_msgfree(msg);
+            msg = NULL;
+            rc = ldap_to_rc(err, NULL, lrc, NULL, NULL, "reading the lockout policy");
+            slot_drop(p, idx);
+            if (!fresh && lrc != LDAP_TIMEOUT) {
+                continue;
+            }
+            goto done;
+        }
+        break;
+    }
+    rc = DM_OK;
+    if (lrc != LDAP_SUCCESS && lrc != LDAP_SIZELIMIT_EXCEEDED && lrc != LDAP_NO_SUCH_OBJECT &&
+        lrc != LDAP_INSUFFICIENT_ACCESS) {
+        rc = ldap_to_rc(err, NULL, lrc, NULL, NULL, "reading the lockout policy");
+        goto done;
+    }
+    for (m = msg != NULL ? ldap_first_entry(p->sess[idx].ld, msg) : NULL; m != NULL && rc == DM_OK;
+         m = ldap_next_entry(p->sess[idx].ld, m)) {
+        struct entry *e = NULL;
+        rc = ldap_common_msg_to_entry(&e, p->sess[idx].ld, m, NULL, err);
+        if (rc == DM_OK) {
+            fn(v, e, payload);
+        }
+        entry_free(e);
+    }
+done:
+    ldap_msgfree(msg);
+    pool_put(p, idx);
+    return rc;
+}
+
+/* AD durations are negative counts of 100 ns; the minimum int64 means "forever". */
+static long long ad_interval_s(const struct entry *e, const char *name)
+{
+    long long v;
+
+    if (attr_i64(e, name, &v) != 0 || v >= 0) {
+        return 0;
+    }
+    if (v == INT64_MIN) {
+        return 0;
+    }
+    return -v / 10000000LL;
+}
+
+static void take_rootdse(struct ldap_verify *v, const struct entry *e, void *payload)
+{
+    char *nc = payload;
+    const struct dm_attr *a = entry_attr(e, "namingContexts");
+    const char *def = entry_first(e, "defaultNamingContext");
+    size_t best = 0;
+
+    if (v->ad && def != NULL && dn_is_under(v->cfg.search_base, def) == 1) {
+        snprintf(nc, LV_MAX_DN, "%s", def);
+        return;
+    }
+    /* the naming context that holds the search base (the longest, for nested suffixes) */
+    for (size_t i = 0; a != NULL && i < a->nvals; i++) {
+        const char *c = (const char *)a->vals[i].data;
+        if (a->vals[i].len > best && a->vals[i].len < LV_MAX_DN &&
+            dn_is_under(v->cfg.search_base, c) == 1) {
+            snprintf(nc, LV_MAX_DN, "%s", c);
+            best = a->vals[i].len;
         }
     }
-    if (dn_out != NULL && dn_len > 0) {
-        snprintf(dn_out, dn_len, "%s", dn);
+}
+
+static void take_ppolicy(struct ldap_verify *v, const struct entry *e, void *payload)
+{
+    struct ldap_verify_policy *p = payload;
+    const char *lock = entry_first(e, "pwdLockout");
+    long long max = 0, d = 0, w = 0;
+
+    (void)v;
+    if (lock == NULL || strcasecmp(lock, "TRUE") != 0 || attr_i64(e, "pwdMaxFailure", &max) != 0 ||
+        max <= 0 || (p->threshold > 0 && max >= p->threshold)) {
+        return; /* no lockout with this policy, or a stricter one is known */
     }
-    return try_bind(v, dn, pw, pw_len, deadline_ms, err);
+    (void)attr_i64(e, "pwdLockoutDuration", &d);
+    (void)attr_i64(e, "pwdFailureCountInterval", &w);
+    p->threshold = max > 1000000 ? 1000000 : (int)max;
+    p->duration_s = d > 0 ? d : 0;
+    p->window_s = w > 0 ? w : 0;
+    snprintf(p->where, sizeof(p->where), "pwdMaxFailure of %.150s", e->dn);
+}
+
+static void take_ad_domain(struct ldap_verify *v, const struct entry *e, void *payload)
+{
+    struct ldap_verify_policy *p = payload;
+    long long t = 0;
+
+    (void)v;
+    if (attr_i64(e, "lockoutThreshold", &t) == 0 && t > 0 &&
+        (p->threshold == 0 || t < p->threshold)) {
+        p->threshold = t > 1000000 ? 1000000 : (int)t;
+        p->duration_s = ad_interval_s(e, "lockoutDuration");
+        p->window_s = ad_interval_s(e, "lockOutObservationWindow");
+        snprintf(p->where, sizeof(p->where), "lockoutThreshold of %.150s", e->dn);
+    }
+}
+
+static void take_ad_pso(struct ldap_verify *v, const struct entry *e, void *payload)
+{
+    struct ldap_verify_policy *p = payload;
+    long long t = 0;
+
+    (void)v;
+    if (attr_i64(e, "msDS-LockoutThreshold", &t) == 0 && t > 0 &&
+        (p->threshold == 0 || t < p->threshold)) {
+        p->threshold = t > 1000000 ? 1000000 : (int)t;
+        p->duration_s = ad_interval_s(e, "msDS-LockoutDuration");
+        p->window_s = ad_interval_s(e, "msDS-LockoutObservationWindow");
+        snprintf(p->where, sizeof(p->where), "msDS-LockoutThreshold of %.150s", e->dn);
+    }
+}
+
+int ldap_verify_policy(struct ldap_verify_policy *out, struct ldap_verify *v, long long deadline_ms,
+                       struct dm_err *err)
+{
+    static char *root_attrs[] = {"namingContexts", "defaultNamingContext", NULL};
+    static char *pp_attrs[] = {"pwdMaxFailure", "pwdLockout", "pwdLockoutDuration",
+                               "pwdFailureCountInterval", NULL};
+    static char *dom_attrs[] = {"lockoutThreshold", "lockoutDuration", "lockOutObservationWindow",
+                                NULL};
+    static char *pso_attrs[] = {"msDS-LockoutThreshold", "msDS-LockoutDuration",
+                                "msDS-LockoutObservationWindow", NULL};
+    struct ldap_verify_policy pol;
+    char nc[LV_MAX_DN] = "", pso[LV_MAX_DN + 64];
+    int rc;
+
+    policy_copy(&pol, v);
+    if (pol.known) {
+        *out = pol;
+        return DM_OK;
+    }
+    memset(&pol, 0, sizeof(pol));
+    rc = search_each(v, "", LDAP_SCOPE_BASE, "(objectClass=*)", root_attrs, take_rootdse, nc,
+                     deadline_ms, err);
+    if (rc == DM_OK && v->ad && nc[0]) {
+        rc = search_each(v, nc, LDAP_SCOPE_BASE, "(objectClass=*)", dom_attrs, take_ad_domain, &pol,
+                         deadline_ms, err);
+        snprintf(pso, sizeof(pso), "CN=Password Settings Container,CN=System,%s", nc);
+        if (rc == DM_OK) {
+            rc = search_each(v, pso, LDAP_SCOPE_ONELEVEL, "(objectClass=msDS-PasswordSettings)",
+                             pso_attrs, take_ad_pso, &pol, deadline_ms, err);
+        }
+    } else if (rc == DM_OK) {
+        rc = search_each(v, nc[0] ? nc : v->cfg.search_base, LDAP_SCOPE_SUBTREE,
+                         "(objectClass=pwdPolicy)", pp_attrs, take_ppolicy, &pol, deadline_ms, err);
+    }
+    if (rc != DM_OK) {
+        return rc;
+    }
+    pol.known = 1;
+    pthread_mutex_lock(&v->mu);
+    v->policy = pol;
+    snprintf(v->dir_base, sizeof(v->dir_base), "%s", nc);
+    pthread_mutex_unlock(&v->mu);
+    *out = pol;
+    return DM_OK;
 }
 
 int ldap_verify_ping(struct ldap_verify *v, long long deadline_ms, struct dm_err *err)
@@ -591,6 +1044,8 @@ int ldap_verify_new(struct ldap_verify **out, const struct ldap_verify_cfg *cfg,
      * threads at once). */
     ldap_get_option(NULL, LDAP_OPT_PROTOCOL_VERSION, &version);
     v->cfg = *cfg;
+    v->ad = ad_is_dialect(cfg->conn);
+    pthread_mutex_init(&v->mu, NULL);
     if (cfg->dn_template == NULL &&
         (cfg->login_attrs == NULL || cfg->login_attrs[0] == NULL || cfg->search_base == NULL)) {
         rc = dm_err_set(err, DM_EINVAL, "hook: login attributes and a search base are needed");
@@ -624,5 +1079,6 @@ void ldap_verify_free(struct ldap_verify *v)
     }
     pool_destroy(&v->search);
     pool_destroy(&v->bind);
+    pthread_mutex_destroy(&v->mu);
     free(v);
 }

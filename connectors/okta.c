@@ -1128,9 +1128,12 @@ static int id_from(struct job *j, const struct http_response *r)
     return ok;
 }
 
-/* The credentials object for a new user: the imported hash or the hook. Sets *hook. On a
- * malformed hash value the job fails (for this user only). Secret: wiped by the caller. */
-static json_t *credentials_of(struct job *j, int *hook)
+/* The credentials object for a new user: the imported hash or the hook. Sets *hook. A lock
+ * marker or placeholder ("*", "!!", "", schema/cred.h) gives no credentials at all and sets
+ * *locked: the user is created STAGED without a password (never the hook: the source would
+ * verify "*" against "*"). On a malformed hash value the job fails (for this user only).
+ * Secret: wiped by the caller. */
+static json_t *credentials_of(struct job *j, int *hook, int *locked)
 {
     const struct change *ch = j->ch;
     struct cred *cr = NULL;
@@ -1139,7 +1142,10 @@ static json_t *credentials_of(struct job *j, int *hook)
     struct dm_err e = {0};
 
     *hook = 1;
-    if (!ch->hook_only && ch->password != NULL && ch->password_len > 0) {
+    *locked = 0;
+    if (ch->password != NULL && ch->hook_only) {
+        oc = cred_is_locked(ch->password, ch->password_len) ? CRED_LOCKED : CRED_HOOK;
+    } else if (ch->password != NULL) {
         if (cred_parse(&cr, ch->password, ch->password_len, &e) != DM_OK ||
             okta_cred_hash(&hash, &oc, NULL, cr, &e) != DM_OK) {
             cred_free(cr);
@@ -1147,6 +1153,16 @@ static json_t *credentials_of(struct job *j, int *hook)
             return NULL;
         }
         cred_free(cr);
+    }
+    if (oc == CRED_LOCKED) {
+        *hook = 0;
+        *locked = 1;
+        pw = json_object();
+        if (pw == NULL) {
+            dm_err_set(&e, DM_ENOMEM, "out of memory");
+            job_fail_err(j, &e);
+        }
+        return pw;
     }
     if (oc == CRED_IMPORT && hash != NULL) {
         *hook = 0;
@@ -1185,14 +1201,18 @@ static int suspends(const struct conn *c)
 
 static void user_create(struct job *j)
 {
-    int hook = 1;
-    json_t *cred = credentials_of(j, &hook), *body;
+    int hook = 1, locked = 0;
+    json_t *cred = credentials_of(j, &hook, &locked), *body;
     char path[64];
 
     if (cred == NULL) {
         return;
     }
-    body = json_pack("{s:O,s:o}", "profile", j->profile, "credentials", cred);
+    /* A locked user: no credentials object at all, and STAGED (Okta cannot sign in a
+     * STAGED user; an admin activates it with a new password if it is ever needed). */
+    body = locked ? json_pack("{s:O}", "profile", j->profile)
+                  : json_pack("{s:O,s:O}", "profile", j->profile, "credentials", cred);
+    json_decref(cred);
     if (body == NULL) {
         struct dm_err e = {0};
         dm_err_set(&e, DM_ENOMEM, "out of memory");
@@ -1203,7 +1223,8 @@ static void user_create(struct job *j)
     j->stage = J_USER_CREATE;
     /* a user created to be deactivated right away is never activated first */
     snprintf(path, sizeof(path), "/api/v1/users?activate=%s",
-             j->c->cfg.activate && !(j->ch->state == CHANGE_STATE_DISABLE && !suspends(j->c))
+             j->c->cfg.activate && !locked &&
+                     !(j->ch->state == CHANGE_STATE_DISABLE && !suspends(j->c))
                  ? "true"
                  : "false");
     job_submit_json(j, "POST", path, body);

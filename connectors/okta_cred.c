@@ -103,6 +103,11 @@ enum cred_outcome okta_cred_outcome(const struct cred *c, const char **reason)
     case CRED_KIND_NONE:
         why = "no password";
         break;
+    case CRED_KIND_LOCKED:
+        if (reason != NULL) {
+            *reason = "locked or placeholder value: no password";
+        }
+        return CRED_LOCKED;
     case CRED_KIND_OTHER:
         why = "scheme not supported by Okta";
         break;
@@ -140,7 +145,7 @@ int okta_cred_hash(json_t **hash_out, enum cred_outcome *outcome, const char **r
 
     *hash_out = NULL;
     *outcome = okta_cred_outcome(c, reason);
-    if (*outcome == CRED_HOOK) {
+    if (*outcome != CRED_IMPORT) {
         return DM_OK;
     }
 

@@ -15,6 +15,9 @@
  *                                    (the cleartext never leaves the agent)
  *   everything else       hook       {SSHA384}/{SHA384}, {PBKDF2}/{PBKDF2-SHA1}, {CRYPT}
  *                                    DES/$1$/$5$/$6$/$y$/..., {ARGON2}, unknown tags, no value
+ *   lock markers          locked     "*", "!", "!!hash", "x", "*LK*", "NP", {CRYPT}*,
+ *                                    {CRYPT}!..., empty (schema/cred.h): no credentials,
+ *                                    created STAGED, never the hook
  */
 #ifndef DM_OKTA_CRED_H
 #define DM_OKTA_CRED_H
@@ -24,12 +27,13 @@
 #include "schema/cred.h"
 
 /* What okta_cred_hash() will do with c, without building anything (no hashing of a
- * cleartext): CRED_IMPORT or CRED_HOOK with *reason as below (reason may be NULL). */
+ * cleartext): CRED_IMPORT, CRED_HOOK or CRED_LOCKED with *reason as below (reason may be
+ * NULL). */
 enum cred_outcome okta_cred_outcome(const struct cred *c, const char **reason);
 
 /* Translates c for Okta. On CRED_IMPORT, *hash_out is a new JSON object (caller
  * json_decref()s it; it is secret material: send it, never log it) and *reason is NULL. On
- * CRED_HOOK, *hash_out is NULL and *reason a static, secret-free text ("scheme not
+ * CRED_HOOK or CRED_LOCKED, *hash_out is NULL and *reason a static, secret-free text ("scheme not
  * supported by Okta", "PBKDF2 iteration count below 4096"...). reason may be NULL.
  * Cleartext is hashed here (SHA-512, random 16-byte salt, POSTFIX), so two calls give
  * different hashes. Errors: DM_ENOMEM, DM_EINTERNAL (no randomness). */

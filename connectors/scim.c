@@ -616,7 +616,8 @@ static int note_resource(struct job *j, json_t *res)
     return 1;
 }
 
-/* The password for a new user: the cleartext source password, or none (the hook). */
+/* The password for a new user: the cleartext source password, or none (the hook; or a lock
+ * marker or placeholder such as "*" or "!!", schema/cred.h: no password, never the hook). */
 static int password_of(struct job *j, json_t *res)
 {
     const struct change *ch = j->ch;
@@ -625,14 +626,16 @@ static int password_of(struct job *j, json_t *res)
     int rc = DM_OK;
 
     j->res->created_with_hook = ch->kind == OBJ_USER;
-    if (ch->kind != OBJ_USER || ch->hook_only || ch->password == NULL || ch->password_len == 0) {
+    if (ch->kind != OBJ_USER || ch->hook_only || ch->password == NULL) {
         return DM_OK;
     }
     if (cred_parse(&cr, ch->password, ch->password_len, &e) != DM_OK) {
         job_fail_err(j, &e);
         return e.rc;
     }
-    if (cr->kind == CRED_KIND_CLEARTEXT) {
+    if (cr->kind == CRED_KIND_LOCKED) {
+        j->res->created_with_hook = 0;
+    } else if (cr->kind == CRED_KIND_CLEARTEXT) {
         json_t *pw = json_stringn((const char *)cr->digest, cr->digest_len);
         if (pw == NULL) {
             dm_err_set(&e, DM_EINVAL, "the cleartext password is not UTF-8 text");
@@ -1282,9 +1285,16 @@ static int scim_apply_wait(struct conn *c, long timeout_ms, size_t *inflight, st
 }
 
 /* SCIM has no password hashes (RFC 7643 §4.1.1: "password" is the cleartext): a cleartext
- * source password is sent at create; everyone else signs in through the hook. */
+ * source password is sent at create; a lock marker or placeholder gives no password at all;
+ * everyone else signs in through the hook. */
 static enum cred_outcome scim_cred_outcome(const struct cred *c, const char **reason)
 {
+    if (c->kind == CRED_KIND_LOCKED) {
+        if (reason != NULL) {
+            *reason = "locked or placeholder value: no password";
+        }
+        return CRED_LOCKED;
+    }
     if (c->kind == CRED_KIND_CLEARTEXT) {
         if (reason != NULL) {
             *reason = NULL;

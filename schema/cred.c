@@ -1,8 +1,13 @@
 #include <config.h>
 #include "schema/cred.h"
+#include <argon2.h>
+#include <crypt.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -88,11 +93,46 @@ static const char *crypt_scheme(const unsigned char *p, size_t n)
     return "CRYPT-OTHER";
 }
 
+/* An untagged lock marker or placeholder (also the payload after {CRYPT}). */
+static int placeholder(const unsigned char *p, size_t n)
+{
+    if (n == 0 || p[0] == '*' || p[0] == '!') {
+        return 1; /* "", "*", "*LK*", "!", "!!", "!<hash>" */
+    }
+    return (n == 1 && p[0] == 'x') || (n == 2 && p[0] == 'N' && p[1] == 'P');
+}
+
+int cred_is_locked(const unsigned char *v, size_t len)
+{
+    if (v == NULL || len == 0) {
+        return 1;
+    }
+    if (len >= 7 && strncasecmp((const char *)v, "{CRYPT}", 7) == 0) {
+        return placeholder(v + 7, len - 7);
+    }
+    return placeholder(v, len);
+}
+
+int cred_is_placeholder_token(const char *pw, size_t len)
+{
+    static const char *const tokens[] = {"*", "!", "!!", "x", "NP", "*LK*"};
+
+    for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+        if (len == strlen(tokens[i]) && memcmp(pw, tokens[i], len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 const char *cred_scheme(const unsigned char *v, size_t len)
 {
     const unsigned char *close;
     size_t taglen;
 
+    if (v != NULL && cred_is_locked(v, len)) {
+        return "LOCKED";
+    }
     if (v == NULL || len < 3 || v[0] != '{') {
         return "CLEARTEXT";
     }
@@ -360,8 +400,12 @@ int cred_parse(struct cred **out, const unsigned char *v, size_t len, struct dm_
         return oom(err);
     }
     c->scheme = cred_scheme(v, len);
-    if (v == NULL || len == 0) {
+    if (v == NULL) {
         c->kind = CRED_KIND_NONE;
+        goto done;
+    }
+    if (strcmp(c->scheme, "LOCKED") == 0) {
+        c->kind = CRED_KIND_LOCKED; /* never parsed, never copied */
         goto done;
     }
     if (strcmp(c->scheme, "CLEARTEXT") == 0) {
@@ -404,6 +448,18 @@ int cred_parse(struct cred **out, const unsigned char *v, size_t len, struct dm_
         rc = parse_bcrypt(c, payload, plen, err);
         goto done;
     }
+    if (payload != NULL &&
+        (strncmp(c->scheme, "CRYPT-", 6) == 0 || strcmp(c->scheme, "ARGON2") == 0)) {
+        /* Kept for cred_verify(): crypt(3) and argon2 read the whole string. */
+        c->digest = malloc(plen + 1);
+        if (c->digest == NULL) {
+            rc = oom(err);
+            goto done;
+        }
+        memcpy(c->digest, payload, plen);
+        c->digest[plen] = '\0';
+        c->digest_len = plen;
+    }
 
 done:
     if (rc != DM_OK) {
@@ -429,4 +485,232 @@ void cred_free(struct cred *c)
     }
     explicit_bzero(c, sizeof(*c));
     free(c);
+}
+
+/* ---- verification and strong hashes (hook: lazy migration into LDAP targets) ---- */
+
+static const EVP_MD *evp_of(enum cred_md md)
+{
+    switch (md) {
+    case CRED_MD_MD5:
+        return EVP_md5();
+    case CRED_MD_SHA1:
+        return EVP_sha1();
+    case CRED_MD_SHA256:
+        return EVP_sha256();
+    case CRED_MD_SHA384:
+        return EVP_sha384();
+    case CRED_MD_SHA512:
+        return EVP_sha512();
+    default:
+        return NULL;
+    }
+}
+
+/* crypt(3) of the password with setting (a whole crypt string); 1 match, 0 not. */
+static int verify_crypt(const char *setting, const char *pw, size_t len)
+{
+    struct crypt_data *cd = calloc(1, sizeof(*cd));
+    char *phrase = malloc(len + 1);
+    const char *h;
+    int ok = 0;
+
+    if (cd == NULL || phrase == NULL) {
+        free(cd);
+        free(phrase);
+        return 0;
+    }
+    memcpy(phrase, pw, len);
+    phrase[len] = '\0';
+    h = crypt_rn(phrase, setting, cd, (int)sizeof(*cd));
+    /* libxcrypt returns NULL (or a string starting with '*') for an invalid setting */
+    ok = h != NULL && h[0] != '*' && strlen(h) == strlen(setting) &&
+         CRYPTO_memcmp(h, setting, strlen(h)) == 0;
+    explicit_bzero(phrase, len + 1);
+    explicit_bzero(cd, sizeof(*cd));
+    free(phrase);
+    free(cd);
+    return ok;
+}
+
+int cred_verify(const struct cred *c, const char *pw, size_t len)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *ctx;
+    char setting[64];
+    int ok = 0;
+
+    switch (c->kind) {
+    case CRED_KIND_NONE:
+    case CRED_KIND_LOCKED:
+        return 0;
+    case CRED_KIND_CLEARTEXT:
+        return c->digest_len == len && CRYPTO_memcmp(c->digest, pw, len) == 0;
+    case CRED_KIND_DIGEST:
+        ctx = EVP_MD_CTX_new();
+        if (ctx == NULL) {
+            return 0;
+        }
+        ok = EVP_DigestInit_ex(ctx, evp_of(c->md), NULL) == 1 &&
+             EVP_DigestUpdate(ctx, pw, len) == 1 &&
+             (c->salt_len == 0 || EVP_DigestUpdate(ctx, c->salt, c->salt_len) == 1) &&
+             EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == c->digest_len &&
+             CRYPTO_memcmp(md, c->digest, mdlen) == 0;
+        EVP_MD_CTX_free(ctx);
+        explicit_bzero(md, sizeof(md));
+        return ok;
+    case CRED_KIND_PBKDF2:
+        if (c->digest_len > sizeof(md) || c->iterations > INT32_MAX) {
+            return 0;
+        }
+        ok = PKCS5_PBKDF2_HMAC(pw, (int)len, c->salt, (int)c->salt_len, (int)c->iterations,
+                               evp_of(c->md), (int)c->digest_len, md) == 1 &&
+             CRYPTO_memcmp(md, c->digest, c->digest_len) == 0;
+        explicit_bzero(md, sizeof(md));
+        return ok;
+    case CRED_KIND_BCRYPT:
+        snprintf(setting, sizeof(setting), "$2%c$%02d$%s%s", c->bcrypt_variant, c->bcrypt_cost,
+                 c->bcrypt_salt, c->bcrypt_hash);
+        ok = verify_crypt(setting, pw, len);
+        explicit_bzero(setting, sizeof(setting));
+        return ok;
+    case CRED_KIND_OTHER:
+        if (c->digest == NULL) {
+            return -1;
+        }
+        if (strcmp(c->scheme, "ARGON2") == 0) {
+            return argon2_verify((const char *)c->digest, pw, len,
+                                 strncmp((const char *)c->digest, "$argon2id$", 10) == 0 ? Argon2_id
+                                 : strncmp((const char *)c->digest, "$argon2d$", 9) == 0
+                                     ? Argon2_d
+                                     : Argon2_i) == ARGON2_OK;
+        }
+        return verify_crypt((const char *)c->digest, pw, len);
+    }
+    return -1;
+}
+
+int cred_is_weak(const char *scheme)
+{
+    static const char *const weak[] = {"MD5",       "SMD5",      "SHA",      "SSHA",
+                                       "CLEARTEXT", "CRYPT-DES", "CRYPT-MD5"};
+
+    for (size_t i = 0; scheme != NULL && i < sizeof(weak) / sizeof(weak[0]); i++) {
+        if (strcmp(scheme, weak[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+#define STRONG_SALT_LEN 16
+#define ARGON2_HASH_LEN 32
+
+/* Standard base64 to OpenLDAP's "adapted base64" in place: '.' for '+', no padding
+ * (contrib/slapd-modules/passwd/pbkdf2, after passlib). */
+static void to_ab64(char *s)
+{
+    for (; *s; s++) {
+        if (*s == '+') {
+            *s = '.';
+        } else if (*s == '=') {
+            *s = '\0';
+            break;
+        }
+    }
+}
+
+static int hash_pbkdf2(char **out, unsigned long iters, const unsigned char *salt, const char *pw,
+                       size_t len, struct dm_err *err)
+{
+    unsigned char dk[SHA512_DIGEST_LENGTH];
+    char salt64[4 * ((STRONG_SALT_LEN + 2) / 3) + 1], dk64[4 * ((sizeof(dk) + 2) / 3) + 1];
+    size_t cap = sizeof("{PBKDF2-SHA512}") + 24 + sizeof(salt64) + sizeof(dk64);
+    char *h;
+
+    if (PKCS5_PBKDF2_HMAC(pw, (int)len, salt, STRONG_SALT_LEN, (int)iters, EVP_sha512(),
+                          (int)sizeof(dk), dk) != 1) {
+        return dm_err_set(err, DM_EINTERNAL, "PBKDF2-SHA512 failed");
+    }
+    EVP_EncodeBlock((unsigned char *)salt64, salt, STRONG_SALT_LEN);
+    EVP_EncodeBlock((unsigned char *)dk64, dk, (int)sizeof(dk));
+    explicit_bzero(dk, sizeof(dk));
+    to_ab64(salt64);
+    to_ab64(dk64);
+    h = malloc(cap);
+    if (h == NULL) {
+        explicit_bzero(dk64, sizeof(dk64));
+        return oom(err);
+    }
+    snprintf(h, cap, "{PBKDF2-SHA512}%lu$%s$%s", iters, salt64, dk64);
+    explicit_bzero(dk64, sizeof(dk64));
+    *out = h;
+    return DM_OK;
+}
+
+static int hash_argon2(char **out, const struct cred_hash_params *p, const unsigned char *salt,
+                       const char *pw, size_t len, struct dm_err *err)
+{
+    size_t enc = argon2_encodedlen(p->argon2_t, p->argon2_m_kib, p->argon2_p, STRONG_SALT_LEN,
+                                   ARGON2_HASH_LEN, Argon2_id);
+    char *h = malloc(8 + enc);
+    int arc;
+
+    if (h == NULL) {
+        return oom(err);
+    }
+    memcpy(h, "{ARGON2}", 8);
+    arc = argon2id_hash_encoded(p->argon2_t, p->argon2_m_kib, p->argon2_p, pw, len, salt,
+                                STRONG_SALT_LEN, ARGON2_HASH_LEN, h + 8, enc);
+    if (arc != ARGON2_OK) {
+        explicit_bzero(h, 8 + enc);
+        free(h);
+        return dm_err_set(err, arc == ARGON2_MEMORY_ALLOCATION_ERROR ? DM_ENOMEM : DM_EINTERNAL,
+                          "argon2id: %s", argon2_error_message(arc));
+    }
+    *out = h;
+    return DM_OK;
+}
+
+int cred_hash(char **out, const struct cred_hash_params *p, const char *pw, size_t len,
+              struct dm_err *err)
+{
+    unsigned char salt[STRONG_SALT_LEN];
+    int rc;
+
+    *out = NULL;
+    if (len == 0 || len > INT32_MAX) {
+        return dm_err_set(err, DM_EINVAL, "cred_hash: empty or oversized password");
+    }
+    if (RAND_bytes(salt, sizeof(salt)) != 1) {
+        return dm_err_set(err, DM_EINTERNAL, "no random bytes for a password salt");
+    }
+    switch (p->alg) {
+    case CRED_HASH_PBKDF2_SHA512:
+        if (p->pbkdf2_iters < 1000 || p->pbkdf2_iters > INT32_MAX) {
+            rc = dm_err_set(err, DM_EINVAL, "PBKDF2 iterations out of range");
+            break;
+        }
+        rc = hash_pbkdf2(out, p->pbkdf2_iters, salt, pw, len, err);
+        break;
+    case CRED_HASH_ARGON2:
+    default:
+        if (p->argon2_t < 1 || p->argon2_m_kib < 8 * p->argon2_p || p->argon2_p < 1) {
+            rc = dm_err_set(err, DM_EINVAL, "argon2 parameters out of range");
+            break;
+        }
+        rc = hash_argon2(out, p, salt, pw, len, err);
+        break;
+    }
+    explicit_bzero(salt, sizeof(salt));
+    return rc;
+}
+
+void cred_hash_free(char *h)
+{
+    if (h != NULL) {
+        explicit_bzero(h, strlen(h));
+        free(h);
+    }
 }

@@ -22,10 +22,13 @@ cp "$top_srcdir"/tests/fuzz/corpus/* "$work/corpus/" 2> /dev/null || true
     -o "$out/fuzz_hook" "$top_srcdir/tests/fuzz/fuzz_hook.c" \
     "$top_srcdir/agent/hook_core.c" "$top_srcdir/agent/hook_guard.c" \
     "$top_srcdir/connectors/ldap_verify.c" "$top_srcdir/connectors/ldap_common.c" \
-    "$top_srcdir/schema/entry.c" \
+    "$top_srcdir/connectors/ad.c" "$top_srcdir/schema/entry.c" "$top_srcdir/schema/cred.c" \
+    "$top_srcdir/schema/dn.c" "$top_srcdir/schema/transform_date.c" \
+    "$top_srcdir/schema/transform_ad.c" \
     "$top_srcdir"/agent/util/err.c "$top_srcdir"/agent/util/log.c \
     "$top_srcdir"/agent/util/buf.c "$top_srcdir"/agent/util/secret.c \
-    -ljansson -lldap -llber -lsasl2 -lcrypto -lpthread
+    "$top_srcdir"/agent/util/arena.c \
+    -ljansson -lldap -llber -lsasl2 -lcrypto -lcrypt -largon2 -lpthread
 echo "fuzzing the hook request handler for $secs s" >&2
 "$out/fuzz_hook" -max_total_time="$secs" -max_len=20000 -timeout=5 \
     -artifact_prefix="$art/crash-" "$work/corpus"

@@ -144,6 +144,10 @@ done
 n_before=$(done_runs)
 wait_for "another run while the hook serves" $((2 * INTERVAL + SLACK)) runs_over "$n_before"
 log "hook VERIFIED/UNVERIFIED while $(done_runs) scheduled runs were done"
+curl -sS --cacert "$DATA/hook.pem" "$HOOK_URL/metrics" > "$WORK/metrics_ok.txt" || fail "no /metrics"
+grep -qx 'dirmig_reconcile_blocked 0' "$WORK/metrics_ok.txt" || fail "/metrics: blocked while runs are done"
+grep -q '^dirmig_reconcile_last_run_info{run="[0-9]*",status="done"} 1$' "$WORK/metrics_ok.txt" ||
+    fail "/metrics: no done scheduled run: $(grep reconcile "$WORK/metrics_ok.txt")"
 
 # ---- a change in the source reaches the target within the interval ----
 printf '%s\n' "dn: uid=dave,ou=people,$SUFFIX" "objectClass: inetOrgPerson" "uid: dave" \
@@ -229,7 +233,7 @@ wait_for "runs to go on after a broken reload" $((2 * INTERVAL + SLACK)) \
 log "broken configs rejected, agent kept serving and running"
 
 # ---- a valid change after SIGHUP takes effect: new hook secret, interval 30 s ----
-HOOK_SECRET2="Bearer hook2-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+HOOK_SECRET2="Bearer hook2-$(head -c 27 /dev/urandom | base64 | tr -d '/+=')"
 write_secret "$SECRETS/hook2.secret" "$HOOK_SECRET2"
 printf 'Authorization: %s\n' "$HOOK_SECRET2" > "$SECRETS/auth2.hdr"
 agent_config "$WORK/agent.json" "hook.secret_file=$SECRETS/hook2.secret" \
@@ -283,7 +287,16 @@ grep -q 'last scheduled run: [0-9]* blocked at .*(blocked: ' "$WORK/status_bt.ou
     fail "status does not show the agent's blocked run"
 [ "$(runs_query "select count(*) from runs where status = 'blocked'")" -ge 1 ] ||
     fail "no run journaled as blocked"
-log "blocked scheduled runs: $((b1 - b0)) in 5 s (interval 2 s), status shows why"
+# /metrics says it too (the agent's hook server): the gauge, the last run and the reason
+curl -sS --cacert "$DATA/hook.pem" "$HOOK_URL/metrics" > "$WORK/metrics_b.txt" ||
+    fail "no /metrics while blocked"
+grep -qx 'dirmig_reconcile_blocked 1' "$WORK/metrics_b.txt" ||
+    fail "/metrics: dirmig_reconcile_blocked is not 1: $(grep reconcile "$WORK/metrics_b.txt")"
+grep -q '^dirmig_reconcile_last_run_info{run="[0-9]*",status="blocked"} 1$' "$WORK/metrics_b.txt" ||
+    fail "/metrics: the last run is not shown as blocked"
+grep -q '^dirmig_reconcile_blocked_info{reason=".*did not complete.*"} 1$' "$WORK/metrics_b.txt" ||
+    fail "/metrics does not say why the run is blocked"
+log "blocked scheduled runs: $((b1 - b0)) in 5 s (interval 2 s), status and /metrics show why"
 agent_config "$WORK/agent.json" "hook.secret_file=$SECRETS/hook2.secret" \
     "reconcile.interval_s=30" "reconcile.jitter_s=1"
 r30=$(grep -c "configuration reloaded: hook, a run every 30 s" "$WORK/agent.log")

@@ -168,7 +168,7 @@ log "ok: every configuration error at once, each at its place"
 
 # ---- 5. the example of every command's help, run ----
 HOOK_PORT=$(free_port)
-write_secret "$SECRETS/hook.secret" "Bearer cli-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
+write_secret "$SECRETS/hook.secret" "Bearer cli-$(head -c 27 /dev/urandom | base64 | tr -d '/+=')"
 mkconfig "$WORK/example.json" SRC DST source.users.filter='(objectClass=inetOrgPerson)' \
     'waves=[{"name": "pilot", "filter": "(departmentNumber=IT)"}]' \
     "hook={\"listen\": \"127.0.0.1:$HOOK_PORT\", \"plain_http\": true, \"secret_file\": \"$SECRETS/hook.secret\"}"

@@ -47,7 +47,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
     -addext "subjectAltName=IP:127.0.0.1" > "$DATA/openssl.log" 2>&1 || fail "openssl failed"
 chmod 0600 "$SECRETS/hook.key"
 
-HOOK_SECRET="Bearer hook-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+HOOK_SECRET="Bearer hook-$(head -c 27 /dev/urandom | base64 | tr -d '/+=')"
 write_secret "$SECRETS/hook.secret" "$HOOK_SECRET"
 printf 'Authorization: %s\n' "$HOOK_SECRET" > "$SECRETS/auth.hdr"
 printf 'Authorization: Bearer not-the-secret\n' > "$SECRETS/badauth.hdr"

@@ -48,7 +48,7 @@ start_server SRC "$SUF" "$DATA/src.ldif"
 write_secret "$SECRETS/token" "okta-report-token-$(head -c 12 /dev/urandom | base64 | tr -d '/+=')"
 start_okta OKTA
 HOOK_PORT=$(free_port)
-HOOK_SECRET="Bearer hook-$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+HOOK_SECRET="Bearer hook-$(head -c 27 /dev/urandom | base64 | tr -d '/+=')"
 write_secret "$SECRETS/hook.secret" "$HOOK_SECRET"
 printf 'Authorization: %s\n' "$HOOK_SECRET" > "$SECRETS/auth.hdr"
 

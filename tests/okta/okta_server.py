@@ -33,8 +33,11 @@ answering (an answer lost on the way back). --slow-create is no fault: a user cr
 and answered (a slow request, as a busy API answers some; the others go on meanwhile). /test/* is exempt from auth, rate limit and faults:
 
   POST /test/signin {"login","password"} -> {"result": VERIFIED | WRONG_PASSWORD | NEEDS_HOOK |
-                                             NO_USER} (checks the stored hash by the
-                                             algorithm's documented meaning)
+                                             NO_PASSWORD | NOT_ACTIVE | NO_USER, "status"}
+                                             (checks the stored hash by the algorithm's
+                                             documented meaning; only ACTIVE users sign in,
+                                             a user created without credentials has no
+                                             password to check)
   GET  /test/stats   -> counts of requests, 429s, faults, creates, updates, member PUT/DELETEs,
                         users, groups, memberships
   GET  /test/dump    -> users by login (id, status, profile, needs-hook) and groups by name
@@ -564,14 +567,21 @@ class Handler(BaseHTTPRequestHandler):
             with store.lock:
                 uid = store.logins.get(str(req.get("login", "")).lower())
                 stored = store.creds.get(uid) if uid else None
+                status = store.users[uid]["status"] if uid else None
+            # Okta signs in only ACTIVE users (a STAGED user has never been activated) and
+            # only against a stored credential: no password and no hook = nothing to check.
             if uid is None:
                 result = "NO_USER"
-            elif stored is None or stored[0] == "hook":
+            elif status != "ACTIVE":
+                result = "NOT_ACTIVE"
+            elif stored is None:
+                result = "NO_PASSWORD"
+            elif stored[0] == "hook":
                 result = "NEEDS_HOOK"
             else:
                 result = "VERIFIED" if verify(stored, str(req.get("password", ""))) \
                     else "WRONG_PASSWORD"
-            self.send_json(200, {"result": result})
+            self.send_json(200, {"result": result, "status": status})
             return
         if path == "/test/dump" and method == "GET":
             # Everything a test compares, by login and group name (no credentials): users

@@ -6,7 +6,7 @@
  * Reads "DN<TAB>userPassword-value" lines from FILE (default stdin; empty lines and lines
  * starting with '#' are skipped, a trailing CR is dropped) and prints one JSON object per
  * line to stdout:
- *     {"dn": ..., "scheme": ..., "outcome": "import"|"hook"|"error",
+ *     {"dn": ..., "scheme": ..., "outcome": "import"|"hook"|"locked"|"error",
  *      "hash": {...} or null, "reason": hook reason or null, "error": message or null}
  * The hash goes only to stdout, for the tests that feed it to tests/okta/okta_server.py;
  * nothing is logged. Exit status: 0 (per-user errors included), 2 usage or I/O error.
@@ -41,7 +41,10 @@ static int one(const char *dn, const char *v, size_t len)
         fprintf(stderr, "credxlate: %s\n", err.msg);
         return -1;
     }
-    outcome = rc != DM_OK ? "error" : oc == CRED_IMPORT ? "import" : "hook";
+    outcome = rc != DM_OK         ? "error"
+              : oc == CRED_IMPORT ? "import"
+              : oc == CRED_LOCKED ? "locked"
+                                  : "hook";
     line = json_pack("{s:s, s:s, s:s, s:o, s:s?, s:s?}", "dn", dn, "scheme",
                      cred_scheme((const unsigned char *)v, len), "outcome", outcome, "hash",
                      hash != NULL ? hash : json_null(), "reason", reason, "error",

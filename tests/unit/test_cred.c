@@ -9,7 +9,9 @@
 #include <crypt.h>
 #include <openssl/evp.h>
 #include <jansson.h>
+#include "connectors/auth0_cred.h"
 #include "connectors/okta_cred.h"
+#include "connectors/scim.h"
 #include "schema/cred.h"
 
 static const char *scheme(const char *v)
@@ -60,7 +62,7 @@ static void test_cred__crypt_variants(void **state)
     assert_string_equal(scheme("{CRYPT}$gy$j9T$salt$hash"), "CRYPT-OTHER");
     assert_string_equal(scheme("{CRYPT}_J9..salt1234567890a"), "CRYPT-OTHER");
     assert_string_equal(scheme("{CRYPT}abJnggxhB/yW!"), "CRYPT-OTHER");
-    assert_string_equal(scheme("{CRYPT}"), "CRYPT-OTHER");
+    assert_string_equal(scheme("{CRYPT}"), "LOCKED"); /* nothing after the tag */
 }
 
 static void test_cred__tags_case_insensitive(void **state)
@@ -77,7 +79,7 @@ static void test_cred__cleartext(void **state)
 {
     (void)state;
     assert_string_equal(scheme("secret"), "CLEARTEXT");
-    assert_string_equal(scheme(""), "CLEARTEXT");
+    assert_string_equal(scheme(""), "LOCKED"); /* an empty value is no password */
     assert_string_equal(scheme("{notatag"), "CLEARTEXT");
     assert_string_equal(scheme("{}secret"), "CLEARTEXT");
     assert_string_equal(scheme("x{SSHA}abc"), "CLEARTEXT");
@@ -464,12 +466,172 @@ static void test_cred__hook_schemes(void **state)
     expect_hook("{SHA384}OEvmSPYlSFI7EB1Yl/jNUN/AYSYxvSvrrrLKHhyXJlRWPIl1fMXxKhy0pBc0I6Rk");
     expect_hook("{APR1}TM/aW+pG5rsVNHfabx0KaWwzNnNTWC5j");
     expect_hook("{CLEARTEXT}secret");
-    expect_hook("");
     dm_err_clear(&err);
     assert_int_equal(cred_parse(&c, NULL, 0, &err), DM_OK);
     assert_int_equal(c->kind, CRED_KIND_NONE);
     cred_free(c);
     cred_free(NULL);
+}
+
+/* NIS / pam_ldap / shadow lock markers and placeholders: never a password. */
+static void test_cred__locked_values(void **state)
+{
+    static const char *const locked[] = {"*",
+                                         "!",
+                                         "!!",
+                                         "!!$6$salt$hash",
+                                         "!$1$saltsalt$0bUl8NUrnp5QZU6Ld0zkk/",
+                                         "x",
+                                         "*LK*",
+                                         "*LK*$6$salt$hash",
+                                         "NP",
+                                         "*NP*",
+                                         "{CRYPT}*",
+                                         "{crypt}*",
+                                         "{CRYPT}!",
+                                         "{CRYPT}!$6$L4jX$n4/LE4.",
+                                         "{CRYPT}!!",
+                                         "{CRYPT}x",
+                                         "{CRYPT}*LK*",
+                                         "{CRYPT}NP",
+                                         "{CRYPT}",
+                                         ""};
+    static const char *const not_locked[] = {
+        "xx", "NPx", "np", "X", "secret!", "a*", "{CRYPT}abJnggxhB/yWI", "{SSHA}*", "{CRYPT}xx"};
+    struct dm_err err;
+    struct cred *c = NULL;
+    json_t *h = (json_t *)1;
+    enum cred_outcome oc = CRED_IMPORT;
+    const char *why = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(locked) / sizeof(locked[0]); i++) {
+        const char *v = locked[i];
+        assert_true(cred_is_locked((const unsigned char *)v, strlen(v)));
+        assert_string_equal(scheme(v), "LOCKED");
+        dm_err_clear(&err);
+        assert_int_equal(cred_parse(&c, (const unsigned char *)v, strlen(v), &err), DM_OK);
+        assert_int_equal(c->kind, CRED_KIND_LOCKED);
+        assert_int_equal(okta_cred_outcome(c, &why), CRED_LOCKED);
+        assert_int_equal(okta_cred_hash(&h, &oc, &why, c, &err), DM_OK);
+        assert_int_equal(oc, CRED_LOCKED);
+        assert_null(h);
+        assert_non_null(why);
+        /* every target that takes credentials from dirmig: no password, never the hook */
+        why = NULL;
+        assert_int_equal(auth0_cred_outcome(c, &why), CRED_LOCKED);
+        assert_non_null(why);
+        assert_int_equal(auth0_cred_hash(&h, c, (const unsigned char *)v, strlen(v), &err),
+                         DM_EINVAL);
+        h = NULL;
+        why = NULL;
+        assert_int_equal(conn_scim_ops.cred_outcome(c, &why), CRED_LOCKED);
+        assert_non_null(why);
+        /* never verifies, not even against itself */
+        assert_int_equal(cred_verify(c, v[0] ? v : "x", v[0] ? strlen(v) : 1), 0);
+        assert_int_equal(cred_verify(c, "*", 1), 0);
+        cred_free(c);
+        h = (json_t *)1;
+    }
+    for (size_t i = 0; i < sizeof(not_locked) / sizeof(not_locked[0]); i++) {
+        const char *v = not_locked[i];
+        assert_false(cred_is_locked((const unsigned char *)v, strlen(v)));
+        assert_string_not_equal(scheme(v), "LOCKED");
+    }
+    assert_true(cred_is_locked(NULL, 0));
+    /* typed passwords: only the exact tokens */
+    assert_true(cred_is_placeholder_token("*", 1));
+    assert_true(cred_is_placeholder_token("!!", 2));
+    assert_true(cred_is_placeholder_token("*LK*", 4));
+    assert_true(cred_is_placeholder_token("NP", 2));
+    assert_true(cred_is_placeholder_token("x", 1));
+    assert_false(cred_is_placeholder_token("!Summer2024", 11));
+    assert_false(cred_is_placeholder_token("**", 2));
+    assert_false(cred_is_placeholder_token("xy", 2));
+}
+
+/* cred_verify() against values made by slappasswd-compatible code and libxcrypt. */
+static void test_cred__verify_schemes(void **state)
+{
+    /* {SSHA} of "secret" with salt "salt" and {MD5}/{SHA} of "secret" */
+    static const char *const right[] = {
+        "{MD5}Xr4ilOzQ4PCOq3aQ0qbuaQ==",
+        "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=",
+        "secret",
+        "{CRYPT}$1$saltsalt$0bUl8NUrnp5QZU6Ld0zkk/",
+    };
+    struct dm_err err;
+    struct cred *c = NULL;
+    char ssha[128], des[64], *h = NULL;
+    struct crypt_data cd;
+    unsigned char buf[64];
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int n = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(right) / sizeof(right[0]); i++) {
+        const char *v = right[i];
+        dm_err_clear(&err);
+        assert_int_equal(cred_parse(&c, (const unsigned char *)v, strlen(v), &err), DM_OK);
+        if (strncmp(v, "{CRYPT}$1$", 10) == 0) {
+            /* computed here, so the test does not trust a copied constant */
+            memset(&cd, 0, sizeof(cd));
+            cred_free(c);
+            snprintf(ssha, sizeof(ssha), "{CRYPT}%s", crypt_r("secret", "$1$saltsalt", &cd));
+            assert_int_equal(cred_parse(&c, (const unsigned char *)ssha, strlen(ssha), &err),
+                             DM_OK);
+        }
+        assert_int_equal(cred_verify(c, "secret", 6), 1);
+        assert_int_equal(cred_verify(c, "Secret", 6), 0);
+        assert_true(cred_is_weak(c->scheme));
+        cred_free(c);
+    }
+    /* {SSHA}: SHA-1(pw || salt) || salt */
+    EVP_DigestInit_ex(ctx, EVP_sha1(), NULL);
+    EVP_DigestUpdate(ctx, "secret", 6);
+    EVP_DigestUpdate(ctx, "salt", 4);
+    EVP_DigestFinal_ex(ctx, buf, &n);
+    EVP_MD_CTX_free(ctx);
+    memcpy(buf + n, "salt", 4);
+    strcpy(ssha, "{SSHA}");
+    EVP_EncodeBlock((unsigned char *)ssha + 6, buf, (int)n + 4);
+    assert_int_equal(cred_parse(&c, (const unsigned char *)ssha, strlen(ssha), &err), DM_OK);
+    assert_int_equal(cred_verify(c, "secret", 6), 1);
+    assert_int_equal(cred_verify(c, "secreT", 6), 0);
+    cred_free(c);
+    /* DES crypt */
+    memset(&cd, 0, sizeof(cd));
+    snprintf(des, sizeof(des), "{CRYPT}%s", crypt_r("secret", "ab", &cd));
+    assert_int_equal(cred_parse(&c, (const unsigned char *)des, strlen(des), &err), DM_OK);
+    assert_string_equal(c->scheme, "CRYPT-DES");
+    assert_true(cred_is_weak(c->scheme));
+    assert_int_equal(cred_verify(c, "secret", 6), 1);
+    assert_int_equal(cred_verify(c, "secrex", 6), 0);
+    cred_free(c);
+    /* strong hashes made here verify, and are not weak */
+    for (int alg = 0; alg < 2; alg++) {
+        struct cred_hash_params p = {alg == 0 ? CRED_HASH_ARGON2 : CRED_HASH_PBKDF2_SHA512, 2, 1024,
+                                     1, 5000};
+        assert_int_equal(cred_hash(&h, &p, "Pässwörd 1", strlen("Pässwörd 1"), &err), DM_OK);
+        assert_string_equal(scheme(h), alg == 0 ? "ARGON2" : "PBKDF2-SHA512");
+        assert_non_null(strstr(h, alg == 0 ? "{ARGON2}$argon2id$v=19$m=1024,t=2,p=1$"
+                                           : "{PBKDF2-SHA512}5000$"));
+        assert_int_equal(cred_parse(&c, (const unsigned char *)h, strlen(h), &err), DM_OK);
+        assert_false(cred_is_weak(c->scheme));
+        assert_int_equal(cred_verify(c, "Pässwörd 1", strlen("Pässwörd 1")), 1);
+        assert_int_equal(cred_verify(c, "Pässwörd 2", strlen("Pässwörd 2")), 0);
+        cred_free(c);
+        cred_hash_free(h);
+        h = NULL;
+    }
+    {
+        struct cred_hash_params bad = {CRED_HASH_PBKDF2_SHA512, 0, 0, 0, 10};
+        assert_int_equal(cred_hash(&h, &bad, "x", 1, &err), DM_EINVAL);
+        assert_null(h);
+    }
+    assert_false(cred_is_weak("SSHA512"));
+    assert_false(cred_is_weak("CRYPT-SHA512"));
+    assert_false(cred_is_weak("LOCKED"));
 }
 
 static void test_cred__malformed(void **state)
@@ -512,6 +674,8 @@ int main(void)
         cmocka_unit_test(test_cred__cleartext_is_hashed),
         cmocka_unit_test(test_cred__hook_schemes),
         cmocka_unit_test(test_cred__malformed),
+        cmocka_unit_test(test_cred__locked_values),
+        cmocka_unit_test(test_cred__verify_schemes),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

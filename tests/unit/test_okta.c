@@ -128,7 +128,8 @@ static long server_stat(struct server *s, const char *name)
     return v;
 }
 
-/* /test/signin result for login and password: VERIFIED, WRONG_PASSWORD, NEEDS_HOOK, NO_USER */
+/* /test/signin result for login and password: VERIFIED, WRONG_PASSWORD, NEEDS_HOOK,
+ * NO_PASSWORD, NOT_ACTIVE, NO_USER */
 static void assert_signin(struct server *s, const char *login, const char *pw, const char *want)
 {
     json_t *req = json_pack("{s:s,s:s}", "login", login, "password", pw);
@@ -853,6 +854,35 @@ static void test_apply_users(void **state)
         assert_string_equal(res[0].target_id, dumped_str(u, "id", NULL));
         json_decref(d);
         entry_free(se);
+    }
+    conn_okta_ops.close(c);
+
+    /* Lock markers and placeholders ("*", "!!", "{CRYPT}!...", empty): no credentials at
+     * all, STAGED even with activate = 1, never the hook; "*" never signs in. */
+    cfg.activate = 1;
+    c = okta_open_ok(&cfg);
+    {
+        static const char *const locked[] = {"*", "!!", "{CRYPT}!$6$salt$hash", "", "x", "NP"};
+        for (size_t i = 0; i < DM_ARRAY_LEN(locked); i++) {
+            char login[64];
+            struct entry *le;
+            struct change lc;
+
+            snprintf(login, sizeof(login), "locked%zu@example.com", i);
+            le = user_entry(login, "Locked", "User");
+            user_change(&lc, CHANGE_ADD, le, NULL, locked[i]);
+            assert_int_equal(conn_okta_ops.apply(c, &lc, 1, res), DM_OK);
+            assert_status(&res[0], APPLY_CREATED, "ADD of a locked user");
+            assert_int_equal(res[0].created_with_hook, 0);
+            d = dump(&s);
+            u = dumped_user(d, login);
+            assert_string_equal(dumped_str(u, "status", NULL), "STAGED");
+            assert_string_equal(dumped_str(u, "credential", NULL), "none");
+            json_decref(d);
+            assert_signin(&s, login, "*", "NOT_ACTIVE");
+            assert_signin(&s, login, locked[i][0] ? locked[i] : "x", "NOT_ACTIVE");
+            entry_free(le);
+        }
     }
     conn_okta_ops.close(c);
     for (size_t i = 0; i < DM_ARRAY_LEN(e); i++) {
